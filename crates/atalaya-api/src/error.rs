@@ -1,0 +1,156 @@
+use serde::{Deserialize, Serialize};
+
+/// Stable error codes. The string form (`as_str`) is part of the public API: clients and
+/// dashboards match on it, so a code is never renamed once shipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Malformed JSON, a schema violation, or an invalid parameter (400).
+    InvalidRequest,
+    /// No `Authorization: Bearer` header (401).
+    MissingApiKey,
+    /// The presented key is not valid (401).
+    InvalidApiKey,
+    /// The requested model is not configured (404).
+    ModelNotFound,
+    /// No such route (404).
+    NotFound,
+    /// The route exists but not with this method (405).
+    MethodNotAllowed,
+    /// The body is larger than `server.max_body_bytes` (413).
+    RequestTooLarge,
+    /// The upstream (or, later, a limit of Atalaya) asked the client to slow down (429).
+    RateLimitExceeded,
+    /// An upstream failed: connection error, 5xx, or an invalid response (502).
+    UpstreamError,
+    /// Every target of the model is ejected by its circuit breaker, or the gateway is
+    /// shedding load or shutting down (503).
+    ServiceUnavailable,
+    /// The upstream did not answer within the deadline (504).
+    UpstreamTimeout,
+    /// A bug in Atalaya; the message never carries internals (500).
+    InternalError,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::MissingApiKey,
+        ErrorCode::InvalidApiKey,
+        ErrorCode::ModelNotFound,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::RequestTooLarge,
+        ErrorCode::RateLimitExceeded,
+        ErrorCode::UpstreamError,
+        ErrorCode::ServiceUnavailable,
+        ErrorCode::UpstreamTimeout,
+        ErrorCode::InternalError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::MissingApiKey => "missing_api_key",
+            ErrorCode::InvalidApiKey => "invalid_api_key",
+            ErrorCode::ModelNotFound => "model_not_found",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RequestTooLarge => "request_too_large",
+            ErrorCode::RateLimitExceeded => "rate_limit_exceeded",
+            ErrorCode::UpstreamError => "upstream_error",
+            ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::UpstreamTimeout => "upstream_timeout",
+            ErrorCode::InternalError => "internal_error",
+        }
+    }
+
+    /// The HTTP status this code is always sent with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidRequest => 400,
+            ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
+            ErrorCode::ModelNotFound | ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTooLarge => 413,
+            ErrorCode::RateLimitExceeded => 429,
+            ErrorCode::InternalError => 500,
+            ErrorCode::UpstreamError => 502,
+            ErrorCode::ServiceUnavailable => 503,
+            ErrorCode::UpstreamTimeout => 504,
+        }
+    }
+
+    /// OpenAI's `error.type` family for this code.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest
+            | ErrorCode::ModelNotFound
+            | ErrorCode::NotFound
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::RequestTooLarge => "invalid_request_error",
+            ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => "authentication_error",
+            ErrorCode::RateLimitExceeded => "rate_limit_error",
+            ErrorCode::UpstreamError
+            | ErrorCode::ServiceUnavailable
+            | ErrorCode::UpstreamTimeout => "upstream_error",
+            ErrorCode::InternalError => "api_error",
+        }
+    }
+}
+
+/// The OpenAI error envelope: `{"error": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorObject {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub code: String,
+    pub param: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>, param: Option<String>) -> Self {
+        ErrorBody {
+            error: ErrorObject {
+                message: message.into(),
+                kind: code.error_type().to_owned(),
+                code: code.as_str().to_owned(),
+                param,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_statuses_are_errors() {
+        let names: HashSet<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        for code in ErrorCode::ALL {
+            assert!((400..600).contains(&code.http_status()), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn envelope_has_openai_shape() {
+        let body = ErrorBody::new(
+            ErrorCode::ModelNotFound,
+            "no model 'x'",
+            Some("model".into()),
+        );
+        let v = serde_json::to_value(&body).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["code"], "model_not_found");
+        assert_eq!(v["error"]["param"], "model");
+        assert_eq!(v["error"]["message"], "no model 'x'");
+    }
+}

@@ -1,0 +1,823 @@
+//! Layered configuration: built-in defaults < TOML file (`--config`) < `ATALAYA__SECTION__KEY`
+//! environment variables < CLI flags. Every struct denies unknown fields, and [`Config::validate`]
+//! checks the values, reporting every problem with the key it is about.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    providers::{Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{secret, ConfigIssue, Error};
+
+/// Environment variable prefix for overrides: `ATALAYA__SERVER__LISTEN=0.0.0.0:8080`.
+pub const ENV_PREFIX: &str = "ATALAYA__";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+    /// Upstream servers by name.
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// Model routes by the name clients send in `"model"`.
+    pub models: BTreeMap<String, ModelConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory for persistent state (the embedded store of later releases).
+    pub data_dir: PathBuf,
+    /// Largest accepted request body, in bytes (413 `request_too_large` beyond).
+    pub max_body_bytes: u64,
+    /// How long shutdown waits for in-flight requests and streams to finish.
+    pub shutdown_grace_ms: u64,
+    /// Requests served at once; beyond, 503 `service_unavailable` with `Retry-After`.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace_ms: 30_000,
+            max_concurrent_requests: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// When false, API requests need no key (only for local development).
+    pub enabled: bool,
+    /// Accepted client keys, each either a reference (`env:NAME`, `file:PATH`) or a hash
+    /// (`sha256:<64 hex digits>`, from `atalaya keys hash`). Never the key itself.
+    pub api_keys: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            enabled: true,
+            api_keys: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// OpenAI-compatible base URL, including the version path: `http://vllm:8000/v1`.
+    pub base_url: String,
+    /// Reference to the upstream's key (`env:NAME`), sent as `Authorization: Bearer`.
+    pub api_key: Option<String>,
+    /// Extra headers sent on every request. Values may be references; header names that look
+    /// like credentials (authorization, *key*, *token*, *secret*) must be references.
+    pub headers: BTreeMap<String, String>,
+    /// Per-attempt timeout: until the full response (non-streaming) or the response headers.
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Idle keep-alive connections kept per upstream host.
+    pub pool_max_idle_per_host: usize,
+    pub pool_idle_timeout_ms: u64,
+    /// Ask the upstream for usage on streams (`stream_options.include_usage`) even when the
+    /// client did not, so tokens are always counted; the extra chunk is not forwarded then.
+    pub stream_usage: bool,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            base_url: String::new(),
+            api_key: None,
+            headers: BTreeMap::new(),
+            timeout_ms: 60_000,
+            connect_timeout_ms: 5_000,
+            pool_max_idle_per_host: 256,
+            pool_idle_timeout_ms: 90_000,
+            stream_usage: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Targets in fallback order: lower `priority` first; equal priorities share load by weight.
+    pub targets: Vec<TargetConfig>,
+    /// Total deadline for the request, across every retry and fallback (streams included).
+    pub timeout_ms: u64,
+    /// For streams: each attempt must produce its first chunk within this time.
+    pub first_token_timeout_ms: u64,
+    pub retry: RetryConfig,
+    pub circuit_breaker: CircuitBreakerConfig,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            targets: Vec::new(),
+            timeout_ms: 120_000,
+            first_token_timeout_ms: 30_000,
+            retry: RetryConfig::default(),
+            circuit_breaker: CircuitBreakerConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetConfig {
+    /// Name of an entry in `[upstreams]`.
+    pub upstream: String,
+    /// Model name sent upstream; defaults to the route's name.
+    pub model: Option<String>,
+    pub weight: u32,
+    pub priority: u32,
+}
+
+impl Default for TargetConfig {
+    fn default() -> Self {
+        TargetConfig {
+            upstream: String::new(),
+            model: None,
+            weight: 1,
+            priority: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per target (1 = no retry) on connect errors, timeouts, 408, 429 and 5xx.
+    pub attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// A `Retry-After` longer than this is not waited for: the next target is tried instead.
+    pub max_retry_after_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            attempts: 2,
+            backoff_base_ms: 100,
+            backoff_max_ms: 2_000,
+            max_retry_after_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failures that eject a target.
+    pub failure_threshold: u32,
+    /// How long an ejected target rests before one probe request is let through.
+    pub cooldown_ms: u64,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            failure_threshold: 5,
+            cooldown_ms: 10_000,
+        }
+    }
+}
+
+/// Overrides given on the command line: they win over the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct CliOverrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    /// `--upstream URL --model NAME`: route NAME to one upstream named `default`.
+    pub quick_route: Option<(String, String)>,
+    /// Accepted keys to add (from `ATALAYA_API_KEY` or a generated demo key).
+    pub api_keys: Vec<String>,
+}
+
+impl Config {
+    /// Loads the layered configuration and validates it.
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        cli: &CliOverrides,
+    ) -> Result<Config, Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(Error::config(
+                    "--config",
+                    format!("file {} does not exist", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // Overrides from the environment given (not the process's own, so tests are hermetic).
+        let env_map: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .cloned()
+            .collect();
+        if !env_map.is_empty() {
+            let mut toml_text = String::new();
+            let mut issues = Vec::new();
+            for (name, value) in &env_map {
+                match env_to_toml_line(name, value) {
+                    Ok(line) => toml_text.push_str(&line),
+                    Err(problem) => issues.push(ConfigIssue {
+                        key: name.clone(),
+                        problem,
+                    }),
+                }
+            }
+            if !issues.is_empty() {
+                return Err(Error::Config(issues));
+            }
+            figment = figment.merge(Toml::string(&toml_text));
+        }
+        // (figment's own Env provider is not used: its lower-casing and splitting cannot
+        // address model names with dots or capitals; the quoted-key TOML form above can.)
+        figment = apply_cli(figment, cli);
+        let config: Config = figment.extract().map_err(|e| {
+            Error::Config(
+                e.into_iter()
+                    .map(|e| ConfigIssue {
+                        key: if e.path.is_empty() {
+                            "(root)".into()
+                        } else {
+                            e.path.join(".")
+                        },
+                        problem: describe_figment_error(&e),
+                    })
+                    .collect(),
+            )
+        })?;
+        config.validate(&|k| {
+            env.iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        })?;
+        Ok(config)
+    }
+
+    /// Checks values and cross-references. `lookup` reads environment variables, so that a
+    /// missing `env:NAME` secret is reported at start-up, naming the key.
+    pub fn validate(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
+        let mut issues = Vec::new();
+        let mut issue = |key: String, problem: String| issues.push(ConfigIssue { key, problem });
+
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            issue(
+                "server.listen".into(),
+                format!(
+                    "'{}' is not an address like 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            );
+        }
+        if !(1..=1 << 30).contains(&self.server.max_body_bytes) {
+            issue(
+                "server.max_body_bytes".into(),
+                "must be between 1 and 1073741824".into(),
+            );
+        }
+        if self.server.max_concurrent_requests == 0 {
+            issue(
+                "server.max_concurrent_requests".into(),
+                "must be at least 1".into(),
+            );
+        }
+        if self.auth.enabled && self.auth.api_keys.is_empty() {
+            issue(
+                "auth.api_keys".into(),
+                "no key configured: add \"env:NAME\" or \"sha256:<hex>\" entries (`atalaya keys hash` prints one), or set auth.enabled = false for local development".into(),
+            );
+        }
+        for (i, key) in self.auth.api_keys.iter().enumerate() {
+            let k = format!("auth.api_keys[{i}]");
+            if let Some(hex_digest) = key.strip_prefix("sha256:") {
+                if hex_digest.len() != 64 || hex::decode(hex_digest).is_err() {
+                    issue(k, "a sha256: entry needs exactly 64 hex digits".into());
+                }
+            } else if let Err(p) = secret::resolve(key, lookup) {
+                issue(k, p);
+            }
+        }
+        if tracing_level_ok(&self.log.level).is_err() {
+            issue(
+                "log.level".into(),
+                format!("'{}' is not a log level or filter", self.log.level),
+            );
+        }
+        for (name, up) in &self.upstreams {
+            let base = format!("upstreams.{}", quote_key(name));
+            if !(up.base_url.starts_with("http://") || up.base_url.starts_with("https://")) {
+                issue(
+                    format!("{base}.base_url"),
+                    if up.base_url.is_empty() {
+                        "missing; set the upstream's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1".into()
+                    } else {
+                        format!("'{}' must start with http:// or https://", up.base_url)
+                    },
+                );
+            }
+            if let Some(key) = &up.api_key {
+                if let Err(p) = secret::resolve(key, lookup) {
+                    issue(format!("{base}.api_key"), p);
+                }
+            }
+            for (h, v) in &up.headers {
+                let key = format!("{base}.headers.{}", quote_key(h));
+                if http_header_name_ok(h).is_err() {
+                    issue(key.clone(), "not a valid HTTP header name".into());
+                }
+                if secret::is_reference(v) {
+                    if let Err(p) = secret::resolve(v, lookup) {
+                        issue(key, p);
+                    }
+                } else if looks_sensitive(h) {
+                    issue(
+                        key,
+                        "looks like a credential: write it as a reference such as \"env:NAME\""
+                            .into(),
+                    );
+                }
+            }
+            for (field, v) in [
+                ("timeout_ms", up.timeout_ms),
+                ("connect_timeout_ms", up.connect_timeout_ms),
+            ] {
+                if v == 0 {
+                    issue(format!("{base}.{field}"), "must be greater than 0".into());
+                }
+            }
+        }
+        if self.models.is_empty() {
+            issue(
+                "models".into(),
+                "no model configured: add a [models.NAME] table, or run `atalaya serve --upstream URL --model NAME`".into(),
+            );
+        }
+        for (name, m) in &self.models {
+            let base = format!("models.{}", quote_key(name));
+            if name.trim().is_empty() {
+                issue(base.clone(), "model names cannot be empty".into());
+            }
+            if m.targets.is_empty() {
+                issue(
+                    format!("{base}.targets"),
+                    "needs at least one target".into(),
+                );
+            }
+            for (i, t) in m.targets.iter().enumerate() {
+                let tk = format!("{base}.targets[{i}]");
+                if !self.upstreams.contains_key(&t.upstream) {
+                    let known: Vec<&str> = self.upstreams.keys().map(String::as_str).collect();
+                    issue(
+                        format!("{tk}.upstream"),
+                        format!(
+                            "unknown upstream '{}' (configured: {})",
+                            t.upstream,
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                }
+                if t.weight == 0 {
+                    issue(format!("{tk}.weight"), "must be at least 1".into());
+                }
+            }
+            if m.timeout_ms == 0 {
+                issue(
+                    format!("{base}.timeout_ms"),
+                    "must be greater than 0".into(),
+                );
+            }
+            if m.first_token_timeout_ms == 0 || m.first_token_timeout_ms > m.timeout_ms {
+                issue(
+                    format!("{base}.first_token_timeout_ms"),
+                    "must be greater than 0 and at most timeout_ms".into(),
+                );
+            }
+            if m.retry.attempts == 0 || m.retry.attempts > 10 {
+                issue(
+                    format!("{base}.retry.attempts"),
+                    "must be between 1 and 10".into(),
+                );
+            }
+            if m.retry.backoff_base_ms > m.retry.backoff_max_ms {
+                issue(
+                    format!("{base}.retry.backoff_base_ms"),
+                    "must not exceed backoff_max_ms".into(),
+                );
+            }
+            if m.circuit_breaker.failure_threshold == 0 {
+                issue(
+                    format!("{base}.circuit_breaker.failure_threshold"),
+                    "must be at least 1".into(),
+                );
+            }
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(issues))
+        }
+    }
+
+    /// The effective configuration as TOML, with credential-like header values masked.
+    /// Secrets themselves are never in a `Config` (only references), so nothing else leaks.
+    pub fn to_masked_toml(&self) -> Result<String, Error> {
+        let mut masked = self.clone();
+        for up in masked.upstreams.values_mut() {
+            for (h, v) in up.headers.iter_mut() {
+                if looks_sensitive(h) && !secret::is_reference(v) {
+                    *v = "***".into();
+                }
+            }
+        }
+        toml::to_string_pretty(&masked).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|_| Error::config("server.listen", "not a socket address"))
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.server.shutdown_grace_ms)
+    }
+}
+
+fn apply_cli(mut figment: Figment, cli: &CliOverrides) -> Figment {
+    if let Some(listen) = &cli.listen {
+        figment = figment.merge(Serialized::default("server.listen", listen));
+    }
+    if let Some(dir) = &cli.data_dir {
+        figment = figment.merge(Serialized::default("server.data_dir", dir));
+    }
+    if let Some((url, model)) = &cli.quick_route {
+        let mut ups = BTreeMap::new();
+        ups.insert("default".to_owned(), serde_json::json!({ "base_url": url }));
+        let mut models = BTreeMap::new();
+        models.insert(
+            model.clone(),
+            serde_json::json!({ "targets": [{ "upstream": "default", "model": model }] }),
+        );
+        figment = figment
+            .merge(Serialized::default("upstreams", ups))
+            .merge(Serialized::default("models", models));
+    }
+    if !cli.api_keys.is_empty() {
+        figment = figment.merge(Serialized::default("auth.api_keys", &cli.api_keys));
+    }
+    figment
+}
+
+/// `ATALAYA__MODELS__GPT-4O__TIMEOUT_MS=5000` → `models."gpt-4o".timeout_ms = 5000`.
+/// Section and field names are lower-cased; table names keep their case. The value is read
+/// as a TOML value when it parses as one (numbers, booleans, arrays), else as a string.
+fn env_to_toml_line(name: &str, value: &str) -> Result<String, String> {
+    let rest = &name[ENV_PREFIX.len()..];
+    let parts: Vec<&str> = rest.split("__").collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err("empty path segment; use ATALAYA__SECTION__KEY".into());
+    }
+    let n = parts.len();
+    let path: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            // Maps keyed by user-chosen names: keep the name's case.
+            let is_name = i == 1
+                && matches!(
+                    parts[0].to_ascii_lowercase().as_str(),
+                    "upstreams" | "models"
+                )
+                && n > 2;
+            let seg = if is_name {
+                (*p).to_owned()
+            } else {
+                p.to_ascii_lowercase()
+            };
+            quote_key(&seg)
+        })
+        .collect();
+    let parsed = format!("v = {value}");
+    let rendered =
+        if value.parse::<toml::Value>().is_ok() || toml::from_str::<toml::Table>(&parsed).is_ok() {
+            value.to_owned()
+        } else {
+            toml::Value::String(value.to_owned()).to_string()
+        };
+    Ok(format!("{} = {}\n", path.join("."), rendered))
+}
+
+fn quote_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_owned()
+    } else {
+        toml::Value::String(k.to_owned()).to_string()
+    }
+}
+
+fn describe_figment_error(e: &figment::Error) -> String {
+    let mut s = e.kind.to_string();
+    if let Some(md) = &e.metadata {
+        match &md.source {
+            Some(src) => s.push_str(&format!(" (from {} {src})", md.name)),
+            None => s.push_str(&format!(" (from {})", md.name)),
+        }
+    }
+    s
+}
+
+fn looks_sensitive(header: &str) -> bool {
+    let h = header.to_ascii_lowercase();
+    ["authorization", "key", "token", "secret", "cookie"]
+        .iter()
+        .any(|w| h.contains(w))
+}
+
+fn http_header_name_ok(name: &str) -> Result<(), ()> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+fn tracing_level_ok(level: &str) -> Result<(), ()> {
+    let l = level.trim();
+    if l.is_empty() {
+        return Err(());
+    }
+    let simple = ["error", "warn", "info", "debug", "trace", "off"];
+    let ok = l.split(',').all(|d| {
+        let lvl = d.rsplit('=').next().unwrap_or("").trim();
+        simple.contains(&lvl.to_ascii_lowercase().as_str())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    const GOOD: &str = r#"
+[auth]
+api_keys = ["env:CLIENT_KEY"]
+[upstreams.vllm]
+base_url = "http://127.0.0.1:8000/v1"
+api_key = "env:VLLM_KEY"
+[models."llama-3.1"]
+targets = [{ upstream = "vllm", model = "meta/llama" }]
+"#;
+
+    fn issues(err: Error) -> Vec<ConfigIssue> {
+        match err {
+            Error::Config(i) => i,
+            other => panic!("expected config error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn loads_a_good_file() {
+        let f = write(GOOD);
+        let c = Config::load(
+            Some(f.path()),
+            &env(&[("CLIENT_KEY", "c"), ("VLLM_KEY", "v")]),
+            &CliOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.models["llama-3.1"].targets[0].model.as_deref(),
+            Some("meta/llama")
+        );
+        assert_eq!(c.server.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let f = write(&format!("{GOOD}\n[server]\nlisten_addr = \"x\"\n"));
+        let i = issues(
+            Config::load(
+                Some(f.path()),
+                &env(&[("CLIENT_KEY", "c"), ("VLLM_KEY", "v")]),
+                &CliOverrides::default(),
+            )
+            .unwrap_err(),
+        );
+        assert!(
+            i.iter()
+                .any(|i| i.key.contains("server") && i.problem.contains("listen_addr")),
+            "{i:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let f = write(&format!("{GOOD}\n[server]\nmax_body_bytes = \"big\"\n"));
+        let i = issues(
+            Config::load(
+                Some(f.path()),
+                &env(&[("CLIENT_KEY", "c"), ("VLLM_KEY", "v")]),
+                &CliOverrides::default(),
+            )
+            .unwrap_err(),
+        );
+        assert_eq!(i[0].key, "server.max_body_bytes", "{i:?}");
+    }
+
+    #[test]
+    fn missing_secret_and_unknown_upstream_are_named() {
+        let f = write(&GOOD.replace("upstream = \"vllm\"", "upstream = \"vlm\""));
+        let i = issues(
+            Config::load(
+                Some(f.path()),
+                &env(&[("CLIENT_KEY", "c")]),
+                &CliOverrides::default(),
+            )
+            .unwrap_err(),
+        );
+        let keys: Vec<&str> = i.iter().map(|i| i.key.as_str()).collect();
+        assert!(keys.contains(&"upstreams.vllm.api_key"), "{keys:?}");
+        assert!(
+            keys.contains(&"models.\"llama-3.1\".targets[0].upstream"),
+            "{keys:?}"
+        );
+        assert!(i.iter().any(|i| i.problem.contains("VLLM_KEY")));
+    }
+
+    #[test]
+    fn literal_secret_is_rejected() {
+        let f = write(&GOOD.replace("env:VLLM_KEY", "sk-live-abc"));
+        let i = issues(
+            Config::load(
+                Some(f.path()),
+                &env(&[("CLIENT_KEY", "c")]),
+                &CliOverrides::default(),
+            )
+            .unwrap_err(),
+        );
+        assert!(i
+            .iter()
+            .any(|i| i.key == "upstreams.vllm.api_key" && i.problem.contains("references")));
+        let rendered = Error::Config(i).to_string();
+        assert!(!rendered.contains("sk-live-abc"), "{rendered}");
+    }
+
+    #[test]
+    fn precedence_file_env_cli() {
+        let f = write(&format!(
+            "{GOOD}\n[server]\nlisten = \"127.0.0.1:1000\"\nmax_body_bytes = 10\n"
+        ));
+        let e = env(&[
+            ("CLIENT_KEY", "c"),
+            ("VLLM_KEY", "v"),
+            ("ATALAYA__SERVER__LISTEN", "127.0.0.1:2000"),
+            ("ATALAYA__SERVER__MAX_BODY_BYTES", "20"),
+            ("ATALAYA__MODELS__llama-3.1__TIMEOUT_MS", "50000"),
+        ]);
+        let c = Config::load(Some(f.path()), &e, &CliOverrides::default()).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:2000");
+        assert_eq!(c.server.max_body_bytes, 20);
+        assert_eq!(c.models["llama-3.1"].timeout_ms, 50000);
+        let cli = CliOverrides {
+            listen: Some("127.0.0.1:3000".into()),
+            ..Default::default()
+        };
+        let c = Config::load(Some(f.path()), &e, &cli).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:3000");
+    }
+
+    #[test]
+    fn bad_env_override_is_named() {
+        let e = env(&[("ATALAYA__SERVER__NOPE", "1")]);
+        let cli = CliOverrides {
+            quick_route: Some(("http://127.0.0.1:1/v1".into(), "m".into())),
+            api_keys: vec!["sha256:".to_owned() + &"0".repeat(64)],
+            ..Default::default()
+        };
+        let i = issues(Config::load(None, &e, &cli).unwrap_err());
+        assert!(i.iter().any(|i| i.problem.contains("nope")), "{i:?}");
+    }
+
+    #[test]
+    fn quick_route_needs_no_file() {
+        let cli = CliOverrides {
+            quick_route: Some(("http://127.0.0.1:9/v1".into(), "gpt.x".into())),
+            api_keys: vec!["env:K".into()],
+            ..Default::default()
+        };
+        let c = Config::load(None, &env(&[("K", "secret")]), &cli).unwrap();
+        assert_eq!(c.upstreams["default"].base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(c.models["gpt.x"].targets[0].upstream, "default");
+    }
+
+    #[test]
+    fn empty_config_explains_what_is_missing() {
+        let i = issues(Config::load(None, &[], &CliOverrides::default()).unwrap_err());
+        let keys: Vec<&str> = i.iter().map(|i| i.key.as_str()).collect();
+        assert!(
+            keys.contains(&"models") && keys.contains(&"auth.api_keys"),
+            "{keys:?}"
+        );
+    }
+
+    #[test]
+    fn masks_credential_headers() {
+        let mut c = Config::default();
+        let mut up = UpstreamConfig {
+            base_url: "http://x/v1".into(),
+            ..Default::default()
+        };
+        up.headers.insert("X-Api-Key".into(), "plain".into());
+        up.headers.insert("X-Team".into(), "support".into());
+        c.upstreams.insert("u".into(), up);
+        let t = c.to_masked_toml().unwrap();
+        assert!(!t.contains("plain") && t.contains("support"), "{t}");
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../atalaya.example.toml");
+        let e = env(&[
+            ("ATALAYA_API_KEY", "k"),
+            ("OPENAI_API_KEY", "o"),
+            ("MISTRAL_API_KEY", "m"),
+        ]);
+        Config::load(Some(&path), &e, &CliOverrides::default()).unwrap();
+    }
+}

@@ -1,0 +1,167 @@
+use std::{fmt, time::Duration};
+
+use atalaya_api::ErrorCode;
+
+/// One problem found in the configuration, naming the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted path of the offending key, e.g. `models.gpt-4o.targets[0].upstream`.
+    pub key: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)
+    }
+}
+
+fn list(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("\n  - {i}"))
+        .collect::<String>()
+}
+
+/// Every error of the gateway's domain. `atalaya-server` turns it into an HTTP response
+/// (`code()` gives the stable code and status); `public_message()` is the only text a client
+/// sees and never carries secrets or internals.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration:{}", list(.0))]
+    Config(Vec<ConfigIssue>),
+
+    #[error("configuration could not be read: {0}")]
+    ConfigSource(String),
+
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<String>,
+    },
+
+    #[error("missing API key")]
+    MissingApiKey,
+
+    #[error("invalid API key")]
+    InvalidApiKey,
+
+    #[error("model '{0}' not found")]
+    ModelNotFound(String),
+
+    #[error("no route {method} {path}")]
+    RouteNotFound { method: String, path: String },
+
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+
+    #[error("request body exceeds {limit} bytes")]
+    RequestTooLarge { limit: u64 },
+
+    #[error("upstream '{target}' rate limited the request: {detail}")]
+    UpstreamRateLimited {
+        target: String,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
+
+    #[error("upstream '{target}' rejected the request: {detail}")]
+    UpstreamRejected { target: String, detail: String },
+
+    #[error("upstream '{target}' failed: {detail}")]
+    Upstream { target: String, detail: String },
+
+    #[error("upstream '{target}' timed out: {detail}")]
+    UpstreamTimeout { target: String, detail: String },
+
+    #[error(
+        "no healthy target for model '{model}': every target is ejected by its circuit breaker"
+    )]
+    NoHealthyTarget {
+        model: String,
+        retry_after: Duration,
+    },
+
+    #[error("the gateway is at its concurrency limit")]
+    Overloaded,
+
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
+        Error::InvalidRequest {
+            message: message.into(),
+            param: param.map(str::to_owned),
+        }
+    }
+
+    pub fn config(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Config(vec![ConfigIssue {
+            key: key.into(),
+            problem: problem.into(),
+        }])
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidRequest { .. } | Error::UpstreamRejected { .. } => {
+                ErrorCode::InvalidRequest
+            }
+            Error::MissingApiKey => ErrorCode::MissingApiKey,
+            Error::InvalidApiKey => ErrorCode::InvalidApiKey,
+            Error::ModelNotFound(_) => ErrorCode::ModelNotFound,
+            Error::RouteNotFound { .. } => ErrorCode::NotFound,
+            Error::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Error::RequestTooLarge { .. } => ErrorCode::RequestTooLarge,
+            Error::UpstreamRateLimited { .. } => ErrorCode::RateLimitExceeded,
+            Error::Upstream { .. } => ErrorCode::UpstreamError,
+            Error::UpstreamTimeout { .. } => ErrorCode::UpstreamTimeout,
+            Error::NoHealthyTarget { .. } | Error::Overloaded | Error::ShuttingDown => {
+                ErrorCode::ServiceUnavailable
+            }
+            Error::Config(_) | Error::ConfigSource(_) | Error::Internal(_) => {
+                ErrorCode::InternalError
+            }
+        }
+    }
+
+    /// The message shown to API clients. Internal errors are not described.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Config(_) | Error::ConfigSource(_) | Error::Internal(_) => {
+                "internal error; see the gateway log for the request id".to_owned()
+            }
+            Error::MissingApiKey => {
+                "missing API key: send 'Authorization: Bearer <key>'".to_owned()
+            }
+            Error::InvalidApiKey => "invalid API key".to_owned(),
+            Error::ModelNotFound(m) => {
+                format!("model '{m}' not found; GET /v1/models lists the available models")
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            Error::InvalidRequest { param, .. } => param.as_deref(),
+            Error::ModelNotFound(_) => Some("model"),
+            _ => None,
+        }
+    }
+
+    /// The delay a client should wait before retrying, when the error implies one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::UpstreamRateLimited { retry_after, .. } => *retry_after,
+            Error::NoHealthyTarget { retry_after, .. } => Some(*retry_after),
+            Error::Overloaded => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+}

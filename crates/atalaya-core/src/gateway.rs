@@ -1,0 +1,284 @@
+//! The gateway service: what a request does once it has been parsed and authenticated.
+//! HTTP handlers and the CLI call these functions; neither contains routing logic.
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use async_trait::async_trait;
+use futures::{Stream, StreamExt};
+use tokio::time::{Duration, Instant};
+
+use crate::{
+    auth::KeyVerifier,
+    config::Config,
+    context::{Principal, RequestContext},
+    domain::{ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, StreamChunk},
+    metrics::Metrics,
+    provider::{Call, ChatStream, Provider, UpstreamFailure},
+    routing::{Attempt, CircuitState, Route, Routed, Router, Target},
+    Error,
+};
+
+/// A stream as the client receives it: chunks, possibly ended by one error.
+pub type GatewayStream = Pin<Box<dyn Stream<Item = Result<StreamChunk, Error>> + Send>>;
+
+/// A model as listed by `/v1/models`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub id: String,
+    pub created: u64,
+    pub owned_by: String,
+}
+
+/// Health of one target, for `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHealth {
+    pub model: String,
+    pub target: String,
+    pub state: CircuitState,
+}
+
+pub struct Gateway {
+    router: Router,
+    verifier: KeyVerifier,
+    metrics: Arc<Metrics>,
+    started_unix: u64,
+}
+
+impl Gateway {
+    pub fn new(
+        config: &Config,
+        providers: &HashMap<String, Arc<dyn Provider>>,
+        metrics: Arc<Metrics>,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
+        Ok(Gateway {
+            router: Router::build(config, providers, &metrics)?,
+            verifier: KeyVerifier::from_config(&config.auth, lookup)?,
+            metrics,
+            started_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        })
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Error> {
+        self.verifier.authenticate(authorization)
+    }
+
+    pub async fn chat(
+        &self,
+        ctx: &RequestContext,
+        req: &ChatRequest,
+    ) -> Result<Routed<ChatCompletion>, Error> {
+        let route = self.router.route(&req.model)?;
+        route
+            .execute(
+                &ChatAttempt(req),
+                &ctx.request_id,
+                ctx.received_at,
+                &self.metrics,
+            )
+            .await
+    }
+
+    /// Opens a stream. Retries and fallback happen until the first chunk arrives; after that
+    /// a failure ends the stream with an error item (never a silent truncation).
+    pub async fn chat_stream(
+        &self,
+        ctx: &RequestContext,
+        req: &ChatRequest,
+    ) -> Result<Routed<GatewayStream>, Error> {
+        let route = self.router.route(&req.model)?;
+        let routed = route
+            .execute(
+                &StreamAttempt(req),
+                &ctx.request_id,
+                ctx.received_at,
+                &self.metrics,
+            )
+            .await?;
+        let deadline = ctx.received_at + route.timeout;
+        let (first, rest) = routed.value;
+        let stream = guard_stream(first, rest, deadline, routed.target.clone(), route.timeout);
+        Ok(Routed {
+            value: stream,
+            target: routed.target,
+            attempts: routed.attempts,
+            upstream_time: routed.upstream_time,
+        })
+    }
+
+    pub async fn embed(
+        &self,
+        ctx: &RequestContext,
+        req: &EmbeddingRequest,
+    ) -> Result<Routed<Embeddings>, Error> {
+        let route = self.router.route(&req.model)?;
+        route
+            .execute(
+                &EmbedAttempt(req),
+                &ctx.request_id,
+                ctx.received_at,
+                &self.metrics,
+            )
+            .await
+    }
+
+    pub fn models(&self) -> Vec<ModelInfo> {
+        let mut out: Vec<ModelInfo> = self
+            .router
+            .routes()
+            .map(|r| ModelInfo {
+                id: r.name.clone(),
+                created: self.started_unix,
+                owned_by: "atalaya".into(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    /// Ready when at least one target of some model can take a request.
+    pub fn ready(&self) -> bool {
+        self.router.routes().any(|r| r.available())
+    }
+
+    pub fn health(&self) -> Vec<TargetHealth> {
+        let mut out: Vec<TargetHealth> = self
+            .router
+            .routes()
+            .flat_map(|r| {
+                r.targets.iter().map(|t| TargetHealth {
+                    model: r.name.clone(),
+                    target: t.id.clone(),
+                    state: t.breaker.state(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.model, &a.target).cmp(&(&b.model, &b.target)));
+        out
+    }
+}
+
+struct ChatAttempt<'a>(&'a ChatRequest);
+
+#[async_trait]
+impl Attempt for ChatAttempt<'_> {
+    type Output = ChatCompletion;
+    async fn run(
+        &self,
+        provider: &dyn Provider,
+        call: Call<'_>,
+    ) -> Result<ChatCompletion, UpstreamFailure> {
+        provider.infer(call, self.0).await
+    }
+}
+
+struct EmbedAttempt<'a>(&'a EmbeddingRequest);
+
+#[async_trait]
+impl Attempt for EmbedAttempt<'_> {
+    type Output = Embeddings;
+    async fn run(
+        &self,
+        provider: &dyn Provider,
+        call: Call<'_>,
+    ) -> Result<Embeddings, UpstreamFailure> {
+        provider.embed(call, self.0).await
+    }
+}
+
+/// Opens the stream and waits for its first chunk: a stream counts as served (no more
+/// retries) only once data has arrived.
+struct StreamAttempt<'a>(&'a ChatRequest);
+
+#[async_trait]
+impl Attempt for StreamAttempt<'_> {
+    type Output = (StreamChunk, ChatStream);
+
+    async fn run(
+        &self,
+        provider: &dyn Provider,
+        call: Call<'_>,
+    ) -> Result<Self::Output, UpstreamFailure> {
+        let mut stream = provider.infer_stream(call, self.0).await?;
+        match stream.next().await {
+            Some(Ok(first)) => Ok((first, stream)),
+            Some(Err(e)) => Err(e),
+            None => Err(UpstreamFailure::InvalidResponse(
+                "the stream ended before any data".into(),
+            )),
+        }
+    }
+
+    fn attempt_timeout(&self, route: &Route, target: &Target, remaining: Duration) -> Duration {
+        target
+            .attempt_timeout
+            .min(route.first_token_timeout)
+            .min(remaining)
+    }
+}
+
+/// The rest of a stream, under the request's total deadline. After an error item the
+/// stream ends.
+fn guard_stream(
+    first: StreamChunk,
+    rest: ChatStream,
+    deadline: Instant,
+    target: String,
+    timeout: Duration,
+) -> GatewayStream {
+    struct S {
+        first: Option<StreamChunk>,
+        rest: ChatStream,
+        done: bool,
+        target: String,
+    }
+    let state = S {
+        first: Some(first),
+        rest,
+        done: false,
+        target,
+    };
+    Box::pin(futures::stream::unfold(state, move |mut st| async move {
+        if st.done {
+            return None;
+        }
+        if let Some(f) = st.first.take() {
+            return Some((Ok(f), st));
+        }
+        match tokio::time::timeout_at(deadline, st.rest.next()).await {
+            Ok(None) => None,
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), st)),
+            Ok(Some(Err(failure))) => {
+                st.done = true;
+                let err = Error::Upstream {
+                    target: st.target.clone(),
+                    detail: failure.to_string(),
+                };
+                Some((Err(err), st))
+            }
+            Err(_) => {
+                st.done = true;
+                let err = Error::UpstreamTimeout {
+                    target: st.target.clone(),
+                    detail: format!(
+                        "the stream did not finish within the deadline of {} ms",
+                        timeout.as_millis()
+                    ),
+                };
+                Some((Err(err), st))
+            }
+        }
+    }))
+}

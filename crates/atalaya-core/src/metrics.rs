@@ -1,0 +1,299 @@
+//! Typed Prometheus metrics. Names carry their unit (`_seconds`, `_total`); label sets are
+//! structs, so a label cannot be misspelt at one call site.
+
+use std::time::Duration;
+
+use prometheus_client::{
+    encoding::{text::encode, EncodeLabelSet},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{exponential_buckets, Histogram},
+    },
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub route: String,
+    pub model: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    pub target: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CircuitLabels {
+    pub target: String,
+    pub state: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms .. ~131 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 18))
+}
+
+fn overhead_histogram() -> Histogram {
+    // 10 µs .. ~164 ms: the gateway's own time should sit in the first buckets.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 15))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: HistogramFamily<RouteLabels>,
+    upstream_duration: HistogramFamily<TargetLabels>,
+    upstream_attempts: Family<AttemptLabels, Counter>,
+    overhead: Histogram,
+    time_to_first_token: HistogramFamily<ModelLabels>,
+    prompt_tokens: Family<ModelLabels, Counter>,
+    completion_tokens: Family<ModelLabels, Counter>,
+    retries: Family<TargetLabels, Counter>,
+    fallbacks: Family<ModelLabels, Counter>,
+    circuit_state: Family<TargetLabels, Gauge>,
+    circuit_transitions: Family<CircuitLabels, Counter>,
+    stream_errors: Family<ModelLabels, Counter>,
+    in_flight: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            http_requests: Family::default(),
+            http_duration: Family::new_with_constructor(latency_histogram),
+            upstream_duration: Family::new_with_constructor(latency_histogram),
+            upstream_attempts: Family::default(),
+            overhead: overhead_histogram(),
+            time_to_first_token: Family::new_with_constructor(latency_histogram),
+            prompt_tokens: Family::default(),
+            completion_tokens: Family::default(),
+            retries: Family::default(),
+            fallbacks: Family::default(),
+            circuit_state: Family::default(),
+            circuit_transitions: Family::default(),
+            stream_errors: Family::default(),
+            in_flight: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "atalaya_http_requests",
+            "HTTP requests by route, model and status",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "atalaya_http_request_duration_seconds",
+            "Total request time, to the last byte of the response",
+            m.http_duration.clone(),
+        );
+        registry.register(
+            "atalaya_upstream_request_duration_seconds",
+            "Time of each upstream attempt",
+            m.upstream_duration.clone(),
+        );
+        registry.register(
+            "atalaya_upstream_attempts",
+            "Upstream attempts by target and outcome",
+            m.upstream_attempts.clone(),
+        );
+        registry.register(
+            "atalaya_gateway_overhead_seconds",
+            "Time spent in the gateway itself (total minus upstream time), non-streaming requests",
+            m.overhead.clone(),
+        );
+        registry.register(
+            "atalaya_time_to_first_token_seconds",
+            "Streams: time from request to the first chunk",
+            m.time_to_first_token.clone(),
+        );
+        registry.register(
+            "atalaya_prompt_tokens",
+            "Prompt (input) tokens reported by upstreams",
+            m.prompt_tokens.clone(),
+        );
+        registry.register(
+            "atalaya_completion_tokens",
+            "Completion (output) tokens reported by upstreams",
+            m.completion_tokens.clone(),
+        );
+        registry.register(
+            "atalaya_upstream_retries",
+            "Retries of the same target",
+            m.retries.clone(),
+        );
+        registry.register(
+            "atalaya_fallbacks",
+            "Moves to the next target of a model after a failure",
+            m.fallbacks.clone(),
+        );
+        registry.register(
+            "atalaya_circuit_state",
+            "Circuit breaker state per target: 0 closed, 1 half-open, 2 open",
+            m.circuit_state.clone(),
+        );
+        registry.register(
+            "atalaya_circuit_transitions",
+            "Circuit breaker transitions by target and new state",
+            m.circuit_transitions.clone(),
+        );
+        registry.register(
+            "atalaya_stream_errors",
+            "Streams ended by an error event after they had started",
+            m.stream_errors.clone(),
+        );
+        registry.register(
+            "atalaya_requests_in_flight",
+            "Requests being served",
+            m.in_flight.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::with_capacity(8 * 1024);
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    pub fn request_finished(&self, route: &str, model: &str, status: u16, total: Duration) {
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                route: route.to_owned(),
+                model: model.to_owned(),
+                status: status.to_string(),
+            })
+            .inc();
+        self.http_duration
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(total.as_secs_f64());
+    }
+
+    pub fn tokens(&self, model: &str, prompt: u64, completion: u64) {
+        let l = ModelLabels {
+            model: model.to_owned(),
+        };
+        self.prompt_tokens.get_or_create(&l).inc_by(prompt);
+        self.completion_tokens.get_or_create(&l).inc_by(completion);
+    }
+
+    pub fn overhead(&self, d: Duration) {
+        self.overhead.observe(d.as_secs_f64());
+    }
+
+    pub fn time_to_first_token(&self, model: &str, d: Duration) {
+        self.time_to_first_token
+            .get_or_create(&ModelLabels {
+                model: model.to_owned(),
+            })
+            .observe(d.as_secs_f64());
+    }
+
+    pub fn attempt(&self, target: &str, outcome: &str, d: Duration) {
+        self.upstream_attempts
+            .get_or_create(&AttemptLabels {
+                target: target.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.upstream_duration
+            .get_or_create(&TargetLabels {
+                target: target.to_owned(),
+            })
+            .observe(d.as_secs_f64());
+    }
+
+    pub fn retry(&self, target: &str) {
+        self.retries
+            .get_or_create(&TargetLabels {
+                target: target.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn fallback(&self, model: &str) {
+        self.fallbacks
+            .get_or_create(&ModelLabels {
+                model: model.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn circuit(&self, target: &str, state: &str, value: i64) {
+        self.circuit_state
+            .get_or_create(&TargetLabels {
+                target: target.to_owned(),
+            })
+            .set(value);
+        self.circuit_transitions
+            .get_or_create(&CircuitLabels {
+                target: target.to_owned(),
+                state: state.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn stream_error(&self, model: &str) {
+        self.stream_errors
+            .get_or_create(&ModelLabels {
+                model: model.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn in_flight(&self) -> &Gauge {
+        &self.in_flight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_units() {
+        let m = Metrics::new();
+        m.request_finished("/v1/chat/completions", "m", 200, Duration::from_millis(3));
+        m.tokens("m", 5, 7);
+        m.attempt("up/m", "ok", Duration::from_millis(2));
+        let text = m.encode().unwrap();
+        for name in [
+            "atalaya_http_requests_total{route=\"/v1/chat/completions\",model=\"m\",status=\"200\"} 1",
+            "atalaya_http_request_duration_seconds_bucket",
+            "atalaya_prompt_tokens_total{model=\"m\"} 5",
+            "atalaya_completion_tokens_total{model=\"m\"} 7",
+            "atalaya_upstream_attempts_total{target=\"up/m\",outcome=\"ok\"} 1",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}

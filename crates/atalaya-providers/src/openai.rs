@@ -1,0 +1,441 @@
+//! Any OpenAI-compatible upstream: `POST {base}/chat/completions` (plain and SSE) and
+//! `POST {base}/embeddings`, over one pooled keep-alive client per upstream.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use atalaya_api::Usage;
+use atalaya_core::{
+    config::UpstreamConfig,
+    domain::{ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, StreamChunk},
+    provider::{Call, ChatStream, Provider, UpstreamFailure},
+    secret, ConfigIssue, Error,
+};
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{header, HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use crate::sse::SseParser;
+
+pub struct OpenAiCompatible {
+    client: reqwest::Client,
+    chat_url: String,
+    embeddings_url: String,
+    headers: HeaderMap,
+    stream_usage: bool,
+}
+
+impl OpenAiCompatible {
+    pub fn new(
+        name: &str,
+        cfg: &UpstreamConfig,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
+        let key = |k: &str| format!("upstreams.{name}.{k}");
+        let mut issues = Vec::new();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(reference) = &cfg.api_key {
+            match secret::resolve(reference, lookup).and_then(|s| {
+                HeaderValue::from_str(&format!("Bearer {}", s.expose()))
+                    .map_err(|_| "the key contains characters not allowed in a header".into())
+            }) {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    headers.insert(header::AUTHORIZATION, v);
+                }
+                Err(problem) => issues.push(ConfigIssue {
+                    key: key("api_key"),
+                    problem,
+                }),
+            }
+        }
+        for (h, v) in &cfg.headers {
+            let value = if secret::is_reference(v) {
+                secret::resolve(v, lookup).map(|s| s.expose().to_owned())
+            } else {
+                Ok(v.clone())
+            };
+            let parsed = value.and_then(|v| {
+                let name = HeaderName::from_bytes(h.as_bytes())
+                    .map_err(|_| "not a valid header name".to_owned())?;
+                let mut value =
+                    HeaderValue::from_str(&v).map_err(|_| "not a valid header value".to_owned())?;
+                // Extra headers often carry credentials: keep them out of Debug output.
+                value.set_sensitive(true);
+                Ok((name, value))
+            });
+            match parsed {
+                Ok((n, v)) => {
+                    headers.insert(n, v);
+                }
+                Err(problem) => issues.push(ConfigIssue {
+                    key: key(&format!("headers.{h}")),
+                    problem,
+                }),
+            }
+        }
+        if !issues.is_empty() {
+            return Err(Error::Config(issues));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
+            .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+            .pool_idle_timeout(Duration::from_millis(cfg.pool_idle_timeout_ms))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| Error::config(key("base_url"), format!("HTTP client: {e}")))?;
+        let base = cfg.base_url.trim_end_matches('/');
+        Ok(OpenAiCompatible {
+            client,
+            chat_url: format!("{base}/chat/completions"),
+            embeddings_url: format!("{base}/embeddings"),
+            headers,
+            stream_usage: cfg.stream_usage,
+        })
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        call: Call<'_>,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, UpstreamFailure> {
+        let response = self
+            .client
+            .post(url)
+            .headers(self.headers.clone())
+            .header("x-request-id", call.request_id)
+            .timeout(call.timeout)
+            .body(body)
+            .send()
+            .await
+            .map_err(request_failure)?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(status_failure(response).await)
+        }
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, UpstreamFailure> {
+    serde_json::to_vec(value)
+        .map_err(|e| UpstreamFailure::InvalidResponse(format!("could not encode the request: {e}")))
+}
+
+#[async_trait]
+impl Provider for OpenAiCompatible {
+    async fn infer(
+        &self,
+        call: Call<'_>,
+        req: &ChatRequest,
+    ) -> Result<ChatCompletion, UpstreamFailure> {
+        let mut wire = req.to_wire(call.upstream_model, false);
+        wire.stream = None;
+        wire.stream_options = None;
+        let response = self.post(&self.chat_url, call, encode(&wire)?).await?;
+        let body = response.bytes().await.map_err(body_failure)?;
+        let parsed: UsageOnly = serde_json::from_slice(&body).map_err(|e| {
+            UpstreamFailure::InvalidResponse(format!("the body is not a JSON chat completion: {e}"))
+        })?;
+        Ok(ChatCompletion {
+            body,
+            usage: parsed.usage,
+        })
+    }
+
+    async fn infer_stream(
+        &self,
+        call: Call<'_>,
+        req: &ChatRequest,
+    ) -> Result<ChatStream, UpstreamFailure> {
+        let wire = req.to_wire(call.upstream_model, self.stream_usage);
+        let response = self.post(&self.chat_url, call, encode(&wire)?).await?;
+        Ok(sse_chunks(response))
+    }
+
+    async fn embed(
+        &self,
+        call: Call<'_>,
+        req: &EmbeddingRequest,
+    ) -> Result<Embeddings, UpstreamFailure> {
+        let wire = req.to_wire(call.upstream_model);
+        let response = self
+            .post(&self.embeddings_url, call, encode(&wire)?)
+            .await?;
+        let body = response.bytes().await.map_err(body_failure)?;
+        let parsed: UsageOnly = serde_json::from_slice(&body).map_err(|e| {
+            UpstreamFailure::InvalidResponse(format!(
+                "the body is not a JSON embeddings response: {e}"
+            ))
+        })?;
+        Ok(Embeddings {
+            body,
+            usage: parsed.usage,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct UsageOnly {
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct ChunkLite {
+    #[serde(default)]
+    choices: Option<Vec<ChoiceLite>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceLite {
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+/// Turns an SSE response into chunks. `[DONE]` ends the stream; an end of input without
+/// `[DONE]` or a finish reason, an `error` event, or a lost connection is an error item.
+fn sse_chunks(response: reqwest::Response) -> ChatStream {
+    struct S {
+        body: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+        parser: SseParser,
+        ready: std::collections::VecDeque<Bytes>,
+        finished: bool,
+        saw_finish_reason: bool,
+        done: bool,
+    }
+    let state = S {
+        body: response.bytes_stream().boxed(),
+        parser: SseParser::new(),
+        ready: Default::default(),
+        finished: false,
+        saw_finish_reason: false,
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if st.done {
+                return None;
+            }
+            if let Some(data) = st.ready.pop_front() {
+                if data.as_ref() == b"[DONE]" {
+                    return None;
+                }
+                let chunk: ChunkLite = match serde_json::from_slice(&data) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        st.done = true;
+                        return Some((
+                            Err(UpstreamFailure::StreamBroken(format!(
+                                "an event is not JSON: {e}"
+                            ))),
+                            st,
+                        ));
+                    }
+                };
+                if let Some(err) = chunk.error {
+                    st.done = true;
+                    let message = err
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .map(|m| truncate(m, 300))
+                        .unwrap_or_else(|| "error event".into());
+                    return Some((
+                        Err(UpstreamFailure::StreamBroken(format!(
+                            "upstream sent an error event: {message}"
+                        ))),
+                        st,
+                    ));
+                }
+                let choices = chunk.choices.unwrap_or_default();
+                if choices.iter().any(|c| c.finish_reason.is_some()) {
+                    st.saw_finish_reason = true;
+                }
+                let usage_only = choices.is_empty() && chunk.usage.is_some();
+                return Some((
+                    Ok(StreamChunk {
+                        data,
+                        usage: chunk.usage,
+                        usage_only,
+                    }),
+                    st,
+                ));
+            }
+            if st.finished {
+                st.done = true;
+                if st.saw_finish_reason {
+                    return None;
+                }
+                return Some((
+                    Err(UpstreamFailure::StreamBroken(
+                        "the upstream closed the stream before [DONE]".into(),
+                    )),
+                    st,
+                ));
+            }
+            match st.body.next().await {
+                Some(Ok(bytes)) => match st.parser.push(&bytes) {
+                    Ok(events) => st.ready.extend(events),
+                    Err(e) => {
+                        st.done = true;
+                        return Some((Err(UpstreamFailure::StreamBroken(e)), st));
+                    }
+                },
+                Some(Err(e)) => {
+                    st.done = true;
+                    return Some((
+                        Err(UpstreamFailure::StreamBroken(format!(
+                            "connection lost: {}",
+                            describe(&e)
+                        ))),
+                        st,
+                    ));
+                }
+                None => {
+                    st.finished = true;
+                    st.ready.extend(st.parser.finish());
+                }
+            }
+        }
+    }))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// A reqwest error as text, without the URL (which may carry credentials in userinfo).
+fn describe(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    if parts.is_empty() {
+        "request failed".into()
+    } else {
+        parts.join(": ")
+    }
+}
+
+fn request_failure(e: reqwest::Error) -> UpstreamFailure {
+    if e.is_timeout() {
+        UpstreamFailure::Timeout("no response before the attempt timeout".into())
+    } else {
+        UpstreamFailure::Connect(describe(&e))
+    }
+}
+
+fn body_failure(e: reqwest::Error) -> UpstreamFailure {
+    if e.is_timeout() {
+        UpstreamFailure::Timeout(
+            "the response body did not arrive before the attempt timeout".into(),
+        )
+    } else {
+        UpstreamFailure::Connect(format!("reading the response failed: {}", describe(&e)))
+    }
+}
+
+/// Reads an error response: status, `Retry-After`, and the upstream's message.
+async fn status_failure(response: reqwest::Response) -> UpstreamFailure {
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let body = response.bytes().await.unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v.get("error")
+                .and_then(|e| e.get("message").or(Some(e)))
+                .and_then(|m| m.as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
+    let message = if message.is_empty() {
+        http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("error")
+            .to_owned()
+    } else {
+        truncate(&message, 300)
+    };
+    UpstreamFailure::Status {
+        status,
+        message,
+        retry_after,
+    }
+}
+
+/// `retry-after-ms` (OpenAI) or `retry-after` in seconds.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v < 86_400.0)
+        .map(Duration::from_secs_f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", HeaderValue::from_static("150"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn literal_key_is_a_config_error_naming_the_key() {
+        let cfg = UpstreamConfig {
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_key: Some("sk-plain".into()),
+            ..Default::default()
+        };
+        let Err(Error::Config(issues)) = OpenAiCompatible::new("up", &cfg, &|_| None) else {
+            panic!("expected a config error");
+        };
+        assert_eq!(issues[0].key, "upstreams.up.api_key");
+        assert!(!issues[0].problem.contains("sk-plain"));
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("ééé", 3), "é…");
+    }
+}

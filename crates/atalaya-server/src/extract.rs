@@ -1,0 +1,161 @@
+//! Extractors: the JSON body (size limit, malformed JSON and schema errors reported with the
+//! field's path) and the authenticated caller.
+
+use std::sync::Arc;
+
+use atalaya_core::{context::RequestContext, Error};
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+
+use crate::{app::AppState, error::ApiError, observe::RequestId};
+
+/// A JSON body of type `T`, read under `server.max_body_bytes`.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let limit = state.max_body_bytes;
+        let too_large = || ApiError(Error::RequestTooLarge { limit });
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let body = Limited::new(
+            req.into_body(),
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        );
+        let bytes = match body.collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
+            Err(_) => {
+                return Err(ApiError(Error::invalid(
+                    "the request body could not be read completely",
+                    None,
+                )))
+            }
+        };
+        parse_json(&bytes).map(ApiJson).map_err(ApiError)
+    }
+}
+
+/// Parses JSON, naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::invalid(
+            "the request body is empty; send a JSON object",
+            None,
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return Error::invalid(format!("malformed JSON: {inner}"), None);
+        }
+        let msg = inner.to_string();
+        // "missing field `model` at line 1 column 9": name the missing field itself.
+        let missing = msg
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(|field| {
+                if path == "." {
+                    field.to_owned()
+                } else {
+                    format!("{path}.{field}")
+                }
+            });
+        match missing {
+            Some(field) => Error::invalid(format!("'{field}' is required"), Some(&field)),
+            None => Error::invalid(format!("invalid value at '{path}': {msg}"), Some(&path)),
+        }
+    })?;
+    de.end()
+        .map_err(|e| Error::invalid(format!("malformed JSON: {e}"), None))?;
+    Ok(value)
+}
+
+/// The authenticated caller: request id, principal and arrival time.
+pub struct Caller(pub RequestContext);
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let principal = state.gateway.authenticate(authorization)?;
+        let (request_id, received_at) = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| (r.id.clone(), r.received_at))
+            .unwrap_or_else(|| (String::new(), tokio::time::Instant::now()));
+        if let Some(facts) = parts.extensions.get::<crate::observe::Facts>() {
+            facts.update(|f| f.key_id = Some(principal.key_id.clone()));
+        }
+        Ok(Caller(RequestContext {
+            request_id,
+            principal,
+            received_at,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atalaya_api::ChatCompletionRequest;
+
+    fn param(raw: &str) -> (Option<String>, String) {
+        let e = parse_json::<ChatCompletionRequest>(raw.as_bytes()).unwrap_err();
+        (e.param().map(str::to_owned), e.to_string())
+    }
+
+    #[test]
+    fn names_the_field() {
+        assert_eq!(param(r#"{"messages":[]}"#).0.as_deref(), Some("model"));
+        assert_eq!(
+            param(r#"{"model":"m","messages":[{"role":"user","content":5}]}"#)
+                .0
+                .as_deref(),
+            Some("messages[0].content")
+        );
+        assert_eq!(
+            param(r#"{"model":"m","messages":[],"temperature":"hot"}"#)
+                .0
+                .as_deref(),
+            Some("temperature")
+        );
+        assert_eq!(
+            param(r#"{"model":"m","messages":[{"content":"x"}]}"#)
+                .0
+                .as_deref(),
+            Some("messages[0].role")
+        );
+    }
+
+    #[test]
+    fn malformed_json_and_trailing_garbage() {
+        let (p, m) = param(r#"{"model": "m","#);
+        assert!(p.is_none() && m.contains("malformed JSON"), "{m}");
+        let (_, m) = param(r#"{"model":"m","messages":[]} x"#);
+        assert!(m.contains("malformed JSON"), "{m}");
+        let (_, m) = param("  ");
+        assert!(m.contains("empty"), "{m}");
+    }
+}

@@ -1,0 +1,183 @@
+//! Handlers: extract, convert wire → domain, call the gateway service, convert back.
+
+use std::sync::Arc;
+
+use atalaya_api as api;
+use atalaya_core::{
+    domain::{ChatRequest, EmbeddingRequest},
+    routing::CircuitState,
+};
+use axum::{
+    extract::{Extension, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::{
+    app::AppState,
+    error::ApiError,
+    extract::{ApiJson, Caller},
+    observe::Facts,
+    sse::sse_response,
+};
+
+fn routed_headers(h: &mut HeaderMap, target: &str, attempts: u32) {
+    if let Ok(v) = HeaderValue::from_str(target) {
+        h.insert("x-atalaya-target", v);
+    }
+    h.insert("x-atalaya-attempts", HeaderValue::from(attempts));
+}
+
+fn json_bytes(body: Bytes) -> Response {
+    let mut r = Response::new(axum::body::Body::from(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+pub async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    Extension(facts): Extension<Facts>,
+    Caller(ctx): Caller,
+    ApiJson(wire): ApiJson<api::ChatCompletionRequest>,
+) -> Result<Response, ApiError> {
+    let req = ChatRequest::try_from(wire)?;
+    facts.update(|f| {
+        f.model = Some(req.model.clone());
+        f.stream = req.stream;
+    });
+    if req.stream {
+        let routed = state.gateway.chat_stream(&ctx, &req).await?;
+        let ttfc = ctx.received_at.elapsed();
+        state
+            .gateway
+            .metrics()
+            .time_to_first_token(&req.model, ttfc);
+        facts.update(|f| {
+            f.target = Some(routed.target.clone());
+            f.attempts = routed.attempts;
+            f.upstream_time = Some(routed.upstream_time);
+            f.time_to_first_chunk = Some(ttfc);
+        });
+        let mut response = sse_response(
+            routed.value,
+            req.include_usage,
+            facts,
+            state.gateway.metrics().clone(),
+            req.model.clone(),
+        );
+        routed_headers(response.headers_mut(), &routed.target, routed.attempts);
+        Ok(response)
+    } else {
+        let routed = state.gateway.chat(&ctx, &req).await?;
+        facts.update(|f| {
+            f.target = Some(routed.target.clone());
+            f.attempts = routed.attempts;
+            f.upstream_time = Some(routed.upstream_time);
+            f.usage = routed.value.usage;
+        });
+        let mut response = json_bytes(routed.value.body);
+        routed_headers(response.headers_mut(), &routed.target, routed.attempts);
+        Ok(response)
+    }
+}
+
+pub async fn embeddings(
+    State(state): State<Arc<AppState>>,
+    Extension(facts): Extension<Facts>,
+    Caller(ctx): Caller,
+    ApiJson(wire): ApiJson<api::EmbeddingRequest>,
+) -> Result<Response, ApiError> {
+    let req = EmbeddingRequest::try_from(wire)?;
+    facts.update(|f| f.model = Some(req.model.clone()));
+    let routed = state.gateway.embed(&ctx, &req).await?;
+    facts.update(|f| {
+        f.target = Some(routed.target.clone());
+        f.attempts = routed.attempts;
+        f.upstream_time = Some(routed.upstream_time);
+        f.usage = routed.value.usage;
+    });
+    let mut response = json_bytes(routed.value.body);
+    routed_headers(response.headers_mut(), &routed.target, routed.attempts);
+    Ok(response)
+}
+
+pub async fn list_models(
+    State(state): State<Arc<AppState>>,
+    Caller(_ctx): Caller,
+) -> Json<api::ModelList> {
+    Json(api::ModelList {
+        object: "list".into(),
+        data: state
+            .gateway
+            .models()
+            .into_iter()
+            .map(|m| api::ModelObject {
+                id: m.id,
+                object: "model".into(),
+                created: m.created,
+                owned_by: m.owned_by,
+            })
+            .collect(),
+    })
+}
+
+pub async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// Ready when the configuration is loaded (it is, or the server would not run), the server
+/// is not shutting down, and at least one target can take requests.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let targets: Vec<_> = state
+        .gateway
+        .health()
+        .into_iter()
+        .map(|t| {
+            json!({
+                "model": t.model,
+                "target": t.target,
+                "state": match t.state {
+                    CircuitState::Closed => "closed",
+                    CircuitState::HalfOpen => "half_open",
+                    CircuitState::Open => "open",
+                },
+            })
+        })
+        .collect();
+    let (status, reason) = if state.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, Some("shutting down"))
+    } else if !state.gateway.ready() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("every upstream target is ejected by its circuit breaker"),
+        )
+    } else {
+        (StatusCode::OK, None)
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
+        "reason": reason,
+        "targets": targets,
+    });
+    (status, Json(body)).into_response()
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let text = state.gateway.metrics().encode().map_err(|e| {
+        ApiError(atalaya_core::Error::Internal(format!(
+            "metrics encoding: {e}"
+        )))
+    })?;
+    let mut r = Response::new(axum::body::Body::from(text));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    Ok(r)
+}

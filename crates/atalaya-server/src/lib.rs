@@ -1,0 +1,21 @@
+//! Atalaya's HTTP server: the axum application, its middleware and handlers.
+//!
+//! - [`app`]: `app(state) -> Router`, so tests can drive the service without a socket.
+//! - [`error`]: the one place where domain errors become HTTP responses (OpenAI error shape).
+//! - [`extract`]: the JSON body extractor (size limit, field-precise errors) and the caller
+//!   extractor (authentication).
+//! - [`observe`]: request ids, the access log line, request metrics, the concurrency limit.
+//! - [`handlers`]: thin handlers that convert wire types and call `atalaya_core::gateway`.
+//! - [`sse`]: framing a gateway stream as Server-Sent Events.
+//! - [`serve`]: the listener loop with graceful shutdown under a deadline.
+
+pub mod app;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod observe;
+pub mod serve;
+pub mod sse;
+
+pub use app::{app, AppState};
+pub use serve::{serve, ServerError};

@@ -1,0 +1,228 @@
+//! Per-request observability. The middleware gives every request an id (`x-request-id`,
+//! accepted from the client when well-formed), enforces the concurrency limit, and wraps the
+//! response body so that one access-log line and the request metrics are emitted when the
+//! body has been sent, or dropped: streams are logged when they end, with their tokens.
+//! Prompt and completion text are never logged.
+
+use std::{
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use atalaya_api::{ErrorCode, Usage};
+use atalaya_core::Error;
+use axum::{
+    body::Body,
+    extract::{MatchedPath, Request, State},
+    http::{HeaderValue, Method},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::{sync::OwnedSemaphorePermit, time::Instant};
+
+use crate::{
+    app::AppState,
+    error::{ApiError, ErrorCodeTag},
+};
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The request's id and arrival time, in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId {
+    pub id: String,
+    pub received_at: Instant,
+}
+
+/// What handlers learn about a request, for its log line and metrics.
+#[derive(Debug, Default)]
+pub struct FactData {
+    pub model: Option<String>,
+    pub target: Option<String>,
+    pub attempts: u32,
+    pub usage: Option<Usage>,
+    pub upstream_time: Option<Duration>,
+    pub stream: bool,
+    pub time_to_first_chunk: Option<Duration>,
+    /// A stream that failed after it started (the response status is 200 then).
+    pub stream_error: Option<ErrorCode>,
+    pub key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Facts(Arc<Mutex<FactData>>);
+
+impl Facts {
+    pub fn update(&self, f: impl FnOnce(&mut FactData)) {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+fn valid_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)))
+    .then(|| s.to_owned())
+}
+
+pub async fn observe(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let received_at = Instant::now();
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(valid_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let api = route.starts_with("/v1/");
+    let method = req.method().clone();
+    let facts = Facts::default();
+    req.extensions_mut().insert(RequestId {
+        id: id.clone(),
+        received_at,
+    });
+    req.extensions_mut().insert(facts.clone());
+
+    let permit = if api {
+        match state.limiter.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                let mut r = ApiError(Error::Overloaded).into_response();
+                set_id(&mut r, &id);
+                return r;
+            }
+        }
+    } else {
+        None
+    };
+    state.gateway.metrics().in_flight().inc();
+    let mut response = next.run(req).await;
+    set_id(&mut response, &id);
+    let record = Record {
+        state,
+        id,
+        method,
+        route,
+        log: api,
+        status: response.status().as_u16(),
+        error_code: response.extensions().get::<ErrorCodeTag>().map(|t| t.0),
+        received_at,
+        facts,
+        completed: false,
+        _permit: permit,
+    };
+    let (parts, body) = response.into_parts();
+    Response::from_parts(
+        parts,
+        Body::new(Logged {
+            inner: body,
+            record: Some(record),
+        }),
+    )
+}
+
+fn set_id(r: &mut Response, id: &str) {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        r.headers_mut().insert(REQUEST_ID, v);
+    }
+}
+
+struct Record {
+    state: Arc<AppState>,
+    id: String,
+    method: Method,
+    route: String,
+    log: bool,
+    status: u16,
+    error_code: Option<ErrorCode>,
+    received_at: Instant,
+    facts: Facts,
+    completed: bool,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        let total = self.received_at.elapsed();
+        let metrics = self.state.gateway.metrics();
+        metrics.in_flight().dec();
+        let f = self.facts.0.lock().unwrap_or_else(|p| p.into_inner());
+        let model = f.model.as_deref().unwrap_or("");
+        metrics.request_finished(&self.route, model, self.status, total);
+        if let Some(u) = f.usage {
+            metrics.tokens(model, u.prompt_tokens, u.completion_tokens);
+        }
+        if (200..300).contains(&self.status) && !f.stream {
+            if let Some(up) = f.upstream_time {
+                metrics.overhead(total.saturating_sub(up));
+            }
+        }
+        if !self.log {
+            return;
+        }
+        let error_code = self.error_code.or(f.stream_error).map(ErrorCode::as_str);
+        let completed = !f.stream || self.completed;
+        tracing::info!(
+            target: "atalaya::access",
+            request_id = %self.id,
+            method = %self.method,
+            route = %self.route,
+            status = self.status,
+            latency_ms = total.as_secs_f64() * 1000.0,
+            model,
+            upstream_target = f.target.as_deref().unwrap_or(""),
+            attempts = f.attempts,
+            stream = f.stream,
+            completed,
+            time_to_first_chunk_ms = f.time_to_first_chunk.map(|d| d.as_secs_f64() * 1000.0),
+            upstream_ms = f.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
+            prompt_tokens = f.usage.map(|u| u.prompt_tokens),
+            completion_tokens = f.usage.map(|u| u.completion_tokens),
+            error_code,
+            key_id = f.key_id.as_deref(),
+            "request"
+        );
+    }
+}
+
+/// A response body that settles its `Record` when it ends or is dropped.
+struct Logged {
+    inner: Body,
+    record: Option<Record>,
+}
+
+impl http_body::Body for Logged {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            if let Some(mut r) = this.record.take() {
+                r.completed = true;
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,87 @@
+//! A gateway stream as Server-Sent Events: each upstream chunk is forwarded unchanged as one
+//! `data:` event, the stream ends with `data: [DONE]`, or, when it fails after starting, with
+//! one error event in OpenAI's shape (and no `[DONE]`, so clients cannot mistake it for a
+//! complete answer). Usage is recorded for the access log; a usage-only chunk the client did
+//! not ask for (`stream_options.include_usage`) is not forwarded.
+
+use std::{convert::Infallible, sync::Arc};
+
+use atalaya_core::{gateway::GatewayStream, metrics::Metrics};
+use axum::{
+    body::Body,
+    http::{header, HeaderValue, StatusCode},
+    response::Response,
+};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::StreamExt;
+
+use crate::{error::error_event, observe::Facts};
+
+pub fn sse_response(
+    stream: GatewayStream,
+    include_usage: bool,
+    facts: Facts,
+    metrics: Arc<Metrics>,
+    model: String,
+) -> Response {
+    struct S {
+        stream: GatewayStream,
+        finished: bool,
+        include_usage: bool,
+        facts: Facts,
+        metrics: Arc<Metrics>,
+        model: String,
+    }
+    let state = S {
+        stream,
+        finished: false,
+        include_usage,
+        facts,
+        metrics,
+        model,
+    };
+    let events = futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if st.finished {
+                return None;
+            }
+            match st.stream.next().await {
+                Some(Ok(chunk)) => {
+                    if let Some(u) = chunk.usage {
+                        st.facts.update(|f| f.usage = Some(u));
+                    }
+                    if chunk.usage_only && !st.include_usage {
+                        continue;
+                    }
+                    let mut buf = BytesMut::with_capacity(chunk.data.len() + 8);
+                    buf.put_slice(b"data: ");
+                    buf.put_slice(&chunk.data);
+                    buf.put_slice(b"\n\n");
+                    return Some((Ok::<Bytes, Infallible>(buf.freeze()), st));
+                }
+                Some(Err(e)) => {
+                    st.finished = true;
+                    tracing::warn!(model = %st.model, error = %e, "stream failed after it started");
+                    st.metrics.stream_error(&st.model);
+                    let code = e.code();
+                    st.facts.update(|f| f.stream_error = Some(code));
+                    return Some((Ok(Bytes::from(error_event(&e))), st));
+                }
+                None => {
+                    st.finished = true;
+                    return Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), st));
+                }
+            }
+        }
+    });
+    let mut r = Response::new(Body::from_stream(events));
+    *r.status_mut() = StatusCode::OK;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}

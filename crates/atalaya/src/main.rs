@@ -1,0 +1,203 @@
+//! The `atalaya` binary: parses the command line, loads configuration, wires the libraries.
+
+mod cli;
+
+use std::{
+    io::{Read, Write},
+    process::ExitCode,
+    sync::Arc,
+};
+
+use anyhow::Context;
+use atalaya_core::{
+    auth::hash_key,
+    config::{CliOverrides, Config, LogFormat},
+    gateway::Gateway,
+    metrics::Metrics,
+    Error,
+};
+use clap::Parser;
+use rand::RngCore;
+use tokio_util::sync::CancellationToken;
+
+use cli::{Cli, Command, ConfigCommand, ConfigSource, KeysCommand};
+
+/// The demo key's prefix: visible in logs and dashboards as "not a production key".
+const DEMO_KEY_PREFIX: &str = "atl_demo_";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            match e.downcast_ref::<Error>() {
+                Some(Error::Config(_) | Error::ConfigSource(_)) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args.source),
+        Command::Config(ConfigCommand::Check { source }) => {
+            let (config, _) = load(&source, false)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "# configuration is valid; effective values follow")?;
+            write!(out, "{}", config.to_masked_toml()?)?;
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Hash) => {
+            let mut key = String::new();
+            std::io::stdin().read_to_string(&mut key)?;
+            let key = key.trim();
+            anyhow::ensure!(!key.is_empty(), "no key on standard input");
+            writeln!(std::io::stdout(), "{}", hash_key(key))?;
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Generate) => {
+            let key = new_key("atl_");
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "key:  {key}")?;
+            writeln!(out, "hash: {}", hash_key(&key))?;
+            Ok(())
+        }
+    }
+}
+
+fn new_key(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+fn env_vars() -> Vec<(String, String)> {
+    std::env::vars().collect()
+}
+
+/// Loads the configuration. In quick mode (`--upstream/--model`, no file) the client key is
+/// `ATALAYA_API_KEY`, or a generated demo key when `make_demo_key` allows it.
+fn load(source: &ConfigSource, make_demo_key: bool) -> anyhow::Result<(Config, Option<String>)> {
+    let mut cli = CliOverrides {
+        listen: source.listen.clone(),
+        data_dir: source.data_dir.clone(),
+        quick_route: source.upstream.clone().zip(source.model.clone()),
+        api_keys: Vec::new(),
+    };
+    let mut demo_key = None;
+    if source.config.is_none() && cli.quick_route.is_some() {
+        if std::env::var("ATALAYA_API_KEY").is_ok_and(|k| !k.is_empty()) {
+            cli.api_keys.push("env:ATALAYA_API_KEY".into());
+        } else if make_demo_key {
+            let key = new_key(DEMO_KEY_PREFIX);
+            cli.api_keys.push(hash_key(&key));
+            demo_key = Some(key);
+        } else {
+            // `config check` without a key: validate with a placeholder hash.
+            cli.api_keys.push(hash_key("placeholder"));
+        }
+    }
+    let config = Config::load(source.config.as_deref(), &env_vars(), &cli)?;
+    Ok((config, demo_key))
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .with_context(|| format!("log.level '{}'", config.log.level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match config.log.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("logging: {e}"))
+}
+
+fn serve(source: ConfigSource) -> anyhow::Result<()> {
+    let (config, demo_key) = load(&source, true)?;
+    init_logging(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let lookup = |k: &str| std::env::var(k).ok();
+        let providers = atalaya_providers::build_providers(&config, &lookup)?;
+        let metrics = Arc::new(Metrics::new());
+        let gateway = Arc::new(Gateway::new(&config, &providers, metrics, &lookup)?);
+        let addr = config.listen_addr()?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (server.listen / --listen)"))?;
+        let local = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let state = atalaya_server::AppState::new(&config, gateway.clone(), shutdown.clone());
+        let app = atalaya_server::app(state);
+
+        announce(&local, &gateway, demo_key.as_deref())?;
+        tracing::info!(listen = %local, models = gateway.models().len(), "atalaya started");
+
+        let signals = shutdown.clone();
+        let watcher = tokio_util::task::TaskTracker::new();
+        watcher.spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested; finishing in-flight requests");
+            signals.cancel();
+        });
+        watcher.close();
+        let outcome =
+            atalaya_server::serve(listener, app, shutdown.clone(), config.shutdown_grace()).await?;
+        shutdown.cancel();
+        watcher.wait().await;
+        tracing::info!(?outcome, "atalaya stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+/// The start-up banner on standard output: where to connect, and the demo key once.
+fn announce(
+    local: &std::net::SocketAddr,
+    gateway: &Gateway,
+    demo_key: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Atalaya listening on http://{local}")?;
+    let models: Vec<String> = gateway.models().into_iter().map(|m| m.id).collect();
+    writeln!(out, "Models: {}", models.join(", "))?;
+    if let Some(key) = demo_key {
+        let model = models.first().map(String::as_str).unwrap_or("MODEL");
+        writeln!(
+            out,
+            "Demo API key (shown once; set ATALAYA_API_KEY to choose your own): {key}"
+        )?;
+        writeln!(out, "Try it:")?;
+        writeln!(
+            out,
+            "  curl http://{local}/v1/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -d '{{\"model\":\"{model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'"
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
