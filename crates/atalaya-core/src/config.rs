@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
     /// Requests served at once; beyond, 503 `service_unavailable` with `Retry-After`.
     pub max_concurrent_requests: usize,
+    /// Async worker threads; 0 = one per CPU.
+    pub worker_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +57,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             shutdown_grace_ms: 30_000,
             max_concurrent_requests: 10_000,
+            worker_threads: 0,
         }
     }
 }
@@ -321,6 +324,12 @@ impl Config {
             issue(
                 "server.max_body_bytes".into(),
                 "must be between 1 and 1073741824".into(),
+            );
+        }
+        if self.server.worker_threads > 1024 {
+            issue(
+                "server.worker_threads".into(),
+                "must be between 0 (one per CPU) and 1024".into(),
             );
         }
         if self.server.max_concurrent_requests == 0 {

@@ -20,8 +20,9 @@ use crate::sse::SseParser;
 
 pub struct OpenAiCompatible {
     client: reqwest::Client,
-    chat_url: String,
-    embeddings_url: String,
+    /// Parsed once: reqwest would otherwise parse a URL string on every request.
+    chat_url: url::Url,
+    embeddings_url: url::Url,
     headers: HeaderMap,
     stream_usage: bool,
 }
@@ -90,10 +91,14 @@ impl OpenAiCompatible {
             .build()
             .map_err(|e| Error::config(key("base_url"), format!("HTTP client: {e}")))?;
         let base = cfg.base_url.trim_end_matches('/');
+        let parse = |path: &str| {
+            url::Url::parse(&format!("{base}/{path}"))
+                .map_err(|e| Error::config(key("base_url"), format!("not a valid URL: {e}")))
+        };
         Ok(OpenAiCompatible {
             client,
-            chat_url: format!("{base}/chat/completions"),
-            embeddings_url: format!("{base}/embeddings"),
+            chat_url: parse("chat/completions")?,
+            embeddings_url: parse("embeddings")?,
             headers,
             stream_usage: cfg.stream_usage,
         })
@@ -101,13 +106,13 @@ impl OpenAiCompatible {
 
     async fn post(
         &self,
-        url: &str,
+        url: &url::Url,
         call: Call<'_>,
         body: Vec<u8>,
     ) -> Result<reqwest::Response, UpstreamFailure> {
         let response = self
             .client
-            .post(url)
+            .post(url.clone())
             .headers(self.headers.clone())
             .header("x-request-id", call.request_id)
             .timeout(call.timeout)

@@ -22,6 +22,11 @@ use tokio_util::sync::CancellationToken;
 
 use cli::{Cli, Command, ConfigCommand, ConfigSource, KeysCommand};
 
+/// mimalloc: allocation is a measurable share of the gateway's CPU per request (see
+/// docs/BENCHMARKS.md); glibc's malloc was the largest userland cost in the profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The demo key's prefix: visible in logs and dashboards as "not a production key".
 const DEMO_KEY_PREFIX: &str = "atl_demo_";
 
@@ -123,7 +128,11 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
 fn serve(source: ConfigSource) -> anyhow::Result<()> {
     let (config, demo_key) = load(&source, true)?;
     init_logging(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.server.worker_threads > 0 {
+        builder.worker_threads(config.server.worker_threads);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .context("starting the async runtime")?;

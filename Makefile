@@ -1,0 +1,22 @@
+# The two quick-start commands are `make run` and `make test`; everything they need is
+# installed by scripts/setup.sh (idempotent).
+.PHONY: run test setup lint bench
+
+run: ## build and start the gateway (demo upstream unless UPSTREAM/MODEL or CONFIG are given)
+	./scripts/run.sh
+
+test: ## the whole test suite
+	./scripts/test.sh
+
+setup: ## install what the project needs (idempotent)
+	./scripts/setup.sh
+
+lint: ## formatting and clippy, as CI runs them
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+bench: ## gateway and streaming benchmarks (see bench/README.md)
+	./bench/setup.sh
+	cargo build --release --locked --bins
+	./bench/gateway.sh
+	./bench/stream.sh

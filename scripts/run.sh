@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds and starts Atalaya.
+#   make run                                   demo: routes model "demo" to the bundled fake upstream
+#   make run UPSTREAM=http://host:8000/v1 MODEL=llama-3.1-8b   one real OpenAI-compatible upstream
+#   make run CONFIG=atalaya.toml               a configuration file (see atalaya.example.toml)
+# The client key is $ATALAYA_API_KEY, or (without a config file) a demo key printed at start-up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+cargo build --release --locked --bins
+bin="${CARGO_TARGET_DIR:-target}/release"
+listen="${LISTEN:-127.0.0.1:8080}"
+
+if [ -n "${CONFIG:-}" ]; then
+  exec "$bin/atalaya" serve --config "$CONFIG" --listen "$listen"
+fi
+if [ -n "${UPSTREAM:-}" ]; then
+  exec "$bin/atalaya" serve --upstream "$UPSTREAM" --model "${MODEL:?set MODEL with UPSTREAM}" --listen "$listen"
+fi
+
+# Demo: until the in-process engine lands, the bundled fake upstream answers (a fixed reply;
+# streams of 20 chunks). Replace it with UPSTREAM=... to talk to a real model.
+demo_listen="${DEMO_UPSTREAM_LISTEN:-127.0.0.1:18080}"
+"$bin/atalaya-fake-upstream" --listen "$demo_listen" --stream-chunks 20 --chunk-delay-us 20000 &
+fake_pid=$!
+trap 'kill "$fake_pid" 2>/dev/null || true' EXIT INT TERM
+echo "Demo upstream (bundled fake, fixed replies) on http://$demo_listen/v1"
+"$bin/atalaya" serve --upstream "http://$demo_listen/v1" --model demo --listen "$listen"
