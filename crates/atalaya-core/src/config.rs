@@ -176,6 +176,8 @@ pub struct TargetConfig {
     pub model: Option<String>,
     pub weight: u32,
     pub priority: u32,
+    /// Per-attempt timeout for this target; defaults to its upstream's `timeout_ms`.
+    pub timeout_ms: Option<u64>,
 }
 
 impl Default for TargetConfig {
@@ -185,6 +187,7 @@ impl Default for TargetConfig {
             model: None,
             weight: 1,
             priority: 0,
+            timeout_ms: None,
         }
     }
 }
@@ -332,10 +335,10 @@ impl Config {
                 "must be between 0 (one per CPU) and 1024".into(),
             );
         }
-        if self.server.max_concurrent_requests == 0 {
+        if !(1..=1_000_000).contains(&self.server.max_concurrent_requests) {
             issue(
                 "server.max_concurrent_requests".into(),
-                "must be at least 1".into(),
+                "must be between 1 and 1000000".into(),
             );
         }
         if self.auth.enabled && self.auth.api_keys.is_empty() {
@@ -370,6 +373,17 @@ impl Config {
                     } else {
                         format!("'{}' must start with http:// or https://", up.base_url)
                     },
+                );
+            }
+            let authority = up
+                .base_url
+                .split_once("://")
+                .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+                .unwrap_or("");
+            if authority.contains('@') {
+                issue(
+                    format!("{base}.base_url"),
+                    "must not contain credentials (user:password@); use api_key or headers with an \"env:NAME\" reference".into(),
                 );
             }
             if let Some(key) = &up.api_key {
@@ -439,6 +453,9 @@ impl Config {
                 }
                 if t.weight == 0 {
                     issue(format!("{tk}.weight"), "must be at least 1".into());
+                }
+                if t.timeout_ms == Some(0) {
+                    issue(format!("{tk}.timeout_ms"), "must be greater than 0".into());
                 }
             }
             if m.timeout_ms == 0 {
@@ -559,13 +576,18 @@ fn env_to_toml_line(name: &str, value: &str) -> Result<String, String> {
             quote_key(&seg)
         })
         .collect();
-    let parsed = format!("v = {value}");
-    let rendered =
-        if value.parse::<toml::Value>().is_ok() || toml::from_str::<toml::Table>(&parsed).is_ok() {
-            value.to_owned()
-        } else {
-            toml::Value::String(value.to_owned()).to_string()
-        };
+    if value.contains(['\n', '\r']) {
+        return Err("values cannot contain line breaks".into());
+    }
+    // A TOML value (number, boolean, array, quoted string) is taken as such, re-serialised so
+    // nothing but one value can reach the document; anything else is a plain string.
+    let rendered = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+        Ok(t) if t.len() == 1 => t
+            .get("v")
+            .map(toml::Value::to_string)
+            .unwrap_or_else(|| toml::Value::String(value.to_owned()).to_string()),
+        _ => toml::Value::String(value.to_owned()).to_string(),
+    };
     Ok(format!("{} = {}\n", path.join("."), rendered))
 }
 
@@ -781,6 +803,55 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
         };
         let i = issues(Config::load(None, &e, &cli).unwrap_err());
         assert!(i.iter().any(|i| i.problem.contains("nope")), "{i:?}");
+    }
+
+    #[test]
+    fn env_values_cannot_inject_toml() {
+        let cli = CliOverrides {
+            quick_route: Some(("http://127.0.0.1:9/v1".into(), "m".into())),
+            api_keys: vec!["env:K".into()],
+            ..Default::default()
+        };
+        let e = env(&[
+            ("K", "k"),
+            (
+                "ATALAYA__LOG__LEVEL",
+                "warn\n[server]\nlisten = \"0.0.0.0:1\"",
+            ),
+        ]);
+        let i = issues(Config::load(None, &e, &cli).unwrap_err());
+        assert!(i[0].problem.contains("line breaks"), "{i:?}");
+        let e = env(&[
+            ("K", "k"),
+            ("ATALAYA__LOG__LEVEL", "debug"),
+            ("ATALAYA__SERVER__MAX_BODY_BYTES", "2048"),
+        ]);
+        let c = Config::load(None, &e, &cli).unwrap();
+        assert_eq!(
+            (c.log.level.as_str(), c.server.max_body_bytes),
+            ("debug", 2048)
+        );
+    }
+
+    #[test]
+    fn credentials_in_base_url_are_rejected() {
+        let f = write(&GOOD.replace(
+            "http://127.0.0.1:8000/v1",
+            "http://user:pw@127.0.0.1:8000/v1",
+        ));
+        let i = issues(
+            Config::load(
+                Some(f.path()),
+                &env(&[("CLIENT_KEY", "c"), ("VLLM_KEY", "v")]),
+                &CliOverrides::default(),
+            )
+            .unwrap_err(),
+        );
+        assert!(
+            i.iter()
+                .any(|i| i.key == "upstreams.vllm.base_url" && !i.problem.contains("pw")),
+            "{i:?}"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::{
     domain::{ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, StreamChunk},
     metrics::Metrics,
     provider::{Call, ChatStream, Provider, UpstreamFailure},
-    routing::{Attempt, CircuitState, Route, Routed, Router, Target},
+    routing::{Attempt, CircuitBreaker, CircuitState, Route, Routed, Router, Target},
     Error,
 };
 
@@ -109,12 +109,20 @@ impl Gateway {
             .await?;
         let deadline = ctx.received_at + route.timeout;
         let (first, rest) = routed.value;
-        let stream = guard_stream(first, rest, deadline, routed.target.clone(), route.timeout);
+        let stream = guard_stream(
+            first,
+            rest,
+            deadline,
+            routed.target.clone(),
+            route.timeout,
+            routed.breaker.clone(),
+        );
         Ok(Routed {
             value: stream,
             target: routed.target,
             attempts: routed.attempts,
             upstream_time: routed.upstream_time,
+            breaker: routed.breaker,
         })
     }
 
@@ -132,6 +140,11 @@ impl Gateway {
                 &self.metrics,
             )
             .await
+    }
+
+    /// Whether `model` is configured (metrics only label known models: bounded cardinality).
+    pub fn has_model(&self, model: &str) -> bool {
+        self.router.route(model).is_ok()
     }
 
     pub fn models(&self) -> Vec<ModelInfo> {
@@ -237,18 +250,21 @@ fn guard_stream(
     deadline: Instant,
     target: String,
     timeout: Duration,
+    breaker: Arc<CircuitBreaker>,
 ) -> GatewayStream {
     struct S {
         first: Option<StreamChunk>,
         rest: ChatStream,
         done: bool,
         target: String,
+        breaker: Arc<CircuitBreaker>,
     }
     let state = S {
         first: Some(first),
         rest,
         done: false,
         target,
+        breaker,
     };
     Box::pin(futures::stream::unfold(state, move |mut st| async move {
         if st.done {
@@ -262,6 +278,8 @@ fn guard_stream(
             Ok(Some(Ok(chunk))) => Some((Ok(chunk), st)),
             Ok(Some(Err(failure))) => {
                 st.done = true;
+                // The target broke a stream it had started: that counts against its health.
+                st.breaker.report_failure();
                 let err = Error::Upstream {
                     target: st.target.clone(),
                     detail: failure.to_string(),

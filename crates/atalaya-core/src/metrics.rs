@@ -248,6 +248,15 @@ impl Metrics {
             .inc();
     }
 
+    /// A target's circuit starts closed (so the series exists before any transition).
+    pub fn circuit_init(&self, target: &str) {
+        self.circuit_state
+            .get_or_create(&TargetLabels {
+                target: target.to_owned(),
+            })
+            .set(0);
+    }
+
     pub fn circuit(&self, target: &str, state: &str, value: i64) {
         self.circuit_state
             .get_or_create(&TargetLabels {

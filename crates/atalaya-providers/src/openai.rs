@@ -104,22 +104,25 @@ impl OpenAiCompatible {
         })
     }
 
+    /// Sends a request. `whole_body_timeout`: reqwest's timeout covers the response body too,
+    /// which is right for plain responses and wrong for streams (the router bounds the first
+    /// chunk, the gateway's deadline bounds the rest).
     async fn post(
         &self,
         url: &url::Url,
         call: Call<'_>,
         body: Vec<u8>,
+        whole_body_timeout: bool,
     ) -> Result<reqwest::Response, UpstreamFailure> {
-        let response = self
+        let mut request = self
             .client
             .post(url.clone())
             .headers(self.headers.clone())
-            .header("x-request-id", call.request_id)
-            .timeout(call.timeout)
-            .body(body)
-            .send()
-            .await
-            .map_err(request_failure)?;
+            .header("x-request-id", call.request_id);
+        if whole_body_timeout {
+            request = request.timeout(call.timeout);
+        }
+        let response = request.body(body).send().await.map_err(request_failure)?;
         if response.status().is_success() {
             Ok(response)
         } else {
@@ -143,8 +146,10 @@ impl Provider for OpenAiCompatible {
         let mut wire = req.to_wire(call.upstream_model, false);
         wire.stream = None;
         wire.stream_options = None;
-        let response = self.post(&self.chat_url, call, encode(&wire)?).await?;
-        let body = response.bytes().await.map_err(body_failure)?;
+        let response = self
+            .post(&self.chat_url, call, encode(&wire)?, true)
+            .await?;
+        let body = read_limited(response, MAX_RESPONSE_BYTES).await?;
         let parsed: UsageOnly = serde_json::from_slice(&body).map_err(|e| {
             UpstreamFailure::InvalidResponse(format!("the body is not a JSON chat completion: {e}"))
         })?;
@@ -160,7 +165,9 @@ impl Provider for OpenAiCompatible {
         req: &ChatRequest,
     ) -> Result<ChatStream, UpstreamFailure> {
         let wire = req.to_wire(call.upstream_model, self.stream_usage);
-        let response = self.post(&self.chat_url, call, encode(&wire)?).await?;
+        let response = self
+            .post(&self.chat_url, call, encode(&wire)?, false)
+            .await?;
         Ok(sse_chunks(response))
     }
 
@@ -171,9 +178,9 @@ impl Provider for OpenAiCompatible {
     ) -> Result<Embeddings, UpstreamFailure> {
         let wire = req.to_wire(call.upstream_model);
         let response = self
-            .post(&self.embeddings_url, call, encode(&wire)?)
+            .post(&self.embeddings_url, call, encode(&wire)?, true)
             .await?;
-        let body = response.bytes().await.map_err(body_failure)?;
+        let body = read_limited(response, MAX_RESPONSE_BYTES).await?;
         let parsed: UsageOnly = serde_json::from_slice(&body).map_err(|e| {
             UpstreamFailure::InvalidResponse(format!(
                 "the body is not a JSON embeddings response: {e}"
@@ -184,6 +191,30 @@ impl Provider for OpenAiCompatible {
             usage: parsed.usage,
         })
     }
+}
+
+/// Largest upstream response body accepted (large embedding batches stay well under it).
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+/// Largest error body read: only its message is used.
+const MAX_ERROR_BYTES: usize = 64 * 1024;
+/// After `[DONE]`, at most this much trailing data is read so the connection can be reused.
+const MAX_DRAIN_BYTES: usize = 64 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Reads a body up to `limit` bytes; a larger body is an invalid response.
+async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Bytes, UpstreamFailure> {
+    let mut body = response.bytes_stream();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(body_failure)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(UpstreamFailure::InvalidResponse(format!(
+                "the response body exceeds {limit} bytes"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
 }
 
 #[derive(Deserialize)]
@@ -234,6 +265,18 @@ fn sse_chunks(response: reqwest::Response) -> ChatStream {
             }
             if let Some(data) = st.ready.pop_front() {
                 if data.as_ref() == b"[DONE]" {
+                    // Read what trails (normally nothing) so the connection returns to the
+                    // keep-alive pool instead of being closed.
+                    let drain = async {
+                        let mut drained = 0usize;
+                        while let Some(Ok(rest)) = st.body.next().await {
+                            drained += rest.len();
+                            if drained > MAX_DRAIN_BYTES {
+                                break;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
                     return None;
                 }
                 let chunk: ChunkLite = match serde_json::from_slice(&data) {
@@ -363,7 +406,18 @@ fn body_failure(e: reqwest::Error) -> UpstreamFailure {
 async fn status_failure(response: reqwest::Response) -> UpstreamFailure {
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
-    let body = response.bytes().await.unwrap_or_default();
+    if status == 401 || status == 403 {
+        // Providers' 401 messages quote part of the key they were sent: never relay them.
+        return UpstreamFailure::Status {
+            status,
+            message: "the upstream rejected the gateway's credentials (check upstreams.*.api_key)"
+                .into(),
+            retry_after,
+        };
+    }
+    let body = read_limited(response, MAX_ERROR_BYTES)
+        .await
+        .unwrap_or_default();
     let message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| {
@@ -394,16 +448,16 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
+        .filter(|v| v.is_finite() && (0.0..86_400_000.0).contains(v))
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Duration::try_from_secs_f64(ms / 1000.0).ok();
     }
     headers
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0 && *v < 86_400.0)
-        .map(Duration::from_secs_f64)
+        .filter(|v| v.is_finite() && (0.0..86_400.0).contains(v))
+        .and_then(|v| Duration::try_from_secs_f64(v).ok())
 }
 
 #[cfg(test)]
@@ -423,6 +477,13 @@ mod tests {
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
         assert_eq!(retry_after(&h), None);
+        // Absurd values are ignored, never a panic.
+        for v in ["1e30", "-5", "NaN", "inf"] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after-ms", HeaderValue::from_static(v));
+            h.insert("retry-after", HeaderValue::from_static(v));
+            assert_eq!(retry_after(&h), None, "{v}");
+        }
     }
 
     #[test]

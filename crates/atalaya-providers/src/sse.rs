@@ -8,6 +8,8 @@ use bytes::{Bytes, BytesMut};
 #[derive(Default)]
 pub struct SseParser {
     buf: BytesMut,
+    /// Bytes of `buf` already searched for a newline (so long lines are not rescanned).
+    scanned: usize,
     data: Vec<Bytes>,
 }
 
@@ -23,7 +25,9 @@ impl SseParser {
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Bytes>, String> {
         self.buf.extend_from_slice(bytes);
         let mut events = Vec::new();
-        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+        while let Some(off) = self.buf[self.scanned..].iter().position(|&b| b == b'\n') {
+            let pos = self.scanned + off;
+            self.scanned = 0;
             let mut line = self.buf.split_to(pos + 1).freeze();
             line.truncate(pos);
             if line.last() == Some(&b'\r') {
@@ -38,6 +42,7 @@ impl SseParser {
                 self.data.push(line.slice(start..));
             }
         }
+        self.scanned = self.buf.len();
         let pending: usize = self.buf.len() + self.data.iter().map(Bytes::len).sum::<usize>();
         if pending > MAX_EVENT_BYTES {
             return Err(format!("an event exceeded {MAX_EVENT_BYTES} bytes"));
@@ -48,6 +53,7 @@ impl SseParser {
     /// At end of input: the last event, if the stream did not end with a blank line.
     pub fn finish(&mut self) -> Option<Bytes> {
         if !self.buf.is_empty() {
+            self.scanned = 0;
             let line = self.buf.split().freeze();
             if let Some(rest) = line.strip_prefix(b"data:") {
                 let start = line.len() - rest.len() + usize::from(rest.first() == Some(&b' '));

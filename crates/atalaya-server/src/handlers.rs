@@ -47,8 +47,10 @@ pub async fn chat_completions(
     ApiJson(wire): ApiJson<api::ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let req = ChatRequest::try_from(wire)?;
+    let known = state.gateway.has_model(&req.model);
     facts.update(|f| {
         f.model = Some(req.model.clone());
+        f.model_known = known;
         f.stream = req.stream;
     });
     if req.stream {
@@ -94,7 +96,11 @@ pub async fn embeddings(
     ApiJson(wire): ApiJson<api::EmbeddingRequest>,
 ) -> Result<Response, ApiError> {
     let req = EmbeddingRequest::try_from(wire)?;
-    facts.update(|f| f.model = Some(req.model.clone()));
+    let known = state.gateway.has_model(&req.model);
+    facts.update(|f| {
+        f.model = Some(req.model.clone());
+        f.model_known = known;
+    });
     let routed = state.gateway.embed(&ctx, &req).await?;
     facts.update(|f| {
         f.target = Some(routed.target.clone());

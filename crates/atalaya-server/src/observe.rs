@@ -41,7 +41,9 @@ pub struct RequestId {
 /// What handlers learn about a request, for its log line and metrics.
 #[derive(Debug, Default)]
 pub struct FactData {
+    /// The model the client asked for (logged; used as a metric label only if configured).
     pub model: Option<String>,
+    pub model_known: bool,
     pub target: Option<String>,
     pub attempts: u32,
     pub usage: Option<Usage>,
@@ -92,34 +94,44 @@ pub async fn observe(State(state): State<Arc<AppState>>, mut req: Request, next:
     });
     req.extensions_mut().insert(facts.clone());
 
-    let permit = if api {
-        match state.limiter.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                let mut r = ApiError(Error::Overloaded).into_response();
-                set_id(&mut r, &id);
-                return r;
-            }
-        }
-    } else {
-        None
-    };
+    // The record exists before the handler runs: a client that disconnects before the
+    // response drops the handler's future, and the record still logs it (as 499).
     state.gateway.metrics().in_flight().inc();
-    let mut response = next.run(req).await;
-    set_id(&mut response, &id);
-    let record = Record {
-        state,
-        id,
+    let mut record = Record {
+        state: state.clone(),
+        id: id.clone(),
         method,
         route,
         log: api,
-        status: response.status().as_u16(),
-        error_code: response.extensions().get::<ErrorCodeTag>().map(|t| t.0),
+        status: CLIENT_CLOSED_REQUEST,
+        error_code: None,
         received_at,
         facts,
         completed: false,
-        _permit: permit,
+        _permit: None,
     };
+    if api {
+        match state.limiter.clone().try_acquire_owned() {
+            Ok(p) => record._permit = Some(p),
+            Err(_) => {
+                let mut response = ApiError(Error::Overloaded).into_response();
+                set_id(&mut response, &id);
+                return settle(response, record);
+            }
+        }
+    }
+    let mut response = next.run(req).await;
+    set_id(&mut response, &id);
+    settle(response, record)
+}
+
+/// Status logged for a request whose client went away before the response (nginx's 499).
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+/// Moves the record into the response body, to be emitted when the body ends.
+fn settle(response: Response, mut record: Record) -> Response {
+    record.status = response.status().as_u16();
+    record.error_code = response.extensions().get::<ErrorCodeTag>().map(|t| t.0);
     let (parts, body) = response.into_parts();
     Response::from_parts(
         parts,
@@ -157,9 +169,17 @@ impl Drop for Record {
         metrics.in_flight().dec();
         let f = self.facts.0.lock().unwrap_or_else(|p| p.into_inner());
         let model = f.model.as_deref().unwrap_or("");
-        metrics.request_finished(&self.route, model, self.status, total);
+        // Only configured models become label values: clients cannot grow the series.
+        let model_label = if f.model_known {
+            model
+        } else if model.is_empty() {
+            ""
+        } else {
+            "unknown"
+        };
+        metrics.request_finished(&self.route, model_label, self.status, total);
         if let Some(u) = f.usage {
-            metrics.tokens(model, u.prompt_tokens, u.completion_tokens);
+            metrics.tokens(model_label, u.prompt_tokens, u.completion_tokens);
         }
         if (200..300).contains(&self.status) && !f.stream {
             if let Some(up) = f.upstream_time {

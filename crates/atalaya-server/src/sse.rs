@@ -17,6 +17,20 @@ use futures::StreamExt;
 
 use crate::{error::error_event, observe::Facts};
 
+/// One SSE event for `data`; every line gets its own `data:` prefix (an event whose data
+/// spans lines must not leak unprefixed lines into the stream).
+pub fn frame(data: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(data.len() + 8);
+    for line in data.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        buf.put_slice(b"data: ");
+        buf.put_slice(line);
+        buf.put_slice(b"\n");
+    }
+    buf.put_slice(b"\n");
+    buf.freeze()
+}
+
 pub fn sse_response(
     stream: GatewayStream,
     include_usage: bool,
@@ -53,11 +67,7 @@ pub fn sse_response(
                     if chunk.usage_only && !st.include_usage {
                         continue;
                     }
-                    let mut buf = BytesMut::with_capacity(chunk.data.len() + 8);
-                    buf.put_slice(b"data: ");
-                    buf.put_slice(&chunk.data);
-                    buf.put_slice(b"\n\n");
-                    return Some((Ok::<Bytes, Infallible>(buf.freeze()), st));
+                    return Some((Ok::<Bytes, Infallible>(frame(&chunk.data)), st));
                 }
                 Some(Err(e)) => {
                     st.finished = true;
@@ -84,4 +94,18 @@ pub fn sse_response(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frame;
+
+    #[test]
+    fn frames_every_line() {
+        assert_eq!(&frame(b"{\"a\":1}")[..], b"data: {\"a\":1}\n\n");
+        assert_eq!(
+            &frame(b"l1\nl2\r\nl3")[..],
+            b"data: l1\ndata: l2\ndata: l3\n\n"
+        );
+    }
 }

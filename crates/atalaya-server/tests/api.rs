@@ -759,3 +759,100 @@ attempts = 1
     assert!(!v.to_string().contains("sk-upstream-secret"));
     assert!(!h.metrics().await.contains("sk-upstream-secret"));
 }
+
+#[tokio::test]
+async fn a_stream_may_outlast_the_first_token_and_attempt_timeouts() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let cfg = r#"
+[upstreams.a]
+base_url = "{up0}"
+timeout_ms = 300
+[models.m]
+targets = [{ upstream = "a" }]
+first_token_timeout_ms = 300
+"#;
+    let h = start(cfg, &[&fake]).await;
+    let pieces: Vec<String> = (0..8).map(|i| format!("x{i} ")).collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    fake.push(Reply::stream(&refs).every(Duration::from_millis(100)));
+    let r = h.post("/v1/chat/completions", &chat_body(true)).await;
+    let ev = events(&r.text().await.unwrap());
+    assert_eq!(contents(&ev), pieces.concat(), "{ev:?}");
+    assert_eq!(ev.last().unwrap(), "[DONE]");
+}
+
+#[tokio::test]
+async fn per_target_timeout_overrides_the_upstream() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let cfg = r#"
+[upstreams.a]
+base_url = "{up0}"
+timeout_ms = 5000
+[models.m]
+targets = [{ upstream = "a", timeout_ms = 150 }]
+[models.m.retry]
+attempts = 1
+"#;
+    let h = start(cfg, &[&fake]).await;
+    fake.push(Reply::chat("late").delayed(Duration::from_secs(2)));
+    let t = std::time::Instant::now();
+    let (s, v) = h.chat(&chat_body(false)).await;
+    assert_eq!(s, 504, "{v}");
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn metrics_label_only_configured_models_and_disconnects_are_counted() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let h = start(ONE, &[&fake]).await;
+    for i in 0..3 {
+        let (s, _) = h
+            .chat(&json!({"model": format!("made-up-{i}"), "messages": [{"role": "user", "content": "x"}]}))
+            .await;
+        assert_eq!(s, 404);
+    }
+    // A client that gives up before the (slow) answer.
+    fake.push(Reply::chat("slow").delayed(Duration::from_millis(500)));
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        h.post("/v1/chat/completions", &chat_body(false)),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let m = h.metrics().await;
+    assert!(!m.contains("made-up"), "{m}");
+    assert!(m.contains(r#"atalaya_http_requests_total{route="/v1/chat/completions",model="unknown",status="404"} 3"#), "{m}");
+    assert!(
+        m.contains(
+            r#"atalaya_http_requests_total{route="/v1/chat/completions",model="m",status="499"} 1"#
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("atalaya_requests_in_flight 1"),
+        "only the /metrics request itself: {m}"
+    );
+    assert!(
+        m.contains(r#"atalaya_circuit_state{target="a/upstream-m"} 0"#),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn upstream_credential_errors_are_not_relayed() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let h = start(ONE, &[&fake]).await;
+    fake.push(Reply::Status {
+        status: 401,
+        message: "Incorrect API key provided: sk-abc***************wxyz".into(),
+        retry_after: None,
+    });
+    let (s, v) = h.chat(&chat_body(false)).await;
+    assert_eq!(s, 502);
+    let text = v.to_string();
+    assert!(
+        !text.contains("sk-abc") && text.contains("credentials"),
+        "{text}"
+    );
+}

@@ -49,6 +49,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args.source),
         Command::Config(ConfigCommand::Check { source }) => {
             let (config, _) = load(&source, false)?;
+            // Build the providers too: header values, URLs and secrets are checked as `serve`
+            // would check them.
+            let lookup = |k: &str| std::env::var(k).ok();
+            atalaya_providers::build_providers(&config, &lookup)?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "# configuration is valid; effective values follow")?;
             write!(out, "{}", config.to_masked_toml()?)?;

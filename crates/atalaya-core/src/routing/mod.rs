@@ -51,6 +51,8 @@ pub struct Routed<T> {
     pub attempts: u32,
     /// Time from the first attempt's start to the successful attempt's end (retries included).
     pub upstream_time: Duration,
+    /// The serving target's breaker, for failures noticed later (a stream breaking midway).
+    pub breaker: Arc<CircuitBreaker>,
 }
 
 /// One kind of upstream call (chat, stream, embeddings), run by [`Route::execute`].
@@ -112,7 +114,7 @@ impl Router {
                     provider: provider.clone(),
                     weight: t.weight.max(1),
                     priority: t.priority,
-                    attempt_timeout: Duration::from_millis(up.timeout_ms),
+                    attempt_timeout: Duration::from_millis(t.timeout_ms.unwrap_or(up.timeout_ms)),
                 });
             }
             routes.insert(
@@ -206,6 +208,10 @@ impl Route {
                 attempts += 1;
                 first_attempt_at.get_or_insert(now);
                 let timeout = attempt.attempt_timeout(self, target, remaining);
+                // Cut short by the request's own deadline: a timeout then says nothing about
+                // the target's health.
+                let cut_by_deadline =
+                    timeout < attempt.attempt_timeout(self, target, Duration::MAX);
                 let call = Call {
                     upstream_model: &target.upstream_model,
                     timeout,
@@ -229,7 +235,13 @@ impl Route {
                             target: target.id.clone(),
                             attempts,
                             upstream_time: first_attempt_at.map(|t| t.elapsed()).unwrap_or(took),
+                            breaker: target.breaker.clone(),
                         });
+                    }
+                    Err(failure @ UpstreamFailure::Timeout(_)) if cut_by_deadline => {
+                        metrics.attempt(&target.id, failure.outcome_label(), took);
+                        permit.neutral();
+                        return Err(self.deadline_error(Some((target.id.clone(), failure))));
                     }
                     Err(failure) => {
                         metrics.attempt(&target.id, failure.outcome_label(), took);
