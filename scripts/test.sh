@@ -5,3 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo test --workspace --locked "$@"
+./scripts/sdk-check.sh
