@@ -125,6 +125,10 @@ pub struct UpstreamConfig {
     /// Ask the upstream for usage on streams (`stream_options.include_usage`) even when the
     /// client did not, so tokens are always counted; the extra chunk is not forwarded then.
     pub stream_usage: bool,
+    /// Active health check every this many ms (0 = off): GET `{base_url}/{health_check_path}`.
+    /// Its result feeds `/readyz` and `atalaya_upstream_up`; routing relies on the breakers.
+    pub health_check_interval_ms: u64,
+    pub health_check_path: String,
 }
 
 impl Default for UpstreamConfig {
@@ -138,6 +142,8 @@ impl Default for UpstreamConfig {
             pool_max_idle_per_host: 256,
             pool_idle_timeout_ms: 90_000,
             stream_usage: true,
+            health_check_interval_ms: 0,
+            health_check_path: "models".into(),
         }
     }
 }
@@ -407,6 +413,18 @@ impl Config {
                             .into(),
                     );
                 }
+            }
+            if up.health_check_interval_ms > 0 && up.health_check_interval_ms < 100 {
+                issue(
+                    format!("{base}.health_check_interval_ms"),
+                    "must be 0 (off) or at least 100".into(),
+                );
+            }
+            if up.health_check_path.contains("://") {
+                issue(
+                    format!("{base}.health_check_path"),
+                    "a path relative to base_url, e.g. \"models\"".into(),
+                );
             }
             for (field, v) in [
                 ("timeout_ms", up.timeout_ms),

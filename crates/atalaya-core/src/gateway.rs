@@ -4,7 +4,10 @@
 use std::{
     collections::HashMap,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Arc,
+    },
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -40,6 +43,17 @@ pub struct TargetHealth {
     pub model: String,
     pub target: String,
     pub state: CircuitState,
+    /// The upstream's last active health check: `None` if not probed (or not yet).
+    pub upstream_up: Option<bool>,
+}
+
+/// Active health checking of one upstream.
+struct Probe {
+    provider: Arc<dyn Provider>,
+    interval: Duration,
+    timeout: Duration,
+    /// 0 not probed yet, 1 up, 2 down.
+    state: AtomicU8,
 }
 
 pub struct Gateway {
@@ -47,6 +61,7 @@ pub struct Gateway {
     verifier: KeyVerifier,
     metrics: Arc<Metrics>,
     started_unix: u64,
+    probes: HashMap<String, Probe>,
 }
 
 impl Gateway {
@@ -56,9 +71,30 @@ impl Gateway {
         metrics: Arc<Metrics>,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, Error> {
+        let probes = config
+            .upstreams
+            .iter()
+            .filter(|(_, u)| u.health_check_interval_ms > 0)
+            .filter_map(|(name, u)| {
+                providers.get(name).map(|p| {
+                    (
+                        name.clone(),
+                        Probe {
+                            provider: p.clone(),
+                            interval: Duration::from_millis(u.health_check_interval_ms),
+                            timeout: Duration::from_millis(
+                                u.connect_timeout_ms.max(u.timeout_ms.min(5_000)),
+                            ),
+                            state: AtomicU8::new(0),
+                        },
+                    )
+                })
+            })
+            .collect();
         Ok(Gateway {
             router: Router::build(config, providers, &metrics)?,
             verifier: KeyVerifier::from_config(&config.auth, lookup)?,
+            probes,
             metrics,
             started_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -161,9 +197,52 @@ impl Gateway {
         out
     }
 
-    /// Ready when at least one target of some model can take a request.
+    fn upstream_up(&self, upstream: &str) -> Option<bool> {
+        match self.probes.get(upstream)?.state.load(Ordering::Relaxed) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Ready when at least one target of some model can take a request: its circuit is not
+    /// open and its upstream has not failed its last active health check.
     pub fn ready(&self) -> bool {
-        self.router.routes().any(|r| r.available())
+        self.router.routes().any(|r| {
+            r.targets
+                .iter()
+                .any(|t| t.breaker.available() && self.upstream_up(&t.upstream) != Some(false))
+        })
+    }
+
+    /// Upstreams with active health checks, and their intervals.
+    pub fn health_checks(&self) -> Vec<(String, Duration)> {
+        let mut v: Vec<_> = self
+            .probes
+            .iter()
+            .map(|(name, p)| (name.clone(), p.interval))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Probes one upstream now and records the result.
+    pub async fn probe(&self, upstream: &str) {
+        let Some(probe) = self.probes.get(upstream) else {
+            return;
+        };
+        let result = tokio::time::timeout(probe.timeout, probe.provider.health(probe.timeout))
+            .await
+            .unwrap_or_else(|_| Err(UpstreamFailure::Timeout("health check timed out".into())));
+        let up = result.is_ok();
+        let previous = probe.state.swap(if up { 1 } else { 2 }, Ordering::Relaxed);
+        self.metrics.upstream_up(upstream, up);
+        if previous != if up { 1 } else { 2 } {
+            match result {
+                Ok(()) => tracing::info!(upstream, "upstream health check passed"),
+                Err(e) => tracing::warn!(upstream, error = %e, "upstream health check failed"),
+            }
+        }
     }
 
     pub fn health(&self) -> Vec<TargetHealth> {
@@ -175,6 +254,7 @@ impl Gateway {
                     model: r.name.clone(),
                     target: t.id.clone(),
                     state: t.breaker.state(),
+                    upstream_up: self.upstream_up(&t.upstream),
                 })
             })
             .collect();

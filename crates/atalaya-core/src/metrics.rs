@@ -37,6 +37,11 @@ pub struct TargetLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AttemptLabels {
     pub target: String,
     pub outcome: String,
@@ -75,6 +80,7 @@ pub struct Metrics {
     circuit_state: Family<TargetLabels, Gauge>,
     circuit_transitions: Family<CircuitLabels, Counter>,
     stream_errors: Family<ModelLabels, Counter>,
+    upstream_up: Family<UpstreamLabels, Gauge>,
     in_flight: Gauge,
 }
 
@@ -101,6 +107,7 @@ impl Metrics {
             circuit_state: Family::default(),
             circuit_transitions: Family::default(),
             stream_errors: Family::default(),
+            upstream_up: Family::default(),
             in_flight: Gauge::default(),
             registry: Registry::default(),
         };
@@ -168,6 +175,11 @@ impl Metrics {
             "atalaya_stream_errors",
             "Streams ended by an error event after they had started",
             m.stream_errors.clone(),
+        );
+        registry.register(
+            "atalaya_upstream_up",
+            "Active health check result per upstream (1 up, 0 down); only probed upstreams",
+            m.upstream_up.clone(),
         );
         registry.register(
             "atalaya_requests_in_flight",
@@ -277,6 +289,14 @@ impl Metrics {
                 model: model.to_owned(),
             })
             .inc();
+    }
+
+    pub fn upstream_up(&self, upstream: &str, up: bool) {
+        self.upstream_up
+            .get_or_create(&UpstreamLabels {
+                upstream: upstream.to_owned(),
+            })
+            .set(i64::from(up));
     }
 
     pub fn in_flight(&self) -> &Gauge {

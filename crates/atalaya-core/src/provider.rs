@@ -43,6 +43,12 @@ pub trait Provider: Send + Sync + 'static {
         call: Call<'_>,
         req: &EmbeddingRequest,
     ) -> Result<Embeddings, UpstreamFailure>;
+
+    /// An active health probe. Providers with nothing to probe are always healthy.
+    async fn health(&self, timeout: Duration) -> Result<(), UpstreamFailure> {
+        let _ = timeout;
+        Ok(())
+    }
 }
 
 /// How one attempt against an upstream failed. Messages never contain credentials.

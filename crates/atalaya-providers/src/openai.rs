@@ -23,6 +23,7 @@ pub struct OpenAiCompatible {
     /// Parsed once: reqwest would otherwise parse a URL string on every request.
     chat_url: url::Url,
     embeddings_url: url::Url,
+    health_url: url::Url,
     headers: HeaderMap,
     stream_usage: bool,
 }
@@ -99,6 +100,7 @@ impl OpenAiCompatible {
             client,
             chat_url: parse("chat/completions")?,
             embeddings_url: parse("embeddings")?,
+            health_url: parse(cfg.health_check_path.trim_start_matches('/'))?,
             headers,
             stream_usage: cfg.stream_usage,
         })
@@ -138,6 +140,24 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, UpstreamFailure> {
 
 #[async_trait]
 impl Provider for OpenAiCompatible {
+    async fn health(&self, timeout: Duration) -> Result<(), UpstreamFailure> {
+        let mut headers = self.headers.clone();
+        headers.remove(header::CONTENT_TYPE);
+        let response = self
+            .client
+            .get(self.health_url.clone())
+            .headers(headers)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(request_failure)?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(status_failure(response).await)
+        }
+    }
+
     async fn infer(
         &self,
         call: Call<'_>,

@@ -153,6 +153,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
                     CircuitState::HalfOpen => "half_open",
                     CircuitState::Open => "open",
                 },
+                "upstream_up": t.upstream_up,
             })
         })
         .collect();
@@ -161,7 +162,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     } else if !state.gateway.ready() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Some("every upstream target is ejected by its circuit breaker"),
+            Some("no target can take requests: circuits open or upstream health checks failing"),
         )
     } else {
         (StatusCode::OK, None)

@@ -8,11 +8,13 @@
 //! - [`handlers`]: thin handlers that convert wire types and call `atalaya_core::gateway`.
 //! - [`sse`]: framing a gateway stream as Server-Sent Events.
 //! - [`serve`]: the listener loop with graceful shutdown under a deadline.
+//! - [`health`]: the active upstream health-check loops.
 
 pub mod app;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod health;
 pub mod observe;
 pub mod serve;
 pub mod sse;

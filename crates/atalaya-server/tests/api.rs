@@ -43,10 +43,14 @@ async fn start(toml: &str, fakes: &[&FakeUpstream]) -> Harness {
     let gateway =
         Arc::new(Gateway::new(&config, &providers, Arc::new(Metrics::new()), &|_| None).unwrap());
     let shutdown = CancellationToken::new();
-    let state = AppState::new(&config, gateway, shutdown.clone());
+    let state = AppState::new(&config, gateway.clone(), shutdown.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let grace = config.shutdown_grace();
+    tokio::spawn(atalaya_server::health::run_health_checks(
+        gateway.clone(),
+        shutdown.clone(),
+    ));
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
         atalaya_server::serve(listener, atalaya_server::app(state), token, grace)
@@ -855,4 +859,47 @@ async fn upstream_credential_errors_are_not_relayed() {
         !text.contains("sk-abc") && text.contains("credentials"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn active_health_checks_drive_readiness() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let cfg = r#"
+[upstreams.a]
+base_url = "{up0}"
+health_check_interval_ms = 100
+[models.m]
+targets = [{ upstream = "a" }]
+"#;
+    let h = start(cfg, &[&fake]).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let r = h
+        .http
+        .get(format!("{}/readyz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["targets"][0]["upstream_up"], true, "{v}");
+    assert!(h
+        .metrics()
+        .await
+        .contains(r#"atalaya_upstream_up{upstream="a"} 1"#));
+    // The upstream goes away: the next probe marks it down and readiness follows.
+    fake.stop().await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = h
+        .http
+        .get(format!("{}/readyz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["targets"][0]["upstream_up"], false, "{v}");
+    assert!(h
+        .metrics()
+        .await
+        .contains(r#"atalaya_upstream_up{upstream="a"} 0"#));
 }

@@ -227,7 +227,7 @@ impl FakeUpstream {
         self.shared.count.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Stops accepting connections and waits for the accept loop to end.
+    /// Stops accepting connections, drops the open ones, and waits for the accept loop to end.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         if let Some(t) = self.task.take() {
@@ -263,11 +263,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
+                let mut stopped = stop.clone();
                 spawn(async move {
                     let service = service_fn(move |req| handle(req, shared.clone()));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    // Stopping drops open connections too, as a dying upstream would.
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = stopped.changed() => {}
+                    }
                 });
             }
         }

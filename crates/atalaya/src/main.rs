@@ -164,6 +164,10 @@ fn serve(source: ConfigSource) -> anyhow::Result<()> {
             tracing::info!("shutdown requested; finishing in-flight requests");
             signals.cancel();
         });
+        watcher.spawn(atalaya_server::health::run_health_checks(
+            gateway.clone(),
+            shutdown.clone(),
+        ));
         watcher.close();
         let outcome =
             atalaya_server::serve(listener, app, shutdown.clone(), config.shutdown_grace()).await?;
