@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use atalaya_api as api;
 use atalaya_core::{
-    domain::{ChatRequest, EmbeddingRequest},
-    routing::CircuitState,
+    domain::{ChatRequest, EmbeddingRequest, Usage},
+    routing::{CircuitState, Routed},
 };
 use axum::{
     extract::{Extension, State},
@@ -31,12 +31,36 @@ fn routed_headers(h: &mut HeaderMap, target: &str, attempts: u32) {
     h.insert("x-atalaya-attempts", HeaderValue::from(attempts));
 }
 
-fn json_bytes(body: Bytes) -> Response {
+/// Notes the requested model for the log line and metrics (as a label only if configured).
+fn note_model(state: &AppState, facts: &Facts, model: &str, stream: bool) {
+    let known = state.gateway.has_model(model);
+    facts.update(|f| {
+        f.model = Some(model.to_owned());
+        f.model_known = known;
+        f.stream = stream;
+    });
+}
+
+/// Notes where and how a request was served.
+fn note_routed<T>(facts: &Facts, routed: &Routed<T>, usage: Option<Usage>) {
+    facts.update(|f| {
+        f.target = Some(routed.target.clone());
+        f.attempts = routed.attempts;
+        f.upstream_time = Some(routed.upstream_time);
+        if usage.is_some() {
+            f.usage = usage;
+        }
+    });
+}
+
+/// The upstream's JSON, forwarded as is, with the routing headers.
+fn routed_json<T>(body: Bytes, routed: &Routed<T>) -> Response {
     let mut r = Response::new(axum::body::Body::from(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    routed_headers(r.headers_mut(), &routed.target, routed.attempts);
     r
 }
 
@@ -47,12 +71,7 @@ pub async fn chat_completions(
     ApiJson(wire): ApiJson<api::ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let req = ChatRequest::try_from(wire)?;
-    let known = state.gateway.has_model(&req.model);
-    facts.update(|f| {
-        f.model = Some(req.model.clone());
-        f.model_known = known;
-        f.stream = req.stream;
-    });
+    note_model(&state, &facts, &req.model, req.stream);
     if req.stream {
         let routed = state.gateway.chat_stream(&ctx, &req).await?;
         let ttfc = ctx.received_at.elapsed();
@@ -60,32 +79,22 @@ pub async fn chat_completions(
             .gateway
             .metrics()
             .time_to_first_token(&req.model, ttfc);
-        facts.update(|f| {
-            f.target = Some(routed.target.clone());
-            f.attempts = routed.attempts;
-            f.upstream_time = Some(routed.upstream_time);
-            f.time_to_first_chunk = Some(ttfc);
-        });
+        note_routed(&facts, &routed, None);
+        facts.update(|f| f.time_to_first_chunk = Some(ttfc));
+        let (target, attempts) = (routed.target.clone(), routed.attempts);
         let mut response = sse_response(
             routed.value,
             req.include_usage,
             facts,
             state.gateway.metrics().clone(),
-            req.model.clone(),
+            req.model,
         );
-        routed_headers(response.headers_mut(), &routed.target, routed.attempts);
+        routed_headers(response.headers_mut(), &target, attempts);
         Ok(response)
     } else {
         let routed = state.gateway.chat(&ctx, &req).await?;
-        facts.update(|f| {
-            f.target = Some(routed.target.clone());
-            f.attempts = routed.attempts;
-            f.upstream_time = Some(routed.upstream_time);
-            f.usage = routed.value.usage;
-        });
-        let mut response = json_bytes(routed.value.body);
-        routed_headers(response.headers_mut(), &routed.target, routed.attempts);
-        Ok(response)
+        note_routed(&facts, &routed, routed.value.usage);
+        Ok(routed_json(routed.value.body.clone(), &routed))
     }
 }
 
@@ -96,21 +105,10 @@ pub async fn embeddings(
     ApiJson(wire): ApiJson<api::EmbeddingRequest>,
 ) -> Result<Response, ApiError> {
     let req = EmbeddingRequest::try_from(wire)?;
-    let known = state.gateway.has_model(&req.model);
-    facts.update(|f| {
-        f.model = Some(req.model.clone());
-        f.model_known = known;
-    });
+    note_model(&state, &facts, &req.model, false);
     let routed = state.gateway.embed(&ctx, &req).await?;
-    facts.update(|f| {
-        f.target = Some(routed.target.clone());
-        f.attempts = routed.attempts;
-        f.upstream_time = Some(routed.upstream_time);
-        f.usage = routed.value.usage;
-    });
-    let mut response = json_bytes(routed.value.body);
-    routed_headers(response.headers_mut(), &routed.target, routed.attempts);
-    Ok(response)
+    note_routed(&facts, &routed, routed.value.usage);
+    Ok(routed_json(routed.value.body.clone(), &routed))
 }
 
 pub async fn list_models(
