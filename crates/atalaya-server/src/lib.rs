@@ -9,6 +9,7 @@
 //! - [`sse`]: framing a gateway stream as Server-Sent Events.
 //! - [`serve`]: the listener loop with graceful shutdown under a deadline.
 //! - [`health`]: the active upstream health-check loops.
+//! - [`server`]: [`Server`], everything assembled from a config; the binary and tests use it.
 
 pub mod app;
 pub mod error;
@@ -17,7 +18,9 @@ pub mod handlers;
 pub mod health;
 pub mod observe;
 pub mod serve;
+pub mod server;
 pub mod sse;
 
 pub use app::{app, AppState};
-pub use serve::{serve, ServerError};
+pub use serve::{serve, ServerError, Shutdown};
+pub use server::Server;

@@ -2,15 +2,13 @@
 #![allow(clippy::disallowed_methods)] // tests spawn the server task directly
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use atalaya_core::{
     auth::hash_key,
     config::{CliOverrides, Config},
-    gateway::Gateway,
-    metrics::Metrics,
 };
-use atalaya_server::{serve::Shutdown, AppState};
+use atalaya_server::{Server, Shutdown};
 use atalaya_testkit::{FakeUpstream, Reply};
 use serde_json::{json, Value};
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -39,24 +37,11 @@ async fn start(toml: &str, fakes: &[&FakeUpstream]) -> Harness {
     let path = dir.join("atalaya.toml");
     std::fs::write(&path, text).unwrap();
     let config = Config::load(Some(&path), &[], &CliOverrides::default()).unwrap();
-    let providers = atalaya_providers::build_providers(&config, &|_| None).unwrap();
-    let gateway =
-        Arc::new(Gateway::new(&config, &providers, Arc::new(Metrics::new()), &|_| None).unwrap());
     let shutdown = CancellationToken::new();
-    let state = AppState::new(&config, gateway.clone(), shutdown.clone());
+    let server = Server::build(&config, &|_| None, shutdown.clone()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let grace = config.shutdown_grace();
-    tokio::spawn(atalaya_server::health::run_health_checks(
-        gateway.clone(),
-        shutdown.clone(),
-    ));
-    let token = shutdown.clone();
-    let task = tokio::spawn(async move {
-        atalaya_server::serve(listener, atalaya_server::app(state), token, grace)
-            .await
-            .unwrap()
-    });
+    let task = tokio::spawn(async move { server.run(listener).await.unwrap() });
     Harness {
         base,
         http: reqwest::Client::new(),

@@ -5,7 +5,6 @@ mod cli;
 use std::{
     io::{Read, Write},
     process::ExitCode,
-    sync::Arc,
 };
 
 use anyhow::Context;
@@ -13,7 +12,6 @@ use atalaya_core::{
     auth::hash_key,
     config::{CliOverrides, Config, LogFormat},
     gateway::Gateway,
-    metrics::Metrics,
     Error,
 };
 use clap::Parser;
@@ -142,37 +140,32 @@ fn serve(source: ConfigSource) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let lookup = |k: &str| std::env::var(k).ok();
-        let providers = atalaya_providers::build_providers(&config, &lookup)?;
-        let metrics = Arc::new(Metrics::new());
-        let gateway = Arc::new(Gateway::new(&config, &providers, metrics, &lookup)?);
+        let shutdown = CancellationToken::new();
+        let server = atalaya_server::Server::build(&config, &lookup, shutdown.clone())?;
         let addr = config.listen_addr()?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (server.listen / --listen)"))?;
         let local = listener.local_addr()?;
-        let shutdown = CancellationToken::new();
-        let state = atalaya_server::AppState::new(&config, gateway.clone(), shutdown.clone());
-        let app = atalaya_server::app(state);
-
-        announce(&local, &gateway, demo_key.as_deref())?;
-        tracing::info!(listen = %local, models = gateway.models().len(), "atalaya started");
+        announce(&local, server.gateway(), demo_key.as_deref())?;
+        tracing::info!(listen = %local, models = server.gateway().models().len(), "atalaya started");
 
         let signals = shutdown.clone();
         let watcher = tokio_util::task::TaskTracker::new();
         watcher.spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("shutdown requested; finishing in-flight requests");
-            signals.cancel();
+            tokio::select! {
+                () = wait_for_signal() => {
+                    tracing::info!("shutdown requested; finishing in-flight requests");
+                    signals.cancel();
+                }
+                () = signals.cancelled() => {}
+            }
         });
-        watcher.spawn(atalaya_server::health::run_health_checks(
-            gateway.clone(),
-            shutdown.clone(),
-        ));
         watcher.close();
-        let outcome =
-            atalaya_server::serve(listener, app, shutdown.clone(), config.shutdown_grace()).await?;
+        let outcome = server.run(listener).await;
         shutdown.cancel();
         watcher.wait().await;
+        let outcome = outcome?;
         tracing::info!(?outcome, "atalaya stopped");
         anyhow::Ok(())
     })

@@ -1,0 +1,66 @@
+//! The assembled server: providers → gateway → app, plus the health-check loops. The binary
+//! and the tests build it the same way.
+
+use std::sync::Arc;
+
+use atalaya_core::{config::Config, gateway::Gateway, metrics::Metrics, Error};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    app::{app, AppState},
+    health::run_health_checks,
+    serve::{serve, ServerError, Shutdown},
+};
+
+pub struct Server {
+    gateway: Arc<Gateway>,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+    grace: std::time::Duration,
+}
+
+impl Server {
+    /// Builds everything from a validated configuration. `lookup` resolves `env:` secrets.
+    pub fn build(
+        config: &Config,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, Error> {
+        let providers = atalaya_providers::build_providers(config, lookup)?;
+        let gateway = Arc::new(Gateway::new(
+            config,
+            &providers,
+            Arc::new(Metrics::new()),
+            lookup,
+        )?);
+        let state = AppState::new(config, gateway.clone(), shutdown.clone());
+        Ok(Server {
+            gateway,
+            state,
+            shutdown,
+            grace: config.shutdown_grace(),
+        })
+    }
+
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// Serves until the shutdown token is cancelled and in-flight requests have drained (or
+    /// the grace period ran out); health checks run alongside and stop with it.
+    pub async fn run(self, listener: TcpListener) -> Result<Shutdown, ServerError> {
+        let health = run_health_checks(self.gateway.clone(), self.shutdown.clone());
+        let serving = serve(listener, app(self.state), self.shutdown.clone(), self.grace);
+        let (outcome, ()) = tokio::join!(
+            async {
+                let r = serving.await;
+                // However serving ended, the health loops end with it.
+                self.shutdown.cancel();
+                r
+            },
+            health
+        );
+        outcome
+    }
+}
