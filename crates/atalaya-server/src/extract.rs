@@ -120,6 +120,57 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 mod tests {
     use super::*;
     use atalaya_api::ChatCompletionRequest;
+    use atalaya_core::domain::ChatRequest;
+    use proptest::prelude::*;
+
+    /// JSON-ish text built from fragments of real requests, so many cases get deep into the
+    /// schema before going wrong.
+    fn jsonish() -> impl Strategy<Value = String> {
+        let frag = prop_oneof![
+            Just("{".to_owned()),
+            Just("}".to_owned()),
+            Just("[".to_owned()),
+            Just("]".to_owned()),
+            Just(",".to_owned()),
+            Just(":".to_owned()),
+            Just("\"model\"".to_owned()),
+            Just("\"messages\"".to_owned()),
+            Just("\"role\"".to_owned()),
+            Just("\"content\"".to_owned()),
+            Just("\"user\"".to_owned()),
+            Just("\"stream\"".to_owned()),
+            Just("\"temperature\"".to_owned()),
+            Just("\"stop\"".to_owned()),
+            Just("\"n\"".to_owned()),
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("1e999".to_owned()),
+            Just("-0".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            Just("\"\\ud800\"".to_owned()),
+            "[a-z0-9 ]{0,6}".prop_map(|s| format!("\"{s}\"")),
+            any::<f64>().prop_map(|f| f.to_string()),
+        ];
+        proptest::collection::vec(frag, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        /// Whatever the body, parsing and validation return a value or an invalid_request
+        /// error; they never panic.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in jsonish(), raw in proptest::collection::vec(any::<u8>(), 0..64)) {
+            for bytes in [body.as_bytes(), raw.as_slice()] {
+                match parse_json::<ChatCompletionRequest>(bytes) {
+                    Ok(wire) => {
+                        if let Err(e) = ChatRequest::try_from(wire) {
+                            prop_assert_eq!(e.code(), atalaya_api::ErrorCode::InvalidRequest);
+                        }
+                    }
+                    Err(e) => prop_assert_eq!(e.code(), atalaya_api::ErrorCode::InvalidRequest),
+                }
+            }
+        }
+    }
 
     fn param(raw: &str) -> (Option<String>, String) {
         let e = parse_json::<ChatCompletionRequest>(raw.as_bytes()).unwrap_err();
