@@ -694,6 +694,16 @@ api_key = "env:VLLM_KEY"
 targets = [{ upstream = "vllm", model = "meta/llama" }]
 "#;
 
+    /// Loads `text` with the two secrets GOOD references set.
+    fn load_with_keys(text: &str) -> Result<Config, Error> {
+        let f = write(text);
+        Config::load(
+            Some(f.path()),
+            &env(&[("CLIENT_KEY", "c"), ("VLLM_KEY", "v")]),
+            &CliOverrides::default(),
+        )
+    }
+
     fn issues(err: Error) -> Vec<ConfigIssue> {
         match err {
             Error::Config(i) => i,
@@ -719,14 +729,8 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
 
     #[test]
     fn unknown_key_is_named() {
-        let f = write(&format!("{GOOD}\n[server]\nlisten_addr = \"x\"\n"));
         let i = issues(
-            Config::load(
-                Some(f.path()),
-                &env(&[("CLIENT_KEY", "c"), ("VLLM_KEY", "v")]),
-                &CliOverrides::default(),
-            )
-            .unwrap_err(),
+            load_with_keys(&format!("{GOOD}\n[server]\nlisten_addr = \"x\"\n")).unwrap_err(),
         );
         assert!(
             i.iter()
@@ -737,14 +741,8 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
 
     #[test]
     fn wrong_type_is_named() {
-        let f = write(&format!("{GOOD}\n[server]\nmax_body_bytes = \"big\"\n"));
         let i = issues(
-            Config::load(
-                Some(f.path()),
-                &env(&[("CLIENT_KEY", "c"), ("VLLM_KEY", "v")]),
-                &CliOverrides::default(),
-            )
-            .unwrap_err(),
+            load_with_keys(&format!("{GOOD}\n[server]\nmax_body_bytes = \"big\"\n")).unwrap_err(),
         );
         assert_eq!(i[0].key, "server.max_body_bytes", "{i:?}");
     }
@@ -853,16 +851,11 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
 
     #[test]
     fn credentials_in_base_url_are_rejected() {
-        let f = write(&GOOD.replace(
-            "http://127.0.0.1:8000/v1",
-            "http://user:pw@127.0.0.1:8000/v1",
-        ));
         let i = issues(
-            Config::load(
-                Some(f.path()),
-                &env(&[("CLIENT_KEY", "c"), ("VLLM_KEY", "v")]),
-                &CliOverrides::default(),
-            )
+            load_with_keys(&GOOD.replace(
+                "http://127.0.0.1:8000/v1",
+                "http://user:pw@127.0.0.1:8000/v1",
+            ))
             .unwrap_err(),
         );
         assert!(

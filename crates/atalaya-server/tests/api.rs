@@ -97,6 +97,14 @@ impl Harness {
         (status, r.json().await.unwrap())
     }
 
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn metrics(&self) -> String {
         self.http
             .get(format!("{}/metrics", self.base))
@@ -263,12 +271,7 @@ async fn embeddings_and_models() {
         .unwrap();
     assert_eq!(v["object"], "list");
     assert_eq!(v["data"][0]["id"], "m");
-    let r = h
-        .http
-        .get(format!("{}/v1/models", h.base))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get("/v1/models").await;
     assert_eq!(r.status(), 401);
 }
 
@@ -328,12 +331,7 @@ async fn client_errors_have_stable_codes() {
         .await;
     assert_eq!(s, 404);
     assert_error(&v, "model_not_found");
-    let r = h
-        .http
-        .get(format!("{}/v2/whatever", h.base))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get("/v2/whatever").await;
     assert_eq!(r.status(), 404);
     assert_error(&r.json().await.unwrap(), "not_found");
     let r = h.http.get(&url).send().await.unwrap();
@@ -599,12 +597,7 @@ cooldown_ms = 300
     assert!(r.headers().contains_key("retry-after"));
     assert_error(&r.json().await.unwrap(), "service_unavailable");
     assert_eq!(a.request_count(), 2);
-    let ready = h
-        .http
-        .get(format!("{}/readyz", h.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = h.get("/readyz").await;
     assert_eq!(ready.status(), 503);
     assert!(h
         .metrics()
@@ -614,15 +607,7 @@ cooldown_ms = 300
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(h.chat(&chat_body(false)).await.0, 200);
     assert_eq!(h.chat(&chat_body(false)).await.0, 200);
-    assert_eq!(
-        h.http
-            .get(format!("{}/readyz", h.base))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(h.get("/readyz").await.status(), 200);
     assert!(h
         .metrics()
         .await
@@ -858,12 +843,7 @@ targets = [{ upstream = "a" }]
 "#;
     let h = start(cfg, &[&fake]).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let r = h
-        .http
-        .get(format!("{}/readyz", h.base))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get("/readyz").await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["targets"][0]["upstream_up"], true, "{v}");
@@ -874,12 +854,7 @@ targets = [{ upstream = "a" }]
     // The upstream goes away: the next probe marks it down and readiness follows.
     fake.stop().await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let r = h
-        .http
-        .get(format!("{}/readyz", h.base))
-        .send()
-        .await
-        .unwrap();
+    let r = h.get("/readyz").await;
     assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["targets"][0]["upstream_up"], false, "{v}");
