@@ -82,9 +82,8 @@ impl Gateway {
                         Probe {
                             provider: p.clone(),
                             interval: Duration::from_millis(u.health_check_interval_ms),
-                            timeout: Duration::from_millis(
-                                u.connect_timeout_ms.max(u.timeout_ms.min(5_000)),
-                            ),
+                            // A probe is a small GET: the upstream's timeout, 5 s at most.
+                            timeout: Duration::from_millis(u.timeout_ms.min(5_000)),
                             state: AtomicU8::new(0),
                         },
                     )
