@@ -177,11 +177,6 @@ impl Gateway {
             .await
     }
 
-    /// Whether `model` is configured (metrics only label known models: bounded cardinality).
-    pub fn has_model(&self, model: &str) -> bool {
-        self.router.route(model).is_ok()
-    }
-
     pub fn models(&self) -> Vec<ModelInfo> {
         let mut out: Vec<ModelInfo> = self
             .router

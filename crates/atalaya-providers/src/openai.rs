@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use atalaya_api::Usage;
 use atalaya_core::{
-    config::UpstreamConfig,
+    config::{quote_key, UpstreamConfig},
     domain::{ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, StreamChunk},
     provider::{Call, ChatStream, Provider, UpstreamFailure},
     secret, ConfigIssue, Error,
@@ -34,13 +34,9 @@ impl OpenAiCompatible {
         cfg: &UpstreamConfig,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, Error> {
-        let key = |k: &str| format!("upstreams.{name}.{k}");
+        let key = |k: &str| format!("upstreams.{}.{k}", quote_key(name));
         let mut issues = Vec::new();
         let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         if let Some(reference) = &cfg.api_key {
             match secret::resolve(reference, lookup).and_then(|s| {
                 HeaderValue::from_str(&format!("Bearer {}", s.expose()))
@@ -76,7 +72,7 @@ impl OpenAiCompatible {
                     headers.insert(n, v);
                 }
                 Err(problem) => issues.push(ConfigIssue {
-                    key: key(&format!("headers.{h}")),
+                    key: key(&format!("headers.{}", quote_key(h))),
                     problem,
                 }),
             }
@@ -120,16 +116,25 @@ impl OpenAiCompatible {
             .client
             .post(url.clone())
             .headers(self.headers.clone())
+            .header(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
             .header("x-request-id", call.request_id);
         if whole_body_timeout {
             request = request.timeout(call.timeout);
         }
-        let response = request.body(body).send().await.map_err(request_failure)?;
-        if response.status().is_success() {
-            Ok(response)
-        } else {
-            Err(status_failure(response).await)
-        }
+        send(request.body(body)).await
+    }
+}
+
+/// Sends a request; a non-2xx status becomes an `UpstreamFailure`.
+async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, UpstreamFailure> {
+    let response = request.send().await.map_err(request_failure)?;
+    if response.status().is_success() {
+        Ok(response)
+    } else {
+        Err(status_failure(response).await)
     }
 }
 
@@ -141,21 +146,12 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, UpstreamFailure> {
 #[async_trait]
 impl Provider for OpenAiCompatible {
     async fn health(&self, timeout: Duration) -> Result<(), UpstreamFailure> {
-        let mut headers = self.headers.clone();
-        headers.remove(header::CONTENT_TYPE);
-        let response = self
+        let request = self
             .client
             .get(self.health_url.clone())
-            .headers(headers)
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(request_failure)?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(status_failure(response).await)
-        }
+            .headers(self.headers.clone())
+            .timeout(timeout);
+        send(request).await.map(drop)
     }
 
     async fn infer(

@@ -31,12 +31,10 @@ fn routed_headers(h: &mut HeaderMap, target: &str, attempts: u32) {
     h.insert("x-atalaya-attempts", HeaderValue::from(attempts));
 }
 
-/// Notes the requested model for the log line and metrics (as a label only if configured).
-fn note_model(state: &AppState, facts: &Facts, model: &str, stream: bool) {
-    let known = state.gateway.has_model(model);
+/// Notes the requested model for the log line and metrics.
+fn note_model(facts: &Facts, model: &str, stream: bool) {
     facts.update(|f| {
         f.model = Some(model.to_owned());
-        f.model_known = known;
         f.stream = stream;
     });
 }
@@ -71,7 +69,7 @@ pub async fn chat_completions(
     ApiJson(wire): ApiJson<api::ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let req = ChatRequest::try_from(wire)?;
-    note_model(&state, &facts, &req.model, req.stream);
+    note_model(&facts, &req.model, req.stream);
     if req.stream {
         let routed = state.gateway.chat_stream(&ctx, &req).await?;
         let ttfc = ctx.received_at.elapsed();
@@ -82,13 +80,7 @@ pub async fn chat_completions(
         note_routed(&facts, &routed, None);
         facts.update(|f| f.time_to_first_chunk = Some(ttfc));
         let (target, attempts) = (routed.target.clone(), routed.attempts);
-        let mut response = sse_response(
-            routed.value,
-            req.include_usage,
-            facts,
-            state.gateway.metrics().clone(),
-            req.model,
-        );
+        let mut response = sse_response(routed.value, req.include_usage, facts);
         routed_headers(response.headers_mut(), &target, attempts);
         Ok(response)
     } else {
@@ -105,7 +97,7 @@ pub async fn embeddings(
     ApiJson(wire): ApiJson<api::EmbeddingRequest>,
 ) -> Result<Response, ApiError> {
     let req = EmbeddingRequest::try_from(wire)?;
-    note_model(&state, &facts, &req.model, false);
+    note_model(&facts, &req.model, false);
     let routed = state.gateway.embed(&ctx, &req).await?;
     note_routed(&facts, &routed, routed.value.usage);
     Ok(routed_json(routed.value.body.clone(), &routed))

@@ -41,17 +41,17 @@ pub struct RequestId {
 /// What handlers learn about a request, for its log line and metrics.
 #[derive(Debug, Default)]
 pub struct FactData {
-    /// The model the client asked for (logged; used as a metric label only if configured).
+    /// The model the client asked for (logged; a metric label only if it is configured).
     pub model: Option<String>,
-    pub model_known: bool,
     pub target: Option<String>,
     pub attempts: u32,
     pub usage: Option<Usage>,
     pub upstream_time: Option<Duration>,
     pub stream: bool,
     pub time_to_first_chunk: Option<Duration>,
-    /// A stream that failed after it started (the response status is 200 then).
-    pub stream_error: Option<ErrorCode>,
+    /// A stream that failed after it started (the response status is 200 then): its code
+    /// and what happened, for the log line.
+    pub stream_error: Option<(ErrorCode, String)>,
     pub key_id: Option<String>,
 }
 
@@ -169,17 +169,19 @@ impl Drop for Record {
         metrics.in_flight().dec();
         let f = self.facts.0.lock().unwrap_or_else(|p| p.into_inner());
         let model = f.model.as_deref().unwrap_or("");
-        // Only configured models become label values: clients cannot grow the series.
-        let model_label = if f.model_known {
-            model
-        } else if model.is_empty() {
-            ""
-        } else {
+        // Only configured models become label values, so clients cannot grow the series. The
+        // router is the one judge of that: an unconfigured model ends in `model_not_found`.
+        let model_label = if self.error_code == Some(ErrorCode::ModelNotFound) {
             "unknown"
+        } else {
+            model
         };
         metrics.request_finished(&self.route, model_label, self.status, total);
         if let Some(u) = f.usage {
             metrics.tokens(model_label, u.prompt_tokens, u.completion_tokens);
+        }
+        if f.stream_error.is_some() {
+            metrics.stream_error(model_label);
         }
         if (200..300).contains(&self.status) && !f.stream {
             if let Some(up) = f.upstream_time {
@@ -189,7 +191,11 @@ impl Drop for Record {
         if !self.log {
             return;
         }
-        let error_code = self.error_code.or(f.stream_error).map(ErrorCode::as_str);
+        let error_code = self
+            .error_code
+            .or(f.stream_error.as_ref().map(|(code, _)| *code))
+            .map(ErrorCode::as_str);
+        let stream_error = f.stream_error.as_ref().map(|(_, detail)| detail.as_str());
         let completed = !f.stream || self.completed;
         tracing::info!(
             target: "atalaya::access",
@@ -208,6 +214,7 @@ impl Drop for Record {
             prompt_tokens = f.usage.map(|u| u.prompt_tokens),
             completion_tokens = f.usage.map(|u| u.completion_tokens),
             error_code,
+            stream_error,
             key_id = f.key_id.as_deref(),
             "request"
         );

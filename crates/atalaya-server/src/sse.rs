@@ -1,12 +1,12 @@
 //! A gateway stream as Server-Sent Events: each upstream chunk is forwarded unchanged as one
 //! `data:` event, the stream ends with `data: [DONE]`, or, when it fails after starting, with
 //! one error event in OpenAI's shape (and no `[DONE]`, so clients cannot mistake it for a
-//! complete answer). Usage is recorded for the access log; a usage-only chunk the client did
-//! not ask for (`stream_options.include_usage`) is not forwarded.
+//! complete answer). Usage and a failure are recorded for the access log and metrics; a
+//! usage-only chunk the client did not ask for (`stream_options.include_usage`) is dropped.
 
-use std::{convert::Infallible, sync::Arc};
+use std::convert::Infallible;
 
-use atalaya_core::{gateway::GatewayStream, metrics::Metrics};
+use atalaya_core::gateway::GatewayStream;
 use axum::{
     body::Body,
     http::{header, HeaderValue, StatusCode},
@@ -31,28 +31,18 @@ pub fn frame(data: &[u8]) -> Bytes {
     buf.freeze()
 }
 
-pub fn sse_response(
-    stream: GatewayStream,
-    include_usage: bool,
-    facts: Facts,
-    metrics: Arc<Metrics>,
-    model: String,
-) -> Response {
+pub fn sse_response(stream: GatewayStream, include_usage: bool, facts: Facts) -> Response {
     struct S {
         stream: GatewayStream,
         finished: bool,
         include_usage: bool,
         facts: Facts,
-        metrics: Arc<Metrics>,
-        model: String,
     }
     let state = S {
         stream,
         finished: false,
         include_usage,
         facts,
-        metrics,
-        model,
     };
     let events = futures::stream::unfold(state, |mut st| async move {
         loop {
@@ -71,10 +61,9 @@ pub fn sse_response(
                 }
                 Some(Err(e)) => {
                     st.finished = true;
-                    tracing::warn!(model = %st.model, error = %e, "stream failed after it started");
-                    st.metrics.stream_error(&st.model);
-                    let code = e.code();
-                    st.facts.update(|f| f.stream_error = Some(code));
+                    // Counted and logged (with the request id) when the response ends.
+                    let failure = (e.code(), e.to_string());
+                    st.facts.update(|f| f.stream_error = Some(failure));
                     return Some((Ok(Bytes::from(error_event(&e))), st));
                 }
                 None => {

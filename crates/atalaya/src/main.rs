@@ -162,8 +162,8 @@ fn serve(source: ConfigSource) -> anyhow::Result<()> {
             }
         });
         watcher.close();
+        // `run` cancels the token when serving ends, which also ends the signal task.
         let outcome = server.run(listener).await;
-        shutdown.cancel();
         watcher.wait().await;
         let outcome = outcome?;
         tracing::info!(?outcome, "atalaya stopped");

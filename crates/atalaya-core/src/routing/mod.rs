@@ -87,18 +87,15 @@ impl Router {
         for (name, m) in &config.models {
             let mut targets = Vec::with_capacity(m.targets.len());
             for (i, t) in m.targets.iter().enumerate() {
-                let provider = providers.get(&t.upstream).ok_or_else(|| {
-                    Error::config(
+                let (Some(provider), Some(up)) = (
+                    providers.get(&t.upstream),
+                    config.upstreams.get(&t.upstream),
+                ) else {
+                    return Err(Error::config(
                         format!("models.{name}.targets[{i}].upstream"),
                         format!("unknown upstream '{}'", t.upstream),
-                    )
-                })?;
-                let up = config.upstreams.get(&t.upstream).ok_or_else(|| {
-                    Error::config(
-                        format!("models.{name}.targets[{i}].upstream"),
-                        format!("unknown upstream '{}'", t.upstream),
-                    )
-                })?;
+                    ));
+                };
                 let upstream_model = t.model.clone().unwrap_or_else(|| name.clone());
                 let id = format!("{}/{}", t.upstream, upstream_model);
                 targets.push(Target {
