@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
 # Installs what building and testing Atalaya needs. Idempotent: a second run changes nothing.
-# Today that is only the Rust toolchain's components; model files and fixtures arrive with the
-# local engine.
+#   - Debian packages: cmake and libclang-dev (llama.cpp is built from source by llama-cpp-sys-2),
+#     python3-venv for the model tools
+#   - the Rust toolchain's rustfmt and clippy
+#   - the model files (scripts/models.sh): the embedding model and the test fixtures
 set -euo pipefail
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
   exit 1
+fi
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+[ -n "$(ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/x86_64-linux-gnu/libclang*.so* 2>/dev/null | head -1)" ] || missing+=(libclang-dev)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 for c in rustfmt clippy; do
   if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
     rustup component add "$c"
   fi
 done
+"$(dirname "$0")/models.sh"

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorCode {
     /// Malformed JSON, a schema violation, or an invalid parameter (400).
     InvalidRequest,
+    /// The prompt plus the requested completion does not fit the model's context (400).
+    ContextLengthExceeded,
     /// No `Authorization: Bearer` header (401).
     MissingApiKey,
     /// The presented key is not valid (401).
@@ -32,8 +34,9 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::InvalidRequest,
+        ErrorCode::ContextLengthExceeded,
         ErrorCode::MissingApiKey,
         ErrorCode::InvalidApiKey,
         ErrorCode::ModelNotFound,
@@ -50,6 +53,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::ContextLengthExceeded => "context_length_exceeded",
             ErrorCode::MissingApiKey => "missing_api_key",
             ErrorCode::InvalidApiKey => "invalid_api_key",
             ErrorCode::ModelNotFound => "model_not_found",
@@ -67,7 +71,7 @@ impl ErrorCode {
     /// The HTTP status this code is always sent with.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::InvalidRequest => 400,
+            ErrorCode::InvalidRequest | ErrorCode::ContextLengthExceeded => 400,
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
             ErrorCode::ModelNotFound | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
@@ -84,6 +88,7 @@ impl ErrorCode {
     pub fn error_type(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest
+            | ErrorCode::ContextLengthExceeded
             | ErrorCode::ModelNotFound
             | ErrorCode::NotFound
             | ErrorCode::MethodNotAllowed

@@ -13,4 +13,7 @@ pub struct ModelObject {
     pub object: String,
     pub created: u64,
     pub owned_by: String,
+    /// Atalaya's extension: details of local models (architecture, parameters, context...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atalaya: Option<serde_json::Value>,
 }

@@ -28,6 +28,9 @@ pub struct Config {
     pub log: LogConfig,
     /// Upstream servers by name.
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// Models served in-process by the local engine (GGUF files), by name. Route targets
+    /// name them like upstreams: `targets = [{ upstream = "NAME" }]`.
+    pub local_models: BTreeMap<String, LocalModelConfig>,
     /// Model routes by the name clients send in `"model"`.
     pub models: BTreeMap<String, ModelConfig>,
 }
@@ -146,6 +149,135 @@ impl Default for UpstreamConfig {
             health_check_path: "models".into(),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KvCacheType {
+    #[default]
+    F16,
+    F32,
+    Q8_0,
+    Q4_0,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalModelKind {
+    /// A generative (chat) model: `/v1/chat/completions`.
+    #[default]
+    Chat,
+    /// A sentence-embedding model (BERT-style, mean pooling): `/v1/embeddings`.
+    Embedding,
+}
+
+/// A model run in-process by llama.cpp. Fields marked "chat" or "embedding" apply to that kind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalModelConfig {
+    pub kind: LocalModelKind,
+    /// The GGUF file (relative paths are relative to the working directory).
+    pub path: PathBuf,
+    /// Tokens one sequence may hold, prompt and completion together; 0 = the model's own
+    /// training context, at most 8192 (chat). For embeddings: the longest input in tokens
+    /// (longer inputs are truncated, as sentence-transformers does); 0 = the model's setting.
+    pub context_length: u32,
+    /// Sequences decoded together in one batch (chat): the continuous-batching width.
+    pub parallel: u32,
+    /// KV cache cells shared by all sequences (chat); 0 = context_length × parallel.
+    pub kv_cache_tokens: u32,
+    /// Precision of the KV cache (chat): f16 (default), f32 (exact, twice the memory), or the
+    /// quantized q8_0 / q4_0 (less memory, slightly different outputs).
+    pub kv_cache_type: KvCacheType,
+    /// Largest number of tokens in one forward pass: prompt chunks and one token per
+    /// generating sequence share it, so a long prompt never stalls the other streams.
+    pub batch_size: u32,
+    /// CPU threads for this model; 0 = all available cores. Do not oversubscribe the cores.
+    pub threads: u32,
+    /// Requests waiting for a free sequence (chat) or a batch (embedding); beyond, 429
+    /// with `Retry-After`, so a route can fall back to another target.
+    pub queue_size: usize,
+    /// Layers offloaded to a GPU (needs a GPU-enabled build; 0 on CPU).
+    pub gpu_layers: u32,
+    /// A Jinja chat template replacing the one in the GGUF metadata (chat).
+    pub chat_template: Option<String>,
+    /// Same as `chat_template`, read from a file.
+    pub chat_template_file: Option<PathBuf>,
+    /// Completion tokens when the request sets no `max_tokens` (chat).
+    pub max_tokens: u32,
+    /// Default sampling, used for every field a request leaves out (chat).
+    pub sampling: SamplingConfig,
+    /// LoRA adapters (GGUF) applied on top of the base weights, with their scales (chat).
+    pub lora: Vec<LoraConfig>,
+    /// Embedding micro-batching: requests arriving within this window share a batch.
+    pub batch_window_ms: u64,
+}
+
+impl Default for LocalModelConfig {
+    fn default() -> Self {
+        LocalModelConfig {
+            kind: LocalModelKind::Chat,
+            path: PathBuf::new(),
+            context_length: 0,
+            parallel: 4,
+            kv_cache_tokens: 0,
+            kv_cache_type: KvCacheType::F16,
+            batch_size: 512,
+            threads: 0,
+            queue_size: 64,
+            gpu_layers: 0,
+            chat_template: None,
+            chat_template_file: None,
+            max_tokens: 512,
+            sampling: SamplingConfig::default(),
+            lora: Vec::new(),
+            batch_window_ms: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    /// 0 = greedy decoding.
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 = off.
+    pub top_k: u32,
+    /// 0 = off.
+    pub min_p: f32,
+    /// 1.0 = off.
+    pub repeat_penalty: f32,
+    /// Tokens the repetition penalties look back over.
+    pub repeat_last_n: u32,
+    /// Seed for requests that give none; unset = a fresh random seed per request.
+    pub seed: Option<u32>,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig {
+            temperature: 0.8,
+            top_p: 0.95,
+            top_k: 40,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            seed: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoraConfig {
+    pub path: PathBuf,
+    #[serde(default = "one")]
+    pub scale: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -434,6 +566,97 @@ impl Config {
                 }
             }
         }
+        for (name, lm) in &self.local_models {
+            let base = format!("local_models.{}", quote_key(name));
+            if self.upstreams.contains_key(name) {
+                issue(
+                    base.clone(),
+                    format!(
+                        "'{name}' is also an upstream's name; targets could not tell them apart"
+                    ),
+                );
+            }
+            if lm.path.as_os_str().is_empty() {
+                issue(
+                    format!("{base}.path"),
+                    "missing; set the GGUF file to load".into(),
+                );
+            } else if !lm.path.is_file() {
+                issue(
+                    format!("{base}.path"),
+                    format!(
+                        "{} does not exist or is not a file{}",
+                        lm.path.display(),
+                        if lm.kind == LocalModelKind::Embedding {
+                            " (run `make models` to fetch the embedding model)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+            }
+            let limits: [(&str, u64, u64, u64); 6] = [
+                ("parallel", u64::from(lm.parallel), 1, 256),
+                ("batch_size", u64::from(lm.batch_size), 16, 65_536),
+                ("threads", u64::from(lm.threads), 0, 1024),
+                ("queue_size", lm.queue_size as u64, 0, 1_000_000),
+                ("max_tokens", u64::from(lm.max_tokens), 1, 1 << 20),
+                ("batch_window_ms", lm.batch_window_ms, 0, 1000),
+            ];
+            for (field, v, lo, hi) in limits {
+                if !(lo..=hi).contains(&v) {
+                    issue(
+                        format!("{base}.{field}"),
+                        format!("must be between {lo} and {hi}, got {v}"),
+                    );
+                }
+            }
+            if lm.kv_cache_tokens != 0
+                && lm.context_length != 0
+                && lm.kv_cache_tokens < lm.context_length
+            {
+                issue(
+                    format!("{base}.kv_cache_tokens"),
+                    "must be 0 (context_length × parallel) or at least context_length".into(),
+                );
+            }
+            if lm.chat_template.is_some() && lm.chat_template_file.is_some() {
+                issue(
+                    format!("{base}.chat_template_file"),
+                    "set chat_template or chat_template_file, not both".into(),
+                );
+            }
+            if let Some(f) = &lm.chat_template_file {
+                if !f.is_file() {
+                    issue(
+                        format!("{base}.chat_template_file"),
+                        format!("{} does not exist", f.display()),
+                    );
+                }
+            }
+            let sp = &lm.sampling;
+            for (field, v, lo, hi) in [
+                ("temperature", sp.temperature, 0.0, 2.0),
+                ("top_p", sp.top_p, 0.0, 1.0),
+                ("min_p", sp.min_p, 0.0, 1.0),
+                ("repeat_penalty", sp.repeat_penalty, 0.0, 10.0),
+            ] {
+                if !(lo..=hi).contains(&v) {
+                    issue(
+                        format!("{base}.sampling.{field}"),
+                        format!("must be between {lo} and {hi}, got {v}"),
+                    );
+                }
+            }
+            for (i, l) in lm.lora.iter().enumerate() {
+                if !l.path.is_file() {
+                    issue(
+                        format!("{base}.lora[{i}].path"),
+                        format!("{} does not exist", l.path.display()),
+                    );
+                }
+            }
+        }
         if self.models.is_empty() {
             issue(
                 "models".into(),
@@ -453,8 +676,15 @@ impl Config {
             }
             for (i, t) in m.targets.iter().enumerate() {
                 let tk = format!("{base}.targets[{i}]");
-                if !self.upstreams.contains_key(&t.upstream) {
-                    let known: Vec<&str> = self.upstreams.keys().map(String::as_str).collect();
+                if !self.upstreams.contains_key(&t.upstream)
+                    && !self.local_models.contains_key(&t.upstream)
+                {
+                    let known: Vec<&str> = self
+                        .upstreams
+                        .keys()
+                        .chain(self.local_models.keys())
+                        .map(String::as_str)
+                        .collect();
                     issue(
                         format!("{tk}.upstream"),
                         format!(

@@ -65,6 +65,9 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
 
+    #[error("{detail}")]
+    ContextLengthExceeded { target: String, detail: String },
+
     #[error("upstream '{target}' rejected the request: {detail}")]
     UpstreamRejected { target: String, detail: String },
 
@@ -112,6 +115,7 @@ impl Error {
             Error::InvalidRequest { .. } | Error::UpstreamRejected { .. } => {
                 ErrorCode::InvalidRequest
             }
+            Error::ContextLengthExceeded { .. } => ErrorCode::ContextLengthExceeded,
             Error::MissingApiKey => ErrorCode::MissingApiKey,
             Error::InvalidApiKey => ErrorCode::InvalidApiKey,
             Error::ModelNotFound(_) => ErrorCode::ModelNotFound,
@@ -151,6 +155,7 @@ impl Error {
         match self {
             Error::InvalidRequest { param, .. } => param.as_deref(),
             Error::ModelNotFound(_) => Some("model"),
+            Error::ContextLengthExceeded { .. } => Some("messages"),
             _ => None,
         }
     }

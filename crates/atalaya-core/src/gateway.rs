@@ -35,6 +35,9 @@ pub struct ModelInfo {
     pub id: String,
     pub created: u64,
     pub owned_by: String,
+    /// What the route's first target says about itself (local models: architecture,
+    /// parameters, quantization, context, template).
+    pub details: Option<serde_json::Value>,
 }
 
 /// Health of one target, for `/readyz`.
@@ -185,6 +188,7 @@ impl Gateway {
                 id: r.name.clone(),
                 created: self.started_unix,
                 owned_by: "atalaya".into(),
+                details: r.targets.iter().find_map(|t| t.provider.describe()),
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));

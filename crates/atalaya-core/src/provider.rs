@@ -44,6 +44,12 @@ pub trait Provider: Send + Sync + 'static {
         req: &EmbeddingRequest,
     ) -> Result<Embeddings, UpstreamFailure>;
 
+    /// What `/v1/models` shows about this backend beyond its name (architecture, context,
+    /// quantization... for local models); `None` for remote upstreams.
+    fn describe(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// An active health probe. Providers with nothing to probe are always healthy.
     async fn health(&self, timeout: Duration) -> Result<(), UpstreamFailure> {
         let _ = timeout;
@@ -68,6 +74,8 @@ pub enum UpstreamFailure {
     InvalidResponse(String),
     /// A stream broke after it had started.
     StreamBroken(String),
+    /// The prompt (plus the requested completion) does not fit the model's context.
+    ContextLengthExceeded(String),
 }
 
 /// What the router does after a failure.
@@ -89,6 +97,7 @@ impl UpstreamFailure {
             | UpstreamFailure::Timeout(_)
             | UpstreamFailure::InvalidResponse(_)
             | UpstreamFailure::StreamBroken(_) => FailureClass::Retryable,
+            UpstreamFailure::ContextLengthExceeded(_) => FailureClass::ClientError,
             UpstreamFailure::Status { status, .. } => match status {
                 408 | 409 | 425 | 429 | 500..=599 => FailureClass::Retryable,
                 401 | 403 | 404 => FailureClass::Fallback,
@@ -111,6 +120,7 @@ impl UpstreamFailure {
             UpstreamFailure::Timeout(_) => "timeout",
             UpstreamFailure::InvalidResponse(_) => "invalid_response",
             UpstreamFailure::StreamBroken(_) => "stream_broken",
+            UpstreamFailure::ContextLengthExceeded(_) => "context_length_exceeded",
             UpstreamFailure::Status { status: 429, .. } => "status_429",
             UpstreamFailure::Status { status, .. } if *status >= 500 => "status_5xx",
             UpstreamFailure::Status { .. } => "status_4xx",
@@ -130,6 +140,7 @@ impl std::fmt::Display for UpstreamFailure {
             }
             UpstreamFailure::InvalidResponse(m) => write!(f, "invalid response: {m}"),
             UpstreamFailure::StreamBroken(m) => write!(f, "stream broke: {m}"),
+            UpstreamFailure::ContextLengthExceeded(m) => f.write_str(m),
         }
     }
 }

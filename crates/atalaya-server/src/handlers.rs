@@ -118,6 +118,7 @@ pub async fn list_models(
                 object: "model".into(),
                 created: m.created,
                 owned_by: m.owned_by,
+                atalaya: m.details,
             })
             .collect(),
     })

@@ -87,10 +87,14 @@ impl Router {
         for (name, m) in &config.models {
             let mut targets = Vec::with_capacity(m.targets.len());
             for (i, t) in m.targets.iter().enumerate() {
-                let (Some(provider), Some(up)) = (
-                    providers.get(&t.upstream),
-                    config.upstreams.get(&t.upstream),
-                ) else {
+                // Local models have no per-attempt timeout of their own: the route's deadline.
+                let default_timeout = match config.upstreams.get(&t.upstream) {
+                    Some(up) => Some(up.timeout_ms),
+                    None => config.local_models.get(&t.upstream).map(|_| m.timeout_ms),
+                };
+                let (Some(provider), Some(default_timeout)) =
+                    (providers.get(&t.upstream), default_timeout)
+                else {
                     return Err(Error::config(
                         format!("models.{name}.targets[{i}].upstream"),
                         format!("unknown upstream '{}'", t.upstream),
@@ -111,7 +115,7 @@ impl Router {
                     provider: provider.clone(),
                     weight: t.weight.max(1),
                     priority: t.priority,
-                    attempt_timeout: Duration::from_millis(t.timeout_ms.unwrap_or(up.timeout_ms)),
+                    attempt_timeout: Duration::from_millis(t.timeout_ms.unwrap_or(default_timeout)),
                 });
             }
             routes.insert(
@@ -246,6 +250,12 @@ impl Route {
                         match failure.class() {
                             FailureClass::ClientError => {
                                 permit.success();
+                                if let UpstreamFailure::ContextLengthExceeded(detail) = failure {
+                                    return Err(Error::ContextLengthExceeded {
+                                        target: target.id.clone(),
+                                        detail,
+                                    });
+                                }
                                 return Err(Error::UpstreamRejected {
                                     target: target.id.clone(),
                                     detail: failure.to_string(),
