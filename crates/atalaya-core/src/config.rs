@@ -207,7 +207,8 @@ pub struct LocalModelConfig {
     pub max_tokens: u32,
     /// Default sampling, used for every field a request leaves out (chat).
     pub sampling: SamplingConfig,
-    /// LoRA adapters (GGUF) applied on top of the base weights, with their scales (chat).
+    /// A LoRA adapter (GGUF) applied on top of the base weights, with its scale (chat). At
+    /// most one entry.
     pub lora: Vec<LoraConfig>,
     /// Embedding micro-batching: requests arriving within this window share a batch.
     pub batch_window_ms: u64,
@@ -379,6 +380,16 @@ pub struct CliOverrides {
     pub quick_route: Option<(String, String)>,
     /// Accepted keys to add (from `ATALAYA_API_KEY` or a generated demo key).
     pub api_keys: Vec<String>,
+    /// `--gguf PATH` / `--embedding-gguf PATH`: local models, each routed under its name.
+    pub quick_local: Vec<QuickLocal>,
+}
+
+/// A local model added from the command line: `[local_models.NAME]` plus a route NAME → it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuickLocal {
+    pub name: String,
+    pub path: PathBuf,
+    pub kind: LocalModelKind,
 }
 
 impl Config {
@@ -648,6 +659,12 @@ impl Config {
                     );
                 }
             }
+            if lm.lora.len() > 1 {
+                issue(
+                    format!("{base}.lora"),
+                    "one adapter per model for now (the engine applies a single adapter per context); merge adapters offline, e.g. with llama.cpp's llama-export-lora".into(),
+                );
+            }
             for (i, l) in lm.lora.iter().enumerate() {
                 if !l.path.is_file() {
                     issue(
@@ -788,6 +805,21 @@ fn apply_cli(mut figment: Figment, cli: &CliOverrides) -> Figment {
             .merge(Serialized::default("upstreams", ups))
             .merge(Serialized::default("models", models));
     }
+    for q in &cli.quick_local {
+        let mut locals = BTreeMap::new();
+        locals.insert(
+            q.name.clone(),
+            serde_json::json!({ "path": q.path, "kind": q.kind }),
+        );
+        let mut models = BTreeMap::new();
+        models.insert(
+            q.name.clone(),
+            serde_json::json!({ "targets": [{ "upstream": q.name }] }),
+        );
+        figment = figment
+            .merge(Serialized::default("local_models", locals))
+            .merge(Serialized::default("models", models));
+    }
     if !cli.api_keys.is_empty() {
         figment = figment.merge(Serialized::default("auth.api_keys", &cli.api_keys));
     }
@@ -812,7 +844,7 @@ fn env_to_toml_line(name: &str, value: &str) -> Result<String, String> {
             let is_name = i == 1
                 && matches!(
                     parts[0].to_ascii_lowercase().as_str(),
-                    "upstreams" | "models"
+                    "upstreams" | "models" | "local_models"
                 )
                 && n > 2;
             let seg = if is_name {
@@ -936,6 +968,62 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
             Some("meta/llama")
         );
         assert_eq!(c.server.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn local_models_are_validated_and_routable() {
+        let model = write("not really a model, but a file");
+        let path = model.path().display().to_string();
+        let text = format!(
+            "{GOOD}\n[local_models.tiny]\npath = \"{path}\"\nparallel = 2\nkv_cache_type = \"q8_0\"\n[models.local]\ntargets = [{{ upstream = \"tiny\" }}, {{ upstream = \"vllm\", priority = 1 }}]\n"
+        );
+        let c = load_with_keys(&text).unwrap();
+        assert_eq!(c.local_models["tiny"].parallel, 2);
+        assert_eq!(c.local_models["tiny"].kind, LocalModelKind::Chat);
+        assert_eq!(c.local_models["tiny"].kv_cache_type, KvCacheType::Q8_0);
+
+        let bad = format!(
+            "{GOOD}\n[local_models.vllm]\npath = \"/nonexistent.gguf\"\nparallel = 0\nsampling = {{ temperature = 5.0 }}\nlora = [{{ path = \"{path}\" }}, {{ path = \"{path}\" }}]\n"
+        );
+        let i = issues(load_with_keys(&bad).unwrap_err());
+        let keys: Vec<&str> = i.iter().map(|i| i.key.as_str()).collect();
+        for k in [
+            "local_models.vllm",
+            "local_models.vllm.path",
+            "local_models.vllm.parallel",
+            "local_models.vllm.sampling.temperature",
+            "local_models.vllm.lora",
+        ] {
+            assert!(keys.contains(&k), "{k} not in {keys:?}");
+        }
+        let i = issues(
+            load_with_keys(&format!(
+                "{GOOD}\n[local_models.x]\npath = \"{path}\"\nkind = \"vision\"\n"
+            ))
+            .unwrap_err(),
+        );
+        assert!(i[0].key.contains("local_models"), "{i:?}");
+    }
+
+    #[test]
+    fn local_model_env_overrides_keep_the_name() {
+        let model = write("x");
+        let text = format!(
+            "{GOOD}\n[local_models.Tiny-1]\npath = \"{}\"\n",
+            model.path().display()
+        );
+        let f = write(&text);
+        let c = Config::load(
+            Some(f.path()),
+            &env(&[
+                ("CLIENT_KEY", "c"),
+                ("VLLM_KEY", "v"),
+                ("ATALAYA__LOCAL_MODELS__Tiny-1__PARALLEL", "8"),
+            ]),
+            &CliOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.local_models["Tiny-1"].parallel, 8);
     }
 
     #[test]

@@ -199,6 +199,7 @@ pub struct ChatEngine {
     default_seed: Option<u32>,
     sampling: Sampling,
     details: Value,
+    metrics: Option<LocalMetrics>,
 }
 
 impl std::fmt::Debug for ChatEngine {
@@ -268,12 +269,13 @@ impl ChatEngine {
             adapters.push((adapter, *scale));
         }
 
-        let vocab = model.vocab();
-        let piece = |t: LlamaToken| {
-            String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned()
+        let (bos, eos) = {
+            let vocab = model.vocab();
+            let piece = |t: LlamaToken| {
+                String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned()
+            };
+            (piece(vocab.bos()), piece(vocab.eos()))
         };
-        let bos = piece(vocab.bos());
-        let eos = piece(vocab.eos());
         let (template_src, template_origin) = match (&opts.chat_template, info.chat_template()) {
             (Some(t), _) => (t.clone(), "configuration"),
             (None, Some(t)) => (t.to_owned(), "gguf"),
@@ -296,7 +298,6 @@ impl ChatEngine {
             "chat_template": template_origin,
             "lora": opts.lora.iter().map(|(p, s)| json!({"path": p.display().to_string(), "scale": s})).collect::<Vec<_>>(),
         });
-        drop(vocab);
 
         let model = Arc::new(model);
         let (tx, rx) = mpsc::sync_channel::<Job>(opts.queue_size);
@@ -316,7 +317,7 @@ impl ChatEngine {
             name: opts.name.clone(),
             model: model.clone(),
             shared: shared.clone(),
-            metrics,
+            metrics: metrics.clone(),
             context_length,
             batch_size,
             parallel,
@@ -343,6 +344,7 @@ impl ChatEngine {
             default_seed: opts.seed,
             sampling: opts.sampling,
             details,
+            metrics,
         })
     }
 
@@ -389,6 +391,22 @@ impl ChatEngine {
     }
 
     pub fn generate_tokens(
+        &self,
+        tokens: Vec<LlamaToken>,
+        params: GenerateParams,
+    ) -> Result<Generation, Error> {
+        let result = self.enqueue(tokens, params);
+        if let (Err(e), Some(m)) = (&result, &self.metrics) {
+            match e {
+                Error::QueueFull { .. } => m.reject(&self.name, "queue_full"),
+                Error::ContextLengthExceeded(_) => m.reject(&self.name, "context_length"),
+                _ => {}
+            }
+        }
+        result
+    }
+
+    fn enqueue(
         &self,
         tokens: Vec<LlamaToken>,
         params: GenerateParams,
@@ -623,6 +641,10 @@ impl Worker {
             if busy == 0 {
                 if closed {
                     return;
+                }
+                if let Some(m) = &self.metrics {
+                    m.active_sequences.get_or_create(&labels).set(0);
+                    m.queue_depth.get_or_create(&labels).set(0);
                 }
                 match rx.recv() {
                     Ok(job) => self.admit(ctx, &mut slots, job, tick, n_vocab),

@@ -67,9 +67,11 @@ impl EmbedOptions {
     }
 }
 
+type Vectors = Result<Vec<Vec<f32>>, Error>;
+
 struct Job {
     inputs: Vec<Vec<LlamaToken>>,
-    reply: oneshot::Sender<Result<Vec<Vec<f32>>, Error>>,
+    reply: oneshot::Sender<Vectors>,
 }
 
 pub struct EmbedEngine {
@@ -165,6 +167,8 @@ impl EmbedEngine {
             .with_n_batch(batch_tokens)
             .with_n_ubatch(batch_tokens)
             .with_n_seq_max(MAX_SEQS)
+            // One pool for all sequences (otherwise llama.cpp pads n_ctx per sequence).
+            .with_kv_unified(true)
             .with_embeddings(true)
             .with_pooling_type(LlamaPoolingType::Mean)
             .with_n_threads(i32::try_from(threads).unwrap_or(1))
@@ -223,10 +227,7 @@ impl EmbedEngine {
     }
 
     /// Queues the inputs without waiting; the receiver yields the vectors.
-    fn submit(
-        &self,
-        texts: &[String],
-    ) -> Result<(u64, oneshot::Receiver<Result<Vec<Vec<f32>>, Error>>), Error> {
+    fn submit(&self, texts: &[String]) -> Result<(u64, oneshot::Receiver<Vectors>), Error> {
         let inputs: Vec<Vec<LlamaToken>> = texts.iter().map(|t| self.tokenize(t)).collect();
         let tokens = inputs.iter().map(|t| t.len() as u64).sum();
         let (reply, rx) = oneshot::channel();

@@ -361,7 +361,13 @@ impl Reader {
 
     fn string(&mut self) -> Result<String, String> {
         let n = self.u64()?;
-        if n > MAX_STRING || n > self.len.saturating_sub(self.pos) {
+        if n > self.len.saturating_sub(self.pos) {
+            return Err(format!(
+                "truncated or corrupt: a {n}-byte string at byte {} runs past the end of the file",
+                self.pos
+            ));
+        }
+        if n > MAX_STRING {
             return Err(format!("corrupt string length {n} at byte {}", self.pos));
         }
         let mut buf = vec![0u8; n as usize];

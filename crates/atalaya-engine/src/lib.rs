@@ -3,6 +3,7 @@
 //! the gateway's `Provider` trait so routes can mix local and remote targets.
 //!
 //! - [`gguf`]: a safe GGUF metadata reader (inspection, pre-load validation, memory estimate).
+//! - [`inspect`]: `atalaya models list|inspect`.
 //! - [`chat`]: the generation engine and its scheduler thread.
 //! - [`embed`]: the embedding engine.
 //! - [`template`]: Jinja chat templates.
@@ -17,6 +18,7 @@ pub mod chat;
 pub mod embed;
 mod error;
 pub mod gguf;
+pub mod inspect;
 pub mod provider;
 pub mod template;
 pub mod text;

@@ -77,23 +77,28 @@ fn unix_now() -> u64 {
 }
 
 /// Builds the engines of every `[local_models]` entry. Loading happens here, at start-up: a
-/// missing or corrupt file is an error naming the model, never a crash later.
+/// missing or corrupt file is a configuration error naming the model's key, never a crash.
 pub fn build_local_providers(
     config: &Config,
     metrics: Option<LocalMetrics>,
-) -> Result<HashMap<String, Arc<dyn Provider>>, Error> {
+) -> Result<HashMap<String, Arc<dyn Provider>>, atalaya_core::Error> {
     let mut out: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     for (name, cfg) in &config.local_models {
-        let provider: Arc<dyn Provider> = match cfg.kind {
-            LocalModelKind::Chat => Arc::new(LocalChat::new(Arc::new(ChatEngine::load(
-                chat_options(name, cfg)?,
-                metrics.clone(),
-            )?))),
-            LocalModelKind::Embedding => Arc::new(LocalEmbed::new(Arc::new(EmbedEngine::load(
-                embed_options(name, cfg),
-                metrics.clone(),
-            )?))),
+        let built: Result<Arc<dyn Provider>, Error> = match cfg.kind {
+            LocalModelKind::Chat => chat_options(name, cfg)
+                .and_then(|o| ChatEngine::load(o, metrics.clone()))
+                .map(|e| Arc::new(LocalChat::new(Arc::new(e))) as Arc<dyn Provider>),
+            LocalModelKind::Embedding => {
+                EmbedEngine::load(embed_options(name, cfg), metrics.clone())
+                    .map(|e| Arc::new(LocalEmbed::new(Arc::new(e))) as Arc<dyn Provider>)
+            }
         };
+        let provider = built.map_err(|e| {
+            atalaya_core::Error::config(
+                format!("local_models.{}", atalaya_core::config::quote_key(name)),
+                e.to_string(),
+            )
+        })?;
         out.insert(name.clone(), provider);
     }
     Ok(out)

@@ -27,13 +27,14 @@ impl Server {
         lookup: &dyn Fn(&str) -> Option<String>,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
-        let providers = atalaya_providers::build_providers(config, lookup)?;
-        let gateway = Arc::new(Gateway::new(
+        let metrics = Arc::new(Metrics::new());
+        let mut providers = atalaya_providers::build_providers(config, lookup)?;
+        // Local models load here, before the listener opens: a bad file stops start-up.
+        providers.extend(atalaya_engine::provider::build_local_providers(
             config,
-            &providers,
-            Arc::new(Metrics::new()),
-            lookup,
+            Some(metrics.local.clone()),
         )?);
+        let gateway = Arc::new(Gateway::new(config, &providers, metrics, lookup)?);
         let state = AppState::new(config, gateway.clone(), shutdown.clone());
         Ok(Server {
             gateway,

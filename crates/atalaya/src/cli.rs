@@ -25,6 +25,38 @@ pub enum Command {
     /// API key tools.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Local model files (GGUF).
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ModelsCommand {
+    /// List the configured local models and the GGUF files under a directory.
+    List {
+        /// Configuration whose [local_models] to list.
+        #[arg(long, short = 'c', env = "ATALAYA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Directory searched for *.gguf files.
+        #[arg(long, default_value = "models")]
+        dir: PathBuf,
+        /// One JSON object per model instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe a GGUF file: architecture, parameters, quantization, context, template, memory.
+    Inspect {
+        path: PathBuf,
+        /// Context length per sequence for the memory estimate (default: the model's, at most 8192).
+        #[arg(long)]
+        context: Option<u64>,
+        /// Parallel sequences for the memory estimate.
+        #[arg(long, default_value_t = 4)]
+        parallel: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -41,9 +73,16 @@ pub struct ConfigSource {
     /// Route --model to this OpenAI-compatible base URL (no config file needed).
     #[arg(long, requires = "model")]
     pub upstream: Option<String>,
-    /// Model name served with --upstream.
-    #[arg(long, requires = "upstream")]
+    /// Model name served with --upstream (or the name of the --gguf model).
+    #[arg(long)]
     pub model: Option<String>,
+    /// Serve this GGUF chat model in-process (named by --model, or by the file name).
+    #[arg(long, conflicts_with = "upstream")]
+    pub gguf: Option<PathBuf>,
+    /// Serve this GGUF embedding model in-process, named by the file name (e.g. the
+    /// all-MiniLM-L6-v2 that `make models` prepares).
+    #[arg(long)]
+    pub embedding_gguf: Option<PathBuf>,
 }
 
 #[derive(Args)]

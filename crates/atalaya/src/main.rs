@@ -10,15 +10,16 @@ use std::{
 use anyhow::Context;
 use atalaya_core::{
     auth::hash_key,
-    config::{CliOverrides, Config, LogFormat},
+    config::{CliOverrides, Config, LocalModelKind, LogFormat, QuickLocal},
     gateway::Gateway,
     Error,
 };
+use atalaya_engine::{gguf::human_count, inspect};
 use clap::Parser;
 use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 
-use cli::{Cli, Command, ConfigCommand, ConfigSource, KeysCommand};
+use cli::{Cli, Command, ConfigCommand, ConfigSource, KeysCommand, ModelsCommand};
 
 /// mimalloc: allocation is a measurable share of the gateway's CPU per request (see
 /// docs/BENCHMARKS.md); glibc's malloc was the largest userland cost in the profile.
@@ -51,6 +52,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // would check them.
             let lookup = |k: &str| std::env::var(k).ok();
             atalaya_providers::build_providers(&config, &lookup)?;
+            // Local model files are checked (header, truncation) without loading the weights.
+            for (name, m) in &config.local_models {
+                inspect::summarize(&m.path).map_err(|e| {
+                    Error::config(
+                        format!(
+                            "local_models.{}.path",
+                            atalaya_core::config::quote_key(name)
+                        ),
+                        e.to_string(),
+                    )
+                })?;
+            }
             let mut out = std::io::stdout().lock();
             writeln!(out, "# configuration is valid; effective values follow")?;
             write!(out, "{}", config.to_masked_toml()?)?;
@@ -64,6 +77,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             writeln!(std::io::stdout(), "{}", hash_key(key))?;
             Ok(())
         }
+        Command::Models(ModelsCommand::Inspect {
+            path,
+            context,
+            parallel,
+            json,
+        }) => {
+            let summary = inspect::summarize(&path)?;
+            let ctx = context.unwrap_or_else(|| summary.context_length.unwrap_or(2048).min(8192));
+            let est = inspect::estimate(&path, ctx * parallel, 512)?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                let mut v = serde_json::to_value(&summary)?;
+                v["memory_estimate"] = serde_json::json!({
+                    "context": ctx, "parallel": parallel, "weights": est.weights,
+                    "kv_cache": est.kv_cache, "compute": est.compute, "total": est.total(),
+                });
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                write!(
+                    out,
+                    "{}",
+                    inspect::render_text(&summary, &est, ctx, parallel)
+                )?;
+            }
+            Ok(())
+        }
+        Command::Models(ModelsCommand::List { config, dir, json }) => {
+            models_list(config, &dir, json)
+        }
         Command::Keys(KeysCommand::Generate) => {
             let key = new_key("atl_");
             let mut out = std::io::stdout().lock();
@@ -74,10 +116,77 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Configured local models first (with their route names), then other GGUF files in `dir`.
+fn models_list(
+    config: Option<std::path::PathBuf>,
+    dir: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut rows: Vec<(String, std::path::PathBuf)> = Vec::new();
+    if let Some(file) = config {
+        let c = Config::load(Some(&file), &env_vars(), &CliOverrides::default())?;
+        for (name, m) in &c.local_models {
+            rows.push((name.clone(), m.path.clone()));
+        }
+    }
+    for p in inspect::find_models(dir) {
+        let same = |q: &std::path::PathBuf| q.canonicalize().ok() == p.canonicalize().ok();
+        if !rows.iter().any(|(_, q)| same(q)) {
+            rows.push(("-".into(), p));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if !json {
+        writeln!(
+            out,
+            "{:<22} {:<10} {:<10} {:>8} {:<8} {:>7}  PATH",
+            "NAME", "KIND", "ARCH", "PARAMS", "QUANT", "CTX"
+        )?;
+    }
+    for (name, path) in rows {
+        match inspect::summarize(&path) {
+            Ok(s) if json => {
+                let mut v = serde_json::to_value(&s)?;
+                v["configured_as"] = serde_json::json!(name);
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("chat_template");
+                }
+                writeln!(out, "{v}")?;
+            }
+            Ok(s) => writeln!(
+                out,
+                "{:<22} {:<10} {:<10} {:>8} {:<8} {:>7}  {}",
+                name,
+                s.kind,
+                s.architecture.as_deref().unwrap_or("-"),
+                human_count(s.parameters),
+                s.quantization,
+                s.context_length
+                    .map_or_else(|| "-".into(), |c| c.to_string()),
+                s.path
+            )?,
+            Err(e) if json => writeln!(
+                out,
+                "{}",
+                serde_json::json!({"configured_as": name, "path": path, "error": e.to_string()})
+            )?,
+            Err(e) => writeln!(out, "{name:<22} error: {e}")?,
+        }
+    }
+    Ok(())
+}
+
 fn new_key(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// A route name from a model file: `models/all-MiniLM-L6-v2.gguf` → `all-minilm-l6-v2`.
+fn file_stem(path: &std::path::Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase())
+        .unwrap_or_else(|| "local".into())
 }
 
 fn env_vars() -> Vec<(String, String)> {
@@ -87,14 +196,32 @@ fn env_vars() -> Vec<(String, String)> {
 /// Loads the configuration. In quick mode (`--upstream/--model`, no file) the client key is
 /// `ATALAYA_API_KEY`, or a generated demo key when `make_demo_key` allows it.
 fn load(source: &ConfigSource, make_demo_key: bool) -> anyhow::Result<(Config, Option<String>)> {
+    let mut quick_local = Vec::new();
+    if let Some(path) = &source.gguf {
+        quick_local.push(QuickLocal {
+            name: source.model.clone().unwrap_or_else(|| file_stem(path)),
+            path: path.clone(),
+            kind: LocalModelKind::Chat,
+        });
+    } else if source.model.is_some() && source.upstream.is_none() {
+        anyhow::bail!("--model needs --upstream URL or --gguf PATH");
+    }
+    if let Some(path) = &source.embedding_gguf {
+        quick_local.push(QuickLocal {
+            name: file_stem(path),
+            path: path.clone(),
+            kind: LocalModelKind::Embedding,
+        });
+    }
     let mut cli = CliOverrides {
         listen: source.listen.clone(),
         data_dir: source.data_dir.clone(),
         quick_route: source.upstream.clone().zip(source.model.clone()),
         api_keys: Vec::new(),
+        quick_local,
     };
     let mut demo_key = None;
-    if source.config.is_none() && cli.quick_route.is_some() {
+    if source.config.is_none() && (cli.quick_route.is_some() || !cli.quick_local.is_empty()) {
         if std::env::var("ATALAYA_API_KEY").is_ok_and(|k| !k.is_empty()) {
             cli.api_keys.push("env:ATALAYA_API_KEY".into());
         } else if make_demo_key {
@@ -111,7 +238,13 @@ fn load(source: &ConfigSource, make_demo_key: bool) -> anyhow::Result<(Config, O
 }
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+    // llama.cpp logs every tensor while loading: only its warnings, unless asked for.
+    let level = if config.log.level.contains("llama_cpp_2") {
+        config.log.level.clone()
+    } else {
+        format!("{},llama_cpp_2=warn", config.log.level)
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
         .with_context(|| format!("log.level '{}'", config.log.level))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
