@@ -13,6 +13,7 @@ are seeded random numbers. The same command always writes the same bytes.
 """
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -68,12 +69,18 @@ def build_vocab(size: int) -> tuple[list[str], list[float], list[int]]:
         # Every prefix of a word piece must exist for SentencePiece's greedy merges to reach it.
         for end in range(2, len(w) + 1):
             pieces.append("\u2581" + w[:end])
+    # Filler pieces for large vocabularies: letter pairs, then word-initial triples and so on,
+    # prefixes first so that SentencePiece merges can reach the longer ones.
     letters = "etaoinshrdlucmfwypvbgkqjxz"
-    k = 0
-    while len(pieces) < size:  # filler pieces for large vocabularies
-        a, b, c = letters[k % 26], letters[(k // 26) % 26], letters[(k // 676) % 26]
-        pieces.append((a + b) if k < 676 else ("\u2581" + c + b + a))
-        k += 1
+    length = 2
+    while len(pieces) < size + 512 and length <= 5:
+        for combo in itertools.product(letters, repeat=length):
+            w = "".join(combo)
+            pieces.append(w)
+            pieces.append("\u2581" + w)
+            if len(pieces) >= size + 512:
+                break
+        length += 1
     seen = set(tokens)
     for p in pieces:
         if len(tokens) >= size:

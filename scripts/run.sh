@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds and starts Atalaya.
-#   make run                                   demo: routes model "demo" to the bundled fake upstream
+# Builds and starts Atalaya. Every mode without CONFIG also serves the local embedding model
+# all-MiniLM-L6-v2 (model "all-minilm-l6-v2" on /v1/embeddings), prepared by scripts/models.sh.
+#   make run                                   demo: chat model "demo" is the bundled fake upstream
+#   make run GGUF=path/to/model.gguf [MODEL=name]   a GGUF chat model run in-process
 #   make run UPSTREAM=http://host:8000/v1 MODEL=llama-3.1-8b   one real OpenAI-compatible upstream
 #   make run CONFIG=atalaya.toml               a configuration file (see atalaya.example.toml)
 # The client key is $ATALAYA_API_KEY, or (without a config file) a demo key printed at start-up.
@@ -14,15 +16,19 @@ listen="${LISTEN:-127.0.0.1:8080}"
 if [ -n "${CONFIG:-}" ]; then
   exec "$bin/atalaya" serve --config "$CONFIG" --listen "$listen"
 fi
+embed=(--embedding-gguf models/all-MiniLM-L6-v2.gguf)
+if [ -n "${GGUF:-}" ]; then
+  exec "$bin/atalaya" serve --gguf "$GGUF" ${MODEL:+--model "$MODEL"} "${embed[@]}" --listen "$listen"
+fi
 if [ -n "${UPSTREAM:-}" ]; then
-  exec "$bin/atalaya" serve --upstream "$UPSTREAM" --model "${MODEL:?set MODEL with UPSTREAM}" --listen "$listen"
+  exec "$bin/atalaya" serve --upstream "$UPSTREAM" --model "${MODEL:?set MODEL with UPSTREAM}" "${embed[@]}" --listen "$listen"
 fi
 
-# Demo: until the in-process engine lands, the bundled fake upstream answers (a fixed reply;
-# streams of 20 chunks). Replace it with UPSTREAM=... to talk to a real model.
+# Demo: no generative weights ship with Atalaya (GGUF files are the user's), so the chat model
+# "demo" is the bundled fake upstream (a fixed reply; streams of 20 chunks). Embeddings are real.
 demo_listen="${DEMO_UPSTREAM_LISTEN:-127.0.0.1:18080}"
 "$bin/atalaya-fake-upstream" --listen "$demo_listen" --stream-chunks 20 --chunk-delay-us 20000 &
 fake_pid=$!
 trap 'kill "$fake_pid" 2>/dev/null || true' EXIT INT TERM
 echo "Demo upstream (bundled fake, fixed replies) on http://$demo_listen/v1"
-"$bin/atalaya" serve --upstream "http://$demo_listen/v1" --model demo --listen "$listen"
+"$bin/atalaya" serve --upstream "http://$demo_listen/v1" --model demo "${embed[@]}" --listen "$listen"

@@ -4,6 +4,8 @@ Usage: openai_compat.py BIN_DIR. Starts `atalaya-fake-upstream` and `atalaya ser
 loopback ports, runs each check, prints 'openai-sdk: N passed, M failed' and exits non-zero on
 any failure. Every process it starts is stopped on exit.
 """
+import json
+import math
 import os
 import re
 import subprocess
@@ -13,6 +15,7 @@ import time
 from openai import APIError, AuthenticationError, BadRequestError, NotFoundError, OpenAI
 
 BIN = sys.argv[1]
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 KEY = "sk-sdk-check"
 procs = []
 
@@ -36,7 +39,9 @@ def main():
     upstream = start([f"{BIN}/atalaya-fake-upstream", "--listen", "127.0.0.1:0", "--stream-chunks", "5"],
                      r"fake upstream on (\S+)")
     env = {"PATH": os.environ.get("PATH", ""), "ATALAYA_API_KEY": KEY, "ATALAYA__LOG__LEVEL": "warn"}
-    base = start([f"{BIN}/atalaya", "serve", "--upstream", upstream, "--model", "demo", "--listen", "127.0.0.1:0"],
+    minilm = os.path.join(REPO, "models", "all-MiniLM-L6-v2.gguf")
+    base = start([f"{BIN}/atalaya", "serve", "--upstream", upstream, "--model", "demo",
+                  "--embedding-gguf", minilm, "--listen", "127.0.0.1:0"],
                  r"Atalaya listening on (\S+)", env)
     client = OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0)
     msgs = [{"role": "user", "content": "Hello!"}]
@@ -64,11 +69,28 @@ def main():
         assert chunks[-1].choices[0].finish_reason == "stop"
 
     def models():
-        assert [m.id for m in client.models.list()] == ["demo"]
+        listed = {m.id: m for m in client.models.list()}
+        assert sorted(listed) == ["all-minilm-l6-v2", "demo"], listed
+        # Local models carry Atalaya's details as an extra field.
+        assert listed["all-minilm-l6-v2"].model_extra["atalaya"]["dimensions"] == 384
 
     def embeddings():
         e = client.embeddings.create(model="demo", input=["a", "b"])
         assert len(e.data) == 2 and len(e.data[0].embedding) == 8
+
+    def local_embeddings():
+        # The SDK asks for base64 by default and decodes it; the vectors must still match
+        # sentence-transformers' reference.
+        ref = json.load(open(os.path.join(REPO, "crates/atalaya-engine/tests/data/minilm_reference.json")))
+        items = ref["items"][:3]
+        e = client.embeddings.create(model="all-minilm-l6-v2", input=[i["text"] for i in items])
+        assert len(e.data) == 3 and e.usage.prompt_tokens == sum(i["tokens"] for i in items), e.usage
+        for got, want in zip(e.data, items):
+            v, w = got.embedding, want["embedding"]
+            cos = sum(a * b for a, b in zip(v, w)) / (math.sqrt(sum(a * a for a in v)) * math.sqrt(sum(b * b for b in w)))
+            assert len(v) == 384 and cos >= 0.9999, (want["text"], cos)
+        f = client.embeddings.create(model="all-minilm-l6-v2", input="hello", encoding_format="float")
+        assert len(f.data[0].embedding) == 384
 
     def unknown_model():
         try:
@@ -94,7 +116,7 @@ def main():
         else:
             raise AssertionError("expected 401")
 
-    checks = [plain, streaming_with_usage, streaming_without_usage, models, embeddings,
+    checks = [plain, streaming_with_usage, streaming_without_usage, models, embeddings, local_embeddings,
               unknown_model, invalid_request, bad_key]
     failed = 0
     for check in checks:

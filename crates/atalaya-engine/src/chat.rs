@@ -38,9 +38,10 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use crate::{
     backend,
     gguf::{human_bytes, human_count, GgufInfo},
+    new_context, spawn_engine,
     template::{ChatTemplate, CHATML},
     text::{StopMatcher, StopScan, Utf8Stream},
-    Error,
+    Error, Ready,
 };
 
 /// Everything needed to start a chat model (resolved from the configuration).
@@ -301,7 +302,6 @@ impl ChatEngine {
 
         let model = Arc::new(model);
         let (tx, rx) = mpsc::sync_channel::<Job>(opts.queue_size);
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), Error>>(1);
         let shared = Arc::new(Shared::default());
         let ctx_params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(kv_cells))
@@ -322,15 +322,9 @@ impl ChatEngine {
             batch_size,
             parallel,
         };
-        thread::Builder::new()
-            .name(format!("engine-{}", opts.name))
-            .spawn(move || worker.run(ctx_params, adapters, rx, ready_tx))
-            .map_err(|e| load_err(format!("cannot start the engine thread: {e}")))?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(load_err("the engine thread ended while starting".into())),
-        }
+        spawn_engine(format!("engine-{}", opts.name), &opts.name, move |ready| {
+            worker.run(ctx_params, adapters, rx, ready);
+        })?;
         Ok(ChatEngine {
             name: opts.name,
             model,
@@ -577,35 +571,22 @@ impl Worker {
         params: LlamaContextParams,
         mut adapters: Vec<(llama_cpp_2::model::LlamaLoraAdapter, f32)>,
         rx: Receiver<Job>,
-        ready: SyncSender<Result<(), Error>>,
+        ready: Ready,
     ) {
-        let Ok(backend) = backend() else {
-            let _ = ready.send(Err(Error::Stopped(self.name.clone())));
-            return;
-        };
         let model = self.model.clone();
-        let mut ctx = match model.new_context(backend, params) {
+        let mut ctx = match new_context(&model, &self.name, params) {
             Ok(c) => c,
-            Err(e) => {
-                let _ = ready.send(Err(Error::Load {
-                    model: self.name.clone(),
-                    problem: format!(
-                        "cannot create the context (KV cache too large for memory?): {e}"
-                    ),
-                }));
-                return;
-            }
+            Err(e) => return ready.fail(e),
         };
         for (adapter, scale) in &mut adapters {
             if let Err(e) = ctx.lora_adapter_set(adapter, *scale) {
-                let _ = ready.send(Err(Error::Load {
+                return ready.fail(Error::Load {
                     model: self.name.clone(),
                     problem: format!("cannot apply the LoRA adapter: {e}"),
-                }));
-                return;
+                });
             }
         }
-        let _ = ready.send(Ok(()));
+        ready.ok();
         self.serve(&mut ctx, &rx);
         tracing::debug!(model = %self.name, "engine thread stopped");
     }
@@ -731,7 +712,24 @@ impl Worker {
                     .get_or_create(&labels)
                     .observe(in_batch.len() as f64);
             }
-            if let Err(e) = ctx.decode(&mut batch) {
+            let mut result = ctx.decode(&mut batch);
+            if result.is_err() {
+                // The usual cause is a full KV cache (kv_cache_tokens below context × parallel):
+                // drop the prefix caches of idle slots and try once more.
+                let mut freed = false;
+                for slot in slots
+                    .iter_mut()
+                    .filter(|s| s.active.is_none() && !s.cached.is_empty())
+                {
+                    let _ = ctx.clear_kv_cache_seq(u32::try_from(slot.seq).ok(), None, None);
+                    slot.cached.clear();
+                    freed = true;
+                }
+                if freed {
+                    result = ctx.decode(&mut batch);
+                }
+            }
+            if let Err(e) = result {
                 tracing::error!(model = %self.name, error = %e, tokens = n, "decode failed");
                 for &i in &in_batch {
                     let slot = &mut slots[i];

@@ -33,7 +33,7 @@ use tokio::sync::oneshot;
 use crate::{
     backend,
     gguf::{human_bytes, GgufInfo, Value as GValue},
-    Error,
+    new_context, spawn_engine, Error, Ready,
 };
 
 /// Most inputs one forward pass holds.
@@ -161,7 +161,6 @@ impl EmbedEngine {
         });
         let model = Arc::new(model);
         let (tx, rx) = mpsc::sync_channel::<Job>(opts.queue_size);
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), Error>>(1);
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(batch_tokens))
             .with_n_batch(batch_tokens)
@@ -181,15 +180,9 @@ impl EmbedEngine {
             window: opts.batch_window,
             dims,
         };
-        thread::Builder::new()
-            .name(format!("embed-{}", opts.name))
-            .spawn(move || worker.run(params, rx, ready_tx))
-            .map_err(|e| load_err(format!("cannot start the engine thread: {e}")))?;
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(load_err("the engine thread ended while starting".into())),
-        }
+        spawn_engine(format!("embed-{}", opts.name), &opts.name, move |ready| {
+            worker.run(params, rx, ready);
+        })?;
         Ok(EmbedEngine {
             name: opts.name,
             model,
@@ -269,28 +262,13 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(
-        self,
-        params: LlamaContextParams,
-        rx: Receiver<Job>,
-        ready: SyncSender<Result<(), Error>>,
-    ) {
-        let Ok(backend) = backend() else {
-            let _ = ready.send(Err(Error::Stopped(self.name.clone())));
-            return;
-        };
+    fn run(self, params: LlamaContextParams, rx: Receiver<Job>, ready: Ready) {
         let model = self.model.clone();
-        let mut ctx = match model.new_context(backend, params) {
+        let mut ctx = match new_context(&model, &self.name, params) {
             Ok(c) => c,
-            Err(e) => {
-                let _ = ready.send(Err(Error::Load {
-                    model: self.name.clone(),
-                    problem: format!("cannot create the context: {e}"),
-                }));
-                return;
-            }
+            Err(e) => return ready.fail(e),
         };
-        let _ = ready.send(Ok(()));
+        ready.ok();
         let mut batch = LlamaBatch::new(self.batch_tokens, 1);
         while let Ok(first) = rx.recv() {
             // Gather what arrives within the window, up to a batch's worth of tokens.

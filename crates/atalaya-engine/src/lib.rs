@@ -10,9 +10,13 @@
 //! - [`text`]: incremental UTF-8 decoding and stop strings.
 //! - [`provider`]: the `Provider` adapters and their construction from the configuration.
 
-use std::sync::OnceLock;
+use std::sync::{mpsc, OnceLock};
 
-use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::{
+    context::{params::LlamaContextParams, LlamaContext},
+    llama_backend::LlamaBackend,
+    model::LlamaModel,
+};
 
 pub mod chat;
 pub mod embed;
@@ -38,4 +42,55 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend, Error> {
         model: "(backend)".into(),
         problem: e.clone(),
     })
+}
+
+/// The engine thread's start-up report: `load` waits for it.
+pub(crate) struct Ready(mpsc::SyncSender<Result<(), Error>>);
+
+impl Ready {
+    pub(crate) fn ok(self) {
+        let _ = self.0.send(Ok(()));
+    }
+
+    pub(crate) fn fail(self, e: Error) {
+        let _ = self.0.send(Err(e));
+    }
+}
+
+/// Starts an engine thread and waits for its report. `body` runs on the thread: it creates
+/// the llama context there (a context never leaves its thread), reports, then serves.
+pub(crate) fn spawn_engine(
+    thread_name: String,
+    model: &str,
+    body: impl FnOnce(Ready) + Send + 'static,
+) -> Result<(), Error> {
+    let failed = |problem: String| Error::Load {
+        model: model.to_owned(),
+        problem,
+    };
+    let (tx, rx) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || body(Ready(tx)))
+        .map_err(|e| failed(format!("cannot start the engine thread: {e}")))?;
+    match rx.recv() {
+        Ok(result) => result,
+        Err(_) => Err(failed("the engine thread ended while starting".into())),
+    }
+}
+
+/// A llama context on `model`, named for errors.
+pub(crate) fn new_context<'m>(
+    model: &'m LlamaModel,
+    name: &str,
+    params: LlamaContextParams,
+) -> Result<LlamaContext<'m>, Error> {
+    model
+        .new_context(backend()?, params)
+        .map_err(|e| Error::Load {
+            model: name.to_owned(),
+            problem: format!(
+                "cannot create the context (KV cache or batch too large for memory?): {e}"
+            ),
+        })
 }

@@ -351,3 +351,33 @@ async fn a_prefix_is_shared_across_slots_while_the_donor_runs() {
     assert!(fb.cached_tokens > 40, "cached {}", fb.cached_tokens);
     drop(a);
 }
+
+/// A KV cache smaller than context × parallel: idle slots' prefix caches make room for new
+/// work instead of failing it.
+#[tokio::test]
+async fn idle_prefix_caches_give_way_when_the_kv_cache_is_full() {
+    use llama_cpp_2::token::LlamaToken;
+    let mut o = opts(3);
+    o.context_length = 200;
+    o.kv_cache_tokens = 256;
+    let e = ChatEngine::load(o, None).unwrap();
+    // Prompts with nothing in common, so each lands in its own slot.
+    let prompt = |first: i32| -> Vec<LlamaToken> {
+        (0..100)
+            .map(|i| {
+                LlamaToken(if i == 0 {
+                    first
+                } else {
+                    300 + (i * 7 + first) % 200
+                })
+            })
+            .collect()
+    };
+    for first in [261, 262] {
+        let (_, f, _) = collect(e.generate_tokens(prompt(first), greedy(20)).unwrap()).await;
+        assert_eq!(f.cached_tokens, 0);
+    }
+    // Two idle slots hold up to 240 cells; this prompt alone needs 100 of the 256.
+    let (_, f, _) = collect(e.generate_tokens(prompt(263), greedy(8)).unwrap()).await;
+    assert!(f.completion_tokens >= 1);
+}

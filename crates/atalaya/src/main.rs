@@ -327,10 +327,18 @@ fn announce(
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "Atalaya listening on http://{local}")?;
-    let models: Vec<String> = gateway.models().into_iter().map(|m| m.id).collect();
+    let infos = gateway.models();
+    let models: Vec<&str> = infos.iter().map(|m| m.id.as_str()).collect();
     writeln!(out, "Models: {}", models.join(", "))?;
     if let Some(key) = demo_key {
-        let model = models.first().map(String::as_str).unwrap_or("MODEL");
+        // The example is a chat request: pick a model that is not an embedding model.
+        let is_embedding = |m: &&atalaya_core::gateway::ModelInfo| {
+            m.details.as_ref().is_some_and(|d| d["kind"] == "embedding")
+        };
+        let model = infos
+            .iter()
+            .find(|m| !is_embedding(m))
+            .map_or("MODEL", |m| m.id.as_str());
         writeln!(
             out,
             "Demo API key (shown once; set ATALAYA_API_KEY to choose your own): {key}"
