@@ -7,8 +7,10 @@
 #      and the peer llama-cpp-python server in the same run; Atalaya's resident memory.
 #   2. embeddings: sentences/s at batch 1/16/64, short and long inputs, Atalaya's engine vs
 #      PyTorch sentence-transformers, both on the same threads.
-# Knobs: THREADS (2), TOKENS (64), QUANTS ("q4_0 q4_k_m"), STREAMS ("1 4 8 16"), SKIP_PEER=1,
-# SKIP_EMBED=1, SKIP_GEN=1.
+# Knobs: THREADS (2), TOKENS (128), QUANTS ("q4_0 q4_k_m"), STREAMS ("1 4 8 16"), SKIP_PEER=1,
+# SKIP_ATALAYA=1 (generation: the peer only), SKIP_EMBED=1, SKIP_GEN=1, EMBED_BATCH_TOKENS.
+# The peer runs with --interrupt_requests False: by default llama-cpp-python aborts the running
+# stream when a new request arrives; it then serves one request at a time, queueing the rest.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -36,7 +38,7 @@ cargo build --release --locked --bins --example bench_engine -p atalaya -p atala
 BENCH_ENGINE=$BIN_DIR/examples/bench_engine
 
 # --- peers (kept out of CI: large downloads and a from-source llama.cpp build) ---------------
-if [ ! -x "$LLCPP_VENV/bin/python" ] || ! "$LLCPP_VENV/bin/python" -c 'import llama_cpp.server' 2>/dev/null; then
+if [ "${SKIP_GEN:-0}" != 1 ] && { [ ! -x "$LLCPP_VENV/bin/python" ] || ! "$LLCPP_VENV/bin/python" -c 'import llama_cpp.server' 2>/dev/null; }; then
   log "installing llama-cpp-python[server] (builds llama.cpp: tens of minutes on 2 cores)"
   python3 -m venv "$LLCPP_VENV"
   # The same portable CPU flags as Atalaya's llama-cpp-sys-2 build (AVX2, FMA, F16C; no -march=native).
@@ -51,11 +53,13 @@ fi
 
 # --- models ------------------------------------------------------------------------------------
 model_file() { echo "$MODELS/tinyllama-shape-$1.gguf"; }
-if [ ! -f "$(model_file q4_0)" ]; then
+if [ "${SKIP_GEN:-0}" = 1 ]; then
+  :
+elif [ ! -f "$(model_file q4_0)" ]; then
   log "writing the TinyLlama-shape Q4_0 model"
   "$TOOLS_PY" scripts/gguf_fixtures.py tinyllama-shape "$(model_file q4_0)" --type q4_0
 fi
-if [ ! -f "$(model_file q4_k_m)" ]; then
+if [ "${SKIP_GEN:-0}" != 1 ] && [ ! -f "$(model_file q4_k_m)" ]; then
   [ -f "$(model_file f16)" ] || "$TOOLS_PY" scripts/gguf_fixtures.py tinyllama-shape "$(model_file f16)" --type f16
   log "quantizing to Q4_K_M with llama.cpp's quantizer (llama-cpp-python)"
   "$LLCPP_VENV/bin/python" - "$(model_file f16)" "$(model_file q4_k_m)" <<'EOF'
@@ -67,7 +71,8 @@ rc = llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), 
 sys.exit(rc)
 EOF
 fi
-# A long prompt (~256 tokens) for single-stream prompt processing, a short one (~32 tokens) for
+# A long prompt (342 tokens once templated, as the in-process runs use) for single-stream prompt
+# processing, a short one (50 tokens templated) for
 # the aggregate runs, where decoding should dominate.
 LONG_PROMPT=$BENCH_HOME/prompt-long.txt
 SHORT_PROMPT=$BENCH_HOME/prompt-short.txt
@@ -94,13 +99,16 @@ wait_http() {
 if [ "${SKIP_GEN:-0}" != 1 ]; then
   for q in $QUANTS; do
     m=$(model_file "$q")
+    if [ "${SKIP_ATALAYA:-0}" != 1 ]; then
     log "[$q] bare llama.cpp loop"
-    "$BENCH_ENGINE" raw "$m" --threads "$THREADS" --prompt 256 --tokens 128 \
+    "$BENCH_ENGINE" raw "$m" --threads "$THREADS" --prompt 342 --tokens "$TOKENS" \
       | sed "s/^{/{\"quant\":\"$q\",/" | record
     log "[$q] ChatEngine in-process"
-    "$BENCH_ENGINE" chat "$m" --threads "$THREADS" --prompt 256 --tokens "$TOKENS" --agg-prompt 32 \
+    "$BENCH_ENGINE" chat "$m" --threads "$THREADS" --prompt 342 --tokens "$TOKENS" --agg-prompt 50 \
       --streams "$(echo "$STREAMS" | tr ' ' ',')" | sed "s/^{/{\"quant\":\"$q\",/" | record
+    fi
 
+    if [ "${SKIP_ATALAYA:-0}" != 1 ]; then
     log "[$q] Atalaya over HTTP"
     cfg=$(mktemp)
     cat > "$cfg" <<EOF
@@ -141,11 +149,13 @@ EOF
     note "{\"bench\":\"rss\",\"quant\":\"$q\",\"engine\":\"atalaya\",\"idle_kib\":$idle,\"peak_kib\":$peak,\"file_bytes\":$(stat -c %s "$m")}"
     kill "$apid"; wait "$apid" 2>/dev/null || true; forget_pid "$apid"
     rm -f "$cfg"
+    fi
 
     if [ "${SKIP_PEER:-0}" != 1 ]; then
       log "[$q] llama-cpp-python server"
       "$LLCPP_VENV/bin/python" -m llama_cpp.server --model "$m" --model_alias m --host 127.0.0.1 --port "$PEER_PORT" \
-        --n_ctx 2048 --n_threads "$THREADS" --n_threads_batch "$THREADS" --n_batch 512 >/dev/null 2>&1 &
+        --n_ctx 2048 --n_threads "$THREADS" --n_threads_batch "$THREADS" --n_batch 512 \
+        --interrupt_requests False >/dev/null 2>&1 &
       ppid=$!
       BENCH_PIDS+=("$ppid")
       wait_http "http://127.0.0.1:$PEER_PORT/v1/models"

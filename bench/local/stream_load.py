@@ -82,7 +82,8 @@ async def main() -> None:
                       "ttft_p50_s": pct(0.5), "ttft_p99_s": pct(0.99), "wall_s": wall,
                       "stream_decode_tok_s_p50": decode[len(decode) // 2] if decode else None,
                       "pp_tok_s_p50": pp[len(pp) // 2] if pp else None,
-                      "prompt_tokens": results[0][3]}), flush=True)
+                      "prompt_tokens": results[0][3],
+                      "short_streams": sum(1 for r in results if r[1] < a.tokens)}), flush=True)
 
 
 if __name__ == "__main__":
