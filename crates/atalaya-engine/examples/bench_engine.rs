@@ -17,9 +17,10 @@
 
 use std::{num::NonZeroU32, path::PathBuf, time::Instant};
 
+use atalaya_core::config::{LocalModelConfig, LocalModelKind};
 use atalaya_engine::{
-    chat::{ChatEngine, ChatOptions, Event, GenerateParams, Sampling},
-    embed::{EmbedEngine, EmbedOptions},
+    chat::{ChatEngine, Event, GenerateParams, Sampling},
+    embed::EmbedEngine,
 };
 use llama_cpp_2::{
     context::params::LlamaContextParams, llama_backend::LlamaBackend, llama_batch::LlamaBatch,
@@ -170,12 +171,15 @@ fn chat(a: &Args) {
         .build()
         .unwrap();
     let max_streams = *a.streams.iter().max().unwrap_or(&1) as u32;
-    let mut o = ChatOptions::new("bench", &a.model);
-    o.context_length = (a.prompt + a.tokens as usize + 64) as u32;
-    o.parallel = max_streams;
-    o.threads = a.threads;
-    o.queue_size = 256;
-    let e = ChatEngine::load(o, None).unwrap();
+    let cfg = LocalModelConfig {
+        path: a.model.clone(),
+        context_length: (a.prompt + a.tokens as usize + 64) as u32,
+        parallel: max_streams,
+        threads: a.threads,
+        queue_size: 256,
+        ..LocalModelConfig::default()
+    };
+    let e = ChatEngine::load("bench", &cfg, None).unwrap();
     let mut toks = e.tokenize(&prompt_text());
     toks.truncate(a.prompt);
     rt.block_on(async {
@@ -216,11 +220,16 @@ fn chat(a: &Args) {
 }
 
 fn embed(a: &Args) {
-    let mut o = EmbedOptions::new("bench", &a.model);
-    o.threads = a.threads;
-    o.batch_tokens = a.batch_tokens;
-    o.batch_window = std::time::Duration::ZERO;
-    let e = EmbedEngine::load(o, None).unwrap();
+    let cfg = LocalModelConfig {
+        kind: LocalModelKind::Embedding,
+        path: a.model.clone(),
+        threads: a.threads,
+        batch_size: a.batch_tokens,
+        batch_window_ms: 0,
+        queue_size: 256,
+        ..LocalModelConfig::default()
+    };
+    let e = EmbedEngine::load("bench", &cfg, None).unwrap();
     let texts: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             std::env::var("EMBED_TEXTS").expect("EMBED_TEXTS=path to texts.json"),

@@ -11,17 +11,18 @@
 
 use std::{
     num::NonZeroU32,
-    path::PathBuf,
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
         mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError},
         Arc,
     },
-    thread,
     time::{Duration, Instant},
 };
 
-use atalaya_core::{config::KvCacheType, metrics::LocalMetrics};
+use atalaya_core::{
+    config::{KvCacheType, LocalModelConfig, SamplingConfig},
+    metrics::LocalMetrics,
+};
 use llama_cpp_2::{
     context::{
         params::{KvCacheType as LlamaKv, LlamaContextParams},
@@ -44,52 +45,6 @@ use crate::{
     Error, Ready,
 };
 
-/// Everything needed to start a chat model (resolved from the configuration).
-#[derive(Debug, Clone)]
-pub struct ChatOptions {
-    pub name: String,
-    pub path: PathBuf,
-    /// Tokens per sequence; 0 = the model's training context, at most 8192.
-    pub context_length: u32,
-    pub parallel: u32,
-    /// 0 = context_length × parallel.
-    pub kv_cache_tokens: u32,
-    pub kv_cache_type: KvCacheType,
-    pub batch_size: u32,
-    /// 0 = all available cores.
-    pub threads: u32,
-    pub queue_size: usize,
-    pub gpu_layers: u32,
-    pub chat_template: Option<String>,
-    pub max_tokens: u32,
-    pub sampling: Sampling,
-    /// Seed for requests without one; `None` = random per request.
-    pub seed: Option<u32>,
-    pub lora: Vec<(PathBuf, f32)>,
-}
-
-impl ChatOptions {
-    pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> ChatOptions {
-        ChatOptions {
-            name: name.into(),
-            path: path.into(),
-            context_length: 0,
-            parallel: 4,
-            kv_cache_tokens: 0,
-            kv_cache_type: KvCacheType::F16,
-            batch_size: 512,
-            threads: 0,
-            queue_size: 64,
-            gpu_layers: 0,
-            chat_template: None,
-            max_tokens: 512,
-            sampling: Sampling::default(),
-            seed: None,
-            lora: Vec::new(),
-        }
-    }
-}
-
 /// Sampling of one request. `temperature == 0` means greedy decoding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sampling {
@@ -101,6 +56,22 @@ pub struct Sampling {
     pub repeat_last_n: u32,
     pub frequency_penalty: f32,
     pub presence_penalty: f32,
+}
+
+impl Sampling {
+    /// A model's configured defaults (frequency and presence penalties are per request only).
+    pub fn from_config(c: &SamplingConfig) -> Sampling {
+        Sampling {
+            temperature: c.temperature,
+            top_p: c.top_p,
+            top_k: c.top_k,
+            min_p: c.min_p,
+            repeat_penalty: c.repeat_penalty,
+            repeat_last_n: c.repeat_last_n,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+        }
+    }
 }
 
 impl Default for Sampling {
@@ -211,40 +182,47 @@ impl std::fmt::Debug for ChatEngine {
     }
 }
 
-fn available_threads() -> u32 {
-    thread::available_parallelism()
-        .map(|n| u32::try_from(n.get()).unwrap_or(1))
-        .unwrap_or(1)
-}
-
 impl ChatEngine {
     /// Checks the file, prints the memory estimate, loads the model and starts the engine
-    /// thread. Never panics on a bad file: the error names the file and the problem.
-    pub fn load(opts: ChatOptions, metrics: Option<LocalMetrics>) -> Result<ChatEngine, Error> {
-        let info = GgufInfo::read(&opts.path)?;
+    /// thread for `[local_models.NAME]`. Never panics on a bad file: the error names the file
+    /// and the problem.
+    pub fn load(
+        name: &str,
+        cfg: &LocalModelConfig,
+        metrics: Option<LocalMetrics>,
+    ) -> Result<ChatEngine, Error> {
+        let info = GgufInfo::read(&cfg.path)?;
         let load_err = |problem: String| Error::Load {
-            model: opts.name.clone(),
+            model: name.to_owned(),
             problem,
         };
+        let chat_template = match (&cfg.chat_template, &cfg.chat_template_file) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| Error::Template(format!("cannot read {}: {e}", path.display())))?,
+            ),
+            (None, None) => None,
+        };
         let trained = info.context_length().unwrap_or(2048);
-        let context_length = match opts.context_length {
+        let context_length = match cfg.context_length {
             0 => u32::try_from(trained.min(8192)).unwrap_or(8192),
             n => n,
         };
-        let parallel = opts.parallel.max(1);
-        let kv_cells = match opts.kv_cache_tokens {
+        let parallel = cfg.parallel.max(1);
+        let kv_cells = match cfg.kv_cache_tokens {
             0 => context_length.saturating_mul(parallel),
             n => n.max(context_length),
         };
-        let threads = match opts.threads {
-            0 => available_threads(),
+        let threads = match cfg.threads {
+            0 => crate::available_threads(),
             n => n,
         };
-        let batch_size = opts.batch_size.max(parallel).max(16);
+        let batch_size = cfg.batch_size.max(parallel).max(16);
         let est = info.memory_estimate(u64::from(kv_cells), u64::from(batch_size));
         tracing::info!(
-            model = %opts.name,
-            path = %opts.path.display(),
+            model = %name,
+            path = %cfg.path.display(),
             architecture = info.architecture().unwrap_or("unknown"),
             parameters = %human_count(info.parameters()),
             quantization = %info.quantization(),
@@ -254,20 +232,20 @@ impl ChatEngine {
         );
 
         let backend = backend()?;
-        let model_params = LlamaModelParams::default().with_n_gpu_layers(opts.gpu_layers);
+        let model_params = LlamaModelParams::default().with_n_gpu_layers(cfg.gpu_layers);
         let mut model =
-            LlamaModel::load_from_file(backend, &opts.path, &model_params).map_err(|e| {
+            LlamaModel::load_from_file(backend, &cfg.path, &model_params).map_err(|e| {
                 load_err(format!(
                     "llama.cpp could not load {}: {e}",
-                    opts.path.display()
+                    cfg.path.display()
                 ))
             })?;
         let mut adapters = Vec::new();
-        for (path, scale) in &opts.lora {
+        for l in &cfg.lora {
             let adapter = model
-                .lora_adapter_init(path)
-                .map_err(|e| load_err(format!("LoRA adapter {}: {e}", path.display())))?;
-            adapters.push((adapter, *scale));
+                .lora_adapter_init(&l.path)
+                .map_err(|e| load_err(format!("LoRA adapter {}: {e}", l.path.display())))?;
+            adapters.push((adapter, l.scale));
         }
 
         let (bos, eos) = {
@@ -277,7 +255,7 @@ impl ChatEngine {
             };
             (piece(vocab.bos()), piece(vocab.eos()))
         };
-        let (template_src, template_origin) = match (&opts.chat_template, info.chat_template()) {
+        let (template_src, template_origin) = match (&chat_template, info.chat_template()) {
             (Some(t), _) => (t.clone(), "configuration"),
             (None, Some(t)) => (t.to_owned(), "gguf"),
             (None, None) => (CHATML.to_owned(), "default (ChatML)"),
@@ -286,7 +264,7 @@ impl ChatEngine {
         let details = json!({
             "kind": "chat",
             "engine": "llama.cpp",
-            "path": opts.path.display().to_string(),
+            "path": cfg.path.display().to_string(),
             "architecture": info.architecture(),
             "name": info.name(),
             "parameters": info.parameters(),
@@ -297,11 +275,11 @@ impl ChatEngine {
             "parallel": parallel,
             "kv_cache_tokens": kv_cells,
             "chat_template": template_origin,
-            "lora": opts.lora.iter().map(|(p, s)| json!({"path": p.display().to_string(), "scale": s})).collect::<Vec<_>>(),
+            "lora": cfg.lora.iter().map(|l| json!({"path": l.path.display().to_string(), "scale": l.scale})).collect::<Vec<_>>(),
         });
 
         let model = Arc::new(model);
-        let (tx, rx) = mpsc::sync_channel::<Job>(opts.queue_size);
+        let (tx, rx) = mpsc::sync_channel::<Job>(cfg.queue_size);
         let shared = Arc::new(Shared::default());
         let ctx_params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(kv_cells))
@@ -309,12 +287,12 @@ impl ChatEngine {
             .with_n_ubatch(batch_size.min(512))
             .with_n_seq_max(parallel)
             .with_kv_unified(true)
-            .with_type_k(kv_type(opts.kv_cache_type))
-            .with_type_v(kv_type(opts.kv_cache_type))
+            .with_type_k(kv_type(cfg.kv_cache_type))
+            .with_type_v(kv_type(cfg.kv_cache_type))
             .with_n_threads(i32::try_from(threads).unwrap_or(1))
             .with_n_threads_batch(i32::try_from(threads).unwrap_or(1));
         let worker = Worker {
-            name: opts.name.clone(),
+            name: name.to_owned(),
             model: model.clone(),
             shared: shared.clone(),
             metrics: metrics.clone(),
@@ -322,21 +300,21 @@ impl ChatEngine {
             batch_size,
             parallel,
         };
-        spawn_engine(format!("engine-{}", opts.name), &opts.name, move |ready| {
+        spawn_engine(format!("engine-{name}"), name, move |ready| {
             worker.run(ctx_params, adapters, rx, ready);
         })?;
         Ok(ChatEngine {
-            name: opts.name,
+            name: name.to_owned(),
             model,
             template,
             jobs: tx,
             shared,
-            queue_size: opts.queue_size,
+            queue_size: cfg.queue_size,
             context_length,
             parallel,
-            max_tokens: opts.max_tokens.max(1),
-            default_seed: opts.seed,
-            sampling: opts.sampling,
+            max_tokens: cfg.max_tokens.max(1),
+            default_seed: cfg.sampling.seed,
+            sampling: Sampling::from_config(&cfg.sampling),
             details,
             metrics,
         })

@@ -8,16 +8,14 @@
 
 use std::{
     num::NonZeroU32,
-    path::PathBuf,
     sync::{
         mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError},
         Arc,
     },
-    thread,
     time::{Duration, Instant},
 };
 
-use atalaya_core::metrics::LocalMetrics;
+use atalaya_core::{config::LocalModelConfig, metrics::LocalMetrics};
 use llama_cpp_2::{
     context::{
         params::{LlamaContextParams, LlamaPoolingType},
@@ -38,34 +36,6 @@ use crate::{
 
 /// Most inputs one forward pass holds.
 const MAX_SEQS: u32 = 64;
-
-#[derive(Debug, Clone)]
-pub struct EmbedOptions {
-    pub name: String,
-    pub path: PathBuf,
-    /// Longest input in tokens, [CLS] and [SEP] included; 0 = the model's setting.
-    pub max_seq_length: u32,
-    /// Token cap of one forward pass (at least `max_seq_length`).
-    pub batch_tokens: u32,
-    /// 0 = all available cores.
-    pub threads: u32,
-    pub queue_size: usize,
-    pub batch_window: Duration,
-}
-
-impl EmbedOptions {
-    pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> EmbedOptions {
-        EmbedOptions {
-            name: name.into(),
-            path: path.into(),
-            max_seq_length: 0,
-            batch_tokens: 512,
-            threads: 0,
-            queue_size: 256,
-            batch_window: Duration::from_millis(2),
-        }
-    }
-}
 
 type Vectors = Result<Vec<Vec<f32>>, Error>;
 
@@ -100,56 +70,60 @@ pub struct EmbedOutput {
 }
 
 impl EmbedEngine {
-    pub fn load(opts: EmbedOptions, metrics: Option<LocalMetrics>) -> Result<EmbedEngine, Error> {
-        let info = GgufInfo::read(&opts.path)?;
+    /// Loads `[local_models.NAME]` (`kind = "embedding"`): `context_length` is the longest input
+    /// (0 = the model's), `batch_size` the token cap of one forward pass.
+    pub fn load(
+        name: &str,
+        cfg: &LocalModelConfig,
+        metrics: Option<LocalMetrics>,
+    ) -> Result<EmbedEngine, Error> {
+        let info = GgufInfo::read(&cfg.path)?;
         let load_err = |problem: String| Error::Load {
-            model: opts.name.clone(),
+            model: name.to_owned(),
             problem,
         };
         let pooling = info.arch_u64("pooling_type").unwrap_or(0);
         if pooling != 1 {
             return Err(load_err(format!(
                 "{} is not a mean-pooling embedding model (pooling_type {pooling}); convert it with scripts/minilm_to_gguf.py or another sentence-embedding GGUF",
-                opts.path.display()
+                cfg.path.display()
             )));
         }
         let trained = info.context_length().unwrap_or(512);
         let file_limit = info
             .get("atalaya.embedding.max_seq_length")
             .and_then(GValue::as_u64);
-        let max_seq = match opts.max_seq_length {
+        let max_seq = match cfg.context_length {
             0 => file_limit.unwrap_or(trained),
             n => u64::from(n),
         }
         .min(trained)
         .max(2);
         let max_seq = u32::try_from(max_seq).unwrap_or(512);
-        let batch_tokens = opts.batch_tokens.max(max_seq);
-        let threads = match opts.threads {
-            0 => thread::available_parallelism()
-                .map(|n| u32::try_from(n.get()).unwrap_or(1))
-                .unwrap_or(1),
+        let batch_tokens = cfg.batch_size.max(max_seq);
+        let threads = match cfg.threads {
+            0 => crate::available_threads(),
             n => n,
         };
         let est = info.memory_estimate(0, u64::from(batch_tokens));
         tracing::info!(
-            model = %opts.name, path = %opts.path.display(), max_seq, batch_tokens, threads,
+            model = %name, path = %cfg.path.display(), max_seq, batch_tokens, threads,
             "loading local embedding model: estimated memory {} (weights {})",
             human_bytes(est.weights + est.compute), human_bytes(est.weights),
         );
         let backend = backend()?;
-        let model = LlamaModel::load_from_file(backend, &opts.path, &LlamaModelParams::default())
+        let model = LlamaModel::load_from_file(backend, &cfg.path, &LlamaModelParams::default())
             .map_err(|e| {
-            load_err(format!(
-                "llama.cpp could not load {}: {e}",
-                opts.path.display()
-            ))
-        })?;
+                load_err(format!(
+                    "llama.cpp could not load {}: {e}",
+                    cfg.path.display()
+                ))
+            })?;
         let dims = usize::try_from(model.n_embd()).unwrap_or(0);
         let details = json!({
             "kind": "embedding",
             "engine": "llama.cpp",
-            "path": opts.path.display().to_string(),
+            "path": cfg.path.display().to_string(),
             "architecture": info.architecture(),
             "name": info.name(),
             "parameters": info.parameters(),
@@ -160,7 +134,7 @@ impl EmbedEngine {
             "normalized": true,
         });
         let model = Arc::new(model);
-        let (tx, rx) = mpsc::sync_channel::<Job>(opts.queue_size);
+        let (tx, rx) = mpsc::sync_channel::<Job>(cfg.queue_size);
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(batch_tokens))
             .with_n_batch(batch_tokens)
@@ -173,23 +147,23 @@ impl EmbedEngine {
             .with_n_threads(i32::try_from(threads).unwrap_or(1))
             .with_n_threads_batch(i32::try_from(threads).unwrap_or(1));
         let worker = Worker {
-            name: opts.name.clone(),
+            name: name.to_owned(),
             model: model.clone(),
             metrics,
             batch_tokens: batch_tokens as usize,
-            window: opts.batch_window,
+            window: Duration::from_millis(cfg.batch_window_ms),
             dims,
         };
-        spawn_engine(format!("embed-{}", opts.name), &opts.name, move |ready| {
+        spawn_engine(format!("embed-{name}"), name, move |ready| {
             worker.run(params, rx, ready);
         })?;
         Ok(EmbedEngine {
-            name: opts.name,
+            name: name.to_owned(),
             model,
             jobs: tx,
             dims,
             max_seq: max_seq as usize,
-            queue_size: opts.queue_size,
+            queue_size: cfg.queue_size,
             details,
         })
     }

@@ -44,6 +44,13 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend, Error> {
     })
 }
 
+/// `threads = 0`: every core the process may use.
+pub(crate) fn available_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| u32::try_from(n.get()).unwrap_or(1))
+        .unwrap_or(1)
+}
+
 /// The engine thread's start-up report: `load` waits for it.
 pub(crate) struct Ready(mpsc::SyncSender<Result<(), Error>>);
 

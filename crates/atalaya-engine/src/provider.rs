@@ -6,12 +6,12 @@
 use std::{
     collections::HashMap,
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use async_trait::async_trait;
 use atalaya_core::{
-    config::{Config, LocalModelConfig, LocalModelKind},
+    config::{Config, LocalModelKind},
     domain::{
         ChatCompletion, ChatRequest, Content, EmbeddingRequest, Embeddings, StreamChunk, Usage,
     },
@@ -24,8 +24,8 @@ use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    chat::{ChatEngine, ChatOptions, Event, Finish, GenerateParams, Sampling},
-    embed::{EmbedEngine, EmbedOptions},
+    chat::{ChatEngine, Event, Finish, GenerateParams, Sampling},
+    embed::EmbedEngine,
     Error,
 };
 
@@ -85,13 +85,10 @@ pub fn build_local_providers(
     let mut out: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     for (name, cfg) in &config.local_models {
         let built: Result<Arc<dyn Provider>, Error> = match cfg.kind {
-            LocalModelKind::Chat => chat_options(name, cfg)
-                .and_then(|o| ChatEngine::load(o, metrics.clone()))
+            LocalModelKind::Chat => ChatEngine::load(name, cfg, metrics.clone())
                 .map(|e| Arc::new(LocalChat::new(Arc::new(e))) as Arc<dyn Provider>),
-            LocalModelKind::Embedding => {
-                EmbedEngine::load(embed_options(name, cfg), metrics.clone())
-                    .map(|e| Arc::new(LocalEmbed::new(Arc::new(e))) as Arc<dyn Provider>)
-            }
+            LocalModelKind::Embedding => EmbedEngine::load(name, cfg, metrics.clone())
+                .map(|e| Arc::new(LocalEmbed::new(Arc::new(e))) as Arc<dyn Provider>),
         };
         let provider = built.map_err(|e| {
             atalaya_core::Error::config(
@@ -102,56 +99,6 @@ pub fn build_local_providers(
         out.insert(name.clone(), provider);
     }
     Ok(out)
-}
-
-pub fn chat_options(name: &str, cfg: &LocalModelConfig) -> Result<ChatOptions, Error> {
-    let template = match (&cfg.chat_template, &cfg.chat_template_file) {
-        (Some(t), _) => Some(t.clone()),
-        (None, Some(path)) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| Error::Template(format!("cannot read {}: {e}", path.display())))?,
-        ),
-        (None, None) => None,
-    };
-    let s = &cfg.sampling;
-    Ok(ChatOptions {
-        name: name.to_owned(),
-        path: cfg.path.clone(),
-        context_length: cfg.context_length,
-        parallel: cfg.parallel,
-        kv_cache_tokens: cfg.kv_cache_tokens,
-        kv_cache_type: cfg.kv_cache_type,
-        batch_size: cfg.batch_size,
-        threads: cfg.threads,
-        queue_size: cfg.queue_size,
-        gpu_layers: cfg.gpu_layers,
-        chat_template: template,
-        max_tokens: cfg.max_tokens,
-        sampling: Sampling {
-            temperature: s.temperature,
-            top_p: s.top_p,
-            top_k: s.top_k,
-            min_p: s.min_p,
-            repeat_penalty: s.repeat_penalty,
-            repeat_last_n: s.repeat_last_n,
-            frequency_penalty: 0.0,
-            presence_penalty: 0.0,
-        },
-        seed: s.seed,
-        lora: cfg.lora.iter().map(|l| (l.path.clone(), l.scale)).collect(),
-    })
-}
-
-pub fn embed_options(name: &str, cfg: &LocalModelConfig) -> EmbedOptions {
-    EmbedOptions {
-        name: name.to_owned(),
-        path: cfg.path.clone(),
-        max_seq_length: cfg.context_length,
-        batch_tokens: cfg.batch_size,
-        threads: cfg.threads,
-        queue_size: cfg.queue_size,
-        batch_window: Duration::from_millis(cfg.batch_window_ms),
-    }
 }
 
 /// A local chat model as a provider.

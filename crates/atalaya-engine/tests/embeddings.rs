@@ -4,7 +4,8 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use atalaya_engine::embed::{EmbedEngine, EmbedOptions};
+use atalaya_core::config::{LocalModelConfig, LocalModelKind};
+use atalaya_engine::embed::EmbedEngine;
 use serde_json::Value;
 
 fn model() -> PathBuf {
@@ -54,10 +55,17 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (na * nb)
 }
 
+fn embedding_config(path: PathBuf) -> LocalModelConfig {
+    LocalModelConfig {
+        kind: LocalModelKind::Embedding,
+        path,
+        threads: 2,
+        ..LocalModelConfig::default()
+    }
+}
+
 fn engine() -> EmbedEngine {
-    let mut o = EmbedOptions::new("minilm", model());
-    o.threads = 2;
-    EmbedEngine::load(o, None).unwrap()
+    EmbedEngine::load("minilm", &embedding_config(model()), None).unwrap()
 }
 
 #[tokio::test]
@@ -129,7 +137,7 @@ fn blocking_callers_get_the_same_vectors() {
 fn a_chat_model_is_refused_as_an_embedding_model() {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../models/fixtures/tiny-llama-q8_0.gguf");
-    let e = EmbedEngine::load(EmbedOptions::new("tiny", p), None).unwrap_err();
+    let e = EmbedEngine::load("tiny", &embedding_config(p), None).unwrap_err();
     assert!(
         e.to_string().contains("not a mean-pooling embedding model"),
         "{e}"

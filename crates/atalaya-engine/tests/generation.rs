@@ -4,8 +4,9 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use atalaya_core::config::{KvCacheType, LocalModelConfig};
 use atalaya_engine::{
-    chat::{ChatEngine, ChatOptions, Event, Finish, FinishReason, GenerateParams, Sampling},
+    chat::{ChatEngine, Event, Finish, FinishReason, GenerateParams, Sampling},
     Error,
 };
 use serde_json::json;
@@ -26,13 +27,16 @@ fn fixture(name: &str) -> PathBuf {
 /// whatever the batch composition, so the scheduler's correctness (positions, sequence
 /// isolation, prefix reuse) can be checked exactly. Quantized kernels round differently in
 /// their single-row and multi-row paths, which can flip near-tied tokens of a random model.
-fn opts(parallel: u32) -> ChatOptions {
-    let mut o = ChatOptions::new("tiny", fixture("tiny-llama-f32.gguf"));
+fn opts(parallel: u32) -> LocalModelConfig {
+    let mut o = LocalModelConfig {
+        path: fixture("tiny-llama-f32.gguf"),
+        ..LocalModelConfig::default()
+    };
     o.context_length = 256;
     o.parallel = parallel;
     o.threads = 1;
     o.queue_size = 8;
-    o.kv_cache_type = atalaya_core::config::KvCacheType::F32;
+    o.kv_cache_type = KvCacheType::F32;
     o
 }
 
@@ -84,8 +88,8 @@ fn prompt(engine: &ChatEngine, user: &str) -> String {
 async fn loads_and_describes_the_model() {
     let mut o = opts(2);
     o.path = fixture("tiny-llama-q8_0.gguf");
-    o.kv_cache_type = atalaya_core::config::KvCacheType::F16;
-    let e = ChatEngine::load(o, None).unwrap();
+    o.kv_cache_type = KvCacheType::F16;
+    let e = ChatEngine::load("tiny", &o, None).unwrap();
     let d = e.details();
     assert_eq!(d["architecture"], "llama");
     assert_eq!(d["quantization"], "Q8_0");
@@ -107,7 +111,7 @@ async fn loads_and_describes_the_model() {
 fn missing_and_corrupt_files_are_errors_not_crashes() {
     let mut o = opts(1);
     o.path = PathBuf::from("/nonexistent/model.gguf");
-    let e = ChatEngine::load(o, None).unwrap_err();
+    let e = ChatEngine::load("tiny", &o, None).unwrap_err();
     assert!(matches!(e, Error::ModelFile { .. }), "{e}");
 
     let bytes = std::fs::read(fixture("tiny-llama-q8_0.gguf")).unwrap();
@@ -116,19 +120,19 @@ fn missing_and_corrupt_files_are_errors_not_crashes() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let mut o = opts(1);
     o.path = cut;
-    let e = ChatEngine::load(o, None).unwrap_err().to_string();
+    let e = ChatEngine::load("tiny", &o, None).unwrap_err().to_string();
     assert!(e.contains("truncated"), "{e}");
 
     let junk = dir.path().join("junk.gguf");
     std::fs::write(&junk, b"GGUF\x03\x00\x00\x00garbage").unwrap();
     let mut o = opts(1);
     o.path = junk;
-    assert!(ChatEngine::load(o, None).is_err());
+    assert!(ChatEngine::load("tiny", &o, None).is_err());
 }
 
 #[tokio::test]
 async fn greedy_and_seeded_sampling_are_reproducible() {
-    let e = ChatEngine::load(opts(2), None).unwrap();
+    let e = ChatEngine::load("tiny", &opts(2), None).unwrap();
     let p = prompt(&e, "Where is my order?");
     let (a, fa, _) = collect(e.generate(&p, greedy(24)).unwrap()).await;
     let (b, _, _) = collect(e.generate(&p, greedy(24)).unwrap()).await;
@@ -157,7 +161,7 @@ async fn greedy_and_seeded_sampling_are_reproducible() {
 
 #[tokio::test]
 async fn streams_token_by_token_with_usage() {
-    let e = ChatEngine::load(opts(1), None).unwrap();
+    let e = ChatEngine::load("tiny", &opts(1), None).unwrap();
     let p = prompt(&e, "Tell me a story");
     let g = e.generate(&p, greedy(16)).unwrap();
     let prompt_tokens = g.prompt_tokens;
@@ -169,7 +173,7 @@ async fn streams_token_by_token_with_usage() {
 
 #[tokio::test]
 async fn stop_strings_cut_the_output() {
-    let e = ChatEngine::load(opts(1), None).unwrap();
+    let e = ChatEngine::load("tiny", &opts(1), None).unwrap();
     let p = prompt(&e, "Count for me");
     let (full, _, _) = collect(e.generate(&p, greedy(40)).unwrap()).await;
     let chars: Vec<char> = full.chars().collect();
@@ -186,7 +190,7 @@ async fn stop_strings_cut_the_output() {
 
 #[tokio::test]
 async fn context_overflow_is_a_clear_error() {
-    let e = ChatEngine::load(opts(1), None).unwrap();
+    let e = ChatEngine::load("tiny", &opts(1), None).unwrap();
     let long = "word ".repeat(400);
     let err = e.generate(&prompt(&e, &long), greedy(8)).unwrap_err();
     assert!(matches!(err, Error::ContextLengthExceeded(_)), "{err}");
@@ -204,7 +208,7 @@ async fn without_max_tokens_generation_stops_at_the_context() {
     let mut o = opts(1);
     o.context_length = 64;
     o.max_tokens = 10_000;
-    let e = ChatEngine::load(o, None).unwrap();
+    let e = ChatEngine::load("tiny", &o, None).unwrap();
     let p = prompt(&e, "go");
     let mut params = greedy(1);
     params.max_tokens = None;
@@ -223,7 +227,7 @@ async fn without_max_tokens_generation_stops_at_the_context() {
 async fn a_full_queue_is_refused_at_once() {
     let mut o = opts(1);
     o.queue_size = 1;
-    let e = ChatEngine::load(o, None).unwrap();
+    let e = ChatEngine::load("tiny", &o, None).unwrap();
     let p = prompt(&e, "long answer please");
     let mut running = e.generate(&p, greedy(150)).unwrap();
     // Wait until the first request holds the only slot.
@@ -239,7 +243,7 @@ async fn a_full_queue_is_refused_at_once() {
 
 #[tokio::test]
 async fn a_dropped_request_frees_its_slot() {
-    let e = ChatEngine::load(opts(1), None).unwrap();
+    let e = ChatEngine::load("tiny", &opts(1), None).unwrap();
     let p = prompt(&e, "something long");
     let mut first = e.generate(&p, greedy(150)).unwrap();
     assert!(matches!(first.events.recv().await, Some(Event::Text(_))));
@@ -261,7 +265,7 @@ async fn concurrent_streams_match_their_solo_runs() {
         "hello",
         "How do I change the password of my account and the e-mail address?",
     ];
-    let solo = ChatEngine::load(opts(1), None).unwrap();
+    let solo = ChatEngine::load("tiny", &opts(1), None).unwrap();
     let mut expected = Vec::new();
     for u in prompts {
         expected.push(
@@ -274,7 +278,7 @@ async fn concurrent_streams_match_their_solo_runs() {
 
     let mut o = opts(4);
     o.batch_size = 16;
-    let e = ChatEngine::load(o, None).unwrap();
+    let e = ChatEngine::load("tiny", &o, None).unwrap();
     let gens: Vec<_> = prompts
         .iter()
         .map(|u| e.generate(&prompt(&e, u), greedy(20)).unwrap())
@@ -299,7 +303,7 @@ async fn shared_prefixes_come_from_the_cache_without_changing_output() {
         )
         .unwrap()
     };
-    let e = ChatEngine::load(opts(2), None).unwrap();
+    let e = ChatEngine::load("tiny", &opts(2), None).unwrap();
     let (_, first, _) = collect(
         e.generate(&render(&e, "first question"), greedy(8))
             .unwrap(),
@@ -318,7 +322,7 @@ async fn shared_prefixes_come_from_the_cache_without_changing_output() {
         second.prompt_tokens
     );
     // The same request on a fresh engine (nothing cached) produces the same text.
-    let fresh = ChatEngine::load(opts(1), None).unwrap();
+    let fresh = ChatEngine::load("tiny", &opts(1), None).unwrap();
     let (fresh_text, f, _) = collect(
         fresh
             .generate(&render(&fresh, "second question"), greedy(8))
@@ -333,7 +337,7 @@ async fn shared_prefixes_come_from_the_cache_without_changing_output() {
 async fn a_prefix_is_shared_across_slots_while_the_donor_runs() {
     let system =
         "Policy: refunds within 30 days; replacements ship in 2 business days; escalate fraud.";
-    let e = ChatEngine::load(opts(2), None).unwrap();
+    let e = ChatEngine::load("tiny", &opts(2), None).unwrap();
     let r = |user: &str| {
         e.render(
             &[
@@ -360,7 +364,7 @@ async fn idle_prefix_caches_give_way_when_the_kv_cache_is_full() {
     let mut o = opts(3);
     o.context_length = 200;
     o.kv_cache_tokens = 256;
-    let e = ChatEngine::load(o, None).unwrap();
+    let e = ChatEngine::load("tiny", &o, None).unwrap();
     // Prompts with nothing in common, so each lands in its own slot.
     let prompt = |first: i32| -> Vec<LlamaToken> {
         (0..100)
