@@ -666,20 +666,23 @@ impl Worker {
                 };
                 let total = a.job.tokens.len();
                 let take = (total - a.prefill_pos).min(usize::try_from(budget - n).unwrap_or(0));
-                for k in a.prefill_pos..a.prefill_pos + take {
+                let start = a.prefill_pos;
+                for k in start..start + take {
                     let last = k + 1 == total;
                     let pos = i32::try_from(slot.cached.len()).unwrap_or(i32::MAX);
                     if batch.add(a.job.tokens[k], pos, &[slot.seq], last).is_err() {
                         break;
                     }
                     slot.cached.push(a.job.tokens[k]);
+                    a.prefill_pos = k + 1;
                     if last {
                         a.logits_at = Some(n);
                     }
                     n += 1;
                 }
-                a.prefill_pos += take;
-                in_batch.push(i);
+                if a.prefill_pos > start {
+                    in_batch.push(i);
+                }
             }
             if n == 0 {
                 continue;
