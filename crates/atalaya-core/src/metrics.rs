@@ -170,16 +170,46 @@ impl LocalMetrics {
         );
     }
 
-    pub fn labels(model: &str) -> LocalLabels {
-        LocalLabels {
+    /// One model's series, resolved once: the engine's per-token path updates them without
+    /// building or hashing labels.
+    pub fn series(&self, model: &str) -> ModelSeries {
+        let l = LocalLabels {
             local_model: model.to_owned(),
+        };
+        ModelSeries {
+            queue_depth: self.queue_depth.get_or_create(&l).clone(),
+            active_sequences: self.active_sequences.get_or_create(&l).clone(),
+            prompt_tokens: self.prompt_tokens.get_or_create(&l).clone(),
+            cached_prompt_tokens: self.cached_prompt_tokens.get_or_create(&l).clone(),
+            generated_tokens: self.generated_tokens.get_or_create(&l).clone(),
+            batch_tokens: self.batch_tokens.get_or_create(&l).clone(),
+            batch_sequences: self.batch_sequences.get_or_create(&l).clone(),
+            rejected: self.rejected.clone(),
+            model: model.to_owned(),
         }
     }
+}
 
-    pub fn reject(&self, model: &str, reason: &str) {
+/// Handles on one local model's metrics (clones share the registered series).
+#[derive(Clone)]
+pub struct ModelSeries {
+    pub queue_depth: Gauge,
+    pub active_sequences: Gauge,
+    pub prompt_tokens: Counter,
+    pub cached_prompt_tokens: Counter,
+    pub generated_tokens: Counter,
+    pub batch_tokens: Histogram,
+    pub batch_sequences: Histogram,
+    rejected: Family<LocalRejectLabels, Counter>,
+    model: String,
+}
+
+impl ModelSeries {
+    /// A refused request (`queue_full`, `context_length`): rare, so labelled on the spot.
+    pub fn reject(&self, reason: &str) {
         self.rejected
             .get_or_create(&LocalRejectLabels {
-                local_model: model.to_owned(),
+                local_model: self.model.clone(),
                 reason: reason.to_owned(),
             })
             .inc();

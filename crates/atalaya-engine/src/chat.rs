@@ -21,7 +21,7 @@ use std::{
 
 use atalaya_core::{
     config::{KvCacheType, LocalModelConfig, SamplingConfig},
-    metrics::LocalMetrics,
+    metrics::{LocalMetrics, ModelSeries},
 };
 use llama_cpp_2::{
     context::{
@@ -75,17 +75,9 @@ impl Sampling {
 }
 
 impl Default for Sampling {
+    /// The configuration's defaults (one source for both).
     fn default() -> Self {
-        Sampling {
-            temperature: 0.8,
-            top_p: 0.95,
-            top_k: 40,
-            min_p: 0.05,
-            repeat_penalty: 1.0,
-            repeat_last_n: 64,
-            frequency_penalty: 0.0,
-            presence_penalty: 0.0,
-        }
+        Sampling::from_config(&SamplingConfig::default())
     }
 }
 
@@ -171,7 +163,7 @@ pub struct ChatEngine {
     default_seed: Option<u32>,
     sampling: Sampling,
     details: Value,
-    metrics: Option<LocalMetrics>,
+    metrics: Option<ModelSeries>,
 }
 
 impl std::fmt::Debug for ChatEngine {
@@ -196,6 +188,7 @@ impl ChatEngine {
             model: name.to_owned(),
             problem,
         };
+        let metrics = metrics.map(|m| m.series(name));
         let chat_template = match (&cfg.chat_template, &cfg.chat_template_file) {
             (Some(t), _) => Some(t.clone()),
             (None, Some(path)) => Some(
@@ -370,8 +363,8 @@ impl ChatEngine {
         let result = self.enqueue(tokens, params);
         if let (Err(e), Some(m)) = (&result, &self.metrics) {
             match e {
-                Error::QueueFull { .. } => m.reject(&self.name, "queue_full"),
-                Error::ContextLengthExceeded(_) => m.reject(&self.name, "context_length"),
+                Error::QueueFull { .. } => m.reject("queue_full"),
+                Error::ContextLengthExceeded(_) => m.reject("context_length"),
                 _ => {}
             }
         }
@@ -461,7 +454,7 @@ struct Worker {
     name: String,
     model: Arc<LlamaModel>,
     shared: Arc<Shared>,
-    metrics: Option<LocalMetrics>,
+    metrics: Option<ModelSeries>,
     context_length: u32,
     batch_size: u32,
     parallel: u32,
@@ -581,7 +574,6 @@ impl Worker {
             .collect();
         let mut batch = LlamaBatch::new(self.batch_size as usize, 1);
         let mut tick: u64 = 0;
-        let labels = LocalMetrics::labels(&self.name);
         let n_vocab = self.model.n_vocab();
         let mut closed = false;
         loop {
@@ -602,8 +594,8 @@ impl Worker {
                     return;
                 }
                 if let Some(m) = &self.metrics {
-                    m.active_sequences.get_or_create(&labels).set(0);
-                    m.queue_depth.get_or_create(&labels).set(0);
+                    m.active_sequences.set(0);
+                    m.queue_depth.set(0);
                 }
                 match rx.recv() {
                     Ok(job) => self.admit(ctx, &mut slots, job, tick, n_vocab),
@@ -619,9 +611,8 @@ impl Worker {
             }
             if let Some(m) = &self.metrics {
                 let active = slots.iter().filter(|s| s.active.is_some()).count();
-                m.active_sequences.get_or_create(&labels).set(active as i64);
+                m.active_sequences.set(active as i64);
                 m.queue_depth
-                    .get_or_create(&labels)
                     .set(self.shared.queued.load(Ordering::Relaxed) as i64);
             }
 
@@ -688,10 +679,8 @@ impl Worker {
                 continue;
             }
             if let Some(m) = &self.metrics {
-                m.batch_tokens.get_or_create(&labels).observe(f64::from(n));
-                m.batch_sequences
-                    .get_or_create(&labels)
-                    .observe(in_batch.len() as f64);
+                m.batch_tokens.observe(f64::from(n));
+                m.batch_sequences.observe(in_batch.len() as f64);
             }
             let mut result = ctx.decode(&mut batch);
             if result.is_err() {
@@ -808,13 +797,8 @@ impl Worker {
             }
         }
         if let Some(m) = &self.metrics {
-            let labels = LocalMetrics::labels(&self.name);
-            m.prompt_tokens
-                .get_or_create(&labels)
-                .inc_by(prompt.len() as u64);
-            m.cached_prompt_tokens
-                .get_or_create(&labels)
-                .inc_by(keep as u64);
+            m.prompt_tokens.inc_by(prompt.len() as u64);
+            m.cached_prompt_tokens.inc_by(keep as u64);
         }
         let sampler = build_sampler(&job.sampling, job.seed, n_vocab, prompt);
         let stop = StopMatcher::new(&job.stop);
@@ -841,9 +825,7 @@ impl Worker {
         };
         a.generated += 1;
         if let Some(m) = &self.metrics {
-            m.generated_tokens
-                .get_or_create(&LocalMetrics::labels(&self.name))
-                .inc();
+            m.generated_tokens.inc();
         }
         if vocab.is_eog(token) {
             self.finish(slot, FinishReason::Stop, tick);

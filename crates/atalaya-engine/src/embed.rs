@@ -15,7 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use atalaya_core::{config::LocalModelConfig, metrics::LocalMetrics};
+use atalaya_core::{
+    config::LocalModelConfig,
+    metrics::{LocalMetrics, ModelSeries},
+};
 use llama_cpp_2::{
     context::{
         params::{LlamaContextParams, LlamaPoolingType},
@@ -149,7 +152,7 @@ impl EmbedEngine {
         let worker = Worker {
             name: name.to_owned(),
             model: model.clone(),
-            metrics,
+            metrics: metrics.map(|m| m.series(name)),
             batch_tokens: batch_tokens as usize,
             window: Duration::from_millis(cfg.batch_window_ms),
             dims,
@@ -229,7 +232,7 @@ impl EmbedEngine {
 struct Worker {
     name: String,
     model: Arc<LlamaModel>,
-    metrics: Option<LocalMetrics>,
+    metrics: Option<ModelSeries>,
     batch_tokens: usize,
     window: Duration,
     dims: usize,
@@ -300,12 +303,9 @@ impl Worker {
             }
             start += members.len();
             if let Some(m) = &self.metrics {
-                let labels = LocalMetrics::labels(&self.name);
-                m.batch_tokens.get_or_create(&labels).observe(used as f64);
-                m.batch_sequences
-                    .get_or_create(&labels)
-                    .observe(members.len() as f64);
-                m.prompt_tokens.get_or_create(&labels).inc_by(used as u64);
+                m.batch_tokens.observe(used as f64);
+                m.batch_sequences.observe(members.len() as f64);
+                m.prompt_tokens.inc_by(used as u64);
             }
             ctx.clear_kv_cache();
             if let Err(e) = ctx.decode(batch) {

@@ -287,6 +287,44 @@ pub fn parse_tool_calls(text: &str, id_prefix: &str) -> (Option<String>, Vec<Val
     ((!rest.is_empty()).then(|| rest.to_owned()), calls)
 }
 
+/// Builds a stream's `chat.completion.chunk` events.
+struct ChunkWriter {
+    id: String,
+    model: String,
+    created: u64,
+    engine: String,
+    call_prefix: String,
+}
+
+impl ChunkWriter {
+    fn event(&self, choices: Value, usage: Option<Value>) -> Bytes {
+        let mut v = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": "atalaya-local",
+            "choices": choices,
+        });
+        if let Some(u) = usage {
+            v["usage"] = u;
+        }
+        Bytes::from(v.to_string())
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
+        self.event(
+            json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]),
+            None,
+        )
+    }
+
+    /// The final usage-only event (`choices: []`), as OpenAI sends it.
+    fn usage_chunk(&self, f: &Finish) -> Bytes {
+        self.event(json!([]), Some(usage(f)))
+    }
+}
+
 fn completion_id(request_id: &str) -> String {
     format!("chatcmpl-{request_id}")
 }
@@ -356,26 +394,9 @@ impl Provider for LocalChat {
         req: &ChatRequest,
     ) -> Result<ChatStream, UpstreamFailure> {
         let (generation, tools) = self.start(req)?;
-        let id = completion_id(call.request_id);
-        let model = call.upstream_model.to_owned();
-        let created = unix_now();
-        let name = self.engine.name().to_owned();
-        let call_prefix = format!("call_{}", call.request_id);
-        let chunk = move |delta: Value, finish: Option<&str>| -> Bytes {
-            Bytes::from(
-                json!({
-                    "id": id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "system_fingerprint": "atalaya-local",
-                    "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-                })
-                .to_string(),
-            )
-        };
         struct St {
             events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+            chunks: ChunkWriter,
             started: bool,
             done: bool,
             /// With tools, text is held until the end so tool calls can be parsed out whole.
@@ -384,6 +405,13 @@ impl Provider for LocalChat {
         }
         let st = St {
             events: generation.events,
+            chunks: ChunkWriter {
+                id: completion_id(call.request_id),
+                model: call.upstream_model.to_owned(),
+                created: unix_now(),
+                engine: self.engine.name().to_owned(),
+                call_prefix: format!("call_{}", call.request_id),
+            },
             started: false,
             done: false,
             held: tools.then(String::new),
@@ -394,79 +422,77 @@ impl Provider for LocalChat {
             usage: None,
             usage_only: false,
         };
-        let stream = futures::stream::unfold(st, move |mut st| {
-            let chunk = chunk.clone();
-            let name = name.clone();
-            let call_prefix = call_prefix.clone();
-            async move {
-                loop {
-                    if let Some(c) = st.pending.pop_front() {
-                        return Some((Ok(c), st));
-                    }
-                    if st.done {
-                        return None;
-                    }
-                    if !st.started {
-                        st.started = true;
-                        let first = chunk(json!({"role": "assistant", "content": ""}), None);
-                        return Some((Ok(plain(first)), st));
-                    }
-                    match st.events.recv().await {
-                        Some(Event::Text(t)) => match st.held.as_mut() {
-                            Some(h) => h.push_str(&t),
-                            None => {
-                                return Some((Ok(plain(chunk(json!({"content": t}), None))), st))
-                            }
-                        },
-                        Some(Event::Done(f)) => {
-                            st.done = true;
-                            let mut reason = f.reason.as_str();
-                            if let Some(text) = st.held.take() {
-                                let (content, calls) = parse_tool_calls(&text, &call_prefix);
-                                if let Some(c) = content {
-                                    st.pending
-                                        .push_back(plain(chunk(json!({"content": c}), None)));
-                                }
-                                if !calls.is_empty() {
-                                    reason = "tool_calls";
-                                    let indexed: Vec<Value> = calls
-                                        .into_iter()
-                                        .enumerate()
-                                        .map(|(i, mut c)| {
-                                            c["index"] = json!(i);
-                                            c
-                                        })
-                                        .collect();
-                                    st.pending.push_back(plain(chunk(
-                                        json!({"tool_calls": indexed}),
-                                        None,
-                                    )));
-                                }
-                            }
-                            st.pending.push_back(plain(chunk(json!({}), Some(reason))));
-                            let mut last = serde_json::from_slice::<Value>(&chunk(json!({}), None))
-                                .unwrap_or(Value::Null);
-                            last["choices"] = json!([]);
-                            last["usage"] = usage(&f);
-                            st.pending.push_back(StreamChunk {
-                                data: Bytes::from(last.to_string()),
-                                usage: Some(domain_usage(&f)),
-                                usage_only: true,
-                            });
-                        }
-                        Some(Event::Failed(e)) => {
-                            st.done = true;
-                            return Some((Err(UpstreamFailure::StreamBroken(e.to_string())), st));
-                        }
+        // The state travels through `unfold`: nothing is cloned per chunk.
+        let stream = futures::stream::unfold(st, move |mut st| async move {
+            loop {
+                if let Some(c) = st.pending.pop_front() {
+                    return Some((Ok(c), st));
+                }
+                if st.done {
+                    return None;
+                }
+                if !st.started {
+                    st.started = true;
+                    let first = st
+                        .chunks
+                        .chunk(json!({"role": "assistant", "content": ""}), None);
+                    return Some((Ok(plain(first)), st));
+                }
+                match st.events.recv().await {
+                    Some(Event::Text(t)) => match st.held.as_mut() {
+                        Some(h) => h.push_str(&t),
                         None => {
-                            st.done = true;
                             return Some((
-                                Err(UpstreamFailure::StreamBroken(format!(
-                                    "local model '{name}' stopped during the stream"
-                                ))),
+                                Ok(plain(st.chunks.chunk(json!({"content": t}), None))),
                                 st,
-                            ));
+                            ))
                         }
+                    },
+                    Some(Event::Done(f)) => {
+                        st.done = true;
+                        let mut reason = f.reason.as_str();
+                        if let Some(text) = st.held.take() {
+                            let (content, calls) = parse_tool_calls(&text, &st.chunks.call_prefix);
+                            if let Some(c) = content {
+                                st.pending
+                                    .push_back(plain(st.chunks.chunk(json!({"content": c}), None)));
+                            }
+                            if !calls.is_empty() {
+                                reason = "tool_calls";
+                                let indexed: Vec<Value> = calls
+                                    .into_iter()
+                                    .enumerate()
+                                    .map(|(i, mut c)| {
+                                        c["index"] = json!(i);
+                                        c
+                                    })
+                                    .collect();
+                                st.pending.push_back(plain(
+                                    st.chunks.chunk(json!({"tool_calls": indexed}), None),
+                                ));
+                            }
+                        }
+                        st.pending
+                            .push_back(plain(st.chunks.chunk(json!({}), Some(reason))));
+                        st.pending.push_back(StreamChunk {
+                            data: st.chunks.usage_chunk(&f),
+                            usage: Some(domain_usage(&f)),
+                            usage_only: true,
+                        });
+                    }
+                    Some(Event::Failed(e)) => {
+                        st.done = true;
+                        return Some((Err(UpstreamFailure::StreamBroken(e.to_string())), st));
+                    }
+                    None => {
+                        st.done = true;
+                        return Some((
+                            Err(UpstreamFailure::StreamBroken(format!(
+                                "local model '{}' stopped during the stream",
+                                st.chunks.engine
+                            ))),
+                            st,
+                        ));
                     }
                 }
             }
@@ -502,6 +528,13 @@ impl LocalEmbed {
 
     pub fn engine(&self) -> &Arc<EmbedEngine> {
         &self.engine
+    }
+
+    fn cannot_chat(&self) -> UpstreamFailure {
+        bad_request(format!(
+            "'{}' is a local embedding model; it cannot chat",
+            self.engine.name()
+        ))
     }
 }
 
@@ -539,10 +572,7 @@ impl Provider for LocalEmbed {
         _call: Call<'_>,
         _req: &ChatRequest,
     ) -> Result<ChatCompletion, UpstreamFailure> {
-        Err(bad_request(format!(
-            "'{}' is a local embedding model; it cannot chat",
-            self.engine.name()
-        )))
+        Err(self.cannot_chat())
     }
 
     async fn infer_stream(
@@ -550,10 +580,7 @@ impl Provider for LocalEmbed {
         _call: Call<'_>,
         _req: &ChatRequest,
     ) -> Result<ChatStream, UpstreamFailure> {
-        Err(bad_request(format!(
-            "'{}' is a local embedding model; it cannot chat",
-            self.engine.name()
-        )))
+        Err(self.cannot_chat())
     }
 
     async fn embed(

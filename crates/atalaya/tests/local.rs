@@ -369,48 +369,34 @@ async fn local_models_behind_the_gateway() {
     );
 }
 
+/// `serve --gguf PATH` must refuse to start: exit code 2, the reason on stderr, no panic.
+async fn refused_gguf(path: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["serve", "--gguf", path, "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("ATALAYA_API_KEY", "k")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
 #[tokio::test]
 async fn a_bad_model_file_stops_start_up_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(models_dir().join("fixtures/tiny-llama-q8_0.gguf")).unwrap();
     let cut = dir.path().join("cut.gguf");
     std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--gguf",
-            cut.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env_clear()
-        .env("ATALAYA_API_KEY", "k")
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_gguf(cut.to_str().unwrap()).await;
     assert!(
         err.contains("local_models.cut") && err.contains("truncated"),
         "{err}"
     );
-    assert!(!err.contains("panicked"), "{err}");
 
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--gguf",
-            "/nonexistent.gguf",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env_clear()
-        .env("ATALAYA_API_KEY", "k")
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_gguf("/nonexistent.gguf").await;
     assert!(
         err.contains("local_models.nonexistent.path") && err.contains("does not exist"),
         "{err}"
