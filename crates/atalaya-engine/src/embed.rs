@@ -1,13 +1,19 @@
-//! Sentence embeddings on llama.cpp (BERT-style models with mean pooling, e.g.
-//! all-MiniLM-L6-v2 converted by `scripts/minilm_to_gguf.py`), with micro-batching: requests
-//! arriving within a short window are packed into shared forward passes, capped in total tokens
-//! (attention in one pass is quadratic in its token count, so bigger is not faster).
+//! Sentence embeddings with micro-batching: requests queued while a forward pass runs (and,
+//! with `batch_window_ms`, those arriving within a short window) are packed into the next
+//! passes, capped in tokens per pass (attention is quadratic in sequence length, so bigger
+//! passes are not faster). Two engines run the passes:
+//!
+//! - ONNX Runtime (`path` ending in `.onnx`, with a `tokenizer.json`): the default for
+//!   all-MiniLM-L6-v2 (`scripts/minilm_to_onnx.py`), the faster one on CPU.
+//! - llama.cpp (any other `path`: a GGUF BERT-style model with mean pooling, e.g. from
+//!   `scripts/minilm_to_gguf.py`).
 //!
 //! Output matches sentence-transformers: inputs are truncated to the model's sequence limit
 //! ([CLS] + tokens + [SEP]), mean-pooled and L2-normalized.
 
 use std::{
     num::NonZeroU32,
+    path::Path,
     sync::{
         mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError},
         Arc,
@@ -34,22 +40,27 @@ use tokio::sync::oneshot;
 use crate::{
     backend,
     gguf::{human_bytes, GgufInfo, Value as GValue},
-    new_context, spawn_engine, Error, Ready,
+    new_context, onnx, spawn_engine, Error,
 };
 
 /// Most inputs one forward pass holds.
-const MAX_SEQS: u32 = 64;
+const MAX_SEQS: usize = 64;
 
 type Vectors = Result<Vec<Vec<f32>>, Error>;
 
 struct Job {
-    inputs: Vec<Vec<LlamaToken>>,
+    inputs: Vec<Vec<i32>>,
     reply: oneshot::Sender<Vectors>,
+}
+
+enum Tokenize {
+    Llama(Arc<LlamaModel>),
+    Hf(Box<tokenizers::Tokenizer>),
 }
 
 pub struct EmbedEngine {
     name: String,
-    model: Arc<LlamaModel>,
+    tokenizer: Tokenize,
     jobs: SyncSender<Job>,
     dims: usize,
     max_seq: usize,
@@ -72,10 +83,121 @@ pub struct EmbedOutput {
     pub tokens: u64,
 }
 
+/// Whether ONNX Runtime runs the model at `path` (else llama.cpp does).
+pub fn is_onnx(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
+
+/// Loads an `.onnx` embedding model as serving would (runtime library, tokenizer, graph
+/// inputs and outputs, one test pass), describes it as `/v1/models` does, and unloads it:
+/// `config check` and `models inspect|list`.
+pub fn describe_onnx(
+    path: &Path,
+    tokenizer: Option<&Path>,
+    library: &Path,
+) -> Result<Value, Error> {
+    let file_bytes = std::fs::metadata(path)
+        .map_err(|e| Error::ModelFile {
+            path: path.display().to_string(),
+            problem: e.to_string(),
+        })?
+        .len();
+    let tokenizer = onnx::tokenizer_path(path, tokenizer);
+    let loaded = onnx::load(library, path, &tokenizer, 0, 1).map_err(|problem| Error::Load {
+        model: path.display().to_string(),
+        problem,
+    })?;
+    Ok(onnx_details(path, &tokenizer, file_bytes, &loaded.info))
+}
+
+fn onnx_details(path: &Path, tokenizer: &Path, file_bytes: u64, info: &onnx::OnnxInfo) -> Value {
+    json!({
+        "kind": "embedding",
+        "engine": "onnxruntime",
+        "path": path.display().to_string(),
+        "tokenizer": tokenizer.display().to_string(),
+        "name": info.name,
+        "producer": info.producer,
+        "file_bytes": file_bytes,
+        "dimensions": info.dims,
+        "max_seq_length": info.max_seq,
+        "pooling": "mean",
+        "normalized": true,
+    })
+}
+
 impl EmbedEngine {
     /// Loads `[local_models.NAME]` (`kind = "embedding"`): `context_length` is the longest input
-    /// (0 = the model's), `batch_size` the token cap of one forward pass.
+    /// (0 = the model's), `batch_size` the token cap of one forward pass. `onnxruntime` is the
+    /// ONNX Runtime library, used when the model is an `.onnx` file.
     pub fn load(
+        name: &str,
+        cfg: &LocalModelConfig,
+        onnxruntime: &Path,
+        metrics: Option<LocalMetrics>,
+    ) -> Result<EmbedEngine, Error> {
+        if is_onnx(&cfg.path) {
+            Self::load_onnx(name, cfg, onnxruntime, metrics)
+        } else {
+            Self::load_gguf(name, cfg, metrics)
+        }
+    }
+
+    fn load_onnx(
+        name: &str,
+        cfg: &LocalModelConfig,
+        library: &Path,
+        metrics: Option<LocalMetrics>,
+    ) -> Result<EmbedEngine, Error> {
+        let threads = match cfg.threads {
+            0 => crate::available_threads(),
+            n => n,
+        };
+        let tokenizer_path = onnx::tokenizer_path(&cfg.path, cfg.tokenizer.as_deref());
+        let file_bytes = std::fs::metadata(&cfg.path)
+            .map_err(|e| Error::ModelFile {
+                path: cfg.path.display().to_string(),
+                problem: e.to_string(),
+            })?
+            .len();
+        tracing::info!(
+            model = %name, path = %cfg.path.display(), threads,
+            "loading local embedding model on ONNX Runtime: estimated memory {} (weights)",
+            human_bytes(file_bytes),
+        );
+        let loaded = onnx::load(
+            library,
+            &cfg.path,
+            &tokenizer_path,
+            cfg.context_length,
+            threads as usize,
+        )
+        .map_err(|problem| Error::Load {
+            model: name.to_owned(),
+            problem,
+        })?;
+        let info = loaded.info;
+        let details = onnx_details(&cfg.path, &tokenizer_path, file_bytes, &info);
+        let mut embedder = loaded.embedder;
+        let worker = Worker::new(name, cfg, metrics, info.max_seq, true);
+        let (tx, rx) = mpsc::sync_channel::<Job>(cfg.queue_size);
+        spawn_engine(format!("embed-{name}"), name, move |ready| {
+            ready.ok();
+            worker.serve(&mut embedder, &rx);
+        })?;
+        Ok(EmbedEngine {
+            name: name.to_owned(),
+            tokenizer: Tokenize::Hf(Box::new(loaded.tokenizer)),
+            jobs: tx,
+            dims: info.dims,
+            max_seq: info.max_seq,
+            queue_size: cfg.queue_size,
+            details,
+        })
+    }
+
+    fn load_gguf(
         name: &str,
         cfg: &LocalModelConfig,
         metrics: Option<LocalMetrics>,
@@ -111,7 +233,7 @@ impl EmbedEngine {
         let est = info.memory_estimate(0, u64::from(batch_tokens));
         tracing::info!(
             model = %name, path = %cfg.path.display(), max_seq, batch_tokens, threads,
-            "loading local embedding model: estimated memory {} (weights {})",
+            "loading local embedding model on llama.cpp: estimated memory {} (weights {})",
             human_bytes(est.weights + est.compute), human_bytes(est.weights),
         );
         let backend = backend()?;
@@ -142,27 +264,31 @@ impl EmbedEngine {
             .with_n_ctx(NonZeroU32::new(batch_tokens))
             .with_n_batch(batch_tokens)
             .with_n_ubatch(batch_tokens)
-            .with_n_seq_max(MAX_SEQS)
+            .with_n_seq_max(MAX_SEQS as u32)
             // One pool for all sequences (otherwise llama.cpp pads n_ctx per sequence).
             .with_kv_unified(true)
             .with_embeddings(true)
             .with_pooling_type(LlamaPoolingType::Mean)
             .with_n_threads(i32::try_from(threads).unwrap_or(1))
             .with_n_threads_batch(i32::try_from(threads).unwrap_or(1));
-        let worker = Worker {
-            name: name.to_owned(),
-            model: model.clone(),
-            metrics: metrics.map(|m| m.series(name)),
-            batch_tokens: batch_tokens as usize,
-            window: Duration::from_millis(cfg.batch_window_ms),
-            dims,
-        };
+        let worker = Worker::new(name, cfg, metrics, max_seq as usize, false);
+        let thread_model = model.clone();
         spawn_engine(format!("embed-{name}"), name, move |ready| {
-            worker.run(params, rx, ready);
+            let ctx = match new_context(&thread_model, &worker.name, params) {
+                Ok(c) => c,
+                Err(e) => return ready.fail(e),
+            };
+            ready.ok();
+            let mut pass = LlamaPass {
+                ctx,
+                batch: LlamaBatch::new(worker.batch_tokens, 1),
+                dims,
+            };
+            worker.serve(&mut pass, &rx);
         })?;
         Ok(EmbedEngine {
             name: name.to_owned(),
-            model,
+            tokenizer: Tokenize::Llama(model),
             jobs: tx,
             dims,
             max_seq: max_seq as usize,
@@ -185,20 +311,39 @@ impl EmbedEngine {
 
     /// [CLS] tokens [SEP], truncated like sentence-transformers: the content is cut so that
     /// the whole fits `max_seq_length`, and [SEP] stays last.
-    pub fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
-        let vocab = self.model.vocab();
-        let mut tokens = vocab.tokenize(text.as_bytes(), true, false);
-        if tokens.len() > self.max_seq {
-            let sep = tokens[tokens.len() - 1];
-            tokens.truncate(self.max_seq - 1);
-            tokens.push(sep);
+    pub fn tokenize(&self, text: &str) -> Result<Vec<i32>, Error> {
+        match &self.tokenizer {
+            Tokenize::Llama(model) => {
+                let mut tokens = model.vocab().tokenize(text.as_bytes(), true, false);
+                if tokens.len() > self.max_seq {
+                    let sep = tokens[tokens.len() - 1];
+                    tokens.truncate(self.max_seq - 1);
+                    tokens.push(sep);
+                }
+                Ok(tokens.into_iter().map(|t| t.0).collect())
+            }
+            // The tokenizer truncates (its post-processor keeps [CLS] and [SEP]).
+            Tokenize::Hf(tok) => tok
+                .encode(text, true)
+                .map(|enc| {
+                    enc.get_ids()
+                        .iter()
+                        .map(|&t| i32::try_from(t).unwrap_or(0))
+                        .collect()
+                })
+                .map_err(|e| Error::InvalidRequest {
+                    message: format!("cannot tokenize the input: {e}"),
+                    param: Some("input".into()),
+                }),
         }
-        tokens
     }
 
     /// Queues the inputs without waiting; the receiver yields the vectors.
     fn submit(&self, texts: &[String]) -> Result<(u64, oneshot::Receiver<Vectors>), Error> {
-        let inputs: Vec<Vec<LlamaToken>> = texts.iter().map(|t| self.tokenize(t)).collect();
+        let inputs = texts
+            .iter()
+            .map(|t| self.tokenize(t))
+            .collect::<Result<Vec<_>, _>>()?;
         let tokens = inputs.iter().map(|t| t.len() as u64).sum();
         let (reply, rx) = oneshot::channel();
         match self.jobs.try_send(Job { inputs, reply }) {
@@ -229,26 +374,87 @@ impl EmbedEngine {
     }
 }
 
-struct Worker {
-    name: String,
-    model: Arc<LlamaModel>,
-    metrics: Option<ModelSeries>,
-    batch_tokens: usize,
-    window: Duration,
+/// One engine's forward pass: pooled (not yet normalized) vectors of `seqs`, in order.
+trait Forward {
+    fn forward(&mut self, seqs: &[&[i32]]) -> Result<Vec<Vec<f32>>, String>;
+}
+
+impl Forward for onnx::OnnxEmbedder {
+    fn forward(&mut self, seqs: &[&[i32]]) -> Result<Vec<Vec<f32>>, String> {
+        onnx::OnnxEmbedder::forward(self, seqs)
+    }
+}
+
+struct LlamaPass<'m> {
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'m>,
     dims: usize,
 }
 
+impl Forward for LlamaPass<'_> {
+    fn forward(&mut self, seqs: &[&[i32]]) -> Result<Vec<Vec<f32>>, String> {
+        self.batch.clear();
+        for (seq, toks) in seqs.iter().enumerate() {
+            let toks: Vec<LlamaToken> = toks.iter().map(|&t| LlamaToken::new(t)).collect();
+            self.batch
+                .add_sequence(&toks, i32::try_from(seq).unwrap_or(0), true)
+                .map_err(|e| format!("batch: {e}"))?;
+        }
+        self.ctx.clear_kv_cache();
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| e.to_string())?;
+        (0..seqs.len())
+            .map(|seq| {
+                let v = self
+                    .ctx
+                    .embeddings_seq_ith(i32::try_from(seq).unwrap_or(0))
+                    .map_err(|e| e.to_string())?;
+                if v.len() == self.dims {
+                    Ok(v.to_vec())
+                } else {
+                    Err(format!(
+                        "expected {} dimensions, got {}",
+                        self.dims,
+                        v.len()
+                    ))
+                }
+            })
+            .collect()
+    }
+}
+
+struct Worker {
+    name: String,
+    metrics: Option<ModelSeries>,
+    /// Token cap of one pass.
+    batch_tokens: usize,
+    /// Padded engines pay for `inputs × longest` tokens in a pass.
+    padded: bool,
+    window: Duration,
+}
+
 impl Worker {
-    fn run(self, params: LlamaContextParams, rx: Receiver<Job>, ready: Ready) {
-        let model = self.model.clone();
-        let mut ctx = match new_context(&model, &self.name, params) {
-            Ok(c) => c,
-            Err(e) => return ready.fail(e),
-        };
-        ready.ok();
-        let mut batch = LlamaBatch::new(self.batch_tokens, 1);
+    fn new(
+        name: &str,
+        cfg: &LocalModelConfig,
+        metrics: Option<LocalMetrics>,
+        max_seq: usize,
+        padded: bool,
+    ) -> Worker {
+        Worker {
+            name: name.to_owned(),
+            metrics: metrics.map(|m| m.series(name)),
+            batch_tokens: (cfg.batch_size as usize).max(max_seq),
+            padded,
+            window: Duration::from_millis(cfg.batch_window_ms),
+        }
+    }
+
+    fn serve(&self, engine: &mut impl Forward, rx: &Receiver<Job>) {
         while let Ok(first) = rx.recv() {
-            // Gather what arrives within the window, up to a batch's worth of tokens.
+            // Take what is queued (and what arrives within the window), up to a batch's worth
+            // of tokens.
             let mut jobs = vec![first];
             let mut tokens: usize = jobs[0].inputs.iter().map(Vec::len).sum();
             let deadline = Instant::now() + self.window;
@@ -262,67 +468,54 @@ impl Worker {
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                 }
             }
-            self.process(&mut ctx, &mut batch, jobs);
+            self.process(engine, jobs);
         }
     }
 
     /// Runs every input of `jobs` through as few forward passes as the token cap allows and
     /// answers each job.
-    fn process(&self, ctx: &mut LlamaContext<'_>, batch: &mut LlamaBatch<'_>, jobs: Vec<Job>) {
-        let mut results: Vec<Vec<Option<Vec<f32>>>> =
-            jobs.iter().map(|j| vec![None; j.inputs.len()]).collect();
-        let mut failed: Option<String> = None;
-        // (job, input) pairs in arrival order, packed greedily.
+    fn process(&self, engine: &mut impl Forward, jobs: Vec<Job>) {
         let items: Vec<(usize, usize)> = jobs
             .iter()
             .enumerate()
             .flat_map(|(j, job)| (0..job.inputs.len()).map(move |i| (j, i)))
             .collect();
-        let mut start = 0;
-        while start < items.len() && failed.is_none() {
-            batch.clear();
-            let mut used = 0usize;
-            let mut members: Vec<(usize, usize)> = Vec::new();
-            for &(j, i) in &items[start..] {
-                let toks = &jobs[j].inputs[i];
-                if !members.is_empty()
-                    && (used + toks.len() > self.batch_tokens || members.len() >= MAX_SEQS as usize)
-                {
-                    break;
-                }
-                let seq = i32::try_from(members.len()).unwrap_or(0);
-                if let Err(e) = batch.add_sequence(toks, seq, true) {
-                    failed = Some(format!("batch: {e}"));
-                    break;
-                }
-                used += toks.len();
-                members.push((j, i));
-            }
-            if failed.is_some() {
-                break;
-            }
-            start += members.len();
+        let lengths: Vec<usize> = items
+            .iter()
+            .map(|&(j, i)| jobs[j].inputs[i].len())
+            .collect();
+        let mut results: Vec<Vec<Option<Vec<f32>>>> =
+            jobs.iter().map(|j| vec![None; j.inputs.len()]).collect();
+        let mut failed: Option<String> = None;
+        for pass in plan_passes(&lengths, self.batch_tokens, self.padded) {
+            let seqs: Vec<&[i32]> = pass
+                .iter()
+                .map(|&k| jobs[items[k].0].inputs[items[k].1].as_slice())
+                .collect();
             if let Some(m) = &self.metrics {
+                let used: usize = seqs.iter().map(|s| s.len()).sum();
                 m.batch_tokens.observe(used as f64);
-                m.batch_sequences.observe(members.len() as f64);
+                m.batch_sequences.observe(seqs.len() as f64);
                 m.prompt_tokens.inc_by(used as u64);
             }
-            ctx.clear_kv_cache();
-            if let Err(e) = ctx.decode(batch) {
-                failed = Some(e.to_string());
-                break;
-            }
-            for (seq, &(j, i)) in members.iter().enumerate() {
-                match ctx.embeddings_seq_ith(i32::try_from(seq).unwrap_or(0)) {
-                    Ok(v) if v.len() == self.dims => results[j][i] = Some(normalize(v)),
-                    Ok(v) => {
-                        failed = Some(format!(
-                            "expected {} dimensions, got {}",
-                            self.dims,
-                            v.len()
-                        ));
+            match engine.forward(&seqs) {
+                Ok(vectors) if vectors.len() == pass.len() => {
+                    for (&k, v) in pass.iter().zip(vectors) {
+                        let (j, i) = items[k];
+                        results[j][i] = Some(normalize(&v));
                     }
-                    Err(e) => failed = Some(e.to_string()),
+                }
+                Ok(vectors) => {
+                    failed = Some(format!(
+                        "{} inputs gave {} vectors",
+                        pass.len(),
+                        vectors.len()
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
                 }
             }
         }
@@ -343,6 +536,37 @@ impl Worker {
     }
 }
 
+/// Splits inputs (by their token counts) into forward passes, longest first so that inputs of
+/// similar length share a pass: a pass holds at most [`MAX_SEQS`] inputs and `cap` tokens,
+/// counted as `inputs × longest` for engines that pad. An input longer than `cap` gets a pass
+/// of its own. Returns indices into `lengths`.
+fn plan_passes(lengths: &[usize], cap: usize, padded: bool) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]));
+    let mut passes = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut sum = 0usize;
+    for k in order {
+        let len = lengths[k];
+        let longest = current.first().map_or(len, |&f| lengths[f]);
+        let cost = if padded {
+            longest * (current.len() + 1)
+        } else {
+            sum + len
+        };
+        if !current.is_empty() && (cost > cap || current.len() >= MAX_SEQS) {
+            passes.push(std::mem::take(&mut current));
+            sum = 0;
+        }
+        current.push(k);
+        sum += len;
+    }
+    if !current.is_empty() {
+        passes.push(current);
+    }
+    passes
+}
+
 fn normalize(v: &[f32]) -> Vec<f32> {
     let norm = v
         .iter()
@@ -353,4 +577,47 @@ fn normalize(v: &[f32]) -> Vec<f32> {
         return v.to_vec();
     }
     v.iter().map(|x| (f64::from(*x) / norm) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(passes: &[Vec<usize>]) -> Vec<usize> {
+        let mut all: Vec<usize> = passes.iter().flatten().copied().collect();
+        all.sort_unstable();
+        all
+    }
+
+    #[test]
+    fn passes_cover_every_input_once_within_the_cap() {
+        let lengths = [10, 200, 15, 180, 12, 256, 9, 30];
+        for padded in [false, true] {
+            let passes = plan_passes(&lengths, 512, padded);
+            assert_eq!(flat(&passes), (0..lengths.len()).collect::<Vec<_>>());
+            for p in &passes {
+                let cost = if padded {
+                    p.iter().map(|&k| lengths[k]).max().unwrap_or(0) * p.len()
+                } else {
+                    p.iter().map(|&k| lengths[k]).sum()
+                };
+                assert!(cost <= 512 || p.len() == 1, "{p:?} costs {cost}");
+            }
+        }
+        // Padded: the long inputs pair up, the short ones share one pass.
+        let passes = plan_passes(&lengths, 512, true);
+        assert_eq!(passes, vec![vec![5, 1], vec![3, 7], vec![2, 4, 0, 6]]);
+    }
+
+    #[test]
+    fn an_input_longer_than_the_cap_runs_alone_and_passes_hold_at_most_max_seqs() {
+        assert_eq!(plan_passes(&[900, 5], 512, true), vec![vec![0], vec![1]]);
+        let many = vec![1usize; 150];
+        let passes = plan_passes(&many, 100_000, false);
+        assert_eq!(
+            passes.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![64, 64, 22]
+        );
+        assert!(plan_passes(&[], 512, true).is_empty());
+    }
 }

@@ -1,5 +1,6 @@
 //! `atalaya models list|inspect`: what a GGUF file is, read from its header only (no weights
-//! are loaded, so inspecting a 70B file is instant).
+//! are loaded, so inspecting a 70B file is instant). ONNX embedding models are described by
+//! loading them ([`crate::embed::describe_onnx`]).
 
 use std::path::{Path, PathBuf};
 
@@ -110,7 +111,7 @@ pub fn render_text(m: &ModelSummary, est: &MemoryEstimate, context: u64, paralle
     )
 }
 
-/// GGUF files under `dir` (recursively), sorted.
+/// Model files (GGUF, and ONNX embedding models) under `dir` (recursively), sorted.
 pub fn find_models(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -124,7 +125,7 @@ pub fn find_models(dir: &Path) -> Vec<PathBuf> {
                 stack.push(p);
             } else if p
                 .extension()
-                .is_some_and(|x| x.eq_ignore_ascii_case("gguf"))
+                .is_some_and(|x| x.eq_ignore_ascii_case("gguf") || x.eq_ignore_ascii_case("onnx"))
             {
                 out.push(p);
             }

@@ -1,11 +1,13 @@
-//! Atalaya's local inference: GGUF chat models with continuous batching and prefix caching,
-//! and sentence embeddings with micro-batching, both on llama.cpp (via `llama-cpp-2`), behind
-//! the gateway's `Provider` trait so routes can mix local and remote targets.
+//! Atalaya's local inference: GGUF chat models with continuous batching and prefix caching on
+//! llama.cpp (via `llama-cpp-2`), and sentence embeddings with micro-batching on ONNX Runtime
+//! (via `ort`, `.onnx` files) or llama.cpp (GGUF files), behind the gateway's `Provider` trait so
+//! routes can mix local and remote targets.
 //!
 //! - [`gguf`]: a safe GGUF metadata reader (inspection, pre-load validation, memory estimate).
 //! - [`inspect`]: `atalaya models list|inspect`.
 //! - [`chat`]: the generation engine and its scheduler thread.
-//! - [`embed`]: the embedding engine.
+//! - [`embed`]: the embedding engine (micro-batching, both backends).
+//! - `onnx`: the ONNX Runtime backend of embeddings.
 //! - [`template`]: Jinja chat templates.
 //! - [`text`]: incremental UTF-8 decoding and stop strings.
 //! - [`provider`]: the `Provider` adapters and their construction from the configuration.
@@ -23,6 +25,7 @@ pub mod embed;
 mod error;
 pub mod gguf;
 pub mod inspect;
+mod onnx;
 pub mod provider;
 pub mod template;
 pub mod text;

@@ -87,8 +87,10 @@ pub fn build_local_providers(
         let built: Result<Arc<dyn Provider>, Error> = match cfg.kind {
             LocalModelKind::Chat => ChatEngine::load(name, cfg, metrics.clone())
                 .map(|e| Arc::new(LocalChat::new(Arc::new(e))) as Arc<dyn Provider>),
-            LocalModelKind::Embedding => EmbedEngine::load(name, cfg, metrics.clone())
-                .map(|e| Arc::new(LocalEmbed::new(Arc::new(e))) as Arc<dyn Provider>),
+            LocalModelKind::Embedding => {
+                EmbedEngine::load(name, cfg, &config.onnxruntime.library, metrics.clone())
+                    .map(|e| Arc::new(LocalEmbed::new(Arc::new(e))) as Arc<dyn Provider>)
+            }
         };
         let provider = built.map_err(|e| {
             atalaya_core::Error::config(

@@ -1,5 +1,6 @@
-//! The embedding engine against reference vectors computed once with sentence-transformers
-//! (scripts/embedding_reference.py) and committed in tests/data/minilm_reference.json.
+//! The embedding engine, on both backends (ONNX Runtime and llama.cpp), against reference
+//! vectors computed once with sentence-transformers (scripts/embedding_reference.py) and
+//! committed in tests/data/minilm_reference.json.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{path::PathBuf, sync::Arc};
@@ -8,15 +9,27 @@ use atalaya_core::config::{LocalModelConfig, LocalModelKind};
 use atalaya_engine::embed::EmbedEngine;
 use serde_json::Value;
 
-fn model() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2.gguf");
+fn prepared(rel: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
     assert!(
-        p.is_file(),
+        p.exists(),
         "{} is missing: run `make models` (scripts/models.sh) first",
         p.display()
     );
     p
 }
+
+fn onnxruntime() -> PathBuf {
+    prepared("models/onnxruntime/libonnxruntime.so")
+}
+
+/// The same model for each backend.
+const BACKENDS: [(&str, &str); 2] = [
+    ("onnxruntime", "models/all-MiniLM-L6-v2/model.onnx"),
+    ("llama.cpp", "models/all-MiniLM-L6-v2.gguf"),
+];
 
 struct Reference {
     text: String,
@@ -64,41 +77,71 @@ fn embedding_config(path: PathBuf) -> LocalModelConfig {
     }
 }
 
-fn engine() -> EmbedEngine {
-    EmbedEngine::load("minilm", &embedding_config(model()), None).unwrap()
+fn engine(backend: usize) -> EmbedEngine {
+    let (_, path) = BACKENDS[backend];
+    EmbedEngine::load(
+        "minilm",
+        &embedding_config(prepared(path)),
+        &onnxruntime(),
+        None,
+    )
+    .unwrap()
 }
 
 #[tokio::test]
-async fn matches_sentence_transformers() {
-    let e = engine();
-    assert_eq!(e.dimensions(), 384);
+async fn both_backends_match_sentence_transformers() {
     let refs = reference();
     let texts: Vec<String> = refs.iter().map(|r| r.text.clone()).collect();
-    let out = e.embed(&texts).await.unwrap();
-    assert_eq!(out.vectors.len(), refs.len());
-    let mut worst = 1.0f64;
-    for (r, v) in refs.iter().zip(&out.vectors) {
-        let c = cosine(&r.vector, v);
-        worst = worst.min(c);
-        assert!(c >= 0.9999, "cosine {c:.7} for {:?}", r.text);
-        assert_eq!(
-            e.tokenize(&r.text).len() as u64,
-            r.tokens,
-            "token count of {:?}",
-            r.text
-        );
-        let norm: f64 = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-        assert!((norm - 1.0).abs() < 1e-4, "not normalized: {norm}");
+    for (b, (backend, _)) in BACKENDS.iter().enumerate() {
+        let e = engine(b);
+        assert_eq!(e.dimensions(), 384);
+        assert_eq!(e.details()["engine"], *backend);
+        let out = e.embed(&texts).await.unwrap();
+        assert_eq!(out.vectors.len(), refs.len());
+        let mut worst = 1.0f64;
+        for (r, v) in refs.iter().zip(&out.vectors) {
+            let c = cosine(&r.vector, v);
+            worst = worst.min(c);
+            assert!(c >= 0.9999, "{backend}: cosine {c:.7} for {:?}", r.text);
+            assert_eq!(
+                e.tokenize(&r.text).unwrap().len() as u64,
+                r.tokens,
+                "{backend}: token count of {:?}",
+                r.text
+            );
+            let norm: f64 = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+            assert!(
+                (norm - 1.0).abs() < 1e-4,
+                "{backend}: not normalized: {norm}"
+            );
+        }
+        assert_eq!(out.tokens, refs.iter().map(|r| r.tokens).sum::<u64>());
+        eprintln!("{backend}: worst cosine vs sentence-transformers: {worst:.7}");
     }
-    assert_eq!(out.tokens, refs.iter().map(|r| r.tokens).sum::<u64>());
-    eprintln!("worst cosine vs sentence-transformers: {worst:.7}");
+}
+
+/// Inputs alone and inputs batched with others (padded to a longer neighbour on ONNX Runtime)
+/// give the same vectors.
+#[test]
+fn a_vector_does_not_depend_on_its_batch() {
+    let refs = reference();
+    let texts: Vec<String> = refs.iter().map(|r| r.text.clone()).collect();
+    for (b, (backend, _)) in BACKENDS.iter().enumerate() {
+        let e = engine(b);
+        let together = e.embed_blocking(&texts).unwrap().vectors;
+        for (t, v) in texts.iter().zip(&together).take(4) {
+            let alone = e.embed_blocking(std::slice::from_ref(t)).unwrap().vectors;
+            let c = cosine(&alone[0], v);
+            assert!(c >= 0.99999, "{backend}: {c} for {t:?}");
+        }
+    }
 }
 
 /// Concurrent requests are coalesced into shared batches; each still gets exactly its own
 /// vectors, in its own order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_get_their_own_vectors() {
-    let e = Arc::new(engine());
+    let e = Arc::new(engine(0));
     let refs = Arc::new(reference());
     let tasks: Vec<_> = (0..8)
         .map(|k| {
@@ -125,7 +168,7 @@ async fn concurrent_requests_get_their_own_vectors() {
 
 #[test]
 fn blocking_callers_get_the_same_vectors() {
-    let e = engine();
+    let e = engine(0);
     let out = e
         .embed_blocking(&["How do I reset my password?".to_owned()])
         .unwrap();
@@ -137,9 +180,45 @@ fn blocking_callers_get_the_same_vectors() {
 fn a_chat_model_is_refused_as_an_embedding_model() {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../models/fixtures/tiny-llama-q8_0.gguf");
-    let e = EmbedEngine::load("tiny", &embedding_config(p), None).unwrap_err();
+    let e = EmbedEngine::load("tiny", &embedding_config(p), &onnxruntime(), None).unwrap_err();
     assert!(
         e.to_string().contains("not a mean-pooling embedding model"),
         "{e}"
     );
+}
+
+#[test]
+fn onnx_models_with_a_bad_file_tokenizer_or_library_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(LocalModelConfig, PathBuf, &str)> = vec![
+        // Not an ONNX graph.
+        (
+            {
+                let p = dir.path().join("model.onnx");
+                std::fs::write(&p, b"not a protobuf").unwrap();
+                std::fs::copy(
+                    prepared("models/all-MiniLM-L6-v2/tokenizer.json"),
+                    dir.path().join("tokenizer.json"),
+                )
+                .unwrap();
+                embedding_config(p)
+            },
+            onnxruntime(),
+            "ONNX Runtime could not load",
+        ),
+        // No tokenizer beside the model.
+        (
+            LocalModelConfig {
+                tokenizer: Some(dir.path().join("missing.json")),
+                ..embedding_config(prepared("models/all-MiniLM-L6-v2/model.onnx"))
+            },
+            onnxruntime(),
+            "cannot read the tokenizer",
+        ),
+    ];
+    for (cfg, lib, want) in cases {
+        let e = EmbedEngine::load("m", &cfg, &lib, None).unwrap_err();
+        assert!(e.to_string().contains(want), "{e}");
+        assert!(e.to_string().contains("cannot load model 'm'"), "{e}");
+    }
 }

@@ -37,16 +37,24 @@ pub enum ModelsCommand {
         /// Configuration whose [local_models] to list.
         #[arg(long, short = 'c', env = "ATALAYA_CONFIG")]
         config: Option<PathBuf>,
-        /// Directory searched for *.gguf files.
+        /// Directory searched for *.gguf and *.onnx files.
         #[arg(long, default_value = "models")]
         dir: PathBuf,
+        /// ONNX Runtime library for .onnx files (default: the configuration's, else
+        /// models/onnxruntime/libonnxruntime.so).
+        #[arg(long)]
+        onnxruntime: Option<PathBuf>,
         /// One JSON object per model instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Describe a GGUF file: architecture, parameters, quantization, context, template, memory.
+    /// Describe a GGUF file (architecture, parameters, quantization, context, template, memory)
+    /// or an ONNX embedding model (loaded with its tokenizer.json: dimensions, sequence limit).
     Inspect {
         path: PathBuf,
+        /// ONNX Runtime library for an .onnx file.
+        #[arg(long, default_value = "models/onnxruntime/libonnxruntime.so")]
+        onnxruntime: PathBuf,
         /// Context length per sequence for the memory estimate (default: the model's, at most 8192).
         #[arg(long)]
         context: Option<u64>,
@@ -79,10 +87,12 @@ pub struct ConfigSource {
     /// Serve this GGUF chat model in-process (named by --model, or by the file name).
     #[arg(long, conflicts_with = "upstream")]
     pub gguf: Option<PathBuf>,
-    /// Serve this GGUF embedding model in-process, named by the file name (e.g. the
-    /// all-MiniLM-L6-v2 that `make models` prepares).
-    #[arg(long)]
-    pub embedding_gguf: Option<PathBuf>,
+    /// Serve this embedding model in-process: an `.onnx` file (ONNX Runtime, with the
+    /// tokenizer.json beside it) or a GGUF file (llama.cpp). Named by the file name, or by its
+    /// directory for `model.onnx` (e.g. models/all-MiniLM-L6-v2/model.onnx, prepared by
+    /// `make models`, is served as all-MiniLM-L6-v2).
+    #[arg(long, alias = "embedding-gguf")]
+    pub embedding_model: Option<PathBuf>,
 }
 
 #[derive(Args)]

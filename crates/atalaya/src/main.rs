@@ -10,11 +10,11 @@ use std::{
 use anyhow::Context;
 use atalaya_core::{
     auth::hash_key,
-    config::{CliOverrides, Config, LocalModelKind, LogFormat, QuickLocal},
+    config::{CliOverrides, Config, LocalModelKind, LogFormat, OnnxRuntimeConfig, QuickLocal},
     gateway::Gateway,
     Error,
 };
-use atalaya_engine::{gguf::human_count, inspect};
+use atalaya_engine::{embed, gguf::human_count, inspect};
 use clap::Parser;
 use rand::RngCore;
 use tokio_util::sync::CancellationToken;
@@ -52,9 +52,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // would check them.
             let lookup = |k: &str| std::env::var(k).ok();
             atalaya_providers::build_providers(&config, &lookup)?;
-            // Local model files are checked (header, truncation) without loading the weights.
+            // GGUF files are checked (header, truncation) without loading the weights; ONNX
+            // models are loaded with their tokenizer and runtime, as serving would.
             for (name, m) in &config.local_models {
-                inspect::summarize(&m.path).map_err(|e| {
+                let checked = if embed::is_onnx(&m.path) {
+                    embed::describe_onnx(
+                        &m.path,
+                        m.tokenizer.as_deref(),
+                        &config.onnxruntime.library,
+                    )
+                    .map(drop)
+                } else {
+                    inspect::summarize(&m.path).map(drop)
+                };
+                checked.map_err(|e| {
                     Error::config(
                         format!(
                             "local_models.{}.path",
@@ -79,9 +90,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Models(ModelsCommand::Inspect {
             path,
+            onnxruntime,
+            json,
+            ..
+        }) if embed::is_onnx(&path) => {
+            let v = embed::describe_onnx(&path, None, &onnxruntime)?;
+            let text = if json {
+                serde_json::to_string_pretty(&v)?
+            } else {
+                render_onnx(&v)
+            };
+            writeln!(std::io::stdout().lock(), "{text}")?;
+            Ok(())
+        }
+        Command::Models(ModelsCommand::Inspect {
+            path,
             context,
             parallel,
             json,
+            ..
         }) => {
             let summary = inspect::summarize(&path)?;
             let ctx = context.unwrap_or_else(|| summary.context_length.unwrap_or(2048).min(8192));
@@ -103,9 +130,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Models(ModelsCommand::List { config, dir, json }) => {
-            models_list(config, &dir, json)
-        }
+        Command::Models(ModelsCommand::List {
+            config,
+            dir,
+            onnxruntime,
+            json,
+        }) => models_list(config, &dir, onnxruntime, json),
         Command::Keys(KeysCommand::Generate) => {
             let key = new_key("atl_");
             let mut out = std::io::stdout().lock();
@@ -120,15 +150,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn models_list(
     config: Option<std::path::PathBuf>,
     dir: &std::path::Path,
+    onnxruntime: Option<std::path::PathBuf>,
     json: bool,
 ) -> anyhow::Result<()> {
     let mut rows: Vec<(String, std::path::PathBuf)> = Vec::new();
+    let mut tokenizers = std::collections::HashMap::new();
+    let mut library = OnnxRuntimeConfig::default().library;
     if let Some(file) = config {
         let c = Config::load(Some(&file), &env_vars(), &CliOverrides::default())?;
         for (name, m) in &c.local_models {
             rows.push((name.clone(), m.path.clone()));
+            if let Some(t) = &m.tokenizer {
+                tokenizers.insert(m.path.clone(), t.clone());
+            }
         }
+        library = c.onnxruntime.library;
     }
+    let library = onnxruntime.unwrap_or(library);
     for p in inspect::find_models(dir) {
         let same = |q: &std::path::PathBuf| q.canonicalize().ok() == p.canonicalize().ok();
         if !rows.iter().any(|(_, q)| same(q)) {
@@ -144,6 +182,33 @@ fn models_list(
         )?;
     }
     for (name, path) in rows {
+        if embed::is_onnx(&path) {
+            match embed::describe_onnx(&path, tokenizers.get(&path).map(|p| p.as_path()), &library)
+            {
+                Ok(mut v) if json => {
+                    v["configured_as"] = serde_json::json!(name);
+                    writeln!(out, "{v}")?;
+                }
+                Ok(v) => writeln!(
+                    out,
+                    "{:<22} {:<10} {:<10} {:>8} {:<8} {:>7}  {}",
+                    name,
+                    "embedding",
+                    "onnx",
+                    "-",
+                    "-",
+                    v["max_seq_length"],
+                    v["path"].as_str().unwrap_or("-")
+                )?,
+                Err(e) if json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"configured_as": name, "path": path, "error": e.to_string()})
+                )?,
+                Err(e) => writeln!(out, "{name:<22} error: {e}")?,
+            }
+            continue;
+        }
         match inspect::summarize(&path) {
             Ok(s) if json => {
                 let mut v = serde_json::to_value(&s)?;
@@ -176,6 +241,23 @@ fn models_list(
     Ok(())
 }
 
+/// `models inspect` of an ONNX model: its `/v1/models` details as `key: value` lines.
+fn render_onnx(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    if let Some(map) = v.as_object() {
+        for (k, val) in map {
+            let shown = match val {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".into(),
+                other => other.to_string(),
+            };
+            out.push_str(&format!("{:<16}{shown}\n", format!("{k}:")));
+        }
+    }
+    out.pop();
+    out
+}
+
 fn new_key(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -187,6 +269,18 @@ fn file_stem(path: &std::path::Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().to_lowercase())
         .unwrap_or_else(|| "local".into())
+}
+
+/// An embedding model's route name: its file's, or its directory's when the file is the
+/// conventional `model.onnx` (`models/all-MiniLM-L6-v2/model.onnx` → `all-minilm-l6-v2`).
+fn model_name(path: &std::path::Path) -> String {
+    let generic = path
+        .file_stem()
+        .is_some_and(|s| s.eq_ignore_ascii_case("model"));
+    match path.parent().filter(|p| generic && p.file_name().is_some()) {
+        Some(dir) => file_stem(dir),
+        None => file_stem(path),
+    }
 }
 
 fn env_vars() -> Vec<(String, String)> {
@@ -206,9 +300,9 @@ fn load(source: &ConfigSource, make_demo_key: bool) -> anyhow::Result<(Config, O
     } else if source.model.is_some() && source.upstream.is_none() {
         anyhow::bail!("--model needs --upstream URL or --gguf PATH");
     }
-    if let Some(path) = &source.embedding_gguf {
+    if let Some(path) = &source.embedding_model {
         quick_local.push(QuickLocal {
-            name: file_stem(path),
+            name: model_name(path),
             path: path.clone(),
             kind: LocalModelKind::Embedding,
         });
@@ -238,12 +332,14 @@ fn load(source: &ConfigSource, make_demo_key: bool) -> anyhow::Result<(Config, O
 }
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {
-    // llama.cpp logs every tensor while loading: only its warnings, unless asked for.
-    let level = if config.log.level.contains("llama_cpp_2") {
-        config.log.level.clone()
-    } else {
-        format!("{},llama_cpp_2=warn", config.log.level)
-    };
+    // llama.cpp logs every tensor while loading, ONNX Runtime every session option: only
+    // their warnings, unless asked for.
+    let mut level = config.log.level.clone();
+    for noisy in ["llama_cpp_2", "ort"] {
+        if !level.contains(&format!("{noisy}=")) {
+            level.push_str(&format!(",{noisy}=warn"));
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&level)
         .with_context(|| format!("log.level '{}'", config.log.level))?;
     let builder = tracing_subscriber::fmt()

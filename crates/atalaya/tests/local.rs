@@ -1,5 +1,5 @@
-//! End-to-end: the real binary serving local GGUF models (the tiny random-weight fixtures and
-//! the embedding model prepared by `make models`), alone and mixed with a remote upstream.
+//! End-to-end: the real binary serving local models (the tiny random-weight GGUF fixtures and
+//! the ONNX embedding model prepared by `make models`), alone and mixed with a remote upstream.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -25,7 +25,9 @@ fn models_dir() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models");
     assert!(
         p.join("fixtures/tiny-llama-f32.gguf").is_file()
-            && p.join("all-MiniLM-L6-v2.gguf").is_file(),
+            && p.join("all-MiniLM-L6-v2.gguf").is_file()
+            && p.join("all-MiniLM-L6-v2/model.onnx").is_file()
+            && p.join("onnxruntime/libonnxruntime.so").exists(),
         "model files are missing: run `make models` (scripts/models.sh) first"
     );
     p
@@ -98,6 +100,9 @@ kind = "embedding"
 path = "{minilm}"
 threads = 1
 
+[onnxruntime]
+library = "{ort}"
+
 # Local only: a full queue is the client's 429.
 [models.tiny]
 targets = [{{ upstream = "tiny" }}]
@@ -112,7 +117,8 @@ retry = {{ attempts = 1 }}
 targets = [{{ upstream = "minilm" }}]
 "#,
         tiny = m.join("fixtures/tiny-llama-f32.gguf").display(),
-        minilm = m.join("all-MiniLM-L6-v2.gguf").display(),
+        minilm = m.join("all-MiniLM-L6-v2/model.onnx").display(),
+        ort = m.join("onnxruntime/libonnxruntime.so").display(),
     )
 }
 
@@ -186,6 +192,7 @@ async fn local_models_behind_the_gateway() {
         .find(|m| m["id"] == "embed")
         .unwrap();
     assert_eq!(emb["atalaya"]["dimensions"], 384);
+    assert_eq!(emb["atalaya"]["engine"], "onnxruntime");
 
     // A completion, then the same request streamed: the same text, token by token.
     let r = post(
@@ -424,8 +431,35 @@ async fn models_cli_lists_and_inspects() {
     assert!(v["chat_template"].as_str().unwrap().contains("im_start"));
     assert!(v["memory_estimate"]["total"].as_u64().unwrap() > 0);
 
+    // An ONNX embedding model is described by loading it with its tokenizer and runtime.
+    let ort = m.join("onnxruntime/libonnxruntime.so");
     let out = Command::new(BIN)
-        .args(["models", "list", "--dir", m.to_str().unwrap()])
+        .args([
+            "models",
+            "inspect",
+            m.join("all-MiniLM-L6-v2/model.onnx").to_str().unwrap(),
+            "--onnxruntime",
+            ort.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["engine"], "onnxruntime");
+    assert_eq!(v["dimensions"], 384);
+    assert_eq!(v["max_seq_length"], 256);
+
+    let out = Command::new(BIN)
+        .args([
+            "models",
+            "list",
+            "--dir",
+            m.to_str().unwrap(),
+            "--onnxruntime",
+            ort.to_str().unwrap(),
+        ])
         .output()
         .await
         .unwrap();
@@ -436,6 +470,11 @@ async fn models_cli_lists_and_inspects() {
         "{text}"
     );
     assert!(text.contains("tiny-llama-q8_0.gguf"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("model.onnx") && l.contains("onnx") && l.contains("256")),
+        "{text}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let text_file = dir.path().join("notes.gguf");
