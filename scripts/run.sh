@@ -16,7 +16,13 @@ listen="${LISTEN:-127.0.0.1:8080}"
 if [ -n "${CONFIG:-}" ]; then
   exec "$bin/atalaya" serve --config "$CONFIG" --listen "$listen"
 fi
-embed=(--embedding-model models/all-MiniLM-L6-v2/model.onnx)
+# The embedding model on ONNX Runtime; on llama.cpp where no ONNX Runtime library was installed
+# (scripts/models.sh pins the x86_64 wheel only).
+if [ -e models/onnxruntime/libonnxruntime.so ]; then
+  embed=(--embedding-model models/all-MiniLM-L6-v2/model.onnx)
+else
+  embed=(--embedding-model models/all-MiniLM-L6-v2.gguf)
+fi
 if [ -n "${GGUF:-}" ]; then
   exec "$bin/atalaya" serve --gguf "$GGUF" ${MODEL:+--model "$MODEL"} "${embed[@]}" --listen "$listen"
 fi

@@ -408,7 +408,7 @@ pub struct CliOverrides {
     pub quick_route: Option<(String, String)>,
     /// Accepted keys to add (from `ATALAYA_API_KEY` or a generated demo key).
     pub api_keys: Vec<String>,
-    /// `--gguf PATH` / `--embedding-gguf PATH`: local models, each routed under its name.
+    /// `--gguf PATH` / `--embedding-model PATH`: local models, each routed under its name.
     pub quick_local: Vec<QuickLocal>,
 }
 
@@ -605,6 +605,7 @@ impl Config {
                 }
             }
         }
+        let mut library_reported = false;
         for (name, lm) in &self.local_models {
             let base = format!("local_models.{}", quote_key(name));
             if self.upstreams.contains_key(name) {
@@ -658,7 +659,8 @@ impl Config {
                         ),
                     );
                 }
-                if !self.onnxruntime.library.is_file() {
+                if !self.onnxruntime.library.is_file() && !library_reported {
+                    library_reported = true;
                     issue(
                         "onnxruntime.library".into(),
                         format!(

@@ -95,6 +95,7 @@ pub fn is_onnx(path: &Path) -> bool {
 pub fn describe_onnx(
     path: &Path,
     tokenizer: Option<&Path>,
+    context_length: u32,
     library: &Path,
 ) -> Result<Value, Error> {
     let file_bytes = std::fs::metadata(path)
@@ -104,9 +105,11 @@ pub fn describe_onnx(
         })?
         .len();
     let tokenizer = onnx::tokenizer_path(path, tokenizer);
-    let loaded = onnx::load(library, path, &tokenizer, 0, 1).map_err(|problem| Error::Load {
-        model: path.display().to_string(),
-        problem,
+    let loaded = onnx::load(library, path, &tokenizer, context_length, 1).map_err(|problem| {
+        Error::Load {
+            model: path.display().to_string(),
+            problem,
+        }
     })?;
     Ok(onnx_details(path, &tokenizer, file_bytes, &loaded.info))
 }
@@ -325,12 +328,8 @@ impl EmbedEngine {
             // The tokenizer truncates (its post-processor keeps [CLS] and [SEP]).
             Tokenize::Hf(tok) => tok
                 .encode(text, true)
-                .map(|enc| {
-                    enc.get_ids()
-                        .iter()
-                        .map(|&t| i32::try_from(t).unwrap_or(0))
-                        .collect()
-                })
+                .map_err(|e| e.to_string())
+                .and_then(|enc| onnx::to_i32(enc.get_ids()))
                 .map_err(|e| Error::InvalidRequest {
                     message: format!("cannot tokenize the input: {e}"),
                     param: Some("input".into()),
@@ -486,8 +485,12 @@ impl Worker {
             .collect();
         let mut results: Vec<Vec<Option<Vec<f32>>>> =
             jobs.iter().map(|j| vec![None; j.inputs.len()]).collect();
-        let mut failed: Option<String> = None;
+        // A failed pass fails the requests with inputs in it, not the others of the batch.
+        let mut failed: Vec<Option<String>> = vec![None; jobs.len()];
         for pass in plan_passes(&lengths, self.batch_tokens, self.padded) {
+            if pass.iter().all(|&k| failed[items[k].0].is_some()) {
+                continue;
+            }
             let seqs: Vec<&[i32]> = pass
                 .iter()
                 .map(|&k| jobs[items[k].0].inputs[items[k].1].as_slice())
@@ -498,33 +501,36 @@ impl Worker {
                 m.batch_sequences.observe(seqs.len() as f64);
                 m.prompt_tokens.inc_by(used as u64);
             }
-            match engine.forward(&seqs) {
-                Ok(vectors) if vectors.len() == pass.len() => {
+            let outcome = match engine.forward(&seqs) {
+                Ok(vectors) if vectors.len() == pass.len() => Ok(vectors),
+                Ok(vectors) => Err(format!(
+                    "{} inputs gave {} vectors",
+                    pass.len(),
+                    vectors.len()
+                )),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(vectors) => {
                     for (&k, v) in pass.iter().zip(vectors) {
                         let (j, i) = items[k];
                         results[j][i] = Some(normalize(&v));
                     }
                 }
-                Ok(vectors) => {
-                    failed = Some(format!(
-                        "{} inputs gave {} vectors",
-                        pass.len(),
-                        vectors.len()
-                    ));
-                    break;
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    break;
+                Err(problem) => {
+                    tracing::warn!(model = %self.name, inputs = pass.len(), %problem, "embedding pass failed");
+                    for &k in &pass {
+                        failed[items[k].0].get_or_insert_with(|| problem.clone());
+                    }
                 }
             }
         }
-        for (job, res) in jobs.into_iter().zip(results) {
-            let outcome = match (&failed, res.into_iter().collect::<Option<Vec<_>>>()) {
-                (_, Some(v)) => Ok(v),
-                (Some(problem), None) => Err(Error::Decode {
+        for ((job, res), failure) in jobs.into_iter().zip(results).zip(failed) {
+            let outcome = match (failure, res.into_iter().collect::<Option<Vec<_>>>()) {
+                (None, Some(v)) => Ok(v),
+                (Some(problem), _) => Err(Error::Decode {
                     model: self.name.clone(),
-                    problem: problem.clone(),
+                    problem,
                 }),
                 (None, None) => Err(Error::Decode {
                     model: self.name.clone(),
@@ -607,6 +613,56 @@ mod tests {
         // Padded: the long inputs pair up, the short ones share one pass.
         let passes = plan_passes(&lengths, 512, true);
         assert_eq!(passes, vec![vec![5, 1], vec![3, 7], vec![2, 4, 0, 6]]);
+    }
+
+    /// Fails any pass holding token 9; otherwise returns [length, 1].
+    struct FailOnNine;
+
+    impl Forward for FailOnNine {
+        fn forward(&mut self, seqs: &[&[i32]]) -> Result<Vec<Vec<f32>>, String> {
+            if seqs.iter().any(|s| s.contains(&9)) {
+                return Err("boom".into());
+            }
+            Ok(seqs.iter().map(|s| vec![s.len() as f32, 0.0]).collect())
+        }
+    }
+
+    #[test]
+    fn a_failed_pass_fails_only_the_requests_in_it() {
+        let worker = Worker {
+            name: "m".into(),
+            metrics: None,
+            batch_tokens: 8,
+            padded: true,
+            window: Duration::ZERO,
+        };
+        let mut replies = Vec::new();
+        let jobs: Vec<Job> = [
+            vec![vec![1, 2, 3, 4, 5, 6]],
+            vec![vec![1, 2]],
+            // The longest input runs first, alone, and fails: only its request fails.
+            vec![vec![9; 7]],
+            // One bad input fails its whole request.
+            vec![vec![1, 1, 1], vec![9, 9, 9, 9, 9]],
+        ]
+        .into_iter()
+        .map(|inputs| {
+            let (reply, rx) = oneshot::channel();
+            replies.push(rx);
+            Job { inputs, reply }
+        })
+        .collect();
+        worker.process(&mut FailOnNine, jobs);
+        let out: Vec<Vectors> = replies
+            .into_iter()
+            .map(|mut rx| rx.try_recv().unwrap())
+            .collect();
+        assert_eq!(out[0].as_ref().unwrap()[0], vec![1.0, 0.0]);
+        assert_eq!(out[1].as_ref().unwrap().len(), 1);
+        for failed in [&out[2], &out[3]] {
+            let e = failed.as_ref().unwrap_err().to_string();
+            assert!(e.contains("boom"), "{e}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::OnceLock,
+    sync::Mutex,
 };
 
 use ort::{
@@ -18,32 +18,40 @@ use ort::{
 };
 use tokenizers::{Tokenizer, TruncationParams};
 
-/// The process-wide ONNX Runtime environment: the first library path wins.
-static ENVIRONMENT: OnceLock<Result<(PathBuf, Environment), String>> = OnceLock::new();
+/// The process-wide ONNX Runtime environment, once a library has loaded: later models must
+/// name the same library. Failures are not cached, so a corrected path can be retried.
+static ENVIRONMENT: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
 
 fn environment(library: &Path) -> Result<Environment, String> {
-    let env = ENVIRONMENT.get_or_init(|| {
-        if !library.is_file() {
-            return Err(format!(
-                "the ONNX Runtime library {} does not exist (run `make models`, or set [onnxruntime] library)",
-                library.display()
-            ));
-        }
-        ort::init_from(library)
-            .map_err(|e| format!("cannot load ONNX Runtime: {e}"))?
-            .with_name("atalaya")
-            .build()
-            .map(|env| (library.to_path_buf(), env))
-            .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
-    });
-    match env {
-        Ok((path, env)) if path == library => Ok(env.clone()),
-        Ok((path, _)) => Err(format!(
-            "ONNX Runtime is already loaded from {}; one library per process",
-            path.display()
-        )),
-        Err(e) => Err(e.clone()),
+    let key = "onnxruntime.library";
+    // `ort` would resolve a relative path against the executable's directory first; resolve it
+    // against the working directory, where it was checked.
+    let resolved = library.canonicalize().map_err(|e| {
+        format!(
+            "{key}: the ONNX Runtime library {} cannot be opened ({e}); run `make models`, or set {key} (ATALAYA__ONNXRUNTIME__LIBRARY)",
+            library.display()
+        )
+    })?;
+    let mut current = ENVIRONMENT
+        .lock()
+        .map_err(|_| "ONNX Runtime initialisation panicked earlier".to_owned())?;
+    if let Some((path, env)) = current.as_ref() {
+        return if *path == resolved {
+            Ok(env.clone())
+        } else {
+            Err(format!(
+                "{key}: ONNX Runtime is already loaded from {}; one library per process",
+                path.display()
+            ))
+        };
     }
+    let env = ort::init_from(&resolved)
+        .map_err(|e| format!("{key}: cannot load ONNX Runtime: {e}"))?
+        .with_name("atalaya")
+        .build()
+        .map_err(|e| format!("{key}: cannot start ONNX Runtime: {e}"))?;
+    *current = Some((resolved, env.clone()));
+    Ok(env)
 }
 
 /// What the loader learned about the model.
@@ -83,8 +91,12 @@ pub(crate) fn load(
     context_length: u32,
     threads: usize,
 ) -> Result<Loaded, String> {
-    let mut tok = Tokenizer::from_file(tokenizer)
-        .map_err(|e| format!("cannot read the tokenizer {}: {e}", tokenizer.display()))?;
+    let mut tok = Tokenizer::from_file(tokenizer).map_err(|e| {
+        format!(
+            "cannot read the tokenizer {} ({e}); set the model's `tokenizer` key to its tokenizer.json",
+            tokenizer.display()
+        )
+    })?;
     let env = environment(library)?;
     let options = |e: ort::Error<ort::session::builder::SessionBuilder>| {
         format!("ONNX Runtime session options: {e}")
@@ -127,23 +139,31 @@ pub(crate) fn load(
             model.display()
         ));
     }
-    let (file_limit, meta_dims, name, producer) = match session.metadata() {
+    let (file_limit, positions, meta_dims, name, producer) = match session.metadata() {
         Ok(m) => {
             let num = |k: &str| m.custom(k).and_then(|v| v.parse::<usize>().ok());
             (
                 num("atalaya.embedding.max_seq_length"),
+                num("atalaya.embedding.max_position_embeddings"),
                 num("atalaya.embedding.dimensions"),
                 m.custom("atalaya.embedding.name").or_else(|| m.name()),
                 m.producer(),
             )
         }
-        Err(_) => (None, None, None, None),
+        Err(_) => (None, None, None, None, None),
     };
     let max_seq = match context_length {
         0 => file_limit.unwrap_or(512),
         n => n as usize,
     }
     .max(2);
+    if let Some(p) = positions.filter(|&p| max_seq > p) {
+        return Err(format!(
+            "context_length {max_seq} is more than the {p} positions {} was trained for; set context_length to at most {p} (0 = the model's {})",
+            model.display(),
+            file_limit.map_or_else(|| p.to_string(), |l| l.to_string())
+        ));
+    }
     tok.with_truncation(Some(TruncationParams {
         max_length: max_seq,
         ..TruncationParams::default()
@@ -151,17 +171,36 @@ pub(crate) fn load(
     .map_err(|e| format!("tokenizer truncation: {e}"))?;
     tok.with_padding(None);
     let mut embedder = OnnxEmbedder { session, dims: 0 };
-    // One probe pass learns the width (and proves the graph runs) before serving.
-    let probe: Vec<i32> = tok
-        .encode("probe", true)
-        .map_err(|e| format!("the tokenizer failed on a test input: {e}"))?
-        .get_ids()
-        .iter()
-        .map(|&t| i32::try_from(t).unwrap_or(0))
-        .collect();
+    // Probe passes learn the width and prove, before serving, that the tokenizer adds its
+    // special tokens and that the graph runs an input of the longest allowed length.
+    let ids = |text: &str| -> Result<Vec<i32>, String> {
+        let enc = tok
+            .encode(text, true)
+            .map_err(|e| format!("the tokenizer failed on a test input: {e}"))?;
+        to_i32(enc.get_ids())
+    };
+    if ids("")?.is_empty() {
+        return Err(format!(
+            "the tokenizer {} adds no special tokens: an empty input would have no tokens to pool",
+            tokenizer.display()
+        ));
+    }
+    let short = ids("probe")?;
+    let mut longest = short.clone();
+    if let (Some(&last), Some(&filler)) = (short.last(), short.get(short.len().saturating_sub(2))) {
+        longest.truncate(short.len() - 1);
+        longest.resize(max_seq - 1, filler);
+        longest.push(last);
+    }
     let probe = embedder
-        .forward(&[&probe])
+        .forward(&[&short])
         .map_err(|e| format!("a test pass through {} failed: {e}", model.display()))?;
+    embedder.forward(&[&longest]).map_err(|e| {
+        format!(
+            "{} cannot embed a {max_seq}-token input ({e}); lower context_length",
+            model.display()
+        )
+    })?;
     let width = probe.first().map(Vec::len).unwrap_or(0);
     if width == 0 || meta_dims.is_some_and(|d| d != width) {
         return Err(format!(
@@ -182,13 +221,23 @@ pub(crate) fn load(
     })
 }
 
+/// Token ids as the engine's `i32`s; an id beyond `i32` is a broken tokenizer, not a token.
+pub(crate) fn to_i32(ids: &[u32]) -> Result<Vec<i32>, String> {
+    ids.iter()
+        .map(|&t| i32::try_from(t).map_err(|_| format!("token id {t} is out of range")))
+        .collect()
+}
+
 impl OnnxEmbedder {
     /// Pooled (not normalized) vectors of `seqs`, right-padded to the longest.
     pub(crate) fn forward(&mut self, seqs: &[&[i32]]) -> Result<Vec<Vec<f32>>, String> {
         let rows = seqs.len();
         let width = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
-        if rows == 0 || width == 0 {
-            return Ok(vec![Vec::new(); rows]);
+        if seqs.iter().any(|s| s.is_empty()) {
+            return Err("an input has no tokens".into());
+        }
+        if rows == 0 {
+            return Ok(Vec::new());
         }
         let mut ids = vec![0i64; rows * width];
         let mut mask = vec![0i64; rows * width];

@@ -138,32 +138,55 @@ fn a_vector_does_not_depend_on_its_batch() {
 }
 
 /// Concurrent requests are coalesced into shared batches; each still gets exactly its own
-/// vectors, in its own order.
+/// vectors, in its own order (both backends).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_get_their_own_vectors() {
-    let e = Arc::new(engine(0));
     let refs = Arc::new(reference());
-    let tasks: Vec<_> = (0..8)
-        .map(|k| {
-            let e = e.clone();
-            let refs = refs.clone();
-            // Each request: a different rotation of a few reference texts.
-            let idx: Vec<usize> = (0..3).map(|j| (k * 3 + j) % refs.len()).collect();
-            async move {
-                let texts: Vec<String> = idx.iter().map(|&i| refs[i].text.clone()).collect();
-                let out = e.embed(&texts).await.unwrap();
-                for (v, &i) in out.vectors.iter().zip(&idx) {
-                    let c = cosine(&refs[i].vector, v);
-                    assert!(
-                        c >= 0.9999,
-                        "request {k}: cosine {c} for {:?}",
-                        refs[i].text
-                    );
+    for (b, (backend, _)) in BACKENDS.iter().enumerate() {
+        let e = Arc::new(engine(b));
+        let tasks: Vec<_> = (0..8)
+            .map(|k| {
+                let e = e.clone();
+                let refs = refs.clone();
+                // Each request: a different rotation of a few reference texts.
+                let idx: Vec<usize> = (0..3).map(|j| (k * 3 + j) % refs.len()).collect();
+                async move {
+                    let texts: Vec<String> = idx.iter().map(|&i| refs[i].text.clone()).collect();
+                    let out = e.embed(&texts).await.unwrap();
+                    for (v, &i) in out.vectors.iter().zip(&idx) {
+                        let c = cosine(&refs[i].vector, v);
+                        assert!(
+                            c >= 0.9999,
+                            "{backend}: request {k}: cosine {c} for {:?}",
+                            refs[i].text
+                        );
+                    }
                 }
-            }
-        })
-        .collect();
-    futures::future::join_all(tasks).await;
+            })
+            .collect();
+        futures::future::join_all(tasks).await;
+    }
+}
+
+/// A context_length beyond the graph's positions is refused at load, with the limit.
+#[test]
+fn an_onnx_context_length_beyond_the_model_is_refused() {
+    let cfg = LocalModelConfig {
+        context_length: 1024,
+        ..embedding_config(prepared(BACKENDS[0].1))
+    };
+    let e = EmbedEngine::load("m", &cfg, &onnxruntime(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("context_length") && e.contains("512"), "{e}");
+    let cfg = LocalModelConfig {
+        context_length: 512,
+        ..embedding_config(prepared(BACKENDS[0].1))
+    };
+    let e = EmbedEngine::load("m", &cfg, &onnxruntime(), None).unwrap();
+    let long = "refund ".repeat(600);
+    assert_eq!(e.tokenize(&long).unwrap().len(), 512);
+    assert_eq!(e.embed_blocking(&[long]).unwrap().vectors[0].len(), 384);
 }
 
 #[test]

@@ -20,10 +20,24 @@ fn a_missing_onnx_runtime_library_is_a_clear_load_error() {
     let missing = dir.path().join("libonnxruntime.so");
     let e = EmbedEngine::load("minilm", &cfg, &missing, None).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("ONNX Runtime library"), "{msg}");
+    assert!(
+        msg.contains("onnxruntime.library") && msg.contains("make models"),
+        "{msg}"
+    );
     assert!(msg.contains(&missing.display().to_string()), "{msg}");
-    // Not a library at all: dlopen's reason is reported.
+    // Not a library at all: dlopen's reason is reported (failures are not cached, so this is
+    // a fresh attempt).
     std::fs::write(&missing, b"not an ELF file").unwrap();
-    let e = EmbedEngine::load("minilm", &cfg, &missing, None).unwrap_err();
-    assert!(e.to_string().contains("ONNX Runtime"), "{e}");
+    let e = EmbedEngine::load("minilm", &cfg, &missing, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot load ONNX Runtime") && e.contains("failed to load from"),
+        "{e}"
+    );
+    // The right library then loads: a corrected path can be retried in the same process.
+    let good = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/onnxruntime/libonnxruntime.so");
+    let e = EmbedEngine::load("minilm", &cfg, &good, None).unwrap();
+    assert_eq!(e.dimensions(), 384);
 }

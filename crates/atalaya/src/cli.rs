@@ -41,7 +41,7 @@ pub enum ModelsCommand {
         #[arg(long, default_value = "models")]
         dir: PathBuf,
         /// ONNX Runtime library for .onnx files (default: the configuration's, else
-        /// models/onnxruntime/libonnxruntime.so).
+        /// $ATALAYA__ONNXRUNTIME__LIBRARY, else models/onnxruntime/libonnxruntime.so).
         #[arg(long)]
         onnxruntime: Option<PathBuf>,
         /// One JSON object per model instead of a table.
@@ -52,13 +52,18 @@ pub enum ModelsCommand {
     /// or an ONNX embedding model (loaded with its tokenizer.json: dimensions, sequence limit).
     Inspect {
         path: PathBuf,
-        /// ONNX Runtime library for an .onnx file.
-        #[arg(long, default_value = "models/onnxruntime/libonnxruntime.so")]
-        onnxruntime: PathBuf,
-        /// Context length per sequence for the memory estimate (default: the model's, at most 8192).
+        /// ONNX Runtime library for an .onnx file (default: $ATALAYA__ONNXRUNTIME__LIBRARY,
+        /// else models/onnxruntime/libonnxruntime.so).
+        #[arg(long)]
+        onnxruntime: Option<PathBuf>,
+        /// tokenizer.json of an .onnx file (default: beside it).
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        /// Context length per sequence for the memory estimate (default: the model's, at most
+        /// 8192). GGUF only.
         #[arg(long)]
         context: Option<u64>,
-        /// Parallel sequences for the memory estimate.
+        /// Parallel sequences for the memory estimate. GGUF only.
         #[arg(long, default_value_t = 4)]
         parallel: u64,
         /// Print JSON.

@@ -55,25 +55,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // GGUF files are checked (header, truncation) without loading the weights; ONNX
             // models are loaded with their tokenizer and runtime, as serving would.
             for (name, m) in &config.local_models {
-                let checked = if embed::is_onnx(&m.path) {
+                let base = format!("local_models.{}", atalaya_core::config::quote_key(name));
+                if embed::is_onnx(&m.path) {
+                    // The message names the key at fault (tokenizer, context_length,
+                    // onnxruntime.library) when it is not the file itself.
                     embed::describe_onnx(
                         &m.path,
                         m.tokenizer.as_deref(),
+                        m.context_length,
                         &config.onnxruntime.library,
                     )
-                    .map(drop)
+                    .map_err(|e| Error::config(base, e.to_string()))?;
                 } else {
-                    inspect::summarize(&m.path).map(drop)
-                };
-                checked.map_err(|e| {
-                    Error::config(
-                        format!(
-                            "local_models.{}.path",
-                            atalaya_core::config::quote_key(name)
-                        ),
-                        e.to_string(),
-                    )
-                })?;
+                    inspect::summarize(&m.path)
+                        .map_err(|e| Error::config(format!("{base}.path"), e.to_string()))?;
+                }
             }
             let mut out = std::io::stdout().lock();
             writeln!(out, "# configuration is valid; effective values follow")?;
@@ -91,10 +87,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(ModelsCommand::Inspect {
             path,
             onnxruntime,
+            tokenizer,
             json,
             ..
         }) if embed::is_onnx(&path) => {
-            let v = embed::describe_onnx(&path, None, &onnxruntime)?;
+            let library = onnxruntime.unwrap_or_else(default_onnxruntime);
+            let v = embed::describe_onnx(&path, tokenizer.as_deref(), 0, &library)?;
             let text = if json {
                 serde_json::to_string_pretty(&v)?
             } else {
@@ -154,15 +152,13 @@ fn models_list(
     json: bool,
 ) -> anyhow::Result<()> {
     let mut rows: Vec<(String, std::path::PathBuf)> = Vec::new();
-    let mut tokenizers = std::collections::HashMap::new();
-    let mut library = OnnxRuntimeConfig::default().library;
+    let mut settings = std::collections::HashMap::new();
+    let mut library = default_onnxruntime();
     if let Some(file) = config {
         let c = Config::load(Some(&file), &env_vars(), &CliOverrides::default())?;
         for (name, m) in &c.local_models {
             rows.push((name.clone(), m.path.clone()));
-            if let Some(t) = &m.tokenizer {
-                tokenizers.insert(m.path.clone(), t.clone());
-            }
+            settings.insert(m.path.clone(), (m.tokenizer.clone(), m.context_length));
         }
         library = c.onnxruntime.library;
     }
@@ -183,8 +179,8 @@ fn models_list(
     }
     for (name, path) in rows {
         if embed::is_onnx(&path) {
-            match embed::describe_onnx(&path, tokenizers.get(&path).map(|p| p.as_path()), &library)
-            {
+            let (tokenizer, context) = settings.get(&path).cloned().unwrap_or_default();
+            match embed::describe_onnx(&path, tokenizer.as_deref(), context, &library) {
                 Ok(mut v) if json => {
                     v["configured_as"] = serde_json::json!(name);
                     writeln!(out, "{v}")?;
@@ -239,6 +235,14 @@ fn models_list(
         }
     }
     Ok(())
+}
+
+/// The ONNX Runtime library when no configuration names one: `ATALAYA__ONNXRUNTIME__LIBRARY`,
+/// else the default that `make models` installs.
+fn default_onnxruntime() -> std::path::PathBuf {
+    std::env::var_os("ATALAYA__ONNXRUNTIME__LIBRARY")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| OnnxRuntimeConfig::default().library, Into::into)
 }
 
 /// `models inspect` of an ONNX model: its `/v1/models` details as `key: value` lines.

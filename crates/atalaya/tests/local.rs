@@ -470,9 +470,16 @@ async fn models_cli_lists_and_inspects() {
         "{text}"
     );
     assert!(text.contains("tiny-llama-q8_0.gguf"), "{text}");
+    // NAME KIND ARCH PARAMS QUANT CTX PATH
     assert!(
-        text.lines()
-            .any(|l| l.contains("model.onnx") && l.contains("onnx") && l.contains("256")),
+        text.lines().any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.len() == 7
+                && cols[1] == "embedding"
+                && cols[2] == "onnx"
+                && cols[5] == "256"
+                && cols[6].ends_with("all-MiniLM-L6-v2/model.onnx")
+        }),
         "{text}"
     );
 
