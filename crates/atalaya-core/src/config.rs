@@ -180,6 +180,16 @@ pub enum KvCacheType {
     Q4_0,
 }
 
+/// llama.cpp's flash-attention kernels (chat): `auto` lets llama.cpp decide per backend.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FlashAttention {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum LocalModelKind {
@@ -214,6 +224,8 @@ pub struct LocalModelConfig {
     /// Precision of the KV cache (chat): f16 (default), f32 (exact, twice the memory), or the
     /// quantized q8_0 / q4_0 (less memory, slightly different outputs).
     pub kv_cache_type: KvCacheType,
+    /// Flash attention (chat): auto (llama.cpp decides), on, off.
+    pub flash_attention: FlashAttention,
     /// Largest number of tokens in one forward pass: prompt chunks and one token per
     /// generating sequence share it, so a long prompt never stalls the other streams.
     pub batch_size: u32,
@@ -251,6 +263,7 @@ impl Default for LocalModelConfig {
             parallel: 4,
             kv_cache_tokens: 0,
             kv_cache_type: KvCacheType::F16,
+            flash_attention: FlashAttention::Auto,
             batch_size: 512,
             threads: 0,
             queue_size: 64,
@@ -1044,12 +1057,13 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
         let model = write("not really a model, but a file");
         let path = model.path().display().to_string();
         let text = format!(
-            "{GOOD}\n[local_models.tiny]\npath = \"{path}\"\nparallel = 2\nkv_cache_type = \"q8_0\"\n[models.local]\ntargets = [{{ upstream = \"tiny\" }}, {{ upstream = \"vllm\", priority = 1 }}]\n"
+            "{GOOD}\n[local_models.tiny]\npath = \"{path}\"\nparallel = 2\nkv_cache_type = \"q8_0\"\nflash_attention = \"off\"\n[models.local]\ntargets = [{{ upstream = \"tiny\" }}, {{ upstream = \"vllm\", priority = 1 }}]\n"
         );
         let c = load_with_keys(&text).unwrap();
         assert_eq!(c.local_models["tiny"].parallel, 2);
         assert_eq!(c.local_models["tiny"].kind, LocalModelKind::Chat);
         assert_eq!(c.local_models["tiny"].kv_cache_type, KvCacheType::Q8_0);
+        assert_eq!(c.local_models["tiny"].flash_attention, FlashAttention::Off);
 
         let bad = format!(
             "{GOOD}\n[local_models.vllm]\npath = \"/nonexistent.gguf\"\nparallel = 0\nsampling = {{ temperature = 5.0 }}\nlora = [{{ path = \"{path}\" }}, {{ path = \"{path}\" }}]\n"

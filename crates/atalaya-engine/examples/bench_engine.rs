@@ -4,6 +4,7 @@
 //!   bench_engine raw    MODEL.gguf --threads 2 --prompt 256 --tokens 128
 //!       a bare llama.cpp loop (one sequence, no scheduler): prompt-processing and decode tok/s
 //!   bench_engine chat   MODEL.gguf --threads 2 --prompt 256 --tokens 128 --streams 1,4,8,16 --agg-prompt 32
+//!                       [--flash-attention auto|on|off]
 //!       the ChatEngine (scheduler included): single-stream rates with a --prompt-token prompt,
 //!       then aggregate tok/s with N concurrent generations of --agg-prompt-token prompts
 //!   bench_engine embed  MODEL.onnx|MODEL.gguf --threads 2 --batches 1,16,64 --repeat 3
@@ -17,7 +18,7 @@
 
 use std::{num::NonZeroU32, path::PathBuf, time::Instant};
 
-use atalaya_core::config::{LocalModelConfig, LocalModelKind};
+use atalaya_core::config::{FlashAttention, LocalModelConfig, LocalModelKind};
 use atalaya_engine::{
     chat::{ChatEngine, Event, GenerateParams, Sampling},
     embed::EmbedEngine,
@@ -39,6 +40,7 @@ struct Args {
     repeat: usize,
     batch_tokens: u32,
     agg_prompt: usize,
+    flash_attention: FlashAttention,
 }
 
 fn args() -> Args {
@@ -56,6 +58,7 @@ fn args() -> Args {
         repeat: 3,
         batch_tokens: 512,
         agg_prompt: 32,
+        flash_attention: FlashAttention::Auto,
     };
     while let Some(flag) = it.next() {
         let v = it.next().expect("flag value");
@@ -73,6 +76,13 @@ fn args() -> Args {
             "--repeat" => a.repeat = v.parse().unwrap(),
             "--batch-tokens" => a.batch_tokens = v.parse().unwrap(),
             "--agg-prompt" => a.agg_prompt = v.parse().unwrap(),
+            "--flash-attention" => {
+                a.flash_attention = match v.as_str() {
+                    "on" => FlashAttention::On,
+                    "off" => FlashAttention::Off,
+                    _ => FlashAttention::Auto,
+                }
+            }
             other => panic!("unknown flag {other}"),
         }
     }
@@ -177,6 +187,7 @@ fn chat(a: &Args) {
         parallel: max_streams,
         threads: a.threads,
         queue_size: 256,
+        flash_attention: a.flash_attention,
         ..LocalModelConfig::default()
     };
     let e = ChatEngine::load("bench", &cfg, None).unwrap();

@@ -20,7 +20,7 @@ use std::{
 };
 
 use atalaya_core::{
-    config::{KvCacheType, LocalModelConfig, SamplingConfig},
+    config::{FlashAttention, KvCacheType, LocalModelConfig, SamplingConfig},
     metrics::{LocalMetrics, ModelSeries},
 };
 use llama_cpp_2::{
@@ -282,6 +282,12 @@ impl ChatEngine {
             .with_kv_unified(true)
             .with_type_k(kv_type(cfg.kv_cache_type))
             .with_type_v(kv_type(cfg.kv_cache_type))
+            // llama.h's LLAMA_FLASH_ATTN_TYPE_{AUTO,DISABLED,ENABLED}.
+            .with_flash_attention_policy(match cfg.flash_attention {
+                FlashAttention::Auto => -1,
+                FlashAttention::Off => 0,
+                FlashAttention::On => 1,
+            })
             .with_n_threads(i32::try_from(threads).unwrap_or(1))
             .with_n_threads_batch(i32::try_from(threads).unwrap_or(1));
         let worker = Worker {
