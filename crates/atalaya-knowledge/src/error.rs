@@ -1,0 +1,31 @@
+/// Errors of the knowledge base. Ingestion reports them per file, so one bad file never
+/// aborts a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file's type is not one the parsers read.
+    #[error("unsupported file type {0} (supported: .txt .md .html .pdf .docx .csv .jsonl)")]
+    Unsupported(String),
+
+    /// The file is of a supported type but cannot be read as such.
+    #[error("not a valid {format} file: {reason}")]
+    Parse {
+        format: &'static str,
+        reason: String,
+    },
+
+    /// Parsing worked but found no text (e.g. a scanned PDF without a text layer).
+    #[error("no text found in the {format} file{hint}")]
+    Empty {
+        format: &'static str,
+        hint: &'static str,
+    },
+}
+
+impl Error {
+    pub(crate) fn parse(format: &'static str, reason: impl std::fmt::Display) -> Error {
+        Error::Parse {
+            format,
+            reason: reason.to_string(),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Atalaya's knowledge base: documents in, grounded passages out.
+//!
+//! - [`doc`]: the parsed-document model (plain text + structural blocks with character offsets
+//!   and heading paths), shared by every format.
+//! - [`parse`]: format parsers (plain text, Markdown, HTML, PDF text layer, DOCX, CSV / JSON
+//!   Lines FAQs) on maintained crates.
+//! - [`chunk`]: structure-aware, token-budgeted chunking with overlap and sentence boundaries.
+
+pub mod chunk;
+pub mod doc;
+mod error;
+pub mod parse;
+pub mod sentences;
+
+pub use error::Error;

@@ -1,0 +1,148 @@
+//! DOCX via docx-rs: paragraphs with a heading style (Heading1…9, Title; also localized ids
+//! such as "Ttulo1") become headings, numbered or list-styled paragraphs list items, tables
+//! whole tables.
+
+use docx_rs::{
+    DocumentChild, Paragraph, ParagraphChild, RunChild, Table, TableCellContent, TableChild,
+    TableRowChild,
+};
+
+use crate::{
+    doc::{BlockKind, Builder, ParsedDocument},
+    Error,
+};
+
+pub(super) fn parse(bytes: &[u8]) -> Result<ParsedDocument, Error> {
+    if !bytes.starts_with(b"PK") {
+        return Err(Error::parse("docx", "not a ZIP container"));
+    }
+    let docx = std::panic::catch_unwind(|| docx_rs::read_docx(bytes))
+        .map_err(|_| Error::parse("docx", "the file is malformed (the DOCX reader gave up)"))?
+        .map_err(|e| Error::parse("docx", e))?;
+    let mut b = Builder::new();
+    for child in &docx.document.children {
+        match child {
+            DocumentChild::Paragraph(p) => {
+                let text = paragraph_text(p);
+                let style = p.property.style.as_ref().map(|s| s.val.as_str());
+                let kind = match style.and_then(heading_level) {
+                    Some(level) => BlockKind::Heading { level },
+                    // Numbered paragraphs, and the list styles (ListBullet, ListNumber…)
+                    // whose numbering lives in the style.
+                    None if p.property.numbering_property.is_some()
+                        || style.is_some_and(|s| s.starts_with("List")) =>
+                    {
+                        BlockKind::ListItem
+                    }
+                    None => BlockKind::Paragraph,
+                };
+                b.push(kind, &text);
+            }
+            DocumentChild::Table(t) => b.push(BlockKind::Table, &table_text(t)),
+            _ => {}
+        }
+    }
+    Ok(b.finish())
+}
+
+/// "Heading2" → 2, "Title" → 1; localized Word styles ("Ttulo1", "Titre2", "Überschrift3")
+/// end in their level too.
+fn heading_level(style: &str) -> Option<u8> {
+    let lower = style.to_lowercase();
+    if lower == "title" {
+        return Some(1);
+    }
+    let digits: String = lower
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let stem = &lower[..lower.len() - digits.len()];
+    let known = [
+        "heading",
+        "ttulo",
+        "titulo",
+        "título",
+        "titre",
+        "berschrift",
+        "überschrift",
+    ];
+    if digits.is_empty() || !known.iter().any(|k| stem.ends_with(k)) {
+        return None;
+    }
+    digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse::<u8>()
+        .ok()
+        .filter(|l| (1..=9).contains(l))
+}
+
+fn paragraph_text(p: &Paragraph) -> String {
+    let mut out = String::new();
+    children_text(&p.children, &mut out);
+    out
+}
+
+fn children_text(children: &[ParagraphChild], out: &mut String) {
+    for c in children {
+        match c {
+            ParagraphChild::Run(run) => {
+                for rc in &run.children {
+                    match rc {
+                        RunChild::Text(t) => out.push_str(&t.text),
+                        RunChild::Tab(_) | RunChild::PTab(_) => out.push(' '),
+                        RunChild::Break(_) => out.push('\n'),
+                        _ => {}
+                    }
+                }
+            }
+            ParagraphChild::Hyperlink(h) => children_text(&h.children, out),
+            ParagraphChild::Insert(_) => {}
+            _ => {}
+        }
+    }
+}
+
+fn table_text(t: &Table) -> String {
+    let mut rows = Vec::new();
+    for TableChild::TableRow(row) in &t.rows {
+        let cells: Vec<String> = row
+            .cells
+            .iter()
+            .map(|TableRowChild::TableCell(cell)| {
+                cell.children
+                    .iter()
+                    .filter_map(|c| match c {
+                        TableCellContent::Paragraph(p) => Some(paragraph_text(p)),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        if cells.iter().any(|c| !c.is_empty()) {
+            rows.push(cells.join(" | "));
+        }
+    }
+    rows.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::heading_level;
+
+    #[test]
+    fn heading_styles_in_several_languages() {
+        assert_eq!(heading_level("Heading1"), Some(1));
+        assert_eq!(heading_level("heading 3"), None);
+        assert_eq!(heading_level("Ttulo2"), Some(2));
+        assert_eq!(heading_level("Title"), Some(1));
+        assert_eq!(heading_level("Normal"), None);
+        assert_eq!(heading_level("ListParagraph"), None);
+    }
+}
