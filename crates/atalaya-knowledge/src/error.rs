@@ -13,6 +13,10 @@ pub enum Error {
         reason: String,
     },
 
+    /// An index could not be opened, written or searched.
+    #[error("index: {0}")]
+    Index(String),
+
     /// Parsing worked but found no text (e.g. a scanned PDF without a text layer).
     #[error("no text found in the {format} file{hint}")]
     Empty {

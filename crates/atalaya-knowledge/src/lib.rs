@@ -5,10 +5,12 @@
 //! - [`parse`]: format parsers (plain text, Markdown, HTML, PDF text layer, DOCX, CSV / JSON
 //!   Lines FAQs) on maintained crates.
 //! - [`chunk`]: structure-aware, token-budgeted chunking with overlap and sentence boundaries.
+//! - [`index`]: BM25 (tantivy) and dense (exact cosine) indexes with filters, and RRF fusion.
 
 pub mod chunk;
 pub mod doc;
 mod error;
+pub mod index;
 pub mod parse;
 pub mod sentences;
 

@@ -1,0 +1,663 @@
+//! Retrieval indexes of one collection: BM25 keyword search on tantivy with language-aware
+//! analysis (en/es/pt stemming and stop words, accent folding), dense vectors with exact
+//! cosine search, metadata filters applied inside both, and reciprocal-rank fusion.
+//!
+//! Access rule (one place): a chunk without access labels is visible to every caller of its
+//! collection's tenant; a chunk with labels only to callers holding at least one of them.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Mutex, RwLock},
+};
+
+use serde::{Deserialize, Serialize};
+use tantivy::{
+    collector::TopDocs,
+    directory::MmapDirectory,
+    query::{BooleanQuery, Occur, Query, QueryParser, TermQuery},
+    schema::{
+        Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value as _, FAST,
+        INDEXED, STORED, STRING,
+    },
+    tokenizer::{
+        AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+        StopWordFilter, TextAnalyzer,
+    },
+    Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term,
+};
+
+use crate::Error;
+
+/// Languages with their own analysis; everything else is lower-cased and accent-folded only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    En,
+    Es,
+    Pt,
+    Other,
+}
+
+impl Lang {
+    pub fn from_code(code: &str) -> Lang {
+        match code.to_ascii_lowercase().get(..2) {
+            Some("en") => Lang::En,
+            Some("es") => Lang::Es,
+            Some("pt") => Lang::Pt,
+            _ => Lang::Other,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Es => "es",
+            Lang::Pt => "pt",
+            Lang::Other => "other",
+        }
+    }
+
+    const ALL: [Lang; 4] = [Lang::En, Lang::Es, Lang::Pt, Lang::Other];
+}
+
+/// What filters look at, per chunk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChunkMeta {
+    pub lang: Option<Lang>,
+    pub tags: Vec<String>,
+    pub labels: Vec<String>,
+}
+
+/// A chunk as the indexes take it: the text to match (the heading path is part of it) and
+/// its unit-length embedding.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexedChunk<'a> {
+    pub id: u64,
+    pub text: &'a str,
+    pub meta: &'a ChunkMeta,
+    pub vector: &'a [f32],
+}
+
+/// Restrictions on what a search may return.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Filter {
+    /// Chunks having at least one of these tags (empty: no restriction).
+    pub tags: Vec<String>,
+    /// Chunks in one of these languages (empty: no restriction).
+    pub languages: Vec<Lang>,
+    /// The caller's access labels (see the module's access rule).
+    #[serde(skip)]
+    pub labels: Vec<String>,
+}
+
+impl Filter {
+    pub fn allows(&self, m: &ChunkMeta) -> bool {
+        (self.tags.is_empty() || m.tags.iter().any(|t| self.tags.contains(t)))
+            && (self.languages.is_empty() || m.lang.is_some_and(|l| self.languages.contains(&l)))
+            && (m.labels.is_empty() || m.labels.iter().any(|l| self.labels.contains(l)))
+    }
+}
+
+/// Marks label-free chunks in the keyword index, so the access rule is one term query.
+const PUBLIC: &str = "\u{1}public";
+
+struct Fields {
+    id: Field,
+    bodies: [(Lang, Field); 4],
+    tags: Field,
+    labels: Field,
+    lang: Field,
+}
+
+/// BM25 over one collection's chunks.
+pub struct KeywordIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+}
+
+fn index_err(e: impl std::fmt::Display) -> Error {
+    Error::Index(e.to_string())
+}
+
+fn analyzer(lang: Lang) -> TextAnalyzer {
+    let base = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
+    let language = match lang {
+        Lang::En => Language::English,
+        Lang::Es => Language::Spanish,
+        Lang::Pt => Language::Portuguese,
+        Lang::Other => return base.filter(AsciiFoldingFilter).build(),
+    };
+    match StopWordFilter::new(language) {
+        Some(stop) => base
+            .filter(stop)
+            .filter(AsciiFoldingFilter)
+            .filter(Stemmer::new(language))
+            .build(),
+        None => base
+            .filter(AsciiFoldingFilter)
+            .filter(Stemmer::new(language))
+            .build(),
+    }
+}
+
+fn analyzer_name(lang: Lang) -> String {
+    format!("atalaya_{}", lang.code())
+}
+
+impl KeywordIndex {
+    /// Opens the index persisted in `dir` (created if empty), or an in-memory one.
+    pub fn open(dir: Option<&Path>) -> Result<KeywordIndex, Error> {
+        let mut sb = Schema::builder();
+        let id = sb.add_u64_field("id", INDEXED | STORED | FAST);
+        let bodies = Lang::ALL.map(|lang| {
+            let opts = TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(&analyzer_name(lang))
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            );
+            (
+                lang,
+                sb.add_text_field(&format!("body_{}", lang.code()), opts),
+            )
+        });
+        let tags = sb.add_text_field("tags", STRING);
+        let labels = sb.add_text_field("labels", STRING);
+        let lang = sb.add_text_field("lang", STRING);
+        let schema = sb.build();
+        let index = match dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(index_err)?;
+                let mmap = MmapDirectory::open(d).map_err(index_err)?;
+                Index::open_or_create(mmap, schema).map_err(index_err)?
+            }
+            None => Index::create_in_ram(schema),
+        };
+        for l in Lang::ALL {
+            index.tokenizers().register(&analyzer_name(l), analyzer(l));
+        }
+        let writer = index.writer(32 * 1024 * 1024).map_err(index_err)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(index_err)?;
+        Ok(KeywordIndex {
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            fields: Fields {
+                id,
+                bodies,
+                tags,
+                labels,
+                lang,
+            },
+        })
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, Error> {
+        self.writer
+            .lock()
+            .map_err(|_| Error::Index("the index writer was poisoned".into()))
+    }
+
+    /// Adds or replaces chunks (by id). Visible after [`KeywordIndex::commit`].
+    pub fn upsert(&self, chunks: &[IndexedChunk<'_>]) -> Result<(), Error> {
+        let w = self.writer()?;
+        let f = &self.fields;
+        for c in chunks {
+            w.delete_term(Term::from_field_u64(f.id, c.id));
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(f.id, c.id);
+            let lang = c.meta.lang.unwrap_or(Lang::Other);
+            if let Some((_, field)) = f.bodies.iter().find(|(l, _)| *l == lang) {
+                doc.add_text(*field, c.text);
+            }
+            doc.add_text(f.lang, lang.code());
+            for t in &c.meta.tags {
+                doc.add_text(f.tags, t);
+            }
+            if c.meta.labels.is_empty() {
+                doc.add_text(f.labels, PUBLIC);
+            }
+            for l in &c.meta.labels {
+                doc.add_text(f.labels, l);
+            }
+            w.add_document(doc).map_err(index_err)?;
+        }
+        Ok(())
+    }
+
+    pub fn delete(&self, ids: &[u64]) -> Result<(), Error> {
+        let w = self.writer()?;
+        for &id in ids {
+            w.delete_term(Term::from_field_u64(self.fields.id, id));
+        }
+        Ok(())
+    }
+
+    /// Makes every change so far durable and searchable.
+    pub fn commit(&self) -> Result<(), Error> {
+        self.writer()?.commit().map_err(index_err)?;
+        self.reader.reload().map_err(index_err)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `k` best chunks for `query` that `filter` allows, best first, with BM25 scores.
+    /// Query syntax errors never fail a search: the query is read leniently.
+    pub fn search(&self, query: &str, k: usize, filter: &Filter) -> Result<Vec<(u64, f32)>, Error> {
+        let f = &self.fields;
+        let fields: Vec<Field> = f.bodies.iter().map(|(_, field)| *field).collect();
+        // Terms are OR-ed (the parser's default): BM25 ranks partial matches.
+        let parser = QueryParser::for_index(&self.index, fields);
+        let (text_query, _errors) = parser.parse_query_lenient(query);
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_query)];
+        let any = |field: Field, values: &mut dyn Iterator<Item = String>| -> Box<dyn Query> {
+            Box::new(BooleanQuery::new(
+                values
+                    .map(|v| {
+                        let q: Box<dyn Query> = Box::new(TermQuery::new(
+                            Term::from_field_text(field, &v),
+                            IndexRecordOption::Basic,
+                        ));
+                        (Occur::Should, q)
+                    })
+                    .collect(),
+            ))
+        };
+        if !filter.tags.is_empty() {
+            clauses.push((Occur::Must, any(f.tags, &mut filter.tags.iter().cloned())));
+        }
+        if !filter.languages.is_empty() {
+            let mut langs = filter.languages.iter().map(|l| l.code().to_owned());
+            clauses.push((Occur::Must, any(f.lang, &mut langs)));
+        }
+        let mut labels = std::iter::once(PUBLIC.to_owned()).chain(filter.labels.iter().cloned());
+        clauses.push((Occur::Must, any(f.labels, &mut labels)));
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(k.max(1)).order_by_score())
+            .map_err(index_err)?;
+        let mut out = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
+            let id = doc.get_first(f.id).and_then(|v| v.as_u64());
+            if let Some(id) = id {
+                out.push((id, score));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Unit-length vectors with exact (brute-force) cosine search: exact results, and fast enough
+/// for tens of thousands of chunks per collection.
+#[derive(Debug, Default)]
+pub struct VectorIndex {
+    inner: RwLock<Vectors>,
+}
+
+#[derive(Debug, Default)]
+struct Vectors {
+    dims: usize,
+    ids: Vec<u64>,
+    data: Vec<f32>,
+    meta: Vec<ChunkMeta>,
+    pos: HashMap<u64, usize>,
+}
+
+impl VectorIndex {
+    pub fn new() -> VectorIndex {
+        VectorIndex::default()
+    }
+
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Vectors>, Error> {
+        self.inner
+            .read()
+            .map_err(|_| Error::Index("the vector index was poisoned".into()))
+    }
+
+    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, Vectors>, Error> {
+        self.inner
+            .write()
+            .map_err(|_| Error::Index("the vector index was poisoned".into()))
+    }
+
+    pub fn upsert(&self, chunks: &[IndexedChunk<'_>]) -> Result<(), Error> {
+        let mut v = self.write()?;
+        for c in chunks {
+            if v.dims == 0 {
+                v.dims = c.vector.len();
+            }
+            if c.vector.len() != v.dims || v.dims == 0 {
+                return Err(Error::Index(format!(
+                    "chunk {} has {} dimensions, the collection {}",
+                    c.id,
+                    c.vector.len(),
+                    v.dims
+                )));
+            }
+            let dims = v.dims;
+            match v.pos.get(&c.id).copied() {
+                Some(p) => {
+                    v.data[p * dims..(p + 1) * dims].copy_from_slice(c.vector);
+                    v.meta[p] = c.meta.clone();
+                }
+                None => {
+                    let p = v.ids.len();
+                    v.ids.push(c.id);
+                    v.data.extend_from_slice(c.vector);
+                    v.meta.push(c.meta.clone());
+                    v.pos.insert(c.id, p);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn delete(&self, ids: &[u64]) -> Result<(), Error> {
+        let mut v = self.write()?;
+        let dims = v.dims;
+        for id in ids {
+            let Some(p) = v.pos.remove(id) else {
+                continue;
+            };
+            let last = v.ids.len() - 1;
+            v.ids.swap_remove(p);
+            v.meta.swap_remove(p);
+            if p != last {
+                let (head, tail) = v.data.split_at_mut(last * dims);
+                head[p * dims..(p + 1) * dims].copy_from_slice(&tail[..dims]);
+                let moved = v.ids[p];
+                v.pos.insert(moved, p);
+            }
+            v.data.truncate(last * dims);
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().map(|v| v.ids.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `k` nearest chunks to `query` (unit length) that `filter` allows, best first, with
+    /// cosine similarities.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<(u64, f32)>, Error> {
+        let v = self.read()?;
+        if v.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if query.len() != v.dims {
+            return Err(Error::Index(format!(
+                "the query has {} dimensions, the collection {}",
+                query.len(),
+                v.dims
+            )));
+        }
+        let mut scored: Vec<(u64, f32)> = v
+            .data
+            .chunks_exact(v.dims)
+            .enumerate()
+            .filter(|(p, _)| filter.allows(&v.meta[*p]))
+            .map(|(p, row)| (v.ids[p], dot(row, query)))
+            .collect();
+        let k = k.min(scored.len());
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        scored.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+        scored.truncate(k);
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(scored)
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Four accumulators let the compiler vectorise without reassociating one sum.
+    let mut acc = [0f32; 4];
+    let mut ca = a.chunks_exact(4);
+    let mut cb = b.chunks_exact(4);
+    for (x, y) in ca.by_ref().zip(cb.by_ref()) {
+        for i in 0..4 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Reciprocal-rank fusion: each ranked list contributes `weight / (k0 + rank)` (rank from 1)
+/// to a chunk's score; the best `k` fused chunks, best first.
+pub fn rrf(lists: &[(&[(u64, f32)], f32)], k0: f32, k: usize) -> Vec<(u64, f32)> {
+    let mut fused: HashMap<u64, f32> = HashMap::new();
+    for (list, weight) in lists {
+        for (rank, (id, _)) in list.iter().enumerate() {
+            *fused.entry(*id).or_default() += weight / (k0 + rank as f32 + 1.0);
+        }
+    }
+    let mut out: Vec<(u64, f32)> = fused.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out.truncate(k);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(lang: Lang, tags: &[&str], labels: &[&str]) -> ChunkMeta {
+        ChunkMeta {
+            lang: Some(lang),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    #[test]
+    fn bm25_is_language_aware_and_filtered() {
+        let idx = KeywordIndex::open(None).unwrap();
+        let m_es = meta(Lang::Es, &["billing"], &[]);
+        let m_pt = meta(Lang::Pt, &["shipping"], &[]);
+        let m_en = meta(Lang::En, &["billing"], &["staff"]);
+        let v = [1.0f32];
+        idx.upsert(&[
+            IndexedChunk {
+                id: 1,
+                text: "Las devoluciones se reembolsan en cinco días.",
+                meta: &m_es,
+                vector: &v,
+            },
+            IndexedChunk {
+                id: 2,
+                text: "O código de rastreamento chega por e-mail.",
+                meta: &m_pt,
+                vector: &v,
+            },
+            IndexedChunk {
+                id: 3,
+                text: "Refunds are processed by the billing team.",
+                meta: &m_en,
+                vector: &v,
+            },
+        ])
+        .unwrap();
+        idx.commit().unwrap();
+        assert_eq!(idx.len(), 3);
+        let staff = Filter {
+            labels: vec!["staff".into()],
+            ..Filter::default()
+        };
+        // Stemming and accent folding: "devolución" (singular, accented) finds "devoluciones".
+        let hits = idx.search("devolución", 5, &staff).unwrap();
+        assert_eq!(hits.first().map(|h| h.0), Some(1), "{hits:?}");
+        let hits = idx.search("codigo rastreamento", 5, &staff).unwrap();
+        assert_eq!(hits.first().map(|h| h.0), Some(2), "{hits:?}");
+        let hits = idx.search("refund", 5, &staff).unwrap();
+        assert_eq!(hits.first().map(|h| h.0), Some(3), "{hits:?}");
+        // A caller without the label never sees the labelled chunk.
+        assert!(idx
+            .search("refund", 5, &Filter::default())
+            .unwrap()
+            .is_empty());
+        // Tag and language filters.
+        let shipping = Filter {
+            tags: vec!["shipping".into()],
+            labels: vec!["staff".into()],
+            ..Filter::default()
+        };
+        assert!(idx.search("devolución", 5, &shipping).unwrap().is_empty());
+        let english = Filter {
+            languages: vec![Lang::En],
+            labels: vec!["staff".into()],
+            ..Filter::default()
+        };
+        let hits = idx.search("refunds devoluciones", 5, &english).unwrap();
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [3]);
+        // Odd query syntax does not fail.
+        assert!(idx.search("\"unbalanced AND (", 5, &staff).is_ok());
+        // Replacing and deleting.
+        idx.upsert(&[IndexedChunk {
+            id: 1,
+            text: "Nada que ver.",
+            meta: &m_es,
+            vector: &v,
+        }])
+        .unwrap();
+        idx.delete(&[2]).unwrap();
+        idx.commit().unwrap();
+        assert_eq!(idx.len(), 2);
+        assert!(idx.search("devolución", 5, &staff).unwrap().is_empty());
+        assert!(idx.search("rastreamento", 5, &staff).unwrap().is_empty());
+    }
+
+    #[test]
+    fn keyword_index_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = meta(Lang::En, &[], &[]);
+        {
+            let idx = KeywordIndex::open(Some(dir.path())).unwrap();
+            idx.upsert(&[IndexedChunk {
+                id: 7,
+                text: "warranty covers two years",
+                meta: &m,
+                vector: &[1.0],
+            }])
+            .unwrap();
+            idx.commit().unwrap();
+        }
+        let idx = KeywordIndex::open(Some(dir.path())).unwrap();
+        let hits = idx.search("warranty", 3, &Filter::default()).unwrap();
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [7]);
+    }
+
+    #[test]
+    fn exact_vector_search_with_filters_updates_and_deletes() {
+        let idx = VectorIndex::new();
+        let a = meta(Lang::En, &["x"], &[]);
+        let b = meta(Lang::Es, &["y"], &["vip"]);
+        let vs: Vec<Vec<f32>> = [
+            [1.0, 0.0, 0.0, 0.0, 0.1],
+            [0.9, 0.1, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0, 0.0],
+        ]
+        .iter()
+        .map(|v| unit(v))
+        .collect();
+        idx.upsert(&[
+            IndexedChunk {
+                id: 10,
+                text: "",
+                meta: &a,
+                vector: &vs[0],
+            },
+            IndexedChunk {
+                id: 11,
+                text: "",
+                meta: &b,
+                vector: &vs[1],
+            },
+            IndexedChunk {
+                id: 12,
+                text: "",
+                meta: &a,
+                vector: &vs[2],
+            },
+        ])
+        .unwrap();
+        let q = unit(&[1.0, 0.05, 0.0, 0.0, 0.0]);
+        let vip = Filter {
+            labels: vec!["vip".into()],
+            ..Filter::default()
+        };
+        let hits = idx.search(&q, 2, &vip).unwrap();
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [11, 10]);
+        // Without the label, chunk 11 is invisible.
+        let hits = idx.search(&q, 3, &Filter::default()).unwrap();
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [10, 12]);
+        let tagged = Filter {
+            tags: vec!["x".into()],
+            labels: vec!["vip".into()],
+            ..Filter::default()
+        };
+        assert_eq!(idx.search(&q, 3, &tagged).unwrap().len(), 2);
+        // Delete moves the last row into the hole; ids still map to their vectors.
+        idx.delete(&[10]).unwrap();
+        let hits = idx.search(&q, 3, &vip).unwrap();
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [11, 12]);
+        idx.upsert(&[IndexedChunk {
+            id: 12,
+            text: "",
+            meta: &a,
+            vector: &q,
+        }])
+        .unwrap();
+        let hits = idx.search(&q, 1, &vip).unwrap();
+        assert_eq!(hits[0].0, 12);
+        assert!((hits[0].1 - 1.0).abs() < 1e-5);
+        assert!(idx.search(&[1.0], 1, &vip).is_err());
+    }
+
+    #[test]
+    fn rrf_rewards_agreement() {
+        let dense = [(1, 0.9), (2, 0.8), (3, 0.7)];
+        let bm25 = [(3, 12.0), (1, 9.0), (4, 5.0)];
+        let fused = rrf(&[(&dense, 1.0), (&bm25, 1.0)], 60.0, 3);
+        assert_eq!(fused.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 3, 2]);
+        // Weights shift the balance.
+        let fused = rrf(&[(&dense, 0.1), (&bm25, 1.0)], 60.0, 2);
+        assert_eq!(fused.iter().map(|f| f.0).collect::<Vec<_>>(), [3, 1]);
+    }
+}
