@@ -13,6 +13,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// The knowledge database failed (I/O, corruption, a newer schema).
+    #[error("knowledge store: {0}")]
+    Store(String),
+
+    /// A name is already taken.
+    #[error("{0}")]
+    Conflict(String),
+
     /// An index could not be opened, written or searched.
     #[error("index: {0}")]
     Index(String),

@@ -5,6 +5,8 @@
 //! - [`parse`]: format parsers (plain text, Markdown, HTML, PDF text layer, DOCX, CSV / JSON
 //!   Lines FAQs) on maintained crates.
 //! - [`chunk`]: structure-aware, token-budgeted chunking with overlap and sentence boundaries.
+//! - [`store`]: the SQLite record of collections, documents and chunks (the indexes derive
+//!   from it).
 //! - [`index`]: BM25 (tantivy) and dense (exact cosine) indexes with filters, and RRF fusion.
 
 pub mod chunk;
@@ -13,5 +15,6 @@ mod error;
 pub mod index;
 pub mod parse;
 pub mod sentences;
+pub mod store;
 
 pub use error::Error;
