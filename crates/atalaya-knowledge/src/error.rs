@@ -17,6 +17,18 @@ pub enum Error {
     #[error("knowledge store: {0}")]
     Store(String),
 
+    /// No such collection or document (of this tenant).
+    #[error("{0} not found")]
+    NotFound(String),
+
+    /// A request the knowledge base cannot serve as given.
+    #[error("{0}")]
+    Invalid(String),
+
+    /// The embedding model failed.
+    #[error("embedding failed: {0}")]
+    Embedding(String),
+
     /// A name is already taken.
     #[error("{0}")]
     Conflict(String),

@@ -252,6 +252,22 @@ impl KeywordIndex {
         self.reader.searcher().num_docs()
     }
 
+    /// The ids of every chunk in the index (to check it against the store).
+    pub fn ids(&self) -> Result<std::collections::HashSet<u64>, Error> {
+        let searcher = self.reader.searcher();
+        let mut out = std::collections::HashSet::new();
+        for seg in searcher.segment_readers() {
+            let col = seg.fast_fields().u64("id").map_err(index_err)?;
+            let alive = seg.alive_bitset();
+            for doc in 0..seg.max_doc() {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    out.extend(col.values_for_doc(doc));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -7,6 +7,8 @@
 //! - [`chunk`]: structure-aware, token-budgeted chunking with overlap and sentence boundaries.
 //! - [`store`]: the SQLite record of collections, documents and chunks (the indexes derive
 //!   from it).
+//! - [`service`]: the service functions (collections, ingest, delete, search) that the API and
+//!   the CLI share, over an [`service::Embedder`].
 //! - [`index`]: BM25 (tantivy) and dense (exact cosine) indexes with filters, and RRF fusion.
 
 pub mod chunk;
@@ -15,6 +17,7 @@ mod error;
 pub mod index;
 pub mod parse;
 pub mod sentences;
+pub mod service;
 pub mod store;
 
 pub use error::Error;

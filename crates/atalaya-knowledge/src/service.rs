@@ -1,0 +1,421 @@
+//! The knowledge base's service functions, shared by the HTTP API and the CLI: collections,
+//! ingestion of one document (parse → chunk → embed → store → index), deletion and search.
+//!
+//! The store is the record of truth. Each collection's indexes are built from it when first
+//! used and kept in step with every write; the keyword index lives on disk next to the
+//! database and is rebuilt whenever its contents differ from the store's (e.g. after a crash
+//! between the database commit and the index commit).
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    chunk::{chunk, ChunkConfig},
+    doc::Format,
+    index::{rrf, ChunkMeta, Filter, IndexedChunk, KeywordIndex, Lang, VectorIndex},
+    parse::parse,
+    store::{index_text, ChunkView, Collection, NewChunk, NewDocument, PutOutcome, Store},
+    Error,
+};
+
+/// Turns texts into unit-length vectors, and counts tokens the way the model does. The
+/// gateway implements it over its local embedding engine.
+pub trait Embedder: Send + Sync {
+    /// The model's name, recorded with each collection.
+    fn model(&self) -> &str;
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String>;
+    fn count_tokens(&self, text: &str) -> usize;
+}
+
+/// Search mode; hybrid fuses both rankings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Hybrid,
+    Dense,
+    Bm25,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchParams {
+    pub k: usize,
+    pub mode: Mode,
+    /// Weights of the dense and keyword rankings in hybrid fusion.
+    pub dense_weight: f32,
+    pub bm25_weight: f32,
+    pub filter: Filter,
+}
+
+impl Default for SearchParams {
+    fn default() -> Self {
+        SearchParams {
+            k: 10,
+            mode: Mode::Hybrid,
+            dense_weight: 1.0,
+            bm25_weight: 1.0,
+            filter: Filter::default(),
+        }
+    }
+}
+
+/// A ranked chunk with where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    pub score: f32,
+    #[serde(flatten)]
+    pub chunk: ChunkView,
+}
+
+/// Metadata given with a document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentMeta {
+    pub language: Option<String>,
+    pub tags: Vec<String>,
+    pub labels: Vec<String>,
+}
+
+/// The result of ingesting one document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Ingested {
+    /// Same content as stored: nothing was done.
+    Unchanged { document_id: i64 },
+    Indexed {
+        document_id: i64,
+        version: i64,
+        chunks: usize,
+    },
+}
+
+struct Indexes {
+    keyword: KeywordIndex,
+    vectors: VectorIndex,
+}
+
+pub struct KnowledgeBase {
+    store: Store,
+    dir: Option<PathBuf>,
+    open: Mutex<HashMap<i64, Arc<Indexes>>>,
+}
+
+const EMBED_BATCH: usize = 64;
+
+impl KnowledgeBase {
+    /// Opens the knowledge base under `data_dir` (`knowledge.db` and `index/`).
+    pub fn open(data_dir: &Path) -> Result<KnowledgeBase, Error> {
+        let dir = data_dir.join("knowledge");
+        Ok(KnowledgeBase {
+            store: Store::open(&dir.join("knowledge.db"))?,
+            dir: Some(dir),
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Everything in memory (tests).
+    pub fn in_memory() -> Result<KnowledgeBase, Error> {
+        Ok(KnowledgeBase {
+            store: Store::open_in_memory()?,
+            dir: None,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn create_collection(
+        &self,
+        tenant: &str,
+        name: &str,
+        embedder: &dyn Embedder,
+        language: Option<&str>,
+        chunking: ChunkConfig,
+    ) -> Result<Collection, Error> {
+        validate_name(name)?;
+        self.store
+            .create_collection(tenant, name, embedder.model(), language, chunking)
+    }
+
+    /// The tenant's collection, or a not-found error naming it.
+    pub fn collection(&self, tenant: &str, name: &str) -> Result<Collection, Error> {
+        self.store
+            .collection(tenant, name)?
+            .ok_or_else(|| Error::NotFound(format!("collection '{name}'")))
+    }
+
+    pub fn delete_collection(&self, tenant: &str, name: &str) -> Result<(), Error> {
+        let c = self.collection(tenant, name)?;
+        self.store.delete_collection(tenant, name)?;
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(&c.id);
+        }
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir.join("index").join(c.id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The collection's indexes, built from the store on first use; the keyword index is
+    /// reused from disk when it holds exactly the store's chunks.
+    fn indexes(&self, c: &Collection) -> Result<Arc<Indexes>, Error> {
+        let mut open = self
+            .open
+            .lock()
+            .map_err(|_| Error::Index("the index table was poisoned".into()))?;
+        if let Some(ix) = open.get(&c.id) {
+            return Ok(ix.clone());
+        }
+        let rows = self.store.index_rows(c.id)?;
+        let kdir = self
+            .dir
+            .as_ref()
+            .map(|d| d.join("index").join(c.id.to_string()));
+        let mut keyword = KeywordIndex::open(kdir.as_deref())?;
+        let stored: HashSet<u64> = rows.iter().map(|r| r.id as u64).collect();
+        if keyword.ids()? != stored {
+            // Out of step (a crash between the two commits, a deleted directory): rebuild.
+            drop(keyword);
+            if let Some(d) = &kdir {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            keyword = KeywordIndex::open(kdir.as_deref())?;
+            let chunks: Vec<IndexedChunk<'_>> = rows
+                .iter()
+                .map(|r| IndexedChunk {
+                    id: r.id as u64,
+                    text: &r.text,
+                    meta: &r.meta,
+                    vector: &r.vector,
+                })
+                .collect();
+            keyword.upsert(&chunks)?;
+            keyword.commit()?;
+        }
+        let vectors = VectorIndex::new();
+        let chunks: Vec<IndexedChunk<'_>> = rows
+            .iter()
+            .map(|r| IndexedChunk {
+                id: r.id as u64,
+                text: &r.text,
+                meta: &r.meta,
+                vector: &r.vector,
+            })
+            .collect();
+        vectors.upsert(&chunks)?;
+        let ix = Arc::new(Indexes { keyword, vectors });
+        open.insert(c.id, ix.clone());
+        Ok(ix)
+    }
+
+    /// Parses, chunks, embeds, stores and indexes one document. Re-ingesting unchanged bytes
+    /// (with unchanged metadata) is a no-op; changed ones replace the old chunks atomically.
+    pub fn ingest(
+        &self,
+        c: &Collection,
+        embedder: &dyn Embedder,
+        source: &str,
+        format: Format,
+        bytes: &[u8],
+        meta: &DocumentMeta,
+    ) -> Result<Ingested, Error> {
+        if embedder.model() != c.embedding_model {
+            return Err(Error::Invalid(format!(
+                "collection '{}' is embedded with '{}', not '{}'",
+                c.name,
+                c.embedding_model,
+                embedder.model()
+            )));
+        }
+        let hash = hex::encode(Sha256::digest(bytes));
+        let meta_json =
+            serde_json::to_string(&(&meta.tags, &meta.labels, &meta.language)).unwrap_or_default();
+        let content_hash = hex::encode(Sha256::digest(format!("{hash}{meta_json}").as_bytes()));
+        if self.store.content_hash(c.id, source)?.as_deref() == Some(content_hash.as_str()) {
+            // Cheap path: no parsing, no embedding.
+            let id = self
+                .store
+                .documents(c.id)?
+                .into_iter()
+                .find(|d| d.source == source)
+                .map_or(0, |d| d.id);
+            return Ok(Ingested::Unchanged { document_id: id });
+        }
+        let doc = parse(format, bytes)?;
+        let counter = |t: &str| embedder.count_tokens(t);
+        let chunks = chunk(&doc, &c.chunking, &counter);
+        let language = meta
+            .language
+            .as_deref()
+            .or(c.language.as_deref())
+            .map(Lang::from_code);
+        let texts: Vec<String> = chunks
+            .iter()
+            .map(|ch| index_text(doc.title.as_deref(), &ch.heading_path, &ch.text))
+            .collect();
+        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(EMBED_BATCH) {
+            let v = embedder.embed(batch).map_err(Error::Embedding)?;
+            if v.len() != batch.len() {
+                return Err(Error::Embedding(format!(
+                    "{} texts gave {} vectors",
+                    batch.len(),
+                    v.len()
+                )));
+            }
+            vectors.extend(v);
+        }
+        let new_chunks: Vec<NewChunk<'_>> = chunks
+            .iter()
+            .zip(&vectors)
+            .map(|(ch, v)| NewChunk {
+                start: ch.start,
+                end: ch.end,
+                page: ch.page,
+                heading_path: &ch.heading_path,
+                text: &ch.text,
+                tokens: ch.tokens,
+                vector: v,
+            })
+            .collect();
+        let outcome = self.store.put_document(
+            c.id,
+            &NewDocument {
+                source,
+                title: doc.title.as_deref(),
+                format: format.as_str(),
+                language,
+                tags: &meta.tags,
+                labels: &meta.labels,
+                content_hash: &content_hash,
+                text: &doc.text,
+            },
+            &new_chunks,
+        )?;
+        match outcome {
+            PutOutcome::Unchanged { document_id } => Ok(Ingested::Unchanged { document_id }),
+            PutOutcome::Stored {
+                document_id,
+                version,
+                added,
+                removed,
+            } => {
+                let ix = self.indexes(c)?;
+                let chunk_meta = ChunkMeta {
+                    lang: language,
+                    tags: meta.tags.clone(),
+                    labels: meta.labels.clone(),
+                };
+                let indexed: Vec<IndexedChunk<'_>> = added
+                    .iter()
+                    .zip(&texts)
+                    .zip(&vectors)
+                    .map(|((id, text), v)| IndexedChunk {
+                        id: *id as u64,
+                        text,
+                        meta: &chunk_meta,
+                        vector: v,
+                    })
+                    .collect();
+                let removed: Vec<u64> = removed.iter().map(|&i| i as u64).collect();
+                ix.keyword.delete(&removed)?;
+                ix.keyword.upsert(&indexed)?;
+                ix.keyword.commit()?;
+                ix.vectors.delete(&removed)?;
+                ix.vectors.upsert(&indexed)?;
+                Ok(Ingested::Indexed {
+                    document_id,
+                    version,
+                    chunks: added.len(),
+                })
+            }
+        }
+    }
+
+    /// Removes a document from the store and every index.
+    pub fn delete_document(&self, c: &Collection, source: &str) -> Result<(), Error> {
+        let Some(removed) = self.store.delete_document(c.id, source)? else {
+            return Err(Error::NotFound(format!("document '{source}'")));
+        };
+        let ix = self.indexes(c)?;
+        let removed: Vec<u64> = removed.iter().map(|&i| i as u64).collect();
+        ix.keyword.delete(&removed)?;
+        ix.keyword.commit()?;
+        ix.vectors.delete(&removed)?;
+        Ok(())
+    }
+
+    /// Ranked chunks for `query`, with their sources and positions.
+    pub fn search(
+        &self,
+        c: &Collection,
+        embedder: Option<&dyn Embedder>,
+        query: &str,
+        params: &SearchParams,
+    ) -> Result<Vec<Hit>, Error> {
+        let ix = self.indexes(c)?;
+        let k = params.k.clamp(1, 1000);
+        // Each ranking contributes more candidates than asked, so fusion has room to agree.
+        let depth = (k * 4).max(50);
+        let dense = |n: usize| -> Result<Vec<(u64, f32)>, Error> {
+            let e = embedder.ok_or_else(|| {
+                Error::Invalid("dense search needs the collection's embedding model".into())
+            })?;
+            let q = e
+                .embed(&[query.to_owned()])
+                .map_err(Error::Embedding)?
+                .pop()
+                .unwrap_or_default();
+            ix.vectors.search(&q, n, &params.filter)
+        };
+        let ranked: Vec<(u64, f32)> = match params.mode {
+            Mode::Dense => dense(k)?,
+            Mode::Bm25 => ix.keyword.search(query, k, &params.filter)?,
+            Mode::Hybrid => {
+                let d = dense(depth)?;
+                let b = ix.keyword.search(query, depth, &params.filter)?;
+                rrf(
+                    &[(&d, params.dense_weight), (&b, params.bm25_weight)],
+                    60.0,
+                    k,
+                )
+            }
+        };
+        let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id as i64).collect();
+        let views = self.store.chunk_views(c.id, &ids)?;
+        let scores: HashMap<i64, f32> = ranked.iter().map(|(id, s)| (*id as i64, *s)).collect();
+        Ok(views
+            .into_iter()
+            .map(|v| Hit {
+                score: scores.get(&v.id).copied().unwrap_or(0.0),
+                chunk: v,
+            })
+            .collect())
+    }
+}
+
+/// Collection names are path- and URL-safe: letters, digits, `-`, `_`, `.`, 1–64 characters.
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "invalid collection name '{name}': use 1–64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}

@@ -1,0 +1,420 @@
+//! The knowledge service end to end (parse → chunk → embed → store → index → search) with a
+//! deterministic bag-of-words embedder standing in for the model.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use atalaya_knowledge::{
+    chunk::ChunkConfig,
+    doc::Format,
+    index::{Filter, Lang},
+    service::{DocumentMeta, Embedder, Ingested, KnowledgeBase, Mode, SearchParams},
+    Error,
+};
+
+/// Hashes lower-cased words (longer than two letters) into 512 buckets: texts sharing words
+/// are close.
+struct Bow;
+
+impl Embedder for Bow {
+    fn model(&self) -> &str {
+        "bow-512"
+    }
+
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let mut v = vec![0f32; 512];
+                for w in t
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| w.chars().count() > 2)
+                {
+                    let h = w
+                        .to_lowercase()
+                        .bytes()
+                        .fold(1469598103934665603u64, |h, b| {
+                            (h ^ u64::from(b)).wrapping_mul(1099511628211)
+                        });
+                    v[(h % 512) as usize] += 1.0;
+                }
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+                v.iter().map(|x| x / n).collect()
+            })
+            .collect())
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn meta(lang: &str, tags: &[&str], labels: &[&str]) -> DocumentMeta {
+    DocumentMeta {
+        language: Some(lang.into()),
+        tags: tags.iter().map(|s| s.to_string()).collect(),
+        labels: labels.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn params(mode: Mode, k: usize) -> SearchParams {
+    SearchParams {
+        k,
+        mode,
+        ..SearchParams::default()
+    }
+}
+
+#[test]
+fn ingest_search_update_delete() {
+    let kb = KnowledgeBase::in_memory().unwrap();
+    let c = kb
+        .create_collection(
+            "acme",
+            "help",
+            &Bow,
+            None,
+            ChunkConfig {
+                max_tokens: 60,
+                overlap_tokens: 8,
+            },
+        )
+        .unwrap();
+    let docs = [
+        ("reset-password.md", Format::Markdown, "en"),
+        ("envios.html", Format::Html, "pt"),
+        ("devoluciones.docx", Format::Docx, "es"),
+        ("router-guide.pdf", Format::Pdf, "en"),
+        ("faq.csv", Format::Csv, "es"),
+    ];
+    for (name, format, lang) in docs {
+        let out = kb
+            .ingest(
+                &c,
+                &Bow,
+                name,
+                format,
+                &fixture(name),
+                &meta(lang, &[], &[]),
+            )
+            .unwrap();
+        assert!(
+            matches!(out, Ingested::Indexed { chunks, .. } if chunks > 0),
+            "{name}: {out:?}"
+        );
+    }
+    // Every mode finds the right source, with positions back into it.
+    for mode in [Mode::Hybrid, Mode::Dense, Mode::Bm25] {
+        let hits = kb
+            .search(
+                &c,
+                Some(&Bow),
+                "hold the reset button ten seconds",
+                &params(mode, 3),
+            )
+            .unwrap();
+        assert_eq!(
+            hits[0].chunk.source, "router-guide.pdf",
+            "{mode:?}: {hits:?}"
+        );
+        assert_eq!(hits[0].chunk.page, Some(1));
+        let hits = kb
+            .search(
+                &c,
+                Some(&Bow),
+                "código de rastreamento correios",
+                &params(mode, 3),
+            )
+            .unwrap();
+        assert_eq!(hits[0].chunk.source, "envios.html", "{mode:?}: {hits:?}");
+        assert_eq!(
+            hits[0].chunk.heading_path,
+            ["Envios e entregas", "Rastreamento"]
+        );
+    }
+    // Re-ingesting unchanged bytes is a no-op.
+    let again = kb
+        .ingest(
+            &c,
+            &Bow,
+            "faq.csv",
+            Format::Csv,
+            &fixture("faq.csv"),
+            &meta("es", &[], &[]),
+        )
+        .unwrap();
+    assert!(matches!(again, Ingested::Unchanged { .. }), "{again:?}");
+    // A changed document replaces its chunks everywhere.
+    let new_faq = "question,answer\n¿Aceptan Bitcoin?,No aceptamos criptomonedas.\n";
+    let out = kb
+        .ingest(
+            &c,
+            &Bow,
+            "faq.csv",
+            Format::Csv,
+            new_faq.as_bytes(),
+            &meta("es", &[], &[]),
+        )
+        .unwrap();
+    assert!(
+        matches!(
+            out,
+            Ingested::Indexed {
+                version: 2,
+                chunks: 1,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    for mode in [Mode::Dense, Mode::Bm25] {
+        let hits = kb
+            .search(
+                &c,
+                Some(&Bow),
+                "Mastercard American Express",
+                &params(mode, 10),
+            )
+            .unwrap();
+        assert!(
+            hits.iter().all(|h| !h.chunk.text.contains("Mastercard")),
+            "{mode:?}: {hits:?}"
+        );
+    }
+    let hits = kb
+        .search(
+            &c,
+            Some(&Bow),
+            "criptomonedas bitcoin",
+            &params(Mode::Bm25, 1),
+        )
+        .unwrap();
+    assert_eq!(hits[0].chunk.source, "faq.csv");
+    // Deleting removes it from every index.
+    kb.delete_document(&c, "faq.csv").unwrap();
+    for mode in [Mode::Hybrid, Mode::Dense, Mode::Bm25] {
+        let hits = kb
+            .search(&c, Some(&Bow), "criptomonedas bitcoin", &params(mode, 20))
+            .unwrap();
+        assert!(hits.iter().all(|h| h.chunk.source != "faq.csv"), "{mode:?}");
+    }
+    assert!(matches!(
+        kb.delete_document(&c, "faq.csv"),
+        Err(Error::NotFound(_))
+    ));
+    // A bad file is reported with its reason and changes nothing.
+    let n = kb.store().documents(c.id).unwrap().len();
+    let e = kb.ingest(
+        &c,
+        &Bow,
+        "broken.pdf",
+        Format::Pdf,
+        &fixture("broken.pdf"),
+        &DocumentMeta::default(),
+    );
+    assert!(matches!(e, Err(Error::Parse { .. })), "{e:?}");
+    assert_eq!(kb.store().documents(c.id).unwrap().len(), n);
+}
+
+#[test]
+fn filters_labels_and_tenants_isolate() {
+    let kb = KnowledgeBase::in_memory().unwrap();
+    let cfg = ChunkConfig::default();
+    let acme = kb.create_collection("acme", "kb", &Bow, None, cfg).unwrap();
+    let other = kb
+        .create_collection("globex", "kb", &Bow, None, cfg)
+        .unwrap();
+    let text = |s: &str| s.as_bytes().to_vec();
+    kb.ingest(
+        &acme,
+        &Bow,
+        "public.txt",
+        Format::Text,
+        &text("Refunds take five days."),
+        &meta("en", &["billing"], &[]),
+    )
+    .unwrap();
+    kb.ingest(
+        &acme,
+        &Bow,
+        "internal.txt",
+        Format::Text,
+        &text("Refunds above 500 need a manager."),
+        &meta("en", &["billing"], &["staff"]),
+    )
+    .unwrap();
+    kb.ingest(
+        &acme,
+        &Bow,
+        "envio.txt",
+        Format::Text,
+        &text("Os reembolsos levam cinco dias."),
+        &meta("pt", &["shipping"], &[]),
+    )
+    .unwrap();
+    kb.ingest(
+        &other,
+        &Bow,
+        "secret.txt",
+        Format::Text,
+        &text("Refunds are never given."),
+        &meta("en", &[], &[]),
+    )
+    .unwrap();
+    let sources = |f: Filter, mode: Mode| -> Vec<String> {
+        let p = SearchParams {
+            k: 10,
+            mode,
+            filter: f,
+            ..SearchParams::default()
+        };
+        let mut s: Vec<String> = kb
+            .search(&acme, Some(&Bow), "refunds manager", &p)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.chunk.source)
+            .collect();
+        s.sort();
+        s
+    };
+    for mode in [Mode::Hybrid, Mode::Dense, Mode::Bm25] {
+        let anyone = sources(Filter::default(), mode);
+        assert!(
+            !anyone.contains(&"internal.txt".to_owned()),
+            "{mode:?}: {anyone:?}"
+        );
+        assert!(
+            !anyone.contains(&"secret.txt".to_owned()),
+            "{mode:?}: {anyone:?}"
+        );
+        let staff = sources(
+            Filter {
+                labels: vec!["staff".into()],
+                ..Filter::default()
+            },
+            mode,
+        );
+        assert!(
+            staff.contains(&"internal.txt".to_owned()),
+            "{mode:?}: {staff:?}"
+        );
+        let pt = sources(
+            Filter {
+                languages: vec![Lang::Pt],
+                ..Filter::default()
+            },
+            mode,
+        );
+        assert!(pt.iter().all(|s| s == "envio.txt"), "{mode:?}: {pt:?}");
+        let billing = sources(
+            Filter {
+                tags: vec!["billing".into()],
+                ..Filter::default()
+            },
+            mode,
+        );
+        assert!(
+            billing.iter().all(|s| s == "public.txt"),
+            "{mode:?}: {billing:?}"
+        );
+    }
+    // Another tenant's collection of the same name is a different collection.
+    assert!(matches!(
+        kb.collection("initech", "kb"),
+        Err(Error::NotFound(_))
+    ));
+    assert_ne!(acme.id, other.id);
+}
+
+#[test]
+fn indexes_survive_restarts_and_are_rebuilt_when_out_of_step() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let kb = KnowledgeBase::open(dir.path()).unwrap();
+        let c = kb
+            .create_collection("t", "kb", &Bow, Some("en"), ChunkConfig::default())
+            .unwrap();
+        kb.ingest(
+            &c,
+            &Bow,
+            "hours.txt",
+            Format::Text,
+            &fixture("hours.txt"),
+            &DocumentMeta::default(),
+        )
+        .unwrap();
+    }
+    let query = "public holidays chat closed";
+    {
+        let kb = KnowledgeBase::open(dir.path()).unwrap();
+        let c = kb.collection("t", "kb").unwrap();
+        let hits = kb
+            .search(&c, Some(&Bow), query, &params(Mode::Bm25, 1))
+            .unwrap();
+        assert_eq!(hits[0].chunk.source, "hours.txt");
+    }
+    // Lose the keyword index (as if the process died before its commit): it is rebuilt.
+    std::fs::remove_dir_all(dir.path().join("knowledge/index")).unwrap();
+    let kb = KnowledgeBase::open(dir.path()).unwrap();
+    let c = kb.collection("t", "kb").unwrap();
+    let hits = kb
+        .search(&c, Some(&Bow), query, &params(Mode::Bm25, 1))
+        .unwrap();
+    assert_eq!(hits[0].chunk.source, "hours.txt");
+    let hits = kb
+        .search(&c, Some(&Bow), query, &params(Mode::Dense, 1))
+        .unwrap();
+    assert_eq!(hits[0].chunk.source, "hours.txt");
+}
+
+#[test]
+fn names_models_and_modes_are_checked() {
+    let kb = KnowledgeBase::in_memory().unwrap();
+    assert!(matches!(
+        kb.create_collection("t", "../etc", &Bow, None, ChunkConfig::default()),
+        Err(Error::Invalid(_))
+    ));
+    let c = kb
+        .create_collection("t", "kb", &Bow, None, ChunkConfig::default())
+        .unwrap();
+    assert!(matches!(
+        kb.create_collection("t", "kb", &Bow, None, ChunkConfig::default()),
+        Err(Error::Conflict(_))
+    ));
+    struct Other;
+    impl Embedder for Other {
+        fn model(&self) -> &str {
+            "other"
+        }
+        fn embed(&self, _: &[String]) -> Result<Vec<Vec<f32>>, String> {
+            Err("down".into())
+        }
+        fn count_tokens(&self, t: &str) -> usize {
+            t.len()
+        }
+    }
+    let e = kb.ingest(
+        &c,
+        &Other,
+        "a.txt",
+        Format::Text,
+        b"hello",
+        &DocumentMeta::default(),
+    );
+    assert!(matches!(e, Err(Error::Invalid(_))), "{e:?}");
+    // Dense search without an embedder is refused; BM25 needs none.
+    assert!(kb.search(&c, None, "x", &params(Mode::Dense, 3)).is_err());
+    assert!(kb
+        .search(&c, None, "x", &params(Mode::Bm25, 3))
+        .unwrap()
+        .is_empty());
+}
