@@ -434,8 +434,8 @@ pub struct QuickLocal {
 }
 
 impl Config {
-    /// Loads the layered configuration and validates it.
-    pub fn load(
+    /// The layered configuration, not yet validated.
+    fn extract(
         file: Option<&Path>,
         env: &[(String, String)],
         cli: &CliOverrides,
@@ -490,12 +490,52 @@ impl Config {
                     .collect(),
             )
         })?;
+        Ok(config)
+    }
+
+    /// Loads the layered configuration and validates it.
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        cli: &CliOverrides,
+    ) -> Result<Config, Error> {
+        let config = Config::extract(file, env, cli)?;
         config.validate(&|k| {
             env.iter()
                 .find(|(name, _)| name == k)
                 .map(|(_, v)| v.clone())
         })?;
         Ok(config)
+    }
+
+    /// Like [`Config::load`] for offline tools (`atalaya kb`, `models list`) that serve no
+    /// requests: everything is validated except the client-facing `auth` section and the
+    /// requirement that some model route exists.
+    pub fn load_for_tools(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        cli: &CliOverrides,
+    ) -> Result<Config, Error> {
+        let config = Config::extract(file, env, cli)?;
+        let lookup = |k: &str| {
+            env.iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        };
+        match config.validate(&lookup) {
+            Err(Error::Config(issues)) => {
+                let rest: Vec<ConfigIssue> = issues
+                    .into_iter()
+                    .filter(|i| i.key != "auth" && !i.key.starts_with("auth.") && i.key != "models")
+                    .collect();
+                if rest.is_empty() {
+                    Ok(config)
+                } else {
+                    Err(Error::Config(rest))
+                }
+            }
+            other => other.map(|()| config),
+        }
     }
 
     /// Checks values and cross-references. `lookup` reads environment variables, so that a

@@ -113,7 +113,8 @@ pub fn chunk(doc: &ParsedDocument, cfg: &ChunkConfig, counter: &dyn TokenCounter
         let new_section = current
             .last()
             .is_some_and(|&i| units[i].section != u.section);
-        let faq = u.faq || current.last().is_some_and(|&i| units[i].faq);
+        // A FAQ pair is a chunk of its own (with the section heading right before it).
+        let faq = (u.faq && !only_headings) || current.last().is_some_and(|&i| units[i].faq);
         if !current.is_empty() && ((new_section && !only_headings) || faq) {
             emit(&mut chunks, &current);
             current.clear();

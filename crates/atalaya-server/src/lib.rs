@@ -16,6 +16,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod health;
+pub mod knowledge;
 pub mod observe;
 pub mod serve;
 pub mod server;

@@ -28,6 +28,118 @@ pub enum Command {
     /// Local model files (GGUF).
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Knowledge bases: create, ingest documents, search.
+    #[command(subcommand)]
+    Kb(KbCommand),
+}
+
+/// Where the knowledge base lives and which embedding model it uses.
+#[derive(Args, Clone)]
+pub struct KbSource {
+    /// TOML configuration (for [local_models] and [onnxruntime]); optional.
+    #[arg(long, short = 'c', env = "ATALAYA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for persistent state (overrides server.data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Tenant owning the collections.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+}
+
+#[derive(Subcommand)]
+pub enum KbCommand {
+    /// Create a collection.
+    Create {
+        name: String,
+        #[command(flatten)]
+        source: KbSource,
+        /// Embedding model (a [local_models] name; default: the configured one, else
+        /// all-minilm-l6-v2 from `make models`).
+        #[arg(long)]
+        embedding_model: Option<String>,
+        /// Default language of its documents (en, es, pt…).
+        #[arg(long)]
+        language: Option<String>,
+        /// Token budget of a chunk.
+        #[arg(long, default_value_t = 200)]
+        max_tokens: usize,
+        /// Tokens repeated between consecutive chunks of a section.
+        #[arg(long, default_value_t = 32)]
+        overlap_tokens: usize,
+    },
+    /// Ingest files and directories (recursively); one bad file never stops the others.
+    Ingest {
+        name: String,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        source: KbSource,
+        /// Only files whose name matches one of these patterns (`*.md`, `faq-*.csv`).
+        #[arg(long)]
+        glob: Vec<String>,
+        /// Language of these documents (default: the collection's).
+        #[arg(long)]
+        language: Option<String>,
+        /// Tags, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Access labels, comma-separated: only callers holding one may retrieve them.
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+        /// One JSON line per file instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search a collection.
+    Search {
+        name: String,
+        #[command(flatten)]
+        source: KbSource,
+        /// The query.
+        #[arg(long, conflicts_with = "queries", required_unless_present = "queries")]
+        query: Option<String>,
+        /// JSON Lines of {"id","query"}: writes {"id","results":[{"doc","chunk","score"}]} lines.
+        #[arg(long)]
+        queries: Option<PathBuf>,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, value_enum, default_value = "hybrid")]
+        mode: KbMode,
+        /// Caller's access labels, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        labels: Vec<String>,
+        /// Only chunks with one of these tags.
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List collections, or the documents of one.
+    List {
+        name: Option<String>,
+        #[command(flatten)]
+        source: KbSource,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a collection, or one document of it.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        source: KbSource,
+        /// The document's source (as listed) instead of the whole collection.
+        #[arg(long)]
+        document: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum KbMode {
+    Hybrid,
+    Dense,
+    Bm25,
 }
 
 #[derive(Subcommand)]

@@ -1,6 +1,7 @@
 //! The `atalaya` binary: parses the command line, loads configuration, wires the libraries.
 
 mod cli;
+mod kb;
 
 use std::{
     io::{Read, Write},
@@ -134,6 +135,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             onnxruntime,
             json,
         }) => models_list(config, &dir, onnxruntime, json),
+        Command::Kb(cmd) => {
+            if kb::run(cmd)? {
+                Ok(())
+            } else {
+                anyhow::bail!("some files could not be ingested (listed above)")
+            }
+        }
         Command::Keys(KeysCommand::Generate) => {
             let key = new_key("atl_");
             let mut out = std::io::stdout().lock();
@@ -155,7 +163,7 @@ fn models_list(
     let mut settings = std::collections::HashMap::new();
     let mut library = default_onnxruntime();
     if let Some(file) = config {
-        let c = Config::load(Some(&file), &env_vars(), &CliOverrides::default())?;
+        let c = Config::load_for_tools(Some(&file), &env_vars(), &CliOverrides::default())?;
         for (name, m) in &c.local_models {
             rows.push((name.clone(), m.path.clone()));
             settings.insert(m.path.clone(), (m.tokenizer.clone(), m.context_length));
