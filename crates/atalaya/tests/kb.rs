@@ -174,3 +174,82 @@ fn create_ingest_search_and_delete() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("collection 'help' not found"));
 }
+
+/// On the demo knowledge base and its labelled questions (the evaluation split), hybrid
+/// retrieval ranks better than either dense or BM25 alone (MRR@10), and finds at least as
+/// many answers in the top 5. docs/BENCHMARKS.md has the full figures (bench/knowledge.sh).
+#[test]
+fn hybrid_beats_dense_and_bm25_on_the_labelled_demo_set() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    assert!(kb(d, &["create", "demo"]).status.success());
+    for lang in ["en", "es", "pt"] {
+        let dir = format!("demo/knowledge/{lang}");
+        let o = kb(d, &["ingest", "demo", &dir, "--language", lang]);
+        assert!(o.status.success(), "{o:?}");
+    }
+    let questions: Vec<Value> =
+        std::fs::read_to_string(repo().join("demo/knowledge/questions.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|q: &Value| q["split"] == "eval")
+            .collect();
+    assert!(questions.len() >= 100);
+    let qfile = d.join("q.jsonl");
+    std::fs::write(
+        &qfile,
+        questions
+            .iter()
+            .map(|q| serde_json::json!({"id": q["id"], "query": q["query"]}).to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let score = |mode: &str| -> (f64, f64) {
+        let o = kb(
+            d,
+            &[
+                "search",
+                "demo",
+                "--queries",
+                qfile.to_str().unwrap(),
+                "--k",
+                "10",
+                "--mode",
+                mode,
+            ],
+        );
+        assert!(o.status.success(), "{o:?}");
+        let (mut mrr, mut r5) = (0.0, 0.0);
+        for (line, q) in stdout(&o).lines().zip(&questions) {
+            let r: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(r["id"], q["id"]);
+            let want = format!("demo/knowledge/{}", q["relevant"][0].as_str().unwrap());
+            let mut docs: Vec<&str> = Vec::new();
+            for h in r["results"].as_array().unwrap() {
+                let doc = h["doc"].as_str().unwrap();
+                if !docs.contains(&doc) {
+                    docs.push(doc);
+                }
+            }
+            if let Some(rank) = docs.iter().position(|doc| *doc == want) {
+                mrr += 1.0 / (rank as f64 + 1.0);
+                if rank < 5 {
+                    r5 += 1.0;
+                }
+            }
+        }
+        let n = questions.len() as f64;
+        (mrr / n, r5 / n)
+    };
+    let (hybrid, dense, bm25) = (score("hybrid"), score("dense"), score("bm25"));
+    assert!(
+        hybrid.0 > dense.0 && hybrid.0 > bm25.0,
+        "MRR@10 hybrid {hybrid:?} dense {dense:?} bm25 {bm25:?}"
+    );
+    assert!(
+        hybrid.1 >= dense.1 && hybrid.1 >= bm25.1,
+        "recall@5 {hybrid:?} {dense:?} {bm25:?}"
+    );
+    assert!(hybrid.1 >= 0.95, "hybrid recall@5 {}", hybrid.1);
+}
