@@ -55,7 +55,8 @@ struct Job {
 
 enum Tokenize {
     Llama(Arc<LlamaModel>),
-    Hf(Box<tokenizers::Tokenizer>),
+    /// The truncating tokenizer, and an untruncated copy for counting.
+    Hf(Box<tokenizers::Tokenizer>, Box<tokenizers::Tokenizer>),
 }
 
 pub struct EmbedEngine {
@@ -191,7 +192,14 @@ impl EmbedEngine {
         })?;
         Ok(EmbedEngine {
             name: name.to_owned(),
-            tokenizer: Tokenize::Hf(Box::new(loaded.tokenizer)),
+            tokenizer: {
+                let mut counter = loaded.tokenizer.clone();
+                counter.with_truncation(None).map_err(|e| Error::Load {
+                    model: name.to_owned(),
+                    problem: format!("tokenizer: {e}"),
+                })?;
+                Tokenize::Hf(Box::new(loaded.tokenizer), Box::new(counter))
+            },
             jobs: tx,
             dims: info.dims,
             max_seq: info.max_seq,
@@ -326,7 +334,7 @@ impl EmbedEngine {
                 Ok(tokens.into_iter().map(|t| t.0).collect())
             }
             // The tokenizer truncates (its post-processor keeps [CLS] and [SEP]).
-            Tokenize::Hf(tok) => tok
+            Tokenize::Hf(tok, _) => tok
                 .encode(text, true)
                 .map_err(|e| e.to_string())
                 .and_then(|enc| onnx::to_i32(enc.get_ids()))
@@ -335,6 +343,26 @@ impl EmbedEngine {
                     param: Some("input".into()),
                 }),
         }
+    }
+
+    /// Tokens of `text` without the special tokens and without truncation (chunk budgets).
+    pub fn count_tokens(&self, text: &str) -> Result<usize, Error> {
+        let n = match &self.tokenizer {
+            Tokenize::Llama(model) => model.vocab().tokenize(text.as_bytes(), true, false).len(),
+            Tokenize::Hf(_, counter) => counter
+                .encode(text, true)
+                .map_err(|e| Error::InvalidRequest {
+                    message: format!("cannot tokenize the input: {e}"),
+                    param: Some("input".into()),
+                })?
+                .len(),
+        };
+        Ok(n.saturating_sub(2))
+    }
+
+    /// The longest input embedded whole, special tokens excluded.
+    pub fn max_input_tokens(&self) -> usize {
+        self.max_seq.saturating_sub(2)
     }
 
     /// Queues the inputs without waiting; the receiver yields the vectors.

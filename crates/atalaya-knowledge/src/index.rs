@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::{
     collector::TopDocs,
     directory::MmapDirectory,
-    query::{BooleanQuery, Occur, Query, QueryParser, TermQuery},
+    query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery},
     schema::{
         Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value as _, FAST,
         INDEXED, STORED, STRING,
@@ -115,7 +115,9 @@ struct Fields {
 pub struct KeywordIndex {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// Created on the first write: tantivy's writer holds a lock on the directory, which a
+    /// search-only user (another process's `kb search`) must not take.
+    writer: Mutex<Option<IndexWriter>>,
     fields: Fields,
 }
 
@@ -181,7 +183,6 @@ impl KeywordIndex {
         for l in Lang::ALL {
             index.tokenizers().register(&analyzer_name(l), analyzer(l));
         }
-        let writer = index.writer(32 * 1024 * 1024).map_err(index_err)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -190,7 +191,7 @@ impl KeywordIndex {
         Ok(KeywordIndex {
             index,
             reader,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(None),
             fields: Fields {
                 id,
                 bodies,
@@ -201,15 +202,35 @@ impl KeywordIndex {
         })
     }
 
-    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, Error> {
-        self.writer
+    /// Runs `f` with the index writer, creating it on first use.
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut IndexWriter) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut guard = self
+            .writer
             .lock()
-            .map_err(|_| Error::Index("the index writer was poisoned".into()))
+            .map_err(|_| Error::Index("the index writer was poisoned".into()))?;
+        if guard.is_none() {
+            let w = self.index.writer(32 * 1024 * 1024).map_err(|e| {
+                Error::Index(format!(
+                    "cannot open the index for writing (is another process ingesting into this collection?): {e}"
+                ))
+            })?;
+            *guard = Some(w);
+        }
+        match guard.as_mut() {
+            Some(w) => f(w),
+            None => Err(Error::Index("no index writer".into())),
+        }
     }
 
     /// Adds or replaces chunks (by id). Visible after [`KeywordIndex::commit`].
     pub fn upsert(&self, chunks: &[IndexedChunk<'_>]) -> Result<(), Error> {
-        let w = self.writer()?;
+        self.with_writer(|w| self.upsert_with(w, chunks))
+    }
+
+    fn upsert_with(&self, w: &mut IndexWriter, chunks: &[IndexedChunk<'_>]) -> Result<(), Error> {
         let f = &self.fields;
         for c in chunks {
             w.delete_term(Term::from_field_u64(f.id, c.id));
@@ -235,16 +256,17 @@ impl KeywordIndex {
     }
 
     pub fn delete(&self, ids: &[u64]) -> Result<(), Error> {
-        let w = self.writer()?;
-        for &id in ids {
-            w.delete_term(Term::from_field_u64(self.fields.id, id));
-        }
-        Ok(())
+        self.with_writer(|w| {
+            for &id in ids {
+                w.delete_term(Term::from_field_u64(self.fields.id, id));
+            }
+            Ok(())
+        })
     }
 
     /// Makes every change so far durable and searchable.
     pub fn commit(&self) -> Result<(), Error> {
-        self.writer()?.commit().map_err(index_err)?;
+        self.with_writer(|w| w.commit().map(drop).map_err(index_err))?;
         self.reader.reload().map_err(index_err)
     }
 
@@ -303,6 +325,21 @@ impl KeywordIndex {
         }
         let mut labels = std::iter::once(PUBLIC.to_owned()).chain(filter.labels.iter().cloned());
         clauses.push((Occur::Must, any(f.labels, &mut labels)));
+        // Filters restrict without scoring: only the text query ranks.
+        let clauses: Vec<(Occur, Box<dyn Query>)> = clauses
+            .into_iter()
+            .enumerate()
+            .map(|(i, (occur, q))| {
+                if i == 0 {
+                    (occur, q)
+                } else {
+                    (
+                        occur,
+                        Box::new(ConstScoreQuery::new(q, 0.0)) as Box<dyn Query>,
+                    )
+                }
+            })
+            .collect();
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let top = searcher
@@ -408,6 +445,11 @@ impl VectorIndex {
 
     pub fn len(&self) -> usize {
         self.read().map(|v| v.ids.len()).unwrap_or(0)
+    }
+
+    /// The width of the stored vectors (0 while empty).
+    pub fn dims(&self) -> usize {
+        self.read().map(|v| v.dims).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {

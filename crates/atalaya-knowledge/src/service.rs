@@ -30,7 +30,10 @@ pub trait Embedder: Send + Sync {
     /// The model's name, recorded with each collection.
     fn model(&self) -> &str;
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String>;
+    /// Tokens counted as [`Embedder::count_tokens`] does, of the whole text (no truncation).
     fn count_tokens(&self, text: &str) -> usize;
+    /// The longest input the model embeds whole, in those tokens.
+    fn max_tokens(&self) -> usize;
 }
 
 /// Search mode; hybrid fuses both rankings.
@@ -105,7 +108,13 @@ pub struct KnowledgeBase {
     store: Store,
     dir: Option<PathBuf>,
     open: Mutex<HashMap<i64, Arc<Indexes>>>,
+    /// One writer per collection at a time: a document's store write and its index updates
+    /// happen together, so concurrent ingests cannot leave stale chunks in an index.
+    writers: Mutex<HashMap<i64, Arc<Mutex<()>>>>,
 }
+
+/// Room left in the model's input for the title and heading path added to each chunk.
+const PREFIX_ROOM: usize = 24;
 
 const EMBED_BATCH: usize = 64;
 
@@ -117,6 +126,7 @@ impl KnowledgeBase {
             store: Store::open(&dir.join("knowledge.db"))?,
             dir: Some(dir),
             open: Mutex::new(HashMap::new()),
+            writers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -126,6 +136,7 @@ impl KnowledgeBase {
             store: Store::open_in_memory()?,
             dir: None,
             open: Mutex::new(HashMap::new()),
+            writers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -142,6 +153,20 @@ impl KnowledgeBase {
         chunking: ChunkConfig,
     ) -> Result<Collection, Error> {
         validate_name(name)?;
+        let limit = embedder.max_tokens().saturating_sub(PREFIX_ROOM);
+        if chunking.max_tokens < 16 || chunking.max_tokens > limit {
+            return Err(Error::Invalid(format!(
+                "chunk size {} tokens: must be between 16 and {limit} for '{}' (its input limit minus room for headings)",
+                chunking.max_tokens,
+                embedder.model()
+            )));
+        }
+        if chunking.overlap_tokens * 2 > chunking.max_tokens {
+            return Err(Error::Invalid(format!(
+                "chunk overlap {} tokens: must be at most half the chunk size ({})",
+                chunking.overlap_tokens, chunking.max_tokens
+            )));
+        }
         self.store
             .create_collection(tenant, name, embedder.model(), language, chunking)
     }
@@ -163,6 +188,21 @@ impl KnowledgeBase {
             let _ = std::fs::remove_dir_all(dir.join("index").join(c.id.to_string()));
         }
         Ok(())
+    }
+
+    /// Forgets a collection's indexes: the next use rebuilds them from the store.
+    fn evict(&self, c: &Collection) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(&c.id);
+        }
+    }
+
+    fn write_lock(&self, c: &Collection) -> Result<Arc<Mutex<()>>, Error> {
+        let mut w = self
+            .writers
+            .lock()
+            .map_err(|_| Error::Index("the writer table was poisoned".into()))?;
+        Ok(w.entry(c.id).or_default().clone())
     }
 
     /// The collection's indexes, built from the store on first use; the keyword index is
@@ -240,15 +280,11 @@ impl KnowledgeBase {
         let meta_json =
             serde_json::to_string(&(&meta.tags, &meta.labels, &meta.language)).unwrap_or_default();
         let content_hash = hex::encode(Sha256::digest(format!("{hash}{meta_json}").as_bytes()));
-        if self.store.content_hash(c.id, source)?.as_deref() == Some(content_hash.as_str()) {
-            // Cheap path: no parsing, no embedding.
-            let id = self
-                .store
-                .documents(c.id)?
-                .into_iter()
-                .find(|d| d.source == source)
-                .map_or(0, |d| d.id);
-            return Ok(Ingested::Unchanged { document_id: id });
+        if let Some((id, stored)) = self.store.content_hash(c.id, source)? {
+            if stored == content_hash {
+                // Cheap path: no parsing, no embedding.
+                return Ok(Ingested::Unchanged { document_id: id });
+            }
         }
         let doc = parse(format, bytes)?;
         let counter = |t: &str| embedder.count_tokens(t);
@@ -274,6 +310,15 @@ impl KnowledgeBase {
             }
             vectors.extend(v);
         }
+        let ix = self.indexes(c)?;
+        let dims = ix.vectors.dims();
+        if let Some(v) = vectors.iter().find(|v| dims != 0 && v.len() != dims) {
+            return Err(Error::Embedding(format!(
+                "the model returned {}-dimensional vectors; collection '{}' holds {dims}",
+                v.len(),
+                c.name
+            )));
+        }
         let new_chunks: Vec<NewChunk<'_>> = chunks
             .iter()
             .zip(&vectors)
@@ -287,6 +332,10 @@ impl KnowledgeBase {
                 vector: v,
             })
             .collect();
+        let lock = self.write_lock(c)?;
+        let _writing = lock
+            .lock()
+            .map_err(|_| Error::Index("a collection writer lock was poisoned".into()))?;
         let outcome = self.store.put_document(
             c.id,
             &NewDocument {
@@ -327,11 +376,19 @@ impl KnowledgeBase {
                     })
                     .collect();
                 let removed: Vec<u64> = removed.iter().map(|&i| i as u64).collect();
-                ix.keyword.delete(&removed)?;
-                ix.keyword.upsert(&indexed)?;
-                ix.keyword.commit()?;
-                ix.vectors.delete(&removed)?;
-                ix.vectors.upsert(&indexed)?;
+                let updated = ix
+                    .keyword
+                    .delete(&removed)
+                    .and_then(|()| ix.keyword.upsert(&indexed))
+                    .and_then(|()| ix.keyword.commit())
+                    .and_then(|()| ix.vectors.delete(&removed))
+                    .and_then(|()| ix.vectors.upsert(&indexed));
+                if let Err(e) = updated {
+                    // The store has the new version: the indexes are rebuilt from it on next
+                    // use rather than left behind.
+                    self.evict(c);
+                    return Err(e);
+                }
                 Ok(Ingested::Indexed {
                     document_id,
                     version,
@@ -343,15 +400,24 @@ impl KnowledgeBase {
 
     /// Removes a document from the store and every index.
     pub fn delete_document(&self, c: &Collection, source: &str) -> Result<(), Error> {
+        let ix = self.indexes(c)?;
+        let lock = self.write_lock(c)?;
+        let _writing = lock
+            .lock()
+            .map_err(|_| Error::Index("a collection writer lock was poisoned".into()))?;
         let Some(removed) = self.store.delete_document(c.id, source)? else {
             return Err(Error::NotFound(format!("document '{source}'")));
         };
-        let ix = self.indexes(c)?;
         let removed: Vec<u64> = removed.iter().map(|&i| i as u64).collect();
-        ix.keyword.delete(&removed)?;
-        ix.keyword.commit()?;
-        ix.vectors.delete(&removed)?;
-        Ok(())
+        let updated = ix
+            .keyword
+            .delete(&removed)
+            .and_then(|()| ix.keyword.commit())
+            .and_then(|()| ix.vectors.delete(&removed));
+        if updated.is_err() {
+            self.evict(c);
+        }
+        updated
     }
 
     /// Ranked chunks for `query`, with their sources and positions.
@@ -393,8 +459,11 @@ impl KnowledgeBase {
         let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id as i64).collect();
         let views = self.store.chunk_views(c.id, &ids)?;
         let scores: HashMap<i64, f32> = ranked.iter().map(|(id, s)| (*id as i64, *s)).collect();
+        // The access rule once more, on the store's own metadata: an index that lags behind
+        // the store can never show a caller what it may not see.
         Ok(views
             .into_iter()
+            .filter(|v| params.filter.allows(&v.meta))
             .map(|v| Hit {
                 score: scores.get(&v.id).copied().unwrap_or(0.0),
                 chunk: v,

@@ -17,10 +17,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{chunk::ChunkConfig, index::ChunkMeta, index::Lang, Error};
 
-/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran. Ids are
+/// AUTOINCREMENT: a deleted chunk's id is never reused, so a chunk id names one content for
+/// ever and the indexes can be checked against the store by their id sets alone.
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE collections (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant TEXT NOT NULL,
     name TEXT NOT NULL,
     embedding_model TEXT NOT NULL,
@@ -31,7 +33,7 @@ CREATE TABLE collections (
     UNIQUE (tenant, name)
 );
 CREATE TABLE documents (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
     source TEXT NOT NULL,
     title TEXT,
@@ -47,7 +49,7 @@ CREATE TABLE documents (
     UNIQUE (collection_id, source)
 );
 CREATE TABLE chunks (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     collection_id INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -151,6 +153,9 @@ pub struct ChunkView {
     pub page: Option<i64>,
     pub heading_path: Vec<String>,
     pub text: String,
+    /// What filters look at (not shown to clients).
+    #[serde(skip)]
+    pub meta: ChunkMeta,
 }
 
 pub struct Store {
@@ -338,13 +343,17 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// The stored content hash of `source`, if the document exists.
-    pub fn content_hash(&self, collection: i64, source: &str) -> Result<Option<String>, Error> {
+    /// The id and stored content hash of `source`, if the document exists.
+    pub fn content_hash(
+        &self,
+        collection: i64,
+        source: &str,
+    ) -> Result<Option<(i64, String)>, Error> {
         self.conn()?
             .query_row(
-                "SELECT content_hash FROM documents WHERE collection_id = ?1 AND source = ?2",
+                "SELECT id, content_hash FROM documents WHERE collection_id = ?1 AND source = ?2",
                 params![collection, source],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(db)
@@ -531,7 +540,8 @@ impl Store {
         let conn = self.conn()?;
         let mut st = conn
             .prepare_cached(
-                "SELECT c.id, c.document_id, d.source, d.title, c.seq, c.start_char, c.end_char, c.page, c.heading_path, c.text
+                "SELECT c.id, c.document_id, d.source, d.title, c.seq, c.start_char, c.end_char, c.page, c.heading_path, c.text,
+                        d.language, d.tags, d.labels
                  FROM chunks c JOIN documents d ON d.id = c.document_id
                  WHERE c.id = ?1 AND c.collection_id = ?2",
             )
@@ -551,6 +561,14 @@ impl Store {
                         page: r.get(7)?,
                         heading_path: from_json(&r.get::<_, String>(8)?),
                         text: r.get(9)?,
+                        meta: ChunkMeta {
+                            lang: r
+                                .get::<_, Option<String>>(10)?
+                                .as_deref()
+                                .map(Lang::from_code),
+                            tags: from_json(&r.get::<_, String>(11)?),
+                            labels: from_json(&r.get::<_, String>(12)?),
+                        },
                     })
                 })
                 .optional()

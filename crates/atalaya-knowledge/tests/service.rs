@@ -47,6 +47,10 @@ impl Embedder for Bow {
     fn count_tokens(&self, text: &str) -> usize {
         text.split_whitespace().count()
     }
+
+    fn max_tokens(&self) -> usize {
+        512
+    }
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -327,6 +331,23 @@ fn filters_labels_and_tenants_isolate() {
             "{mode:?}: {billing:?}"
         );
     }
+    // Restricting a document later takes effect at once, in every mode.
+    kb.ingest(
+        &acme,
+        &Bow,
+        "public.txt",
+        Format::Text,
+        &text("Refunds take five days."),
+        &meta("en", &["billing"], &["staff"]),
+    )
+    .unwrap();
+    for mode in [Mode::Hybrid, Mode::Dense, Mode::Bm25] {
+        let anyone = sources(Filter::default(), mode);
+        assert!(
+            !anyone.contains(&"public.txt".to_owned()),
+            "{mode:?}: {anyone:?}"
+        );
+    }
     // Another tenant's collection of the same name is a different collection.
     assert!(matches!(
         kb.collection("initech", "kb"),
@@ -400,6 +421,9 @@ fn names_models_and_modes_are_checked() {
         }
         fn count_tokens(&self, t: &str) -> usize {
             t.len()
+        }
+        fn max_tokens(&self) -> usize {
+            256
         }
     }
     let e = kb.ingest(

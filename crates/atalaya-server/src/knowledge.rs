@@ -88,11 +88,14 @@ impl Embedder for EngineEmbedder {
             .map_err(|e| e.to_string())
     }
 
-    /// The model's own tokens, without [CLS] and [SEP].
+    /// The model's own tokens, without [CLS] and [SEP], and not truncated.
     fn count_tokens(&self, text: &str) -> usize {
         self.engine
-            .tokenize(text)
-            .map(|t| t.len().saturating_sub(2))
+            .count_tokens(text)
             .unwrap_or_else(|_| estimate_tokens(text))
+    }
+
+    fn max_tokens(&self) -> usize {
+        self.engine.max_input_tokens()
     }
 }

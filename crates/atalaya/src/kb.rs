@@ -93,7 +93,14 @@ pub fn run(cmd: KbCommand) -> anyhow::Result<bool> {
             let started = Instant::now();
             let (mut ok, mut failed, mut chunks) = (0usize, 0usize, 0usize);
             for (n, path) in files.iter().enumerate() {
-                let shown = path.display().to_string();
+                // The document's source: the path as given, without `./` parts, so that
+                // `docs/a.md` and `./docs/a.md` are the same document.
+                let shown = path
+                    .components()
+                    .filter(|c| !matches!(c, std::path::Component::CurDir))
+                    .collect::<PathBuf>()
+                    .display()
+                    .to_string();
                 let result = match Format::from_path(path) {
                     None => Err(anyhow::anyhow!(
                         "unsupported file type (supported: .txt .md .html .pdf .docx .csv .jsonl)"

@@ -7,10 +7,12 @@ use scraper::{Html, Node, Selector};
 
 use crate::doc::{normalize_inline, BlockKind, Builder, ParsedDocument};
 
-/// Subtrees that are never content.
+/// Subtrees that are never content. (`<form>` is walked: whole pages are often wrapped in
+/// one; its controls are skipped. `<header>` is skipped only outside `<main>`/`<article>`,
+/// where it is the site's banner rather than the article's heading.)
 const SKIP: &[&str] = &[
-    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form",
-    "button", "select", "svg", "iframe", "head",
+    "script", "style", "noscript", "template", "nav", "footer", "aside", "button", "select",
+    "input", "textarea", "option", "svg", "iframe", "head",
 ];
 
 /// Elements that end the running paragraph.
@@ -41,6 +43,7 @@ pub(super) fn parse(source: &str) -> ParsedDocument {
     let mut w = Walker {
         b: Builder::new(),
         buf: String::new(),
+        skip_header: true,
     };
     if let Some(title) = Selector::parse("title")
         .ok()
@@ -48,10 +51,17 @@ pub(super) fn parse(source: &str) -> ParsedDocument {
     {
         w.b.set_title(&title.text().collect::<String>());
     }
-    let root = ["main", "article", "body"]
+    let content = ["main", "article"]
         .iter()
         .filter_map(|tag| Selector::parse(tag).ok())
-        .find_map(|s| html.select(&s).next().map(|e| *e))
+        .find_map(|s| html.select(&s).next().map(|e| *e));
+    w.skip_header = content.is_none();
+    let root = content
+        .or_else(|| {
+            Selector::parse("body")
+                .ok()
+                .and_then(|s| html.select(&s).next().map(|e| *e))
+        })
         .unwrap_or_else(|| html.tree.root());
     w.walk(root);
     w.flush(BlockKind::Paragraph);
@@ -61,6 +71,7 @@ pub(super) fn parse(source: &str) -> ParsedDocument {
 struct Walker {
     b: Builder,
     buf: String,
+    skip_header: bool,
 }
 
 impl Walker {
@@ -74,7 +85,7 @@ impl Walker {
             Node::Text(t) => self.buf.push_str(t),
             Node::Element(e) => {
                 let name = e.name();
-                if SKIP.contains(&name) {
+                if SKIP.contains(&name) || (name == "header" && self.skip_header) {
                     return;
                 }
                 if let Some(level) = heading_level(name) {
