@@ -447,6 +447,11 @@ impl VectorIndex {
         self.read().map(|v| v.ids.len()).unwrap_or(0)
     }
 
+    /// The ids of every stored vector.
+    pub fn ids(&self) -> Result<std::collections::HashSet<u64>, Error> {
+        Ok(self.read()?.ids.iter().copied().collect())
+    }
+
     /// The width of the stored vectors (0 while empty).
     pub fn dims(&self) -> usize {
         self.read().map(|v| v.dims).unwrap_or(0)

@@ -111,6 +111,8 @@ pub struct KnowledgeBase {
     /// One writer per collection at a time: a document's store write and its index updates
     /// happen together, so concurrent ingests cannot leave stale chunks in an index.
     writers: Mutex<HashMap<i64, Arc<Mutex<()>>>>,
+    /// One index build per collection at a time, without blocking other collections.
+    builds: Mutex<HashMap<i64, Arc<Mutex<()>>>>,
 }
 
 /// Room left in the model's input for the title and heading path added to each chunk.
@@ -127,6 +129,7 @@ impl KnowledgeBase {
             dir: Some(dir),
             open: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
+            builds: Mutex::new(HashMap::new()),
         })
     }
 
@@ -137,6 +140,7 @@ impl KnowledgeBase {
             dir: None,
             open: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
+            builds: Mutex::new(HashMap::new()),
         })
     }
 
@@ -198,22 +202,31 @@ impl KnowledgeBase {
     }
 
     fn write_lock(&self, c: &Collection) -> Result<Arc<Mutex<()>>, Error> {
-        let mut w = self
-            .writers
+        lock_for(&self.writers, c)
+    }
+
+    fn cached(&self, c: &Collection) -> Result<Option<Arc<Indexes>>, Error> {
+        let open = self
+            .open
             .lock()
-            .map_err(|_| Error::Index("the writer table was poisoned".into()))?;
-        Ok(w.entry(c.id).or_default().clone())
+            .map_err(|_| Error::Index("the index table was poisoned".into()))?;
+        Ok(open.get(&c.id).cloned())
     }
 
     /// The collection's indexes, built from the store on first use; the keyword index is
     /// reused from disk when it holds exactly the store's chunks.
     fn indexes(&self, c: &Collection) -> Result<Arc<Indexes>, Error> {
-        let mut open = self
-            .open
+        if let Some(ix) = self.cached(c)? {
+            return Ok(ix);
+        }
+        // Build under this collection's lock only: other collections stay searchable, and
+        // two callers never build (or rebuild the directory of) the same collection at once.
+        let build = lock_for(&self.builds, c)?;
+        let _building = build
             .lock()
-            .map_err(|_| Error::Index("the index table was poisoned".into()))?;
-        if let Some(ix) = open.get(&c.id) {
-            return Ok(ix.clone());
+            .map_err(|_| Error::Index("an index build lock was poisoned".into()))?;
+        if let Some(ix) = self.cached(c)? {
+            return Ok(ix);
         }
         let rows = self.store.index_rows(c.id)?;
         let kdir = self
@@ -253,7 +266,10 @@ impl KnowledgeBase {
             .collect();
         vectors.upsert(&chunks)?;
         let ix = Arc::new(Indexes { keyword, vectors });
-        open.insert(c.id, ix.clone());
+        self.open
+            .lock()
+            .map_err(|_| Error::Index("the index table was poisoned".into()))?
+            .insert(c.id, ix.clone());
         Ok(ix)
     }
 
@@ -398,6 +414,18 @@ impl KnowledgeBase {
         }
     }
 
+    /// Whether both indexes hold exactly the store's chunks (an operator's check; tests).
+    pub fn verify(&self, c: &Collection) -> Result<bool, Error> {
+        let ix = self.indexes(c)?;
+        let stored: HashSet<u64> = self
+            .store
+            .index_rows(c.id)?
+            .iter()
+            .map(|r| r.id as u64)
+            .collect();
+        Ok(ix.keyword.ids()? == stored && ix.vectors.ids()? == stored)
+    }
+
     /// Removes a document from the store and every index.
     pub fn delete_document(&self, c: &Collection, source: &str) -> Result<(), Error> {
         let ix = self.indexes(c)?;
@@ -470,6 +498,17 @@ impl KnowledgeBase {
             })
             .collect())
     }
+}
+
+/// The per-collection lock of `table`.
+fn lock_for(
+    table: &Mutex<HashMap<i64, Arc<Mutex<()>>>>,
+    c: &Collection,
+) -> Result<Arc<Mutex<()>>, Error> {
+    let mut t = table
+        .lock()
+        .map_err(|_| Error::Index("a lock table was poisoned".into()))?;
+    Ok(t.entry(c.id).or_default().clone())
 }
 
 /// Collection names are path- and URL-safe: letters, digits, `-`, `_`, `.`, 1–64 characters.

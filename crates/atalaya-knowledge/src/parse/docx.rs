@@ -3,8 +3,8 @@
 //! whole tables.
 
 use docx_rs::{
-    DocumentChild, Paragraph, ParagraphChild, RunChild, Table, TableCellContent, TableChild,
-    TableRowChild,
+    DocumentChild, InsertChild, Paragraph, ParagraphChild, Run, RunChild, Table, TableCellContent,
+    TableChild, TableRowChild,
 };
 
 use crate::{
@@ -88,18 +88,27 @@ fn paragraph_text(p: &Paragraph) -> String {
 fn children_text(children: &[ParagraphChild], out: &mut String) {
     for c in children {
         match c {
-            ParagraphChild::Run(run) => {
-                for rc in &run.children {
-                    match rc {
-                        RunChild::Text(t) => out.push_str(&t.text),
-                        RunChild::Tab(_) | RunChild::PTab(_) => out.push(' '),
-                        RunChild::Break(_) => out.push('\n'),
-                        _ => {}
+            ParagraphChild::Run(run) => run_text(run, out),
+            ParagraphChild::Hyperlink(h) => children_text(&h.children, out),
+            // Tracked insertions are current text; tracked deletions are not.
+            ParagraphChild::Insert(ins) => {
+                for ic in &ins.children {
+                    if let InsertChild::Run(run) = ic {
+                        run_text(run, out);
                     }
                 }
             }
-            ParagraphChild::Hyperlink(h) => children_text(&h.children, out),
-            ParagraphChild::Insert(_) => {}
+            _ => {}
+        }
+    }
+}
+
+fn run_text(run: &Run, out: &mut String) {
+    for rc in &run.children {
+        match rc {
+            RunChild::Text(t) => out.push_str(&t.text),
+            RunChild::Tab(_) | RunChild::PTab(_) => out.push(' '),
+            RunChild::Break(_) => out.push('\n'),
             _ => {}
         }
     }
@@ -134,7 +143,26 @@ fn table_text(t: &Table) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::heading_level;
+    use super::{heading_level, parse};
+
+    #[test]
+    fn tracked_insertions_count_and_deletions_do_not() {
+        use docx_rs::{Delete, Docx, Insert, Paragraph, Run};
+        let mut buf = std::io::Cursor::new(Vec::new());
+        Docx::new()
+            .add_paragraph(
+                Paragraph::new()
+                    .add_run(Run::new().add_text("Refunds take "))
+                    .add_insert(Insert::new(Run::new().add_text("five")))
+                    .add_delete(Delete::new().add_run(Run::new().add_delete_text("seven")))
+                    .add_run(Run::new().add_text(" days.")),
+            )
+            .build()
+            .pack(&mut buf)
+            .unwrap();
+        let d = parse(&buf.into_inner()).unwrap();
+        assert_eq!(d.text, "Refunds take five days.");
+    }
 
     #[test]
     fn heading_styles_in_several_languages() {
