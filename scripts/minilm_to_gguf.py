@@ -10,31 +10,12 @@ usage: minilm_to_gguf.py MODEL_DIR OUT.gguf [--dtype f32|f16]
 """
 
 import argparse
-import json
-import struct
 import sys
 from pathlib import Path
 
 import numpy as np
+from st_checkpoint import read_configs, read_safetensors
 import gguf
-
-ST_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
-
-
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    raw = path.read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        dtype = ST_DTYPES[info["dtype"]]
-        out[name] = np.frombuffer(raw[base + start : base + end], dtype=dtype).reshape(info["shape"])
-    return out
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,11 +24,10 @@ def main() -> int:
     ap.add_argument("--dtype", choices=["f32", "f16"], default="f32")
     args = ap.parse_args()
 
-    cfg = json.loads((args.model_dir / "config.json").read_text())
-    st_cfg = json.loads((args.model_dir / "sentence_bert_config.json").read_text())
-    pooling = json.loads((args.model_dir / "1_Pooling" / "config.json").read_text())
-    if not pooling.get("pooling_mode_mean_tokens"):
-        print("only mean pooling is supported", file=sys.stderr)
+    try:
+        cfg, st_cfg = read_configs(args.model_dir)
+    except ValueError as e:
+        print(e, file=sys.stderr)
         return 2
     vocab = (args.model_dir / "vocab.txt").read_text(encoding="utf-8").split("\n")
     if vocab and vocab[-1] == "":

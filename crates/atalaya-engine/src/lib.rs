@@ -47,11 +47,14 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend, Error> {
     })
 }
 
-/// `threads = 0`: every core the process may use.
-pub(crate) fn available_threads() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| u32::try_from(n.get()).unwrap_or(1))
-        .unwrap_or(1)
+/// The threads a model runs on: `threads`, or every core the process may use when 0.
+pub(crate) fn model_threads(threads: u32) -> u32 {
+    match threads {
+        0 => std::thread::available_parallelism()
+            .map(|n| u32::try_from(n.get()).unwrap_or(1))
+            .unwrap_or(1),
+        n => n,
+    }
 }
 
 /// The engine thread's start-up report: `load` waits for it.

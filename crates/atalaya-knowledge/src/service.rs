@@ -233,28 +233,6 @@ impl KnowledgeBase {
             .dir
             .as_ref()
             .map(|d| d.join("index").join(c.id.to_string()));
-        let mut keyword = KeywordIndex::open(kdir.as_deref())?;
-        let stored: HashSet<u64> = rows.iter().map(|r| r.id as u64).collect();
-        if keyword.ids()? != stored {
-            // Out of step (a crash between the two commits, a deleted directory): rebuild.
-            drop(keyword);
-            if let Some(d) = &kdir {
-                let _ = std::fs::remove_dir_all(d);
-            }
-            keyword = KeywordIndex::open(kdir.as_deref())?;
-            let chunks: Vec<IndexedChunk<'_>> = rows
-                .iter()
-                .map(|r| IndexedChunk {
-                    id: r.id as u64,
-                    text: &r.text,
-                    meta: &r.meta,
-                    vector: &r.vector,
-                })
-                .collect();
-            keyword.upsert(&chunks)?;
-            keyword.commit()?;
-        }
-        let vectors = VectorIndex::new();
         let chunks: Vec<IndexedChunk<'_>> = rows
             .iter()
             .map(|r| IndexedChunk {
@@ -264,6 +242,19 @@ impl KnowledgeBase {
                 vector: &r.vector,
             })
             .collect();
+        let mut keyword = KeywordIndex::open(kdir.as_deref())?;
+        let stored: HashSet<u64> = chunks.iter().map(|c| c.id).collect();
+        if keyword.ids()? != stored {
+            // Out of step (a crash between the two commits, a deleted directory): rebuild.
+            drop(keyword);
+            if let Some(d) = &kdir {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            keyword = KeywordIndex::open(kdir.as_deref())?;
+            keyword.upsert(&chunks)?;
+            keyword.commit()?;
+        }
+        let vectors = VectorIndex::new();
         vectors.upsert(&chunks)?;
         let ix = Arc::new(Indexes { keyword, vectors });
         self.open
@@ -419,9 +410,9 @@ impl KnowledgeBase {
         let ix = self.indexes(c)?;
         let stored: HashSet<u64> = self
             .store
-            .index_rows(c.id)?
-            .iter()
-            .map(|r| r.id as u64)
+            .chunk_ids(c.id)?
+            .into_iter()
+            .map(|id| id as u64)
             .collect();
         Ok(ix.keyword.ids()? == stored && ix.vectors.ids()? == stored)
     }

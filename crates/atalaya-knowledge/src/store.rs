@@ -500,6 +500,13 @@ impl Store {
         Ok(rows)
     }
 
+    /// The ids of every chunk of the collection.
+    pub fn chunk_ids(&self, collection: i64) -> Result<Vec<i64>, Error> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(db)?;
+        chunk_ids(&tx, "collection_id", collection)
+    }
+
     /// Every chunk of the collection as the indexes take it: the heading path and title lead
     /// the text, so keyword search matches them too.
     pub fn index_rows(&self, collection: i64) -> Result<Vec<IndexRow>, Error> {

@@ -11,7 +11,7 @@ use std::{
 use anyhow::Context;
 use atalaya_core::{
     auth::hash_key,
-    config::{CliOverrides, Config, LocalModelKind, LogFormat, OnnxRuntimeConfig, QuickLocal},
+    config::{CliOverrides, Config, LocalModelKind, LogFormat, QuickLocal},
     gateway::Gateway,
     Error,
 };
@@ -92,7 +92,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             ..
         }) if embed::is_onnx(&path) => {
-            let library = onnxruntime.unwrap_or_else(default_onnxruntime);
+            let library = match onnxruntime {
+                Some(l) => l,
+                None => {
+                    Config::load_for_tools(None, &env_vars(), &CliOverrides::default())?
+                        .onnxruntime
+                        .library
+                }
+            };
             let v = embed::describe_onnx(&path, tokenizer.as_deref(), 0, &library)?;
             let text = if json {
                 serde_json::to_string_pretty(&v)?
@@ -161,16 +168,13 @@ fn models_list(
 ) -> anyhow::Result<()> {
     let mut rows: Vec<(String, std::path::PathBuf)> = Vec::new();
     let mut settings = std::collections::HashMap::new();
-    let mut library = default_onnxruntime();
-    if let Some(file) = config {
-        let c = Config::load_for_tools(Some(&file), &env_vars(), &CliOverrides::default())?;
-        for (name, m) in &c.local_models {
-            rows.push((name.clone(), m.path.clone()));
-            settings.insert(m.path.clone(), (m.tokenizer.clone(), m.context_length));
-        }
-        library = c.onnxruntime.library;
+    // Without a file, the environment layer still applies (ATALAYA__ONNXRUNTIME__LIBRARY).
+    let c = Config::load_for_tools(config.as_deref(), &env_vars(), &CliOverrides::default())?;
+    for (name, m) in &c.local_models {
+        rows.push((name.clone(), m.path.clone()));
+        settings.insert(m.path.clone(), (m.tokenizer.clone(), m.context_length));
     }
-    let library = onnxruntime.unwrap_or(library);
+    let library = onnxruntime.unwrap_or(c.onnxruntime.library);
     for p in inspect::find_models(dir) {
         let same = |q: &std::path::PathBuf| q.canonicalize().ok() == p.canonicalize().ok();
         if !rows.iter().any(|(_, q)| same(q)) {
@@ -181,59 +185,55 @@ fn models_list(
     if !json {
         writeln!(
             out,
-            "{:<22} {:<10} {:<10} {:>8} {:<8} {:>7}  PATH",
-            "NAME", "KIND", "ARCH", "PARAMS", "QUANT", "CTX"
+            "{}",
+            table_row("NAME", "KIND", "ARCH", "PARAMS", "QUANT", "CTX", "PATH")
         )?;
     }
     for (name, path) in rows {
-        if embed::is_onnx(&path) {
+        // One row per model: its JSON object and its table line, or the reason it failed.
+        let row = if embed::is_onnx(&path) {
             let (tokenizer, context) = settings.get(&path).cloned().unwrap_or_default();
-            match embed::describe_onnx(&path, tokenizer.as_deref(), context, &library) {
-                Ok(mut v) if json => {
-                    v["configured_as"] = serde_json::json!(name);
-                    writeln!(out, "{v}")?;
-                }
-                Ok(v) => writeln!(
-                    out,
-                    "{:<22} {:<10} {:<10} {:>8} {:<8} {:>7}  {}",
-                    name,
+            embed::describe_onnx(&path, tokenizer.as_deref(), context, &library).map(|v| {
+                let line = table_row(
+                    &name,
                     "embedding",
                     "onnx",
                     "-",
                     "-",
-                    v["max_seq_length"],
-                    v["path"].as_str().unwrap_or("-")
-                )?,
-                Err(e) if json => writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({"configured_as": name, "path": path, "error": e.to_string()})
-                )?,
-                Err(e) => writeln!(out, "{name:<22} error: {e}")?,
-            }
-            continue;
-        }
-        match inspect::summarize(&path) {
-            Ok(s) if json => {
-                let mut v = serde_json::to_value(&s)?;
-                v["configured_as"] = serde_json::json!(name);
+                    &v["max_seq_length"].to_string(),
+                    v["path"].as_str().unwrap_or("-"),
+                );
+                (v, line)
+            })
+        } else {
+            inspect::summarize(&path).and_then(|s| {
+                let line = table_row(
+                    &name,
+                    s.kind,
+                    s.architecture.as_deref().unwrap_or("-"),
+                    &human_count(s.parameters),
+                    &s.quantization,
+                    &s.context_length
+                        .map_or_else(|| "-".into(), |c| c.to_string()),
+                    &s.path,
+                );
+                let mut v =
+                    serde_json::to_value(&s).map_err(|e| atalaya_engine::Error::ModelFile {
+                        path: s.path.clone(),
+                        problem: e.to_string(),
+                    })?;
                 if let Some(o) = v.as_object_mut() {
                     o.remove("chat_template");
                 }
+                Ok((v, line))
+            })
+        };
+        match row {
+            Ok((mut v, _)) if json => {
+                v["configured_as"] = serde_json::json!(name);
                 writeln!(out, "{v}")?;
             }
-            Ok(s) => writeln!(
-                out,
-                "{:<22} {:<10} {:<10} {:>8} {:<8} {:>7}  {}",
-                name,
-                s.kind,
-                s.architecture.as_deref().unwrap_or("-"),
-                human_count(s.parameters),
-                s.quantization,
-                s.context_length
-                    .map_or_else(|| "-".into(), |c| c.to_string()),
-                s.path
-            )?,
+            Ok((_, line)) => writeln!(out, "{line}")?,
             Err(e) if json => writeln!(
                 out,
                 "{}",
@@ -245,12 +245,17 @@ fn models_list(
     Ok(())
 }
 
-/// The ONNX Runtime library when no configuration names one: `ATALAYA__ONNXRUNTIME__LIBRARY`,
-/// else the default that `make models` installs.
-fn default_onnxruntime() -> std::path::PathBuf {
-    std::env::var_os("ATALAYA__ONNXRUNTIME__LIBRARY")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| OnnxRuntimeConfig::default().library, Into::into)
+/// A line of the `models list` table.
+fn table_row(
+    name: &str,
+    kind: &str,
+    arch: &str,
+    params: &str,
+    quant: &str,
+    ctx: &str,
+    path: &str,
+) -> String {
+    format!("{name:<22} {kind:<10} {arch:<10} {params:>8} {quant:<8} {ctx:>7}  {path}")
 }
 
 /// `models inspect` of an ONNX model: its `/v1/models` details as `key: value` lines.
