@@ -20,6 +20,10 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The body is larger than `server.max_body_bytes` (413).
     RequestTooLarge,
+    /// The resource exists already, e.g. a collection name (409).
+    Conflict,
+    /// An uploaded document's type is not one Atalaya reads (415).
+    UnsupportedMediaType,
     /// The upstream (or, later, a limit of Atalaya) asked the client to slow down (429).
     RateLimitExceeded,
     /// An upstream failed: connection error, 5xx, or an invalid response (502).
@@ -34,7 +38,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ContextLengthExceeded,
         ErrorCode::MissingApiKey,
@@ -43,6 +47,8 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::RequestTooLarge,
+        ErrorCode::Conflict,
+        ErrorCode::UnsupportedMediaType,
         ErrorCode::RateLimitExceeded,
         ErrorCode::UpstreamError,
         ErrorCode::ServiceUnavailable,
@@ -60,6 +66,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::RequestTooLarge => "request_too_large",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimitExceeded => "rate_limit_exceeded",
             ErrorCode::UpstreamError => "upstream_error",
             ErrorCode::ServiceUnavailable => "service_unavailable",
@@ -75,7 +83,9 @@ impl ErrorCode {
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
             ErrorCode::ModelNotFound | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Conflict => 409,
             ErrorCode::RequestTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RateLimitExceeded => 429,
             ErrorCode::InternalError => 500,
             ErrorCode::UpstreamError => 502,
@@ -92,7 +102,9 @@ impl ErrorCode {
             | ErrorCode::ModelNotFound
             | ErrorCode::NotFound
             | ErrorCode::MethodNotAllowed
-            | ErrorCode::RequestTooLarge => "invalid_request_error",
+            | ErrorCode::RequestTooLarge
+            | ErrorCode::Conflict
+            | ErrorCode::UnsupportedMediaType => "invalid_request_error",
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => "authentication_error",
             ErrorCode::RateLimitExceeded => "rate_limit_error",
             ErrorCode::UpstreamError

@@ -11,6 +11,7 @@
 mod chat;
 mod embeddings;
 mod error;
+pub mod knowledge;
 mod models;
 
 pub use chat::{

@@ -35,6 +35,36 @@ pub struct Config {
     pub onnxruntime: OnnxRuntimeConfig,
     /// Model routes by the name clients send in `"model"`.
     pub models: BTreeMap<String, ModelConfig>,
+    /// The knowledge base's HTTP API (collections, uploads, search, grounded answers).
+    pub knowledge: KnowledgeConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KnowledgeConfig {
+    /// Serve `/v1/knowledge/...` and `/v1/tasks/...` (the store lives in `server.data_dir`).
+    pub enabled: bool,
+    /// The `[local_models]` embedding model new collections use; unset = the only one.
+    pub embedding_model: Option<String>,
+    /// The model route `/answer` and RAG chat requests generate with when the request names
+    /// none; unset = extractive answers (cited sentences of the sources, nothing generated).
+    pub answer_model: Option<String>,
+    /// Largest upload accepted by `POST /v1/knowledge/{collection}/documents`, in bytes.
+    pub max_upload_bytes: u64,
+    /// Sources retrieved for an answer when the request does not say.
+    pub answer_sources: usize,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        KnowledgeConfig {
+            enabled: true,
+            embedding_model: None,
+            answer_model: None,
+            max_upload_bytes: 32 * 1024 * 1024,
+            answer_sources: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -657,6 +687,40 @@ impl Config {
                     issue(format!("{base}.{field}"), "must be greater than 0".into());
                 }
             }
+        }
+        if let Some(m) = &self.knowledge.embedding_model {
+            let ok = self
+                .local_models
+                .get(m)
+                .is_some_and(|lm| lm.kind == LocalModelKind::Embedding);
+            if !ok {
+                issue(
+                    "knowledge.embedding_model".into(),
+                    format!(
+                        "'{m}' is not an embedding model of [local_models] (kind = \"embedding\")"
+                    ),
+                );
+            }
+        }
+        if let Some(m) = &self.knowledge.answer_model {
+            if !self.models.contains_key(m) {
+                issue(
+                    "knowledge.answer_model".into(),
+                    format!("'{m}' is not a model route of [models]"),
+                );
+            }
+        }
+        if self.knowledge.max_upload_bytes == 0 {
+            issue(
+                "knowledge.max_upload_bytes".into(),
+                "must be greater than 0".into(),
+            );
+        }
+        if !(1..=50).contains(&self.knowledge.answer_sources) {
+            issue(
+                "knowledge.answer_sources".into(),
+                "must be between 1 and 50".into(),
+            );
         }
         let mut library_reported = false;
         for (name, lm) in &self.local_models {

@@ -52,6 +52,21 @@ pub enum Error {
     #[error("no route {method} {path}")]
     RouteNotFound { method: String, path: String },
 
+    /// A resource of the API (a collection, a document, a task) that does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+
+    #[error("{0}")]
+    Conflict(String),
+
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+
+    /// A feature that needs something the server was not started with (the message says
+    /// what to configure).
+    #[error("{0}")]
+    Unavailable(String),
+
     #[error("method {method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
 
@@ -119,15 +134,18 @@ impl Error {
             Error::MissingApiKey => ErrorCode::MissingApiKey,
             Error::InvalidApiKey => ErrorCode::InvalidApiKey,
             Error::ModelNotFound(_) => ErrorCode::ModelNotFound,
-            Error::RouteNotFound { .. } => ErrorCode::NotFound,
+            Error::RouteNotFound { .. } | Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Error::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Error::RequestTooLarge { .. } => ErrorCode::RequestTooLarge,
             Error::UpstreamRateLimited { .. } => ErrorCode::RateLimitExceeded,
             Error::Upstream { .. } => ErrorCode::UpstreamError,
             Error::UpstreamTimeout { .. } => ErrorCode::UpstreamTimeout,
-            Error::NoHealthyTarget { .. } | Error::Overloaded | Error::ShuttingDown => {
-                ErrorCode::ServiceUnavailable
-            }
+            Error::NoHealthyTarget { .. }
+            | Error::Overloaded
+            | Error::ShuttingDown
+            | Error::Unavailable(_) => ErrorCode::ServiceUnavailable,
             Error::Config(_) | Error::ConfigSource(_) | Error::Internal(_) => {
                 ErrorCode::InternalError
             }

@@ -82,14 +82,36 @@ pub fn build_local_providers(
     config: &Config,
     metrics: Option<LocalMetrics>,
 ) -> Result<HashMap<String, Arc<dyn Provider>>, atalaya_core::Error> {
-    let mut out: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+    build_local(config, metrics).map(|l| l.providers)
+}
+
+/// The local models, as providers for the gateway and, for embedding models, as engines for
+/// the knowledge base (which shares them rather than loading them twice).
+pub struct LocalModels {
+    pub providers: HashMap<String, Arc<dyn Provider>>,
+    pub embedders: HashMap<String, Arc<EmbedEngine>>,
+}
+
+pub fn build_local(
+    config: &Config,
+    metrics: Option<LocalMetrics>,
+) -> Result<LocalModels, atalaya_core::Error> {
+    let mut out = LocalModels {
+        providers: HashMap::new(),
+        embedders: HashMap::new(),
+    };
     for (name, cfg) in &config.local_models {
         let built: Result<Arc<dyn Provider>, Error> = match cfg.kind {
             LocalModelKind::Chat => ChatEngine::load(name, cfg, metrics.clone())
                 .map(|e| Arc::new(LocalChat::new(Arc::new(e))) as Arc<dyn Provider>),
             LocalModelKind::Embedding => {
-                EmbedEngine::load(name, cfg, &config.onnxruntime.library, metrics.clone())
-                    .map(|e| Arc::new(LocalEmbed::new(Arc::new(e))) as Arc<dyn Provider>)
+                EmbedEngine::load(name, cfg, &config.onnxruntime.library, metrics.clone()).map(
+                    |e| {
+                        let e = Arc::new(e);
+                        out.embedders.insert(name.clone(), e.clone());
+                        Arc::new(LocalEmbed::new(e)) as Arc<dyn Provider>
+                    },
+                )
             }
         };
         let provider = built.map_err(|e| {
@@ -98,7 +120,7 @@ pub fn build_local_providers(
                 e.to_string(),
             )
         })?;
-        out.insert(name.clone(), provider);
+        out.providers.insert(name.clone(), provider);
     }
     Ok(out)
 }

@@ -55,6 +55,23 @@ impl Format {
         })
     }
 
+    /// The format named by [`Format::as_str`] (or an extension, e.g. `md`).
+    pub fn from_name(name: &str) -> Option<Format> {
+        const ALL: [Format; 7] = [
+            Format::Text,
+            Format::Markdown,
+            Format::Html,
+            Format::Pdf,
+            Format::Docx,
+            Format::Csv,
+            Format::Jsonl,
+        ];
+        let n = name.trim().to_ascii_lowercase();
+        ALL.into_iter()
+            .find(|f| f.as_str() == n)
+            .or_else(|| Format::from_path(std::path::Path::new(&format!("x.{n}"))))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Text => "text",

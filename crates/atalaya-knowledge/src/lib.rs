@@ -9,6 +9,7 @@
 //!   from it).
 //! - [`service`]: the service functions (collections, ingest, delete, search) that the API and
 //!   the CLI share, over an [`service::Embedder`].
+//! - [`tasks`]: the durable ingestion queue (tasks and their items, in the same database).
 //! - [`index`]: BM25 (tantivy) and dense (exact cosine) indexes with filters, and RRF fusion.
 
 pub mod chunk;
@@ -19,5 +20,6 @@ pub mod parse;
 pub mod sentences;
 pub mod service;
 pub mod store;
+pub mod tasks;
 
 pub use error::Error;

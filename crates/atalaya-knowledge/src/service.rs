@@ -9,18 +9,22 @@
 use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Condvar, Mutex,
+    },
 };
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    chunk::{chunk, ChunkConfig},
-    doc::Format,
+    chunk::{chunk, Chunk, ChunkConfig},
+    doc::{Format, ParsedDocument},
     index::{rrf, ChunkMeta, Filter, IndexedChunk, KeywordIndex, Lang, VectorIndex},
     parse::parse,
     store::{index_text, ChunkView, Collection, NewChunk, NewDocument, PutOutcome, Store},
+    tasks::{ItemRef, ItemStatus, NewItem, PendingItem, Task, TaskKind, TaskStatus},
     Error,
 };
 
@@ -113,12 +117,51 @@ pub struct KnowledgeBase {
     writers: Mutex<HashMap<i64, Arc<Mutex<()>>>>,
     /// One index build per collection at a time, without blocking other collections.
     builds: Mutex<HashMap<i64, Arc<Mutex<()>>>>,
+    /// Bumped and signalled when work is enqueued.
+    wake: (Mutex<u64>, Condvar),
 }
 
 /// Room left in the model's input for the title and heading path added to each chunk.
 const PREFIX_ROOM: usize = 24;
 
-const EMBED_BATCH: usize = 64;
+const EMBED_BATCH: usize = 256;
+/// Items a worker step takes, and the chunks it gathers before embedding them together.
+const GROUP_ITEMS: usize = 64;
+const GROUP_CHUNKS: usize = 256;
+
+/// A document parsed and chunked, waiting for its vectors.
+struct Ready {
+    source: String,
+    format: Format,
+    content_hash: String,
+    doc: ParsedDocument,
+    chunks: Vec<Chunk>,
+    texts: Vec<String>,
+    language: Option<Lang>,
+    meta: DocumentMeta,
+}
+
+enum Prepared {
+    Unchanged { document_id: i64 },
+    Ready(Box<Ready>),
+}
+
+/// Vectors for `texts`, in calls of at most [`EMBED_BATCH`] texts.
+fn embed_all(embedder: &dyn Embedder, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
+    let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(EMBED_BATCH) {
+        let v = embedder.embed(batch).map_err(Error::Embedding)?;
+        if v.len() != batch.len() {
+            return Err(Error::Embedding(format!(
+                "{} texts gave {} vectors",
+                batch.len(),
+                v.len()
+            )));
+        }
+        vectors.extend(v);
+    }
+    Ok(vectors)
+}
 
 impl KnowledgeBase {
     /// Opens the knowledge base under `data_dir` (`knowledge.db` and `index/`).
@@ -130,6 +173,7 @@ impl KnowledgeBase {
             open: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
             builds: Mutex::new(HashMap::new()),
+            wake: (Mutex::new(0), Condvar::new()),
         })
     }
 
@@ -141,6 +185,7 @@ impl KnowledgeBase {
             open: Mutex::new(HashMap::new()),
             writers: Mutex::new(HashMap::new()),
             builds: Mutex::new(HashMap::new()),
+            wake: (Mutex::new(0), Condvar::new()),
         })
     }
 
@@ -275,6 +320,25 @@ impl KnowledgeBase {
         bytes: &[u8],
         meta: &DocumentMeta,
     ) -> Result<Ingested, Error> {
+        match self.prepare(c, embedder, source, format, bytes, meta)? {
+            Prepared::Unchanged { document_id } => Ok(Ingested::Unchanged { document_id }),
+            Prepared::Ready(p) => {
+                let vectors = embed_all(embedder, &p.texts)?;
+                self.commit(c, &p, &vectors, None)
+            }
+        }
+    }
+
+    /// Everything before embedding: the hash check, parsing and chunking.
+    fn prepare(
+        &self,
+        c: &Collection,
+        embedder: &dyn Embedder,
+        source: &str,
+        format: Format,
+        bytes: &[u8],
+        meta: &DocumentMeta,
+    ) -> Result<Prepared, Error> {
         if embedder.model() != c.embedding_model {
             return Err(Error::Invalid(format!(
                 "collection '{}' is embedded with '{}', not '{}'",
@@ -290,7 +354,7 @@ impl KnowledgeBase {
         if let Some((id, stored)) = self.store.content_hash(c.id, source)? {
             if stored == content_hash {
                 // Cheap path: no parsing, no embedding.
-                return Ok(Ingested::Unchanged { document_id: id });
+                return Ok(Prepared::Unchanged { document_id: id });
             }
         }
         let doc = parse(format, bytes)?;
@@ -305,17 +369,33 @@ impl KnowledgeBase {
             .iter()
             .map(|ch| index_text(doc.title.as_deref(), &ch.heading_path, &ch.text))
             .collect();
-        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(texts.len());
-        for batch in texts.chunks(EMBED_BATCH) {
-            let v = embedder.embed(batch).map_err(Error::Embedding)?;
-            if v.len() != batch.len() {
-                return Err(Error::Embedding(format!(
-                    "{} texts gave {} vectors",
-                    batch.len(),
-                    v.len()
-                )));
-            }
-            vectors.extend(v);
+        Ok(Prepared::Ready(Box::new(Ready {
+            source: source.to_owned(),
+            format,
+            content_hash,
+            doc,
+            chunks,
+            texts,
+            language,
+            meta: meta.clone(),
+        })))
+    }
+
+    /// Stores a prepared document with its vectors (recording the task item `mark` in the same
+    /// transaction) and updates the indexes.
+    fn commit(
+        &self,
+        c: &Collection,
+        p: &Ready,
+        vectors: &[Vec<f32>],
+        mark: Option<ItemRef>,
+    ) -> Result<Ingested, Error> {
+        if vectors.len() != p.texts.len() {
+            return Err(Error::Embedding(format!(
+                "{} texts gave {} vectors",
+                p.texts.len(),
+                vectors.len()
+            )));
         }
         let ix = self.indexes(c)?;
         let dims = ix.vectors.dims();
@@ -326,9 +406,10 @@ impl KnowledgeBase {
                 c.name
             )));
         }
-        let new_chunks: Vec<NewChunk<'_>> = chunks
+        let new_chunks: Vec<NewChunk<'_>> = p
+            .chunks
             .iter()
-            .zip(&vectors)
+            .zip(vectors)
             .map(|(ch, v)| NewChunk {
                 start: ch.start,
                 end: ch.end,
@@ -343,19 +424,20 @@ impl KnowledgeBase {
         let _writing = lock
             .lock()
             .map_err(|_| Error::Index("a collection writer lock was poisoned".into()))?;
-        let outcome = self.store.put_document(
+        let outcome = self.store.put_document_for(
             c.id,
             &NewDocument {
-                source,
-                title: doc.title.as_deref(),
-                format: format.as_str(),
-                language,
-                tags: &meta.tags,
-                labels: &meta.labels,
-                content_hash: &content_hash,
-                text: &doc.text,
+                source: &p.source,
+                title: p.doc.title.as_deref(),
+                format: p.format.as_str(),
+                language: p.language,
+                tags: &p.meta.tags,
+                labels: &p.meta.labels,
+                content_hash: &p.content_hash,
+                text: &p.doc.text,
             },
             &new_chunks,
+            mark,
         )?;
         match outcome {
             PutOutcome::Unchanged { document_id } => Ok(Ingested::Unchanged { document_id }),
@@ -365,16 +447,15 @@ impl KnowledgeBase {
                 added,
                 removed,
             } => {
-                let ix = self.indexes(c)?;
                 let chunk_meta = ChunkMeta {
-                    lang: language,
-                    tags: meta.tags.clone(),
-                    labels: meta.labels.clone(),
+                    lang: p.language,
+                    tags: p.meta.tags.clone(),
+                    labels: p.meta.labels.clone(),
                 };
                 let indexed: Vec<IndexedChunk<'_>> = added
                     .iter()
-                    .zip(&texts)
-                    .zip(&vectors)
+                    .zip(&p.texts)
+                    .zip(vectors)
                     .map(|((id, text), v)| IndexedChunk {
                         id: *id as u64,
                         text,
@@ -405,6 +486,164 @@ impl KnowledgeBase {
         }
     }
 
+    // ----- the task queue -----
+
+    /// Enqueues documents for ingestion; returns once the task and every byte of its
+    /// documents are durably stored.
+    pub fn enqueue_ingest(&self, c: &Collection, items: &[NewItem]) -> Result<Task, Error> {
+        let t = self.store.enqueue(c, TaskKind::Ingest, items)?;
+        self.wake();
+        Ok(t)
+    }
+
+    /// Enqueues deletions, ordered after every ingestion enqueued before them.
+    pub fn enqueue_delete(&self, c: &Collection, sources: &[String]) -> Result<Task, Error> {
+        let items: Vec<NewItem> = sources
+            .iter()
+            .map(|s| NewItem {
+                source: s.clone(),
+                ..NewItem::default()
+            })
+            .collect();
+        let t = self.store.enqueue(c, TaskKind::Delete, &items)?;
+        self.wake();
+        Ok(t)
+    }
+
+    /// The tenant's task, with its items.
+    pub fn task(&self, tenant: &str, id: i64) -> Result<Task, Error> {
+        self.store
+            .task(tenant, id, true)?
+            .ok_or_else(|| Error::NotFound(format!("task {id}")))
+    }
+
+    /// Wakes the worker (new work was enqueued).
+    pub fn wake(&self) {
+        let (lock, cv) = &self.wake;
+        if let Ok(mut n) = lock.lock() {
+            *n = n.wrapping_add(1);
+        }
+        cv.notify_all();
+    }
+
+    /// Processes the queue until `stop` is set: the oldest unfinished task first, a group of
+    /// items at a time. Blocking; runs on a thread of its own. A stopped task stays
+    /// `processing` and resumes at its first pending item on the next start.
+    pub fn run_worker(&self, embedder: &dyn Embedder, stop: &AtomicBool) {
+        let (lock, cv) = &self.wake;
+        while !stop.load(Ordering::Acquire) {
+            let seen = lock.lock().map(|n| *n).unwrap_or(0);
+            match self.work_once(embedder) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "knowledge task worker"),
+            }
+            // Idle (or failing): sleep until woken, with a timeout so a stop is noticed.
+            if let Ok(n) = lock.lock() {
+                if *n == seen && !stop.load(Ordering::Acquire) {
+                    let _ = cv.wait_timeout(n, std::time::Duration::from_millis(250));
+                }
+            }
+        }
+    }
+
+    /// One step of the queue: a group of items of the oldest unfinished task, or the task's
+    /// end. Returns whether there was anything to do.
+    pub fn work_once(&self, embedder: &dyn Embedder) -> Result<bool, Error> {
+        let Some(task) = self.store.next_task()? else {
+            return Ok(false);
+        };
+        if task.status == TaskStatus::Enqueued {
+            self.store.start_task(task.id)?;
+        }
+        let Some(c) = self.store.collection_by_id(task.collection_id)? else {
+            self.store
+                .finish_task(task.id, Some("the collection was deleted"))?;
+            return Ok(true);
+        };
+        let items = self.store.pending_items(task.id, GROUP_ITEMS)?;
+        if items.is_empty() {
+            self.store.finish_task(task.id, None)?;
+            return Ok(true);
+        }
+        match task.kind {
+            TaskKind::Delete => {
+                for it in items {
+                    if let Err(e) = self.delete_marked(&c, &it.source, Some(it.at)) {
+                        self.fail_item(it.at, &e)?;
+                    }
+                }
+            }
+            TaskKind::Ingest => self.ingest_group(&c, embedder, items)?,
+        }
+        Ok(true)
+    }
+
+    fn fail_item(&self, at: ItemRef, e: &Error) -> Result<(), Error> {
+        self.store
+            .mark_item(at, ItemStatus::Failed, None, 0, Some(&e.to_string()))
+    }
+
+    /// Prepares items until a group's worth of chunks is waiting, embeds them in one call (so
+    /// many small documents share the model's batches), then stores each.
+    fn ingest_group(
+        &self,
+        c: &Collection,
+        embedder: &dyn Embedder,
+        items: Vec<PendingItem>,
+    ) -> Result<(), Error> {
+        let mut ready: Vec<(ItemRef, Ready)> = Vec::new();
+        let mut texts = 0;
+        for it in items {
+            if texts >= GROUP_CHUNKS {
+                break; // the rest stay pending for the next group
+            }
+            let format = it
+                .format
+                .as_deref()
+                .and_then(Format::from_name)
+                .ok_or_else(|| {
+                    Error::Unsupported(it.format.clone().unwrap_or_else(|| "(none)".into()))
+                });
+            let body = it.body.as_deref().unwrap_or_default();
+            match format.and_then(|f| self.prepare(c, embedder, &it.source, f, body, &it.meta)) {
+                Ok(Prepared::Unchanged { document_id }) => self.store.mark_item(
+                    it.at,
+                    ItemStatus::Unchanged,
+                    Some(document_id),
+                    0,
+                    None,
+                )?,
+                Ok(Prepared::Ready(p)) => {
+                    texts += p.texts.len();
+                    ready.push((it.at, *p));
+                }
+                Err(e) => self.fail_item(it.at, &e)?,
+            }
+        }
+        let all: Vec<String> = ready.iter().flat_map(|(_, p)| p.texts.clone()).collect();
+        // One call for the group; if it fails, one per document, so that only the documents
+        // the model cannot embed fail.
+        let grouped = embed_all(embedder, &all).ok();
+        let mut offset = 0;
+        for (at, p) in &ready {
+            let n = p.texts.len();
+            let vectors = match &grouped {
+                Some(v) => Ok(v.get(offset..offset + n).unwrap_or_default().to_vec()),
+                None => embed_all(embedder, &p.texts),
+            };
+            offset += n;
+            let committed = vectors.and_then(|vs| self.commit(c, p, &vs, Some(*at)));
+            if let Err(e) = committed {
+                if matches!(e, Error::Store(_)) {
+                    return Err(e); // the database is failing: stop, retry later
+                }
+                self.fail_item(*at, &e)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether both indexes hold exactly the store's chunks (an operator's check; tests).
     pub fn verify(&self, c: &Collection) -> Result<bool, Error> {
         let ix = self.indexes(c)?;
@@ -419,12 +658,21 @@ impl KnowledgeBase {
 
     /// Removes a document from the store and every index.
     pub fn delete_document(&self, c: &Collection, source: &str) -> Result<(), Error> {
+        self.delete_marked(c, source, None)
+    }
+
+    fn delete_marked(
+        &self,
+        c: &Collection,
+        source: &str,
+        mark: Option<ItemRef>,
+    ) -> Result<(), Error> {
         let ix = self.indexes(c)?;
         let lock = self.write_lock(c)?;
         let _writing = lock
             .lock()
             .map_err(|_| Error::Index("a collection writer lock was poisoned".into()))?;
-        let Some(removed) = self.store.delete_document(c.id, source)? else {
+        let Some(removed) = self.store.delete_document_for(c.id, source, mark)? else {
             return Err(Error::NotFound(format!("document '{source}'")));
         };
         let removed: Vec<u64> = removed.iter().map(|&i| i as u64).collect();

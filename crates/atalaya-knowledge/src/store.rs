@@ -15,12 +15,19 @@ use std::{
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
-use crate::{chunk::ChunkConfig, index::ChunkMeta, index::Lang, Error};
+use crate::{
+    chunk::ChunkConfig,
+    index::ChunkMeta,
+    index::Lang,
+    tasks::{mark_item_in, ItemRef, ItemStatus},
+    Error,
+};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran. Ids are
 /// AUTOINCREMENT: a deleted chunk's id is never reused, so a chunk id names one content for
 /// ever and the indexes can be checked against the store by their id sets alone.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE collections (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant TEXT NOT NULL,
@@ -63,7 +70,40 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_by_collection ON chunks (collection_id);
 CREATE INDEX chunks_by_document ON chunks (document_id);
-"#];
+"#,
+    r#"
+CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    collection_id INTEGER NOT NULL,
+    collection TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    enqueued_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER
+);
+CREATE INDEX tasks_by_status ON tasks (status, id);
+CREATE TABLE task_items (
+    task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    format TEXT,
+    meta TEXT NOT NULL,
+    body BLOB,
+    status TEXT NOT NULL,
+    document_id INTEGER,
+    chunks INTEGER,
+    error TEXT,
+    PRIMARY KEY (task_id, seq)
+);
+"#,
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Collection {
@@ -162,11 +202,11 @@ pub struct Store {
     conn: Mutex<Connection>,
 }
 
-fn db(e: rusqlite::Error) -> Error {
+pub(crate) fn db(e: rusqlite::Error) -> Error {
     Error::Store(e.to_string())
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -236,7 +276,7 @@ impl Store {
         })
     }
 
-    fn conn(&self) -> Result<MutexGuard<'_, Connection>, Error> {
+    pub(crate) fn conn(&self) -> Result<MutexGuard<'_, Connection>, Error> {
         self.conn
             .lock()
             .map_err(|_| Error::Store("the database connection was poisoned".into()))
@@ -286,7 +326,7 @@ impl Store {
         }
     }
 
-    fn row_collection(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
+    pub(crate) fn row_collection(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
         Ok(Collection {
             id: r.get(0)?,
             tenant: r.get(1)?,
@@ -367,9 +407,43 @@ impl Store {
         doc: &NewDocument<'_>,
         chunks: &[NewChunk<'_>],
     ) -> Result<PutOutcome, Error> {
+        self.put_document_for(collection, doc, chunks, None)
+    }
+
+    /// [`Store::put_document`], recording the outcome on the task item `mark` in the same
+    /// transaction: after a crash, an item is either done with its document stored, or still
+    /// pending with nothing of it stored.
+    pub fn put_document_for(
+        &self,
+        collection: i64,
+        doc: &NewDocument<'_>,
+        chunks: &[NewChunk<'_>],
+        mark: Option<ItemRef>,
+    ) -> Result<PutOutcome, Error> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(db)?;
-        let existing: Option<(i64, String, i64, String, String)> = tx
+        let outcome = put_in(&tx, collection, doc, chunks)?;
+        if let Some(m) = mark {
+            let (status, document_id, n) = match &outcome {
+                PutOutcome::Unchanged { document_id } => (ItemStatus::Unchanged, *document_id, 0),
+                PutOutcome::Stored {
+                    document_id, added, ..
+                } => (ItemStatus::Indexed, *document_id, added.len()),
+            };
+            mark_item_in(&tx, m, status, Some(document_id), n, None)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(outcome)
+    }
+}
+
+fn put_in(
+    tx: &Transaction<'_>,
+    collection: i64,
+    doc: &NewDocument<'_>,
+    chunks: &[NewChunk<'_>],
+) -> Result<PutOutcome, Error> {
+    let existing: Option<(i64, String, i64, String, String)> = tx
             .query_row(
                 "SELECT id, content_hash, version, tags, labels FROM documents WHERE collection_id = ?1 AND source = ?2",
                 params![collection, doc.source],
@@ -377,77 +451,88 @@ impl Store {
             )
             .optional()
             .map_err(db)?;
-        let (tags, labels) = (json(&doc.tags), json(&doc.labels));
-        let lang = doc.language.map(Lang::code);
-        let t = now();
-        let (document_id, version, removed) = match existing {
-            Some((id, hash, _, old_tags, old_labels))
-                if hash == doc.content_hash && old_tags == tags && old_labels == labels =>
-            {
-                return Ok(PutOutcome::Unchanged { document_id: id });
-            }
-            Some((id, _, version, _, _)) => {
-                let removed = chunk_ids(&tx, "document_id", id)?;
-                tx.execute("DELETE FROM chunks WHERE document_id = ?1", params![id])
-                    .map_err(db)?;
-                tx.execute(
+    let (tags, labels) = (json(&doc.tags), json(&doc.labels));
+    let lang = doc.language.map(Lang::code);
+    let t = now();
+    let (document_id, version, removed) = match existing {
+        Some((id, hash, _, old_tags, old_labels))
+            if hash == doc.content_hash && old_tags == tags && old_labels == labels =>
+        {
+            return Ok(PutOutcome::Unchanged { document_id: id });
+        }
+        Some((id, _, version, _, _)) => {
+            let removed = chunk_ids(tx, "document_id", id)?;
+            tx.execute("DELETE FROM chunks WHERE document_id = ?1", params![id])
+                .map_err(db)?;
+            tx.execute(
                     "UPDATE documents SET title = ?2, format = ?3, language = ?4, tags = ?5, labels = ?6,
                      content_hash = ?7, version = ?8, text = ?9, updated_at = ?10 WHERE id = ?1",
                     params![id, doc.title, doc.format, lang, tags, labels, doc.content_hash, version + 1, doc.text, t],
                 )
                 .map_err(db)?;
-                (id, version + 1, removed)
-            }
-            None => {
-                tx.execute(
+            (id, version + 1, removed)
+        }
+        None => {
+            tx.execute(
                     "INSERT INTO documents (collection_id, source, title, format, language, tags, labels, content_hash, version, text, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10, ?10)",
                     params![collection, doc.source, doc.title, doc.format, lang, tags, labels, doc.content_hash, doc.text, t],
                 )
                 .map_err(db)?;
-                (tx.last_insert_rowid(), 1, Vec::new())
-            }
-        };
-        let mut added = Vec::with_capacity(chunks.len());
-        {
-            let mut st = tx
+            (tx.last_insert_rowid(), 1, Vec::new())
+        }
+    };
+    let mut added = Vec::with_capacity(chunks.len());
+    {
+        let mut st = tx
                 .prepare(
                     "INSERT INTO chunks (document_id, collection_id, seq, start_char, end_char, page, heading_path, text, tokens, vector)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(db)?;
-            for (seq, c) in chunks.iter().enumerate() {
-                st.execute(params![
-                    document_id,
-                    collection,
-                    seq as i64,
-                    c.start as i64,
-                    c.end as i64,
-                    c.page.map(i64::from),
-                    json(&c.heading_path),
-                    c.text,
-                    c.tokens as i64,
-                    vector_blob(c.vector)
-                ])
-                .map_err(db)?;
-                added.push(tx.last_insert_rowid());
-            }
+        for (seq, c) in chunks.iter().enumerate() {
+            st.execute(params![
+                document_id,
+                collection,
+                seq as i64,
+                c.start as i64,
+                c.end as i64,
+                c.page.map(i64::from),
+                json(&c.heading_path),
+                c.text,
+                c.tokens as i64,
+                vector_blob(c.vector)
+            ])
+            .map_err(db)?;
+            added.push(tx.last_insert_rowid());
         }
-        tx.commit().map_err(db)?;
-        Ok(PutOutcome::Stored {
-            document_id,
-            version,
-            added,
-            removed,
-        })
     }
+    Ok(PutOutcome::Stored {
+        document_id,
+        version,
+        added,
+        removed,
+    })
+}
 
+impl Store {
     /// Deletes a document; returns the ids of the chunks it had (for the indexes), or `None`
     /// when there was no such document.
     pub fn delete_document(
         &self,
         collection: i64,
         source: &str,
+    ) -> Result<Option<Vec<i64>>, Error> {
+        self.delete_document_for(collection, source, None)
+    }
+
+    /// [`Store::delete_document`], recording the outcome on the task item `mark` in the same
+    /// transaction.
+    pub fn delete_document_for(
+        &self,
+        collection: i64,
+        source: &str,
+        mark: Option<ItemRef>,
     ) -> Result<Option<Vec<i64>>, Error> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(db)?;
@@ -460,11 +545,25 @@ impl Store {
             .optional()
             .map_err(db)?;
         let Some(id) = id else {
+            if let Some(m) = mark {
+                mark_item_in(
+                    &tx,
+                    m,
+                    ItemStatus::Failed,
+                    None,
+                    0,
+                    Some(&format!("document '{source}' not found")),
+                )?;
+                tx.commit().map_err(db)?;
+            }
             return Ok(None);
         };
         let removed = chunk_ids(&tx, "document_id", id)?;
         tx.execute("DELETE FROM documents WHERE id = ?1", params![id])
             .map_err(db)?;
+        if let Some(m) = mark {
+            mark_item_in(&tx, m, ItemStatus::Deleted, Some(id), removed.len(), None)?;
+        }
         tx.commit().map_err(db)?;
         Ok(Some(removed))
     }

@@ -521,3 +521,161 @@ fn concurrent_ingests_keep_indexes_and_store_in_step() {
         1
     );
 }
+
+/// [`Bow`], counting its calls and refusing texts that contain "POISON".
+struct Counting {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Embedder for Counting {
+    fn model(&self) -> &str {
+        "bow-512"
+    }
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if texts.iter().any(|t| t.contains("POISON")) {
+            return Err("the model refused the input".into());
+        }
+        Bow.embed(texts)
+    }
+    fn count_tokens(&self, text: &str) -> usize {
+        Bow.count_tokens(text)
+    }
+    fn max_tokens(&self) -> usize {
+        Bow.max_tokens()
+    }
+}
+
+fn drain(kb: &KnowledgeBase, e: &dyn Embedder) -> usize {
+    let mut steps = 0;
+    while kb.work_once(e).unwrap() {
+        steps += 1;
+        assert!(steps < 1000, "the queue never drains");
+    }
+    steps
+}
+
+#[test]
+fn task_queue_batches_reports_per_item_and_resumes_after_a_restart() {
+    use atalaya_knowledge::tasks::{ItemStatus, NewItem, TaskStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let e = Counting {
+        calls: Default::default(),
+    };
+    let mut items: Vec<NewItem> = (0..100)
+        .map(|i| NewItem {
+            source: format!("doc-{i}.md"),
+            format: Some(Format::Markdown),
+            meta: meta("en", &[], &[]),
+            body: Some(
+                format!("# Topic {i}\n\nArticle number {i} explains widget{i} setup.").into_bytes(),
+            ),
+            error: None,
+        })
+        .collect();
+    items.push(NewItem {
+        source: "broken.pdf".into(),
+        format: Some(Format::Pdf),
+        body: Some(b"this is not a pdf".to_vec()),
+        ..NewItem::default()
+    });
+    items.push(NewItem {
+        source: "poison.md".into(),
+        format: Some(Format::Markdown),
+        body: Some(b"POISON pill".to_vec()),
+        ..NewItem::default()
+    });
+    items.push(NewItem {
+        source: "slides.pptx".into(),
+        error: Some("unsupported file type .pptx".into()),
+        ..NewItem::default()
+    });
+    let task_id;
+    {
+        let kb = KnowledgeBase::open(dir.path()).unwrap();
+        let c = kb
+            .create_collection("t1", "kb", &e, None, ChunkConfig::default())
+            .unwrap();
+        let t = kb.enqueue_ingest(&c, &items).unwrap();
+        task_id = t.id;
+        assert_eq!(
+            (t.status, t.total, t.done, t.failed),
+            (TaskStatus::Enqueued, 103, 1, 1)
+        );
+        // Another tenant cannot see the task.
+        assert!(matches!(kb.task("t2", t.id), Err(Error::NotFound(_))));
+        // One step (one group), then the process "dies".
+        assert!(kb.work_once(&e).unwrap());
+        let t = kb.task("t1", t.id).unwrap();
+        assert_eq!(t.status, TaskStatus::Processing);
+        assert!(t.done > 1 && t.done < 103, "{t:?}");
+    }
+    let kb = KnowledgeBase::open(dir.path()).unwrap();
+    let calls_before = e.calls.load(std::sync::atomic::Ordering::Relaxed);
+    drain(&kb, &e);
+    let t = kb.task("t1", task_id).unwrap();
+    assert_eq!(t.status, TaskStatus::Succeeded, "{t:?}");
+    assert_eq!((t.done, t.failed), (103, 3), "{t:?}");
+    let by = |s: &str| t.items.iter().find(|i| i.source == s).unwrap();
+    assert_eq!(by("slides.pptx").status, ItemStatus::Failed);
+    assert!(by("broken.pdf").error.as_deref().unwrap().contains("pdf"));
+    assert!(by("poison.md")
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("refused"));
+    assert_eq!(by("doc-99.md").status, ItemStatus::Indexed);
+    assert_eq!(
+        t.items
+            .iter()
+            .filter(|i| i.status == ItemStatus::Indexed)
+            .count(),
+        100
+    );
+    // Small documents share embedding calls: far fewer calls than documents (the poisoned
+    // group retries per document).
+    let calls = e.calls.load(std::sync::atomic::Ordering::Relaxed) - calls_before;
+    assert!(calls < 60, "{calls} embedding calls");
+    let c = kb.collection("t1", "kb").unwrap();
+    assert!(kb.verify(&c).unwrap());
+    assert_eq!(kb.store().documents(c.id).unwrap().len(), 100);
+    let hits = kb
+        .search(&c, Some(&e), "widget77 setup", &params(Mode::Hybrid, 3))
+        .unwrap();
+    assert_eq!(hits[0].chunk.source, "doc-77.md");
+
+    // The same documents again: every one unchanged, nothing embedded.
+    let calls_before = e.calls.load(std::sync::atomic::Ordering::Relaxed);
+    let again = kb.enqueue_ingest(&c, &items[..100]).unwrap();
+    drain(&kb, &e);
+    let again = kb.task("t1", again.id).unwrap();
+    assert!(again
+        .items
+        .iter()
+        .all(|i| i.status == ItemStatus::Unchanged));
+    assert_eq!(
+        e.calls.load(std::sync::atomic::Ordering::Relaxed),
+        calls_before
+    );
+
+    // Deletions are tasks too, reported per item.
+    let del = kb
+        .enqueue_delete(&c, &["doc-3.md".into(), "missing.md".into()])
+        .unwrap();
+    drain(&kb, &e);
+    let del = kb.task("t1", del.id).unwrap();
+    assert_eq!(del.status, TaskStatus::Succeeded);
+    assert_eq!(del.items[0].status, ItemStatus::Deleted);
+    assert_eq!(del.items[1].status, ItemStatus::Failed);
+    assert_eq!(kb.store().documents(c.id).unwrap().len(), 99);
+    assert!(kb.verify(&c).unwrap());
+
+    // A task whose collection is deleted before it runs fails, naming why.
+    let orphan = kb.enqueue_ingest(&c, &items[..2]).unwrap();
+    kb.delete_collection("t1", "kb").unwrap();
+    drain(&kb, &e);
+    let orphan = kb.task("t1", orphan.id).unwrap();
+    assert_eq!(orphan.status, TaskStatus::Failed);
+    assert!(orphan.error.unwrap().contains("deleted"));
+}

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use atalaya_api as api;
 use atalaya_core::{
-    domain::{ChatRequest, EmbeddingRequest, Usage},
+    domain::{ChatRequest, EmbeddingRequest, StreamChunk, Usage},
     routing::{CircuitState, Routed},
 };
+use atalaya_knowledge::service::Hit;
 use axum::{
     extract::{Extension, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
@@ -14,6 +15,7 @@ use axum::{
     Json,
 };
 use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::json;
 
 use crate::{
@@ -66,12 +68,33 @@ pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
     Extension(facts): Extension<Facts>,
     Caller(ctx): Caller,
-    ApiJson(wire): ApiJson<api::ChatCompletionRequest>,
+    ApiJson(mut wire): ApiJson<api::ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
+    // Retrieval-augmented chat (`"atalaya": {"knowledge": {...}}`): never sent upstream.
+    let rag = match wire.extra.remove("atalaya") {
+        None => None,
+        Some(ext) => augment(&state, &ctx, &mut wire, ext).await?,
+    };
     let req = ChatRequest::try_from(wire)?;
     note_model(&facts, &req.model, req.stream);
     if req.stream {
-        let routed = state.gateway.chat_stream(&ctx, &req).await?;
+        let mut routed = state.gateway.chat_stream(&ctx, &req).await?;
+        if let Some(hits) = rag {
+            // The sources go first, in a chunk without choices (as a usage chunk is).
+            let first = serde_json::json!({
+                "object": "chat.completion.chunk",
+                "model": req.model,
+                "choices": [],
+                "atalaya": {"sources": sources_json(hits)},
+            });
+            let chunk = StreamChunk {
+                data: Bytes::from(first.to_string()),
+                usage: None,
+                usage_only: false,
+            };
+            routed.value =
+                Box::pin(futures::stream::once(async move { Ok(chunk) }).chain(routed.value));
+        }
         let ttfc = ctx.received_at.elapsed();
         state
             .gateway
@@ -86,8 +109,124 @@ pub async fn chat_completions(
     } else {
         let routed = state.gateway.chat(&ctx, &req).await?;
         note_routed(&facts, &routed, routed.value.usage);
-        Ok(routed_json(routed.value.body.clone(), &routed))
+        let body = match rag {
+            None => routed.value.body.clone(),
+            Some(hits) => with_citations(&routed.value.body, hits),
+        };
+        Ok(routed_json(body, &routed))
     }
+}
+
+/// Reads the `atalaya` extension; with `knowledge`, retrieves for the last user message and
+/// gives the sources to the model in a system message (after the client's own).
+async fn augment(
+    state: &AppState,
+    ctx: &atalaya_core::context::RequestContext,
+    wire: &mut api::ChatCompletionRequest,
+    ext: serde_json::Value,
+) -> Result<Option<Vec<Hit>>, ApiError> {
+    let ext: api::knowledge::ChatExtension = serde_json::from_value(ext).map_err(|e| {
+        atalaya_core::Error::invalid(format!("invalid 'atalaya' object: {e}"), Some("atalaya"))
+    })?;
+    let Some(k) = ext.knowledge else {
+        return Ok(None);
+    };
+    let svc = state.knowledge.as_ref().ok_or_else(|| {
+        atalaya_core::Error::Unavailable(
+            "the knowledge base is disabled (knowledge.enabled = false)".into(),
+        )
+    })?;
+    let query = wire
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .and_then(|m| match &m.content {
+            Some(api::MessageContent::Text(t)) => Some(t.clone()),
+            Some(api::MessageContent::Parts(parts)) => Some(
+                parts
+                    .iter()
+                    .filter_map(|p| p.text.as_deref())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            None => None,
+        })
+        .filter(|q| !q.trim().is_empty())
+        .ok_or_else(|| {
+            atalaya_core::Error::invalid(
+                "retrieval needs a user message with text (the query)",
+                Some("messages"),
+            )
+        })?;
+    let params = crate::kb_handlers::search_params(k.retrieval(), svc.answer_sources)?;
+    let (hits, prompt) = svc
+        .augment(crate::knowledge::tenant(ctx), &k.collection, query, params)
+        .await?;
+    let at = wire
+        .messages
+        .iter()
+        .take_while(|m| m.role == "system" || m.role == "developer")
+        .count();
+    wire.messages.insert(
+        at,
+        api::Message {
+            role: "system".into(),
+            content: Some(api::MessageContent::Text(prompt)),
+            name: None,
+            tool_calls: None,
+            tool_call_id: None,
+            extra: serde_json::Map::new(),
+        },
+    );
+    Ok(Some(hits))
+}
+
+fn sources_json(hits: Vec<Hit>) -> serde_json::Value {
+    serde_json::json!(hits
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| serde_json::json!({
+            "index": i + 1,
+            "chunk_id": h.chunk.id,
+            "document_id": h.chunk.document_id,
+            "source": h.chunk.source,
+            "title": h.chunk.title,
+            "heading_path": h.chunk.heading_path,
+            "start": h.chunk.start,
+            "end": h.chunk.end,
+            "page": h.chunk.page,
+            "score": h.score,
+        }))
+        .collect::<Vec<_>>())
+}
+
+/// The completion with `atalaya.citations` (the sources its answer cites) and
+/// `atalaya.sources` (all the sources it was given). A body that is not a JSON object is
+/// forwarded unchanged.
+fn with_citations(body: &Bytes, hits: Vec<Hit>) -> Bytes {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.clone();
+    };
+    let text = v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let cited: Vec<usize> = crate::rag::cited(&text)
+        .into_iter()
+        .filter(|&n| n >= 1 && n <= hits.len())
+        .collect();
+    let citations = crate::kb_handlers::citations(&cited, &hits);
+    let Some(obj) = v.as_object_mut() else {
+        return body.clone();
+    };
+    obj.insert(
+        "atalaya".into(),
+        serde_json::json!({"citations": citations, "sources": sources_json(hits)}),
+    );
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .unwrap_or_else(|_| body.clone())
 }
 
 pub async fn embeddings(

@@ -1,11 +1,35 @@
 //! The knowledge base's embedding model: the local embedding engine behind the knowledge
 //! crate's `Embedder` trait, chosen from the configuration.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+};
 
-use atalaya_core::config::{Config, LocalModelConfig, LocalModelKind};
+use atalaya_core::{
+    config::{Config, LocalModelConfig, LocalModelKind},
+    context::RequestContext,
+    domain::ChatRequest,
+    gateway::Gateway,
+    Error as CoreError,
+};
 use atalaya_engine::embed::EmbedEngine;
-use atalaya_knowledge::{chunk::estimate_tokens, service::Embedder};
+use atalaya_knowledge::{
+    chunk::{estimate_tokens, ChunkConfig},
+    service::{Embedder, Hit, KnowledgeBase, Mode, SearchParams},
+    store::{Collection, DocumentInfo},
+    tasks::{NewItem, Task, TaskStatus},
+    Error as KbError,
+};
+
+use crate::{
+    error::knowledge_error,
+    rag::{self, Unsupported},
+};
 
 /// The embedding model `make models` prepares, used when the configuration names none.
 pub const DEFAULT_EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
@@ -98,4 +122,559 @@ impl Embedder for EngineEmbedder {
     fn max_tokens(&self) -> usize {
         self.engine.max_input_tokens()
     }
+}
+
+// ----- the knowledge service of the HTTP API -----
+
+/// The knowledge base as the API serves it: the store (opened on first write, or at start-up
+/// when it exists, so that unfinished tasks resume), the task worker thread, and the embedding
+/// model shared with `/v1/embeddings`.
+pub struct KnowledgeService {
+    data_dir: PathBuf,
+    embedder: Option<Arc<EngineEmbedder>>,
+    /// Why there is no embedder (for the error message).
+    no_embedder: String,
+    pub answer_model: Option<String>,
+    pub answer_sources: usize,
+    pub max_upload_bytes: u64,
+    opened: Mutex<Option<Arc<KnowledgeBase>>>,
+    stop: Arc<AtomicBool>,
+    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The tenant of a request: its key's, or `default` (tenancy arrives with API-key tenants).
+pub fn tenant(ctx: &RequestContext) -> &str {
+    ctx.principal.tenant.as_deref().unwrap_or("default")
+}
+
+impl KnowledgeService {
+    /// The service for `config`, with the embedding model among `engines`
+    /// (`knowledge.embedding_model`, else the only one). Opens the store at once when it
+    /// exists, so that tasks a crash interrupted resume now.
+    pub fn start(
+        config: &Config,
+        engines: &HashMap<String, Arc<EmbedEngine>>,
+    ) -> Result<Arc<KnowledgeService>, CoreError> {
+        let chosen = match &config.knowledge.embedding_model {
+            Some(name) => engines
+                .get(name)
+                .map(|e| (name.clone(), e.clone()))
+                .ok_or_else(|| {
+                    CoreError::config(
+                        "knowledge.embedding_model",
+                        format!("'{name}' is not a loaded embedding model"),
+                    )
+                })
+                .map(Some)?,
+            None if engines.len() == 1 => {
+                engines.iter().next().map(|(n, e)| (n.clone(), e.clone()))
+            }
+            None => None,
+        };
+        let no_embedder = if engines.is_empty() {
+            "the knowledge base needs a local embedding model: start with --embedding-model FILE or add one to [local_models] (kind = \"embedding\")".to_owned()
+        } else {
+            format!(
+                "several embedding models are loaded ({}): set knowledge.embedding_model",
+                engines.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        };
+        let svc = Arc::new(KnowledgeService {
+            data_dir: config.server.data_dir.clone(),
+            embedder: chosen.map(|(n, e)| Arc::new(EngineEmbedder::new(&n, e))),
+            no_embedder,
+            answer_model: config.knowledge.answer_model.clone(),
+            answer_sources: config.knowledge.answer_sources,
+            max_upload_bytes: config.knowledge.max_upload_bytes,
+            opened: Mutex::new(None),
+            stop: Arc::new(AtomicBool::new(false)),
+            worker: Mutex::new(None),
+        });
+        if svc.db_path().exists() {
+            svc.kb(true)
+                .map_err(|e| CoreError::ConfigSource(e.to_string()))?;
+        }
+        Ok(svc)
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.data_dir.join("knowledge").join("knowledge.db")
+    }
+
+    /// The knowledge base; `create` opens (and creates) it when it is not open yet. Without
+    /// `create`, a store that does not exist yet is `None`: there is nothing to read.
+    pub fn kb(&self, create: bool) -> Result<Option<Arc<KnowledgeBase>>, KbError> {
+        let mut opened = self
+            .opened
+            .lock()
+            .map_err(|_| KbError::Store("the knowledge base lock was poisoned".into()))?;
+        if let Some(kb) = opened.as_ref() {
+            return Ok(Some(kb.clone()));
+        }
+        if !create && !self.db_path().exists() {
+            return Ok(None);
+        }
+        let kb = Arc::new(KnowledgeBase::open(&self.data_dir)?);
+        if let Some(e) = &self.embedder {
+            let (kb2, e, stop) = (kb.clone(), e.clone(), self.stop.clone());
+            let handle = std::thread::Builder::new()
+                .name("atalaya-kb-worker".into())
+                .spawn(move || kb2.run_worker(e.as_ref(), &stop))
+                .map_err(|e| KbError::Store(format!("cannot start the task worker: {e}")))?;
+            if let Ok(mut w) = self.worker.lock() {
+                *w = Some(handle);
+            }
+        }
+        *opened = Some(kb.clone());
+        Ok(Some(kb))
+    }
+
+    pub fn embedder(&self) -> Result<&Arc<EngineEmbedder>, CoreError> {
+        self.embedder
+            .as_ref()
+            .ok_or_else(|| CoreError::Unavailable(self.no_embedder.clone()))
+    }
+
+    /// Stops the worker after its current step; unfinished tasks resume at the next start.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        if let Ok(Some(kb)) = self.opened.lock().map(|o| o.clone()) {
+            kb.wake();
+        }
+        let handle = self.worker.lock().ok().and_then(|mut w| w.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Runs blocking knowledge-base work (SQLite, parsing, the embedding model) off the async
+/// threads, mapping its errors.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CoreError> + Send + 'static,
+) -> Result<T, CoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CoreError::Internal(format!("knowledge task: {e}")))?
+}
+
+// ----- service functions (the handlers call these) -----
+
+/// A collection with its counts.
+pub struct CollectionStats {
+    pub collection: Collection,
+    pub documents: usize,
+    pub chunks: i64,
+}
+
+fn stats(kb: &KnowledgeBase, c: Collection) -> Result<CollectionStats, KbError> {
+    let docs = kb.store().documents(c.id)?;
+    Ok(CollectionStats {
+        documents: docs.len(),
+        chunks: docs.iter().map(|d| d.chunks).sum(),
+        collection: c,
+    })
+}
+
+fn not_found(name: &str) -> CoreError {
+    CoreError::NotFound(format!("collection '{name}'"))
+}
+
+/// What an answer request asks for.
+pub struct AnswerInput {
+    pub query: String,
+    pub model: Option<String>,
+    pub extractive: bool,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub params: SearchParams,
+}
+
+/// A grounded answer.
+pub struct Answer {
+    pub text: String,
+    pub model: Option<String>,
+    /// Source numbers (1-based) in order of first citation, valid ones only.
+    pub cited: Vec<usize>,
+    pub unsupported: Vec<(String, Unsupported)>,
+    pub grounded: bool,
+    pub hits: Vec<Hit>,
+    pub usage: Option<serde_json::Value>,
+}
+
+/// What an extractive answer says when no sentence of the sources is relevant enough.
+pub const NO_ANSWER: &str = "No passage of the knowledge base answers this question.";
+/// Extractive answers: how many sentences, and how similar to the query each must be.
+const EXTRACTIVE_SENTENCES: usize = 3;
+const EXTRACTIVE_MIN_COSINE: f32 = 0.3;
+
+impl KnowledgeService {
+    fn existing(&self) -> Result<Option<Arc<KnowledgeBase>>, CoreError> {
+        self.kb(false).map_err(knowledge_error)
+    }
+
+    fn created(&self) -> Result<Arc<KnowledgeBase>, CoreError> {
+        self.kb(true)
+            .map_err(knowledge_error)?
+            .ok_or_else(|| CoreError::Internal("the knowledge base did not open".into()))
+    }
+
+    pub async fn create_collection(
+        self: &Arc<Self>,
+        tenant: &str,
+        name: String,
+        language: Option<String>,
+        chunking: ChunkConfig,
+    ) -> Result<CollectionStats, CoreError> {
+        let (svc, tenant) = (self.clone(), tenant.to_owned());
+        blocking(move || {
+            let e = svc.embedder()?.clone();
+            let kb = svc.created()?;
+            let c = kb
+                .create_collection(&tenant, &name, e.as_ref(), language.as_deref(), chunking)
+                .map_err(knowledge_error)?;
+            stats(&kb, c).map_err(knowledge_error)
+        })
+        .await
+    }
+
+    pub async fn collections(
+        self: &Arc<Self>,
+        tenant: &str,
+    ) -> Result<Vec<CollectionStats>, CoreError> {
+        let (svc, tenant) = (self.clone(), tenant.to_owned());
+        blocking(move || {
+            let Some(kb) = svc.existing()? else {
+                return Ok(Vec::new());
+            };
+            let all = kb.store().collections(&tenant).map_err(knowledge_error)?;
+            all.into_iter()
+                .map(|c| stats(&kb, c).map_err(knowledge_error))
+                .collect()
+        })
+        .await
+    }
+
+    fn lookup(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<(Arc<KnowledgeBase>, Collection), CoreError> {
+        let kb = self.existing()?.ok_or_else(|| not_found(name))?;
+        let c = kb.collection(tenant, name).map_err(knowledge_error)?;
+        Ok((kb, c))
+    }
+
+    pub async fn collection(
+        self: &Arc<Self>,
+        tenant: &str,
+        name: &str,
+    ) -> Result<CollectionStats, CoreError> {
+        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
+        blocking(move || {
+            let (kb, c) = svc.lookup(&tenant, &name)?;
+            stats(&kb, c).map_err(knowledge_error)
+        })
+        .await
+    }
+
+    pub async fn delete_collection(
+        self: &Arc<Self>,
+        tenant: &str,
+        name: &str,
+    ) -> Result<(), CoreError> {
+        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
+        blocking(move || {
+            let (kb, _) = svc.lookup(&tenant, &name)?;
+            kb.delete_collection(&tenant, &name)
+                .map_err(knowledge_error)
+        })
+        .await
+    }
+
+    /// Enqueues documents; returns the task once it is durably stored.
+    pub async fn enqueue(
+        self: &Arc<Self>,
+        tenant: &str,
+        name: &str,
+        items: Vec<NewItem>,
+    ) -> Result<Task, CoreError> {
+        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
+        blocking(move || {
+            svc.embedder()?;
+            let (kb, c) = svc.lookup(&tenant, &name)?;
+            kb.enqueue_ingest(&c, &items).map_err(knowledge_error)
+        })
+        .await
+    }
+
+    pub async fn documents(
+        self: &Arc<Self>,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Vec<DocumentInfo>, CoreError> {
+        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
+        blocking(move || {
+            let (kb, c) = svc.lookup(&tenant, &name)?;
+            kb.store().documents(c.id).map_err(knowledge_error)
+        })
+        .await
+    }
+
+    /// Enqueues the deletion of document `id` (after every ingestion enqueued before it).
+    pub async fn delete_document(
+        self: &Arc<Self>,
+        tenant: &str,
+        name: &str,
+        id: i64,
+    ) -> Result<Task, CoreError> {
+        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
+        blocking(move || {
+            let (kb, c) = svc.lookup(&tenant, &name)?;
+            let docs = kb.store().documents(c.id).map_err(knowledge_error)?;
+            let doc = docs.into_iter().find(|d| d.id == id).ok_or_else(|| {
+                CoreError::NotFound(format!("document {id} in collection '{name}'"))
+            })?;
+            kb.enqueue_delete(&c, &[doc.source])
+                .map_err(knowledge_error)
+        })
+        .await
+    }
+
+    pub async fn task(self: &Arc<Self>, tenant: &str, id: i64) -> Result<Task, CoreError> {
+        let (svc, tenant) = (self.clone(), tenant.to_owned());
+        blocking(move || {
+            let kb = svc
+                .existing()?
+                .ok_or_else(|| CoreError::NotFound(format!("task {id}")))?;
+            kb.task(&tenant, id).map_err(knowledge_error)
+        })
+        .await
+    }
+
+    pub async fn tasks(
+        self: &Arc<Self>,
+        tenant: &str,
+        status: Option<TaskStatus>,
+        limit: usize,
+    ) -> Result<Vec<Task>, CoreError> {
+        let (svc, tenant) = (self.clone(), tenant.to_owned());
+        blocking(move || {
+            let Some(kb) = svc.existing()? else {
+                return Ok(Vec::new());
+            };
+            kb.store()
+                .tasks(&tenant, status, limit)
+                .map_err(knowledge_error)
+        })
+        .await
+    }
+
+    pub async fn search(
+        self: &Arc<Self>,
+        tenant: &str,
+        name: &str,
+        query: String,
+        params: SearchParams,
+    ) -> Result<Vec<Hit>, CoreError> {
+        if query.trim().is_empty() {
+            return Err(CoreError::invalid(
+                "'query' must not be empty",
+                Some("query"),
+            ));
+        }
+        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
+        blocking(move || {
+            let (kb, c) = svc.lookup(&tenant, &name)?;
+            let e = svc.embedder.clone();
+            if params.mode != Mode::Bm25 && e.is_none() {
+                return Err(CoreError::Unavailable(format!(
+                    "{}; mode \"bm25\" works without one",
+                    svc.no_embedder
+                )));
+            }
+            let e: Option<&dyn Embedder> = e.as_deref().map(|e| e as &dyn Embedder);
+            kb.search(&c, e, &query, &params).map_err(knowledge_error)
+        })
+        .await
+    }
+
+    /// Retrieves, then answers: with a model, from a prompt of numbered sources, checking each
+    /// claim against the sources it cites; without one, by quoting the most relevant
+    /// sentences.
+    pub async fn answer(
+        self: &Arc<Self>,
+        gateway: &Gateway,
+        ctx: &RequestContext,
+        name: &str,
+        input: AnswerInput,
+    ) -> Result<Answer, CoreError> {
+        let hits = self
+            .search(tenant(ctx), name, input.query.clone(), input.params.clone())
+            .await?;
+        let model = if input.extractive {
+            None
+        } else {
+            input.model.clone().or_else(|| self.answer_model.clone())
+        };
+        let empty = |hits: Vec<Hit>, model: Option<String>| Answer {
+            text: NO_ANSWER.to_owned(),
+            model,
+            cited: Vec::new(),
+            unsupported: Vec::new(),
+            grounded: false,
+            hits,
+            usage: None,
+        };
+        if hits.is_empty() {
+            return Ok(empty(hits, model));
+        }
+        let embedder = self.embedder()?.clone();
+        let Some(model) = model else {
+            let query = input.query.clone();
+            return blocking(move || {
+                let (text, cited) = extractive_answer(embedder.as_ref(), &query, &hits)?;
+                if text.is_empty() {
+                    return Ok(empty(hits, None));
+                }
+                Ok(Answer {
+                    text,
+                    model: None,
+                    cited,
+                    unsupported: Vec::new(),
+                    grounded: true,
+                    hits,
+                    usage: None,
+                })
+            })
+            .await;
+        };
+        let mut body = serde_json::json!({
+            "model": model,
+            "messages": [
+                {"role": "system", "content": rag::sources_prompt(&hits)},
+                {"role": "user", "content": input.query},
+            ],
+        });
+        if let Some(m) = input.max_tokens {
+            body["max_tokens"] = m.into();
+        }
+        if let Some(t) = input.temperature {
+            body["temperature"] = t.into();
+        }
+        let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
+            .map_err(|e| CoreError::Internal(format!("answer request: {e}")))?;
+        let req = ChatRequest::try_from(wire)?;
+        let routed = gateway.chat(ctx, &req).await?;
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&routed.value.body).map_err(|e| CoreError::Upstream {
+                target: routed.target.clone(),
+                detail: format!("invalid JSON in the completion: {e}"),
+            })?;
+        let text = parsed["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let usage = parsed.get("usage").cloned();
+        blocking(move || {
+            let claims = rag::claims(&text);
+            let similarity = claim_similarity(embedder.as_ref(), &claims, &hits)?;
+            let unsupported: Vec<(String, Unsupported)> = claims
+                .iter()
+                .enumerate()
+                .filter_map(|(ci, c)| {
+                    rag::check(c, &hits, &|hi| {
+                        similarity.get(ci).and_then(|row| row.get(hi)).copied()
+                    })
+                    .map(|why| (c.text.clone(), why))
+                })
+                .collect();
+            let cited: Vec<usize> = rag::cited(&text)
+                .into_iter()
+                .filter(|&n| n >= 1 && n <= hits.len())
+                .collect();
+            Ok(Answer {
+                grounded: unsupported.is_empty() && !claims.is_empty(),
+                text,
+                model: Some(model),
+                cited,
+                unsupported,
+                hits,
+                usage,
+            })
+        })
+        .await
+    }
+
+    /// Retrieval for a chat completion with `atalaya.knowledge`: the sources for the last user
+    /// message, and the system message that gives them to the model.
+    pub async fn augment(
+        self: &Arc<Self>,
+        tenant: &str,
+        name: &str,
+        query: String,
+        params: SearchParams,
+    ) -> Result<(Vec<Hit>, String), CoreError> {
+        let hits = self.search(tenant, name, query, params).await?;
+        let prompt = rag::sources_prompt(&hits);
+        Ok((hits, prompt))
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Sentences of the hits rated by their embedding's cosine with the query's.
+fn extractive_answer(
+    e: &dyn Embedder,
+    query: &str,
+    hits: &[Hit],
+) -> Result<(String, Vec<usize>), CoreError> {
+    let mut sentences: Vec<(usize, String)> = Vec::new();
+    for (i, h) in hits.iter().enumerate() {
+        for (s, end) in atalaya_knowledge::sentences::split(&h.chunk.text) {
+            sentences.push((i, h.chunk.text[s..end].trim().to_owned()));
+        }
+    }
+    let mut texts = vec![query.to_owned()];
+    texts.extend(sentences.iter().map(|(_, s)| s.clone()));
+    let vectors = e.embed(&texts).map_err(|d| CoreError::Upstream {
+        target: "embedding model".into(),
+        detail: d,
+    })?;
+    let q = vectors.first().cloned().unwrap_or_default();
+    let scores: HashMap<(usize, &str), f32> = sentences
+        .iter()
+        .zip(vectors.iter().skip(1))
+        .map(|((i, s), v)| ((*i, s.as_str()), cosine(&q, v)))
+        .collect();
+    Ok(rag::extractive(
+        hits,
+        EXTRACTIVE_SENTENCES,
+        EXTRACTIVE_MIN_COSINE,
+        &|i, s| scores.get(&(i, s)).copied().unwrap_or(0.0),
+    ))
+}
+
+/// Cosines between each claim and each hit.
+fn claim_similarity(
+    e: &dyn Embedder,
+    claims: &[rag::Claim],
+    hits: &[Hit],
+) -> Result<Vec<Vec<f32>>, CoreError> {
+    if claims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut texts: Vec<String> = claims.iter().map(|c| c.text.clone()).collect();
+    texts.extend(hits.iter().map(|h| h.chunk.text.clone()));
+    let v = e.embed(&texts).map_err(|d| CoreError::Upstream {
+        target: "embedding model".into(),
+        detail: d,
+    })?;
+    let (cv, hv) = v.split_at(claims.len().min(v.len()));
+    Ok(cv
+        .iter()
+        .map(|c| hv.iter().map(|h| cosine(c, h)).collect())
+        .collect())
 }

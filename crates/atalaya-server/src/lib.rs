@@ -6,6 +6,10 @@
 //!   extractor (authentication).
 //! - [`observe`]: request ids, the access log line, request metrics, the concurrency limit.
 //! - [`handlers`]: thin handlers that convert wire types and call `atalaya_core::gateway`.
+//! - [`kb_handlers`]: the knowledge API's handlers (`/v1/knowledge/...`, `/v1/tasks/...`).
+//! - [`knowledge`]: the knowledge service they call (store, task worker, retrieval, answers).
+//! - [`rag`]: grounded answers: the sources prompt, citations, the support check, extractive
+//!   answers.
 //! - [`sse`]: framing a gateway stream as Server-Sent Events.
 //! - [`serve`]: the listener loop with graceful shutdown under a deadline.
 //! - [`health`]: the active upstream health-check loops.
@@ -16,8 +20,10 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod health;
+pub mod kb_handlers;
 pub mod knowledge;
 pub mod observe;
+pub mod rag;
 pub mod serve;
 pub mod server;
 pub mod sse;

@@ -10,11 +10,13 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     app::{app, AppState},
     health::run_health_checks,
+    knowledge::KnowledgeService,
     serve::{serve, ServerError, Shutdown},
 };
 
 pub struct Server {
     gateway: Arc<Gateway>,
+    knowledge: Option<Arc<KnowledgeService>>,
     state: Arc<AppState>,
     shutdown: CancellationToken,
     grace: std::time::Duration,
@@ -30,15 +32,19 @@ impl Server {
         let metrics = Arc::new(Metrics::new());
         let mut providers = atalaya_providers::build_providers(config, lookup)?;
         // Local models load here, before the listener opens: a bad file stops start-up.
-        providers.extend(atalaya_engine::provider::build_local_providers(
-            config,
-            Some(metrics.local.clone()),
-        )?);
+        let local = atalaya_engine::provider::build_local(config, Some(metrics.local.clone()))?;
+        providers.extend(local.providers);
         let gateway = Arc::new(Gateway::new(config, &providers, metrics, lookup)?);
-        let state = AppState::new(config, gateway.clone(), shutdown.clone());
+        let knowledge = if config.knowledge.enabled {
+            Some(KnowledgeService::start(config, &local.embedders)?)
+        } else {
+            None
+        };
+        let state = AppState::new(config, gateway.clone(), knowledge.clone(), shutdown.clone());
         Ok(Server {
             gateway,
             state,
+            knowledge,
             shutdown,
             grace: config.shutdown_grace(),
         })
@@ -53,6 +59,7 @@ impl Server {
     pub async fn run(self, listener: TcpListener) -> Result<Shutdown, ServerError> {
         let health = run_health_checks(self.gateway.clone(), self.shutdown.clone());
         let serving = serve(listener, app(self.state), self.shutdown.clone(), self.grace);
+        let knowledge = self.knowledge.clone();
         let (outcome, ()) = tokio::join!(
             async {
                 let r = serving.await;
@@ -62,6 +69,10 @@ impl Server {
             },
             health
         );
+        if let Some(k) = knowledge {
+            // The worker finishes its current step; what is left resumes at the next start.
+            let _ = tokio::task::spawn_blocking(move || k.stop()).await;
+        }
         outcome
     }
 }

@@ -7,71 +7,21 @@
     clippy::disallowed_methods
 )] // test code
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::time::Duration;
 
 use atalaya_testkit::FakeUpstream;
 use base64::Engine as _;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_atalaya");
+mod common;
+use common::{models_dir, BIN};
+
 const KEY: &str = "sk-local";
 
-fn models_dir() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    assert!(
-        p.join("fixtures/tiny-llama-f32.gguf").is_file()
-            && p.join("all-MiniLM-L6-v2.gguf").is_file()
-            && p.join("all-MiniLM-L6-v2/model.onnx").is_file()
-            && p.join("onnxruntime/libonnxruntime.so").exists(),
-        "model files are missing: run `make models` (scripts/models.sh) first"
-    );
-    p
-}
-
 async fn serve(config: &str) -> (Child, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("atalaya.toml");
-    std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--config",
-            path.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KEY", KEY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("server exited before listening");
-            if let Some(url) = line.strip_prefix("Atalaya listening on ") {
-                return url.to_owned();
-            }
-        }
-    })
-    .await
-    .expect("server did not start");
-    // Keep reading: the banner continues after the address, and a closed pipe would fail it.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base, dir)
+    common::serve(config, KEY).await
 }
 
 fn config(upstream: &str) -> String {

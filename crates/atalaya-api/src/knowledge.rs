@@ -1,0 +1,336 @@
+//! Wire types of the knowledge API: `/v1/knowledge/...` (collections, documents, query,
+//! answer), `/v1/tasks/...`, and the `atalaya` extension object of chat completions.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkingParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_tokens: Option<usize>,
+}
+
+/// `POST /v1/knowledge`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCollectionRequest {
+    pub name: String,
+    /// Default language of its documents (`en`, `es`, `pt`, ...).
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub chunking: Option<ChunkingParams>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChunkingObject {
+    pub max_tokens: usize,
+    pub overlap_tokens: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CollectionObject {
+    pub object: String,
+    pub name: String,
+    pub embedding_model: String,
+    pub language: Option<String>,
+    pub chunking: ChunkingObject,
+    pub documents: usize,
+    pub chunks: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct List<T> {
+    pub object: String,
+    pub data: Vec<T>,
+}
+
+impl<T> List<T> {
+    pub fn new(data: Vec<T>) -> Self {
+        List {
+            object: "list".into(),
+            data,
+        }
+    }
+}
+
+/// One document of a JSON upload: text in `content`, or any format's bytes in
+/// `content_base64`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadDocument {
+    /// Unique within the collection (a file name, a URI): uploading the same source again
+    /// replaces the document, or does nothing when the content is unchanged.
+    pub source: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub content_base64: Option<String>,
+    /// `text`, `markdown`, `html`, `pdf`, `docx`, `csv`, `jsonl`, or an extension; default:
+    /// from the source's extension.
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// `POST /v1/knowledge/{collection}/documents` with a JSON body.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    pub documents: Vec<UploadDocument>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DocumentObject {
+    pub object: String,
+    pub id: i64,
+    pub source: String,
+    pub title: Option<String>,
+    pub format: String,
+    pub language: Option<String>,
+    pub tags: Vec<String>,
+    pub labels: Vec<String>,
+    pub content_hash: String,
+    pub version: i64,
+    pub chunks: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskItemObject {
+    pub source: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskProgress {
+    pub total: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub chunks: i64,
+    /// Since the task started (absent before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documents_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks_per_second: Option<f64>,
+    /// Estimated time left while processing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<f64>,
+}
+
+/// `GET /v1/tasks/{id}`; also the `202` answer to an upload or a deletion.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskObject {
+    pub object: String,
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub collection: String,
+    /// `enqueued`, `processing`, `succeeded` (every item processed; see each item's status)
+    /// or `failed`.
+    pub status: String,
+    pub progress: TaskProgress,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Unix milliseconds.
+    pub enqueued_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub items: Vec<TaskItemObject>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FilterParams {
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Access labels the caller holds: a labelled chunk is returned only when it shares one.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// How to retrieve: the fields query, answer and the chat extension share.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetrievalParams {
+    pub k: Option<usize>,
+    pub mode: Option<String>,
+    pub dense_weight: Option<f32>,
+    pub bm25_weight: Option<f32>,
+    pub filter: Option<FilterParams>,
+}
+
+macro_rules! retrieval {
+    ($($t:ty),*) => {$(
+        impl $t {
+            pub fn retrieval(&self) -> RetrievalParams {
+                RetrievalParams {
+                    k: self.k,
+                    mode: self.mode.clone(),
+                    dense_weight: self.dense_weight,
+                    bm25_weight: self.bm25_weight,
+                    filter: self.filter.clone(),
+                }
+            }
+        }
+    )*};
+}
+retrieval!(QueryRequest, AnswerRequest, KnowledgeExtension);
+
+/// `POST /v1/knowledge/{collection}/query`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    pub query: String,
+    #[serde(default)]
+    pub k: Option<usize>,
+    /// `hybrid` (default), `dense` or `bm25`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub dense_weight: Option<f32>,
+    #[serde(default)]
+    pub bm25_weight: Option<f32>,
+    #[serde(default)]
+    pub filter: Option<FilterParams>,
+}
+
+/// A retrieved chunk with where it came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChunkResult {
+    pub object: String,
+    /// The source number an answer cites as `[n]` (answers only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    pub chunk_id: i64,
+    pub document_id: i64,
+    pub source: String,
+    pub title: Option<String>,
+    pub heading_path: Vec<String>,
+    /// Character offsets of the chunk in the document's extracted text.
+    pub start: i64,
+    pub end: i64,
+    pub page: Option<i64>,
+    pub score: f32,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QueryResponse {
+    pub object: String,
+    pub mode: String,
+    pub data: Vec<ChunkResult>,
+}
+
+/// `POST /v1/knowledge/{collection}/answer`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    pub query: String,
+    /// The model route to generate with; default `knowledge.answer_model`. With neither (or
+    /// with `extractive: true`) the answer is extractive.
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub extractive: bool,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub k: Option<usize>,
+    /// `hybrid` (default), `dense` or `bm25`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub dense_weight: Option<f32>,
+    #[serde(default)]
+    pub bm25_weight: Option<f32>,
+    #[serde(default)]
+    pub filter: Option<FilterParams>,
+}
+
+/// A sentence of the answer that its sources do not support.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UnsupportedClaim {
+    pub text: String,
+    /// `no_citation`, `unknown_source` or `not_in_sources`.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Citation {
+    /// The `[n]` in the answer.
+    pub index: usize,
+    pub chunk_id: i64,
+    pub document_id: i64,
+    pub source: String,
+    pub heading_path: Vec<String>,
+    pub start: i64,
+    pub end: i64,
+    pub page: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AnswerResponse {
+    pub object: String,
+    pub answer: String,
+    /// `generative` or `extractive`.
+    pub mode: String,
+    pub model: Option<String>,
+    /// The sources the answer cites, in order of first citation.
+    pub citations: Vec<Citation>,
+    /// False when some claim is not supported by the sources (see `unsupported_claims`), or
+    /// when nothing relevant was found.
+    pub grounded: bool,
+    pub unsupported_claims: Vec<UnsupportedClaim>,
+    /// Every source given to the model, numbered as cited.
+    pub sources: Vec<ChunkResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Value>,
+}
+
+/// The `atalaya` object of a chat completion request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChatExtension {
+    #[serde(default)]
+    pub knowledge: Option<KnowledgeExtension>,
+}
+
+/// Retrieval-augmented chat: the last user message is the query, the sources are given to the
+/// model in a system message, and the response carries `atalaya.citations`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeExtension {
+    pub collection: String,
+    #[serde(default)]
+    pub k: Option<usize>,
+    /// `hybrid` (default), `dense` or `bm25`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub dense_weight: Option<f32>,
+    #[serde(default)]
+    pub bm25_weight: Option<f32>,
+    #[serde(default)]
+    pub filter: Option<FilterParams>,
+}
