@@ -27,7 +27,10 @@ use tantivy::{
     Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term,
 };
 
-use crate::Error;
+use crate::{
+    ann::{Ann, AnnParams},
+    Error,
+};
 
 /// Languages with their own analysis; everything else is lower-cased and accent-folded only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -357,25 +360,113 @@ impl KeywordIndex {
     }
 }
 
-/// Unit-length vectors with exact (brute-force) cosine search: exact results, and fast enough
-/// for tens of thousands of chunks per collection.
-#[derive(Debug, Default)]
+/// Collections below this many chunks are searched exactly; from it on, through HNSW.
+pub const ANN_THRESHOLD: usize = 20_000;
+/// Candidates taken from the (quantized) graph per result, re-scored on full precision.
+const OVERSAMPLE: usize = 2;
+/// The fewest candidates taken from the graph (small `k`s get a wider net: re-scoring a few
+/// more vectors costs microseconds).
+const MIN_POOL: usize = 10;
+
+/// Unit-length vectors with cosine search: exact (brute force) below a size threshold, an
+/// HNSW graph ([`Ann`]) from it on. Filters apply during the graph walk; a filter that lets
+/// few chunks through is served exactly over those chunks instead (as Qdrant plans it), where
+/// a graph walk would miss them.
 pub struct VectorIndex {
     inner: RwLock<Vectors>,
+    threshold: usize,
+    params: AnnParams,
 }
 
-#[derive(Debug, Default)]
+impl Default for VectorIndex {
+    fn default() -> Self {
+        VectorIndex::with_ann(ANN_THRESHOLD, AnnParams::default())
+    }
+}
+
+#[derive(Default)]
 struct Vectors {
     dims: usize,
     ids: Vec<u64>,
     data: Vec<f32>,
     meta: Vec<ChunkMeta>,
     pos: HashMap<u64, usize>,
+    /// Chunks with access labels (when none has any, the label rule lets every chunk pass).
+    labelled: usize,
+    ann: Option<Ann>,
+}
+
+impl Vectors {
+    fn fill(&mut self, chunks: &[IndexedChunk<'_>]) -> Result<(), Error> {
+        for c in chunks {
+            if self.dims == 0 {
+                self.dims = c.vector.len();
+            }
+            if c.vector.len() != self.dims || self.dims == 0 {
+                return Err(Error::Index(format!(
+                    "chunk {} has {} dimensions, the collection {}",
+                    c.id,
+                    c.vector.len(),
+                    self.dims
+                )));
+            }
+            let dims = self.dims;
+            let labelled = !c.meta.labels.is_empty();
+            match self.pos.get(&c.id).copied() {
+                Some(p) => {
+                    self.data[p * dims..(p + 1) * dims].copy_from_slice(c.vector);
+                    self.labelled -= usize::from(!self.meta[p].labels.is_empty());
+                    self.meta[p] = c.meta.clone();
+                }
+                None => {
+                    let p = self.ids.len();
+                    self.ids.push(c.id);
+                    self.data.extend_from_slice(c.vector);
+                    self.meta.push(c.meta.clone());
+                    self.pos.insert(c.id, p);
+                }
+            }
+            self.labelled += usize::from(labelled);
+        }
+        Ok(())
+    }
+
+    fn row(&self, id: u64) -> Option<&[f32]> {
+        let p = *self.pos.get(&id)?;
+        self.data.get(p * self.dims..(p + 1) * self.dims)
+    }
+
+    fn build_ann(&mut self, params: AnnParams) -> Result<(), Error> {
+        let ann = Ann::new(self.dims, params)?;
+        let items: Vec<(u64, &[f32])> = self
+            .ids
+            .iter()
+            .zip(self.data.chunks_exact(self.dims))
+            .map(|(id, v)| (*id, v))
+            .collect();
+        ann.add(&items, build_threads())?;
+        self.ann = Some(ann);
+        Ok(())
+    }
+}
+
+/// Threads for building a graph: the machine's cores.
+fn build_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl VectorIndex {
     pub fn new() -> VectorIndex {
         VectorIndex::default()
+    }
+
+    /// A vector index that switches to HNSW at `threshold` vectors.
+    pub fn with_ann(threshold: usize, params: AnnParams) -> VectorIndex {
+        VectorIndex {
+            inner: RwLock::new(Vectors::default()),
+            threshold,
+            params,
+        }
     }
 
     fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Vectors>, Error> {
@@ -392,34 +483,70 @@ impl VectorIndex {
 
     pub fn upsert(&self, chunks: &[IndexedChunk<'_>]) -> Result<(), Error> {
         let mut v = self.write()?;
-        for c in chunks {
-            if v.dims == 0 {
-                v.dims = c.vector.len();
-            }
-            if c.vector.len() != v.dims || v.dims == 0 {
-                return Err(Error::Index(format!(
-                    "chunk {} has {} dimensions, the collection {}",
-                    c.id,
-                    c.vector.len(),
-                    v.dims
-                )));
-            }
-            let dims = v.dims;
-            match v.pos.get(&c.id).copied() {
-                Some(p) => {
-                    v.data[p * dims..(p + 1) * dims].copy_from_slice(c.vector);
-                    v.meta[p] = c.meta.clone();
-                }
-                None => {
-                    let p = v.ids.len();
-                    v.ids.push(c.id);
-                    v.data.extend_from_slice(c.vector);
-                    v.meta.push(c.meta.clone());
-                    v.pos.insert(c.id, p);
-                }
-            }
+        v.fill(chunks)?;
+        if let Some(ann) = &v.ann {
+            let items: Vec<(u64, &[f32])> = chunks.iter().map(|c| (c.id, c.vector)).collect();
+            ann.add(&items, 1)?;
+        } else if v.ids.len() >= self.threshold {
+            v.build_ann(self.params)?;
         }
         Ok(())
+    }
+
+    /// Loads a collection's vectors at start-up. With a graph saved earlier (and the keys it
+    /// held then), the graph is reused and only the difference is applied: chunks written
+    /// or deleted since the save. Otherwise a large collection's graph is built.
+    pub fn load(
+        &self,
+        chunks: &[IndexedChunk<'_>],
+        saved: Option<(Ann, std::collections::HashSet<u64>)>,
+    ) -> Result<(), Error> {
+        let mut v = self.write()?;
+        v.fill(chunks)?;
+        if v.ids.len() < self.threshold {
+            return Ok(());
+        }
+        match saved {
+            Some((ann, keys)) if ann.params() == self.params => {
+                let gone: Vec<u64> = keys
+                    .iter()
+                    .filter(|k| !v.pos.contains_key(k))
+                    .copied()
+                    .collect();
+                ann.remove(&gone)?;
+                let missing: Vec<(u64, &[f32])> = v
+                    .ids
+                    .iter()
+                    .filter(|id| !keys.contains(id))
+                    .filter_map(|id| v.row(*id).map(|r| (*id, r)))
+                    .collect();
+                ann.add(&missing, build_threads())?;
+                v.ann = Some(ann);
+                Ok(())
+            }
+            _ => v.build_ann(self.params),
+        }
+    }
+
+    /// Saves the graph (when there is one and it changed) to `path`.
+    pub fn save(&self, path: &Path) -> Result<bool, Error> {
+        let v = self.read()?;
+        match &v.ann {
+            Some(ann) if ann.is_dirty() => {
+                ann.save(path, &v.ids)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether searches go through the HNSW graph.
+    pub fn is_approximate(&self) -> bool {
+        self.read().map(|v| v.ann.is_some()).unwrap_or(false)
+    }
+
+    pub fn params(&self) -> AnnParams {
+        self.params
     }
 
     pub fn delete(&self, ids: &[u64]) -> Result<(), Error> {
@@ -429,6 +556,7 @@ impl VectorIndex {
             let Some(p) = v.pos.remove(id) else {
                 continue;
             };
+            v.labelled -= usize::from(!v.meta[p].labels.is_empty());
             let last = v.ids.len() - 1;
             v.ids.swap_remove(p);
             v.meta.swap_remove(p);
@@ -440,6 +568,9 @@ impl VectorIndex {
             }
             v.data.truncate(last * dims);
         }
+        if let Some(ann) = &v.ann {
+            ann.remove(ids)?;
+        }
         Ok(())
     }
 
@@ -449,7 +580,14 @@ impl VectorIndex {
 
     /// The ids of every stored vector.
     pub fn ids(&self) -> Result<std::collections::HashSet<u64>, Error> {
-        Ok(self.read()?.ids.iter().copied().collect())
+        let v = self.read()?;
+        if let Some(ann) = &v.ann {
+            // The graph must hold exactly the same chunks.
+            if ann.len() != v.ids.len() || v.ids.iter().any(|id| !ann.contains(*id)) {
+                return Ok(std::collections::HashSet::new());
+            }
+        }
+        Ok(v.ids.iter().copied().collect())
     }
 
     /// The width of the stored vectors (0 while empty).
@@ -479,6 +617,33 @@ impl VectorIndex {
                 query.len(),
                 v.dims
             )));
+        }
+        if let Some(ann) = &v.ann {
+            let open = filter.tags.is_empty() && filter.languages.is_empty() && v.labelled == 0;
+            let pool = (k * OVERSAMPLE).max(MIN_POOL);
+            let candidates = if open {
+                Some(ann.search(query, pool, None)?)
+            } else {
+                // A selective filter is answered exactly over the chunks it allows.
+                let allowed = v.meta.iter().filter(|m| filter.allows(m)).count();
+                if allowed * 10 >= v.ids.len() && allowed > k * 20 {
+                    let allow =
+                        |key: u64| v.pos.get(&key).is_some_and(|&p| filter.allows(&v.meta[p]));
+                    Some(ann.search(query, pool, Some(&allow))?)
+                } else {
+                    None
+                }
+            };
+            if let Some(c) = candidates {
+                // The graph's distances are on quantized vectors: re-score on the originals.
+                let mut scored: Vec<(u64, f32)> = c
+                    .into_iter()
+                    .filter_map(|(id, _)| v.row(id).map(|r| (id, dot(r, query))))
+                    .collect();
+                scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                scored.truncate(k);
+                return Ok(scored);
+            }
         }
         let mut scored: Vec<(u64, f32)> = v
             .data
@@ -535,6 +700,7 @@ pub fn rrf(lists: &[(&[(u64, f32)], f32)], k0: f32, k: usize) -> Vec<(u64, f32)>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn meta(lang: Lang, tags: &[&str], labels: &[&str]) -> ChunkMeta {
         ChunkMeta {
@@ -722,5 +888,108 @@ mod tests {
         // Weights shift the balance.
         let fused = rrf(&[(&dense, 0.1), (&bm25, 1.0)], 60.0, 2);
         assert_eq!(fused.iter().map(|f| f.0).collect::<Vec<_>>(), [3, 1]);
+    }
+
+    fn pseudo_unit(seed: u64, dims: usize) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let v: Vec<f32> = (0..dims)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        unit(&v)
+    }
+
+    #[test]
+    fn large_collections_switch_to_hnsw_and_reload_saved_graphs() {
+        let dims = 24;
+        let en = meta(Lang::En, &["a"], &[]);
+        let es = meta(Lang::Es, &["b"], &[]);
+        let vip = meta(Lang::En, &["a"], &["vip"]);
+        let vectors: Vec<Vec<f32>> = (0..600).map(|i| pseudo_unit(i, dims)).collect();
+        let chunk = |i: usize| IndexedChunk {
+            id: i as u64 + 1,
+            text: "",
+            meta: if i % 100 == 7 {
+                &vip
+            } else if i.is_multiple_of(2) {
+                &en
+            } else {
+                &es
+            },
+            vector: &vectors[i],
+        };
+        let params = AnnParams::default();
+        let idx = VectorIndex::with_ann(300, params);
+        let first: Vec<_> = (0..299).map(chunk).collect();
+        idx.upsert(&first).unwrap();
+        assert!(!idx.is_approximate());
+        let rest: Vec<_> = (299..500).map(chunk).collect();
+        idx.upsert(&rest).unwrap();
+        assert!(idx.is_approximate(), "the graph is built at the threshold");
+        let exact = VectorIndex::with_ann(usize::MAX, params);
+        exact
+            .upsert(&(0..500).map(chunk).collect::<Vec<_>>())
+            .unwrap();
+        // Recall@10 against exact search, open and filtered (walk and exact plans).
+        let open = Filter::default();
+        let spanish = Filter {
+            languages: vec![Lang::Es],
+            ..Filter::default()
+        };
+        let only_vip = Filter {
+            labels: vec!["vip".into()],
+            tags: vec!["a".into()],
+            ..Filter::default()
+        };
+        for f in [&open, &spanish, &only_vip] {
+            let mut found = 0;
+            let mut total = 0;
+            for q in &vectors[500..540] {
+                let want: HashSet<u64> = exact
+                    .search(q, 10, f)
+                    .unwrap()
+                    .iter()
+                    .map(|h| h.0)
+                    .collect();
+                let got = idx.search(q, 10, f).unwrap();
+                for (id, _) in &got {
+                    let m = &chunk(*id as usize - 1).meta;
+                    assert!(f.allows(m), "a filtered-out chunk came back");
+                }
+                found += got.iter().filter(|h| want.contains(&h.0)).count();
+                total += want.len();
+            }
+            assert!(
+                found as f32 / total as f32 >= 0.95,
+                "recall {found}/{total}"
+            );
+        }
+        // Saved, changed after the save, reloaded: the graph is reused and brought up to date.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.ann");
+        assert!(idx.save(&path).unwrap());
+        assert!(!idx.save(&path).unwrap(), "nothing changed since");
+        idx.delete(&[1, 2, 3]).unwrap();
+        idx.upsert(&(500..600).map(chunk).collect::<Vec<_>>())
+            .unwrap();
+        let now: Vec<_> = (3..600).map(chunk).collect();
+        let (ann, keys) = Ann::load(&path, dims, params).unwrap();
+        assert_eq!(keys.len(), 500);
+        let back = VectorIndex::with_ann(300, params);
+        back.load(&now, Some((ann, keys))).unwrap();
+        assert!(back.is_approximate());
+        assert_eq!(back.ids().unwrap(), idx.ids().unwrap());
+        assert_eq!(back.ids().unwrap().len(), 597);
+        let top = back.search(&vectors[550], 1, &open).unwrap();
+        assert_eq!(top[0].0, 551);
+        assert!(back
+            .search(&vectors[1], 5, &open)
+            .unwrap()
+            .iter()
+            .all(|h| h.0 > 3));
     }
 }

@@ -10,8 +10,11 @@
 //! - [`service`]: the service functions (collections, ingest, delete, search) that the API and
 //!   the CLI share, over an [`service::Embedder`].
 //! - [`tasks`]: the durable ingestion queue (tasks and their items, in the same database).
-//! - [`index`]: BM25 (tantivy) and dense (exact cosine) indexes with filters, and RRF fusion.
+//! - [`index`]: BM25 (tantivy) and dense (exact cosine, HNSW from [`index::ANN_THRESHOLD`]
+//!   chunks) indexes with filters, and RRF fusion.
+//! - [`ann`]: the HNSW graph (usearch), saved and reloaded without a rebuild.
 
+pub mod ann;
 pub mod chunk;
 pub mod doc;
 mod error;

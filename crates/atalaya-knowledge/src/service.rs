@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    ann::{Ann, AnnParams},
     chunk::{chunk, Chunk, ChunkConfig},
     doc::{Format, ParsedDocument},
-    index::{rrf, ChunkMeta, Filter, IndexedChunk, KeywordIndex, Lang, VectorIndex},
+    index::{rrf, ChunkMeta, Filter, IndexedChunk, KeywordIndex, Lang, VectorIndex, ANN_THRESHOLD},
     parse::parse,
     store::{index_text, ChunkView, Collection, NewChunk, NewDocument, PutOutcome, Store},
     tasks::{ItemRef, ItemStatus, NewItem, PendingItem, Task, TaskKind, TaskStatus},
@@ -119,6 +120,8 @@ pub struct KnowledgeBase {
     builds: Mutex<HashMap<i64, Arc<Mutex<()>>>>,
     /// Bumped and signalled when work is enqueued.
     wake: (Mutex<u64>, Condvar),
+    /// Collections with at least this many chunks search an HNSW graph.
+    ann_threshold: usize,
 }
 
 /// Room left in the model's input for the title and heading path added to each chunk.
@@ -174,6 +177,7 @@ impl KnowledgeBase {
             writers: Mutex::new(HashMap::new()),
             builds: Mutex::new(HashMap::new()),
             wake: (Mutex::new(0), Condvar::new()),
+            ann_threshold: ANN_THRESHOLD,
         })
     }
 
@@ -186,7 +190,19 @@ impl KnowledgeBase {
             writers: Mutex::new(HashMap::new()),
             builds: Mutex::new(HashMap::new()),
             wake: (Mutex::new(0), Condvar::new()),
+            ann_threshold: ANN_THRESHOLD,
         })
+    }
+
+    /// Sets the size from which collections search an HNSW graph instead of every vector
+    /// (default [`ANN_THRESHOLD`]); applies to collections opened afterwards.
+    pub fn set_ann_threshold(&mut self, chunks: usize) {
+        self.ann_threshold = chunks.max(1);
+    }
+
+    /// Whether the collection's dense search goes through its HNSW graph.
+    pub fn is_approximate(&self, c: &Collection) -> Result<bool, Error> {
+        Ok(self.indexes(c)?.vectors.is_approximate())
     }
 
     pub fn store(&self) -> &Store {
@@ -234,7 +250,9 @@ impl KnowledgeBase {
             open.remove(&c.id);
         }
         if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir.join("index").join(c.id.to_string()));
+            let d = dir.join("index").join(c.id.to_string());
+            let _ = std::fs::remove_dir_all(&d);
+            let _ = std::fs::remove_file(ann_path(&d));
         }
         Ok(())
     }
@@ -299,8 +317,14 @@ impl KnowledgeBase {
             keyword.upsert(&chunks)?;
             keyword.commit()?;
         }
-        let vectors = VectorIndex::new();
-        vectors.upsert(&chunks)?;
+        let vectors = VectorIndex::with_ann(self.ann_threshold, AnnParams::default());
+        let saved = match (&kdir, chunks.first()) {
+            (Some(d), Some(first)) if chunks.len() >= self.ann_threshold => {
+                Ann::load(&ann_path(d), first.vector.len(), vectors.params())
+            }
+            _ => None,
+        };
+        vectors.load(&chunks, saved)?;
         let ix = Arc::new(Indexes { keyword, vectors });
         self.open
             .lock()
@@ -564,6 +588,10 @@ impl KnowledgeBase {
         let items = self.store.pending_items(task.id, GROUP_ITEMS)?;
         if items.is_empty() {
             self.store.finish_task(task.id, None)?;
+            if let Err(e) = self.persist() {
+                // The graph is rebuilt from the store at the next start: slower, not wrong.
+                tracing::warn!(error = %e, "saving the HNSW graph");
+            }
             return Ok(true);
         }
         match task.kind {
@@ -640,6 +668,32 @@ impl KnowledgeBase {
                 }
                 self.fail_item(*at, &e)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Saves every open collection's HNSW graph that changed since its last save, so that
+    /// the next start loads it instead of rebuilding. (A graph saved before a crash is brought
+    /// up to date from the store at load.)
+    pub fn persist(&self) -> Result<(), Error> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let open: Vec<(i64, Arc<Indexes>)> = self
+            .open
+            .lock()
+            .map_err(|_| Error::Index("the index table was poisoned".into()))?
+            .iter()
+            .map(|(id, ix)| (*id, ix.clone()))
+            .collect();
+        for (id, ix) in open {
+            let d = dir.join("index").join(id.to_string());
+            if let Some(parent) = d.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    Error::Index(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            ix.vectors.save(&ann_path(&d))?;
         }
         Ok(())
     }
@@ -737,6 +791,11 @@ impl KnowledgeBase {
             })
             .collect())
     }
+}
+
+/// Where a collection's HNSW graph is saved, beside (not inside) its keyword index directory.
+fn ann_path(index_dir: &Path) -> PathBuf {
+    index_dir.with_extension("vectors.ann")
 }
 
 /// The per-collection lock of `table`.

@@ -679,3 +679,123 @@ fn task_queue_batches_reports_per_item_and_resumes_after_a_restart() {
     assert_eq!(orphan.status, TaskStatus::Failed);
     assert!(orphan.error.unwrap().contains("deleted"));
 }
+
+/// Embeds the number after "item" as a point on a smooth curve: nearby numbers are nearby
+/// vectors, as similar texts are for a real model (BoW vectors of unrelated documents are all
+/// equidistant, which no graph can navigate).
+struct Curve;
+
+impl Embedder for Curve {
+    fn model(&self) -> &str {
+        "curve-64"
+    }
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let n: f32 = t
+                    .split("item")
+                    .nth(1)
+                    .map(|r| {
+                        r.chars()
+                            .take_while(char::is_ascii_digit)
+                            .collect::<String>()
+                    })
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(0.0);
+                let v: Vec<f32> = (0..64)
+                    .map(|j| (n * (0.013 * (j + 1) as f32) + j as f32).sin())
+                    .collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter().map(|x| x / norm).collect()
+            })
+            .collect())
+    }
+    fn count_tokens(&self, text: &str) -> usize {
+        Bow.count_tokens(text)
+    }
+    fn max_tokens(&self) -> usize {
+        512
+    }
+}
+
+/// Above the threshold, dense search goes through the HNSW graph; the graph is saved and
+/// reloaded on the next open, and brought up to date with writes made after the save.
+#[test]
+fn hnsw_graphs_are_saved_reloaded_and_caught_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = |range: std::ops::Range<usize>| -> Vec<(String, Vec<u8>)> {
+        range
+            .map(|i| {
+                (
+                    format!("doc-{i}.md"),
+                    format!("About item{i}.").into_bytes(),
+                )
+            })
+            .collect()
+    };
+    let open = || {
+        let mut kb = KnowledgeBase::open(dir.path()).unwrap();
+        kb.set_ann_threshold(100);
+        kb
+    };
+    {
+        let kb = open();
+        let c = kb
+            .create_collection("t", "kb", &Curve, Some("en"), ChunkConfig::default())
+            .unwrap();
+        for (src, body) in docs(0..150) {
+            kb.ingest(
+                &c,
+                &Curve,
+                &src,
+                Format::Text,
+                &body,
+                &DocumentMeta::default(),
+            )
+            .unwrap();
+        }
+        assert!(kb.is_approximate(&c).unwrap());
+        kb.persist().unwrap();
+        // Written after the save: the saved graph lacks these.
+        for (src, body) in docs(150..170) {
+            kb.ingest(
+                &c,
+                &Curve,
+                &src,
+                Format::Text,
+                &body,
+                &DocumentMeta::default(),
+            )
+            .unwrap();
+        }
+        kb.delete_document(&c, "doc-3.md").unwrap();
+    }
+    let kb = open();
+    let c = kb.collection("t", "kb").unwrap();
+    assert!(kb.is_approximate(&c).unwrap());
+    assert!(
+        kb.verify(&c).unwrap(),
+        "graph and store differ after the reload"
+    );
+    let hit = |q: &str| {
+        kb.search(&c, Some(&Curve), q, &params(Mode::Dense, 1))
+            .unwrap()[0]
+            .chunk
+            .source
+            .clone()
+    };
+    assert_eq!(hit("item160"), "doc-160.md");
+    assert_eq!(hit("item42"), "doc-42.md");
+    assert_ne!(hit("item3"), "doc-3.md");
+    assert!(dir
+        .path()
+        .join("knowledge/index")
+        .read_dir()
+        .unwrap()
+        .any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".vectors.ann")));
+}

@@ -245,6 +245,11 @@ impl KnowledgeService {
         if let Some(h) = handle {
             let _ = h.join();
         }
+        if let Ok(Some(kb)) = self.opened.lock().map(|o| o.clone()) {
+            if let Err(e) = kb.persist() {
+                tracing::warn!(error = %e, "saving the HNSW graphs at shutdown");
+            }
+        }
     }
 }
 

@@ -143,6 +143,8 @@ pub fn run(cmd: KbCommand) -> anyhow::Result<bool> {
                 progress(n + 1, files.len(), chunks, started);
             }
             eprintln_progress_done();
+            // The next open loads the HNSW graph instead of rebuilding it.
+            kb.persist().context("saving the vector index")?;
             let secs = started.elapsed().as_secs_f64().max(1e-9);
             let summary = format!(
                 "{ok} of {} files ingested, {failed} failed; {chunks} chunks; {:.1} documents/s, {:.1} chunks/s",
