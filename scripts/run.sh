@@ -30,6 +30,20 @@ if [ -n "${UPSTREAM:-}" ]; then
   exec "$bin/atalaya" serve --upstream "$UPSTREAM" --model "${MODEL:?set MODEL with UPSTREAM}" "${embed[@]}" --listen "$listen"
 fi
 
+# The demo knowledge base (demo/knowledge: a fictional company's support articles in English,
+# Spanish and Portuguese) is loaded into collection "nimbo" of ./data before the server starts;
+# unchanged articles are skipped, so this is quick after the first run.
+if [ -e models/onnxruntime/libonnxruntime.so ] && [ "${DEMO_KB:-1}" = 1 ]; then
+  "$bin/atalaya" kb list --data-dir ./data 2>/dev/null | grep -q '^nimbo\b' \
+    || "$bin/atalaya" kb create nimbo --data-dir ./data >/dev/null
+  for lang in en es pt; do
+    "$bin/atalaya" kb ingest nimbo "demo/knowledge/$lang" --glob '*.md' --language "$lang" \
+      --tags "$lang" --data-dir ./data >/dev/null
+  done
+  echo "Demo knowledge base: collection \"nimbo\" (demo/knowledge). Ask it:"
+  echo "  curl http://$listen/v1/knowledge/nimbo/answer -H \"Authorization: Bearer <the API key below>\" -H 'content-type: application/json' -d '{\"query\":\"How do I reset my password?\"}'"
+fi
+
 # Demo: no generative weights ship with Atalaya (GGUF files are the user's), so the chat model
 # "demo" is the bundled fake upstream (a fixed reply; streams of 20 chunks). Embeddings are real.
 demo_listen="${DEMO_UPSTREAM_LISTEN:-127.0.0.1:18080}"
