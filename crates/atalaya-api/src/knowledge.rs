@@ -176,6 +176,7 @@ pub struct RetrievalParams {
     pub dense_weight: Option<f32>,
     pub bm25_weight: Option<f32>,
     pub filter: Option<FilterParams>,
+    pub rerank: Option<bool>,
 }
 
 macro_rules! retrieval {
@@ -188,6 +189,7 @@ macro_rules! retrieval {
                     dense_weight: self.dense_weight,
                     bm25_weight: self.bm25_weight,
                     filter: self.filter.clone(),
+                    rerank: self.rerank,
                 }
             }
         }
@@ -211,6 +213,9 @@ pub struct QueryRequest {
     pub bm25_weight: Option<f32>,
     #[serde(default)]
     pub filter: Option<FilterParams>,
+    /// Re-orders the candidates with the `knowledge.rerank_model` route (a cross-encoder).
+    #[serde(default)]
+    pub rerank: Option<bool>,
 }
 
 /// A retrieved chunk with where it came from.
@@ -237,6 +242,8 @@ pub struct ChunkResult {
 pub struct QueryResponse {
     pub object: String,
     pub mode: String,
+    /// The scores are the reranker's.
+    pub reranked: bool,
     pub data: Vec<ChunkResult>,
 }
 
@@ -266,6 +273,9 @@ pub struct AnswerRequest {
     pub bm25_weight: Option<f32>,
     #[serde(default)]
     pub filter: Option<FilterParams>,
+    /// Re-orders the candidates with the `knowledge.rerank_model` route (a cross-encoder).
+    #[serde(default)]
+    pub rerank: Option<bool>,
 }
 
 /// A sentence of the answer that its sources do not support.
@@ -333,4 +343,7 @@ pub struct KnowledgeExtension {
     pub bm25_weight: Option<f32>,
     #[serde(default)]
     pub filter: Option<FilterParams>,
+    /// Re-orders the candidates with the `knowledge.rerank_model` route (a cross-encoder).
+    #[serde(default)]
+    pub rerank: Option<bool>,
 }

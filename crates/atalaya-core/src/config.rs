@@ -53,6 +53,11 @@ pub struct KnowledgeConfig {
     pub max_upload_bytes: u64,
     /// Sources retrieved for an answer when the request does not say.
     pub answer_sources: usize,
+    /// The model route requests with `"rerank": true` go through: an upstream serving a
+    /// cross-encoder at `/rerank` (TEI, vLLM, Jina, Cohere). Unset = reranking unavailable.
+    pub rerank_model: Option<String>,
+    /// Candidates retrieved for the reranker (at least `k`).
+    pub rerank_candidates: usize,
 }
 
 impl Default for KnowledgeConfig {
@@ -63,6 +68,8 @@ impl Default for KnowledgeConfig {
             answer_model: None,
             max_upload_bytes: 32 * 1024 * 1024,
             answer_sources: 5,
+            rerank_model: None,
+            rerank_candidates: 30,
         }
     }
 }
@@ -710,6 +717,20 @@ impl Config {
                 );
             }
         }
+        if let Some(m) = &self.knowledge.rerank_model {
+            if !self.models.contains_key(m) {
+                issue(
+                    "knowledge.rerank_model".into(),
+                    format!("'{m}' is not a model route of [models]"),
+                );
+            }
+        }
+        if !(1..=200).contains(&self.knowledge.rerank_candidates) {
+            issue(
+                "knowledge.rerank_candidates".into(),
+                "must be between 1 and 200".into(),
+            );
+        }
         if self.knowledge.max_upload_bytes == 0 {
             issue(
                 "knowledge.max_upload_bytes".into(),
@@ -1154,6 +1175,32 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
             Some("meta/llama")
         );
         assert_eq!(c.server.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn knowledge_settings_name_their_routes_and_models() {
+        let text = format!(
+            "{GOOD}\n[knowledge]\nembedding_model = \"nope\"\nanswer_model = \"missing\"\nrerank_model = \"llama-3.1\"\nrerank_candidates = 0\nmax_upload_bytes = 0\n"
+        );
+        let keys: Vec<String> = issues(load_with_keys(&text).unwrap_err())
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "knowledge.embedding_model",
+                "knowledge.answer_model",
+                "knowledge.rerank_candidates",
+                "knowledge.max_upload_bytes",
+            ]
+        );
+        let ok = format!(
+            "{GOOD}\n[knowledge]\nanswer_model = \"llama-3.1\"\nrerank_model = \"llama-3.1\"\n"
+        );
+        let c = load_with_keys(&ok).unwrap();
+        assert_eq!(c.knowledge.answer_model.as_deref(), Some("llama-3.1"));
+        assert_eq!(c.knowledge.rerank_candidates, 30);
     }
 
     #[test]

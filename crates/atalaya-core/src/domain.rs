@@ -158,6 +158,22 @@ pub struct Embeddings {
     pub usage: Option<Usage>,
 }
 
+/// Reranking: how relevant each document is to the query (a cross-encoder behind a
+/// `/rerank` endpoint: TEI, vLLM, Jina, Cohere).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RerankRequest {
+    /// The route name.
+    pub model: String,
+    pub query: String,
+    pub documents: Vec<String>,
+}
+
+/// Relevance scores by document index, best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reranked {
+    pub scores: Vec<(usize, f32)>,
+}
+
 fn check_range(v: Option<f64>, lo: f64, hi: f64, field: &str) -> Result<(), Error> {
     match v {
         Some(x) if !(lo..=hi).contains(&x) => Err(Error::invalid(

@@ -19,7 +19,10 @@ use crate::{
     auth::KeyVerifier,
     config::Config,
     context::{Principal, RequestContext},
-    domain::{ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, StreamChunk},
+    domain::{
+        ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, RerankRequest, Reranked,
+        StreamChunk,
+    },
     metrics::Metrics,
     provider::{Call, ChatStream, Provider, UpstreamFailure},
     routing::{Attempt, CircuitBreaker, CircuitState, Route, Routed, Router, Target},
@@ -180,6 +183,24 @@ impl Gateway {
             .await
     }
 
+    /// Reranks documents through the route `req.model` (retries, fallback and breakers as for
+    /// any request).
+    pub async fn rerank(
+        &self,
+        ctx: &RequestContext,
+        req: &RerankRequest,
+    ) -> Result<Routed<Reranked>, Error> {
+        let route = self.router.route(&req.model)?;
+        route
+            .execute(
+                &RerankAttempt(req),
+                &ctx.request_id,
+                ctx.received_at,
+                &self.metrics,
+            )
+            .await
+    }
+
     pub fn models(&self) -> Vec<ModelInfo> {
         let mut out: Vec<ModelInfo> = self
             .router
@@ -286,6 +307,20 @@ impl Attempt for EmbedAttempt<'_> {
         call: Call<'_>,
     ) -> Result<Embeddings, UpstreamFailure> {
         provider.embed(call, self.0).await
+    }
+}
+
+struct RerankAttempt<'a>(&'a RerankRequest);
+
+#[async_trait]
+impl Attempt for RerankAttempt<'_> {
+    type Output = Reranked;
+    async fn run(
+        &self,
+        provider: &dyn Provider,
+        call: Call<'_>,
+    ) -> Result<Reranked, UpstreamFailure> {
+        provider.rerank(call, self.0).await
     }
 }
 

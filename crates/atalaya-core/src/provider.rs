@@ -6,7 +6,9 @@ use std::{pin::Pin, time::Duration};
 use async_trait::async_trait;
 use futures::Stream;
 
-use crate::domain::{ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, StreamChunk};
+use crate::domain::{
+    ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, RerankRequest, Reranked, StreamChunk,
+};
 
 /// What a provider needs to know about one attempt.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +45,21 @@ pub trait Provider: Send + Sync + 'static {
         call: Call<'_>,
         req: &EmbeddingRequest,
     ) -> Result<Embeddings, UpstreamFailure>;
+
+    /// Scores documents against a query. Backends without a reranker refuse (400), which the
+    /// router treats as the client's error.
+    async fn rerank(
+        &self,
+        call: Call<'_>,
+        req: &RerankRequest,
+    ) -> Result<Reranked, UpstreamFailure> {
+        let _ = (call, req);
+        Err(UpstreamFailure::Status {
+            status: 400,
+            message: "this backend has no reranker".into(),
+            retry_after: None,
+        })
+    }
 
     /// What `/v1/models` shows about this backend beyond its name (architecture, context,
     /// quantization... for local models); `None` for remote upstreams.

@@ -9,7 +9,10 @@ use std::{
     collections::HashSet,
     io::Write,
     path::Path,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Condvar, Mutex,
+    },
 };
 
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -82,12 +85,32 @@ fn ann_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Index(format!("HNSW {what}: {e}"))
 }
 
+/// Graph operations (searches and inserts) that may run at once. usearch keeps one context
+/// per concurrent caller, reserved ahead; a caller finding none gets an error instead of
+/// waiting, so callers queue here first.
+const CONTEXTS: usize = 32;
+
 pub struct Ann {
     index: Index,
     params: AnnParams,
     dims: usize,
     /// Changed since the last save.
     dirty: AtomicBool,
+    /// Contexts in use, with a condition to wait for a free one.
+    busy: (Mutex<usize>, Condvar),
+}
+
+/// One of the [`CONTEXTS`], held for the duration of a graph operation.
+struct Slot<'a>(&'a (Mutex<usize>, Condvar));
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let (m, cv) = self.0;
+        if let Ok(mut n) = m.lock() {
+            *n = n.saturating_sub(1);
+        }
+        cv.notify_one();
+    }
 }
 
 impl Ann {
@@ -110,7 +133,30 @@ impl Ann {
             params,
             dims,
             dirty: AtomicBool::new(true),
+            busy: (Mutex::new(0), Condvar::new()),
         })
+    }
+
+    /// Waits for a free context.
+    fn slot(&self) -> Result<Slot<'_>, Error> {
+        let (m, cv) = &self.busy;
+        let mut n = m
+            .lock()
+            .map_err(|_| Error::Index("the HNSW context gate was poisoned".into()))?;
+        while *n >= CONTEXTS {
+            n = cv
+                .wait(n)
+                .map_err(|_| Error::Index("the HNSW context gate was poisoned".into()))?;
+        }
+        *n += 1;
+        Ok(Slot(&self.busy))
+    }
+
+    /// Capacity for `cap` vectors and [`CONTEXTS`] concurrent callers.
+    fn reserve(&self, cap: usize) -> Result<(), Error> {
+        self.index
+            .reserve_capacity_and_threads(cap, CONTEXTS)
+            .map_err(|e| ann_err("reserve", e))
     }
 
     pub fn len(&self) -> usize {
@@ -133,8 +179,7 @@ impl Ann {
     fn grow(&self, n: usize) -> Result<(), Error> {
         let need = self.index.size() + n;
         if need > self.index.capacity() {
-            let cap = need.max(self.index.capacity() * 2).max(1024);
-            self.index.reserve(cap).map_err(|e| ann_err("reserve", e))?;
+            self.reserve(need.max(self.index.capacity() * 2).max(1024))?;
         }
         Ok(())
     }
@@ -160,6 +205,7 @@ impl Ann {
         self.dirty.store(true, Ordering::Release);
         let threads = threads.clamp(1, 16).min(items.len());
         if threads == 1 {
+            let _slot = self.slot()?;
             for (key, v) in items {
                 self.index.add(*key, v).map_err(|e| ann_err("add", e))?;
             }
@@ -171,6 +217,7 @@ impl Ann {
                 .chunks(per)
                 .map(|part| {
                     s.spawn(move || -> Result<(), Error> {
+                        let _slot = self.slot()?;
                         for (key, v) in part {
                             self.index.add(*key, v).map_err(|e| ann_err("add", e))?;
                         }
@@ -208,6 +255,7 @@ impl Ann {
             return Ok(Vec::new());
         }
         // usearch uses max(ef_search, k) candidates.
+        let _slot = self.slot()?;
         let m = match allow {
             None => self.index.search(query, k),
             Some(f) => self.index.filtered_search(query, k, f),
@@ -269,6 +317,8 @@ impl Ann {
             .collect();
         let ann = Ann::new(dims, params).ok()?;
         ann.index.load_from_buffer(graph).ok()?;
+        // Loading resets the reserved contexts to one per core.
+        ann.reserve(ann.index.size().max(1024)).ok()?;
         let ok = ann.index.dimensions() == dims
             && ann.index.scalar_kind() == params.quantization.scalar()
             && ann.index.connectivity() == params.m
@@ -284,11 +334,12 @@ impl Ann {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn unit(seed: u64, dims: usize) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    /// A pseudo-random unit vector (xorshift), the same for the same seed.
+    pub(crate) fn unit(seed: u64, dims: usize) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let v: Vec<f32> = (0..dims)
             .map(|_| {
                 x ^= x << 13;
@@ -321,6 +372,24 @@ mod tests {
         ann.remove(&[87]).unwrap();
         assert!(!ann.contains(87));
         assert_ne!(ann.search(&data[77].1, 1, None).unwrap()[0].0, 87);
+
+        // Many more concurrent searches than cores (or contexts): all answered.
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..48)
+                .map(|t| {
+                    let (ann, data) = (&ann, &data);
+                    s.spawn(move || {
+                        for i in 0..20 {
+                            let q = &data[(t * 20 + i) % data.len()].1;
+                            assert!(!ann.search(q, 10, None).unwrap().is_empty());
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+        });
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.ann");

@@ -360,6 +360,49 @@ impl KeywordIndex {
     }
 }
 
+/// A collection's dense index. The embedded default is [`VectorIndex`] (in memory, exact or
+/// HNSW, saved beside the database); the service only uses it through this trait, so an
+/// external engine (pgvector, when collections outgrow one machine) can take its place.
+pub trait DenseIndex: Send + Sync {
+    /// Adds or replaces chunks' vectors (unit length, all of one width).
+    fn upsert(&self, chunks: &[IndexedChunk<'_>]) -> Result<(), Error>;
+    fn delete(&self, ids: &[u64]) -> Result<(), Error>;
+    /// The `k` chunks nearest to `query` that `filter` allows, best first, with cosines.
+    fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<(u64, f32)>, Error>;
+    /// Every chunk id held (for the consistency check against the store).
+    fn ids(&self) -> Result<std::collections::HashSet<u64>, Error>;
+    /// The vectors' width (0 while empty).
+    fn dims(&self) -> usize;
+    /// Whether searches are approximate.
+    fn is_approximate(&self) -> bool;
+    /// Persists what would be slow to rebuild; `Ok(false)` when there was nothing to save.
+    fn save(&self, path: &Path) -> Result<bool, Error>;
+}
+
+impl DenseIndex for VectorIndex {
+    fn upsert(&self, chunks: &[IndexedChunk<'_>]) -> Result<(), Error> {
+        VectorIndex::upsert(self, chunks)
+    }
+    fn delete(&self, ids: &[u64]) -> Result<(), Error> {
+        VectorIndex::delete(self, ids)
+    }
+    fn search(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<(u64, f32)>, Error> {
+        VectorIndex::search(self, query, k, filter)
+    }
+    fn ids(&self) -> Result<std::collections::HashSet<u64>, Error> {
+        VectorIndex::ids(self)
+    }
+    fn dims(&self) -> usize {
+        VectorIndex::dims(self)
+    }
+    fn is_approximate(&self) -> bool {
+        VectorIndex::is_approximate(self)
+    }
+    fn save(&self, path: &Path) -> Result<bool, Error> {
+        VectorIndex::save(self, path)
+    }
+}
+
 /// Collections below this many chunks are searched exactly; from it on, through HNSW.
 pub const ANN_THRESHOLD: usize = 20_000;
 /// Candidates taken from the (quantized) graph per result, re-scored on full precision.
@@ -890,26 +933,13 @@ mod tests {
         assert_eq!(fused.iter().map(|f| f.0).collect::<Vec<_>>(), [3, 1]);
     }
 
-    fn pseudo_unit(seed: u64, dims: usize) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let v: Vec<f32> = (0..dims)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect();
-        unit(&v)
-    }
-
     #[test]
     fn large_collections_switch_to_hnsw_and_reload_saved_graphs() {
         let dims = 24;
         let en = meta(Lang::En, &["a"], &[]);
         let es = meta(Lang::Es, &["b"], &[]);
         let vip = meta(Lang::En, &["a"], &["vip"]);
-        let vectors: Vec<Vec<f32>> = (0..600).map(|i| pseudo_unit(i, dims)).collect();
+        let vectors: Vec<Vec<f32>> = (0..600).map(|i| crate::ann::tests::unit(i, dims)).collect();
         let chunk = |i: usize| IndexedChunk {
             id: i as u64 + 1,
             text: "",

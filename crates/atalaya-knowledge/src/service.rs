@@ -22,7 +22,10 @@ use crate::{
     ann::{Ann, AnnParams},
     chunk::{chunk, Chunk, ChunkConfig},
     doc::{Format, ParsedDocument},
-    index::{rrf, ChunkMeta, Filter, IndexedChunk, KeywordIndex, Lang, VectorIndex, ANN_THRESHOLD},
+    index::{
+        rrf, ChunkMeta, DenseIndex, Filter, IndexedChunk, KeywordIndex, Lang, VectorIndex,
+        ANN_THRESHOLD,
+    },
     parse::parse,
     store::{index_text, ChunkView, Collection, NewChunk, NewDocument, PutOutcome, Store},
     tasks::{ItemRef, ItemStatus, NewItem, PendingItem, Task, TaskKind, TaskStatus},
@@ -106,7 +109,7 @@ pub enum Ingested {
 
 struct Indexes {
     keyword: KeywordIndex,
-    vectors: VectorIndex,
+    vectors: Box<dyn DenseIndex>,
 }
 
 pub struct KnowledgeBase {
@@ -325,7 +328,10 @@ impl KnowledgeBase {
             _ => None,
         };
         vectors.load(&chunks, saved)?;
-        let ix = Arc::new(Indexes { keyword, vectors });
+        let ix = Arc::new(Indexes {
+            keyword,
+            vectors: Box::new(vectors),
+        });
         self.open
             .lock()
             .map_err(|_| Error::Index("the index table was poisoned".into()))?
@@ -557,10 +563,22 @@ impl KnowledgeBase {
         let (lock, cv) = &self.wake;
         while !stop.load(Ordering::Acquire) {
             let seen = lock.lock().map(|n| *n).unwrap_or(0);
-            match self.work_once(embedder) {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "knowledge task worker"),
+            let step =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.work_once(embedder)));
+            match step {
+                Ok(Ok(true)) => continue,
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "knowledge task worker"),
+                Err(_) => {
+                    // A bug, not a bad document (parsers contain their own panics): end the
+                    // task rather than crash on it again at every restart.
+                    tracing::error!("knowledge task worker panicked; failing the current task");
+                    if let Ok(Some(t)) = self.store.next_task() {
+                        let _ = self
+                            .store
+                            .finish_task(t.id, Some("internal error while processing this task"));
+                    }
+                }
             }
             // Idle (or failing): sleep until woken, with a timeout so a stop is noticed.
             if let Ok(n) = lock.lock() {
@@ -597,8 +615,10 @@ impl KnowledgeBase {
         match task.kind {
             TaskKind::Delete => {
                 for it in items {
-                    if let Err(e) = self.delete_marked(&c, &it.source, Some(it.at)) {
-                        self.fail_item(it.at, &e)?;
+                    match self.delete_marked(&c, &it.source, Some(it.at)) {
+                        Ok(()) | Err(Error::NotFound(_)) => {}
+                        Err(e @ Error::Store(_)) => return Err(e),
+                        Err(e) => self.fail_item(it.at, &e)?,
                     }
                 }
             }
@@ -622,9 +642,13 @@ impl KnowledgeBase {
     ) -> Result<(), Error> {
         let mut ready: Vec<(ItemRef, Ready)> = Vec::new();
         let mut texts = 0;
+        let mut sources: HashSet<String> = HashSet::new();
         for it in items {
-            if texts >= GROUP_CHUNKS {
-                break; // the rest stay pending for the next group
+            // The rest stay pending for the next group: when enough chunks wait, and when a
+            // source repeats (its later version must be compared with the earlier one once
+            // that is stored, not with what was stored before the group).
+            if texts >= GROUP_CHUNKS || !sources.insert(it.source.clone()) {
+                break;
             }
             let format = it
                 .format
@@ -646,6 +670,8 @@ impl KnowledgeBase {
                     texts += p.texts.len();
                     ready.push((it.at, *p));
                 }
+                // The database, not the document, is failing: leave the item pending.
+                Err(e @ Error::Store(_)) => return Err(e),
                 Err(e) => self.fail_item(it.at, &e)?,
             }
         }

@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use atalaya_api::Usage;
 use atalaya_core::{
     config::{quote_key, UpstreamConfig},
-    domain::{ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, StreamChunk},
+    domain::{
+        ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, RerankRequest, Reranked,
+        StreamChunk,
+    },
     provider::{Call, ChatStream, Provider, UpstreamFailure},
     secret, ConfigIssue, Error,
 };
@@ -23,6 +26,7 @@ pub struct OpenAiCompatible {
     /// Parsed once: reqwest would otherwise parse a URL string on every request.
     chat_url: url::Url,
     embeddings_url: url::Url,
+    rerank_url: url::Url,
     health_url: url::Url,
     headers: HeaderMap,
     stream_usage: bool,
@@ -96,6 +100,7 @@ impl OpenAiCompatible {
             client,
             chat_url: parse("chat/completions")?,
             embeddings_url: parse("embeddings")?,
+            rerank_url: parse("rerank")?,
             health_url: parse(cfg.health_check_path.trim_start_matches('/'))?,
             headers,
             stream_usage: cfg.stream_usage,
@@ -207,6 +212,67 @@ impl Provider for OpenAiCompatible {
             usage: parsed.usage,
         })
     }
+
+    async fn rerank(
+        &self,
+        call: Call<'_>,
+        req: &RerankRequest,
+    ) -> Result<Reranked, UpstreamFailure> {
+        let wire = serde_json::json!({
+            "model": call.upstream_model,
+            "query": req.query,
+            "documents": req.documents,
+            "top_n": req.documents.len(),
+            "return_documents": false,
+        });
+        let response = self
+            .post(&self.rerank_url, call, encode(&wire)?, true)
+            .await?;
+        let body = read_limited(response, MAX_RESPONSE_BYTES).await?;
+        parse_rerank(&body, req.documents.len())
+    }
+}
+
+/// A `/rerank` response: Cohere, Jina and vLLM send `{"results":[{"index","relevance_score"}]}`,
+/// Hugging Face TEI a bare `[{"index","score"}]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RerankWire {
+    Results { results: Vec<RerankItem> },
+    Bare(Vec<RerankItem>),
+}
+
+#[derive(Deserialize)]
+struct RerankItem {
+    index: usize,
+    #[serde(alias = "score")]
+    relevance_score: f32,
+}
+
+/// Parses a rerank response for `n` documents: every index in range, best first.
+fn parse_rerank(body: &[u8], n: usize) -> Result<Reranked, UpstreamFailure> {
+    let wire: RerankWire = serde_json::from_slice(body).map_err(|e| {
+        UpstreamFailure::InvalidResponse(format!("the body is not a rerank response: {e}"))
+    })?;
+    let items = match wire {
+        RerankWire::Results { results } => results,
+        RerankWire::Bare(items) => items,
+    };
+    if let Some(bad) = items
+        .iter()
+        .find(|i| i.index >= n || !i.relevance_score.is_finite())
+    {
+        return Err(UpstreamFailure::InvalidResponse(format!(
+            "the rerank response scores document {} of {n} as {}",
+            bad.index, bad.relevance_score
+        )));
+    }
+    let mut scores: Vec<(usize, f32)> = items
+        .into_iter()
+        .map(|i| (i.index, i.relevance_score))
+        .collect();
+    scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(Reranked { scores })
 }
 
 /// Largest upstream response body accepted (large embedding batches stay well under it).
@@ -519,5 +585,24 @@ mod tests {
     #[test]
     fn truncate_respects_char_boundaries() {
         assert_eq!(truncate("ééé", 3), "é…");
+    }
+
+    #[test]
+    fn rerank_responses_of_every_known_shape() {
+        let cohere = br#"{"id":"x","results":[{"index":1,"relevance_score":0.2},{"index":0,"relevance_score":0.9}],"meta":{}}"#;
+        assert_eq!(
+            parse_rerank(cohere, 2).unwrap().scores,
+            vec![(0, 0.9), (1, 0.2)]
+        );
+        let tei = br#"[{"index":1,"score":0.7},{"index":0,"score":0.1}]"#;
+        assert_eq!(
+            parse_rerank(tei, 2).unwrap().scores,
+            vec![(1, 0.7), (0, 0.1)]
+        );
+        assert!(matches!(
+            parse_rerank(br#"{"results":[{"index":5,"relevance_score":0.2}]}"#, 2),
+            Err(UpstreamFailure::InvalidResponse(_))
+        ));
+        assert!(parse_rerank(b"not json", 2).is_err());
     }
 }

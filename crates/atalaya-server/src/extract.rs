@@ -20,31 +20,33 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let limit = state.max_body_bytes;
-        let too_large = || ApiError(Error::RequestTooLarge { limit });
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return Err(too_large());
-        }
-        let body = Limited::new(
-            req.into_body(),
-            usize::try_from(limit).unwrap_or(usize::MAX),
-        );
-        let bytes = match body.collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
-            Err(_) => {
-                return Err(ApiError(Error::invalid(
-                    "the request body could not be read completely",
-                    None,
-                )))
-            }
-        };
+        let bytes = read_body(req, state.max_body_bytes).await?;
         parse_json(&bytes).map(ApiJson).map_err(ApiError)
+    }
+}
+
+/// Reads a request body of at most `limit` bytes: a larger declared or streamed body is 413.
+pub async fn read_body(req: Request, limit: u64) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || ApiError(Error::RequestTooLarge { limit });
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let body = Limited::new(
+        req.into_body(),
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    );
+    match body.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(_) => Err(ApiError(Error::invalid(
+            "the request body could not be read completely",
+            None,
+        ))),
     }
 }
 

@@ -160,8 +160,9 @@ async fn augment(
             )
         })?;
     let params = crate::kb_handlers::search_params(k.retrieval(), svc.answer_sources)?;
+    let rerank = k.rerank.unwrap_or(false);
     let (hits, prompt) = svc
-        .augment(crate::knowledge::tenant(ctx), &k.collection, query, params)
+        .augment(&state.gateway, ctx, &k.collection, query, params, rerank)
         .await?;
     let at = wire
         .messages

@@ -20,12 +20,11 @@ use axum::{
     Json,
 };
 use base64::Engine as _;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::{
     app::AppState,
     error::ApiError,
-    extract::{parse_json, ApiJson, Caller},
+    extract::{parse_json, read_body, ApiJson, Caller},
     knowledge::{tenant, Answer, AnswerInput, CollectionStats, KnowledgeService},
 };
 
@@ -215,31 +214,6 @@ pub async fn delete_collection(
     Ok(Json(serde_json::json!({"object": "knowledge.collection.deleted", "name": name, "deleted": true})).into_response())
 }
 
-/// Reads a body under `limit` bytes.
-async fn read_body(req: Request, limit: u64) -> Result<bytes::Bytes, ApiError> {
-    let too_large = || ApiError(Error::RequestTooLarge { limit });
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let body = Limited::new(
-        req.into_body(),
-        usize::try_from(limit).unwrap_or(usize::MAX),
-    );
-    match body.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(_) => Err(ApiError(Error::invalid(
-            "the request body could not be read completely",
-            None,
-        ))),
-    }
-}
-
 /// The format of an upload: named, else from its MIME type, else from its source's
 /// extension. An unknown one is recorded as the item's failure (415 for a single raw upload).
 fn format_of(named: Option<&str>, mime: Option<&str>, source: &str) -> Result<Format, String> {
@@ -315,6 +289,12 @@ pub async fn upload(
     req: Request,
 ) -> Result<Response, ApiError> {
     let svc = service(&state)?;
+    // A few uploads at a time: each holds its body (and a parsed copy) in memory.
+    let _turn = svc
+        .uploads
+        .acquire()
+        .await
+        .map_err(|_| Error::ShuttingDown)?;
     let mime = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -332,41 +312,8 @@ pub async fn upload(
         .map(|m| m.trim().to_ascii_lowercase())
         .unwrap_or_default();
     let items: Vec<NewItem> = if base == "application/json" {
-        let up: wire::UploadRequest = parse_json(&body)?;
-        if up.documents.is_empty() {
-            return Err(ApiError(Error::invalid(
-                "'documents' must contain at least one document",
-                Some("documents"),
-            )));
-        }
-        let mut items = Vec::with_capacity(up.documents.len());
-        for (i, d) in up.documents.into_iter().enumerate() {
-            validate_source(&d.source, &format!("documents[{i}].source"))?;
-            let bytes = match (d.content, d.content_base64) {
-                (Some(text), None) => text.into_bytes(),
-                (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .map_err(|e| {
-                        let p = format!("documents[{i}].content_base64");
-                        Error::invalid(format!("'{p}' is not valid base64: {e}"), Some(&p))
-                    })?,
-                _ => {
-                    let p = format!("documents[{i}]");
-                    return Err(ApiError(Error::invalid(
-                        format!("'{p}' needs exactly one of 'content' and 'content_base64'"),
-                        Some(&p),
-                    )));
-                }
-            };
-            let format = format_of(d.format.as_deref(), None, &d.source);
-            let meta = DocumentMeta {
-                language: d.language,
-                tags: d.tags,
-                labels: d.labels,
-            };
-            items.push(item(d.source, format, bytes, meta));
-        }
-        items
+        // Parsing and decoding a large body is CPU work: off the async threads.
+        crate::knowledge::blocking(move || json_items(&body)).await?
     } else if base == "multipart/form-data" {
         multipart_items(mime.as_deref().unwrap_or_default(), body, query_meta).await?
     } else {
@@ -387,6 +334,45 @@ pub async fn upload(
     };
     let task = svc.enqueue(tenant(&ctx), &name, items).await?;
     Ok(accepted(task))
+}
+
+/// The documents of a JSON upload.
+fn json_items(body: &[u8]) -> Result<Vec<NewItem>, Error> {
+    let up: wire::UploadRequest = parse_json(body)?;
+    if up.documents.is_empty() {
+        return Err(Error::invalid(
+            "'documents' must contain at least one document",
+            Some("documents"),
+        ));
+    }
+    let mut items = Vec::with_capacity(up.documents.len());
+    for (i, d) in up.documents.into_iter().enumerate() {
+        validate_source(&d.source, &format!("documents[{i}].source"))?;
+        let bytes = match (d.content, d.content_base64) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| {
+                    let p = format!("documents[{i}].content_base64");
+                    Error::invalid(format!("'{p}' is not valid base64: {e}"), Some(&p))
+                })?,
+            _ => {
+                let p = format!("documents[{i}]");
+                return Err(Error::invalid(
+                    format!("'{p}' needs exactly one of 'content' and 'content_base64'"),
+                    Some(&p),
+                ));
+            }
+        };
+        let format = format_of(d.format.as_deref(), None, &d.source);
+        let meta = DocumentMeta {
+            language: d.language,
+            tags: d.tags,
+            labels: d.labels,
+        };
+        items.push(item(d.source, format, bytes, meta));
+    }
+    Ok(items)
 }
 
 async fn multipart_items(
@@ -542,11 +528,13 @@ pub async fn query(
 ) -> Result<Json<wire::QueryResponse>, ApiError> {
     let params = search_params(req.retrieval(), 10)?;
     let mode = params.mode;
+    let rerank = req.rerank.unwrap_or(false);
     let hits = service(&state)?
-        .search(tenant(&ctx), &name, req.query, params)
+        .retrieve(&state.gateway, &ctx, &name, req.query, params, rerank)
         .await?;
     Ok(Json(wire::QueryResponse {
         object: "list".into(),
+        reranked: rerank,
         mode: match mode {
             Mode::Hybrid => "hybrid",
             Mode::Dense => "dense",
@@ -622,6 +610,7 @@ pub async fn answer(
         max_tokens: req.max_tokens,
         temperature: req.temperature,
         params,
+        rerank: req.rerank.unwrap_or(false),
     };
     let a = svc.answer(&state.gateway, &ctx, &name, input).await?;
     Ok(Json(answer_response(a)))

@@ -13,7 +13,7 @@ use std::{
 use atalaya_core::{
     config::{Config, LocalModelConfig, LocalModelKind},
     context::RequestContext,
-    domain::ChatRequest,
+    domain::{ChatRequest, RerankRequest},
     gateway::Gateway,
     Error as CoreError,
 };
@@ -105,11 +105,25 @@ impl Embedder for EngineEmbedder {
 
     /// Blocking: call from a thread that is not an async runtime's (the CLI, or
     /// `spawn_blocking`).
+    /// A full engine queue is waited out (up to 30 s, at the engine's suggested pace): the
+    /// engine is shared with `/v1/embeddings`, and a burst there must not fail an ingestion
+    /// or a query.
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
-        self.engine
-            .embed_blocking(texts)
-            .map(|o| o.vectors)
-            .map_err(|e| e.to_string())
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match self.engine.embed_blocking(texts) {
+                Ok(o) => return Ok(o.vectors),
+                Err(atalaya_engine::Error::QueueFull { retry_after, .. })
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(retry_after.clamp(
+                        std::time::Duration::from_millis(10),
+                        std::time::Duration::from_millis(500),
+                    ));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     }
 
     /// The model's own tokens, without [CLS] and [SEP], and not truncated.
@@ -136,6 +150,10 @@ pub struct KnowledgeService {
     no_embedder: String,
     pub answer_model: Option<String>,
     pub answer_sources: usize,
+    pub rerank_model: Option<String>,
+    pub rerank_candidates: usize,
+    /// Uploads read and parsed at once (each may hold its body a few times over in memory).
+    pub uploads: tokio::sync::Semaphore,
     pub max_upload_bytes: u64,
     opened: Mutex<Option<Arc<KnowledgeBase>>>,
     stop: Arc<AtomicBool>,
@@ -185,6 +203,9 @@ impl KnowledgeService {
             no_embedder,
             answer_model: config.knowledge.answer_model.clone(),
             answer_sources: config.knowledge.answer_sources,
+            rerank_model: config.knowledge.rerank_model.clone(),
+            rerank_candidates: config.knowledge.rerank_candidates,
+            uploads: tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS),
             max_upload_bytes: config.knowledge.max_upload_bytes,
             opened: Mutex::new(None),
             stop: Arc::new(AtomicBool::new(false)),
@@ -293,6 +314,7 @@ pub struct AnswerInput {
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub params: SearchParams,
+    pub rerank: bool,
 }
 
 /// A grounded answer.
@@ -306,6 +328,9 @@ pub struct Answer {
     pub hits: Vec<Hit>,
     pub usage: Option<serde_json::Value>,
 }
+
+/// Uploads read and parsed at once; more wait their turn.
+const MAX_CONCURRENT_UPLOADS: usize = 4;
 
 /// What an extractive answer says when no sentence of the sources is relevant enough.
 pub const NO_ANSWER: &str = "No passage of the knowledge base answers this question.";
@@ -504,6 +529,55 @@ impl KnowledgeService {
         .await
     }
 
+    /// [`KnowledgeService::search`], then, with `rerank`, the candidates re-ordered by the
+    /// `knowledge.rerank_model` route; the hits' scores are then the reranker's.
+    pub async fn retrieve(
+        self: &Arc<Self>,
+        gateway: &Gateway,
+        ctx: &RequestContext,
+        name: &str,
+        query: String,
+        params: SearchParams,
+        rerank: bool,
+    ) -> Result<Vec<Hit>, CoreError> {
+        if !rerank {
+            return self.search(tenant(ctx), name, query, params).await;
+        }
+        let model = self.rerank_model.clone().ok_or_else(|| {
+            CoreError::invalid(
+                "reranking needs a reranker: set knowledge.rerank_model to a route serving /rerank",
+                Some("rerank"),
+            )
+        })?;
+        let k = params.k;
+        let wide = SearchParams {
+            k: k.max(self.rerank_candidates),
+            ..params
+        };
+        let hits = self.search(tenant(ctx), name, query.clone(), wide).await?;
+        if hits.is_empty() {
+            return Ok(hits);
+        }
+        let req = RerankRequest {
+            model,
+            query,
+            documents: hits.iter().map(|h| h.chunk.text.clone()).collect(),
+        };
+        let ranked = gateway.rerank(ctx, &req).await?.value;
+        let mut slots: Vec<Option<Hit>> = hits.into_iter().map(Some).collect();
+        Ok(ranked
+            .scores
+            .into_iter()
+            .filter_map(|(i, score)| {
+                slots.get_mut(i).and_then(Option::take).map(|mut h| {
+                    h.score = score;
+                    h
+                })
+            })
+            .take(k)
+            .collect())
+    }
+
     /// Retrieves, then answers: with a model, from a prompt of numbered sources, checking each
     /// claim against the sources it cites; without one, by quoting the most relevant
     /// sentences.
@@ -515,7 +589,14 @@ impl KnowledgeService {
         input: AnswerInput,
     ) -> Result<Answer, CoreError> {
         let hits = self
-            .search(tenant(ctx), name, input.query.clone(), input.params.clone())
+            .retrieve(
+                gateway,
+                ctx,
+                name,
+                input.query.clone(),
+                input.params.clone(),
+                input.rerank,
+            )
             .await?;
         let model = if input.extractive {
             None
@@ -532,7 +613,8 @@ impl KnowledgeService {
             usage: None,
         };
         if hits.is_empty() {
-            return Ok(empty(hits, model));
+            // Nothing was asked of any model.
+            return Ok(empty(hits, None));
         }
         let embedder = self.embedder()?.clone();
         let Some(model) = model else {
@@ -615,15 +697,27 @@ impl KnowledgeService {
     /// message, and the system message that gives them to the model.
     pub async fn augment(
         self: &Arc<Self>,
-        tenant: &str,
+        gateway: &Gateway,
+        ctx: &RequestContext,
         name: &str,
         query: String,
         params: SearchParams,
+        rerank: bool,
     ) -> Result<(Vec<Hit>, String), CoreError> {
-        let hits = self.search(tenant, name, query, params).await?;
+        let hits = self
+            .retrieve(gateway, ctx, name, query, params, rerank)
+            .await?;
         let prompt = rag::sources_prompt(&hits);
         Ok((hits, prompt))
     }
+}
+
+/// Vectors from the knowledge base's embedding model, its failure as the gateway's error.
+fn embed(e: &dyn Embedder, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError> {
+    e.embed(texts).map_err(|detail| CoreError::Upstream {
+        target: "embedding model".into(),
+        detail,
+    })
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -644,10 +738,7 @@ fn extractive_answer(
     }
     let mut texts = vec![query.to_owned()];
     texts.extend(sentences.iter().map(|(_, s)| s.clone()));
-    let vectors = e.embed(&texts).map_err(|d| CoreError::Upstream {
-        target: "embedding model".into(),
-        detail: d,
-    })?;
+    let vectors = embed(e, &texts)?;
     let q = vectors.first().cloned().unwrap_or_default();
     let scores: HashMap<(usize, &str), f32> = sentences
         .iter()
@@ -673,10 +764,7 @@ fn claim_similarity(
     }
     let mut texts: Vec<String> = claims.iter().map(|c| c.text.clone()).collect();
     texts.extend(hits.iter().map(|h| h.chunk.text.clone()));
-    let v = e.embed(&texts).map_err(|d| CoreError::Upstream {
-        target: "embedding model".into(),
-        detail: d,
-    })?;
+    let v = embed(e, &texts)?;
     let (cv, hv) = v.split_at(claims.len().min(v.len()));
     Ok(cv
         .iter()

@@ -301,6 +301,37 @@ fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     r
 }
 
+/// A Cohere-shaped rerank response scoring each document by the share of the query's words
+/// (three letters or more) it contains: deterministic, and a real ranking signal.
+fn rerank_body(req: &Value) -> Value {
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 3)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let query = words(req.get("query").and_then(Value::as_str).unwrap_or(""));
+    let docs = req
+        .get("documents")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut results: Vec<(usize, f64)> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let have = words(d.as_str().unwrap_or(""));
+            let hit = query.iter().filter(|w| have.contains(w)).count();
+            (i, hit as f64 / query.len().max(1) as f64)
+        })
+        .collect();
+    results.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    json!({
+        "id": "rerank-fake",
+        "results": results.iter().map(|(i, s)| json!({"index": i, "relevance_score": s})).collect::<Vec<_>>(),
+    })
+}
+
 async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Reset> {
     let path = req.uri().path().to_owned();
     let headers = req.headers().clone();
@@ -316,7 +347,8 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     };
     let is_chat = path == "/v1/chat/completions";
     let is_embed = path == "/v1/embeddings";
-    if !(is_chat || is_embed) {
+    let is_rerank = path == "/v1/rerank";
+    if !(is_chat || is_embed || is_rerank) {
         return Ok(full(
             StatusCode::NOT_FOUND,
             json!({"error":{"message":"no such route","type":"invalid_request_error"}}).to_string(),
@@ -346,7 +378,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     let scripted = lock(&shared.script).pop_front();
     let mut reply = match scripted {
         Some(r) => r,
-        None if is_embed => Reply::chat(""),
+        None if is_embed || is_rerank => Reply::chat(""),
         None if stream => {
             return Ok(sse(
                 (0..shared.opts.stream_chunks)
@@ -386,6 +418,9 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
                     }
                 }
                 return Ok(r);
+            }
+            Reply::Chat { .. } if is_rerank => {
+                return Ok(full(StatusCode::OK, rerank_body(&json).to_string()));
             }
             Reply::Chat { content } if is_embed => {
                 let _ = content;

@@ -44,8 +44,14 @@ library = "{ort}"
 targets = [{{ upstream = "fake" }}]
 retry = {{ attempts = 1 }}
 
+[models.reranker]
+targets = [{{ upstream = "fake" }}]
+retry = {{ attempts = 1 }}
+
 [knowledge]
 answer_model = "chat"
+rerank_model = "reranker"
+rerank_candidates = 12
 "#,
         data = data_dir.display(),
         minilm = m.join("all-MiniLM-L6-v2/model.onnx").display(),
@@ -310,6 +316,37 @@ async fn knowledge_api_ingests_searches_and_answers_with_citations() {
         .await;
     assert_eq!(s, 400);
     assert_eq!(e["error"]["param"], "mode");
+
+    // Reranking: 12 candidates go to the reranker route; its scores order the results.
+    let (s, q) = api
+        .post(
+            "/v1/knowledge/nimbo/query",
+            json!({"query": "reset link valid hours", "k": 3, "rerank": true, "filter": {"languages": ["en"]}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(q["reranked"], true);
+    let sent = fake.requests().last().unwrap().clone();
+    assert_eq!(sent.path, "/v1/rerank");
+    assert_eq!(sent.body["query"], "reset link valid hours");
+    assert_eq!(sent.body["documents"].as_array().unwrap().len(), 12);
+    let data = q["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3);
+    // The fake scores the share of query words a document holds: 4 of 4 for the reset steps.
+    assert_eq!(data[0]["score"], 1.0, "{q}");
+    assert!(data[0]["text"].as_str().unwrap().contains("24 hours"));
+    assert!(data
+        .windows(2)
+        .all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64()));
+    fake.push(Reply::status(503));
+    let (s, e) = api
+        .post(
+            "/v1/knowledge/nimbo/query",
+            json!({"query": "x", "rerank": true}),
+        )
+        .await;
+    assert_eq!(s, 502, "{e}");
+    assert_error(&e, "upstream_error");
 
     // A generative answer: the prompt carries the numbered sources; the answer's citations
     // point at chunks; the invented claim is flagged.
