@@ -94,9 +94,3 @@ pub fn knowledge_error(e: atalaya_knowledge::Error) -> Error {
         K::Store(_) | K::Index(_) => Error::Internal(e.to_string()),
     }
 }
-
-impl From<atalaya_knowledge::Error> for ApiError {
-    fn from(e: atalaya_knowledge::Error) -> Self {
-        ApiError(knowledge_error(e))
-    }
-}

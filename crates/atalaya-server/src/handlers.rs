@@ -161,9 +161,10 @@ async fn augment(
         })?;
     let params = crate::kb_handlers::search_params(k.retrieval(), svc.answer_sources)?;
     let rerank = k.rerank.unwrap_or(false);
-    let (hits, prompt) = svc
-        .augment(&state.gateway, ctx, &k.collection, query, params, rerank)
+    let hits = svc
+        .retrieve(&state.gateway, ctx, &k.collection, query, params, rerank)
         .await?;
+    let prompt = crate::rag::sources_prompt(&hits);
     let at = wire
         .messages
         .iter()
@@ -183,22 +184,12 @@ async fn augment(
     Ok(Some(hits))
 }
 
+/// The sources as `/answer` lists them, numbered as cited.
 fn sources_json(hits: Vec<Hit>) -> serde_json::Value {
-    serde_json::json!(hits
+    json!(hits
         .into_iter()
         .enumerate()
-        .map(|(i, h)| serde_json::json!({
-            "index": i + 1,
-            "chunk_id": h.chunk.id,
-            "document_id": h.chunk.document_id,
-            "source": h.chunk.source,
-            "title": h.chunk.title,
-            "heading_path": h.chunk.heading_path,
-            "start": h.chunk.start,
-            "end": h.chunk.end,
-            "page": h.chunk.page,
-            "score": h.score,
-        }))
+        .map(|(i, h)| crate::kb_handlers::chunk_result(h, Some(i + 1)))
         .collect::<Vec<_>>())
 }
 

@@ -107,7 +107,7 @@ fn accepted(t: Task) -> Response {
     r
 }
 
-fn chunk_result(h: Hit, index: Option<usize>) -> wire::ChunkResult {
+pub fn chunk_result(h: Hit, index: Option<usize>) -> wire::ChunkResult {
     wire::ChunkResult {
         object: "knowledge.chunk".into(),
         index,

@@ -692,24 +692,6 @@ impl KnowledgeService {
         })
         .await
     }
-
-    /// Retrieval for a chat completion with `atalaya.knowledge`: the sources for the last user
-    /// message, and the system message that gives them to the model.
-    pub async fn augment(
-        self: &Arc<Self>,
-        gateway: &Gateway,
-        ctx: &RequestContext,
-        name: &str,
-        query: String,
-        params: SearchParams,
-        rerank: bool,
-    ) -> Result<(Vec<Hit>, String), CoreError> {
-        let hits = self
-            .retrieve(gateway, ctx, name, query, params, rerank)
-            .await?;
-        let prompt = rag::sources_prompt(&hits);
-        Ok((hits, prompt))
-    }
 }
 
 /// Vectors from the knowledge base's embedding model, its failure as the gateway's error.

@@ -38,54 +38,54 @@ pub fn sources_prompt(hits: &[Hit]) -> String {
     out
 }
 
+/// The citation marker at the start of `s` (`[1]`, `[2, 3]`, `[4; 5]`): its numbers and its
+/// length in bytes. Anything else in brackets (`[note]`, `[]`) is not a marker.
+fn marker(s: &str) -> Option<(Vec<usize>, usize)> {
+    let inner = s.strip_prefix('[')?;
+    let close = inner.find(']')?;
+    let nums: Vec<usize> = inner[..close]
+        .split([',', ';'])
+        .map(|p| p.trim().parse::<usize>().ok())
+        .collect::<Option<_>>()?;
+    Some((nums, close + 2))
+}
+
+/// `text` split into plain runs and citation markers, in order.
+fn markers(text: &str, mut each: impl FnMut(&str, Option<Vec<usize>>)) {
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        match marker(&rest[open..]) {
+            Some((nums, len)) => {
+                each(&rest[..open], Some(nums));
+                rest = &rest[open + len..];
+            }
+            None => {
+                each(&rest[..=open], None);
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    each(rest, None);
+}
+
 /// The source numbers cited in `text` (`[1]`, `[2, 3]`, `[1][4]`), in order of first
 /// appearance, without repeats.
 pub fn cited(text: &str) -> Vec<usize> {
     let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(']') else { break };
-        let inner = &after[..close];
-        let nums: Option<Vec<usize>> = inner
-            .split([',', ';'])
-            .map(|p| p.trim().parse::<usize>().ok())
-            .collect();
-        if let Some(nums) = nums.filter(|n| !n.is_empty()) {
-            for n in nums {
-                if !out.contains(&n) {
-                    out.push(n);
-                }
+    markers(text, |_, nums| {
+        for n in nums.into_iter().flatten() {
+            if !out.contains(&n) {
+                out.push(n);
             }
         }
-        rest = &after[close + 1..];
-    }
+    });
     out
 }
 
 /// `text` without its citation markers.
 fn strip_citations(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open + 1..];
-        match after.find(']') {
-            Some(close)
-                if !after[..close].trim().is_empty()
-                    && after[..close]
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || matches!(c, ',' | ';' | ' ')) =>
-            {
-                out.push_str(&rest[..open]);
-                rest = &after[close + 1..];
-            }
-            _ => {
-                out.push_str(&rest[..=open]);
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
+    markers(text, |plain, _| out.push_str(plain));
     for p in [".", ",", ";", ":", "!", "?"] {
         out = out.replace(&format!(" {p}"), p);
     }
@@ -99,7 +99,7 @@ const STOPWORDS: &[&str] = &[
     "has", "not", "but", "was", "were", "will", "its", "into", "than", "then", "also", "our",
     "los", "las", "del", "con", "por", "para", "una", "uno", "que", "sus", "como", "más", "mas",
     "son", "está", "esta", "este", "puede", "usted", "dos", "das", "nos", "nas", "com", "uma",
-    "não", "sua", "seu", "pode", "você", "são", "pelo", "pela", "ser", "the", "all", "any",
+    "não", "sua", "seu", "pode", "você", "são", "pelo", "pela", "ser", "all", "any",
 ];
 
 fn content_words(text: &str) -> HashSet<String> {
@@ -177,19 +177,9 @@ fn leading_markers(text: &str) -> usize {
     let mut at = 0;
     loop {
         let rest = &text[at..];
-        let trimmed = rest.trim_start();
-        at += rest.len() - trimmed.len();
-        let marker = trimmed
-            .strip_prefix('[')
-            .and_then(|r| r.find(']').map(|close| (r, close)))
-            .filter(|(r, close)| {
-                !r[..*close].trim().is_empty()
-                    && r[..*close]
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || matches!(c, ',' | ';' | ' '))
-            });
-        match marker {
-            Some((_, close)) => at += close + 2,
+        at += rest.len() - rest.trim_start().len();
+        match marker(&text[at..]) {
+            Some((_, len)) => at += len,
             None => return at,
         }
     }
