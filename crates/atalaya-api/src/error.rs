@@ -22,6 +22,9 @@ pub enum ErrorCode {
     RequestTooLarge,
     /// The resource exists already, e.g. a collection name (409).
     Conflict,
+    /// A guardrail refused the request or the answer: personal data of a blocked type, a
+    /// prompt injection, a blocked output check (400). The message names the detector.
+    GuardrailViolation,
     /// An uploaded document's type is not one Atalaya reads (415).
     UnsupportedMediaType,
     /// The upstream (or, later, a limit of Atalaya) asked the client to slow down (429).
@@ -38,7 +41,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ContextLengthExceeded,
         ErrorCode::MissingApiKey,
@@ -48,6 +51,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::RequestTooLarge,
         ErrorCode::Conflict,
+        ErrorCode::GuardrailViolation,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::RateLimitExceeded,
         ErrorCode::UpstreamError,
@@ -67,6 +71,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::RequestTooLarge => "request_too_large",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::GuardrailViolation => "guardrail_violation",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimitExceeded => "rate_limit_exceeded",
             ErrorCode::UpstreamError => "upstream_error",
@@ -79,7 +84,9 @@ impl ErrorCode {
     /// The HTTP status this code is always sent with.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::InvalidRequest | ErrorCode::ContextLengthExceeded => 400,
+            ErrorCode::InvalidRequest
+            | ErrorCode::ContextLengthExceeded
+            | ErrorCode::GuardrailViolation => 400,
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
             ErrorCode::ModelNotFound | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
@@ -104,6 +111,7 @@ impl ErrorCode {
             | ErrorCode::MethodNotAllowed
             | ErrorCode::RequestTooLarge
             | ErrorCode::Conflict
+            | ErrorCode::GuardrailViolation
             | ErrorCode::UnsupportedMediaType => "invalid_request_error",
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => "authentication_error",
             ErrorCode::RateLimitExceeded => "rate_limit_error",

@@ -11,6 +11,7 @@
 mod chat;
 mod embeddings;
 mod error;
+pub mod guard;
 pub mod knowledge;
 mod models;
 

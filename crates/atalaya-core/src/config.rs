@@ -37,6 +37,17 @@ pub struct Config {
     pub models: BTreeMap<String, ModelConfig>,
     /// The knowledge base's HTTP API (collections, uploads, search, grounded answers).
     pub knowledge: KnowledgeConfig,
+    /// Guardrails: named policies that model routes refer to (`models.NAME.guard`).
+    pub guard: GuardConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    /// The policy of routes that name none; unset = routes without `guard` are not guarded.
+    pub default_policy: Option<String>,
+    /// Policies by name: `[guard.policies.strict]` with `pii`, `injection`, `output` tables.
+    pub policies: BTreeMap<String, atalaya_guard::Policy>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -370,11 +381,15 @@ pub struct ModelConfig {
     pub first_token_timeout_ms: u64,
     pub retry: RetryConfig,
     pub circuit_breaker: CircuitBreakerConfig,
+    /// The guard policy (`[guard.policies.NAME]`) applied to this route's requests and
+    /// answers; `"off"` disables `guard.default_policy` for this route.
+    pub guard: Option<String>,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
+            guard: None,
             targets: Vec::new(),
             timeout_ms: 120_000,
             first_token_timeout_ms: 30_000,
@@ -471,6 +486,19 @@ pub struct QuickLocal {
 }
 
 impl Config {
+    /// The guard policy of a route: its own `guard`, else `guard.default_policy`.
+    pub fn guard_policy(&self, model: &str) -> Option<(&str, &atalaya_guard::Policy)> {
+        let name = match self.models.get(model).and_then(|m| m.guard.as_deref()) {
+            Some("off") => return None,
+            Some(p) => p,
+            None => self.guard.default_policy.as_deref()?,
+        };
+        self.guard
+            .policies
+            .get_key_value(name)
+            .map(|(k, v)| (k.as_str(), v))
+    }
+
     /// The layered configuration, not yet validated.
     fn extract(
         file: Option<&Path>,
@@ -742,6 +770,29 @@ impl Config {
                 "knowledge.answer_sources".into(),
                 "must be between 1 and 50".into(),
             );
+        }
+        for (name, policy) in &self.guard.policies {
+            if let Err(e) = policy.validate() {
+                issue(format!("guard.policies.{}", quote_key(name)), e.to_string());
+            }
+        }
+        if let Some(p) = &self.guard.default_policy {
+            if !self.guard.policies.contains_key(p) {
+                issue(
+                    "guard.default_policy".into(),
+                    format!("'{p}' is not a policy in [guard.policies]"),
+                );
+            }
+        }
+        for (name, m) in &self.models {
+            if let Some(p) = &m.guard {
+                if p != "off" && !self.guard.policies.contains_key(p) {
+                    issue(
+                        format!("models.{}.guard", quote_key(name)),
+                        format!("'{p}' is not a policy in [guard.policies] (or \"off\")"),
+                    );
+                }
+            }
         }
         let mut library_reported = false;
         for (name, lm) in &self.local_models {

@@ -59,6 +59,15 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
+    /// A guardrail refused the request or the answer. `detector` is its name (`pii`,
+    /// `injection`, `canary`, ...); the message never contains the offending value.
+    #[error("blocked by guardrail '{detector}': {message}")]
+    Guardrail {
+        detector: String,
+        message: String,
+        param: Option<String>,
+    },
+
     #[error("{0}")]
     UnsupportedMediaType(String),
 
@@ -136,6 +145,7 @@ impl Error {
             Error::ModelNotFound(_) => ErrorCode::ModelNotFound,
             Error::RouteNotFound { .. } | Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) => ErrorCode::Conflict,
+            Error::Guardrail { .. } => ErrorCode::GuardrailViolation,
             Error::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Error::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Error::RequestTooLarge { .. } => ErrorCode::RequestTooLarge,
@@ -171,7 +181,9 @@ impl Error {
 
     pub fn param(&self) -> Option<&str> {
         match self {
-            Error::InvalidRequest { param, .. } => param.as_deref(),
+            Error::InvalidRequest { param, .. } | Error::Guardrail { param, .. } => {
+                param.as_deref()
+            }
             Error::ModelNotFound(_) => Some("model"),
             Error::ContextLengthExceeded { .. } => Some("messages"),
             _ => None,

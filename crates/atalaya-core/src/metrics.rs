@@ -64,6 +64,12 @@ pub struct LocalRejectLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardLabels {
+    pub detector: String,
+    pub action: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -92,6 +98,7 @@ pub struct Metrics {
     circuit_transitions: Family<CircuitLabels, Counter>,
     stream_errors: Family<ModelLabels, Counter>,
     upstream_up: Family<UpstreamLabels, Gauge>,
+    guard_decisions: Family<GuardLabels, Counter>,
     in_flight: Gauge,
     pub local: LocalMetrics,
 }
@@ -240,6 +247,7 @@ impl Metrics {
             circuit_transitions: Family::default(),
             stream_errors: Family::default(),
             upstream_up: Family::default(),
+            guard_decisions: Family::default(),
             in_flight: Gauge::default(),
             local: LocalMetrics::new(),
             registry: Registry::default(),
@@ -309,6 +317,11 @@ impl Metrics {
             "atalaya_stream_errors",
             "Streams ended by an error event after they had started",
             m.stream_errors.clone(),
+        );
+        registry.register(
+            "atalaya_guard_decisions",
+            "Guardrail decisions by detector (pii, injection, canary, ...) and action",
+            m.guard_decisions.clone(),
         );
         registry.register(
             "atalaya_upstream_up",
@@ -413,6 +426,17 @@ impl Metrics {
             .get_or_create(&CircuitLabels {
                 target: target.to_owned(),
                 state: state.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One guardrail decision. Both labels come from fixed sets (detector names and actions),
+    /// never from request content.
+    pub fn guard_decision(&self, detector: &'static str, action: &'static str) {
+        self.guard_decisions
+            .get_or_create(&GuardLabels {
+                detector: detector.to_owned(),
+                action: action.to_owned(),
             })
             .inc();
     }

@@ -11,7 +11,9 @@ use axum::{
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::{error, handlers, kb_handlers, knowledge::KnowledgeService, observe};
+use crate::{
+    error, guard::GuardService, handlers, kb_handlers, knowledge::KnowledgeService, observe,
+};
 
 pub struct AppState {
     pub gateway: Arc<Gateway>,
@@ -22,6 +24,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The knowledge API (`None` when `knowledge.enabled = false`).
     pub knowledge: Option<Arc<KnowledgeService>>,
+    /// Guardrails (policies per route, `/v1/guard/*`).
+    pub guard: Arc<GuardService>,
 }
 
 impl AppState {
@@ -29,6 +33,7 @@ impl AppState {
         config: &Config,
         gateway: Arc<Gateway>,
         knowledge: Option<Arc<KnowledgeService>>,
+        guard: Arc<GuardService>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(AppState {
@@ -37,6 +42,7 @@ impl AppState {
             limiter: Arc::new(Semaphore::new(config.server.max_concurrent_requests)),
             shutdown,
             knowledge,
+            guard,
         })
     }
 }
@@ -67,6 +73,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/knowledge/{collection}/answer",
             post(kb_handlers::answer),
         )
+        .route("/v1/guard/scan", post(handlers::guard_scan))
+        .route("/v1/guard/redact", post(handlers::guard_redact))
         .route("/v1/tasks", get(kb_handlers::list_tasks))
         .route("/v1/tasks/{id}", get(kb_handlers::get_task))
         .route("/healthz", get(handlers::healthz))

@@ -70,22 +70,44 @@ pub async fn chat_completions(
     Caller(ctx): Caller,
     ApiJson(mut wire): ApiJson<api::ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
+    let policy = state.guard.policy_for(&wire.model);
     // Retrieval-augmented chat (`"atalaya": {"knowledge": {...}}`): never sent upstream.
     let rag = match wire.extra.remove("atalaya") {
         None => None,
-        Some(ext) => augment(&state, &ctx, &mut wire, ext).await?,
+        Some(ext) => augment(&state, &ctx, &mut wire, ext, policy.as_ref().map(|p| &p.1)).await?,
     };
-    let req = ChatRequest::try_from(wire)?;
+    let mut req = ChatRequest::try_from(wire)?;
     note_model(&facts, &req.model, req.stream);
+    let mut guard = match policy {
+        Some((name, policy)) => {
+            let (dropped, sources_at) = rag
+                .as_ref()
+                .map(|r| (r.dropped.clone(), Some(r.at)))
+                .unwrap_or_default();
+            Some(
+                state
+                    .guard
+                    .protect(name, policy, &mut req, dropped, sources_at)?,
+            )
+        }
+        None => None,
+    };
     if req.stream {
         let mut routed = state.gateway.chat_stream(&ctx, &req).await?;
-        if let Some(hits) = rag {
+        let mut guard_header = None;
+        if let Some(g) = guard.take() {
+            let header = g.header();
+            routed.value = g.wrap_stream(routed.value, req.model.clone());
+            facts.update(|f| f.guard = Some(header.clone()));
+            guard_header = Some(header);
+        }
+        if let Some(rag) = rag {
             // The sources go first, in a chunk without choices (as a usage chunk is).
             let first = serde_json::json!({
                 "object": "chat.completion.chunk",
                 "model": req.model,
                 "choices": [],
-                "atalaya": {"sources": sources_json(hits)},
+                "atalaya": {"sources": sources_json(rag.hits)},
             });
             let chunk = StreamChunk {
                 data: Bytes::from(first.to_string()),
@@ -105,16 +127,42 @@ pub async fn chat_completions(
         let (target, attempts) = (routed.target.clone(), routed.attempts);
         let mut response = sse_response(routed.value, req.include_usage, facts);
         routed_headers(response.headers_mut(), &target, attempts);
+        guard_headers(response.headers_mut(), guard_header.as_deref());
         Ok(response)
     } else {
         let routed = state.gateway.chat(&ctx, &req).await?;
         note_routed(&facts, &routed, routed.value.usage);
+        let mut body = routed.value.body.clone();
+        let mut guard_header = None;
+        if let Some(g) = guard.as_mut() {
+            body = g.finish(&body)?;
+            let header = g.header();
+            facts.update(|f| f.guard = Some(header.clone()));
+            guard_header = Some(header);
+        }
         let body = match rag {
-            None => routed.value.body.clone(),
-            Some(hits) => with_citations(&routed.value.body, hits),
+            None => body,
+            Some(rag) => with_citations(&body, rag.hits),
         };
-        Ok(routed_json(body, &routed))
+        let mut response = routed_json(body, &routed);
+        guard_headers(response.headers_mut(), guard_header.as_deref());
+        Ok(response)
     }
+}
+
+fn guard_headers(h: &mut HeaderMap, value: Option<&str>) {
+    if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+        h.insert("x-atalaya-guard", v);
+    }
+}
+
+/// What retrieval added to a chat request.
+struct Rag {
+    hits: Vec<Hit>,
+    /// Sources dropped by the indirect-injection check: (index, score, reasons).
+    dropped: Vec<(usize, f32, Vec<&'static str>)>,
+    /// Index of the system message that carries the sources.
+    at: usize,
 }
 
 /// Reads the `atalaya` extension; with `knowledge`, retrieves for the last user message and
@@ -124,7 +172,8 @@ async fn augment(
     ctx: &atalaya_core::context::RequestContext,
     wire: &mut api::ChatCompletionRequest,
     ext: serde_json::Value,
-) -> Result<Option<Vec<Hit>>, ApiError> {
+    policy: Option<&atalaya_guard::Policy>,
+) -> Result<Option<Rag>, ApiError> {
     let ext: api::knowledge::ChatExtension = serde_json::from_value(ext).map_err(|e| {
         atalaya_core::Error::invalid(format!("invalid 'atalaya' object: {e}"), Some("atalaya"))
     })?;
@@ -161,9 +210,20 @@ async fn augment(
         })?;
     let params = crate::kb_handlers::search_params(k.retrieval(), svc.answer_sources)?;
     let rerank = k.rerank.unwrap_or(false);
-    let hits = svc
+    let mut hits = svc
         .retrieve(&state.gateway, ctx, &k.collection, query, params, rerank)
         .await?;
+    // Indirect injection: a retrieved chunk that carries instructions never reaches the model.
+    let dropped = match policy {
+        Some(p) => {
+            let texts: Vec<&str> = hits.iter().map(|h| h.chunk.text.as_str()).collect();
+            state.guard.flag_documents(p, &texts)
+        }
+        None => Vec::new(),
+    };
+    for (i, _, _) in dropped.iter().rev() {
+        hits.remove(*i);
+    }
     let prompt = crate::rag::sources_prompt(&hits);
     let at = wire
         .messages
@@ -181,7 +241,7 @@ async fn augment(
             extra: serde_json::Map::new(),
         },
     );
-    Ok(Some(hits))
+    Ok(Some(Rag { hits, dropped, at }))
 }
 
 /// The sources as `/answer` lists them, numbered as cited.
@@ -212,10 +272,14 @@ fn with_citations(body: &Bytes, hits: Vec<Hit>) -> Bytes {
     let Some(obj) = v.as_object_mut() else {
         return body.clone();
     };
-    obj.insert(
-        "atalaya".into(),
-        serde_json::json!({"citations": citations, "sources": sources_json(hits)}),
-    );
+    // Merged into an `atalaya` object the guard may have added.
+    let ext = obj
+        .entry("atalaya")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(ext) = ext.as_object_mut() {
+        ext.insert("citations".into(), json!(citations));
+        ext.insert("sources".into(), sources_json(hits));
+    }
     serde_json::to_vec(&v)
         .map(Bytes::from)
         .unwrap_or_else(|_| body.clone())
@@ -309,4 +373,65 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, Api
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     Ok(r)
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct GuardQuery {
+    /// A policy of `[guard.policies]`; default: `guard.default_policy`, else built-in defaults.
+    policy: Option<String>,
+}
+
+/// `POST /v1/guard/scan`: PII spans and injection scores of one text or a batch.
+pub async fn guard_scan(
+    State(state): State<Arc<AppState>>,
+    Caller(_ctx): Caller,
+    axum::extract::Query(q): axum::extract::Query<GuardQuery>,
+    ApiJson(wire): ApiJson<api::guard::ScanRequest>,
+) -> Result<Response, ApiError> {
+    guard_run(&state, q, wire, false).await
+}
+
+/// `POST /v1/guard/redact`: the same, plus the redacted text.
+pub async fn guard_redact(
+    State(state): State<Arc<AppState>>,
+    Caller(_ctx): Caller,
+    axum::extract::Query(q): axum::extract::Query<GuardQuery>,
+    ApiJson(wire): ApiJson<api::guard::ScanRequest>,
+) -> Result<Response, ApiError> {
+    guard_run(&state, q, wire, true).await
+}
+
+async fn guard_run(
+    state: &Arc<AppState>,
+    q: GuardQuery,
+    wire: api::guard::ScanRequest,
+    redact: bool,
+) -> Result<Response, ApiError> {
+    let policy = state.guard.named_policy(q.policy.as_deref())?;
+    let (items, batch) = match wire {
+        api::guard::ScanRequest::Batch { input } => (input, true),
+        api::guard::ScanRequest::One(item) => (vec![item], false),
+    };
+    let svc = state.guard.clone();
+    // Detection is CPU work: off the async threads for large batches.
+    let results = if items.iter().map(|i| i.text.len()).sum::<usize>() > 64 * 1024 {
+        tokio::task::spawn_blocking(move || svc.scan(&policy, items, redact))
+            .await
+            .map_err(|e| atalaya_core::Error::Internal(e.to_string()))??
+    } else {
+        svc.scan(&policy, items, redact)?
+    };
+    if batch {
+        Ok(Json(api::guard::ScanList {
+            object: "list".into(),
+            data: results,
+        })
+        .into_response())
+    } else {
+        let one = results
+            .into_iter()
+            .next()
+            .ok_or_else(|| atalaya_core::Error::Internal("scan returned no result".into()))?;
+        Ok(Json(one).into_response())
+    }
 }

@@ -10,6 +10,9 @@
 //! - [`knowledge`]: the knowledge service they call (store, task worker, retrieval, answers).
 //! - [`rag`]: grounded answers: the sources prompt, citations, the support check, extractive
 //!   answers.
+//! - [`guard`]: the guard stage (input checks and pseudonymization before a request leaves,
+//!   output checks and restoration of its answer, streamed too) and the scan service of
+//!   `/v1/guard/*` and `atalaya guard`.
 //! - [`sse`]: framing a gateway stream as Server-Sent Events.
 //! - [`serve`]: the listener loop with graceful shutdown under a deadline.
 //! - [`health`]: the active upstream health-check loops.
@@ -18,6 +21,7 @@
 pub mod app;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod handlers;
 pub mod health;
 pub mod kb_handlers;

@@ -53,6 +53,9 @@ pub struct FactData {
     /// and what happened, for the log line.
     pub stream_error: Option<(ErrorCode, String)>,
     pub key_id: Option<String>,
+    /// The guard's summary (`policy=...; pii=N; injection=S; flags=N`): counts and scores
+    /// only, never text.
+    pub guard: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -216,6 +219,7 @@ impl Drop for Record {
             error_code,
             stream_error,
             key_id = f.key_id.as_deref(),
+            guard = f.guard.as_deref(),
             "request"
         );
     }

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     app::{app, AppState},
+    guard::GuardService,
     health::run_health_checks,
     knowledge::KnowledgeService,
     serve::{serve, ServerError, Shutdown},
@@ -40,7 +41,17 @@ impl Server {
         } else {
             None
         };
-        let state = AppState::new(config, gateway.clone(), knowledge.clone(), shutdown.clone());
+        let guard = Arc::new(GuardService::new(
+            Arc::new(config.clone()),
+            gateway.metrics().clone(),
+        )?);
+        let state = AppState::new(
+            config,
+            gateway.clone(),
+            knowledge.clone(),
+            guard,
+            shutdown.clone(),
+        );
         Ok(Server {
             gateway,
             state,

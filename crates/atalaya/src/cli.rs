@@ -31,6 +31,30 @@ pub enum Command {
     /// Knowledge bases: create, ingest documents, search.
     #[command(subcommand)]
     Kb(KbCommand),
+    /// Guardrails: PII and prompt-injection detection, redaction (JSON Lines).
+    #[command(subcommand)]
+    Guard(GuardCommand),
+}
+
+#[derive(Subcommand)]
+pub enum GuardCommand {
+    /// Reads JSON Lines `{"id","text"[,"source":"user"|"document"]}` and writes one line per
+    /// input: `{"id","pii":[{"type","start","end","score"}],"injection":{"score","flagged","reasons"}}`
+    /// (offsets are Unicode scalar indices, end exclusive).
+    Scan(GuardArgs),
+    /// As `scan`, plus `"redacted"`: the text with the policy applied.
+    Redact(GuardArgs),
+}
+
+#[derive(Args)]
+pub struct GuardArgs {
+    /// JSON Lines input; standard input when absent.
+    #[arg(long, short = 'i')]
+    pub input: Option<PathBuf>,
+    /// A guard policy as TOML (the keys of `[guard.policies.NAME]`); built-in defaults when
+    /// absent.
+    #[arg(long, short = 'p')]
+    pub policy: Option<PathBuf>,
 }
 
 /// Where the knowledge base lives and which embedding model it uses.

@@ -1,6 +1,7 @@
 //! The `atalaya` binary: parses the command line, loads configuration, wires the libraries.
 
 mod cli;
+mod guard;
 mod kb;
 
 use std::{
@@ -20,7 +21,7 @@ use clap::Parser;
 use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 
-use cli::{Cli, Command, ConfigCommand, ConfigSource, KeysCommand, ModelsCommand};
+use cli::{Cli, Command, ConfigCommand, ConfigSource, GuardCommand, KeysCommand, ModelsCommand};
 
 /// mimalloc: allocation is a measurable share of the gateway's CPU per request (see
 /// docs/BENCHMARKS.md); glibc's malloc was the largest userland cost in the profile.
@@ -147,6 +148,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             } else {
                 anyhow::bail!("some files could not be ingested (listed above)")
+            }
+        }
+        Command::Guard(cmd) => {
+            let (args, redact) = match cmd {
+                GuardCommand::Scan(a) => (a, false),
+                GuardCommand::Redact(a) => (a, true),
+            };
+            if guard::run(args.input, args.policy, redact)? {
+                Ok(())
+            } else {
+                anyhow::bail!("some input lines could not be scanned (see their error lines)")
             }
         }
         Command::Keys(KeysCommand::Generate) => {

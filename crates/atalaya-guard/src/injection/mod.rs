@@ -1,0 +1,230 @@
+//! Prompt-injection and jailbreak detection, in layers:
+//! 1. normalisation and de-obfuscation variants ([`normalize`]): case, accents, confusables,
+//!    zero-width characters, spaced-out letters, leetspeak, rot13, base64 segments;
+//! 2. multilingual rules ([`rules`]) with named reasons;
+//! 3. a logistic-regression classifier ([`classifier`]) scored on every sentence and on the
+//!    whole text, so one injected sentence in a long benign text is still caught. Two sets of
+//!    weights: `direct` for what a user types, `indirect` for retrieved documents and tool
+//!    output (where any instruction addressed to the assistant is suspect).
+//!
+//! The score is the maximum of the rule strengths and the classifier's probabilities, in 0..1.
+
+pub mod classifier;
+pub mod normalize;
+pub mod rules;
+
+use serde::{Deserialize, Serialize};
+
+use crate::GuardError;
+use classifier::{Classifier, Seen};
+use rules::{RuleHit, Rules};
+
+const DIRECT: &[u8] = include_bytes!("../../models/injection-direct.bin");
+const INDIRECT: &[u8] = include_bytes!("../../models/injection-indirect.bin");
+const DIRECT_META: &str = include_str!("../../models/injection-direct.json");
+const INDIRECT_META: &str = include_str!("../../models/injection-indirect.json");
+
+/// Where a text comes from: typed by a user, or read from a document / tool output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    #[default]
+    User,
+    Document,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InjectionReport {
+    pub score: f32,
+    pub flagged: bool,
+    /// Rule reasons (`instruction_override`, `role_hijack`, ...), and `classifier` when the
+    /// classifier alone crossed the threshold.
+    pub reasons: Vec<&'static str>,
+}
+
+pub struct InjectionDetector {
+    rules: Rules,
+    direct: Classifier,
+    indirect: Classifier,
+    /// logit of each model's 1%-FPR threshold: scores are shifted so that it maps to 0.5.
+    direct_shift: f32,
+    indirect_shift: f32,
+}
+
+/// The parts of a text scored on their own (as `scripts/train_injection.py` does): each
+/// non-blank line, and each sentence of a line that has several (split after `.`, `!`, `?`
+/// followed by white space). Parts shorter than four tokens are not scored alone.
+fn segments(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for line in text.split('\n') {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        out.push(line);
+        let b = line.as_bytes();
+        let mut start = 0;
+        let mut parts = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if matches!(b[i], b'.' | b'!' | b'?')
+                && b.get(i + 1).is_some_and(u8::is_ascii_whitespace)
+            {
+                parts.push(&line[start..=i]);
+                let mut j = i + 1;
+                while j < b.len() && b[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                start = j;
+                i = j;
+                continue;
+            }
+            i += 1;
+        }
+        if !parts.is_empty() {
+            if start < line.len() {
+                parts.push(&line[start..]);
+            }
+            out.extend(parts);
+        }
+    }
+    out
+}
+
+/// The committed models' thresholds at 1% false-positive rate on their validation split
+/// (`models/*.json`): a classifier probability at that threshold is reported as 0.5.
+fn threshold_of(json: &str) -> f32 {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| v["threshold"].as_f64())
+        .map_or(0.5, |t| t as f32)
+}
+
+fn logit(p: f32) -> f32 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+impl InjectionDetector {
+    pub fn new() -> Result<Self, GuardError> {
+        Ok(InjectionDetector {
+            rules: Rules::new().map_err(|e| GuardError::Model {
+                name: "injection rules".into(),
+                reason: e.to_string(),
+            })?,
+            direct: Classifier::from_bytes("injection-direct", DIRECT)?,
+            indirect: Classifier::from_bytes("injection-indirect", INDIRECT)?,
+            direct_shift: logit(threshold_of(DIRECT_META)),
+            indirect_shift: logit(threshold_of(INDIRECT_META)),
+        })
+    }
+
+    /// Scores one text; `threshold` decides `flagged`.
+    pub fn scan(&self, text: &str, source: Source, threshold: f32) -> InjectionReport {
+        let model = match source {
+            Source::User => &self.direct,
+            Source::Document => &self.indirect,
+        };
+        let mut seen = Seen::new(model.dims());
+        let mut hits: Vec<RuleHit> = Vec::new();
+        self.rules.raw(text, &mut hits);
+
+        // The whole text and each line / sentence (a short benign text around one injected
+        // sentence must not dilute it).
+        let whole = normalize::normalize(text);
+        let mut best = model.score(&whole, &mut seen);
+        let segs = segments(text);
+        if segs.len() > 1 || segs.first().is_some_and(|s| s.len() != text.len()) {
+            for s in segs {
+                let n = normalize::normalize(s);
+                if n.split(' ').count() >= 4 && n != whole {
+                    best = best.max(model.score(&n, &mut seen));
+                }
+            }
+        }
+        self.rules.normalised(&whole, &mut hits);
+
+        // De-obfuscation variants go through the rules (and the classifier when they differ).
+        let mut variants: Vec<String> = Vec::new();
+        if let Some(u) = normalize::unleet(text) {
+            let n = normalize::normalize(&u);
+            if n != whole {
+                variants.push(n);
+            }
+        }
+        if let Some(d) = normalize::despace(&whole) {
+            variants.push(d);
+        }
+        if whole.contains("rot13") || whole.contains("rot 13") || whole.contains("caesar") {
+            variants.push(normalize::rot13(&whole));
+        }
+        let mut encoded = false;
+        for decoded in normalize::base64_segments(text) {
+            let n = normalize::normalize(&decoded);
+            let before = hits.len();
+            self.rules.raw(&decoded, &mut hits);
+            self.rules.normalised(&n, &mut hits);
+            let s = model.score(&n, &mut seen);
+            if hits.len() > before || calibrate(s, shift_of(source, self)) >= threshold {
+                encoded = true;
+                best = best.max(s);
+            }
+        }
+        for v in &variants {
+            let before = hits.len();
+            self.rules.normalised(v, &mut hits);
+            if hits.len() > before {
+                encoded = true;
+            }
+        }
+
+        let shift = match source {
+            Source::User => self.direct_shift,
+            Source::Document => self.indirect_shift,
+        };
+        let best = calibrate(best, shift);
+        let rule_score = hits.iter().map(|h| h.score).fold(0f32, f32::max);
+        let score = rule_score.max(best);
+        let mut reasons: Vec<&'static str> = Vec::new();
+        for h in &hits {
+            if !reasons.contains(&h.reason) {
+                reasons.push(h.reason);
+            }
+        }
+        if encoded {
+            reasons.push("obfuscation");
+        }
+        if best >= threshold && rule_score < threshold {
+            reasons.push("classifier");
+        }
+        InjectionReport {
+            score,
+            flagged: score >= threshold,
+            reasons,
+        }
+    }
+
+    /// The classifier's probability for one text, without rules (for parity tests and the
+    /// benchmark's ablation).
+    pub fn classifier_score(&self, text: &str, source: Source) -> f32 {
+        let model = match source {
+            Source::User => &self.direct,
+            Source::Document => &self.indirect,
+        };
+        let mut seen = Seen::new(model.dims());
+        model.score(&normalize::normalize(text), &mut seen)
+    }
+}
+
+/// The classifier's probability with its 1%-FPR threshold moved to 0.5 (a shift of the
+/// logistic regression's bias).
+fn calibrate(p: f32, shift: f32) -> f32 {
+    1.0 / (1.0 + (-(logit(p) - shift)).exp())
+}
+
+fn shift_of(source: Source, d: &InjectionDetector) -> f32 {
+    match source {
+        Source::User => d.direct_shift,
+        Source::Document => d.indirect_shift,
+    }
+}

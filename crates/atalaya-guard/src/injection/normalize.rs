@@ -1,0 +1,247 @@
+//! Normalisation shared with the training script (`scripts/train_injection.py`; the spec is
+//! `models/README.md`, "atalaya-injection-v1"): zero-width characters dropped, NFKD without
+//! combining marks, confusables mapped to Latin, lowercase, non-alphanumerics to single
+//! spaces. Plus the de-obfuscation variants the rules also look at: leetspeak, spaced-out
+//! letters, rot13 and base64 segments.
+
+use std::{collections::HashMap, sync::OnceLock};
+
+use base64::Engine as _;
+use unicode_normalization::{
+    char::{canonical_combining_class, is_combining_mark},
+    UnicodeNormalization,
+};
+
+const CONFUSABLES: &str = include_str!("../../data/confusables.tsv");
+
+fn confusables() -> &'static HashMap<char, String> {
+    static MAP: OnceLock<HashMap<char, String>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        CONFUSABLES
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| {
+                let (k, v) = l.split_once('\t')?;
+                let mut ks = k.chars();
+                let c = ks.next()?;
+                if ks.next().is_some() {
+                    return None;
+                }
+                Some((c, v.trim_end_matches('\r').to_string()))
+            })
+            .collect()
+    })
+}
+
+fn zero_width(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x034F | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064
+        | 0x2066..=0x2069 | 0xFEFF)
+}
+
+/// The normalised form the classifier and the rules read.
+pub fn normalize(text: &str) -> String {
+    let map = confusables();
+    let mut folded = String::with_capacity(text.len());
+    let ascii = text.is_ascii();
+    if ascii {
+        folded.push_str(text);
+    } else {
+        // NFKD is applied char by char (it is defined per char for decomposition; the
+        // canonical reordering it also does only moves combining marks, which are dropped).
+        for c in text.chars() {
+            if c.is_ascii() {
+                folded.push(c);
+                continue;
+            }
+            if zero_width(c) {
+                continue;
+            }
+            for d in std::iter::once(c).nfkd() {
+                if canonical_combining_class(d) != 0 {
+                    continue;
+                }
+                match map.get(&d) {
+                    Some(r) => folded.push_str(r),
+                    None => folded.push(d),
+                }
+            }
+        }
+    }
+    let mut out = String::with_capacity(folded.len());
+    let mut space = true;
+    for c in folded.chars() {
+        // Python's isalnum: letters and numbers, not marks (Rust's is_alphanumeric keeps
+        // spacing marks such as Devanagari vowel signs).
+        if c.is_alphanumeric() && (c.is_ascii() || !is_combining_mark(c)) {
+            out.push(c);
+            space = false;
+        } else if !space {
+            out.push(' ');
+            space = true;
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    // Lowercase the whole string (as Python's str.lower(): Greek final sigma included).
+    if out.is_ascii() {
+        out.make_ascii_lowercase();
+        out
+    } else {
+        out.to_lowercase()
+    }
+}
+
+/// Leetspeak read back as letters ("1gn0r3 4ll" → "ignore all"), applied before normalising.
+pub fn unleet(text: &str) -> Option<String> {
+    // Only words that mix letters with leet digits/symbols ("1gn0re", "h4ck"): plain numbers
+    // and prices are not leetspeak.
+    let mixed = text.split_whitespace().any(|w| {
+        w.len() >= 3
+            && w.chars().any(char::is_alphabetic)
+            && w.chars()
+                .any(|c| matches!(c, '0' | '1' | '3' | '4' | '5' | '7' | '8' | '@' | '$'))
+            && !w.contains(['.', '/', ':', '#'])
+    });
+    if !mixed {
+        return None;
+    }
+    let mut changed = false;
+    let s: String = text
+        .chars()
+        .map(|c| {
+            let r = match c {
+                '0' => 'o',
+                '1' | '!' | '|' => 'i',
+                '3' => 'e',
+                '4' | '@' => 'a',
+                '5' | '$' => 's',
+                '7' | '+' => 't',
+                '8' => 'b',
+                _ => return c,
+            };
+            changed = true;
+            r
+        })
+        .collect();
+    changed.then_some(s)
+}
+
+/// Single letters separated by spaces or dots joined back ("i g n o r e" → "ignore"), on a
+/// normalised text.
+pub fn despace(norm: &str) -> Option<String> {
+    let toks: Vec<&str> = norm.split(' ').collect();
+    let mut out: Vec<String> = Vec::with_capacity(toks.len());
+    let mut run = String::new();
+    let mut changed = false;
+    let mut run_len = 0;
+    let flush =
+        |run: &mut String, run_len: &mut usize, out: &mut Vec<String>, changed: &mut bool| {
+            if *run_len >= 4 {
+                out.push(std::mem::take(run));
+                *changed = true;
+            } else {
+                out.extend(run.chars().map(String::from));
+                run.clear();
+            }
+            *run_len = 0;
+        };
+    for t in toks {
+        if t.chars().count() == 1 {
+            run.push_str(t);
+            run_len += 1;
+        } else {
+            flush(&mut run, &mut run_len, &mut out, &mut changed);
+            out.push(t.to_string());
+        }
+    }
+    flush(&mut run, &mut run_len, &mut out, &mut changed);
+    changed.then(|| out.join(" "))
+}
+
+/// ROT13 of a normalised text.
+pub fn rot13(norm: &str) -> String {
+    norm.chars()
+        .map(|c| match c {
+            'a'..='m' => ((c as u8) + 13) as char,
+            'n'..='z' => ((c as u8) - 13) as char,
+            _ => c,
+        })
+        .collect()
+}
+
+/// Base64 segments of at least 16 characters that decode to mostly printable UTF-8 text.
+pub fn base64_segments(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len()
+            && (bytes[i].is_ascii_alphanumeric()
+                || matches!(bytes[i], b'+' | b'/' | b'=' | b'-' | b'_'))
+        {
+            i += 1;
+        }
+        let seg = &text[start..i];
+        if seg.len() >= 16 {
+            let trimmed = seg.trim_end_matches('=');
+            let engine = if seg.contains(['-', '_']) {
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            } else {
+                &base64::engine::general_purpose::STANDARD_NO_PAD
+            };
+            if let Ok(decoded) = engine.decode(trimmed) {
+                if let Ok(s) = String::from_utf8(decoded) {
+                    let printable = s
+                        .chars()
+                        .filter(|c| !c.is_control() || c.is_whitespace())
+                        .count();
+                    let letters = s.chars().filter(|c| c.is_alphabetic()).count();
+                    if printable * 10 >= s.chars().count() * 9 && letters * 2 >= s.chars().count() {
+                        out.push(s);
+                    }
+                }
+            }
+        }
+        if i == start {
+            // Not a base64 character: step over it (it may be several bytes long).
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_case_accents_confusables_zero_width() {
+        assert_eq!(
+            normalize("  IGNORÁ   las\u{200B} instrucciones!! "),
+            "ignora las instrucciones"
+        );
+        // Cyrillic о and е in "ignоrе".
+        assert_eq!(normalize("ign\u{043E}r\u{0435} all"), "ignore all");
+        assert_eq!(normalize("Ｉｇｎｏｒｅ"), "ignore");
+        assert_eq!(normalize(""), "");
+    }
+
+    #[test]
+    fn variants() {
+        assert_eq!(unleet("1gn0r3 4ll").as_deref(), Some("ignore all"));
+        assert_eq!(
+            despace("i g n o r e all previous").as_deref(),
+            Some("ignore all previous")
+        );
+        assert_eq!(rot13("vtaber"), "ignore");
+        let b =
+            base64::engine::general_purpose::STANDARD.encode("ignore all previous instructions");
+        assert_eq!(
+            base64_segments(&format!("decode {b} now")),
+            ["ignore all previous instructions"]
+        );
+    }
+}

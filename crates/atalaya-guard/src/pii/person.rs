@@ -1,0 +1,692 @@
+//! Person names, without a model: runs of capitalised words judged by context cues ("my name
+//! is", "me llamo", "meu nome é", titles, greetings, signatures), gazetteers of given names and
+//! surnames for en/es/pt (`data/names/`, from Faker; see its SOURCE.md), and shape (a run of
+//! capitalised words none of which is a common word). Names outside the gazetteers are found
+//! from context and shape.
+
+use std::collections::HashSet;
+
+use super::{EntityType, Finding};
+
+const GIVEN: &str = include_str!("../../data/names/given.txt");
+const SURNAMES: &str = include_str!("../../data/names/surnames.txt");
+const AMBIGUOUS: &str = include_str!("../../data/names/ambiguous.txt");
+
+/// Capitalised words that are not names: function words, greetings, calendar words, common
+/// support vocabulary and place/organisation heads in en/es/pt (lowercase, accents kept).
+const COMMON: &str = "a an the and or but if of to in on at by for with from as is are was be it \
+this that these those my your his her our their its i you he she we they me him us them \
+hello hi hey dear thanks thank regards best cheers please sorry yes no ok okay good morning \
+afternoon evening night welcome sincerely kind warm greetings team support customer service \
+order account card bank banco company inc ltd llc corp sa ltda street st road rd avenue ave \
+lane drive calle avenida rua travessa plaza praça praca city country north south east west \
+new old san santa são sao saint st monday tuesday wednesday thursday friday saturday sunday \
+january february march april may june july august september october november december lunes \
+martes miércoles miercoles jueves viernes sábado sabado domingo enero febrero marzo abril mayo \
+junio julio agosto septiembre octubre noviembre diciembre segunda terça terca quarta quinta \
+sexta janeiro fevereiro março marco maio junho julho setembro outubro novembro dezembro \
+hola buenos buenas días dias tardes noches gracias saludos atentamente estimado estimada \
+señor señora senor senora sr sra srta dr dra mr mrs ms miss prof don doña dona dña \
+olá ola oi bom boa obrigado obrigada cumprimentos atenciosamente prezado prezada caro cara \
+querido querida el la los las un una unos unas y o de del al en con por para mi mis tu tus su \
+sus nuestro nuestra es son fue ser estar yo tú tu él ella nosotros ellos usted ustedes \
+que qué como cómo cuando cuándo donde dónde quien quién por porque \
+o os as um uma uns umas e ou do da dos das no na nos nas em com por para meu minha meus minhas \
+seu sua seus suas nosso nossa é são foi ser estar eu você voce ele ela nós nos eles elas \
+que como quando onde quem porque \
+what when where who why how which can could would should will shall do does did have has had \
+not all any some every each there here then than also just only very much many more most \
+hotel airport university hospital school college museum park bridge station center centre \
+department ministry office group bank holdings international national global services \
+systems solutions technologies software products corporation association foundation club \
+weekly daily monthly news times post journal magazine review radio tv show song album \
+book movie film series season episode chapter part volume edition version release \
+iphone android windows linux mac apple google microsoft amazon facebook twitter \
+invoice payment refund delivery shipping package address email phone number password \
+login app website web site internet wifi product price total subtotal tax discount \
+english spanish portuguese inglés español portugués inglês espanhol português \
+america american europe european asia african africa brazil brasil spain españa espana \
+portugal mexico méxico argentina chile colombia peru perú united states kingdom \
+pedido cuenta tarjeta factura envío envio entrega producto precio contraseña \
+conta cartão cartao fatura encomenda produto preço senha endereço endereco \
+dirección direccion correo teléfono telefono número numero cliente equipo equipe soporte \
+suporte atención atencion atendimento \
+streets square squares park parks union fort via way place court hill heights gardens terrace \
+crescent boulevard blvd highway parkway plaza circle close row walk grove view mews quay \
+orchestra band act rights civil southern northern eastern western central united republic \
+island islands mountain mountains lake river valley county province state states kingdom empire \
+church cathedral tower castle palace library theatre theater festival awards award prize league \
+cup championship committee council parliament senate agency bureau institute academy society \
+federation partners associates capital credit financial finance insurance health medical \
+pharmacy motors airlines airways energy electric media studios records entertainment \
+publishing press labs digital tech consulting holdings subject note date re title name \
+names reference ref regarding attachment user agent manager director president chairman \
+ceo cto cfo chief head lead senior junior assistant doctor nurse officer general captain \
+sergeant lieutenant colonel major minister secretary king queen prince princess lord lady \
+saint pope bishop father mother brother sister uncle aunt cousin son daughter wife husband \
+mom mum dad grandma grandpa baby kid kids boss guy guys man woman men women people \
+god jesus christ allah lord bible quran christmas easter halloween thanksgiving \
+love hate secretly supposed guilty pleasures pleasure musicians musician songs song hits \
+top best worst greatest ultimate complete official original classic modern early late \
+first second third last next final great little big grand royal imperial \
+our we're you're they're it's i'm i've i'll don't can't won't isn't \
+vii viii ix xi xii xiii ii iii iv vi \
+investments solutions markets market explorer data public gateway pass extensions extension \
+village springs cycle care salesperson awarded stripes bot nome empresa responsável \
+responsavel telefone telemóvel telemovel cadastro e-mail info personal website phone mobile \
+apt suite unit floor piso andar bloco bloque portal escalera puerta apto \
+router livebox macbook air plan fibra max pro plus premium ultra mini lite \
+belo horizonte porto alegre rio janeiro buenos aires nueva york";
+
+/// Words after which a capitalised run is a name (lowercase, accents kept; matched at the end
+/// of the text before the run).
+const CUES: &[&str] = &[
+    "my name is",
+    "my name's",
+    "name is",
+    "i am",
+    "i'm",
+    "im",
+    "this is",
+    "call me",
+    "called",
+    "me llamo",
+    "mi nombre es",
+    "nombre es",
+    "soy",
+    "mi nombre:",
+    "llamado",
+    "llamada",
+    "meu nome é",
+    "meu nome e",
+    "me chamo",
+    "chamo-me",
+    "eu sou",
+    "sou o",
+    "sou a",
+    "sou",
+    "chamado",
+    "chamada",
+    "name:",
+    "nombre:",
+    "nome:",
+    "full name:",
+    "nombre completo:",
+    "nome completo:",
+    "dear",
+    "hi",
+    "hello",
+    "hey",
+    "hola",
+    "olá",
+    "ola",
+    "oi",
+    "estimado",
+    "estimada",
+    "querido",
+    "querida",
+    "prezado",
+    "prezada",
+    "caro",
+    "cara",
+    "spoke with",
+    "spoke to",
+    "talked to",
+    "contact",
+    "hablé con",
+    "hable con",
+    "falei com",
+    "atendido por",
+    "atendida por",
+    "attended by",
+    "signed",
+    "firmado",
+    "assinado",
+    "from:",
+    "de:",
+    "para:",
+    "to:",
+    "attn:",
+    "atte.",
+    "att.",
+    "a/c",
+    "cc:",
+    "married to",
+    "son of",
+    "daughter of",
+    "hijo de",
+    "hija de",
+    "filho de",
+    "filha de",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "dr",
+    "prof",
+    "sr",
+    "sra",
+    "srta",
+    "dña",
+    "dª",
+    "don",
+    "doña",
+    "dona",
+    "dra",
+    "sir",
+    "madam",
+    "señor",
+    "señora",
+    "senhor",
+    "senhora",
+    "mr.",
+    "mrs.",
+    "ms.",
+    "dr.",
+    "prof.",
+    "sr.",
+    "sra.",
+    "srta.",
+    "dña.",
+    "dra.",
+    "d.",
+];
+
+/// Closing lines after which a line holding a capitalised run is a signature.
+const CLOSINGS: &[&str] = &[
+    "regards",
+    "best",
+    "cheers",
+    "thanks",
+    "thank you",
+    "sincerely",
+    "best wishes",
+    "kind regards",
+    "saludos",
+    "un saludo",
+    "atentamente",
+    "gracias",
+    "cordialmente",
+    "obrigado",
+    "obrigada",
+    "cumprimentos",
+    "atenciosamente",
+    "abraços",
+    "abracos",
+    "abrazos",
+    "att",
+    "atte",
+    "besos",
+    "beijos",
+    "yours",
+    "love",
+];
+
+/// Function words whose capitalised form inside a run marks a Title Case headline.
+const FUNCTION: &[&str] = &[
+    "of", "the", "to", "and", "but", "for", "in", "on", "at", "with", "a", "an", "or", "is", "are",
+    "you", "your", "why", "how", "what", "de", "la", "el", "los", "las", "del", "y", "o", "da",
+    "do", "dos", "das", "e", "em", "para", "por", "con", "com",
+];
+
+/// What may separate names in a list.
+const LIST_GAPS: &[&str] = &[
+    ", ", " and ", ", and ", " y ", " e ", " & ", " or ", " o ", " ou ",
+];
+
+/// Particles inside names: "María de la Cruz", "João da Silva", "Ludwig van Beethoven".
+const PARTICLES: &[&str] = &[
+    "de", "da", "do", "dos", "das", "del", "la", "las", "los", "van", "von", "der", "den", "y",
+    "e", "di", "du", "le", "bin", "ibn", "al", "el", "ten", "ter",
+];
+
+pub(crate) struct Names {
+    given: HashSet<String>,
+    surnames: HashSet<String>,
+    ambiguous: HashSet<String>,
+    common: HashSet<&'static str>,
+}
+
+fn lines(s: &str) -> impl Iterator<Item = &str> {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+struct Token {
+    start: usize,
+    end: usize,
+    /// Title case: an uppercase first letter followed by lowercase letters (or a lone
+    /// initial).
+    title: bool,
+    initial: bool,
+    lower: String,
+}
+
+fn tokens(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut it = text.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        if !c.is_alphabetic() {
+            continue;
+        }
+        let start = i;
+        let mut end = i + c.len_utf8();
+        let mut upper_rest = false;
+        let mut lower_rest = false;
+        while let Some(&(j, d)) = it.peek() {
+            if d.is_alphabetic() {
+                if d.is_uppercase() {
+                    upper_rest = true;
+                } else {
+                    lower_rest = true;
+                }
+                end = j + d.len_utf8();
+                it.next();
+            } else if matches!(d, '\'' | '’' | '-') {
+                // Inside a word only when a letter follows: O'Neil, Jean-Luc; but not a
+                // possessive 's.
+                let mut la = it.clone();
+                la.next();
+                let possessive = d != '-' && la.peek().is_some_and(|&(_, e)| e == 's') && {
+                    let mut l2 = la.clone();
+                    l2.next();
+                    l2.peek().is_none_or(|&(_, e)| !e.is_alphanumeric())
+                };
+                if !possessive && la.peek().is_some_and(|&(_, e)| e.is_alphabetic()) {
+                    it.next();
+                } else {
+                    break;
+                }
+            } else {
+                break;
+            }
+        }
+        let word = &text[start..end];
+        let first_upper = c.is_uppercase();
+        let single = word.chars().count() == 1;
+        out.push(Token {
+            start,
+            end,
+            title: first_upper && (single || (lower_rest && !upper_rest) || mixed_name(word)),
+            initial: first_upper && single,
+            lower: word.to_lowercase(),
+        });
+    }
+    out
+}
+
+/// McDonald, DiCaprio, O'Neil, Jean-Luc: capitals after a lowercase prefix or a separator.
+fn mixed_name(w: &str) -> bool {
+    let parts: Vec<&str> = w.split(['-', '\'', '’']).collect();
+    if parts.len() > 1 {
+        return parts.iter().all(|p| {
+            let mut c = p.chars();
+            c.next().is_some_and(char::is_uppercase) && c.all(char::is_lowercase)
+        });
+    }
+    w.starts_with("Mc") || w.starts_with("Mac") || w.starts_with("Di") || w.starts_with("De")
+}
+
+impl Names {
+    pub(crate) fn new() -> Self {
+        let set = |s: &str| lines(s).map(str::to_lowercase).collect::<HashSet<_>>();
+        Names {
+            given: set(GIVEN),
+            surnames: set(SURNAMES),
+            ambiguous: set(AMBIGUOUS),
+            common: COMMON.split_whitespace().collect(),
+        }
+    }
+
+    fn is_common(&self, w: &str) -> bool {
+        self.common.contains(w)
+    }
+
+    fn given_ok(&self, w: &str) -> bool {
+        self.given.contains(w) && !self.ambiguous.contains(w) && !self.is_common(w)
+    }
+
+    fn known(&self, w: &str) -> bool {
+        (self.given.contains(w) || self.surnames.contains(w)) && !self.is_common(w)
+    }
+
+    pub(crate) fn scan(&self, text: &str, out: &mut Vec<Finding>) {
+        let first = out.len();
+        let toks = tokens(text);
+        let mut i = 0;
+        while i < toks.len() {
+            if !toks[i].title {
+                i += 1;
+                continue;
+            }
+            // Grow a run of title-case tokens separated by spaces (an initial may carry a
+            // dot), with particles inside.
+            let mut j = i + 1;
+            let mut last = i;
+            while j < toks.len() {
+                let gap = &text[toks[j - 1].end..toks[j].start];
+                let gap_ok = gap == " " || (toks[j - 1].initial && (gap == ". " || gap == "."));
+                if !gap_ok {
+                    break;
+                }
+                if toks[j].title {
+                    last = j;
+                    j += 1;
+                } else if PARTICLES.contains(&toks[j].lower.as_str())
+                    && j + 1 < toks.len()
+                    && toks[j + 1].title
+                    && &text[toks[j].end..toks[j + 1].start] == " "
+                {
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            self.judge(text, &toks[i..=last], out);
+            i = last + 1;
+        }
+        let mut found: Vec<Finding> = out.drain(first..).collect();
+        self.extend_lists(text, &toks, &mut found);
+        out.extend(found);
+    }
+
+    /// Decides whether one run of capitalised tokens (trimmed of common words at its edges)
+    /// is a name, and with what score. `headline` marks runs cut out of a Title Case phrase
+    /// ("5 Musicians Of The 70s You're Supposed To Hate"), where shape alone proves nothing.
+    fn judge(&self, text: &str, run: &[Token], out: &mut Vec<Finding>) {
+        let function_words = run
+            .iter()
+            .filter(|t| FUNCTION.contains(&t.lower.as_str()))
+            .count();
+        self.judge_part(text, run, function_words > 0 && run.len() >= 3, out);
+    }
+
+    fn judge_part(&self, text: &str, run: &[Token], headline: bool, out: &mut Vec<Finding>) {
+        // Titles and greetings at the front are cues, not part of the name.
+        let mut lo = 0;
+        let mut hi = run.len();
+        while lo < hi && self.is_common(&run[lo].lower) {
+            lo += 1;
+        }
+        while hi > lo
+            && (self.is_common(&run[hi - 1].lower)
+                || PARTICLES.contains(&run[hi - 1].lower.as_str()))
+        {
+            hi -= 1;
+        }
+        if lo >= hi {
+            return;
+        }
+        let run = &run[lo..hi];
+        // Split at inner common words ("Maria and Joao" is two names; "Bank of Maria" is not
+        // a name): each part is judged on its own.
+        if let Some(k) = run.iter().position(|t| self.is_common(&t.lower)) {
+            self.judge_part(text, &run[..k], headline, out);
+            self.judge_part(text, &run[k + 1..], headline, out);
+            return;
+        }
+        if run.iter().all(|t| t.initial) {
+            return;
+        }
+        let (start, end) = (run[0].start, run[run.len() - 1].end);
+        let before = lower_before(text, start, 48);
+        let cue = self.cue_before(&before) || self.signature(text, start);
+        let sentence_start = sentence_initial(text, start);
+        let words: Vec<&Token> = run.iter().filter(|t| !t.initial).collect();
+        let n = words.len();
+        let has_initial = run.len() > n && n >= 2 && !run[0].initial;
+        let first_given = self.given_ok(&words[0].lower);
+        let any_known = words.iter().any(|t| self.known(&t.lower));
+        let all_known = words
+            .iter()
+            .all(|t| self.known(&t.lower) || self.ambiguous.contains(&t.lower));
+        let shaped = words.iter().all(|t| name_shaped(&t.lower));
+        let rest = text[end..].trim_start_matches(' ');
+        if !cue {
+            // Streets and organisations: "159 Eleftheriou Venizelou", "Williamson Orchestra",
+            // "Joaquin Suarez 2906", "the Davis", "São Paulo".
+            let prev_word = before
+                .trim_end_matches(' ')
+                .rsplit([' ', '\n', ',', ':'])
+                .next()
+                .unwrap_or("");
+            let after_number = before.ends_with(' ')
+                && before
+                    .trim_end_matches(' ')
+                    .ends_with(|c: char| c.is_ascii_digit());
+            let next_word: String = rest
+                .chars()
+                .take_while(|c| c.is_alphabetic())
+                .collect::<String>()
+                .to_lowercase();
+            let next_org = !next_word.is_empty()
+                && rest.starts_with(|c: char| c.is_uppercase())
+                && self.is_common(&next_word);
+            let then_number = rest.starts_with(|c: char| c.is_ascii_digit());
+            if after_number
+                || next_org
+                || then_number
+                || matches!(
+                    prev_word,
+                    "the" | "são" | "sao" | "san" | "santa" | "santo" | "saint" | "st" | "st."
+                )
+            {
+                return;
+            }
+        }
+        let speaker = line_initial(text, start) && rest.starts_with(':') && n <= 3;
+        let then_lower = rest.starts_with(|c: char| c.is_lowercase());
+        let surname_only = n == 1
+            && self.surnames.contains(&words[0].lower)
+            && !self.ambiguous.contains(&words[0].lower)
+            && !self.is_common(&words[0].lower);
+        let known_run = (2..=5).contains(&n) && any_known && !headline;
+        let speaking = speaker
+            && first_given
+            && !rest[1..].trim_start_matches(' ').starts_with(['\n', '\r'])
+            && rest.len() > 2;
+        let lone_given =
+            n == 1 && first_given && (!sentence_start || then_lower || rest.starts_with(','));
+        let lone_weak = (n == 1 && first_given && followed_by_comma_or_end(text, end))
+            || (surname_only && !sentence_start && !headline)
+            || ((2..=3).contains(&n) && shaped && !headline && (!sentence_start || then_lower));
+        let score = if cue && n <= 5 {
+            0.9
+        } else if (2..=5).contains(&n) && first_given && (all_known || n == 2) {
+            0.85
+        } else if has_initial && shaped && n <= 3 {
+            0.8
+        } else if known_run || speaking {
+            0.7
+        } else if lone_given {
+            0.6
+        } else if lone_weak {
+            0.55
+        } else {
+            return;
+        };
+        out.push(Finding::new(
+            EntityType::Person,
+            start,
+            end,
+            score,
+            "person",
+        ));
+    }
+
+    /// Names listed next to a found name ("founders: Kónya, Becker and Vasquez"): single
+    /// capitalised name-shaped words joined to it by ", ", " and ", " y ", " e ".
+    fn extend_lists(&self, text: &str, toks: &[Token], out: &mut Vec<Finding>) {
+        let mut added = Vec::new();
+        for f in out.iter().filter(|f| f.kind == EntityType::Person) {
+            let Some(i) = toks.iter().position(|t| t.start == f.start) else {
+                continue;
+            };
+            let Some(j) = toks.iter().position(|t| t.end == f.end) else {
+                continue;
+            };
+            // Left.
+            let mut k = i;
+            while k >= 2 {
+                let gap = &text[toks[k - 1].end..toks[k].start];
+                if !LIST_GAPS.contains(&gap) {
+                    break;
+                }
+                let c = &toks[k - 1];
+                if !(c.title && name_shaped(&c.lower) && !self.is_common(&c.lower)) {
+                    break;
+                }
+                added.push(Finding::new(
+                    EntityType::Person,
+                    c.start,
+                    c.end,
+                    0.6,
+                    "person",
+                ));
+                k -= 1;
+            }
+            // Right.
+            let mut k = j;
+            while k + 1 < toks.len() {
+                let gap = &text[toks[k].end..toks[k + 1].start];
+                if !LIST_GAPS.contains(&gap) {
+                    break;
+                }
+                let c = &toks[k + 1];
+                if !(c.title && name_shaped(&c.lower) && !self.is_common(&c.lower)) {
+                    break;
+                }
+                // A two-word name after "and": take both words.
+                let end = match toks.get(k + 2) {
+                    Some(n2)
+                        if &text[c.end..n2.start] == " "
+                            && n2.title
+                            && name_shaped(&n2.lower)
+                            && !self.is_common(&n2.lower) =>
+                    {
+                        k += 1;
+                        n2.end
+                    }
+                    _ => c.end,
+                };
+                added.push(Finding::new(
+                    EntityType::Person,
+                    c.start,
+                    end,
+                    0.6,
+                    "person",
+                ));
+                k += 1;
+            }
+        }
+        out.extend(added);
+    }
+
+    fn cue_before(&self, before: &str) -> bool {
+        let b = before.trim_end_matches([' ', ',']);
+        CUES.iter().any(|c| {
+            b.ends_with(c)
+                && b[..b.len() - c.len()]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|ch| !ch.is_alphanumeric())
+        })
+    }
+
+    /// The run starts a line and the line before it is a closing ("Saludos,").
+    fn signature(&self, text: &str, start: usize) -> bool {
+        let line_start = text[..start].rfind('\n').map_or(0, |p| p + 1);
+        if !text[line_start..start].trim().is_empty() || line_start == 0 {
+            return false;
+        }
+        let prev = text[..line_start - 1].trim_end();
+        let prev_line = prev[prev.rfind('\n').map_or(0, |p| p + 1)..]
+            .trim()
+            .trim_end_matches([',', '.', '!'])
+            .to_lowercase();
+        CLOSINGS
+            .iter()
+            .any(|c| prev_line == *c || prev_line.ends_with(&format!(" {c}")))
+    }
+}
+
+fn lower_before(text: &str, i: usize, n: usize) -> String {
+    let mut s = i.saturating_sub(n);
+    while !text.is_char_boundary(s) {
+        s += 1;
+    }
+    text[s..i].to_lowercase()
+}
+
+/// Nothing but spaces/quotes since the start of the text or a sentence end.
+fn sentence_initial(text: &str, i: usize) -> bool {
+    for c in text[..i].chars().rev() {
+        match c {
+            ' ' | '"' | '\'' | '(' | '“' | '¿' | '¡' | '*' | '-' | '\t' => continue,
+            '.' | '!' | '?' | '\n' | ':' | '…' => return true,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Only white space since the start of the line.
+fn line_initial(text: &str, i: usize) -> bool {
+    text[..i]
+        .chars()
+        .rev()
+        .take_while(|&c| c != '\n')
+        .all(char::is_whitespace)
+}
+
+fn followed_by_comma_or_end(text: &str, end: usize) -> bool {
+    let rest = text[end..].trim_start_matches(' ');
+    rest.is_empty() || rest.starts_with([',', '\n', '!', '.'])
+}
+
+/// Name-like shape for words outside the gazetteers: letters only, not too short.
+fn name_shaped(w: &str) -> bool {
+    w.chars().count() >= 3
+        && w.chars()
+            .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str) -> Vec<String> {
+        let n = Names::new();
+        let mut out = Vec::new();
+        n.scan(text, &mut out);
+        out.iter()
+            .map(|f| text[f.start..f.end].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn cues_in_three_languages() {
+        assert_eq!(
+            names("Hi, my name is Xabier Etxeberria and I need help"),
+            ["Xabier Etxeberria"]
+        );
+        assert_eq!(
+            names("Hola, me llamo Itziar Goikoetxea."),
+            ["Itziar Goikoetxea"]
+        );
+        assert_eq!(
+            names("Olá, meu nome é Iracema Potiguara"),
+            ["Iracema Potiguara"]
+        );
+        assert_eq!(names("Please ask Dr. Oyelaran to call back"), ["Oyelaran"]);
+        assert_eq!(names("Saludos,\nNerea Arrieta"), ["Nerea Arrieta"]);
+    }
+
+    #[test]
+    fn not_names() {
+        assert!(names("The Order Status page shows Monday").is_empty());
+        assert!(names("Hello, I need help with my Account").is_empty());
+        assert!(names("Banco Santander charged me twice").is_empty());
+    }
+}

@@ -1,0 +1,799 @@
+//! The guard stage of the gateway pipeline, and the scan service that `/v1/guard/*` and
+//! `atalaya guard scan|redact` share.
+//!
+//! For a route with a guard policy, [`GuardService::protect`] runs before the request leaves:
+//! injection detection on the last user message (direct) and on tool output (indirect), PII
+//! pseudonymization of user, tool and assistant-history messages (the vault stays in memory
+//! for this request only), and a canary line in the system prompt. The [`RequestGuard`] it
+//! returns checks and restores the answer: whole ([`RequestGuard::finish`]) or streamed
+//! ([`RequestGuard::wrap_stream`], placeholders split across chunks included). Decisions go to
+//! the `x-atalaya-guard` header, the `atalaya.guard` object, the
+//! `atalaya_guard_decisions_total` metric and the log — never the sensitive text.
+
+use std::{collections::HashMap, sync::Arc};
+
+use atalaya_api::guard as wire;
+use atalaya_core::{
+    config::Config,
+    domain::{ChatRequest, Content, Role},
+    gateway::GatewayStream,
+    metrics::Metrics,
+    Error,
+};
+use atalaya_guard::{
+    output::{self, OutputContext},
+    policy::{Action, InjectionAction, OutputAction},
+    pseudo::{self, StreamRestorer, Vault},
+    EntityType, Guard, GuardError, Policy, Source,
+};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+pub struct GuardService {
+    guard: Arc<Guard>,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+}
+
+/// A guard error as the API reports it (400 `guardrail_violation`, detector named).
+pub fn to_error(e: GuardError, param: Option<String>) -> Error {
+    match e {
+        GuardError::Policy(_) | GuardError::Model { .. } => Error::Internal(e.to_string()),
+        other => Error::Guardrail {
+            detector: other.detector().to_string(),
+            message: other.to_string(),
+            param,
+        },
+    }
+}
+
+fn source_of(s: Option<&str>) -> Result<Source, Error> {
+    match s {
+        None | Some("user") => Ok(Source::User),
+        Some("document") => Ok(Source::Document),
+        Some(other) => Err(Error::invalid(
+            format!("'source' must be \"user\" or \"document\", got \"{other}\""),
+            Some("source"),
+        )),
+    }
+}
+
+/// Scans (and with `redact`, redacts) items: the one implementation behind the HTTP endpoint
+/// and the CLI.
+pub fn scan_items(
+    guard: &Guard,
+    policy: &Policy,
+    items: Vec<wire::ScanItem>,
+    redact: bool,
+) -> Result<Vec<wire::ScanResult>, Error> {
+    items
+        .into_iter()
+        .map(|item| {
+            let source = source_of(item.source.as_deref())?;
+            let report = guard.scan(&item.text, source, policy);
+            let pii = report
+                .char_spans(&item.text)
+                .into_iter()
+                .map(|(f, start, end)| wire::PiiSpan {
+                    kind: f.kind.as_str().to_string(),
+                    start,
+                    end,
+                    score: round(f.score),
+                })
+                .collect();
+            let redacted = if redact {
+                let mut vault = Vault::new();
+                let (text, _) =
+                    pseudo::redact(&item.text, &report.pii, policy, &mut vault, &[&item.text])
+                        .map_err(|e| to_error(e, None))?;
+                Some(text)
+            } else {
+                None
+            };
+            Ok(wire::ScanResult {
+                id: item.id,
+                pii,
+                injection: report.injection.map(|r| wire::InjectionResult {
+                    score: round(r.score),
+                    flagged: r.flagged,
+                    reasons: r.reasons.iter().map(|s| (*s).to_string()).collect(),
+                }),
+                redacted,
+            })
+        })
+        .collect()
+}
+
+fn round(x: f32) -> f32 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// One decision, for the response and the metric.
+#[derive(Debug, Clone)]
+struct Decision {
+    detector: &'static str,
+    action: &'static str,
+    kind: Option<EntityType>,
+    count: u32,
+    score: Option<f32>,
+    reasons: Vec<&'static str>,
+}
+
+impl Decision {
+    fn json(&self) -> Value {
+        let mut v = json!({"detector": self.detector, "action": self.action});
+        if let Some(k) = self.kind {
+            v["type"] = json!(k.as_str());
+        }
+        if self.count > 0 {
+            v["count"] = json!(self.count);
+        }
+        if let Some(s) = self.score {
+            v["score"] = json!(round(s));
+        }
+        if !self.reasons.is_empty() {
+            v["reasons"] = json!(self.reasons);
+        }
+        v
+    }
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Pseudonymize => "pseudonymize",
+        Action::Mask => "mask",
+        Action::Block => "block",
+        Action::Allow => "allow",
+    }
+}
+
+fn output_action_name(a: OutputAction) -> &'static str {
+    match a {
+        OutputAction::Mask => "mask",
+        OutputAction::Block => "block",
+        OutputAction::Flag => "flag",
+        OutputAction::Allow => "allow",
+    }
+}
+
+impl GuardService {
+    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>) -> Result<Self, Error> {
+        let guard = Guard::new().map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(GuardService {
+            guard: Arc::new(guard),
+            config,
+            metrics,
+        })
+    }
+
+    pub fn guard(&self) -> &Arc<Guard> {
+        &self.guard
+    }
+
+    /// The policy of a route, if it is guarded.
+    pub fn policy_for(&self, model: &str) -> Option<(String, Policy)> {
+        self.config
+            .guard_policy(model)
+            .map(|(n, p)| (n.to_string(), p.clone()))
+    }
+
+    /// The policy `/v1/guard/*` uses: `?policy=NAME`, else the default one, else built-in
+    /// defaults.
+    pub fn named_policy(&self, name: Option<&str>) -> Result<Policy, Error> {
+        match name.or(self.config.guard.default_policy.as_deref()) {
+            None => Ok(Policy::default()),
+            Some(n) => self
+                .config
+                .guard
+                .policies
+                .get(n)
+                .cloned()
+                .ok_or_else(|| Error::NotFound(format!("guard policy '{n}'"))),
+        }
+    }
+
+    pub fn scan(
+        &self,
+        policy: &Policy,
+        items: Vec<wire::ScanItem>,
+        redact: bool,
+    ) -> Result<Vec<wire::ScanResult>, Error> {
+        scan_items(&self.guard, policy, items, redact)
+    }
+
+    /// Scans retrieved documents for indirect injection: the indexes of the flagged ones.
+    pub fn flag_documents(
+        &self,
+        policy: &Policy,
+        texts: &[&str],
+    ) -> Vec<(usize, f32, Vec<&'static str>)> {
+        if !policy.injection.enabled {
+            return Vec::new();
+        }
+        texts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let r = self.guard.injection.scan(
+                    t,
+                    Source::Document,
+                    policy.injection.document_threshold,
+                );
+                r.flagged.then_some((i, r.score, r.reasons))
+            })
+            .collect()
+    }
+
+    /// Runs the input stage on a request (rewriting it in place) and returns the guard that
+    /// processes its answer.
+    pub fn protect(
+        &self,
+        policy_name: String,
+        policy: Policy,
+        req: &mut ChatRequest,
+        dropped_documents: Vec<(usize, f32, Vec<&'static str>)>,
+        sources_at: Option<usize>,
+    ) -> Result<RequestGuard, Error> {
+        let mut decisions = Vec::new();
+        for (_, score, reasons) in &dropped_documents {
+            decisions.push(Decision {
+                detector: "injection_document",
+                action: "drop",
+                kind: None,
+                count: 1,
+                score: Some(*score),
+                reasons: reasons.clone(),
+            });
+        }
+        // 1. Injection: the last user message (direct) and tool output (indirect).
+        if policy.injection.enabled {
+            let last_user = req.messages.iter().rposition(|m| m.role == Role::User);
+            for (i, m) in req.messages.iter().enumerate() {
+                let source = match m.role {
+                    Role::User if Some(i) == last_user => Source::User,
+                    Role::Tool | Role::Function => Source::Document,
+                    _ => continue,
+                };
+                let threshold = match source {
+                    Source::User => policy.injection.threshold,
+                    Source::Document => policy.injection.document_threshold,
+                };
+                let r = self.guard.injection.scan(&m.text(), source, threshold);
+                let detector = match source {
+                    Source::User => "injection",
+                    Source::Document => "injection_document",
+                };
+                if r.flagged {
+                    let action = match policy.injection.action {
+                        InjectionAction::Block => "block",
+                        InjectionAction::Flag => "flag",
+                    };
+                    self.metrics.guard_decision(detector, action);
+                    if policy.injection.action == InjectionAction::Block {
+                        tracing::info!(detector, score = r.score, reasons = ?r.reasons, "guard blocked a request");
+                        return Err(to_error(
+                            GuardError::Injection {
+                                score: r.score,
+                                reasons: r.reasons.join(", "),
+                            },
+                            Some(format!("messages[{i}]")),
+                        ));
+                    }
+                    decisions.push(Decision {
+                        detector,
+                        action,
+                        kind: None,
+                        count: 1,
+                        score: Some(r.score),
+                        reasons: r.reasons,
+                    });
+                } else if source == Source::User {
+                    self.metrics.guard_decision(detector, "pass");
+                    decisions.push(Decision {
+                        detector,
+                        action: "pass",
+                        kind: None,
+                        count: 0,
+                        score: Some(r.score),
+                        reasons: Vec::new(),
+                    });
+                }
+            }
+        }
+        // 2. PII in user, tool and assistant-history messages.
+        let mut vault = Vault::new();
+        let mut counts: HashMap<(EntityType, Action), u32> = HashMap::new();
+        if policy.pii.enabled {
+            let originals: Vec<String> = req.messages.iter().map(|m| m.text()).collect();
+            let inputs: Vec<&str> = originals.iter().map(String::as_str).collect();
+            for (i, m) in req.messages.iter_mut().enumerate() {
+                if !matches!(
+                    m.role,
+                    Role::User | Role::Tool | Role::Function | Role::Assistant
+                ) {
+                    continue;
+                }
+                let mut redact_text = |t: &mut String| -> Result<(), Error> {
+                    let findings = self.guard.pii.scan(t);
+                    if findings.is_empty() {
+                        return Ok(());
+                    }
+                    let (new, reps) = pseudo::redact(t, &findings, &policy, &mut vault, &inputs)
+                        .map_err(|e| {
+                            if let GuardError::BlockedEntity(_) = e {
+                                self.metrics.guard_decision("pii", "block");
+                            }
+                            to_error(e, Some(format!("messages[{i}]")))
+                        })?;
+                    for r in reps {
+                        *counts.entry((r.kind, r.action)).or_insert(0) += 1;
+                    }
+                    *t = new;
+                    Ok(())
+                };
+                match &mut m.content {
+                    Content::Text(t) => redact_text(t)?,
+                    Content::Parts(parts) => {
+                        for p in parts.iter_mut() {
+                            if let Some(t) = p.text.as_mut() {
+                                redact_text(t)?;
+                            }
+                        }
+                    }
+                    Content::None => {}
+                }
+            }
+        }
+        let mut kinds: Vec<_> = counts.into_iter().collect();
+        kinds.sort_by_key(|((k, _), _)| *k);
+        for ((kind, action), count) in kinds {
+            let action = action_name(action);
+            self.metrics.guard_decision("pii", action);
+            decisions.push(Decision {
+                detector: "pii",
+                action,
+                kind: Some(kind),
+                count,
+                score: None,
+                reasons: Vec::new(),
+            });
+        }
+        // 3. Output checks: the canary in the system prompt, what the model was sent.
+        let output = if policy.output.enabled {
+            // The operator's system prompt: not the retrieved sources Atalaya inserted.
+            let system: String = req
+                .messages
+                .iter()
+                .enumerate()
+                .filter(|(i, m)| {
+                    matches!(m.role, Role::System | Role::Developer) && Some(*i) != sources_at
+                })
+                .map(|(_, m)| m)
+                .map(|m| m.text())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let canary = if policy.output.canary {
+                req.messages
+                    .iter_mut()
+                    .find(|m| matches!(m.role, Role::System | Role::Developer))
+                    .and_then(|m| {
+                        let c = output::new_canary();
+                        match &mut m.content {
+                            Content::Text(t) => {
+                                t.push_str(&output::canary_line(&c));
+                                Some(c)
+                            }
+                            _ => None,
+                        }
+                    })
+            } else {
+                None
+            };
+            let sent: String = req
+                .messages
+                .iter()
+                .map(|m| m.text())
+                .collect::<Vec<_>>()
+                .join("\n");
+            Some(
+                OutputContext::new(&policy.output, canary, &system, sent)
+                    .map_err(|e| to_error(e, None))?,
+            )
+        } else {
+            None
+        };
+        Ok(RequestGuard {
+            guard: self.guard.clone(),
+            metrics: self.metrics.clone(),
+            policy_name,
+            policy,
+            vault,
+            output,
+            decisions,
+            output_decisions: Vec::new(),
+        })
+    }
+}
+
+/// The answer side of one guarded request.
+pub struct RequestGuard {
+    guard: Arc<Guard>,
+    metrics: Arc<Metrics>,
+    policy_name: String,
+    policy: Policy,
+    vault: Vault,
+    output: Option<OutputContext>,
+    decisions: Vec<Decision>,
+    output_decisions: Vec<Decision>,
+}
+
+impl RequestGuard {
+    /// The `x-atalaya-guard` header: `policy=NAME; pii=N; injection=SCORE; output=N`.
+    pub fn header(&self) -> String {
+        let pii: u32 = self
+            .decisions
+            .iter()
+            .filter(|d| d.detector == "pii")
+            .map(|d| d.count)
+            .sum();
+        let inj = self
+            .decisions
+            .iter()
+            .filter(|d| d.detector == "injection")
+            .filter_map(|d| d.score)
+            .fold(0f32, f32::max);
+        format!(
+            "policy={}; pii={pii}; injection={:.2}; flags={}",
+            self.policy_name,
+            inj,
+            self.decisions
+                .iter()
+                .filter(|d| d.action == "flag" || d.action == "drop")
+                .count()
+        )
+    }
+
+    fn report(&self) -> Value {
+        json!({
+            "policy": self.policy_name,
+            "input": self.decisions.iter().map(Decision::json).collect::<Vec<_>>(),
+            "output": self.output_decisions.iter().map(Decision::json).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Output checks and restoration of one complete text.
+    fn check_text(&mut self, text: &str, whole: &str) -> Result<String, Error> {
+        let checked = match &self.output {
+            Some(ctx) => {
+                let (t, found) = ctx
+                    .check(&self.guard.pii, &self.policy.output, text, whole)
+                    .map_err(|e| {
+                        if let GuardError::OutputBlocked { check } = &e {
+                            self.metrics.guard_decision(check, "block");
+                        }
+                        to_error(e, None)
+                    })?;
+                for f in found {
+                    let action = output_action_name(f.action);
+                    self.metrics
+                        .guard_decision(output_detector(f.check), action);
+                    self.output_decisions.push(Decision {
+                        detector: output_detector(f.check),
+                        action,
+                        kind: f.kind,
+                        count: 1,
+                        score: None,
+                        reasons: Vec::new(),
+                    });
+                }
+                t
+            }
+            None => text.to_string(),
+        };
+        Ok(self.vault.restore(&checked))
+    }
+
+    /// Checks and restores a complete (non-streamed) answer: message contents, tool-call
+    /// arguments; adds `atalaya.guard`.
+    pub fn finish(&mut self, body: &Bytes) -> Result<Bytes, Error> {
+        let mut v: Value = serde_json::from_slice(body).map_err(|e| Error::Upstream {
+            target: "guard".into(),
+            detail: format!("the answer is not JSON ({e}); a guarded route needs it"),
+        })?;
+        if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
+            for c in choices {
+                let Some(msg) = c.get_mut("message") else {
+                    continue;
+                };
+                if let Some(text) = msg
+                    .get("content")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                {
+                    let new = self.check_text(&text, &text)?;
+                    msg["content"] = Value::String(new);
+                }
+                if let Some(calls) = msg.get_mut("tool_calls").and_then(Value::as_array_mut) {
+                    for call in calls {
+                        if let Some(args) = call
+                            .pointer_mut("/function/arguments")
+                            .and_then(|a| a.as_str().map(str::to_owned))
+                        {
+                            call["function"]["arguments"] =
+                                Value::String(self.vault.restore(&args));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(obj) = v.as_object_mut() {
+            let report = self.report();
+            match obj.get_mut("atalaya").and_then(Value::as_object_mut) {
+                Some(a) => {
+                    a.insert("guard".into(), report);
+                }
+                None => {
+                    obj.insert("atalaya".into(), json!({ "guard": report }));
+                }
+            }
+        }
+        serde_json::to_vec(&v)
+            .map(Bytes::from)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Checks and restores a streamed answer. Placeholders split across chunks are held back
+    /// until complete; with output checks on, text is released a sentence at a time (a check
+    /// needs whole entities). A blocking check ends the stream with an error event. The last
+    /// chunk before the end carries `atalaya.guard`.
+    pub fn wrap_stream(self, inner: GatewayStream, model: String) -> GatewayStream {
+        let state = StreamState {
+            guard: self,
+            inner,
+            choices: HashMap::new(),
+            done: false,
+            model,
+        };
+        Box::pin(futures::stream::unfold(state, |mut st| async move {
+            if st.done {
+                return None;
+            }
+            loop {
+                match st.inner.next().await {
+                    Some(Ok(chunk)) => match st.chunk(chunk) {
+                        Ok(Some(c)) => return Some((Ok(c), st)),
+                        Ok(None) => continue,
+                        Err(e) => {
+                            st.done = true;
+                            return Some((Err(e), st));
+                        }
+                    },
+                    Some(Err(e)) => {
+                        st.done = true;
+                        return Some((Err(e), st));
+                    }
+                    None => {
+                        st.done = true;
+                        return match st.tail() {
+                            Ok(c) => Some((Ok(c), st)),
+                            Err(e) => Some((Err(e), st)),
+                        };
+                    }
+                }
+            }
+        }))
+    }
+}
+
+fn output_detector(check: &'static str) -> &'static str {
+    match check {
+        "pii" => "output_pii",
+        other => other,
+    }
+}
+
+#[derive(Default)]
+struct ChoiceState {
+    /// Text received and not yet released (output checks need whole sentences).
+    raw: String,
+    /// Everything received, for the canary and overlap checks.
+    whole: String,
+    restorer: StreamRestorer,
+    finished: bool,
+}
+
+struct StreamState {
+    guard: RequestGuard,
+    inner: GatewayStream,
+    choices: HashMap<u64, ChoiceState>,
+    done: bool,
+    model: String,
+}
+
+/// Where a released segment may end: after the last sentence end or line break, or (for long
+/// text without one) the last space.
+fn release_point(raw: &str) -> usize {
+    let b = raw.as_bytes();
+    for i in (0..b.len()).rev() {
+        if b[i] == b'\n'
+            || (matches!(b[i], b'.' | b'!' | b'?') && b.get(i + 1).is_some_and(|c| *c == b' '))
+        {
+            return i + 1;
+        }
+    }
+    if raw.len() > 400 {
+        return raw.rfind(' ').map_or(0, |i| i + 1);
+    }
+    0
+}
+
+impl StreamState {
+    fn release(&mut self, index: u64, incoming: &str, finish: bool) -> Result<String, Error> {
+        let checks = self.guard.output.is_some();
+        let st = self.choices.entry(index).or_default();
+        st.whole.push_str(incoming);
+        if !checks {
+            let mut out = st.restorer.push(&self.guard.vault, incoming);
+            if finish {
+                out.push_str(&st.restorer.finish(&self.guard.vault));
+            }
+            return Ok(out);
+        }
+        st.raw.push_str(incoming);
+        let cut = if finish {
+            st.raw.len()
+        } else {
+            release_point(&st.raw)
+        };
+        if cut == 0 {
+            return Ok(String::new());
+        }
+        let segment: String = st.raw.drain(..cut).collect();
+        let whole = st.whole.clone();
+        let checked = {
+            // Output checks run before restoration (restored values are the client's own).
+            let Some(ctx) = &self.guard.output else {
+                return Ok(segment);
+            };
+            let (t, found) = ctx
+                .check(
+                    &self.guard.guard.pii,
+                    &self.guard.policy.output,
+                    &segment,
+                    &whole,
+                )
+                .map_err(|e| {
+                    if let GuardError::OutputBlocked { check } = &e {
+                        self.guard.metrics.guard_decision(check, "block");
+                    }
+                    to_error(e, None)
+                })?;
+            for f in found {
+                let action = output_action_name(f.action);
+                let detector = output_detector(f.check);
+                let dup = self.guard.output_decisions.iter().any(|d| {
+                    d.detector == detector && d.kind == f.kind && detector != "output_pii"
+                });
+                if !dup {
+                    self.guard.metrics.guard_decision(detector, action);
+                    self.guard.output_decisions.push(Decision {
+                        detector,
+                        action,
+                        kind: f.kind,
+                        count: 1,
+                        score: None,
+                        reasons: Vec::new(),
+                    });
+                }
+            }
+            t
+        };
+        let st = self.choices.entry(index).or_default();
+        let mut out = st.restorer.push(&self.guard.vault, &checked);
+        if finish {
+            out.push_str(&st.restorer.finish(&self.guard.vault));
+        }
+        Ok(out)
+    }
+
+    /// Rewrites one upstream chunk; `None` when nothing is left to send in it.
+    fn chunk(
+        &mut self,
+        mut chunk: atalaya_core::domain::StreamChunk,
+    ) -> Result<Option<atalaya_core::domain::StreamChunk>, Error> {
+        if chunk.usage_only {
+            return Ok(Some(chunk));
+        }
+        let Ok(mut v) = serde_json::from_slice::<Value>(&chunk.data) else {
+            return Ok(Some(chunk));
+        };
+        let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) else {
+            return Ok(Some(chunk));
+        };
+        let mut edits: Vec<(usize, u64, String, bool)> = Vec::new();
+        for (pos, c) in choices.iter().enumerate() {
+            let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let content = c
+                .pointer("/delta/content")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let finish = c.get("finish_reason").is_some_and(|f| !f.is_null());
+            edits.push((pos, index, content, finish));
+        }
+        let mut empty = true;
+        for (pos, index, content, finish) in edits {
+            let released = self.release(index, &content, finish)?;
+            if finish {
+                self.choices.entry(index).or_default().finished = true;
+            }
+            let c = &mut choices[pos];
+            if c.pointer("/delta/content").is_some_and(Value::is_string) || !released.is_empty() {
+                if let Some(delta) = c.get_mut("delta").and_then(Value::as_object_mut) {
+                    delta.insert("content".into(), Value::String(released.clone()));
+                }
+            }
+            let restored_calls = c
+                .pointer_mut("/delta/tool_calls")
+                .and_then(Value::as_array_mut)
+                .map(|calls| {
+                    for call in calls {
+                        if let Some(a) = call
+                            .pointer("/function/arguments")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                        {
+                            call["function"]["arguments"] =
+                                Value::String(self.guard.vault.restore(&a));
+                        }
+                    }
+                })
+                .is_some();
+            let has_other = c
+                .get("delta")
+                .and_then(Value::as_object)
+                .is_some_and(|d| d.keys().any(|k| k != "content") || d.is_empty());
+            if !released.is_empty()
+                || finish
+                || restored_calls
+                || has_other
+                || c.get("logprobs").is_some_and(|l| !l.is_null())
+            {
+                empty = false;
+            }
+        }
+        if empty {
+            return Ok(None);
+        }
+        chunk.data =
+            Bytes::from(serde_json::to_vec(&v).map_err(|e| Error::Internal(e.to_string()))?);
+        Ok(Some(chunk))
+    }
+
+    /// Text still held when the upstream ended without a finish chunk, and the report.
+    fn tail(&mut self) -> Result<atalaya_core::domain::StreamChunk, Error> {
+        let open: Vec<u64> = self
+            .choices
+            .iter()
+            .filter(|(_, s)| !s.finished && (!s.raw.is_empty() || s.restorer.holding()))
+            .map(|(i, _)| *i)
+            .collect();
+        let mut choices = Vec::new();
+        for i in open {
+            let text = self.release(i, "", true)?;
+            choices.push(json!({"index": i, "delta": {"content": text}, "finish_reason": null}));
+        }
+        let v = json!({
+            "object": "chat.completion.chunk",
+            "model": self.model,
+            "choices": choices,
+            "atalaya": {"guard": self.guard.report()},
+        });
+        Ok(atalaya_core::domain::StreamChunk {
+            data: Bytes::from(v.to_string()),
+            usage: None,
+            usage_only: false,
+        })
+    }
+}

@@ -1,0 +1,69 @@
+//! `atalaya guard scan|redact`: JSON Lines in, JSON Lines out, over the same service function
+//! as `POST /v1/guard/scan`. A bad line gets an error line (with its line number) and the
+//! others are still scanned; the exit status then says some lines failed.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader, BufWriter, Write},
+    path::PathBuf,
+};
+
+use anyhow::Context;
+use atalaya_api::guard::ScanItem;
+use atalaya_guard::{Guard, Policy};
+use atalaya_server::guard::scan_items;
+
+/// Returns whether every line was scanned.
+pub fn run(input: Option<PathBuf>, policy: Option<PathBuf>, redact: bool) -> anyhow::Result<bool> {
+    let policy = match policy {
+        None => Policy::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read policy file {}", p.display()))?;
+            Policy::from_toml(&text).with_context(|| format!("policy file {}", p.display()))?
+        }
+    };
+    let guard = Guard::new()?;
+    let reader: Box<dyn BufRead> = match &input {
+        None => Box::new(BufReader::new(std::io::stdin().lock())),
+        Some(p) => Box::new(BufReader::new(
+            File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+        )),
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut all_ok = true;
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("reading line {}", n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let result = serde_json::from_str::<ScanItem>(&line)
+            .map_err(|e| format!("line {}: not a {{\"id\",\"text\"}} object: {e}", n + 1))
+            .and_then(|item| {
+                let id = item.id.clone();
+                scan_items(&guard, &policy, vec![item], redact)
+                    .map_err(|e| format!("line {}: {}", n + 1, e.public_message()))
+                    .map(|mut r| (id, r.pop()))
+            });
+        match result {
+            Ok((_, Some(r))) => serde_json::to_writer(&mut out, &r)?,
+            Ok((id, None)) => {
+                all_ok = false;
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({"id": id, "error": "no result"}),
+                )?
+            }
+            Err(e) => {
+                all_ok = false;
+                let id = serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v.get("id").cloned());
+                serde_json::to_writer(&mut out, &serde_json::json!({"id": id, "error": e}))?
+            }
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(all_ok)
+}
