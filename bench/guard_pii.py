@@ -8,7 +8,7 @@
     python3 bench/guard_pii.py --dataset multilingual --show-errors PERSON --systems atalaya
 
 Datasets
-  presidio      /work/shared/data/pii-presidio/synth_dataset_v2.json (Presidio's synthetic set,
+  presidio      ../shared/data/pii-presidio/synth_dataset_v2.json (Presidio's synthetic set,
                 English). Gold types mapped EMAIL_ADDRESS->EMAIL, PHONE_NUMBER->PHONE, CREDIT_CARD,
                 IBAN_CODE->IBAN, US_SSN, IP_ADDRESS, PERSON; every other gold type is ignored. Its
                 gold is imperfect (e.g. 19-digit "card" numbers, numbers in addresses left unlabeled).
@@ -57,7 +57,7 @@ CACHE = Path(os.environ.get("ATALAYA_CACHE", Path.home() / ".cache" / "atalaya")
 PRESIDIO_VENV = CACHE / "venvs" / f"presidio-{PRESIDIO_VERSION}"
 
 DATASETS = {
-    "presidio": Path(os.environ.get("PRESIDIO_SYNTH", "/work/shared/data/pii-presidio/synth_dataset_v2.json")),
+    "presidio": Path(os.environ.get("PRESIDIO_SYNTH", str(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pii-presidio" / "synth_dataset_v2.json"))),
     "multilingual": HERE / "guard" / "data" / "pii_multilingual.json",
 }
 ALL_TYPES = ["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "ES_DNI", "ES_NIE", "BR_CPF", "BR_CNPJ", "US_SSN",

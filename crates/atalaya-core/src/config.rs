@@ -1255,6 +1255,35 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
     }
 
     #[test]
+    fn guard_policies_are_validated_with_their_keys() {
+        let text = format!("{GOOD}\n[models.\"llama-3.1\".guard]\n");
+        // A route's guard is a policy name, not a table.
+        assert!(load_with_keys(&text).is_err());
+        let text = format!(
+            "{GOOD}\n[guard]\ndefault_policy = \"nope\"\n[guard.policies.strict.pii]\nentities = {{ PASSPORT = \"block\" }}\n[guard.policies.strict.injection]\nthreshold = 1.5\n"
+        );
+        let keys: Vec<String> = issues(load_with_keys(&text).unwrap_err())
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(keys, ["guard.policies.strict", "guard.default_policy"]);
+        let text = format!(
+            "{GOOD}\n[guard.policies.strict.pii]\nentities = {{ CREDIT_CARD = \"block\" }}\n[guard.policies.strict.pii.extra]\n"
+        );
+        assert!(load_with_keys(&text).is_err(), "unknown keys are refused");
+        let ok = format!(
+            "{GOOD}\n[guard]\ndefault_policy = \"strict\"\n[guard.policies.strict.pii]\nentities = {{ CREDIT_CARD = \"block\" }}\n"
+        );
+        let c = load_with_keys(&ok).unwrap();
+        let (name, p) = c.guard_policy("llama-3.1").unwrap();
+        assert_eq!(name, "strict");
+        assert_eq!(
+            p.action(atalaya_guard::EntityType::CreditCard),
+            atalaya_guard::Action::Block
+        );
+    }
+
+    #[test]
     fn local_models_are_validated_and_routable() {
         let model = write("not really a model, but a file");
         let path = model.path().display().to_string();

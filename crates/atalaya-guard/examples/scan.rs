@@ -1,6 +1,7 @@
 //! `cargo run --release -p atalaya-guard --example scan < in.jsonl`: the detectors alone, in
 //! the output format of `atalaya guard scan` (for quick iterations on the evaluation sets
 //! without building the server).
+#![allow(clippy::print_stdout)] // a benchmark tool: its report is its output
 
 use std::io::{BufRead, Write};
 

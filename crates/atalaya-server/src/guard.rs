@@ -462,35 +462,44 @@ impl RequestGuard {
         })
     }
 
+    /// Output checks on one text (before restoration: restored values are the client's own),
+    /// with their decisions recorded. A stream reports each check once (`pii` per finding).
+    fn output_check(&mut self, text: &str, whole: &str) -> Result<String, Error> {
+        let Some(ctx) = &self.output else {
+            return Ok(text.to_string());
+        };
+        let (checked, found) = ctx
+            .check(&self.guard.pii, &self.policy.output, text, whole)
+            .map_err(|e| {
+                if let GuardError::OutputBlocked { check } = &e {
+                    self.metrics.guard_decision(check, "block");
+                }
+                to_error(e, None)
+            })?;
+        for f in found {
+            let action = output_action_name(f.action);
+            let detector = output_detector(f.check);
+            let repeated = detector != "output_pii"
+                && self.output_decisions.iter().any(|d| d.detector == detector);
+            if repeated {
+                continue;
+            }
+            self.metrics.guard_decision(detector, action);
+            self.output_decisions.push(Decision {
+                detector,
+                action,
+                kind: f.kind,
+                count: 1,
+                score: None,
+                reasons: Vec::new(),
+            });
+        }
+        Ok(checked)
+    }
+
     /// Output checks and restoration of one complete text.
     fn check_text(&mut self, text: &str, whole: &str) -> Result<String, Error> {
-        let checked = match &self.output {
-            Some(ctx) => {
-                let (t, found) = ctx
-                    .check(&self.guard.pii, &self.policy.output, text, whole)
-                    .map_err(|e| {
-                        if let GuardError::OutputBlocked { check } = &e {
-                            self.metrics.guard_decision(check, "block");
-                        }
-                        to_error(e, None)
-                    })?;
-                for f in found {
-                    let action = output_action_name(f.action);
-                    self.metrics
-                        .guard_decision(output_detector(f.check), action);
-                    self.output_decisions.push(Decision {
-                        detector: output_detector(f.check),
-                        action,
-                        kind: f.kind,
-                        count: 1,
-                        score: None,
-                        reasons: Vec::new(),
-                    });
-                }
-                t
-            }
-            None => text.to_string(),
-        };
+        let checked = self.output_check(text, whole)?;
         Ok(self.vault.restore(&checked))
     }
 
@@ -651,44 +660,7 @@ impl StreamState {
         }
         let segment: String = st.raw.drain(..cut).collect();
         let whole = st.whole.clone();
-        let checked = {
-            // Output checks run before restoration (restored values are the client's own).
-            let Some(ctx) = &self.guard.output else {
-                return Ok(segment);
-            };
-            let (t, found) = ctx
-                .check(
-                    &self.guard.guard.pii,
-                    &self.guard.policy.output,
-                    &segment,
-                    &whole,
-                )
-                .map_err(|e| {
-                    if let GuardError::OutputBlocked { check } = &e {
-                        self.guard.metrics.guard_decision(check, "block");
-                    }
-                    to_error(e, None)
-                })?;
-            for f in found {
-                let action = output_action_name(f.action);
-                let detector = output_detector(f.check);
-                let dup = self.guard.output_decisions.iter().any(|d| {
-                    d.detector == detector && d.kind == f.kind && detector != "output_pii"
-                });
-                if !dup {
-                    self.guard.metrics.guard_decision(detector, action);
-                    self.guard.output_decisions.push(Decision {
-                        detector,
-                        action,
-                        kind: f.kind,
-                        count: 1,
-                        score: None,
-                        reasons: Vec::new(),
-                    });
-                }
-            }
-            t
-        };
+        let checked = self.guard.output_check(&segment, &whole)?;
         let st = self.choices.entry(index).or_default();
         let mut out = st.restorer.push(&self.guard.vault, &checked);
         if finish {

@@ -377,5 +377,8 @@ async fn guard_scan_cli_keeps_its_json_lines_contract() {
     assert!(lines[1]["error"].as_str().unwrap().contains("line 2"));
     assert_eq!(lines[2]["id"], 3);
     assert_eq!(lines[2]["injection"]["flagged"], true);
-    assert!(lines[2]["injection"]["reasons"].as_array().unwrap().len() >= 1);
+    assert!(!lines[2]["injection"]["reasons"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }

@@ -132,14 +132,33 @@ impl InjectionDetector {
         // The whole text and each line / sentence (a short benign text around one injected
         // sentence must not dilute it).
         let whole = normalize::normalize(text);
-        let mut best = model.score(&whole, &mut seen);
+        let feats = model.features(&whole);
+        let mut best = model.score_window(&feats, 0, whole.len() + 2, &mut seen);
         let segs = segments(text);
         if segs.len() > 1 || segs.first().is_some_and(|s| s.len() != text.len()) {
+            // Each part's normal form is a run of whole words of the whole's: find it (parts
+            // come in order) and score the features inside its window.
+            let mut from = 0;
             for s in segs {
                 let n = normalize::normalize(s);
-                if n.split(' ').count() >= 4 && n != whole {
-                    best = best.max(model.score(&n, &mut seen));
+                if n.split(' ').count() < 4 || n == whole {
+                    continue;
                 }
+                let found = whole[from..]
+                    .match_indices(n.as_str())
+                    .map(|(i, _)| from + i)
+                    .find(|&a| {
+                        (a == 0 || whole.as_bytes()[a - 1] == b' ')
+                            && (a + n.len() == whole.len() || whole.as_bytes()[a + n.len()] == b' ')
+                    });
+                let p = match found {
+                    Some(a) => {
+                        from = a;
+                        model.score_window(&feats, a, a + n.len() + 2, &mut seen)
+                    }
+                    None => model.score(&n, &mut seen),
+                };
+                best = best.max(p);
             }
         }
         self.rules.normalised(&whole, &mut hits);

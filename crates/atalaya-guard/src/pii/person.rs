@@ -310,7 +310,12 @@ fn tokens(text: &str) -> Vec<Token> {
             end,
             title: first_upper && (single || (lower_rest && !upper_rest) || mixed_name(word)),
             initial: first_upper && single,
-            lower: word.to_lowercase(),
+            // Only capitalised words and short ones (particles) are ever looked up.
+            lower: if first_upper || end - start <= 3 {
+                word.to_lowercase()
+            } else {
+                String::new()
+            },
         });
     }
     out

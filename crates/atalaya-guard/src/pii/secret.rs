@@ -8,6 +8,9 @@ use super::{EntityType, Finding};
 use crate::text::{boundary_after, boundary_before};
 
 pub(crate) struct Secrets {
+    /// Every known prefix in one regex (one pass over the text)...
+    any_known: Regex,
+    /// ...and each alone, anchored, to name the match.
     known: Vec<(Regex, &'static str)>,
     assigned: Regex,
     standalone: Regex,
@@ -79,11 +82,20 @@ impl Secrets {
                 r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
                 "jwt",
             ),
-        ]
-        .into_iter()
-        .map(|(p, name)| Regex::new(p).map(|r| (r, name)))
-        .collect::<Result<Vec<_>, _>>()?;
+        ];
+        let any_known = Regex::new(
+            &known
+                .iter()
+                .map(|(p, _)| format!("(?:{p})"))
+                .collect::<Vec<_>>()
+                .join("|"),
+        )?;
+        let known = known
+            .into_iter()
+            .map(|(p, name)| Regex::new(&format!("^(?:{p})$")).map(|r| (r, name)))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Secrets {
+            any_known,
             known,
             assigned: Regex::new(
                 r#"(?i)(?:api[_\- ]?key|apikey|secret(?:[_\- ]?key)?|access[_\- ]?token|auth[_\- ]?token|token|password|passwd|pwd|contraseña|contrasena|senha|clave|chave)["']?[ \t]*(?:[:=]| is | es | é )[ \t]*["']?([^\s"',;]{8,})"#,
@@ -107,17 +119,20 @@ impl Secrets {
                 ));
             }
         }
-        for (re, name) in &self.known {
-            for m in re.find_iter(text) {
-                if boundary_before(text, m.start()) && boundary_after(text, m.end()) {
-                    out.push(Finding::new(
-                        EntityType::Secret,
-                        m.start(),
-                        m.end(),
-                        0.98,
-                        name,
-                    ));
-                }
+        for m in self.any_known.find_iter(text) {
+            if boundary_before(text, m.start()) && boundary_after(text, m.end()) {
+                let name = self
+                    .known
+                    .iter()
+                    .find(|(re, _)| re.is_match(m.as_str()))
+                    .map_or("api_key", |(_, n)| n);
+                out.push(Finding::new(
+                    EntityType::Secret,
+                    m.start(),
+                    m.end(),
+                    0.98,
+                    name,
+                ));
             }
         }
         for c in self.assigned.captures_iter(text) {
