@@ -76,7 +76,12 @@ village springs cycle care salesperson awarded stripes bot nome empresa respons�
 responsavel telefone telemóvel telemovel cadastro e-mail info personal website phone mobile \
 apt suite unit floor piso andar bloco bloque portal escalera puerta apto \
 router livebox macbook air plan fibra max pro plus premium ultra mini lite \
-belo horizonte porto alegre rio janeiro buenos aires nueva york";
+belo horizonte porto alegre rio janeiro buenos aires nueva york \
+warning error status total tracking answer question summary description reason details \
+message comment comments attention notice important update result results response request \
+priority category type source tags language label value key id code q contact desk fax tel \
+cel aqui aquí hoy ahora agora hoje ontem ayer mañana amanhã segunda-feira terça-feira \
+quarta-feira quinta-feira sexta-feira day days night labor labour memorial independence";
 
 /// Words after which a capitalised run is a name (lowercase, accents kept; matched at the end
 /// of the text before the run).
@@ -190,6 +195,32 @@ const CUES: &[&str] = &[
     "dña.",
     "dra.",
     "d.",
+    "name?",
+    "nombre?",
+    "nome?",
+    "calls me",
+    "called me",
+    "named",
+    "named him",
+    "named her",
+    "starring",
+    "featuring",
+    "directed by",
+    "directed by:",
+    "written by",
+    "says",
+    "said",
+    "asked",
+    "told",
+    "shouted at",
+    "according to",
+    "maiden name is",
+    "surname is",
+    "last name is",
+    "apellido es",
+    "sobrenome é",
+    "billing address:",
+    "user:",
 ];
 
 /// Closing lines after which a line holding a capitalised run is a signature.
@@ -229,10 +260,35 @@ const FUNCTION: &[&str] = &[
     "do", "dos", "das", "e", "em", "para", "por", "con", "com",
 ];
 
-/// What may separate names in a list.
-const LIST_GAPS: &[&str] = &[
-    ", ", " and ", ", and ", " y ", " e ", " & ", " or ", " o ", " ou ",
+/// Verbs after which a capitalised word at the start of a sentence is a person ("Tomomi is
+/// from ...", "Asya spent a year ...").
+const VERBS: &[&str] = &[
+    "spent",
+    "said",
+    "says",
+    "shouted",
+    "lives",
+    "lived",
+    "works",
+    "worked",
+    "wrote",
+    "asked",
+    "told",
+    "replied",
+    "answered",
+    "married",
+    "studied",
+    "graduated",
+    "dijo",
+    "vive",
+    "trabaja",
+    "mora",
+    "trabalha",
+    "disse",
 ];
+
+/// Words that join the last elements of a list of names.
+const CONJUNCTIONS: &[&str] = &["and", "y", "e", "or", "o", "ou", "&"];
 
 /// Particles inside names: "María de la Cruz", "João da Silva", "Ludwig van Beethoven".
 const PARTICLES: &[&str] = &[
@@ -481,19 +537,36 @@ impl Names {
             }
         }
         let speaker = line_initial(text, start) && rest.starts_with(':') && n <= 3;
-        let then_lower = rest.starts_with(|c: char| c.is_lowercase());
+        let possessive = rest.starts_with("'s ") || rest.starts_with("’s ");
+        let then_lower = rest.starts_with(|c: char| c.is_lowercase()) || possessive;
+        let then_verb = VERBS.iter().any(|v| {
+            rest.strip_prefix(v)
+                .is_some_and(|r| r.starts_with([' ', ',', '.', ':']) || r.is_empty())
+        }) || possessive;
+        // A line holding nothing but the name (signature and address blocks).
+        let own_line = line_initial(text, start)
+            && (rest.is_empty() || rest.starts_with(['\n', '\r']))
+            && (2..=3).contains(&n);
         let surname_only = n == 1
             && self.surnames.contains(&words[0].lower)
             && !self.ambiguous.contains(&words[0].lower)
             && !self.is_common(&words[0].lower);
         let known_run = (2..=5).contains(&n) && any_known && !headline;
+        let after_colon = rest
+            .strip_prefix(':')
+            .map_or("", |r| r.trim_start_matches(' '));
         let speaking = speaker
-            && first_given
+            && (first_given
+                || (shaped
+                    && n == 1
+                    && after_colon.starts_with(|c: char| c.is_uppercase() || c == '"')))
             && !rest[1..].trim_start_matches(' ').starts_with(['\n', '\r'])
             && rest.len() > 2;
         let lone_given =
             n == 1 && first_given && (!sentence_start || then_lower || rest.starts_with(','));
         let lone_weak = (n == 1 && first_given && followed_by_comma_or_end(text, end))
+            || (n == 1 && shaped && sentence_start && then_verb && !headline)
+            || (own_line && shaped && !headline)
             || (surname_only && !sentence_start && !headline)
             || ((2..=3).contains(&n) && shaped && !headline && (!sentence_start || then_lower));
         let score = if cue && n <= 5 {
@@ -524,6 +597,12 @@ impl Names {
     /// capitalised name-shaped words joined to it by ", ", " and ", " y ", " e ".
     fn extend_lists(&self, text: &str, toks: &[Token], out: &mut Vec<Finding>) {
         let mut added = Vec::new();
+        let mut drop_spans: Vec<(usize, usize)> = Vec::new();
+        let org_after = |k: usize| {
+            toks.get(k + 1).is_some_and(|t| {
+                t.title && &text[toks[k].end..t.start] == " " && self.is_common(&t.lower)
+            })
+        };
         for f in out.iter().filter(|f| f.kind == EntityType::Person) {
             let Some(i) = toks.iter().position(|t| t.start == f.start) else {
                 continue;
@@ -533,15 +612,8 @@ impl Names {
             };
             // Left.
             let mut k = i;
-            while k >= 2 {
-                let gap = &text[toks[k - 1].end..toks[k].start];
-                if !LIST_GAPS.contains(&gap) {
-                    break;
-                }
-                let c = &toks[k - 1];
-                if !(c.title && name_shaped(&c.lower) && !self.is_common(&c.lower)) {
-                    break;
-                }
+            while let Some(p) = self.list_step_left(text, toks, k) {
+                let c = &toks[p];
                 added.push(Finding::new(
                     EntityType::Person,
                     c.start,
@@ -549,31 +621,24 @@ impl Names {
                     0.6,
                     "person",
                 ));
-                k -= 1;
+                k = p;
             }
+            let left = k;
             // Right.
             let mut k = j;
-            while k + 1 < toks.len() {
-                let gap = &text[toks[k].end..toks[k + 1].start];
-                if !LIST_GAPS.contains(&gap) {
-                    break;
-                }
-                let c = &toks[k + 1];
-                if !(c.title && name_shaped(&c.lower) && !self.is_common(&c.lower)) {
-                    break;
-                }
+            while let Some(p) = self.list_step_right(text, toks, k) {
+                let c = &toks[p];
                 // A two-word name after "and": take both words.
-                let end = match toks.get(k + 2) {
+                let (end, last) = match toks.get(p + 1) {
                     Some(n2)
                         if &text[c.end..n2.start] == " "
                             && n2.title
                             && name_shaped(&n2.lower)
                             && !self.is_common(&n2.lower) =>
                     {
-                        k += 1;
-                        n2.end
+                        (n2.end, p + 1)
                     }
-                    _ => c.end,
+                    _ => (c.end, p),
                 };
                 added.push(Finding::new(
                     EntityType::Person,
@@ -582,10 +647,58 @@ impl Names {
                     0.6,
                     "person",
                 ));
-                k += 1;
+                k = last;
+            }
+            // "The Davis, Reynolds and Williamson Orchestra": the list names an organisation.
+            if org_after(k) {
+                drop_spans.push((toks[left].start, toks[k].end));
             }
         }
-        out.extend(added);
+        let dropped = |f: &Finding| {
+            drop_spans
+                .iter()
+                .any(|&(lo, hi)| f.start < hi && f.end > lo)
+        };
+        added.retain(|f| !dropped(f));
+        out.retain(|f| f.kind != EntityType::Person || !dropped(f));
+        for f in added {
+            if !out.iter().any(|o| o.start < f.end && f.start < o.end) {
+                out.push(f);
+            }
+        }
+    }
+
+    /// A list element: a capitalised, name-shaped, uncommon word.
+    fn list_name(&self, t: &Token) -> bool {
+        t.title && name_shaped(&t.lower) && !self.is_common(&t.lower)
+    }
+
+    /// The next list element after token `k` (", X", " and X", ", and X", " y X", " e X").
+    fn list_step_right(&self, text: &str, toks: &[Token], k: usize) -> Option<usize> {
+        let n = toks.get(k + 1)?;
+        let gap = &text[toks[k].end..n.start];
+        let p = if CONJUNCTIONS.contains(&n.lower.as_str()) && !n.title {
+            let m = toks.get(k + 2)?;
+            ((gap == " " || gap == ", ") && &text[n.end..m.start] == " ").then_some(k + 2)?
+        } else {
+            (gap == ", ").then_some(k + 1)?
+        };
+        self.list_name(&toks[p]).then_some(p)
+    }
+
+    /// The list element before token `k`.
+    fn list_step_left(&self, text: &str, toks: &[Token], k: usize) -> Option<usize> {
+        let p = k.checked_sub(1)?;
+        let prev = &toks[p];
+        let gap = &text[prev.end..toks[k].start];
+        let q = if CONJUNCTIONS.contains(&prev.lower.as_str()) && !prev.title {
+            let q = p.checked_sub(1)?;
+            let g2 = &text[toks[q].end..prev.start];
+            (gap == " " && (g2 == " " || g2 == ", ")).then_some(q)?
+        } else {
+            (gap == ", ").then_some(p)?
+        };
+        self.list_name(&toks[q]).then_some(q)
     }
 
     fn cue_before(&self, before: &str) -> bool {
@@ -665,6 +778,7 @@ mod tests {
         let n = Names::new();
         let mut out = Vec::new();
         n.scan(text, &mut out);
+        out.sort_by_key(|f| f.start);
         out.iter()
             .map(|f| text[f.start..f.end].to_string())
             .collect()
@@ -686,6 +800,27 @@ mod tests {
         );
         assert_eq!(names("Please ask Dr. Oyelaran to call back"), ["Oyelaran"]);
         assert_eq!(names("Saludos,\nNerea Arrieta"), ["Nerea Arrieta"]);
+    }
+
+    #[test]
+    fn answers_lists_and_signature_blocks() {
+        assert_eq!(names("What's your last name? Matthíasson"), ["Matthíasson"]);
+        assert_eq!(
+            names("My name is Ján Novák but everyone calls me Ján"),
+            ["Ján Novák", "Ján"]
+        );
+        assert_eq!(
+            names("Our founders: Kónya, Becker and Vasquez."),
+            ["Kónya", "Becker", "Vasquez"]
+        );
+        assert_eq!(
+            names("Thanks,\nPrzemek Kucharski\nACME Ltd"),
+            ["Przemek Kucharski"]
+        );
+        assert!(
+            names("The Davis, Reynolds and Williamson Orchestra was founded in 1977").is_empty()
+        );
+        assert!(names("I moved to 18 McPherson Road last year").is_empty());
     }
 
     #[test]
