@@ -81,7 +81,8 @@ warning error status total tracking answer question summary description reason d
 message comment comments attention notice important update result results response request \
 priority category type source tags language label value key id code q contact desk fax tel \
 cel aqui aquí hoy ahora agora hoje ontem ayer mañana amanhã segunda-feira terça-feira \
-quarta-feira quinta-feira sexta-feira day days night labor labour memorial independence";
+quarta-feira quinta-feira sexta-feira day days night labor labour memorial independence \
+soy sou llamo chamo nombre apellido sobrenome";
 
 /// Words after which a capitalised run is a name (lowercase, accents kept; matched at the end
 /// of the text before the run).
@@ -794,6 +795,8 @@ mod tests {
             names("Hola, me llamo Itziar Goikoetxea."),
             ["Itziar Goikoetxea"]
         );
+        assert_eq!(names("Soy Ana Beltrán, DNI 12345678Z"), ["Ana Beltrán"]);
+        assert_eq!(names("Sou o Raoni Potiguara."), ["Raoni Potiguara"]);
         assert_eq!(
             names("Olá, meu nome é Iracema Potiguara"),
             ["Iracema Potiguara"]
