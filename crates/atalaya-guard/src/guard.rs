@@ -65,11 +65,8 @@ impl Guard {
             Vec::new()
         };
         let injection = policy.injection.enabled.then(|| {
-            let threshold = match source {
-                Source::User => policy.injection.threshold,
-                Source::Document => policy.injection.document_threshold,
-            };
-            self.injection.scan(text, source, threshold)
+            self.injection
+                .scan(text, source, policy.injection.threshold_for(source))
         });
         ScanReport { pii, injection }
     }

@@ -76,6 +76,16 @@ pub struct InjectionPolicy {
     pub document_threshold: f32,
 }
 
+impl InjectionPolicy {
+    /// The threshold for text from `source`.
+    pub fn threshold_for(&self, source: crate::Source) -> f32 {
+        match source {
+            crate::Source::User => self.threshold,
+            crate::Source::Document => self.document_threshold,
+        }
+    }
+}
+
 impl Default for InjectionPolicy {
     fn default() -> Self {
         InjectionPolicy {
@@ -177,12 +187,8 @@ impl Policy {
 
     /// Reads a policy from TOML text.
     pub fn from_toml(text: &str) -> Result<Self, GuardError> {
-        let p: Policy = toml_from_str(text)?;
+        let p: Policy = toml::from_str(text).map_err(|e| GuardError::Policy(e.to_string()))?;
         p.validate()?;
         Ok(p)
     }
-}
-
-fn toml_from_str(text: &str) -> Result<Policy, GuardError> {
-    toml::from_str(text).map_err(|e| GuardError::Policy(e.to_string()))
 }

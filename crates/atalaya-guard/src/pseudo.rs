@@ -37,10 +37,6 @@ impl Vault {
         Vault::default()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.back.is_empty()
-    }
-
     /// The placeholder of `value`, made on first use. `inputs` are the texts of the request,
     /// whose literal contents a new placeholder must not equal.
     pub fn placeholder(&mut self, kind: EntityType, value: &str, inputs: &[&str]) -> String {
@@ -58,11 +54,6 @@ impl Vault {
         self.forward.insert((kind, value.to_string()), p.clone());
         self.back.insert(p.clone(), value.to_string());
         p
-    }
-
-    /// The original values (to tell the output check which PII the client already gave).
-    pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.back.values().map(String::as_str)
     }
 
     /// Replaces every known placeholder in `text` by its value.

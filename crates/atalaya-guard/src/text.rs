@@ -73,22 +73,13 @@ pub fn next_char(text: &str, i: usize) -> Option<char> {
     text[i..].chars().next()
 }
 
-/// The ASCII-lowercased window of up to `n` bytes before byte `i` (cut at a char boundary).
+/// The lowercased window of up to `n` bytes before byte `i` (cut at a char boundary).
 pub fn window_before(text: &str, i: usize, n: usize) -> String {
     let mut s = i.saturating_sub(n);
     while !text.is_char_boundary(s) {
         s += 1;
     }
     text[s..i].to_lowercase()
-}
-
-/// The lowercased window of up to `n` bytes after byte `i`.
-pub fn window_after(text: &str, i: usize, n: usize) -> String {
-    let mut e = (i + n).min(text.len());
-    while !text.is_char_boundary(e) {
-        e -= 1;
-    }
-    text[i..e].to_lowercase()
 }
 
 #[cfg(test)]

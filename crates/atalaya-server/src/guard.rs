@@ -15,25 +15,62 @@ use std::{collections::HashMap, sync::Arc};
 use atalaya_api::guard as wire;
 use atalaya_core::{
     config::Config,
-    domain::{ChatRequest, Content, Role},
+    domain::{ChatRequest, Content, Role, StreamChunk},
     gateway::GatewayStream,
     metrics::Metrics,
     Error,
 };
 use atalaya_guard::{
-    output::{self, OutputContext},
+    output::{self, OutputContext, OutputTrack},
     policy::{Action, InjectionAction, OutputAction},
-    pseudo::{self, StreamRestorer, Vault},
+    pseudo::{StreamRestorer, Vault},
     EntityType, Guard, GuardError, Policy, Source,
 };
 use bytes::Bytes;
 use futures::StreamExt;
+use regex::Regex;
 use serde_json::{json, Value};
 
 pub struct GuardService {
     guard: Arc<Guard>,
-    config: Arc<Config>,
     metrics: Arc<Metrics>,
+    /// Policies by name, prepared once at start-up.
+    policies: HashMap<String, Arc<RoutePolicy>>,
+    /// Each configured route's policy (`None`: unguarded), resolved at start-up.
+    routes: HashMap<String, Option<Arc<RoutePolicy>>>,
+    /// `guard.default_policy`: for names that are not routes (they end in 404 anyway) and for
+    /// `/v1/guard/*` without `?policy=`.
+    default: Option<Arc<RoutePolicy>>,
+    /// Built-in defaults, for `/v1/guard/*` when no policy is configured.
+    builtin: Arc<RoutePolicy>,
+}
+
+/// A policy with what it needs at request time prepared once: its deny-list regex.
+pub struct RoutePolicy {
+    pub name: String,
+    pub policy: Policy,
+    deny: Option<Regex>,
+}
+
+impl RoutePolicy {
+    fn new(name: &str, policy: Policy) -> Result<Self, Error> {
+        let deny = output::deny_regex(&policy.output)
+            .map_err(|e| Error::config(format!("guard.policies.{name}"), e.to_string()))?;
+        Ok(RoutePolicy {
+            name: name.to_string(),
+            policy,
+            deny,
+        })
+    }
+}
+
+/// A retrieved document dropped by the indirect-injection check.
+#[derive(Debug, Clone)]
+pub struct FlaggedDocument {
+    /// Its position among the retrieved hits.
+    pub index: usize,
+    pub score: f32,
+    pub reasons: Vec<&'static str>,
 }
 
 /// A guard error as the API reports it (400 `guardrail_violation`, detector named).
@@ -71,7 +108,14 @@ pub fn scan_items(
         .into_iter()
         .map(|item| {
             let source = source_of(item.source.as_deref())?;
-            let report = guard.scan(&item.text, source, policy);
+            let (report, redacted) = if redact {
+                let r = guard
+                    .redact(&item.text, source, policy)
+                    .map_err(|e| to_error(e, None))?;
+                (r.report, Some(r.text))
+            } else {
+                (guard.scan(&item.text, source, policy), None)
+            };
             let pii = report
                 .char_spans(&item.text)
                 .into_iter()
@@ -82,15 +126,6 @@ pub fn scan_items(
                     score: round(f.score),
                 })
                 .collect();
-            let redacted = if redact {
-                let mut vault = Vault::new();
-                let (text, _) =
-                    pseudo::redact(&item.text, &report.pii, policy, &mut vault, &[&item.text])
-                        .map_err(|e| to_error(e, None))?;
-                Some(text)
-            } else {
-                None
-            };
             Ok(wire::ScanResult {
                 id: item.id,
                 pii,
@@ -158,38 +193,55 @@ fn output_action_name(a: OutputAction) -> &'static str {
 }
 
 impl GuardService {
-    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>) -> Result<Self, Error> {
+    /// Prepares every configured policy (and each route's choice of one) once.
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Self, Error> {
         let guard = Guard::new().map_err(|e| Error::Internal(e.to_string()))?;
+        let policies = config
+            .guard
+            .policies
+            .iter()
+            .map(|(n, p)| Ok((n.clone(), Arc::new(RoutePolicy::new(n, p.clone())?))))
+            .collect::<Result<HashMap<_, _>, Error>>()?;
+        let lookup = |name: &str| policies.get(name).cloned();
+        let routes = config
+            .models
+            .keys()
+            .map(|m| {
+                (
+                    m.clone(),
+                    config.guard_policy(m).and_then(|(n, _)| lookup(n)),
+                )
+            })
+            .collect();
+        let default = config.guard.default_policy.as_deref().and_then(lookup);
         Ok(GuardService {
             guard: Arc::new(guard),
-            config,
             metrics,
+            routes,
+            default,
+            builtin: Arc::new(RoutePolicy::new("default", Policy::default())?),
+            policies,
         })
     }
 
-    pub fn guard(&self) -> &Arc<Guard> {
-        &self.guard
-    }
-
     /// The policy of a route, if it is guarded.
-    pub fn policy_for(&self, model: &str) -> Option<(String, Policy)> {
-        self.config
-            .guard_policy(model)
-            .map(|(n, p)| (n.to_string(), p.clone()))
+    pub fn policy_for(&self, model: &str) -> Option<Arc<RoutePolicy>> {
+        match self.routes.get(model) {
+            Some(p) => p.clone(),
+            None => self.default.clone(),
+        }
     }
 
     /// The policy `/v1/guard/*` uses: `?policy=NAME`, else the default one, else built-in
     /// defaults.
-    pub fn named_policy(&self, name: Option<&str>) -> Result<Policy, Error> {
-        match name.or(self.config.guard.default_policy.as_deref()) {
-            None => Ok(Policy::default()),
+    pub fn named_policy(&self, name: Option<&str>) -> Result<Arc<RoutePolicy>, Error> {
+        match name {
             Some(n) => self
-                .config
-                .guard
                 .policies
                 .get(n)
                 .cloned()
                 .ok_or_else(|| Error::NotFound(format!("guard policy '{n}'"))),
+            None => Ok(self.default.clone().unwrap_or_else(|| self.builtin.clone())),
         }
     }
 
@@ -202,25 +254,22 @@ impl GuardService {
         scan_items(&self.guard, policy, items, redact)
     }
 
-    /// Scans retrieved documents for indirect injection: the indexes of the flagged ones.
-    pub fn flag_documents(
-        &self,
-        policy: &Policy,
-        texts: &[&str],
-    ) -> Vec<(usize, f32, Vec<&'static str>)> {
+    /// Scans retrieved documents for indirect injection: the flagged ones.
+    pub fn flag_documents(&self, policy: &Policy, texts: &[&str]) -> Vec<FlaggedDocument> {
         if !policy.injection.enabled {
             return Vec::new();
         }
+        let threshold = policy.injection.threshold_for(Source::Document);
         texts
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| {
-                let r = self.guard.injection.scan(
-                    t,
-                    Source::Document,
-                    policy.injection.document_threshold,
-                );
-                r.flagged.then_some((i, r.score, r.reasons))
+            .filter_map(|(index, t)| {
+                let r = self.guard.injection.scan(t, Source::Document, threshold);
+                r.flagged.then_some(FlaggedDocument {
+                    index,
+                    score: r.score,
+                    reasons: r.reasons,
+                })
             })
             .collect()
     }
@@ -229,23 +278,23 @@ impl GuardService {
     /// processes its answer.
     pub fn protect(
         &self,
-        policy_name: String,
-        policy: Policy,
+        route_policy: Arc<RoutePolicy>,
         req: &mut ChatRequest,
-        dropped_documents: Vec<(usize, f32, Vec<&'static str>)>,
+        dropped_documents: Vec<FlaggedDocument>,
         sources_at: Option<usize>,
     ) -> Result<RequestGuard, Error> {
-        let mut decisions = Vec::new();
-        for (_, score, reasons) in &dropped_documents {
-            decisions.push(Decision {
+        let policy = &route_policy.policy;
+        let mut decisions: Vec<Decision> = dropped_documents
+            .into_iter()
+            .map(|d| Decision {
                 detector: "injection_document",
                 action: "drop",
                 kind: None,
                 count: 1,
-                score: Some(*score),
-                reasons: reasons.clone(),
-            });
-        }
+                score: Some(d.score),
+                reasons: d.reasons,
+            })
+            .collect();
         // 1. Injection: the last user message (direct) and tool output (indirect).
         if policy.injection.enabled {
             let last_user = req.messages.iter().rposition(|m| m.role == Role::User);
@@ -255,11 +304,11 @@ impl GuardService {
                     Role::Tool | Role::Function => Source::Document,
                     _ => continue,
                 };
-                let threshold = match source {
-                    Source::User => policy.injection.threshold,
-                    Source::Document => policy.injection.document_threshold,
-                };
-                let r = self.guard.injection.scan(&m.text(), source, threshold);
+                let r = self.guard.injection.scan(
+                    &m.text(),
+                    source,
+                    policy.injection.threshold_for(source),
+                );
                 let detector = match source {
                     Source::User => "injection",
                     Source::Document => "injection_document",
@@ -319,13 +368,14 @@ impl GuardService {
                     if findings.is_empty() {
                         return Ok(());
                     }
-                    let (new, reps) = pseudo::redact(t, &findings, &policy, &mut vault, &inputs)
-                        .map_err(|e| {
-                            if let GuardError::BlockedEntity(_) = e {
-                                self.metrics.guard_decision("pii", "block");
-                            }
-                            to_error(e, Some(format!("messages[{i}]")))
-                        })?;
+                    let (new, reps) =
+                        atalaya_guard::pseudo::redact(t, &findings, policy, &mut vault, &inputs)
+                            .map_err(|e| {
+                                if let GuardError::BlockedEntity(_) = e {
+                                    self.metrics.guard_decision("pii", "block");
+                                }
+                                to_error(e, Some(format!("messages[{i}]")))
+                            })?;
                     for r in reps {
                         *counts.entry((r.kind, r.action)).or_insert(0) += 1;
                     }
@@ -396,18 +446,19 @@ impl GuardService {
                 .map(|m| m.text())
                 .collect::<Vec<_>>()
                 .join("\n");
-            Some(
-                OutputContext::new(&policy.output, canary, &system, sent)
-                    .map_err(|e| to_error(e, None))?,
-            )
+            Some(OutputContext::new(
+                canary,
+                route_policy.deny.clone(),
+                &system,
+                sent,
+            ))
         } else {
             None
         };
         Ok(RequestGuard {
             guard: self.guard.clone(),
             metrics: self.metrics.clone(),
-            policy_name,
-            policy,
+            policy: route_policy,
             vault,
             output,
             decisions,
@@ -420,8 +471,7 @@ impl GuardService {
 pub struct RequestGuard {
     guard: Arc<Guard>,
     metrics: Arc<Metrics>,
-    policy_name: String,
-    policy: Policy,
+    policy: Arc<RoutePolicy>,
     vault: Vault,
     output: Option<OutputContext>,
     decisions: Vec<Decision>,
@@ -429,7 +479,8 @@ pub struct RequestGuard {
 }
 
 impl RequestGuard {
-    /// The `x-atalaya-guard` header: `policy=NAME; pii=N; injection=SCORE; output=N`.
+    /// The `x-atalaya-guard` header: `policy=NAME; pii=N; injection=SCORE; flags=N` (input
+    /// decisions only, so it is known before the answer).
     pub fn header(&self) -> String {
         let pii: u32 = self
             .decisions
@@ -445,7 +496,7 @@ impl RequestGuard {
             .fold(0f32, f32::max);
         format!(
             "policy={}; pii={pii}; injection={:.2}; flags={}",
-            self.policy_name,
+            self.policy.name,
             inj,
             self.decisions
                 .iter()
@@ -456,7 +507,7 @@ impl RequestGuard {
 
     fn report(&self) -> Value {
         json!({
-            "policy": self.policy_name,
+            "policy": self.policy.name,
             "input": self.decisions.iter().map(Decision::json).collect::<Vec<_>>(),
             "output": self.output_decisions.iter().map(Decision::json).collect::<Vec<_>>(),
         })
@@ -464,12 +515,12 @@ impl RequestGuard {
 
     /// Output checks on one text (before restoration: restored values are the client's own),
     /// with their decisions recorded. A stream reports each check once (`pii` per finding).
-    fn output_check(&mut self, text: &str, whole: &str) -> Result<String, Error> {
+    fn output_check(&mut self, text: &str, track: &mut OutputTrack) -> Result<String, Error> {
         let Some(ctx) = &self.output else {
             return Ok(text.to_string());
         };
         let (checked, found) = ctx
-            .check(&self.guard.pii, &self.policy.output, text, whole)
+            .check(&self.guard.pii, &self.policy.policy.output, text, track)
             .map_err(|e| {
                 if let GuardError::OutputBlocked { check } = &e {
                     self.metrics.guard_decision(check, "block");
@@ -497,12 +548,6 @@ impl RequestGuard {
         Ok(checked)
     }
 
-    /// Output checks and restoration of one complete text.
-    fn check_text(&mut self, text: &str, whole: &str) -> Result<String, Error> {
-        let checked = self.output_check(text, whole)?;
-        Ok(self.vault.restore(&checked))
-    }
-
     /// Checks and restores a complete (non-streamed) answer: message contents, tool-call
     /// arguments; adds `atalaya.guard`.
     pub fn finish(&mut self, body: &Bytes) -> Result<Bytes, Error> {
@@ -520,19 +565,11 @@ impl RequestGuard {
                     .and_then(Value::as_str)
                     .map(str::to_owned)
                 {
-                    let new = self.check_text(&text, &text)?;
-                    msg["content"] = Value::String(new);
+                    let checked = self.output_check(&text, &mut OutputTrack::default())?;
+                    msg["content"] = Value::String(self.vault.restore(&checked));
                 }
                 if let Some(calls) = msg.get_mut("tool_calls").and_then(Value::as_array_mut) {
-                    for call in calls {
-                        if let Some(args) = call
-                            .pointer_mut("/function/arguments")
-                            .and_then(|a| a.as_str().map(str::to_owned))
-                        {
-                            call["function"]["arguments"] =
-                                Value::String(self.vault.restore(&args));
-                        }
-                    }
+                    restore_tool_calls(&self.vault, calls);
                 }
             }
         }
@@ -595,6 +632,17 @@ impl RequestGuard {
     }
 }
 
+/// Restores placeholders in tool-call arguments (`function.arguments` strings).
+fn restore_tool_calls(vault: &Vault, calls: &mut [Value]) {
+    for call in calls {
+        if let Some(args) = call.pointer_mut("/function/arguments") {
+            if let Some(a) = args.as_str() {
+                *args = Value::String(vault.restore(a));
+            }
+        }
+    }
+}
+
 fn output_detector(check: &'static str) -> &'static str {
     match check {
         "pii" => "output_pii",
@@ -606,8 +654,8 @@ fn output_detector(check: &'static str) -> &'static str {
 struct ChoiceState {
     /// Text received and not yet released (output checks need whole sentences).
     raw: String,
-    /// Everything received, for the canary and overlap checks.
-    whole: String,
+    /// What the output checks keep between this choice's segments.
+    track: OutputTrack,
     restorer: StreamRestorer,
     finished: bool,
 }
@@ -641,27 +689,21 @@ impl StreamState {
     fn release(&mut self, index: u64, incoming: &str, finish: bool) -> Result<String, Error> {
         let checks = self.guard.output.is_some();
         let st = self.choices.entry(index).or_default();
-        st.whole.push_str(incoming);
-        if !checks {
-            let mut out = st.restorer.push(&self.guard.vault, incoming);
-            if finish {
-                out.push_str(&st.restorer.finish(&self.guard.vault));
+        let checked = if checks {
+            st.raw.push_str(incoming);
+            let cut = if finish {
+                st.raw.len()
+            } else {
+                release_point(&st.raw)
+            };
+            if cut == 0 {
+                return Ok(String::new());
             }
-            return Ok(out);
-        }
-        st.raw.push_str(incoming);
-        let cut = if finish {
-            st.raw.len()
+            let segment: String = st.raw.drain(..cut).collect();
+            self.guard.output_check(&segment, &mut st.track)?
         } else {
-            release_point(&st.raw)
+            incoming.to_string()
         };
-        if cut == 0 {
-            return Ok(String::new());
-        }
-        let segment: String = st.raw.drain(..cut).collect();
-        let whole = st.whole.clone();
-        let checked = self.guard.output_check(&segment, &whole)?;
-        let st = self.choices.entry(index).or_default();
         let mut out = st.restorer.push(&self.guard.vault, &checked);
         if finish {
             out.push_str(&st.restorer.finish(&self.guard.vault));
@@ -670,10 +712,7 @@ impl StreamState {
     }
 
     /// Rewrites one upstream chunk; `None` when nothing is left to send in it.
-    fn chunk(
-        &mut self,
-        mut chunk: atalaya_core::domain::StreamChunk,
-    ) -> Result<Option<atalaya_core::domain::StreamChunk>, Error> {
+    fn chunk(&mut self, mut chunk: StreamChunk) -> Result<Option<StreamChunk>, Error> {
         if chunk.usage_only {
             return Ok(Some(chunk));
         }
@@ -709,18 +748,7 @@ impl StreamState {
             let restored_calls = c
                 .pointer_mut("/delta/tool_calls")
                 .and_then(Value::as_array_mut)
-                .map(|calls| {
-                    for call in calls {
-                        if let Some(a) = call
-                            .pointer("/function/arguments")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                        {
-                            call["function"]["arguments"] =
-                                Value::String(self.guard.vault.restore(&a));
-                        }
-                    }
-                })
+                .map(|calls| restore_tool_calls(&self.guard.vault, calls))
                 .is_some();
             let has_other = c
                 .get("delta")
@@ -744,7 +772,7 @@ impl StreamState {
     }
 
     /// Text still held when the upstream ended without a finish chunk, and the report.
-    fn tail(&mut self) -> Result<atalaya_core::domain::StreamChunk, Error> {
+    fn tail(&mut self) -> Result<StreamChunk, Error> {
         let open: Vec<u64> = self
             .choices
             .iter()
@@ -762,7 +790,7 @@ impl StreamState {
             "choices": choices,
             "atalaya": {"guard": self.guard.report()},
         });
-        Ok(atalaya_core::domain::StreamChunk {
+        Ok(StreamChunk {
             data: Bytes::from(v.to_string()),
             usage: None,
             usage_only: false,

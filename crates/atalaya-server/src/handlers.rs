@@ -72,34 +72,34 @@ pub async fn chat_completions(
 ) -> Result<Response, ApiError> {
     let policy = state.guard.policy_for(&wire.model);
     // Retrieval-augmented chat (`"atalaya": {"knowledge": {...}}`): never sent upstream.
-    let rag = match wire.extra.remove("atalaya") {
+    let mut rag = match wire.extra.remove("atalaya") {
         None => None,
-        Some(ext) => augment(&state, &ctx, &mut wire, ext, policy.as_ref().map(|p| &p.1)).await?,
+        Some(ext) => {
+            let p = policy.as_deref().map(|p| &p.policy);
+            augment(&state, &ctx, &mut wire, ext, p).await?
+        }
     };
     let mut req = ChatRequest::try_from(wire)?;
     note_model(&facts, &req.model, req.stream);
     let mut guard = match policy {
-        Some((name, policy)) => {
+        Some(policy) => {
             let (dropped, sources_at) = rag
-                .as_ref()
-                .map(|r| (r.dropped.clone(), Some(r.at)))
+                .as_mut()
+                .map(|r| (std::mem::take(&mut r.dropped), Some(r.at)))
                 .unwrap_or_default();
-            Some(
-                state
-                    .guard
-                    .protect(name, policy, &mut req, dropped, sources_at)?,
-            )
+            Some(state.guard.protect(policy, &mut req, dropped, sources_at)?)
         }
         None => None,
     };
+    // The header reports the input stage, known before the answer.
+    let guard_header = guard.as_ref().map(|g| g.header());
+    if let Some(h) = &guard_header {
+        facts.update(|f| f.guard = Some(h.clone()));
+    }
     if req.stream {
         let mut routed = state.gateway.chat_stream(&ctx, &req).await?;
-        let mut guard_header = None;
         if let Some(g) = guard.take() {
-            let header = g.header();
             routed.value = g.wrap_stream(routed.value, req.model.clone());
-            facts.update(|f| f.guard = Some(header.clone()));
-            guard_header = Some(header);
         }
         if let Some(rag) = rag {
             // The sources go first, in a chunk without choices (as a usage chunk is).
@@ -132,14 +132,10 @@ pub async fn chat_completions(
     } else {
         let routed = state.gateway.chat(&ctx, &req).await?;
         note_routed(&facts, &routed, routed.value.usage);
-        let mut body = routed.value.body.clone();
-        let mut guard_header = None;
-        if let Some(g) = guard.as_mut() {
-            body = g.finish(&body)?;
-            let header = g.header();
-            facts.update(|f| f.guard = Some(header.clone()));
-            guard_header = Some(header);
-        }
+        let body = match guard.as_mut() {
+            Some(g) => g.finish(&routed.value.body)?,
+            None => routed.value.body.clone(),
+        };
         let body = match rag {
             None => body,
             Some(rag) => with_citations(&body, rag.hits),
@@ -159,8 +155,8 @@ fn guard_headers(h: &mut HeaderMap, value: Option<&str>) {
 /// What retrieval added to a chat request.
 struct Rag {
     hits: Vec<Hit>,
-    /// Sources dropped by the indirect-injection check: (index, score, reasons).
-    dropped: Vec<(usize, f32, Vec<&'static str>)>,
+    /// Sources dropped by the indirect-injection check.
+    dropped: Vec<crate::guard::FlaggedDocument>,
     /// Index of the system message that carries the sources.
     at: usize,
 }
@@ -221,8 +217,8 @@ async fn augment(
         }
         None => Vec::new(),
     };
-    for (i, _, _) in dropped.iter().rev() {
-        hits.remove(*i);
+    for d in dropped.iter().rev() {
+        hits.remove(d.index);
     }
     let prompt = crate::rag::sources_prompt(&hits);
     let at = wire
@@ -415,11 +411,11 @@ async fn guard_run(
     let svc = state.guard.clone();
     // Detection is CPU work: off the async threads for large batches.
     let results = if items.iter().map(|i| i.text.len()).sum::<usize>() > 64 * 1024 {
-        tokio::task::spawn_blocking(move || svc.scan(&policy, items, redact))
+        tokio::task::spawn_blocking(move || svc.scan(&policy.policy, items, redact))
             .await
             .map_err(|e| atalaya_core::Error::Internal(e.to_string()))??
     } else {
-        svc.scan(&policy, items, redact)?
+        svc.scan(&policy.policy, items, redact)?
     };
     if batch {
         Ok(Json(api::guard::ScanList {

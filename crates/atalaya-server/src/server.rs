@@ -41,10 +41,7 @@ impl Server {
         } else {
             None
         };
-        let guard = Arc::new(GuardService::new(
-            Arc::new(config.clone()),
-            gateway.metrics().clone(),
-        )?);
+        let guard = Arc::new(GuardService::new(config, gateway.metrics().clone())?);
         let state = AppState::new(
             config,
             gateway.clone(),

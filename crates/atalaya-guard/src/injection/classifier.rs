@@ -7,7 +7,6 @@ use crate::GuardError;
 const MAGIC: &[u8; 8] = b"ATLINJ1\0";
 
 pub struct Classifier {
-    name: String,
     bias: f32,
     weights: Vec<f32>,
     mask: u32,
@@ -43,15 +42,10 @@ impl Classifier {
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
         Ok(Classifier {
-            name: name.to_string(),
             bias,
             weights,
             mask: dims - 1,
         })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// P(injection) of a normalised text.

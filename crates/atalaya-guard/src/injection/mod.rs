@@ -119,12 +119,17 @@ impl InjectionDetector {
         })
     }
 
+    /// The weights for text from `source`, and the logit shift that calibrates them.
+    fn model(&self, source: Source) -> (&Classifier, f32) {
+        match source {
+            Source::User => (&self.direct, self.direct_shift),
+            Source::Document => (&self.indirect, self.indirect_shift),
+        }
+    }
+
     /// Scores one text; `threshold` decides `flagged`.
     pub fn scan(&self, text: &str, source: Source, threshold: f32) -> InjectionReport {
-        let model = match source {
-            Source::User => &self.direct,
-            Source::Document => &self.indirect,
-        };
+        let (model, shift) = self.model(source);
         let mut seen = Seen::new(model.dims());
         let mut hits: Vec<RuleHit> = Vec::new();
         self.rules.raw(text, &mut hits);
@@ -184,7 +189,7 @@ impl InjectionDetector {
             self.rules.raw(&decoded, &mut hits);
             self.rules.normalised(&n, &mut hits);
             let s = model.score(&n, &mut seen);
-            if hits.len() > before || calibrate(s, shift_of(source, self)) >= threshold {
+            if hits.len() > before || calibrate(s, shift) >= threshold {
                 encoded = true;
                 best = best.max(s);
             }
@@ -197,10 +202,6 @@ impl InjectionDetector {
             }
         }
 
-        let shift = match source {
-            Source::User => self.direct_shift,
-            Source::Document => self.indirect_shift,
-        };
         let best = calibrate(best, shift);
         let rule_score = hits.iter().map(|h| h.score).fold(0f32, f32::max);
         let score = rule_score.max(best);
@@ -226,10 +227,7 @@ impl InjectionDetector {
     /// The classifier's probability for one text, without rules (for parity tests and the
     /// benchmark's ablation).
     pub fn classifier_score(&self, text: &str, source: Source) -> f32 {
-        let model = match source {
-            Source::User => &self.direct,
-            Source::Document => &self.indirect,
-        };
+        let (model, _) = self.model(source);
         let mut seen = Seen::new(model.dims());
         model.score(&normalize::normalize(text), &mut seen)
     }
@@ -239,11 +237,4 @@ impl InjectionDetector {
 /// logistic regression's bias).
 fn calibrate(p: f32, shift: f32) -> f32 {
     1.0 / (1.0 + (-(logit(p) - shift)).exp())
-}
-
-fn shift_of(source: Source, d: &InjectionDetector) -> f32 {
-    match source {
-        Source::User => d.direct_shift,
-        Source::Document => d.indirect_shift,
-    }
 }

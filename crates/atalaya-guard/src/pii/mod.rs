@@ -10,8 +10,6 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-pub use secret::entropy;
-
 use crate::GuardError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -75,19 +73,6 @@ impl EntityType {
             EntityType::Phone => 4,
             EntityType::Person => 3,
         }
-    }
-
-    /// Whether the type is validated by a checksum.
-    pub fn checksummed(self) -> bool {
-        matches!(
-            self,
-            EntityType::CreditCard
-                | EntityType::Iban
-                | EntityType::EsDni
-                | EntityType::EsNie
-                | EntityType::BrCpf
-                | EntityType::BrCnpj
-        )
     }
 }
 

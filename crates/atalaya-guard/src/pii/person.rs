@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 
 use super::{EntityType, Finding};
+use crate::text::window_before;
 
 const GIVEN: &str = include_str!("../../data/names/given.txt");
 const SURNAMES: &str = include_str!("../../data/names/surnames.txt");
@@ -492,7 +493,7 @@ impl Names {
             return;
         }
         let (start, end) = (run[0].start, run[run.len() - 1].end);
-        let before = lower_before(text, start, 48);
+        let before = window_before(text, start, 48);
         let cue = self.cue_before(&before) || self.signature(text, start);
         let sentence_start = sentence_initial(text, start);
         let words: Vec<&Token> = run.iter().filter(|t| !t.initial).collect();
@@ -728,14 +729,6 @@ impl Names {
             .iter()
             .any(|c| prev_line == *c || prev_line.ends_with(&format!(" {c}")))
     }
-}
-
-fn lower_before(text: &str, i: usize, n: usize) -> String {
-    let mut s = i.saturating_sub(n);
-    while !text.is_char_boundary(s) {
-        s += 1;
-    }
-    text[s..i].to_lowercase()
 }
 
 /// Nothing but spaces/quotes since the start of the text or a sentence end.

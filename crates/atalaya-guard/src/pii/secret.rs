@@ -18,7 +18,7 @@ pub(crate) struct Secrets {
 }
 
 /// Shannon entropy in bits per char.
-pub fn entropy(s: &str) -> f64 {
+fn entropy(s: &str) -> f64 {
     let mut counts = [0u32; 256];
     let mut n = 0u32;
     for b in s.bytes() {
