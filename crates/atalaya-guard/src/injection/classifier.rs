@@ -67,7 +67,6 @@ impl Classifier {
             };
         }
         let padded = format!(" {norm} ");
-        let pb = padded.as_bytes();
         // Words (padded coordinates: norm byte + 1) and bigrams.
         let mut prev: Option<(usize, &str)> = None;
         let mut at = 1;
@@ -91,26 +90,39 @@ impl Classifier {
             at = e + 1;
         }
         // Character n-grams (3..=5 code points): one FNV pass per start position, read off
-        // after 3, 4 and 5 code points.
-        let starts: Vec<usize> = padded
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain(std::iter::once(padded.len()))
-            .collect();
+        // after 3, 4 and 5 code points. Each char is kept as its UTF-8 bytes packed in a u32
+        // (first byte lowest) with its start offset, so the hash steps need no slicing.
+        let mut chars: Vec<(u32, u32)> = Vec::with_capacity(padded.len());
+        let mut offs: Vec<u32> = Vec::with_capacity(padded.len() + 1);
+        for (i, c) in padded.char_indices() {
+            let mut buf = [0u8; 4];
+            let n = c.encode_utf8(&mut buf).len();
+            chars.push((u32::from_le_bytes(buf), n as u32));
+            offs.push(i as u32);
+        }
+        offs.push(padded.len() as u32);
+        let mix = |mut h: u32, (mut bytes, n): (u32, u32)| {
+            if n == 1 {
+                return (h ^ bytes).wrapping_mul(0x0100_0193);
+            }
+            for _ in 0..n {
+                h ^= bytes & 0xff;
+                h = h.wrapping_mul(0x0100_0193);
+                bytes >>= 8;
+            }
+            h
+        };
         let prefix = fnv1a(&[b"c:"]);
-        let chars = starts.len() - 1;
-        for i in 0..chars.saturating_sub(2) {
-            let mut h = prefix;
-            for k in 1..=5 {
-                if i + k > chars {
-                    break;
-                }
-                for &b in &pb[starts[i + k - 1]..starts[i + k]] {
-                    h ^= u32::from(b);
-                    h = h.wrapping_mul(0x0100_0193);
-                }
-                if k >= 3 {
-                    items.push((starts[i] as u32, starts[i + k] as u32, h & self.mask));
+        let n = chars.len();
+        for i in 0..n.saturating_sub(2) {
+            let h = mix(mix(mix(prefix, chars[i]), chars[i + 1]), chars[i + 2]);
+            items.push((offs[i], offs[i + 3], h & self.mask));
+            if i + 3 < n {
+                let h = mix(h, chars[i + 3]);
+                items.push((offs[i], offs[i + 4], h & self.mask));
+                if i + 4 < n {
+                    let h = mix(h, chars[i + 4]);
+                    items.push((offs[i], offs[i + 5], h & self.mask));
                 }
             }
         }
@@ -158,40 +170,65 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// A reusable set of bucket indices (a bitset plus the list of set bits to clear).
+/// A reusable set of bucket indices: a generation stamp per bucket, so clearing is O(1).
 pub struct Seen {
-    bits: Vec<u64>,
-    set: Vec<u32>,
+    stamp: Vec<u16>,
+    generation: u16,
+    count: usize,
 }
 
 impl Seen {
     pub fn new(dims: usize) -> Self {
         Seen {
-            bits: vec![0; dims.div_ceil(64)],
-            set: Vec::with_capacity(4096),
+            stamp: vec![0; dims],
+            generation: 0,
+            count: 0,
         }
+    }
+
+    /// Runs `f` with this thread's set for `dims` buckets (allocated once per thread, not
+    /// once per text).
+    pub fn with<R>(dims: usize, f: impl FnOnce(&mut Seen) -> R) -> R {
+        thread_local! {
+            static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::new(Seen::new(0));
+        }
+        SEEN.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut seen) => {
+                if seen.stamp.len() != dims {
+                    *seen = Seen::new(dims);
+                }
+                f(&mut seen)
+            }
+            // Re-entered on this thread (not done today): a set of its own.
+            Err(_) => f(&mut Seen::new(dims)),
+        })
     }
 
     fn insert(&mut self, i: u32) -> bool {
-        let (w, b) = ((i / 64) as usize, i % 64);
-        let m = 1u64 << b;
-        if self.bits[w] & m != 0 {
-            return false;
+        let g = self.generation;
+        match self.stamp.get_mut(i as usize) {
+            Some(s) if *s != g => {
+                *s = g;
+                self.count += 1;
+                true
+            }
+            _ => false,
         }
-        self.bits[w] |= m;
-        self.set.push(i);
-        true
     }
 
     fn len(&self) -> usize {
-        self.set.len()
+        self.count
     }
 
+    /// Starts an empty set: a new generation (stamps are zeroed when generations run out).
     fn clear(&mut self) {
-        for &i in &self.set {
-            self.bits[(i / 64) as usize] = 0;
+        self.count = 0;
+        if self.generation == u16::MAX {
+            self.stamp.fill(0);
+            self.generation = 1;
+        } else {
+            self.generation += 1;
         }
-        self.set.clear();
     }
 }
 
@@ -227,6 +264,33 @@ mod tests {
             let alone = c.score(&n, &mut seen);
             assert!((w - alone).abs() < 1e-6, "{p}: {w} vs {alone}");
             from = a + n.len();
+        }
+        // Many parts of one text, with words and n-grams repeated across them.
+        let sentences: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    "Sentence {i} asks to ignore the previous order {} and reset my password, por favor não {}.",
+                    i * 7919 % 1000,
+                    ["olvide", "ignore", "esqueça", "forget"][i % 4]
+                )
+            })
+            .collect();
+        let whole = normalize(&sentences.join(" "));
+        let f = c.features(&whole);
+        let mut from = 0;
+        for p in &sentences {
+            let n = normalize(p);
+            let a = from + whole[from..].find(&n).unwrap_or(0);
+            let w = c.score_window(&f, a, a + n.len() + 2, &mut seen);
+            let alone = c.score(&n, &mut seen);
+            assert!((w - alone).abs() < 1e-6, "{p}: {w} vs {alone}");
+            from = a + n.len();
+        }
+        // Generations run out: the stamps are reset and scores stay the same.
+        let before = c.score(&whole, &mut seen);
+        seen.generation = u16::MAX - 1;
+        for _ in 0..3 {
+            assert!((c.score(&whole, &mut seen) - before).abs() < 1e-6);
         }
     }
 }

@@ -51,17 +51,22 @@ pub struct InjectionDetector {
     indirect_shift: f32,
 }
 
-/// The parts of a text scored on their own (as `scripts/train_injection.py` does): each
-/// non-blank line, and each sentence of a line that has several (split after `.`, `!`, `?`
-/// followed by white space). Parts shorter than four tokens are not scored alone.
-fn segments(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    for line in text.split('\n') {
-        let line = line.trim();
+/// The parts of a text scored on their own (as `scripts/train_injection.py` does), as byte
+/// ranges in two levels: each non-blank line (trimmed of white space), and each sentence of
+/// a line that has several (split after `.`, `!`, `?` followed by white space).
+fn segments(text: &str) -> [Vec<(usize, usize)>; 2] {
+    let mut lines = Vec::new();
+    let mut sentences = Vec::new();
+    let mut line_start = 0;
+    for raw_line in text.split('\n') {
+        let lead = raw_line.len() - raw_line.trim_start().len();
+        let line = raw_line.trim();
+        let base = line_start + lead;
+        line_start += raw_line.len() + 1;
         if line.is_empty() {
             continue;
         }
-        out.push(line);
+        lines.push((base, base + line.len()));
         let b = line.as_bytes();
         let mut start = 0;
         let mut parts = Vec::new();
@@ -70,7 +75,7 @@ fn segments(text: &str) -> Vec<&str> {
             if matches!(b[i], b'.' | b'!' | b'?')
                 && b.get(i + 1).is_some_and(u8::is_ascii_whitespace)
             {
-                parts.push(&line[start..=i]);
+                parts.push((base + start, base + i + 1));
                 let mut j = i + 1;
                 while j < b.len() && b[j].is_ascii_whitespace() {
                     j += 1;
@@ -83,12 +88,12 @@ fn segments(text: &str) -> Vec<&str> {
         }
         if !parts.is_empty() {
             if start < line.len() {
-                parts.push(&line[start..]);
+                parts.push((base + start, base + line.len()));
             }
-            out.extend(parts);
+            sentences.extend(parts);
         }
     }
-    out
+    [lines, sentences]
 }
 
 /// The committed models' thresholds at 1% false-positive rate on their validation split
@@ -129,41 +134,49 @@ impl InjectionDetector {
 
     /// Scores one text; `threshold` decides `flagged`.
     pub fn scan(&self, text: &str, source: Source, threshold: f32) -> InjectionReport {
+        let (model, _) = self.model(source);
+        Seen::with(model.dims(), |seen| {
+            self.scan_with(text, source, threshold, seen)
+        })
+    }
+
+    fn scan_with(
+        &self,
+        text: &str,
+        source: Source,
+        threshold: f32,
+        seen: &mut Seen,
+    ) -> InjectionReport {
         let (model, shift) = self.model(source);
-        let mut seen = Seen::new(model.dims());
         let mut hits: Vec<RuleHit> = Vec::new();
         self.rules.raw(text, &mut hits);
 
         // The whole text and each line / sentence (a short benign text around one injected
-        // sentence must not dilute it).
-        let whole = normalize::normalize(text);
+        // sentence must not dilute it). Each part's normal form is a range of the whole's,
+        // so it is scored from the whole's features inside its window.
+        let [lines, sentences] = segments(text);
+        let parts: Vec<(usize, usize)> = lines.into_iter().chain(sentences).collect();
+        let (whole, ranges) = normalize::normalize_with_ranges(text, &parts);
         let feats = model.features(&whole);
-        let mut best = model.score_window(&feats, 0, whole.len() + 2, &mut seen);
-        let segs = segments(text);
-        if segs.len() > 1 || segs.first().is_some_and(|s| s.len() != text.len()) {
-            // Each part's normal form is a run of whole words of the whole's: find it (parts
-            // come in order) and score the features inside its window.
-            let mut from = 0;
-            for s in segs {
-                let n = normalize::normalize(s);
-                if n.split(' ').count() < 4 || n == whole {
-                    continue;
-                }
-                let found = whole[from..]
-                    .match_indices(n.as_str())
-                    .map(|(i, _)| from + i)
-                    .find(|&a| {
-                        (a == 0 || whole.as_bytes()[a - 1] == b' ')
-                            && (a + n.len() == whole.len() || whole.as_bytes()[a + n.len()] == b' ')
-                    });
-                let p = match found {
-                    Some(a) => {
-                        from = a;
-                        model.score_window(&feats, a, a + n.len() + 2, &mut seen)
+        let mut best = model.score_window(&feats, 0, whole.len() + 2, seen);
+        // A part counts when it has four words or more and is not the whole text.
+        let counts = |n: &str| n.split(' ').count() >= 4 && n.len() != whole.len();
+        match &ranges {
+            Some(r) => {
+                for &(lo, hi) in r {
+                    if counts(&whole[lo..hi]) {
+                        best = best.max(model.score_window(&feats, lo, hi + 2, seen));
                     }
-                    None => model.score(&n, &mut seen),
-                };
-                best = best.max(p);
+                }
+            }
+            // Lowercasing changed a char's length: normalise each part alone.
+            None => {
+                for &(a, b) in &parts {
+                    let n = normalize::normalize(&text[a..b]);
+                    if counts(&n) && n != whole {
+                        best = best.max(model.score(&n, seen));
+                    }
+                }
             }
         }
         self.rules.normalised(&whole, &mut hits);
@@ -188,7 +201,7 @@ impl InjectionDetector {
             let before = hits.len();
             self.rules.raw(&decoded, &mut hits);
             self.rules.normalised(&n, &mut hits);
-            let s = model.score(&n, &mut seen);
+            let s = model.score(&n, seen);
             if hits.len() > before || calibrate(s, shift) >= threshold {
                 encoded = true;
                 best = best.max(s);
@@ -228,8 +241,9 @@ impl InjectionDetector {
     /// benchmark's ablation).
     pub fn classifier_score(&self, text: &str, source: Source) -> f32 {
         let (model, _) = self.model(source);
-        let mut seen = Seen::new(model.dims());
-        model.score(&normalize::normalize(text), &mut seen)
+        Seen::with(model.dims(), |seen| {
+            model.score(&normalize::normalize(text), seen)
+        })
     }
 }
 

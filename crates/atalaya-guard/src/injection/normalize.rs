@@ -41,68 +41,135 @@ fn zero_width(c: char) -> bool {
 
 /// The normalised form the classifier and the rules read.
 pub fn normalize(text: &str) -> String {
-    let map = confusables();
-    let mut folded = String::with_capacity(text.len());
-    let ascii = text.is_ascii();
-    if ascii {
-        folded.push_str(text);
-    } else {
+    normalize_with_ranges(text, &[]).0
+}
+
+/// [`normalize`], and for each raw byte range of `text` (a line, a sentence: it must start
+/// and end next to white space or the text's ends) the byte range of the normalised text
+/// that is that part's own normal form (so `normalize(&text[a..b])` equals
+/// `norm[ranges[i]]`, without normalising the part again). The ranges are `None` when
+/// lowercasing changed the length of some char, where offsets cannot be carried over.
+pub fn normalize_with_ranges(
+    text: &str,
+    ranges: &[(usize, usize)],
+) -> (String, Option<Vec<(usize, usize)>>) {
+    let map_conf = confusables();
+    let mut out = String::with_capacity(text.len());
+    // out.len() before each raw byte (only when ranges are asked for).
+    let mut at: Vec<u32> = Vec::with_capacity(if ranges.is_empty() { 0 } else { text.len() + 1 });
+    let mut space = true;
+    // Python's isalnum: letters and numbers, not marks (Rust's is_alphanumeric keeps spacing
+    // marks such as Devanagari vowel signs). Non-alphanumerics become single spaces.
+    // Lowercasing happens here, char by char (as Python's str.lower() does), except for
+    // capital sigma, whose lowercase depends on its place in the word: it is kept and the
+    // whole string lowercased at the end. `same` stays true while no lowercase changed a
+    // char's byte length (so raw→normal offsets stay exact).
+    let mut sigma = false;
+    let mut same = true;
+    let mut put = |out: &mut String, space: &mut bool, c: char| {
+        if c.is_alphanumeric() && (c.is_ascii() || !is_combining_mark(c)) {
+            if c == 'Σ' {
+                sigma = true;
+                out.push(c);
+            } else {
+                let before = out.len();
+                out.extend(c.to_lowercase());
+                same &= out.len() - before == c.len_utf8();
+            }
+            *space = false;
+        } else if !*space {
+            out.push(' ');
+            *space = true;
+        }
+    };
+    let want = !ranges.is_empty();
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            if want {
+                at.push(out.len() as u32);
+            }
+            if b.is_ascii_alphanumeric() {
+                out.push(char::from(b.to_ascii_lowercase()));
+                space = false;
+            } else if !space {
+                out.push(' ');
+                space = true;
+            }
+            i += 1;
+            continue;
+        }
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
+        if want {
+            at.resize(i + c.len_utf8(), out.len() as u32);
+        }
+        i += c.len_utf8();
+        if zero_width(c) {
+            continue;
+        }
         // NFKD is applied char by char (it is defined per char for decomposition; the
         // canonical reordering it also does only moves combining marks, which are dropped).
-        for c in text.chars() {
-            if c.is_ascii() {
-                folded.push(c);
+        for d in std::iter::once(c).nfkd() {
+            if canonical_combining_class(d) != 0 {
                 continue;
             }
-            if zero_width(c) {
-                continue;
-            }
-            for d in std::iter::once(c).nfkd() {
-                if canonical_combining_class(d) != 0 {
-                    continue;
-                }
-                match map.get(&d) {
-                    Some(r) => folded.push_str(r),
-                    None => folded.push(d),
-                }
+            match map_conf.get(&d) {
+                Some(r) => r.chars().for_each(|r| put(&mut out, &mut space, r)),
+                None => put(&mut out, &mut space, d),
             }
         }
     }
-    let mut out = String::with_capacity(folded.len());
-    let mut space = true;
-    for c in folded.chars() {
-        // Python's isalnum: letters and numbers, not marks (Rust's is_alphanumeric keeps
-        // spacing marks such as Devanagari vowel signs).
-        if c.is_alphanumeric() && (c.is_ascii() || !is_combining_mark(c)) {
-            out.push(c);
-            space = false;
-        } else if !space {
-            out.push(' ');
-            space = true;
-        }
+    if want {
+        at.resize(text.len() + 1, out.len() as u32);
     }
     if out.ends_with(' ') {
         out.pop();
     }
-    // Lowercase the whole string (as Python's str.lower(): Greek final sigma included).
-    if out.is_ascii() {
-        out.make_ascii_lowercase();
-        out
-    } else {
-        out.to_lowercase()
+    if sigma {
+        out = out.to_lowercase();
     }
+    let same_lengths = same;
+    if ranges.is_empty() || !same_lengths {
+        return (out, None);
+    }
+    let len = out.len();
+    let spans = ranges
+        .iter()
+        .map(|&(a, b)| {
+            let mut lo = (at[a] as usize).min(len);
+            let mut hi = (at[b] as usize).min(len);
+            let bytes = out.as_bytes();
+            while lo < hi && bytes[lo] == b' ' {
+                lo += 1;
+            }
+            while hi > lo && bytes[hi - 1] == b' ' {
+                hi -= 1;
+            }
+            (lo, hi)
+        })
+        .collect();
+    (out, Some(spans))
 }
 
 /// Leetspeak read back as letters ("1gn0r3 4ll" → "ignore all"), applied before normalising.
 pub fn unleet(text: &str) -> Option<String> {
-    // Only words that mix letters with leet digits/symbols ("1gn0re", "h4ck"): plain numbers
-    // and prices are not leetspeak.
+    // Only words that mix letters with leet digits/symbols ("1gn0re", "h4ck"), letters at
+    // least as many: plain numbers, prices and codes ("A-10023", "12345678Z", tracking
+    // numbers) are not leetspeak.
     let mixed = text.split_whitespace().any(|w| {
-        w.len() >= 3
-            && w.chars().any(char::is_alphabetic)
-            && w.chars()
-                .any(|c| matches!(c, '0' | '1' | '3' | '4' | '5' | '7' | '8' | '@' | '$'))
-            && !w.contains(['.', '/', ':', '#'])
+        if w.len() < 3 || w.contains(['.', '/', ':', '#']) {
+            return false;
+        }
+        let letters = w.chars().filter(|c| c.is_alphabetic()).count();
+        let leet = w
+            .chars()
+            .filter(|c| matches!(c, '0' | '1' | '3' | '4' | '5' | '7' | '8' | '@' | '$'))
+            .count();
+        letters > 0 && leet > 0 && letters >= leet
     });
     if !mixed {
         return None;
@@ -131,6 +198,19 @@ pub fn unleet(text: &str) -> Option<String> {
 /// Single letters separated by spaces or dots joined back ("i g n o r e" → "ignore"), on a
 /// normalised text.
 pub fn despace(norm: &str) -> Option<String> {
+    // Most texts have no run of four one-char tokens: say so without building anything.
+    let mut run = 0;
+    let any_run = norm.split(' ').any(|t| {
+        run = if t.chars().nth(1).is_none() && !t.is_empty() {
+            run + 1
+        } else {
+            0
+        };
+        run >= 4
+    });
+    if !any_run {
+        return None;
+    }
     let toks: Vec<&str> = norm.split(' ').collect();
     let mut out: Vec<String> = Vec::with_capacity(toks.len());
     let mut run = String::new();

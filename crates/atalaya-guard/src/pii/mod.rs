@@ -135,7 +135,7 @@ impl PiiDetector {
             reason: e.to_string(),
         };
         Ok(PiiDetector {
-            patterns: patterns::Patterns::new().map_err(bad)?,
+            patterns: patterns::Patterns::new()?,
             secrets: secret::Secrets::new().map_err(bad)?,
             names: person::Names::new(),
         })

@@ -2,30 +2,48 @@
 //! US SSN, IP addresses. A regex finds candidates; a validator (checksum, ranges, shape,
 //! context) decides. Regexes carry no `\b` (Unicode word boundaries would force the slow
 //! engine); boundaries are checked on the match instead.
+//!
+//! Every type but e-mail is led by digits, and most of a support message has none: one pass
+//! finds the windows around digits ([`digit_windows`]) and the regexes run only inside them.
 
 use std::net::Ipv6Addr;
 
 use regex::Regex;
+use regex_automata::{meta, Input};
 
 use super::{checksum, EntityType, Finding};
 use crate::text::{boundary_after, boundary_before, next_char, prev_char, window_before};
+use crate::GuardError;
 
 pub(crate) struct Patterns {
     email: Regex,
-    card: Regex,
-    iban: Regex,
-    dni: Regex,
-    nie: Regex,
-    cpf: Regex,
-    cnpj: Regex,
-    ssn: Regex,
-    ipv4: Regex,
-    ipv6: Regex,
-    phone: Regex,
+    card: meta::Regex,
+    iban: meta::Regex,
+    dni: meta::Regex,
+    nie: meta::Regex,
+    cpf: meta::Regex,
+    cnpj: meta::Regex,
+    ssn: meta::Regex,
+    ipv4: meta::Regex,
+    ipv6: meta::Regex,
+    phone: meta::Regex,
 }
 
-fn re(p: &str) -> Result<Regex, regex::Error> {
-    Regex::new(p)
+/// A digit-led pattern. Without a prefilter: inside a window nearly every byte is a
+/// candidate start, and restarting the search at each digit costs more than one
+/// unanchored pass of the lazy DFA.
+fn re(p: &str) -> Result<meta::Regex, GuardError> {
+    meta::Regex::builder()
+        .configure(meta::Regex::config().auto_prefilter(false))
+        .build(p)
+        .map_err(|e| bad(&e))
+}
+
+fn bad(e: &dyn std::fmt::Display) -> GuardError {
+    GuardError::Model {
+        name: "pii patterns".into(),
+        reason: e.to_string(),
+    }
 }
 
 fn digits(s: &str) -> Vec<u8> {
@@ -110,11 +128,12 @@ const NON_PHONE_CUES: &[&str] = &[
 ];
 
 impl Patterns {
-    pub(crate) fn new() -> Result<Self, regex::Error> {
+    pub(crate) fn new() -> Result<Self, GuardError> {
         Ok(Patterns {
-            email: re(
+            email: Regex::new(
                 r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}",
-            )?,
+            )
+            .map_err(|e| bad(&e))?,
             card: re(r"[0-9](?:[ \-]?[0-9]){11,18}")?,
             iban: re(r"(?i)[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,32}")?,
             dni: re(r"[0-9]{1,2}\.?[0-9]{3}\.?[0-9]{3}[ \-]?[A-Za-z]")?,
@@ -132,20 +151,22 @@ impl Patterns {
         if text.contains('@') {
             self.emails(text, out);
         }
-        if !text.bytes().any(|b| b.is_ascii_digit()) {
+        let w = digit_windows(text);
+        if w.is_empty() {
             return;
         }
-        self.cards(text, out);
-        self.ibans(text, out);
-        self.spanish(text, out);
-        self.brazilian(text, out);
-        self.ssns(text, out);
-        self.ips(text, out);
-        self.phones(text, out);
+        let c = Candidates { text, windows: &w };
+        self.cards(c, out);
+        self.ibans(c, out);
+        self.spanish(c, out);
+        self.brazilian(c, out);
+        self.ssns(c, out);
+        self.ips(c, out);
+        self.phones(c, out);
     }
 
     fn emails(&self, text: &str, out: &mut Vec<Finding>) {
-        for m in self.email.find_iter(text) {
+        for m in email_candidates(text).filter_map(|(s, e)| self.email.find_at(&text[..e], s)) {
             let (mut s, e) = (m.start(), m.end());
             // A leading dot or dash is punctuation, not part of the address.
             while s < e && matches!(text.as_bytes()[s], b'.' | b'-') {
@@ -158,8 +179,9 @@ impl Patterns {
         }
     }
 
-    fn cards(&self, text: &str, out: &mut Vec<Finding>) {
-        for m in self.card.find_iter(text) {
+    fn cards(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
+        let text = c.text;
+        for m in c.find_iter(&self.card, |w| w.digits >= 12) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -183,8 +205,9 @@ impl Patterns {
         }
     }
 
-    fn ibans(&self, text: &str, out: &mut Vec<Finding>) {
-        for m in self.iban.find_iter(text) {
+    fn ibans(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
+        let text = c.text;
+        for m in c.find_iter(&self.iban, |w| w.end - w.start >= 15) {
             let s = m.start();
             if !boundary_before(text, s) {
                 continue;
@@ -216,8 +239,9 @@ impl Patterns {
         }
     }
 
-    fn spanish(&self, text: &str, out: &mut Vec<Finding>) {
-        for m in self.dni.find_iter(text) {
+    fn spanish(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
+        let text = c.text;
+        for m in c.find_iter(&self.dni, |w| w.digits >= 8) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -231,7 +255,7 @@ impl Patterns {
                 out.push(Finding::new(EntityType::EsDni, s, e, 0.95, "es_dni_letter"));
             }
         }
-        for m in self.nie.find_iter(text) {
+        for m in c.find_iter(&self.nie, |w| w.digits >= 7) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -244,8 +268,9 @@ impl Patterns {
         }
     }
 
-    fn brazilian(&self, text: &str, out: &mut Vec<Finding>) {
-        for m in self.cnpj.find_iter(text) {
+    fn brazilian(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
+        let text = c.text;
+        for m in c.find_iter(&self.cnpj, |w| w.digits >= 14) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -264,7 +289,7 @@ impl Patterns {
                 ));
             }
         }
-        for m in self.cpf.find_iter(text) {
+        for m in c.find_iter(&self.cpf, |w| w.digits >= 11) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -292,8 +317,9 @@ impl Patterns {
         }
     }
 
-    fn ssns(&self, text: &str, out: &mut Vec<Finding>) {
-        for m in self.ssn.find_iter(text) {
+    fn ssns(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
+        let text = c.text;
+        for m in c.find_iter(&self.ssn, |w| w.digits >= 9) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -326,8 +352,9 @@ impl Patterns {
         }
     }
 
-    fn ips(&self, text: &str, out: &mut Vec<Finding>) {
-        for m in self.ipv4.find_iter(text) {
+    fn ips(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
+        let text = c.text;
+        for m in c.find_iter(&self.ipv4, |w| w.digits >= 4) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -347,10 +374,7 @@ impl Patterns {
                 out.push(Finding::new(EntityType::IpAddress, s, e, 0.95, "ipv4"));
             }
         }
-        if !text.contains(':') {
-            return;
-        }
-        for m in self.ipv6.find_iter(text) {
+        for m in c.find_iter(&self.ipv6, |w| w.colons >= 2) {
             let (s, mut e) = (m.start(), m.end());
             if !boundary_before(text, s) || prev_char(text, s) == Some(':') {
                 continue;
@@ -372,8 +396,9 @@ impl Patterns {
         }
     }
 
-    fn phones(&self, text: &str, out: &mut Vec<Finding>) {
-        for m in self.phone.find_iter(text) {
+    fn phones(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
+        let text = c.text;
+        for m in c.find_iter(&self.phone, |w| w.digits >= 7) {
             let (mut s, mut e) = (m.start(), m.end());
             let mut raw = m.as_str();
             // Trim separators and unbalanced parentheses at the edges.
@@ -439,6 +464,165 @@ impl Patterns {
             }
             out.push(Finding::new(EntityType::Phone, s, e, score, "phone"));
         }
+    }
+}
+
+/// For each `@`, the run of e-mail chars around it (local part before, domain after): a
+/// match holds exactly one `@`, so it lies inside one of these. Each search starts where the
+/// previous window ended, as one pass over the whole text would.
+fn email_candidates(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let b = text.as_bytes();
+    let local = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
+    let domain = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-');
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let at = from + b.get(from..)?.iter().position(|&c| c == b'@')?;
+        let mut s = at;
+        while s > from && local(b[s - 1]) {
+            s -= 1;
+        }
+        let mut e = at + 1;
+        while e < b.len() && domain(b[e]) {
+            e += 1;
+        }
+        from = e;
+        Some((s, e))
+    })
+}
+
+/// How far around a digit an entity may reach before its next digit: the widest gap in the
+/// digit-led patterns is a phone's `) - (` (four bytes), and a match may start up to two
+/// bytes before its first digit (`+(`, `X-`, `ES`).
+const REACH: usize = 6;
+
+/// True for the bytes a digit-led entity is made of, past its digits: letters (IBAN groups,
+/// DNI letters), hex and `:` `%` (IPv6).
+fn token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b':' | b'%')
+}
+
+/// A byte range of the text that can hold digit-led entities, with what it contains: a
+/// pattern whose matches need more digits (or colons) than its window has is not run there.
+struct Window {
+    start: usize,
+    end: usize,
+    digits: usize,
+    colons: usize,
+}
+
+/// The byte ranges of `text` that can hold a digit-led entity: `REACH` bytes around each
+/// digit, merged, and grown to whole tokens on both sides (so a regex inside a window sees
+/// exactly what it would see in the whole text). In text order, disjoint, on char
+/// boundaries.
+fn digit_windows(text: &str) -> Vec<Window> {
+    let b = text.as_bytes();
+    let mut out: Vec<Window> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let mut s = i.saturating_sub(REACH);
+        while s > 0 && token_byte(b[s - 1]) {
+            s -= 1;
+        }
+        // Past this digit, further digits within REACH keep the window open.
+        let mut last = i;
+        let mut j = i + 1;
+        while j < b.len() && j <= last + REACH {
+            if b[j].is_ascii_digit() {
+                last = j;
+            }
+            j += 1;
+        }
+        let mut e = (last + 1 + REACH).min(b.len());
+        while e < b.len() && token_byte(b[e]) {
+            e += 1;
+        }
+        while !text.is_char_boundary(s) {
+            s -= 1;
+        }
+        while !text.is_char_boundary(e) {
+            e += 1;
+        }
+        match out.last_mut() {
+            Some(prev) if s <= prev.end => prev.end = prev.end.max(e),
+            _ => out.push(Window {
+                start: s,
+                end: e,
+                digits: 0,
+                colons: 0,
+            }),
+        }
+        i = last + 1;
+    }
+    for w in &mut out {
+        for &c in &b[w.start..w.end] {
+            w.digits += usize::from(c.is_ascii_digit());
+            w.colons += usize::from(c == b':');
+        }
+    }
+    out
+}
+
+/// The text and its digit windows: each regex runs on the windows only, with offsets into
+/// the whole text (so validators read the context around a match as before).
+#[derive(Clone, Copy)]
+struct Candidates<'t> {
+    text: &'t str,
+    windows: &'t [Window],
+}
+
+impl<'t> Candidates<'t> {
+    /// The matches of `re` inside the windows that `keep` lets through (a necessary
+    /// condition of a match), with offsets into the whole text.
+    fn find_iter<'r>(
+        self,
+        re: &'r meta::Regex,
+        keep: impl Fn(&Window) -> bool + 'r,
+    ) -> impl Iterator<Item = Found<'t>> + 'r
+    where
+        't: 'r,
+    {
+        let text = self.text;
+        self.windows
+            .iter()
+            .filter(move |w| keep(w))
+            .flat_map(move |w| {
+                // No pattern looks around, so searching the span equals searching the window.
+                re.find_iter(Input::new(text).span(w.start..w.end))
+                    .map(move |m| Found {
+                        text,
+                        start: m.start(),
+                        end: m.end(),
+                    })
+            })
+    }
+}
+
+/// One match of a digit-led pattern.
+struct Found<'t> {
+    text: &'t str,
+    start: usize,
+    end: usize,
+}
+
+impl<'t> Found<'t> {
+    fn start(&self) -> usize {
+        self.start
+    }
+
+    fn end(&self) -> usize {
+        self.end
+    }
+
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn as_str(&self) -> &'t str {
+        &self.text[self.start..self.end]
     }
 }
 

@@ -4,7 +4,7 @@
 //! capitalised words none of which is a common word). Names outside the gazetteers are found
 //! from context and shape.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use super::{EntityType, Finding};
 use crate::text::window_before;
@@ -311,48 +311,66 @@ fn lines(s: &str) -> impl Iterator<Item = &str> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-struct Token {
+struct Token<'a> {
     start: usize,
     end: usize,
     /// Title case: an uppercase first letter followed by lowercase letters (or a lone
     /// initial).
     title: bool,
     initial: bool,
-    lower: String,
+    /// Lowercase, for capitalised words and short ones (particles), which are the only ones
+    /// ever looked up; empty for the others.
+    lower: &'a str,
 }
 
-fn tokens(text: &str) -> Vec<Token> {
-    let mut out = Vec::new();
-    let mut it = text.char_indices().peekable();
-    while let Some((i, c)) = it.next() {
+/// The words of `text`; their lowercase forms are written into `buf` (one buffer, not a
+/// string per word).
+fn tokens<'a>(text: &str, buf: &'a mut String) -> Vec<Token<'a>> {
+    // (start, end, title, initial, lower range in buf)
+    let mut spans: Vec<(usize, usize, bool, bool, usize, usize)> =
+        Vec::with_capacity(text.len() / 4);
+    buf.clear();
+    let mut i = 0;
+    let bytes = text.as_bytes();
+    while let Some((c, n)) = char_at(text, i) {
         if !c.is_alphabetic() {
+            i += n;
+            // Skip ASCII non-letters without decoding.
+            while bytes
+                .get(i)
+                .is_some_and(|b| b.is_ascii() && !b.is_ascii_alphabetic())
+            {
+                i += 1;
+            }
             continue;
         }
         let start = i;
-        let mut end = i + c.len_utf8();
+        let mut end = i + n;
+        let mut j = end;
         let mut upper_rest = false;
         let mut lower_rest = false;
-        while let Some(&(j, d)) = it.peek() {
-            if d.is_alphabetic() {
+        while let Some((d, dn)) = char_at(text, j) {
+            if d.is_ascii_lowercase() {
+                lower_rest = true;
+                j += 1;
+                end = j;
+            } else if d.is_alphabetic() {
                 if d.is_uppercase() {
                     upper_rest = true;
                 } else {
                     lower_rest = true;
                 }
-                end = j + d.len_utf8();
-                it.next();
+                j += dn;
+                end = j;
             } else if matches!(d, '\'' | '’' | '-') {
                 // Inside a word only when a letter follows: O'Neil, Jean-Luc; but not a
                 // possessive 's.
-                let mut la = it.clone();
-                la.next();
-                let possessive = d != '-' && la.peek().is_some_and(|&(_, e)| e == 's') && {
-                    let mut l2 = la.clone();
-                    l2.next();
-                    l2.peek().is_none_or(|&(_, e)| !e.is_alphanumeric())
-                };
-                if !possessive && la.peek().is_some_and(|&(_, e)| e.is_alphabetic()) {
-                    it.next();
+                let la = char_at(text, j + dn);
+                let possessive = d != '-'
+                    && la.is_some_and(|(e, _)| e == 's')
+                    && char_at(text, j + dn + 1).is_none_or(|(e, _)| !e.is_alphanumeric());
+                if !possessive && la.is_some_and(|(e, _)| e.is_alphabetic()) {
+                    j += dn;
                 } else {
                     break;
                 }
@@ -360,30 +378,54 @@ fn tokens(text: &str) -> Vec<Token> {
                 break;
             }
         }
+        i = j;
         let word = &text[start..end];
         let first_upper = c.is_uppercase();
-        let single = word.chars().count() == 1;
-        out.push(Token {
+        let single = end - start == n;
+        let lo = buf.len();
+        if first_upper || end - start <= 3 {
+            if word.is_ascii() {
+                buf.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+            } else {
+                buf.push_str(&word.to_lowercase());
+            }
+        }
+        spans.push((
             start,
             end,
-            title: first_upper && (single || (lower_rest && !upper_rest) || mixed_name(word)),
-            initial: first_upper && single,
-            // Only capitalised words and short ones (particles) are ever looked up.
-            lower: if first_upper || end - start <= 3 {
-                word.to_lowercase()
-            } else {
-                String::new()
-            },
-        });
+            first_upper && (single || (lower_rest && !upper_rest) || mixed_name(word)),
+            first_upper && single,
+            lo,
+            buf.len(),
+        ));
     }
-    out
+    let buf: &'a str = buf;
+    spans
+        .into_iter()
+        .map(|(start, end, title, initial, lo, hi)| Token {
+            start,
+            end,
+            title,
+            initial,
+            lower: &buf[lo..hi],
+        })
+        .collect()
+}
+
+/// The char at byte `i` and its length (ASCII without decoding).
+fn char_at(text: &str, i: usize) -> Option<(char, usize)> {
+    let b = *text.as_bytes().get(i)?;
+    if b.is_ascii() {
+        return Some((char::from(b), 1));
+    }
+    let c = text[i..].chars().next()?;
+    Some((c, c.len_utf8()))
 }
 
 /// McDonald, DiCaprio, O'Neil, Jean-Luc: capitals after a lowercase prefix or a separator.
 fn mixed_name(w: &str) -> bool {
-    let parts: Vec<&str> = w.split(['-', '\'', '’']).collect();
-    if parts.len() > 1 {
-        return parts.iter().all(|p| {
+    if w.contains(['-', '\'', '’']) {
+        return w.split(['-', '\'', '’']).all(|p| {
             let mut c = p.chars();
             c.next().is_some_and(char::is_uppercase) && c.all(char::is_lowercase)
         });
@@ -416,7 +458,8 @@ impl Names {
 
     pub(crate) fn scan(&self, text: &str, out: &mut Vec<Finding>) {
         let first = out.len();
-        let toks = tokens(text);
+        let mut buf = String::with_capacity(text.len());
+        let toks = tokens(text, &mut buf);
         let mut i = 0;
         while i < toks.len() {
             if !toks[i].title {
@@ -436,7 +479,7 @@ impl Names {
                 if toks[j].title {
                     last = j;
                     j += 1;
-                } else if PARTICLES.contains(&toks[j].lower.as_str())
+                } else if PARTICLES.contains(&toks[j].lower)
                     && j + 1 < toks.len()
                     && toks[j + 1].title
                     && &text[toks[j].end..toks[j + 1].start] == " "
@@ -457,24 +500,20 @@ impl Names {
     /// Decides whether one run of capitalised tokens (trimmed of common words at its edges)
     /// is a name, and with what score. `headline` marks runs cut out of a Title Case phrase
     /// ("5 Musicians Of The 70s You're Supposed To Hate"), where shape alone proves nothing.
-    fn judge(&self, text: &str, run: &[Token], out: &mut Vec<Finding>) {
-        let function_words = run
-            .iter()
-            .filter(|t| FUNCTION.contains(&t.lower.as_str()))
-            .count();
+    fn judge(&self, text: &str, run: &[Token<'_>], out: &mut Vec<Finding>) {
+        let function_words = run.iter().filter(|t| FUNCTION.contains(&t.lower)).count();
         self.judge_part(text, run, function_words > 0 && run.len() >= 3, out);
     }
 
-    fn judge_part(&self, text: &str, run: &[Token], headline: bool, out: &mut Vec<Finding>) {
+    fn judge_part(&self, text: &str, run: &[Token<'_>], headline: bool, out: &mut Vec<Finding>) {
         // Titles and greetings at the front are cues, not part of the name.
         let mut lo = 0;
         let mut hi = run.len();
-        while lo < hi && self.is_common(&run[lo].lower) {
+        while lo < hi && self.is_common(run[lo].lower) {
             lo += 1;
         }
         while hi > lo
-            && (self.is_common(&run[hi - 1].lower)
-                || PARTICLES.contains(&run[hi - 1].lower.as_str()))
+            && (self.is_common(run[hi - 1].lower) || PARTICLES.contains(&run[hi - 1].lower))
         {
             hi -= 1;
         }
@@ -484,7 +523,7 @@ impl Names {
         let run = &run[lo..hi];
         // Split at inner common words ("Maria and Joao" is two names; "Bank of Maria" is not
         // a name): each part is judged on its own.
-        if let Some(k) = run.iter().position(|t| self.is_common(&t.lower)) {
+        if let Some(k) = run.iter().position(|t| self.is_common(t.lower)) {
             self.judge_part(text, &run[..k], headline, out);
             self.judge_part(text, &run[k + 1..], headline, out);
             return;
@@ -496,15 +535,15 @@ impl Names {
         let before = window_before(text, start, 48);
         let cue = self.cue_before(&before) || self.signature(text, start);
         let sentence_start = sentence_initial(text, start);
-        let words: Vec<&Token> = run.iter().filter(|t| !t.initial).collect();
+        let words: Vec<&Token<'_>> = run.iter().filter(|t| !t.initial).collect();
         let n = words.len();
         let has_initial = run.len() > n && n >= 2 && !run[0].initial;
-        let first_given = self.given_ok(&words[0].lower);
-        let any_known = words.iter().any(|t| self.known(&t.lower));
+        let first_given = self.given_ok(words[0].lower);
+        let any_known = words.iter().any(|t| self.known(t.lower));
         let all_known = words
             .iter()
-            .all(|t| self.known(&t.lower) || self.ambiguous.contains(&t.lower));
-        let shaped = words.iter().all(|t| name_shaped(&t.lower));
+            .all(|t| self.known(t.lower) || self.ambiguous.contains(t.lower));
+        let shaped = words.iter().all(|t| name_shaped(t.lower));
         let rest = text[end..].trim_start_matches(' ');
         if !cue {
             // Streets and organisations: "159 Eleftheriou Venizelou", "Williamson Orchestra",
@@ -550,9 +589,9 @@ impl Names {
             && (rest.is_empty() || rest.starts_with(['\n', '\r']))
             && (2..=3).contains(&n);
         let surname_only = n == 1
-            && self.surnames.contains(&words[0].lower)
-            && !self.ambiguous.contains(&words[0].lower)
-            && !self.is_common(&words[0].lower);
+            && self.surnames.contains(words[0].lower)
+            && !self.ambiguous.contains(words[0].lower)
+            && !self.is_common(words[0].lower);
         let known_run = (2..=5).contains(&n) && any_known && !headline;
         let after_colon = rest
             .strip_prefix(':')
@@ -597,19 +636,20 @@ impl Names {
 
     /// Names listed next to a found name ("founders: Kónya, Becker and Vasquez"): single
     /// capitalised name-shaped words joined to it by ", ", " and ", " y ", " e ".
-    fn extend_lists(&self, text: &str, toks: &[Token], out: &mut Vec<Finding>) {
+    fn extend_lists(&self, text: &str, toks: &[Token<'_>], out: &mut Vec<Finding>) {
         let mut added = Vec::new();
         let mut drop_spans: Vec<(usize, usize)> = Vec::new();
         let org_after = |k: usize| {
             toks.get(k + 1).is_some_and(|t| {
-                t.title && &text[toks[k].end..t.start] == " " && self.is_common(&t.lower)
+                t.title && &text[toks[k].end..t.start] == " " && self.is_common(t.lower)
             })
         };
         for f in out.iter().filter(|f| f.kind == EntityType::Person) {
-            let Some(i) = toks.iter().position(|t| t.start == f.start) else {
+            // Tokens are in text order: find the finding's first and last by bisection.
+            let Ok(i) = toks.binary_search_by_key(&f.start, |t| t.start) else {
                 continue;
             };
-            let Some(j) = toks.iter().position(|t| t.end == f.end) else {
+            let Ok(j) = toks.binary_search_by_key(&f.end, |t| t.end) else {
                 continue;
             };
             // Left.
@@ -635,8 +675,8 @@ impl Names {
                     Some(n2)
                         if &text[c.end..n2.start] == " "
                             && n2.title
-                            && name_shaped(&n2.lower)
-                            && !self.is_common(&n2.lower) =>
+                            && name_shaped(n2.lower)
+                            && !self.is_common(n2.lower) =>
                     {
                         (n2.end, p + 1)
                     }
@@ -671,15 +711,15 @@ impl Names {
     }
 
     /// A list element: a capitalised, name-shaped, uncommon word.
-    fn list_name(&self, t: &Token) -> bool {
-        t.title && name_shaped(&t.lower) && !self.is_common(&t.lower)
+    fn list_name(&self, t: &Token<'_>) -> bool {
+        t.title && name_shaped(t.lower) && !self.is_common(t.lower)
     }
 
     /// The next list element after token `k` (", X", " and X", ", and X", " y X", " e X").
-    fn list_step_right(&self, text: &str, toks: &[Token], k: usize) -> Option<usize> {
+    fn list_step_right(&self, text: &str, toks: &[Token<'_>], k: usize) -> Option<usize> {
         let n = toks.get(k + 1)?;
         let gap = &text[toks[k].end..n.start];
-        let p = if CONJUNCTIONS.contains(&n.lower.as_str()) && !n.title {
+        let p = if CONJUNCTIONS.contains(&n.lower) && !n.title {
             let m = toks.get(k + 2)?;
             ((gap == " " || gap == ", ") && &text[n.end..m.start] == " ").then_some(k + 2)?
         } else {
@@ -689,11 +729,11 @@ impl Names {
     }
 
     /// The list element before token `k`.
-    fn list_step_left(&self, text: &str, toks: &[Token], k: usize) -> Option<usize> {
+    fn list_step_left(&self, text: &str, toks: &[Token<'_>], k: usize) -> Option<usize> {
         let p = k.checked_sub(1)?;
         let prev = &toks[p];
         let gap = &text[prev.end..toks[k].start];
-        let q = if CONJUNCTIONS.contains(&prev.lower.as_str()) && !prev.title {
+        let q = if CONJUNCTIONS.contains(&prev.lower) && !prev.title {
             let q = p.checked_sub(1)?;
             let g2 = &text[toks[q].end..prev.start];
             (gap == " " && (g2 == " " || g2 == ", ")).then_some(q)?
