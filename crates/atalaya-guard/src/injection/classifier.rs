@@ -59,11 +59,11 @@ impl Classifier {
     /// its window, without hashing again.
     pub fn features(&self, norm: &str) -> Features {
         let mut words: Vec<(u32, u32, u32)> = Vec::with_capacity(norm.len() / 2);
-        let mut items: Vec<(u32, u32, u32)> = Vec::with_capacity(norm.len() * 3 + 8);
         if norm.is_empty() {
             return Features {
                 words,
-                grams: items,
+                offs: Vec::new(),
+                grams: Vec::new(),
             };
         }
         let padded = format!(" {norm} ");
@@ -91,7 +91,32 @@ impl Classifier {
         }
         // Character n-grams (3..=5 code points): one FNV pass per start position, read off
         // after 3, 4 and 5 code points. Each char is kept as its UTF-8 bytes packed in a u32
-        // (first byte lowest) with its start offset, so the hash steps need no slicing.
+        // (first byte lowest), so the hash steps need no slicing.
+        let prefix = fnv1a(&[b"c:"]);
+        let mask = self.mask;
+        if padded.is_ascii() {
+            // One byte a char (the usual case: accents are gone after normalising).
+            let b = padded.as_bytes();
+            let step = |h: u32, x: u8| (h ^ u32::from(x)).wrapping_mul(0x0100_0193);
+            let offs = (0..b.len() as u32)
+                .chain([b.len() as u32, u32::MAX, u32::MAX])
+                .collect();
+            let grams = b
+                .windows(3)
+                .enumerate()
+                .map(|(i, w)| {
+                    let h3 = step(step(step(prefix, w[0]), w[1]), w[2]);
+                    let h4 = b.get(i + 3).map(|&x| step(h3, x));
+                    let h5 = h4.and_then(|h| b.get(i + 4).map(|&x| step(h, x)));
+                    [
+                        h3 & mask,
+                        h4.map_or(NONE, |h| h & mask),
+                        h5.map_or(NONE, |h| h & mask),
+                    ]
+                })
+                .collect();
+            return Features { words, offs, grams };
+        }
         let mut chars: Vec<(u32, u32)> = Vec::with_capacity(padded.len());
         let mut offs: Vec<u32> = Vec::with_capacity(padded.len() + 1);
         for (i, c) in padded.char_indices() {
@@ -100,7 +125,7 @@ impl Classifier {
             chars.push((u32::from_le_bytes(buf), n as u32));
             offs.push(i as u32);
         }
-        offs.push(padded.len() as u32);
+        offs.extend([padded.len() as u32, u32::MAX, u32::MAX]);
         let mix = |mut h: u32, (mut bytes, n): (u32, u32)| {
             if n == 1 {
                 return (h ^ bytes).wrapping_mul(0x0100_0193);
@@ -112,25 +137,21 @@ impl Classifier {
             }
             h
         };
-        let prefix = fnv1a(&[b"c:"]);
-        let n = chars.len();
-        for i in 0..n.saturating_sub(2) {
-            let h = mix(mix(mix(prefix, chars[i]), chars[i + 1]), chars[i + 2]);
-            items.push((offs[i], offs[i + 3], h & self.mask));
-            if i + 3 < n {
-                let h = mix(h, chars[i + 3]);
-                items.push((offs[i], offs[i + 4], h & self.mask));
-                if i + 4 < n {
-                    let h = mix(h, chars[i + 4]);
-                    items.push((offs[i], offs[i + 5], h & self.mask));
-                }
-            }
-        }
-        // Both lists are in order of start already (a bigram starts with its first word).
-        Features {
-            words,
-            grams: items,
-        }
+        let grams: Vec<[u32; 3]> = chars
+            .windows(3)
+            .enumerate()
+            .map(|(i, w)| {
+                let h3 = mix(mix(mix(prefix, w[0]), w[1]), w[2]);
+                let h4 = chars.get(i + 3).map(|&c| mix(h3, c));
+                let h5 = h4.and_then(|h| chars.get(i + 4).map(|&c| mix(h, c)));
+                [
+                    h3 & mask,
+                    h4.map_or(NONE, |h| h & mask),
+                    h5.map_or(NONE, |h| h & mask),
+                ]
+            })
+            .collect();
+        Features { words, offs, grams }
     }
 
     /// P(injection) of the features lying inside `[lo, hi)` (padded byte coordinates): the
@@ -140,14 +161,31 @@ impl Classifier {
         seen.clear();
         let (lo, hi) = (lo as u32, hi as u32);
         let mut sum = 0f32;
-        for list in [&f.words, &f.grams] {
-            let first = list.partition_point(|x| x.0 < lo);
-            for &(s, e, idx) in &list[first..] {
-                if s >= hi {
+        let first = f.words.partition_point(|x| x.0 < lo);
+        for &(s, e, idx) in &f.words[first..] {
+            if s >= hi {
+                break;
+            }
+            if e <= hi && seen.insert(idx) {
+                sum += self.weights[idx as usize];
+            }
+        }
+        // The n-grams starting at char i end at chars i + 3, i + 4, i + 5 (`offs` runs on
+        // past the end with u32::MAX, so a missing n-gram is never inside a window).
+        let first = f.offs.partition_point(|&o| o < lo).min(f.grams.len());
+        let starts = f.offs.get(first..).unwrap_or(&[]);
+        let ends = f.offs.get(first + 3..).unwrap_or(&[]).windows(3);
+        for ((g, &s), e) in f.grams[first..].iter().zip(starts).zip(ends) {
+            if s >= hi {
+                break;
+            }
+            let &[e3, e4, e5] = e else { break };
+            for (idx, end) in [(g[0], e3), (g[1], e4), (g[2], e5)] {
+                if end > hi {
                     break;
                 }
-                if e <= hi && seen.insert(idx) {
-                    sum += self.weights[idx as usize];
+                if seen.insert(idx) {
+                    sum += self.weights.get(idx as usize).copied().unwrap_or(0.0);
                 }
             }
         }
@@ -158,12 +196,18 @@ impl Classifier {
     }
 }
 
+/// No n-gram here (the text ends before it).
+const NONE: u32 = u32::MAX;
+
 /// See [`Classifier::features`].
 pub struct Features {
     /// Words and bigrams: (start, end, bucket), by start.
     words: Vec<(u32, u32, u32)>,
-    /// Character n-grams, by start.
-    grams: Vec<(u32, u32, u32)>,
+    /// The byte offset of each char of the padded text, then its length and two u32::MAX.
+    offs: Vec<u32>,
+    /// For each char: the buckets of the 3-, 4- and 5-char n-grams starting there
+    /// ([`NONE`] when the text ends first).
+    grams: Vec<[u32; 3]>,
 }
 
 fn sigmoid(x: f32) -> f32 {

@@ -155,13 +155,36 @@ pub fn normalize_with_ranges(
     (out, Some(spans))
 }
 
+/// Bytes of a word: 1 = a leet digit or symbol, 2 = a mark of a number or code, not
+/// leetspeak (`.` `/` `:` `#`, the digits 2, 6, 9).
+const LEET: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let leet = b"0134578@$";
+    let mut k = 0;
+    while k < leet.len() {
+        t[leet[k] as usize] = 1;
+        k += 1;
+    }
+    let code = b"./:#269";
+    let mut k = 0;
+    while k < code.len() {
+        t[code[k] as usize] = 2;
+        k += 1;
+    }
+    t
+};
+
 /// Leetspeak read back as letters ("1gn0r3 4ll" → "ignore all"), applied before normalising.
 pub fn unleet(text: &str) -> Option<String> {
     // Only words that mix letters with leet digits/symbols ("1gn0re", "h4ck"), letters at
     // least as many: plain numbers, prices and codes ("A-10023", "12345678Z", tracking
     // numbers) are not leetspeak.
     let mixed = text.split_whitespace().any(|w| {
-        if w.len() < 3 || w.contains(['.', '/', ':', '#']) {
+        // Digits that leetspeak does not use (2, 6, 9) mark a real number or code.
+        if w.len() < 3
+            || !w.bytes().any(|b| LEET[usize::from(b)] == 1)
+            || w.bytes().any(|b| LEET[usize::from(b)] == 2)
+        {
             return false;
         }
         let letters = w.chars().filter(|c| c.is_alphabetic()).count();
@@ -198,16 +221,21 @@ pub fn unleet(text: &str) -> Option<String> {
 /// Single letters separated by spaces or dots joined back ("i g n o r e" → "ignore"), on a
 /// normalised text.
 pub fn despace(norm: &str) -> Option<String> {
-    // Most texts have no run of four one-char tokens: say so without building anything.
+    // Most texts have no run of four one-char tokens: say so without building anything
+    // (a one-char token is one byte, or one multi-byte char, between spaces).
     let mut run = 0;
-    let any_run = norm.split(' ').any(|t| {
-        run = if t.chars().nth(1).is_none() && !t.is_empty() {
-            run + 1
-        } else {
-            0
-        };
-        run >= 4
-    });
+    let mut any_run = false;
+    for t in norm.as_bytes().split(|&b| b == b' ') {
+        let one = t.len() == 1
+            || (t.len() > 1
+                && t.len() <= 4
+                && std::str::from_utf8(t).is_ok_and(|s| s.chars().nth(1).is_none()));
+        run = if one { run + 1 } else { 0 };
+        if run >= 4 {
+            any_run = true;
+            break;
+        }
+    }
     if !any_run {
         return None;
     }
@@ -251,6 +279,18 @@ pub fn rot13(norm: &str) -> String {
         .collect()
 }
 
+/// `[A-Za-z0-9+/=_-]` as a byte table.
+const BASE64: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_');
+        c += 1;
+    }
+    t
+};
+
 /// Base64 segments of at least 16 characters that decode to mostly printable UTF-8 text.
 pub fn base64_segments(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -258,12 +298,10 @@ pub fn base64_segments(text: &str) -> Vec<String> {
     let mut i = 0;
     while i < bytes.len() {
         let start = i;
-        while i < bytes.len()
-            && (bytes[i].is_ascii_alphanumeric()
-                || matches!(bytes[i], b'+' | b'/' | b'=' | b'-' | b'_'))
-        {
-            i += 1;
-        }
+        i += bytes[i..]
+            .iter()
+            .position(|&b| !BASE64[usize::from(b)])
+            .unwrap_or(bytes.len() - i);
         let seg = &text[start..i];
         if seg.len() >= 16 {
             let trimmed = seg.trim_end_matches('=');

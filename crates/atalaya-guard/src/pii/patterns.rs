@@ -181,7 +181,7 @@ impl Patterns {
 
     fn cards(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
         let text = c.text;
-        for m in c.find_iter(&self.card, |w| w.digits >= 12) {
+        for m in c.find_iter(&self.card, |w| w.chain >= 12) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -207,7 +207,7 @@ impl Patterns {
 
     fn ibans(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
         let text = c.text;
-        for m in c.find_iter(&self.iban, |w| w.end - w.start >= 15) {
+        for m in c.find_iter(&self.iban, |w| w.iban_start && w.end - w.start >= 15) {
             let s = m.start();
             if !boundary_before(text, s) {
                 continue;
@@ -241,7 +241,7 @@ impl Patterns {
 
     fn spanish(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
         let text = c.text;
-        for m in c.find_iter(&self.dni, |w| w.digits >= 8) {
+        for m in c.find_iter(&self.dni, |w| w.chain >= 8 && w.digit_letter) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -255,7 +255,7 @@ impl Patterns {
                 out.push(Finding::new(EntityType::EsDni, s, e, 0.95, "es_dni_letter"));
             }
         }
-        for m in c.find_iter(&self.nie, |w| w.digits >= 7) {
+        for m in c.find_iter(&self.nie, |w| w.chain >= 7 && w.nie_start) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -270,7 +270,7 @@ impl Patterns {
 
     fn brazilian(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
         let text = c.text;
-        for m in c.find_iter(&self.cnpj, |w| w.digits >= 14) {
+        for m in c.find_iter(&self.cnpj, |w| w.chain >= 14) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -289,7 +289,7 @@ impl Patterns {
                 ));
             }
         }
-        for m in c.find_iter(&self.cpf, |w| w.digits >= 11) {
+        for m in c.find_iter(&self.cpf, |w| w.chain >= 11) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -319,7 +319,7 @@ impl Patterns {
 
     fn ssns(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
         let text = c.text;
-        for m in c.find_iter(&self.ssn, |w| w.digits >= 9) {
+        for m in c.find_iter(&self.ssn, |w| w.chain >= 9) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -354,7 +354,7 @@ impl Patterns {
 
     fn ips(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
         let text = c.text;
-        for m in c.find_iter(&self.ipv4, |w| w.digits >= 4) {
+        for m in c.find_iter(&self.ipv4, |w| w.digits >= 4 && w.dots >= 3) {
             let (s, e) = (m.start(), m.end());
             if !boundary_before(text, s) || !boundary_after(text, e) {
                 continue;
@@ -508,6 +508,16 @@ struct Window {
     end: usize,
     digits: usize,
     colons: usize,
+    dots: usize,
+    /// The most digits joined by single separators (` ` `.` `-` `/`): the longest number a
+    /// card, CPF, CNPJ, SSN, DNI or NIE pattern can match here.
+    chain: usize,
+    /// A digit followed by a letter (directly or after ` ` / `-`): a DNI's control letter.
+    digit_letter: bool,
+    /// X, Y or Z followed by a digit (directly or after ` ` / `-`): an NIE's start.
+    nie_start: bool,
+    /// Two letters then two digits: an IBAN's start.
+    iban_start: bool,
 }
 
 /// The byte ranges of `text` that can hold a digit-led entity: `REACH` bytes around each
@@ -553,14 +563,45 @@ fn digit_windows(text: &str) -> Vec<Window> {
                 end: e,
                 digits: 0,
                 colons: 0,
+                dots: 0,
+                chain: 0,
+                digit_letter: false,
+                nie_start: false,
+                iban_start: false,
             }),
         }
         i = last + 1;
     }
     for w in &mut out {
-        for &c in &b[w.start..w.end] {
-            w.digits += usize::from(c.is_ascii_digit());
+        let win = &b[w.start..w.end];
+        let mut chain = 0;
+        for (k, &c) in win.iter().enumerate() {
+            let next = win.get(k + 1).copied().unwrap_or(0);
+            let after_sep = if matches!(next, b' ' | b'-') {
+                win.get(k + 2).copied().unwrap_or(0)
+            } else {
+                next
+            };
+            if c.is_ascii_digit() {
+                w.digits += 1;
+                chain += 1;
+                w.chain = w.chain.max(chain);
+                w.digit_letter |= after_sep.is_ascii_alphabetic();
+            } else if !(matches!(c, b' ' | b'.' | b'-' | b'/')
+                && next.is_ascii_digit()
+                && k > 0
+                && win[k - 1].is_ascii_digit())
+            {
+                chain = 0;
+            }
             w.colons += usize::from(c == b':');
+            w.dots += usize::from(c == b'.');
+            w.nie_start |=
+                matches!(c, b'X' | b'Y' | b'Z' | b'x' | b'y' | b'z') && after_sep.is_ascii_digit();
+            w.iban_start |= c.is_ascii_alphabetic()
+                && next.is_ascii_alphabetic()
+                && win.get(k + 2).is_some_and(u8::is_ascii_digit)
+                && win.get(k + 3).is_some_and(u8::is_ascii_digit);
         }
     }
     out
