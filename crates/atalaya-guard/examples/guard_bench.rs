@@ -2,6 +2,8 @@
 //! guard_bench [ITERATIONS]`. Prints JSON: per-message latency percentiles (µs) for a 2 KB
 //! support message through all detectors (PII + injection), PII-only throughput (MB/s) on a
 //! corpus of support messages, and injection-only throughput. Run by `bench/guard_speed.sh`.
+//! `guard_bench N corpus FILE.jsonl` instead measures PII-only and injection-only throughput
+//! over the texts of a JSON Lines file (`{"text": ...}` per line), N passes.
 #![allow(clippy::print_stdout)] // a benchmark tool: its report is its output
 
 use std::time::Instant;
@@ -43,6 +45,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
+    if std::env::args().nth(2).as_deref() == Some("corpus") {
+        return corpus(n, &std::env::args().nth(3).unwrap_or_default());
+    }
     // `guard_bench N pii|injection`: one detector in a loop, for a profiler.
     if let Some(which) = std::env::args().nth(2) {
         let guard = Guard::new()?;
@@ -93,6 +98,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "pii_us_per_message": pii_secs * 1e6 / n as f64,
             "injection_mb_per_s": bytes * n as f64 / inj_secs / 1e6,
             "injection_us_per_message": inj_secs * 1e6 / n as f64,
+        })
+    );
+    Ok(())
+}
+
+/// PII-only and injection-only throughput over a corpus of texts, `passes` times.
+fn corpus(passes: usize, path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let texts: Vec<String> = std::fs::read_to_string(path)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .map(|v| v["text"].as_str().unwrap_or_default().to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    let guard = Guard::new()?;
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let run = |f: &dyn Fn(&str)| {
+        let t = Instant::now();
+        for _ in 0..passes {
+            for text in &texts {
+                f(text);
+            }
+        }
+        (bytes * passes) as f64 / t.elapsed().as_secs_f64() / 1e6
+    };
+    let pii = run(&|t| {
+        std::hint::black_box(guard.pii.scan(t));
+    });
+    let injection = run(&|t| {
+        std::hint::black_box(guard.injection.scan(t, Source::User, 0.5));
+    });
+    println!(
+        "{}",
+        serde_json::json!({
+            "corpus": path,
+            "texts": texts.len(),
+            "mean_bytes": bytes as f64 / texts.len().max(1) as f64,
+            "passes": passes,
+            "pii_mb_per_s": pii,
+            "injection_mb_per_s": injection,
         })
     );
     Ok(())
