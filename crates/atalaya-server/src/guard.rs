@@ -10,7 +10,10 @@
 //! the `x-atalaya-guard` header, the `atalaya.guard` object, the
 //! `atalaya_guard_decisions_total` metric and the log — never the sensitive text.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use atalaya_api::guard as wire;
 use atalaya_core::{
@@ -632,6 +635,65 @@ impl RequestGuard {
     }
 }
 
+/// Restores placeholders in one streamed choice's tool-call argument fragments, each call
+/// through its own restorer (held-back text goes out with a later fragment). At the
+/// choice's finish, what is still held goes out as one more fragment per call. `None` when
+/// the choice carries no tool calls and none were held.
+fn stream_tool_calls(
+    vault: &Vault,
+    restorers: &mut BTreeMap<u64, StreamRestorer>,
+    choice: &mut Value,
+    finish: bool,
+) -> Option<()> {
+    let mut touched = false;
+    if let Some(calls) = choice
+        .pointer_mut("/delta/tool_calls")
+        .and_then(Value::as_array_mut)
+    {
+        for call in calls.iter_mut() {
+            let k = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+            if let Some(args) = call.pointer_mut("/function/arguments") {
+                if let Some(a) = args.as_str() {
+                    *args = Value::String(restorers.entry(k).or_default().push(vault, a));
+                }
+            }
+        }
+        touched = true;
+    }
+    if finish {
+        let mut rest: Vec<(u64, String)> = Vec::new();
+        for (k, r) in restorers.iter_mut() {
+            let text = r.finish(vault);
+            if !text.is_empty() {
+                rest.push((*k, text));
+            }
+        }
+        if !rest.is_empty() {
+            let delta = choice
+                .as_object_mut()?
+                .entry("delta")
+                .or_insert_with(|| json!({}));
+            let calls = delta
+                .as_object_mut()?
+                .entry("tool_calls")
+                .or_insert_with(|| json!([]))
+                .as_array_mut()?;
+            for (k, text) in rest {
+                let existing = calls
+                    .iter_mut()
+                    .find(|c| c.get("index").and_then(Value::as_u64) == Some(k))
+                    .and_then(|c| c.pointer_mut("/function/arguments"));
+                match existing {
+                    Some(Value::String(a)) => a.push_str(&text),
+                    _ => calls.push(json!({"index": k, "function": {"arguments": text}})),
+                }
+            }
+            touched = true;
+        }
+    }
+    touched.then_some(())
+}
+
 /// Restores placeholders in tool-call arguments (`function.arguments` strings).
 fn restore_tool_calls(vault: &Vault, calls: &mut [Value]) {
     for call in calls {
@@ -657,6 +719,9 @@ struct ChoiceState {
     /// What the output checks keep between this choice's segments.
     track: OutputTrack,
     restorer: StreamRestorer,
+    /// One restorer per streamed tool call (by its `index`): a placeholder may be split
+    /// across argument fragments.
+    calls: BTreeMap<u64, StreamRestorer>,
     finished: bool,
 }
 
@@ -745,11 +810,9 @@ impl StreamState {
                     delta.insert("content".into(), Value::String(released.clone()));
                 }
             }
-            let restored_calls = c
-                .pointer_mut("/delta/tool_calls")
-                .and_then(Value::as_array_mut)
-                .map(|calls| restore_tool_calls(&self.guard.vault, calls))
-                .is_some();
+            let st = self.choices.entry(index).or_default();
+            let restored_calls =
+                stream_tool_calls(&self.guard.vault, &mut st.calls, c, finish).is_some();
             let has_other = c
                 .get("delta")
                 .and_then(Value::as_object)
@@ -776,13 +839,21 @@ impl StreamState {
         let open: Vec<u64> = self
             .choices
             .iter()
-            .filter(|(_, s)| !s.finished && (!s.raw.is_empty() || s.restorer.holding()))
+            .filter(|(_, s)| {
+                !s.finished
+                    && (!s.raw.is_empty()
+                        || s.restorer.holding()
+                        || s.calls.values().any(StreamRestorer::holding))
+            })
             .map(|(i, _)| *i)
             .collect();
         let mut choices = Vec::new();
         for i in open {
             let text = self.release(i, "", true)?;
-            choices.push(json!({"index": i, "delta": {"content": text}, "finish_reason": null}));
+            let mut choice = json!({"index": i, "delta": {"content": text}, "finish_reason": null});
+            let st = self.choices.entry(i).or_default();
+            stream_tool_calls(&self.guard.vault, &mut st.calls, &mut choice, true);
+            choices.push(choice);
         }
         let v = json!({
             "object": "chat.completion.chunk",

@@ -47,6 +47,9 @@ pub enum Reply {
         die_after: Option<usize>,
         error_event_after: Option<usize>,
     },
+    /// An SSE stream whose chunks carry these `choices[0]` objects as they are (for tool-call
+    /// deltas and other shapes `Stream` does not write), then `[DONE]`.
+    Choices(Vec<Value>),
     /// An error status with an OpenAI-shaped body.
     Status {
         status: u16,
@@ -445,6 +448,21 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
                     StatusCode::OK,
                     chat_body(&model, &content).to_string(),
                 ))
+            }
+            Reply::Choices(choices) => {
+                let mut body = String::new();
+                for c in choices {
+                    let v = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                        "created": 0, "model": model, "choices": [c]});
+                    body.push_str(&format!("data: {v}\n\n"));
+                }
+                body.push_str("data: [DONE]\n\n");
+                let mut r = full(StatusCode::OK, body);
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/event-stream"),
+                );
+                return Ok(r);
             }
             Reply::Stream {
                 pieces,

@@ -90,6 +90,72 @@ fn upstream_text(fake: &FakeUpstream) -> String {
 }
 
 #[tokio::test]
+async fn streamed_tool_call_arguments_are_restored_across_fragments() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, _cfg) = serve(&config(dir.path(), &fake.base_url(), false), KEY).await;
+    let call = |index: u64, args: &str| {
+        json!({"index": 0, "delta": {"tool_calls": [{"index": index, "function": {"arguments": args}}]},
+            "finish_reason": null})
+    };
+    // Two tool calls; placeholders split across argument fragments, and call 1 ends with an
+    // unfinished bracket that is held back until the finish and then sent as it is.
+    fake.push(Reply::Choices(vec![
+        json!({"index": 0, "delta": {"role": "assistant", "content": null, "tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function",
+             "function": {"name": "send_email", "arguments": ""}}]}, "finish_reason": null}),
+        call(0, "{\"to\": \"[EMA"),
+        call(0, "IL_1]\", \"name\": \"[PERSON_"),
+        json!({"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"arguments": "1]\"}"}},
+            {"index": 1, "id": "call_2", "type": "function",
+             "function": {"name": "call_back", "arguments": "{\"phone\": \"[PHONE_1]\", "}}]},
+            "finish_reason": null}),
+        call(1, "\"ref\": \"[PHO"),
+        json!({"index": 0, "delta": {}, "finish_reason": "tool_calls"}),
+    ]));
+    let body = json!({"model": "assistant", "stream": true,
+        "messages": [{"role": "user", "content": PII_MESSAGE}]});
+    let (status, _, text) = post(&base, "/v1/chat/completions", &body).await;
+    assert_eq!(status, 200, "{text}");
+    // What an OpenAI client does: concatenate each call's argument fragments by index.
+    let mut args: std::collections::BTreeMap<u64, String> = Default::default();
+    let mut finish = Value::Null;
+    for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if line == "[DONE]" {
+            continue;
+        }
+        let chunk: Value = serde_json::from_str(line).unwrap();
+        let choice = &chunk["choices"][0];
+        for c in choice["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let k = c["index"].as_u64().unwrap();
+            args.entry(k)
+                .or_default()
+                .push_str(c["function"]["arguments"].as_str().unwrap_or_default());
+        }
+        if !choice["finish_reason"].is_null() {
+            finish = choice["finish_reason"].clone();
+        }
+    }
+    assert_eq!(finish, "tool_calls", "{text}");
+    assert_eq!(
+        args[&0], "{\"to\": \"itziar.goiko@example.es\", \"name\": \"Itziar Goikoetxea\"}",
+        "{text}"
+    );
+    assert_eq!(
+        args[&1], "{\"phone\": \"+34 612 345 678\", \"ref\": \"[PHO",
+        "{text}"
+    );
+    // The upstream saw placeholders only.
+    assert!(!upstream_text(&fake).contains("itziar.goiko@example.es"));
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
 async fn pii_never_reaches_the_upstream_and_comes_back_to_the_client() {
     let fake = FakeUpstream::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
