@@ -67,27 +67,35 @@ impl Classifier {
             };
         }
         let padded = format!(" {norm} ");
-        // Words (padded coordinates: norm byte + 1) and bigrams.
-        let mut prev: Option<(usize, &str)> = None;
-        let mut at = 1;
-        for t in norm.split(' ') {
-            let (s, e) = (at, at + t.len());
-            // The bigram first: it starts where the previous word does, so the list stays
-            // in order of start.
-            if let Some((ps, p)) = prev {
-                words.push((
-                    ps as u32,
-                    e as u32,
-                    fnv1a(&[b"b:", p.as_bytes(), b" ", t.as_bytes()]) & self.mask,
-                ));
+        // Words (padded coordinates: norm byte + 1) and bigrams, hashed in one pass over
+        // the bytes: `w:` + word, and `b:` + previous word + ` ` + word, carried along.
+        let step = |h: u32, x: u8| (h ^ u32::from(x)).wrapping_mul(0x0100_0193);
+        let (w_prefix, b_prefix) = (fnv1a(&[b"w:"]), fnv1a(&[b"b:"]));
+        let mut word = w_prefix;
+        // "b:" + previous word + " " + this word so far (None before the second word), and
+        // "b:" + this word so far (the next bigram's start).
+        let mut bigram: Option<u32> = None;
+        let mut next_bigram = b_prefix;
+        let (mut start, mut prev_start) = (0usize, 0usize);
+        let nb = norm.as_bytes();
+        for (k, &c) in nb.iter().chain(std::iter::once(&b' ')).enumerate() {
+            if c != b' ' {
+                word = step(word, c);
+                next_bigram = step(next_bigram, c);
+                bigram = bigram.map(|h| step(h, c));
+                continue;
             }
-            words.push((
-                s as u32,
-                e as u32,
-                fnv1a(&[b"w:", t.as_bytes()]) & self.mask,
-            ));
-            prev = Some((s, t));
-            at = e + 1;
+            // The word at norm [start, k) is padded [start + 1, k + 1). The bigram first: it
+            // starts where the previous word does, so the list stays in order of start.
+            if let Some(h) = bigram {
+                words.push(((prev_start + 1) as u32, (k + 1) as u32, h & self.mask));
+            }
+            words.push(((start + 1) as u32, (k + 1) as u32, word & self.mask));
+            bigram = Some(step(next_bigram, b' '));
+            next_bigram = b_prefix;
+            word = w_prefix;
+            prev_start = start;
+            start = k + 1;
         }
         // Character n-grams (3..=5 code points): one FNV pass per start position, read off
         // after 3, 4 and 5 code points. Each char is kept as its UTF-8 bytes packed in a u32
@@ -97,24 +105,31 @@ impl Classifier {
         if padded.is_ascii() {
             // One byte a char (the usual case: accents are gone after normalising).
             let b = padded.as_bytes();
-            let step = |h: u32, x: u8| (h ^ u32::from(x)).wrapping_mul(0x0100_0193);
             let offs = (0..b.len() as u32)
                 .chain([b.len() as u32, u32::MAX, u32::MAX])
                 .collect();
-            let grams = b
-                .windows(3)
-                .enumerate()
-                .map(|(i, w)| {
-                    let h3 = step(step(step(prefix, w[0]), w[1]), w[2]);
-                    let h4 = b.get(i + 3).map(|&x| step(h3, x));
-                    let h5 = h4.and_then(|h| b.get(i + 4).map(|&x| step(h, x)));
-                    [
-                        h3 & mask,
-                        h4.map_or(NONE, |h| h & mask),
-                        h5.map_or(NONE, |h| h & mask),
-                    ]
-                })
-                .collect();
+            let n = b.len();
+            let mut grams: Vec<[u32; 3]> = Vec::with_capacity(n);
+            // Full windows of five bytes, then the last two starts by hand.
+            for w in b.windows(5) {
+                let h3 = step(step(step(prefix, w[0]), w[1]), w[2]);
+                let h4 = step(h3, w[3]);
+                let h5 = step(h4, w[4]);
+                grams.push([h3 & mask, h4 & mask, h5 & mask]);
+            }
+            if n >= 4 {
+                let w = &b[n - 4..];
+                let h3 = step(step(step(prefix, w[0]), w[1]), w[2]);
+                grams.push([h3 & mask, step(h3, w[3]) & mask, NONE]);
+            }
+            if n >= 3 {
+                let w = &b[n - 3..];
+                grams.push([
+                    step(step(step(prefix, w[0]), w[1]), w[2]) & mask,
+                    NONE,
+                    NONE,
+                ]);
+            }
             return Features { words, offs, grams };
         }
         let mut chars: Vec<(u32, u32)> = Vec::with_capacity(padded.len());
@@ -158,6 +173,9 @@ impl Classifier {
     /// whole text is `[0, norm.len() + 2)`; a part at norm bytes `[a, a + len)` is
     /// `[a, a + len + 2)` (the spaces around it included, as its own padding).
     pub fn score_window(&self, f: &Features, lo: usize, hi: usize, seen: &mut Seen) -> f32 {
+        if lo == 0 && f.offs.len() >= 3 && hi >= f.offs[f.offs.len() - 3] as usize {
+            return self.score_all(f, seen);
+        }
         seen.clear();
         let (lo, hi) = (lo as u32, hi as u32);
         let mut sum = 0f32;
@@ -187,6 +205,34 @@ impl Classifier {
                 if seen.insert(idx) {
                     sum += self.weights.get(idx as usize).copied().unwrap_or(0.0);
                 }
+            }
+        }
+        if seen.len() == 0 {
+            return sigmoid(self.bias);
+        }
+        sigmoid(self.bias + sum / (seen.len() as f32).sqrt())
+    }
+}
+
+impl Classifier {
+    /// [`Classifier::score_window`] over the whole text: every feature, in the same order.
+    fn score_all(&self, f: &Features, seen: &mut Seen) -> f32 {
+        seen.clear();
+        let mut sum = 0f32;
+        let mut add = |idx: u32| {
+            if seen.insert(idx) {
+                sum += self.weights.get(idx as usize).copied().unwrap_or(0.0);
+            }
+        };
+        for &(_, _, idx) in &f.words {
+            add(idx);
+        }
+        for g in &f.grams {
+            for &idx in g {
+                if idx == NONE {
+                    break;
+                }
+                add(idx);
             }
         }
         if seen.len() == 0 {

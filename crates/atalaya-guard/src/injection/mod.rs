@@ -160,7 +160,8 @@ impl InjectionDetector {
         let feats = model.features(&whole);
         let mut best = model.score_window(&feats, 0, whole.len() + 2, seen);
         // A part counts when it has four words or more and is not the whole text.
-        let counts = |n: &str| n.split(' ').count() >= 4 && n.len() != whole.len();
+        let counts =
+            |n: &str| n.bytes().filter(|&b| b == b' ').count() >= 3 && n.len() != whole.len();
         match &ranges {
             Some(r) => {
                 for &(lo, hi) in r {

@@ -39,6 +39,21 @@ fn zero_width(c: char) -> bool {
         | 0x2066..=0x2069 | 0xFEFF)
 }
 
+/// ASCII bytes as the normal form writes them: letters lowercased, digits kept, 0 for the
+/// rest (separators).
+const ASCII_FOLD: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric() {
+            t[c] = b.to_ascii_lowercase();
+        }
+        c += 1;
+    }
+    t
+};
+
 /// The normalised form the classifier and the rules read.
 pub fn normalize(text: &str) -> String {
     normalize_with_ranges(text, &[]).0
@@ -56,7 +71,7 @@ pub fn normalize_with_ranges(
     let map_conf = confusables();
     let mut out = String::with_capacity(text.len());
     // out.len() before each raw byte (only when ranges are asked for).
-    let mut at: Vec<u32> = Vec::with_capacity(if ranges.is_empty() { 0 } else { text.len() + 1 });
+    let mut at: Vec<u32> = vec![0; if ranges.is_empty() { 0 } else { text.len() + 1 }];
     let mut space = true;
     // Python's isalnum: letters and numbers, not marks (Rust's is_alphanumeric keeps spacing
     // marks such as Devanagari vowel signs). Non-alphanumerics become single spaces.
@@ -86,26 +101,39 @@ pub fn normalize_with_ranges(
     let mut i = 0;
     let bytes = text.as_bytes();
     while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii() {
-            if want {
-                at.push(out.len() as u32);
+        // A run of ASCII bytes: a table gives each byte's lowercase form, or 0 when it is
+        // not alphanumeric.
+        let run = bytes[i..]
+            .iter()
+            .position(|b| !b.is_ascii())
+            .map_or(bytes.len(), |k| i + k);
+        if run > i {
+            let mut o = Vec::with_capacity(run - i);
+            let base = out.len();
+            for (k, &b) in bytes[i..run].iter().enumerate() {
+                if let Some(slot) = at.get_mut(i + k) {
+                    *slot = (base + o.len()) as u32;
+                }
+                let l = ASCII_FOLD[usize::from(b)];
+                if l != 0 {
+                    o.push(l);
+                    space = false;
+                } else if !space {
+                    o.push(b' ');
+                    space = true;
+                }
             }
-            if b.is_ascii_alphanumeric() {
-                out.push(char::from(b.to_ascii_lowercase()));
-                space = false;
-            } else if !space {
-                out.push(' ');
-                space = true;
-            }
-            i += 1;
+            out.push_str(std::str::from_utf8(&o).unwrap_or_default());
+            i = run;
             continue;
         }
         let Some(c) = text[i..].chars().next() else {
             break;
         };
         if want {
-            at.resize(i + c.len_utf8(), out.len() as u32);
+            for slot in at.iter_mut().skip(i).take(c.len_utf8()) {
+                *slot = out.len() as u32;
+            }
         }
         i += c.len_utf8();
         if zero_width(c) {
@@ -123,8 +151,8 @@ pub fn normalize_with_ranges(
             }
         }
     }
-    if want {
-        at.resize(text.len() + 1, out.len() as u32);
+    if let Some(last) = at.last_mut() {
+        *last = out.len() as u32;
     }
     if out.ends_with(' ') {
         out.pop();
@@ -174,26 +202,51 @@ const LEET: [u8; 256] = {
     t
 };
 
+/// Whether some word (a run of non-white-space chars) mixes letters with leet digits or
+/// symbols (see [`unleet`]). Only the words around a leet byte are looked at.
+fn mixed_words(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if LEET[usize::from(b[i])] != 1 {
+            i += 1;
+            continue;
+        }
+        let start = text[..i]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(0, |(j, c)| j + c.len_utf8());
+        let end = text[i..]
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(b.len(), |(j, _)| i + j);
+        if leet_word(&text[start..end]) {
+            return true;
+        }
+        i = end.max(i + 1);
+    }
+    false
+}
+
+/// A word that reads as leetspeak: 3+ bytes, leet chars and at least as many letters, and
+/// none of the digits leetspeak does not use (2, 6, 9) nor `.` `/` `:` `#`, which mark a
+/// real number or code.
+fn leet_word(w: &str) -> bool {
+    if w.len() < 3 || w.bytes().any(|b| LEET[usize::from(b)] == 2) {
+        return false;
+    }
+    let letters = w.chars().filter(|c| c.is_alphabetic()).count();
+    let leet = w.bytes().filter(|&b| LEET[usize::from(b)] == 1).count();
+    letters > 0 && leet > 0 && letters >= leet
+}
+
 /// Leetspeak read back as letters ("1gn0r3 4ll" → "ignore all"), applied before normalising.
 pub fn unleet(text: &str) -> Option<String> {
     // Only words that mix letters with leet digits/symbols ("1gn0re", "h4ck"), letters at
     // least as many: plain numbers, prices and codes ("A-10023", "12345678Z", tracking
     // numbers) are not leetspeak.
-    let mixed = text.split_whitespace().any(|w| {
-        // Digits that leetspeak does not use (2, 6, 9) mark a real number or code.
-        if w.len() < 3
-            || !w.bytes().any(|b| LEET[usize::from(b)] == 1)
-            || w.bytes().any(|b| LEET[usize::from(b)] == 2)
-        {
-            return false;
-        }
-        let letters = w.chars().filter(|c| c.is_alphabetic()).count();
-        let leet = w
-            .chars()
-            .filter(|c| matches!(c, '0' | '1' | '3' | '4' | '5' | '7' | '8' | '@' | '$'))
-            .count();
-        letters > 0 && leet > 0 && letters >= leet
-    });
+    let mixed = mixed_words(text);
     if !mixed {
         return None;
     }
@@ -227,8 +280,8 @@ pub fn despace(norm: &str) -> Option<String> {
     let mut any_run = false;
     for t in norm.as_bytes().split(|&b| b == b' ') {
         let one = t.len() == 1
-            || (t.len() > 1
-                && t.len() <= 4
+            || (t.len() <= 4
+                && t.first().is_some_and(|&b| b >= 0x80)
                 && std::str::from_utf8(t).is_ok_and(|s| s.chars().nth(1).is_none()));
         run = if one { run + 1 } else { 0 };
         if run >= 4 {
@@ -325,7 +378,11 @@ pub fn base64_segments(text: &str) -> Vec<String> {
         }
         if i == start {
             // Not a base64 character: step over it (it may be several bytes long).
-            i += text[i..].chars().next().map_or(1, char::len_utf8);
+            i += if bytes[i].is_ascii() {
+                1
+            } else {
+                text[i..].chars().next().map_or(1, char::len_utf8)
+            };
         }
     }
     out
