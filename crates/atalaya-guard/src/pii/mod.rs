@@ -210,6 +210,17 @@ mod tests {
             "ana.lopez+soporte@correo.example.es",
         );
         none_of("the @mention feature and user@localhost", EntityType::Email);
+        // Local parts with accents (RFC 6531), common in Spanish and Portuguese addresses.
+        has(
+            "escreva para joão.conceição@exemplo.com.br, por favor",
+            EntityType::Email,
+            "joão.conceição@exemplo.com.br",
+        );
+        has(
+            "mi correo: María.Núñez@correo.es.",
+            EntityType::Email,
+            "María.Núñez@correo.es",
+        );
     }
 
     #[test]

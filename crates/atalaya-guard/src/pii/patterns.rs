@@ -14,6 +14,7 @@ use regex_automata::{dfa, Input};
 use super::{checksum, EntityType, Finding};
 use crate::text::{boundary_after, boundary_before, next_char, prev_char, window_before};
 use crate::GuardError;
+use unicode_normalization::char::is_combining_mark;
 
 pub(crate) struct Patterns {
     email: Regex,
@@ -130,7 +131,7 @@ impl Patterns {
     pub(crate) fn new() -> Result<Self, GuardError> {
         Ok(Patterns {
             email: Regex::new(
-                r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}",
+                r"[\p{L}\p{M}\p{N}._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}",
             )
             .map_err(|e| bad(&e))?,
             card: re(r"[0-9](?:[ \-]?[0-9]){11,18}")?,
@@ -471,15 +472,20 @@ impl Patterns {
 /// previous window ended, as one pass over the whole text would.
 fn email_candidates(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let b = text.as_bytes();
-    let local = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
+    // The local part may hold any letter (joão, maría: RFC 6531), the domain ASCII only.
+    let local = |c: char| {
+        c.is_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-') || is_combining_mark(c)
+    };
     let domain = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-');
     let mut from = 0;
     std::iter::from_fn(move || {
         let at = from + b.get(from..)?.iter().position(|&c| c == b'@')?;
-        let mut s = at;
-        while s > from && local(b[s - 1]) {
-            s -= 1;
-        }
+        let s = text[from..at]
+            .char_indices()
+            .rev()
+            .take_while(|&(_, c)| local(c))
+            .last()
+            .map_or(at, |(i, _)| from + i);
         let mut e = at + 1;
         while e < b.len() && domain(b[e]) {
             e += 1;
