@@ -148,14 +148,34 @@ impl Patterns {
     }
 
     pub(crate) fn scan(&self, text: &str, out: &mut Vec<Finding>) {
+        self.scan_in(text, out, false);
+    }
+
+    /// `whole`: search the whole text, every pattern, as if there were no windows (the
+    /// reference the windowed search is tested against).
+    fn scan_in(&self, text: &str, out: &mut Vec<Finding>, whole: bool) {
         if text.contains('@') {
-            self.emails(text, out);
+            if whole {
+                for m in self.email.find_iter(text) {
+                    self.email_match(text, m, out);
+                }
+            } else {
+                self.emails(text, out);
+            }
         }
-        let w = digit_windows(text);
+        let w = if whole {
+            vec![Window::whole(text)]
+        } else {
+            digit_windows(text)
+        };
         if w.is_empty() {
             return;
         }
-        let c = Candidates { text, windows: &w };
+        let c = Candidates {
+            text,
+            windows: &w,
+            whole,
+        };
         self.cards(c, out);
         self.ibans(c, out);
         self.spanish(c, out);
@@ -166,17 +186,28 @@ impl Patterns {
     }
 
     fn emails(&self, text: &str, out: &mut Vec<Finding>) {
-        for m in email_candidates(text).filter_map(|(s, e)| self.email.find_at(&text[..e], s)) {
-            let (mut s, e) = (m.start(), m.end());
-            // A leading dot or dash is punctuation, not part of the address.
-            while s < e && matches!(text.as_bytes()[s], b'.' | b'-') {
-                s += 1;
+        // Each search starts where the last match ended, as one pass over the whole text
+        // would (neighbouring windows may share a local part).
+        let mut last_end = 0;
+        for (s, e) in email_candidates(text) {
+            if let Some(m) = self.email.find_at(&text[..e], s.max(last_end).min(e)) {
+                last_end = m.end();
+                self.email_match(text, m, out);
             }
-            if prev_char(text, s).is_some_and(|c| c.is_alphanumeric()) {
-                continue;
-            }
-            out.push(Finding::new(EntityType::Email, s, e, 0.99, "email"));
         }
+    }
+
+    fn email_match(&self, text: &str, m: regex::Match<'_>, out: &mut Vec<Finding>) {
+        let (mut s, e) = (m.start(), m.end());
+        // A leading dot or dash is punctuation, not part of the address.
+        while s < e && matches!(text.as_bytes()[s], b'.' | b'-') {
+            s += 1;
+        }
+        // Nothing left of the local part ("-@example.com"), or glued to a word.
+        if text[s..].starts_with('@') || prev_char(text, s).is_some_and(|c| c.is_alphanumeric()) {
+            return;
+        }
+        out.push(Finding::new(EntityType::Email, s, e, 0.99, "email"));
     }
 
     fn cards(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
@@ -467,9 +498,8 @@ impl Patterns {
     }
 }
 
-/// For each `@`, the run of e-mail chars around it (local part before, domain after): a
-/// match holds exactly one `@`, so it lies inside one of these. Each search starts where the
-/// previous window ended, as one pass over the whole text would.
+/// For each `@`, the run of e-mail chars around it (local part before, back to the previous
+/// `@` at most; domain after): a match holds exactly one `@`, so it lies inside one of these.
 fn email_candidates(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let b = text.as_bytes();
     // The local part may hold any letter (joão, maría: RFC 6531), the domain ASCII only.
@@ -480,17 +510,18 @@ fn email_candidates(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut from = 0;
     std::iter::from_fn(move || {
         let at = from + b.get(from..)?.iter().position(|&c| c == b'@')?;
-        let s = text[from..at]
+        let prev = from;
+        let s = text[prev..at]
             .char_indices()
             .rev()
             .take_while(|&(_, c)| local(c))
             .last()
-            .map_or(at, |(i, _)| from + i);
+            .map_or(at, |(i, _)| prev + i);
         let mut e = at + 1;
         while e < b.len() && domain(b[e]) {
             e += 1;
         }
-        from = e;
+        from = at + 1;
         Some((s, e))
     })
 }
@@ -525,16 +556,46 @@ struct Window {
     iban_start: bool,
 }
 
+impl Window {
+    /// The whole text as one window (its counts are not used: see [`Candidates::whole`]).
+    fn whole(text: &str) -> Self {
+        Window {
+            start: 0,
+            end: text.len(),
+            digits: 0,
+            colons: 0,
+            dots: 0,
+            chain: 0,
+            digit_letter: false,
+            nie_start: false,
+            iban_start: false,
+        }
+    }
+}
+
 /// The byte ranges of `text` that can hold a digit-led entity: `REACH` bytes around each
-/// digit, merged, and grown to whole tokens on both sides (so a regex inside a window sees
+/// digit (or IPv6 colon), merged, and grown to whole tokens on both sides (so a regex inside a window sees
 /// exactly what it would see in the whole text). In text order, disjoint, on char
 /// boundaries.
 fn digit_windows(text: &str) -> Vec<Window> {
     let b = text.as_bytes();
+    // A seed: a digit, or a colon next to a hex digit or another colon (an IPv6 address
+    // may have no decimal digit: "fe::a", "dead:beef::1" has one, "abcd::ef" none).
+    let seed = |k: usize| {
+        b[k].is_ascii_digit()
+            || (b[k] == b':'
+                && [k.checked_sub(1), Some(k + 1)]
+                    .into_iter()
+                    .flatten()
+                    .any(|n| {
+                        b.get(n)
+                            .is_some_and(|&c| c == b':' || c.is_ascii_hexdigit())
+                    }))
+    };
     let mut out: Vec<Window> = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit() {
+        if !seed(i) {
             i += 1;
             continue;
         }
@@ -546,7 +607,7 @@ fn digit_windows(text: &str) -> Vec<Window> {
         let mut last = i;
         let mut j = i + 1;
         while j < b.len() && j <= last + REACH {
-            if b[j].is_ascii_digit() {
+            if seed(j) {
                 last = j;
             }
             j += 1;
@@ -618,6 +679,8 @@ fn digit_windows(text: &str) -> Vec<Window> {
 struct Candidates<'t> {
     text: &'t str,
     windows: &'t [Window],
+    /// Run every pattern in every window (the whole-text reference).
+    whole: bool,
 }
 
 impl<'t> Candidates<'t> {
@@ -631,10 +694,10 @@ impl<'t> Candidates<'t> {
     where
         't: 'r,
     {
-        let text = self.text;
+        let (text, whole) = (self.text, self.whole);
         self.windows
             .iter()
-            .filter(move |w| keep(w))
+            .filter(move |w| whole || keep(w))
             .flat_map(move |w| {
                 // No pattern looks around, so searching the span equals searching the window.
                 re.find_iter(Input::new(text).span(w.start..w.end))
@@ -688,4 +751,49 @@ fn looks_like_date(raw: &str) -> bool {
         && (1..=31).contains(&n[1])
         && (1900..=2100).contains(&n[2]);
     ymd || dmy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-9]{1,5}",
+            "[ .\\-/()+:,#]{1,3}",
+            "[A-Za-z]{1,6}",
+            "(ES|DE|GB|PT|BR|NL|es)[0-9]{2}",
+            "[XYZxyz][ -]?[0-9]{7}[A-Za-z]",
+            "[a-zñ.]{1,8}@[a-z]{2,6}\\.[a-z]{2,3}",
+            "(tel|phone|CPF|cnpj|SSN|version|order|nº|móvil|v\\.) ",
+            "[ñáç€é😀\u{200B}\n]",
+            "[0-9a-f]{1,4}::?[0-9a-f]{0,4}",
+            Just("4111 1111 1111 1111".to_string()),
+            Just("529.982.247-25".to_string()),
+            Just("11.222.333/0001-81".to_string()),
+            Just("12345678Z".to_string()),
+            Just("+34 612 345 678".to_string()),
+            Just("(11) 98765-4321".to_string()),
+            Just("ES91 2100 0418 4502 0005 1332".to_string()),
+            Just("078-05-1120".to_string()),
+            Just("192.168.1.20".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The windows find exactly what searching the whole text with every pattern finds.
+        #[test]
+        fn windowed_search_equals_whole_text_search(parts in prop::collection::vec(piece(), 0..24)) {
+            static P: std::sync::OnceLock<Patterns> = std::sync::OnceLock::new();
+            let p = P.get_or_init(|| Patterns::new().unwrap_or_else(|e| unreachable!("{e}")));
+            let text = parts.concat();
+            let (mut windowed, mut reference) = (Vec::new(), Vec::new());
+            p.scan(&text, &mut windowed);
+            p.scan_in(&text, &mut reference, true);
+            prop_assert_eq!(windowed, reference, "{:?}", text);
+        }
+    }
 }
