@@ -559,9 +559,14 @@ struct Window {
 impl Window {
     /// The whole text as one window (its counts are not used: see [`Candidates::whole`]).
     fn whole(text: &str) -> Self {
+        Window::span(0, text.len())
+    }
+
+    /// A window with its counts still to be taken.
+    fn span(start: usize, end: usize) -> Self {
         Window {
-            start: 0,
-            end: text.len(),
+            start,
+            end,
             digits: 0,
             colons: 0,
             dots: 0,
@@ -624,17 +629,7 @@ fn digit_windows(text: &str) -> Vec<Window> {
         }
         match out.last_mut() {
             Some(prev) if s <= prev.end => prev.end = prev.end.max(e),
-            _ => out.push(Window {
-                start: s,
-                end: e,
-                digits: 0,
-                colons: 0,
-                dots: 0,
-                chain: 0,
-                digit_letter: false,
-                nie_start: false,
-                iban_start: false,
-            }),
+            _ => out.push(Window::span(s, e)),
         }
         i = last + 1;
     }
