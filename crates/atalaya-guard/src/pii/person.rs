@@ -303,6 +303,8 @@ pub(crate) struct Names {
     surnames: HashSet<String>,
     ambiguous: HashSet<String>,
     common: HashSet<&'static str>,
+    /// [`CUES`] by their last byte (a cue is looked for at the end of the text before a run).
+    cues_by_last: rustc_hash::FxHashMap<u8, Vec<&'static str>>,
 }
 
 fn lines(s: &str) -> impl Iterator<Item = &str> {
@@ -441,6 +443,12 @@ impl Names {
             surnames: set(SURNAMES),
             ambiguous: set(AMBIGUOUS),
             common: COMMON.split_whitespace().collect(),
+            cues_by_last: CUES.iter().fold(Default::default(), |mut m, c| {
+                if let Some(&b) = c.as_bytes().last() {
+                    m.entry(b).or_insert_with(Vec::new).push(*c);
+                }
+                m
+            }),
         }
     }
 
@@ -745,7 +753,10 @@ impl Names {
 
     fn cue_before(&self, before: &str) -> bool {
         let b = before.trim_end_matches([' ', ',']);
-        CUES.iter().any(|c| {
+        let Some(cues) = b.as_bytes().last().and_then(|l| self.cues_by_last.get(l)) else {
+            return false;
+        };
+        cues.iter().any(|c| {
             b.ends_with(c)
                 && b[..b.len() - c.len()]
                     .chars()
@@ -765,9 +776,12 @@ impl Names {
             .trim()
             .trim_end_matches([',', '.', '!'])
             .to_lowercase();
-        CLOSINGS
-            .iter()
-            .any(|c| prev_line == *c || prev_line.ends_with(&format!(" {c}")))
+        CLOSINGS.iter().any(|c| {
+            prev_line == *c
+                || prev_line
+                    .strip_suffix(c)
+                    .is_some_and(|rest| rest.ends_with(' '))
+        })
     }
 }
 
