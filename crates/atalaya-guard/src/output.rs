@@ -114,13 +114,14 @@ impl OutputContext {
     ) -> Result<(String, Vec<OutputFinding>), GuardError> {
         let mut found = Vec::new();
         let mut text = segment.to_string();
-        let seen = format!("{}{segment}", track.tail);
-        let mut cut = seen.len().saturating_sub(TAIL_BYTES);
-        while !seen.is_char_boundary(cut) {
-            cut += 1;
-        }
-        track.tail = seen[cut..].to_string();
+        // The canary may be split across segments: look in the last segment's tail too.
         if let Some(c) = &self.canary {
+            let seen = format!("{}{segment}", track.tail);
+            let mut cut = seen.len().saturating_sub(TAIL_BYTES);
+            while !seen.is_char_boundary(cut) {
+                cut += 1;
+            }
+            track.tail = seen[cut..].to_string();
             if seen.contains(c.as_str()) {
                 fire(&mut found, "canary", policy.leakage, None)?;
                 if policy.leakage == OutputAction::Mask {
@@ -128,10 +129,11 @@ impl OutputContext {
                 }
             }
         }
-        let norm = normalize(segment);
-        let mut words: Vec<&str> = track.words.iter().map(String::as_str).collect();
-        words.extend(norm.split(' ').filter(|s| !s.is_empty()));
+        // 5-grams shared with the system prompt, across segments (the last words carry over).
         if !self.system_grams.is_empty() && policy.leakage != OutputAction::Allow {
+            let norm = normalize(segment);
+            let mut words: Vec<&str> = track.words.iter().map(String::as_str).collect();
+            words.extend(norm.split(' ').filter(|s| !s.is_empty()));
             for g in grams(&words) {
                 if self.system_grams.contains(&g) {
                     track.hits.insert(g);
@@ -148,9 +150,9 @@ impl OutputContext {
                 };
                 fire(&mut found, "system_prompt_overlap", action, None)?;
             }
+            let keep = words.len().saturating_sub(4);
+            track.words = words[keep..].iter().map(|w| (*w).to_string()).collect();
         }
-        let keep = words.len().saturating_sub(4);
-        track.words = words[keep..].iter().map(|w| (*w).to_string()).collect();
         if let Some(re) = &self.deny {
             if re.is_match(&text) {
                 fire(&mut found, "deny_list", policy.deny_action, None)?;
@@ -171,7 +173,7 @@ impl OutputContext {
                 fire(&mut found, "pii", policy.pii, Some(f.kind))?;
                 if policy.pii == OutputAction::Mask {
                     masked.push_str(&text[at..f.start]);
-                    masked.push_str(&format!("[{}]", f.kind.as_str()));
+                    masked.push_str(&f.kind.mask());
                     at = f.end;
                 }
             }

@@ -124,7 +124,7 @@ pub fn redact(
         let replacement = match action {
             Action::Allow => continue,
             Action::Block => return Err(GuardError::BlockedEntity(f.kind)),
-            Action::Mask => format!("[{}]", f.kind.as_str()),
+            Action::Mask => f.kind.mask(),
             Action::Pseudonymize => vault.placeholder(f.kind, value, inputs),
         };
         out.push_str(&text[at..f.start]);

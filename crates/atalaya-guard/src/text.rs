@@ -49,18 +49,17 @@ impl<'a> CharOffsets<'a> {
 
 /// True when the char before byte `i` is not alphanumeric (or `i` is the start).
 pub fn boundary_before(text: &str, i: usize) -> bool {
-    text[..i]
-        .chars()
-        .next_back()
-        .is_none_or(|c| !c.is_alphanumeric())
+    prev_char(text, i).is_none_or(|c| !c.is_alphanumeric())
 }
 
 /// True when the char at byte `i` is not alphanumeric (or `i` is the end).
 pub fn boundary_after(text: &str, i: usize) -> bool {
-    text[i..]
-        .chars()
-        .next()
-        .is_none_or(|c| !c.is_alphanumeric())
+    next_char(text, i).is_none_or(|c| !c.is_alphanumeric())
+}
+
+/// True when `text[s..e]` stands alone: no alphanumeric char touches it on either side.
+pub fn standalone(text: &str, s: usize, e: usize) -> bool {
+    boundary_before(text, s) && boundary_after(text, e)
 }
 
 /// The previous char before byte `i`.

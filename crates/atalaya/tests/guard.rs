@@ -10,28 +10,15 @@ mod common;
 use std::{path::Path, process::Stdio, time::Duration};
 
 use atalaya_testkit::{FakeUpstream, Reply};
-use common::{models_dir, serve, BIN};
+use common::{minilm_config, serve, BIN};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 const KEY: &str = "atl_guard_test_key_0123456789abcdef";
 
 fn config(data_dir: &Path, upstream: &str, knowledge: bool) -> String {
-    let m = models_dir();
     let kb = if knowledge {
-        format!(
-            r#"
-[local_models.minilm]
-kind = "embedding"
-path = "{minilm}"
-threads = 1
-
-[onnxruntime]
-library = "{ort}"
-"#,
-            minilm = m.join("all-MiniLM-L6-v2/model.onnx").display(),
-            ort = m.join("onnxruntime/libonnxruntime.so").display(),
-        )
+        minilm_config()
     } else {
         "[knowledge]\nenabled = false\n".to_owned()
     };

@@ -13,13 +13,12 @@ mod common;
 use std::{path::Path, time::Duration};
 
 use atalaya_testkit::{FakeUpstream, Reply};
-use common::models_dir;
+use common::minilm_config;
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-kb";
 
 fn config(data_dir: &Path, upstream: &str) -> String {
-    let m = models_dir();
     format!(
         r#"
 [server]
@@ -32,13 +31,7 @@ level = "warn"
 [upstreams.fake]
 base_url = "{upstream}"
 
-[local_models.minilm]
-kind = "embedding"
-path = "{minilm}"
-threads = 1
-
-[onnxruntime]
-library = "{ort}"
+{minilm}
 
 [models.chat]
 targets = [{{ upstream = "fake" }}]
@@ -54,8 +47,7 @@ rerank_model = "reranker"
 rerank_candidates = 12
 "#,
         data = data_dir.display(),
-        minilm = m.join("all-MiniLM-L6-v2/model.onnx").display(),
-        ort = m.join("onnxruntime/libonnxruntime.so").display(),
+        minilm = minilm_config(),
     )
 }
 

@@ -12,18 +12,17 @@ pub struct Classifier {
     mask: u32,
 }
 
-fn fnv1a(parts: &[&[u8]]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for p in parts {
-        for &b in *p {
-            h ^= u32::from(b);
-            h = h.wrapping_mul(0x0100_0193);
-        }
-    }
-    h
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h: u32, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 impl Classifier {
+    pub fn dims(&self) -> usize {
+        self.weights.len()
+    }
+
     pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Self, GuardError> {
         let bad = |reason: &str| GuardError::Model {
             name: name.to_string(),
@@ -70,7 +69,7 @@ impl Classifier {
         // Words (padded coordinates: norm byte + 1) and bigrams, hashed in one pass over
         // the bytes: `w:` + word, and `b:` + previous word + ` ` + word, carried along.
         let step = |h: u32, x: u8| (h ^ u32::from(x)).wrapping_mul(0x0100_0193);
-        let (w_prefix, b_prefix) = (fnv1a(&[b"w:"]), fnv1a(&[b"b:"]));
+        let (w_prefix, b_prefix) = (fnv1a(b"w:"), fnv1a(b"b:"));
         let mut word = w_prefix;
         // "b:" + previous word + " " + this word so far (None before the second word), and
         // "b:" + this word so far (the next bigram's start).
@@ -100,7 +99,7 @@ impl Classifier {
         // Character n-grams (3..=5 code points): one FNV pass per start position, read off
         // after 3, 4 and 5 code points. Each char is kept as its UTF-8 bytes packed in a u32
         // (first byte lowest), so the hash steps need no slicing.
-        let prefix = fnv1a(&[b"c:"]);
+        let prefix = fnv1a(b"c:");
         let mask = self.mask;
         if padded.is_ascii() {
             // One byte a char (the usual case: accents are gone after normalising).
@@ -212,9 +211,7 @@ impl Classifier {
         }
         sigmoid(self.bias + sum / (seen.len() as f32).sqrt())
     }
-}
 
-impl Classifier {
     /// [`Classifier::score_window`] over the whole text: every feature, in the same order.
     fn score_all(&self, f: &Features, seen: &mut Seen) -> f32 {
         seen.clear();
@@ -319,12 +316,6 @@ impl Seen {
         } else {
             self.generation += 1;
         }
-    }
-}
-
-impl Classifier {
-    pub fn dims(&self) -> usize {
-        self.weights.len()
     }
 }
 

@@ -52,11 +52,10 @@ pub struct InjectionDetector {
 }
 
 /// The parts of a text scored on their own (as `scripts/train_injection.py` does), as byte
-/// ranges in two levels: each non-blank line (trimmed of white space), and each sentence of
-/// a line that has several (split after `.`, `!`, `?` followed by white space).
-fn segments(text: &str) -> [Vec<(usize, usize)>; 2] {
-    let mut lines = Vec::new();
-    let mut sentences = Vec::new();
+/// ranges: each non-blank line (trimmed of white space), then each sentence of that line
+/// when it has several (split after `.`, `!`, `?` followed by white space).
+fn segments(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
     let mut line_start = 0;
     for raw_line in text.split('\n') {
         let lead = raw_line.len() - raw_line.trim_start().len();
@@ -66,7 +65,7 @@ fn segments(text: &str) -> [Vec<(usize, usize)>; 2] {
         if line.is_empty() {
             continue;
         }
-        lines.push((base, base + line.len()));
+        out.push((base, base + line.len()));
         let b = line.as_bytes();
         let mut start = 0;
         let mut parts = Vec::new();
@@ -90,19 +89,23 @@ fn segments(text: &str) -> [Vec<(usize, usize)>; 2] {
             if start < line.len() {
                 parts.push((base + start, base + line.len()));
             }
-            sentences.extend(parts);
+            out.extend(parts);
         }
     }
-    [lines, sentences]
+    out
 }
 
 /// The committed models' thresholds at 1% false-positive rate on their validation split
 /// (`models/*.json`): a classifier probability at that threshold is reported as 0.5.
-fn threshold_of(json: &str) -> f32 {
+fn threshold_of(name: &str, json: &str) -> Result<f32, GuardError> {
     serde_json::from_str::<serde_json::Value>(json)
         .ok()
         .and_then(|v| v["threshold"].as_f64())
-        .map_or(0.5, |t| t as f32)
+        .map(|t| t as f32)
+        .ok_or_else(|| GuardError::Model {
+            name: name.into(),
+            reason: "its metadata has no \"threshold\"".into(),
+        })
 }
 
 fn logit(p: f32) -> f32 {
@@ -119,8 +122,8 @@ impl InjectionDetector {
             })?,
             direct: Classifier::from_bytes("injection-direct", DIRECT)?,
             indirect: Classifier::from_bytes("injection-indirect", INDIRECT)?,
-            direct_shift: logit(threshold_of(DIRECT_META)),
-            indirect_shift: logit(threshold_of(INDIRECT_META)),
+            direct_shift: logit(threshold_of("injection-direct", DIRECT_META)?),
+            indirect_shift: logit(threshold_of("injection-indirect", INDIRECT_META)?),
         })
     }
 
@@ -154,8 +157,7 @@ impl InjectionDetector {
         // The whole text and each line / sentence (a short benign text around one injected
         // sentence must not dilute it). Each part's normal form is a range of the whole's,
         // so it is scored from the whole's features inside its window.
-        let [lines, sentences] = segments(text);
-        let parts: Vec<(usize, usize)> = lines.into_iter().chain(sentences).collect();
+        let parts = segments(text);
         let (whole, ranges) = normalize::normalize_with_ranges(text, &parts);
         let feats = model.features(&whole);
         let mut best = model.score_window(&feats, 0, whole.len() + 2, seen);
@@ -174,7 +176,7 @@ impl InjectionDetector {
             None => {
                 for &(a, b) in &parts {
                     let n = normalize::normalize(&text[a..b]);
-                    if counts(&n) && n != whole {
+                    if counts(&n) {
                         best = best.max(model.score(&n, seen));
                     }
                 }
@@ -281,8 +283,7 @@ mod tests {
         #[test]
         fn part_ranges_are_the_parts_normal_forms(parts in prop::collection::vec(piece(), 0..30)) {
             let text = parts.concat();
-            let [lines, sentences] = segments(&text);
-            let all: Vec<(usize, usize)> = lines.into_iter().chain(sentences).collect();
+            let all = segments(&text);
             let (whole, ranges) = normalize::normalize_with_ranges(&text, &all);
             prop_assert_eq!(&whole, &normalize::normalize(&text));
             if let Some(r) = ranges {

@@ -108,22 +108,19 @@ pub fn normalize_with_ranges(
             .position(|b| !b.is_ascii())
             .map_or(bytes.len(), |k| i + k);
         if run > i {
-            let mut o = Vec::with_capacity(run - i);
-            let base = out.len();
             for (k, &b) in bytes[i..run].iter().enumerate() {
                 if let Some(slot) = at.get_mut(i + k) {
-                    *slot = (base + o.len()) as u32;
+                    *slot = out.len() as u32;
                 }
                 let l = ASCII_FOLD[usize::from(b)];
                 if l != 0 {
-                    o.push(l);
+                    out.push(char::from(l));
                     space = false;
                 } else if !space {
-                    o.push(b' ');
+                    out.push(' ');
                     space = true;
                 }
             }
-            out.push_str(std::str::from_utf8(&o).unwrap_or_default());
             i = run;
             continue;
         }
@@ -246,15 +243,10 @@ pub fn unleet(text: &str) -> Option<String> {
     // Only words that mix letters with leet digits/symbols ("1gn0re", "h4ck"), letters at
     // least as many: plain numbers, prices and codes ("A-10023", "12345678Z", tracking
     // numbers) are not leetspeak.
-    let mixed = mixed_words(text);
-    if !mixed {
-        return None;
-    }
-    let mut changed = false;
-    let s: String = text
-        .chars()
-        .map(|c| {
-            let r = match c {
+    // Such a word has a leet char, so the text always changes.
+    mixed_words(text).then(|| {
+        text.chars()
+            .map(|c| match c {
                 '0' => 'o',
                 '1' | '!' | '|' => 'i',
                 '3' => 'e',
@@ -262,13 +254,10 @@ pub fn unleet(text: &str) -> Option<String> {
                 '5' | '$' => 's',
                 '7' | '+' => 't',
                 '8' => 'b',
-                _ => return c,
-            };
-            changed = true;
-            r
-        })
-        .collect();
-    changed.then_some(s)
+                _ => c,
+            })
+            .collect()
+    })
 }
 
 /// Single letters separated by spaces or dots joined back ("i g n o r e" → "ignore"), on a
@@ -294,31 +283,29 @@ pub fn despace(norm: &str) -> Option<String> {
     }
     let toks: Vec<&str> = norm.split(' ').collect();
     let mut out: Vec<String> = Vec::with_capacity(toks.len());
+    // The scan above found a run of four, so the text always changes.
     let mut run = String::new();
-    let mut changed = false;
     let mut run_len = 0;
-    let flush =
-        |run: &mut String, run_len: &mut usize, out: &mut Vec<String>, changed: &mut bool| {
-            if *run_len >= 4 {
-                out.push(std::mem::take(run));
-                *changed = true;
-            } else {
-                out.extend(run.chars().map(String::from));
-                run.clear();
-            }
-            *run_len = 0;
-        };
+    let flush = |run: &mut String, run_len: &mut usize, out: &mut Vec<String>| {
+        if *run_len >= 4 {
+            out.push(std::mem::take(run));
+        } else {
+            out.extend(run.chars().map(String::from));
+            run.clear();
+        }
+        *run_len = 0;
+    };
     for t in toks {
         if t.chars().count() == 1 {
             run.push_str(t);
             run_len += 1;
         } else {
-            flush(&mut run, &mut run_len, &mut out, &mut changed);
+            flush(&mut run, &mut run_len, &mut out);
             out.push(t.to_string());
         }
     }
-    flush(&mut run, &mut run_len, &mut out, &mut changed);
-    changed.then(|| out.join(" "))
+    flush(&mut run, &mut run_len, &mut out);
+    Some(out.join(" "))
 }
 
 /// ROT13 of a normalised text.

@@ -62,6 +62,11 @@ impl EntityType {
         }
     }
 
+    /// What an irreversible mask writes in place of a value: `[EMAIL]`.
+    pub fn mask(self) -> String {
+        format!("[{}]", self.as_str())
+    }
+
     /// Which finding wins when two overlap.
     fn priority(self) -> u8 {
         match self {
@@ -130,13 +135,9 @@ pub struct PiiDetector {
 
 impl PiiDetector {
     pub fn new() -> Result<Self, GuardError> {
-        let bad = |e: regex::Error| GuardError::Model {
-            name: "pii patterns".into(),
-            reason: e.to_string(),
-        };
         Ok(PiiDetector {
             patterns: patterns::Patterns::new()?,
-            secrets: secret::Secrets::new().map_err(bad)?,
+            secrets: secret::Secrets::new().map_err(|e| patterns::bad(&e))?,
             names: person::Names::new(),
         })
     }

@@ -12,7 +12,9 @@ use regex::Regex;
 use regex_automata::{dfa, Input};
 
 use super::{checksum, EntityType, Finding};
-use crate::text::{boundary_after, boundary_before, next_char, prev_char, window_before};
+use crate::text::{
+    boundary_after, boundary_before, next_char, prev_char, standalone, window_before,
+};
 use crate::GuardError;
 use unicode_normalization::char::is_combining_mark;
 
@@ -39,7 +41,7 @@ fn re(p: &str) -> Result<Dfa, GuardError> {
     dfa::regex::Regex::new(p).map_err(|e| bad(&e))
 }
 
-fn bad(e: &dyn std::fmt::Display) -> GuardError {
+pub(super) fn bad(e: &dyn std::fmt::Display) -> GuardError {
     GuardError::Model {
         name: "pii patterns".into(),
         reason: e.to_string(),
@@ -171,11 +173,7 @@ impl Patterns {
         if w.is_empty() {
             return;
         }
-        let c = Candidates {
-            text,
-            windows: &w,
-            whole,
-        };
+        let c = Candidates { text, windows: &w };
         self.cards(c, out);
         self.ibans(c, out);
         self.spanish(c, out);
@@ -204,7 +202,7 @@ impl Patterns {
             s += 1;
         }
         // Nothing left of the local part ("-@example.com"), or glued to a word.
-        if text[s..].starts_with('@') || prev_char(text, s).is_some_and(|c| c.is_alphanumeric()) {
+        if text[s..].starts_with('@') || !boundary_before(text, s) {
             return;
         }
         out.push(Finding::new(EntityType::Email, s, e, 0.99, "email"));
@@ -214,7 +212,7 @@ impl Patterns {
         let text = c.text;
         for m in c.find_iter(&self.card, |w| w.chain >= 12) {
             let (s, e) = (m.start(), m.end());
-            if !boundary_before(text, s) || !boundary_after(text, e) {
+            if !standalone(text, s, e) {
                 continue;
             }
             let d = digits(m.as_str());
@@ -274,7 +272,7 @@ impl Patterns {
         let text = c.text;
         for m in c.find_iter(&self.dni, |w| w.chain >= 8 && w.digit_letter) {
             let (s, e) = (m.start(), m.end());
-            if !boundary_before(text, s) || !boundary_after(text, e) {
+            if !standalone(text, s, e) {
                 continue;
             }
             let d = digits(m.as_str());
@@ -288,7 +286,7 @@ impl Patterns {
         }
         for m in c.find_iter(&self.nie, |w| w.chain >= 7 && w.nie_start) {
             let (s, e) = (m.start(), m.end());
-            if !boundary_before(text, s) || !boundary_after(text, e) {
+            if !standalone(text, s, e) {
                 continue;
             }
             let b = m.as_str().as_bytes();
@@ -303,14 +301,18 @@ impl Patterns {
         let text = c.text;
         for m in c.find_iter(&self.cnpj, |w| w.chain >= 14) {
             let (s, e) = (m.start(), m.end());
-            if !boundary_before(text, s) || !boundary_after(text, e) {
+            if !standalone(text, s, e) {
                 continue;
             }
             let d = digits(m.as_str());
             if checksum::cnpj_valid(&d) {
+                // Formatted, or a cue before it (looked for only when not formatted).
                 let formatted = m.as_str().contains('/');
-                let ctx = has_any(&window_before(text, s, 40), CNPJ_CUES);
-                let score = if formatted || ctx { 0.99 } else { 0.8 };
+                let score = if formatted || has_any(&window_before(text, s, 40), CNPJ_CUES) {
+                    0.99
+                } else {
+                    0.8
+                };
                 out.push(Finding::new(
                     EntityType::BrCnpj,
                     s,
@@ -322,7 +324,7 @@ impl Patterns {
         }
         for m in c.find_iter(&self.cpf, |w| w.chain >= 11) {
             let (s, e) = (m.start(), m.end());
-            if !boundary_before(text, s) || !boundary_after(text, e) {
+            if !standalone(text, s, e) {
                 continue;
             }
             // Part of a longer dotted number (a CNPJ, an amount)?
@@ -336,8 +338,11 @@ impl Patterns {
                 continue;
             }
             let formatted = m.as_str().contains('.') && m.as_str().contains('-');
-            let ctx = has_any(&window_before(text, s, 40), CPF_CUES);
-            let score = if formatted || ctx { 0.99 } else { 0.75 };
+            let score = if formatted || has_any(&window_before(text, s, 40), CPF_CUES) {
+                0.99
+            } else {
+                0.75
+            };
             out.push(Finding::new(
                 EntityType::BrCpf,
                 s,
@@ -352,7 +357,7 @@ impl Patterns {
         let text = c.text;
         for m in c.find_iter(&self.ssn, |w| w.chain >= 9) {
             let (s, e) = (m.start(), m.end());
-            if !boundary_before(text, s) || !boundary_after(text, e) {
+            if !standalone(text, s, e) {
                 continue;
             }
             if matches!(prev_char(text, s), Some('-' | '.' | '/' | '+'))
@@ -387,7 +392,7 @@ impl Patterns {
         let text = c.text;
         for m in c.find_iter(&self.ipv4, |w| w.digits >= 4 && w.dots >= 3) {
             let (s, e) = (m.start(), m.end());
-            if !boundary_before(text, s) || !boundary_after(text, e) {
+            if !standalone(text, s, e) {
                 continue;
             }
             // Part of a longer dotted run (a version like 1.2.3.4.5), or after "v".
@@ -400,8 +405,8 @@ impl Patterns {
             let ok = m.as_str().split('.').all(|p| {
                 p.parse::<u16>().is_ok_and(|v| v <= 255) && (p.len() == 1 || !p.starts_with('0'))
             });
-            let version = window_before(text, s, 12);
-            if ok && !has_any(&version, &["version", "versión", "versão", "v.", "ver "]) {
+            let version = ["version", "versión", "versão", "v.", "ver "];
+            if ok && !has_any(&window_before(text, s, 12), &version) {
                 out.push(Finding::new(EntityType::IpAddress, s, e, 0.95, "ipv4"));
             }
         }
@@ -432,8 +437,8 @@ impl Patterns {
         for m in c.find_iter(&self.phone, |w| w.digits >= 7) {
             let (mut s, mut e) = (m.start(), m.end());
             let mut raw = m.as_str();
-            // Trim separators and unbalanced parentheses at the edges.
-            while raw.ends_with([' ', '-', '.']) || (raw.ends_with(')') && !raw.contains('(')) {
+            // Trim unbalanced parentheses at the edges (a match ends in a digit or `)`).
+            if raw.ends_with(')') && !raw.contains('(') {
                 raw = &raw[..raw.len() - 1];
                 e -= 1;
             }
@@ -441,7 +446,7 @@ impl Patterns {
                 raw = &raw[1..];
                 s += 1;
             }
-            if !boundary_before(text, s) || !boundary_after(text, e) {
+            if !standalone(text, s, e) {
                 continue;
             }
             let prev = prev_char(text, s);
@@ -557,9 +562,19 @@ struct Window {
 }
 
 impl Window {
-    /// The whole text as one window (its counts are not used: see [`Candidates::whole`]).
+    /// The whole text as one window that every pattern may search (the reference the
+    /// windowed search is tested against).
     fn whole(text: &str) -> Self {
-        Window::span(0, text.len())
+        Window {
+            digits: usize::MAX,
+            colons: usize::MAX,
+            dots: usize::MAX,
+            chain: usize::MAX,
+            digit_letter: true,
+            nie_start: true,
+            iban_start: true,
+            ..Window::span(0, text.len())
+        }
     }
 
     /// A window with its counts still to be taken.
@@ -674,8 +689,6 @@ fn digit_windows(text: &str) -> Vec<Window> {
 struct Candidates<'t> {
     text: &'t str,
     windows: &'t [Window],
-    /// Run every pattern in every window (the whole-text reference).
-    whole: bool,
 }
 
 impl<'t> Candidates<'t> {
@@ -689,10 +702,10 @@ impl<'t> Candidates<'t> {
     where
         't: 'r,
     {
-        let (text, whole) = (self.text, self.whole);
+        let text = self.text;
         self.windows
             .iter()
-            .filter(move |w| whole || keep(w))
+            .filter(move |w| keep(w))
             .flat_map(move |w| {
                 // No pattern looks around, so searching the span equals searching the window.
                 re.find_iter(Input::new(text).span(w.start..w.end))

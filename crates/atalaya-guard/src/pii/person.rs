@@ -7,7 +7,7 @@
 use rustc_hash::FxHashSet as HashSet;
 
 use super::{EntityType, Finding};
-use crate::text::window_before;
+use crate::text::{boundary_before, window_before};
 
 const GIVEN: &str = include_str!("../../data/names/given.txt");
 const SURNAMES: &str = include_str!("../../data/names/surnames.txt");
@@ -585,7 +585,8 @@ impl Names {
                 return;
             }
         }
-        let speaker = line_initial(text, start) && rest.starts_with(':') && n <= 3;
+        let at_line_start = line_initial(text, start);
+        let speaker = at_line_start && rest.starts_with(':') && n <= 3;
         let possessive = rest.starts_with("'s ") || rest.starts_with("’s ");
         let then_lower = rest.starts_with(|c: char| c.is_lowercase()) || possessive;
         let then_verb = VERBS.iter().any(|v| {
@@ -593,7 +594,7 @@ impl Names {
                 .is_some_and(|r| r.starts_with([' ', ',', '.', ':']) || r.is_empty())
         }) || possessive;
         // A line holding nothing but the name (signature and address blocks).
-        let own_line = line_initial(text, start)
+        let own_line = at_line_start
             && (rest.is_empty() || rest.starts_with(['\n', '\r']))
             && (2..=3).contains(&n);
         let surname_only = n == 1
@@ -756,19 +757,19 @@ impl Names {
         let Some(cues) = b.as_bytes().last().and_then(|l| self.cues_by_last.get(l)) else {
             return false;
         };
-        cues.iter().any(|c| {
-            b.ends_with(c)
-                && b[..b.len() - c.len()]
-                    .chars()
-                    .next_back()
-                    .is_none_or(|ch| !ch.is_alphanumeric())
-        })
+        cues.iter()
+            .any(|c| b.ends_with(c) && boundary_before(b, b.len() - c.len()))
     }
 
     /// The run starts a line and the line before it is a closing ("Saludos,").
     fn signature(&self, text: &str, start: usize) -> bool {
+        // Only white space before it on its line (checked first: the search back for the
+        // line start is then short).
+        if !line_initial(text, start) {
+            return false;
+        }
         let line_start = text[..start].rfind('\n').map_or(0, |p| p + 1);
-        if !text[line_start..start].trim().is_empty() || line_start == 0 {
+        if line_start == 0 {
             return false;
         }
         let prev = text[..line_start - 1].trim_end();

@@ -5,7 +5,7 @@
 use regex::Regex;
 
 use super::{EntityType, Finding};
-use crate::text::{boundary_after, boundary_before};
+use crate::text::standalone;
 
 pub(crate) struct Secrets {
     /// Every known prefix in one regex (one pass over the text)...
@@ -120,7 +120,7 @@ impl Secrets {
             }
         }
         for m in self.any_known.find_iter(text) {
-            if boundary_before(text, m.start()) && boundary_after(text, m.end()) {
+            if standalone(text, m.start(), m.end()) {
                 let name = self
                     .known
                     .iter()
@@ -151,7 +151,7 @@ impl Secrets {
         }
         for m in self.standalone.find_iter(text) {
             let s = m.as_str();
-            if !boundary_before(text, m.start()) || !boundary_after(text, m.end()) {
+            if !standalone(text, m.start(), m.end()) {
                 continue;
             }
             // Random tokens: all three classes and ≥ 4.3 bits per char (hex digests and UUIDs,

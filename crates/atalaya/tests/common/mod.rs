@@ -29,6 +29,26 @@ pub fn models_dir() -> PathBuf {
     p
 }
 
+/// The config tables for the MiniLM embedding model (`minilm`) on ONNX Runtime, from the
+/// installed models.
+#[allow(dead_code)] // not every test binary embeds
+pub fn minilm_config() -> String {
+    let m = models_dir();
+    format!(
+        r#"
+[local_models.minilm]
+kind = "embedding"
+path = "{}"
+threads = 1
+
+[onnxruntime]
+library = "{}"
+"#,
+        m.join("all-MiniLM-L6-v2/model.onnx").display(),
+        m.join("onnxruntime/libonnxruntime.so").display(),
+    )
+}
+
 /// Starts `atalaya serve --config PATH` on a free port with a clean environment (plus
 /// `KEY=key`) and returns the child and its base URL once it listens.
 pub async fn serve_file(path: &std::path::Path, key: &str) -> (Child, String) {
