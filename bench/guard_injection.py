@@ -228,9 +228,11 @@ def main():
     if args.python_model or args.python_only:
         preds, timing["python_seconds"] = python_predictions(rows, args.models_dir)
         results["python-model"] = evaluate(rows, preds)
-        meta["models"] = {k: {kk: json.loads((args.models_dir / f"injection-{k}.json").read_text())[kk]
-                              for kk in ("threshold", "threshold_5fpr", "training_data_sha256", "C")}
-                          for k in ("direct", "indirect")}
+        meta["models"] = {}
+        for k in ("direct", "indirect"):
+            model_meta = json.loads((args.models_dir / f"injection-{k}.json").read_text())
+            meta["models"][k] = {kk: model_meta[kk]
+                                 for kk in ("threshold", "threshold_5fpr", "training_data_sha256", "C")}
         for k in ("direct", "indirect"):
             meta["models"][k]["bin_sha256"] = ti.sha256_file(args.models_dir / f"injection-{k}.bin")
 

@@ -1860,10 +1860,8 @@ def main():
     sources_all = [{"path": str((data / p).relative_to(root)) if (data / p).is_relative_to(root) else p,
                     "sha256": sha256_file(data / p)} for p in SOURCE_FILES]
     sources_all.append({"path": "main/crates/atalaya-guard/data/confusables.tsv", "sha256": sha256_file(CONFUSABLES_PATH)})
-    by = {s["path"].split("/", 2)[-1] if s["path"].startswith("shared/") else s["path"]: s for s in sources_all}
     direct_src = [s for s in sources_all if "email_train" not in s["path"] and "attack_train" not in s["path"]]
     indirect_src = [s for s in sources_all if "banking77" not in s["path"] and "clinc150" not in s["path"]]
-    del by
     direct = train_model("injection-direct", build_direct(src), "direct", versions, direct_src, data, args.out_dir)
     indirect = train_model("injection-indirect", build_indirect(src), "indirect", versions, indirect_src, data, args.out_dir)
     write_parity(args.parity, direct, indirect, src)

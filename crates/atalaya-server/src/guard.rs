@@ -109,38 +109,46 @@ pub fn scan_items(
 ) -> Result<Vec<wire::ScanResult>, Error> {
     items
         .into_iter()
-        .map(|item| {
-            let source = source_of(item.source.as_deref())?;
-            let (report, redacted) = if redact {
-                let r = guard
-                    .redact(&item.text, source, policy)
-                    .map_err(|e| to_error(e, None))?;
-                (r.report, Some(r.text))
-            } else {
-                (guard.scan(&item.text, source, policy), None)
-            };
-            let pii = report
-                .char_spans(&item.text)
-                .into_iter()
-                .map(|(f, start, end)| wire::PiiSpan {
-                    kind: f.kind.as_str().to_string(),
-                    start,
-                    end,
-                    score: round(f.score),
-                })
-                .collect();
-            Ok(wire::ScanResult {
-                id: item.id,
-                pii,
-                injection: report.injection.map(|r| wire::InjectionResult {
-                    score: round(r.score),
-                    flagged: r.flagged,
-                    reasons: r.reasons.iter().map(|s| (*s).to_string()).collect(),
-                }),
-                redacted,
-            })
-        })
+        .map(|item| scan_item(guard, policy, item, redact))
         .collect()
+}
+
+/// One item of [`scan_items`].
+pub fn scan_item(
+    guard: &Guard,
+    policy: &Policy,
+    item: wire::ScanItem,
+    redact: bool,
+) -> Result<wire::ScanResult, Error> {
+    let source = source_of(item.source.as_deref())?;
+    let (report, redacted) = if redact {
+        let r = guard
+            .redact(&item.text, source, policy)
+            .map_err(|e| to_error(e, None))?;
+        (r.report, Some(r.text))
+    } else {
+        (guard.scan(&item.text, source, policy), None)
+    };
+    let pii = report
+        .char_spans(&item.text)
+        .into_iter()
+        .map(|(f, start, end)| wire::PiiSpan {
+            kind: f.kind.as_str().to_string(),
+            start,
+            end,
+            score: round(f.score),
+        })
+        .collect();
+    Ok(wire::ScanResult {
+        id: item.id,
+        pii,
+        injection: report.injection.map(|r| wire::InjectionResult {
+            score: round(r.score),
+            flagged: r.flagged,
+            reasons: r.reasons.iter().map(|s| (*s).to_string()).collect(),
+        }),
+        redacted,
+    })
 }
 
 fn round(x: f32) -> f32 {
@@ -277,6 +285,12 @@ impl GuardService {
             .collect()
     }
 
+    /// Counts a decision in the metrics and keeps it for the request's report.
+    fn record(&self, decisions: &mut Vec<Decision>, d: Decision) {
+        self.metrics.guard_decision(d.detector, d.action);
+        decisions.push(d);
+    }
+
     /// Runs the input stage on a request (rewriting it in place) and returns the guard that
     /// processes its answer.
     pub fn protect(
@@ -298,6 +312,13 @@ impl GuardService {
                 reasons: d.reasons,
             })
             .collect();
+        // The messages' text before any rewriting: scanned for injection, and the inputs a
+        // placeholder must not collide with.
+        let originals: Vec<String> = if policy.injection.enabled || policy.pii.enabled {
+            req.messages.iter().map(|m| m.text()).collect()
+        } else {
+            Vec::new()
+        };
         // 1. Injection: the last user message (direct) and tool output (indirect).
         if policy.injection.enabled {
             let last_user = req.messages.iter().rposition(|m| m.role == Role::User);
@@ -308,7 +329,7 @@ impl GuardService {
                     _ => continue,
                 };
                 let r = self.guard.injection.scan(
-                    &m.text(),
+                    &originals[i],
                     source,
                     policy.injection.threshold_for(source),
                 );
@@ -321,8 +342,8 @@ impl GuardService {
                         InjectionAction::Block => "block",
                         InjectionAction::Flag => "flag",
                     };
-                    self.metrics.guard_decision(detector, action);
                     if policy.injection.action == InjectionAction::Block {
+                        self.metrics.guard_decision(detector, action);
                         tracing::info!(detector, score = r.score, reasons = ?r.reasons, "guard blocked a request");
                         return Err(to_error(
                             GuardError::Injection {
@@ -332,24 +353,29 @@ impl GuardService {
                             Some(format!("messages[{i}]")),
                         ));
                     }
-                    decisions.push(Decision {
-                        detector,
-                        action,
-                        kind: None,
-                        count: 1,
-                        score: Some(r.score),
-                        reasons: r.reasons,
-                    });
+                    self.record(
+                        &mut decisions,
+                        Decision {
+                            detector,
+                            action,
+                            kind: None,
+                            count: 1,
+                            score: Some(r.score),
+                            reasons: r.reasons,
+                        },
+                    );
                 } else if source == Source::User {
-                    self.metrics.guard_decision(detector, "pass");
-                    decisions.push(Decision {
-                        detector,
-                        action: "pass",
-                        kind: None,
-                        count: 0,
-                        score: Some(r.score),
-                        reasons: Vec::new(),
-                    });
+                    self.record(
+                        &mut decisions,
+                        Decision {
+                            detector,
+                            action: "pass",
+                            kind: None,
+                            count: 0,
+                            score: Some(r.score),
+                            reasons: Vec::new(),
+                        },
+                    );
                 }
             }
         }
@@ -357,7 +383,6 @@ impl GuardService {
         let mut vault = Vault::new();
         let mut counts: HashMap<(EntityType, Action), u32> = HashMap::new();
         if policy.pii.enabled {
-            let originals: Vec<String> = req.messages.iter().map(|m| m.text()).collect();
             let inputs: Vec<&str> = originals.iter().map(String::as_str).collect();
             for (i, m) in req.messages.iter_mut().enumerate() {
                 if !matches!(
@@ -401,16 +426,17 @@ impl GuardService {
         let mut kinds: Vec<_> = counts.into_iter().collect();
         kinds.sort_by_key(|((k, _), _)| *k);
         for ((kind, action), count) in kinds {
-            let action = action_name(action);
-            self.metrics.guard_decision("pii", action);
-            decisions.push(Decision {
-                detector: "pii",
-                action,
-                kind: Some(kind),
-                count,
-                score: None,
-                reasons: Vec::new(),
-            });
+            self.record(
+                &mut decisions,
+                Decision {
+                    detector: "pii",
+                    action: action_name(action),
+                    kind: Some(kind),
+                    count,
+                    score: None,
+                    reasons: Vec::new(),
+                },
+            );
         }
         // 3. Output checks: the canary in the system prompt, what the model was sent.
         let output = if policy.output.enabled {
@@ -551,13 +577,17 @@ impl RequestGuard {
         Ok(checked)
     }
 
-    /// Checks and restores a complete (non-streamed) answer: message contents, tool-call
-    /// arguments; adds `atalaya.guard`.
-    pub fn finish(&mut self, body: &Bytes) -> Result<Bytes, Error> {
-        let mut v: Value = serde_json::from_slice(body).map_err(|e| Error::Upstream {
+    /// The error for an answer a guarded route cannot read.
+    pub fn not_json(e: &serde_json::Error) -> Error {
+        Error::Upstream {
             target: "guard".into(),
             detail: format!("the answer is not JSON ({e}); a guarded route needs it"),
-        })?;
+        }
+    }
+
+    /// Checks and restores a complete (non-streamed) answer, parsed: message contents,
+    /// tool-call arguments; adds `atalaya.guard`.
+    pub fn finish(&mut self, v: &mut Value) -> Result<(), Error> {
         if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
             for c in choices {
                 let Some(msg) = c.get_mut("message") else {
@@ -576,20 +606,10 @@ impl RequestGuard {
                 }
             }
         }
-        if let Some(obj) = v.as_object_mut() {
-            let report = self.report();
-            match obj.get_mut("atalaya").and_then(Value::as_object_mut) {
-                Some(a) => {
-                    a.insert("guard".into(), report);
-                }
-                None => {
-                    obj.insert("atalaya".into(), json!({ "guard": report }));
-                }
-            }
+        if let Some(ext) = atalaya_ext(v) {
+            ext.insert("guard".into(), self.report());
         }
-        serde_json::to_vec(&v)
-            .map(Bytes::from)
-            .map_err(|e| Error::Internal(e.to_string()))
+        Ok(())
     }
 
     /// Checks and restores a streamed answer. Placeholders split across chunks are held back
@@ -633,6 +653,15 @@ impl RequestGuard {
             }
         }))
     }
+}
+
+/// The `atalaya` extension object of a response body, created if missing; `None` when the
+/// body is not a JSON object (or its `atalaya` is not one).
+pub fn atalaya_ext(v: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    v.as_object_mut()?
+        .entry("atalaya")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
 }
 
 /// Restores placeholders in one streamed choice's tool-call argument fragments, each call
@@ -750,32 +779,37 @@ fn release_point(raw: &str) -> usize {
     0
 }
 
-impl StreamState {
-    fn release(&mut self, index: u64, incoming: &str, finish: bool) -> Result<String, Error> {
-        let checks = self.guard.output.is_some();
-        let st = self.choices.entry(index).or_default();
-        let checked = if checks {
-            st.raw.push_str(incoming);
-            let cut = if finish {
-                st.raw.len()
-            } else {
-                release_point(&st.raw)
-            };
-            if cut == 0 {
-                return Ok(String::new());
-            }
-            let segment: String = st.raw.drain(..cut).collect();
-            self.guard.output_check(&segment, &mut st.track)?
+/// What one choice can show now of its incoming text: with output checks, whole segments
+/// checked; placeholders restored (a possible placeholder prefix held back until `finish`).
+fn release(
+    guard: &mut RequestGuard,
+    st: &mut ChoiceState,
+    incoming: &str,
+    finish: bool,
+) -> Result<String, Error> {
+    let checked = if guard.output.is_some() {
+        st.raw.push_str(incoming);
+        let cut = if finish {
+            st.raw.len()
         } else {
-            incoming.to_string()
+            release_point(&st.raw)
         };
-        let mut out = st.restorer.push(&self.guard.vault, &checked);
-        if finish {
-            out.push_str(&st.restorer.finish(&self.guard.vault));
+        if cut == 0 {
+            return Ok(String::new());
         }
-        Ok(out)
+        let segment: String = st.raw.drain(..cut).collect();
+        guard.output_check(&segment, &mut st.track)?
+    } else {
+        incoming.to_string()
+    };
+    let mut out = st.restorer.push(&guard.vault, &checked);
+    if finish {
+        out.push_str(&st.restorer.finish(&guard.vault));
     }
+    Ok(out)
+}
 
+impl StreamState {
     /// Rewrites one upstream chunk; `None` when nothing is left to send in it.
     fn chunk(&mut self, mut chunk: StreamChunk) -> Result<Option<StreamChunk>, Error> {
         if chunk.usage_only {
@@ -787,37 +821,30 @@ impl StreamState {
         let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) else {
             return Ok(Some(chunk));
         };
-        let mut edits: Vec<(usize, u64, String, bool)> = Vec::new();
-        for (pos, c) in choices.iter().enumerate() {
-            let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
-            let content = c
-                .pointer("/delta/content")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let finish = c.get("finish_reason").is_some_and(|f| !f.is_null());
-            edits.push((pos, index, content, finish));
-        }
         let mut empty = true;
-        for (pos, index, content, finish) in edits {
-            let released = self.release(index, &content, finish)?;
+        for c in choices.iter_mut() {
+            let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let finish = c.get("finish_reason").is_some_and(|f| !f.is_null());
+            let st = self.choices.entry(index).or_default();
+            let content = c.pointer("/delta/content").and_then(Value::as_str);
+            let had_content = content.is_some();
+            let released = release(&mut self.guard, st, content.unwrap_or_default(), finish)?;
             if finish {
-                self.choices.entry(index).or_default().finished = true;
+                st.finished = true;
             }
-            let c = &mut choices[pos];
-            if c.pointer("/delta/content").is_some_and(Value::is_string) || !released.is_empty() {
+            let released_any = !released.is_empty();
+            if had_content || released_any {
                 if let Some(delta) = c.get_mut("delta").and_then(Value::as_object_mut) {
-                    delta.insert("content".into(), Value::String(released.clone()));
+                    delta.insert("content".into(), Value::String(released));
                 }
             }
-            let st = self.choices.entry(index).or_default();
             let restored_calls =
                 stream_tool_calls(&self.guard.vault, &mut st.calls, c, finish).is_some();
             let has_other = c
                 .get("delta")
                 .and_then(Value::as_object)
                 .is_some_and(|d| d.keys().any(|k| k != "content") || d.is_empty());
-            if !released.is_empty()
+            if released_any
                 || finish
                 || restored_calls
                 || has_other
@@ -849,9 +876,9 @@ impl StreamState {
             .collect();
         let mut choices = Vec::new();
         for i in open {
-            let text = self.release(i, "", true)?;
-            let mut choice = json!({"index": i, "delta": {"content": text}, "finish_reason": null});
             let st = self.choices.entry(i).or_default();
+            let text = release(&mut self.guard, st, "", true)?;
+            let mut choice = json!({"index": i, "delta": {"content": text}, "finish_reason": null});
             stream_tool_calls(&self.guard.vault, &mut st.calls, &mut choice, true);
             choices.push(choice);
         }

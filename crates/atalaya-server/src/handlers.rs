@@ -132,13 +132,29 @@ pub async fn chat_completions(
     } else {
         let routed = state.gateway.chat(&ctx, &req).await?;
         note_routed(&facts, &routed, routed.value.usage);
-        let body = match guard.as_mut() {
-            Some(g) => g.finish(&routed.value.body)?,
-            None => routed.value.body.clone(),
-        };
-        let body = match rag {
-            None => body,
-            Some(rag) => with_citations(&body, rag.hits),
+        let body = &routed.value.body;
+        // Parsed once for the guard and the citations; with neither, forwarded as it came.
+        let body = if guard.is_none() && rag.is_none() {
+            body.clone()
+        } else {
+            match serde_json::from_slice::<serde_json::Value>(body) {
+                Err(e) if guard.is_some() => {
+                    return Err(crate::guard::RequestGuard::not_json(&e).into())
+                }
+                Err(_) => body.clone(),
+                Ok(v) if guard.is_none() && !v.is_object() => body.clone(),
+                Ok(mut v) => {
+                    if let Some(g) = guard.as_mut() {
+                        g.finish(&mut v)?;
+                    }
+                    if let Some(rag) = rag {
+                        add_citations(&mut v, rag.hits);
+                    }
+                    serde_json::to_vec(&v)
+                        .map(Bytes::from)
+                        .map_err(|e| atalaya_core::Error::Internal(e.to_string()))?
+                }
+            }
         };
         let mut response = routed_json(body, &routed);
         guard_headers(response.headers_mut(), guard_header.as_deref());
@@ -249,13 +265,10 @@ fn sources_json(hits: Vec<Hit>) -> serde_json::Value {
         .collect::<Vec<_>>())
 }
 
-/// The completion with `atalaya.citations` (the sources its answer cites) and
-/// `atalaya.sources` (all the sources it was given). A body that is not a JSON object is
-/// forwarded unchanged.
-fn with_citations(body: &Bytes, hits: Vec<Hit>) -> Bytes {
-    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return body.clone();
-    };
+/// Adds `atalaya.citations` (the sources the answer cites) and `atalaya.sources` (all the
+/// sources it was given) to a completion, merged into an `atalaya` object the guard may have
+/// added.
+fn add_citations(v: &mut serde_json::Value, hits: Vec<Hit>) {
     let text = v["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or_default()
@@ -265,20 +278,10 @@ fn with_citations(body: &Bytes, hits: Vec<Hit>) -> Bytes {
         .filter(|&n| n >= 1 && n <= hits.len())
         .collect();
     let citations = crate::kb_handlers::citations(&cited, &hits);
-    let Some(obj) = v.as_object_mut() else {
-        return body.clone();
-    };
-    // Merged into an `atalaya` object the guard may have added.
-    let ext = obj
-        .entry("atalaya")
-        .or_insert_with(|| serde_json::json!({}));
-    if let Some(ext) = ext.as_object_mut() {
+    if let Some(ext) = crate::guard::atalaya_ext(v) {
         ext.insert("citations".into(), json!(citations));
         ext.insert("sources".into(), sources_json(hits));
     }
-    serde_json::to_vec(&v)
-        .map(Bytes::from)
-        .unwrap_or_else(|_| body.clone())
 }
 
 pub async fn embeddings(

@@ -11,7 +11,7 @@ use std::{
 use anyhow::Context;
 use atalaya_api::guard::ScanItem;
 use atalaya_guard::{Guard, Policy};
-use atalaya_server::guard::scan_items;
+use atalaya_server::guard::scan_item;
 
 /// Returns whether every line was scanned.
 pub fn run(input: Option<PathBuf>, policy: Option<PathBuf>, redact: bool) -> anyhow::Result<bool> {
@@ -37,28 +37,24 @@ pub fn run(input: Option<PathBuf>, policy: Option<PathBuf>, redact: bool) -> any
         if line.trim().is_empty() {
             continue;
         }
-        let result = serde_json::from_str::<ScanItem>(&line)
-            .map_err(|e| format!("line {}: not a {{\"id\",\"text\"}} object: {e}", n + 1))
-            .and_then(|item| {
-                let id = item.id.clone();
-                scan_items(&guard, &policy, vec![item], redact)
-                    .map_err(|e| format!("line {}: {}", n + 1, e.public_message()))
-                    .map(|mut r| (id, r.pop()))
-            });
-        match result {
-            Ok((_, Some(r))) => serde_json::to_writer(&mut out, &r)?,
-            Ok((id, None)) => {
-                all_ok = false;
-                serde_json::to_writer(
-                    &mut out,
-                    &serde_json::json!({"id": id, "error": "no result"}),
-                )?
-            }
-            Err(e) => {
-                all_ok = false;
-                let id = serde_json::from_str::<serde_json::Value>(&line)
+        // An error line carries the item's id when the line had one.
+        let result = match serde_json::from_str::<ScanItem>(&line) {
+            Err(e) => Err((
+                serde_json::from_str::<serde_json::Value>(&line)
                     .ok()
-                    .and_then(|v| v.get("id").cloned());
+                    .and_then(|v| v.get("id").cloned()),
+                format!("line {}: not a {{\"id\",\"text\"}} object: {e}", n + 1),
+            )),
+            Ok(item) => {
+                let id = item.id.clone();
+                scan_item(&guard, &policy, item, redact)
+                    .map_err(|e| (id, format!("line {}: {}", n + 1, e.public_message())))
+            }
+        };
+        match result {
+            Ok(r) => serde_json::to_writer(&mut out, &r)?,
+            Err((id, e)) => {
+                all_ok = false;
                 serde_json::to_writer(&mut out, &serde_json::json!({"id": id, "error": e}))?
             }
         }
