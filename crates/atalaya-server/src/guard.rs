@@ -552,7 +552,7 @@ impl RequestGuard {
             .check(&self.guard.pii, &self.policy.policy.output, text, track)
             .map_err(|e| {
                 if let GuardError::OutputBlocked { check } = &e {
-                    self.metrics.guard_decision(check, "block");
+                    self.metrics.guard_decision(output_detector(check), "block");
                 }
                 to_error(e, None)
             })?;
