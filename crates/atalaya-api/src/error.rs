@@ -10,8 +10,10 @@ pub enum ErrorCode {
     ContextLengthExceeded,
     /// No `Authorization: Bearer` header (401).
     MissingApiKey,
-    /// The presented key is not valid (401).
+    /// The presented key is not valid, or is revoked or expired (401).
     InvalidApiKey,
+    /// The key is valid but its role may not do this (403).
+    PermissionDenied,
     /// The requested model is not configured (404).
     ModelNotFound,
     /// No such route (404).
@@ -29,6 +31,9 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The upstream (or, later, a limit of Atalaya) asked the client to slow down (429).
     RateLimitExceeded,
+    /// A token or cost budget of the key or tenant is spent for the current day or month
+    /// (429, OpenAI's `insufficient_quota` family).
+    BudgetExceeded,
     /// An upstream failed: connection error, 5xx, or an invalid response (502).
     UpstreamError,
     /// Every target of the model is ejected by its circuit breaker, or the gateway is
@@ -41,11 +46,12 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ContextLengthExceeded,
         ErrorCode::MissingApiKey,
         ErrorCode::InvalidApiKey,
+        ErrorCode::PermissionDenied,
         ErrorCode::ModelNotFound,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -54,6 +60,7 @@ impl ErrorCode {
         ErrorCode::GuardrailViolation,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::RateLimitExceeded,
+        ErrorCode::BudgetExceeded,
         ErrorCode::UpstreamError,
         ErrorCode::ServiceUnavailable,
         ErrorCode::UpstreamTimeout,
@@ -66,6 +73,7 @@ impl ErrorCode {
             ErrorCode::ContextLengthExceeded => "context_length_exceeded",
             ErrorCode::MissingApiKey => "missing_api_key",
             ErrorCode::InvalidApiKey => "invalid_api_key",
+            ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::ModelNotFound => "model_not_found",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -74,6 +82,7 @@ impl ErrorCode {
             ErrorCode::GuardrailViolation => "guardrail_violation",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimitExceeded => "rate_limit_exceeded",
+            ErrorCode::BudgetExceeded => "budget_exceeded",
             ErrorCode::UpstreamError => "upstream_error",
             ErrorCode::ServiceUnavailable => "service_unavailable",
             ErrorCode::UpstreamTimeout => "upstream_timeout",
@@ -88,12 +97,13 @@ impl ErrorCode {
             | ErrorCode::ContextLengthExceeded
             | ErrorCode::GuardrailViolation => 400,
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => 401,
+            ErrorCode::PermissionDenied => 403,
             ErrorCode::ModelNotFound | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
             ErrorCode::RequestTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::RateLimitExceeded => 429,
+            ErrorCode::RateLimitExceeded | ErrorCode::BudgetExceeded => 429,
             ErrorCode::InternalError => 500,
             ErrorCode::UpstreamError => 502,
             ErrorCode::ServiceUnavailable => 503,
@@ -114,7 +124,9 @@ impl ErrorCode {
             | ErrorCode::GuardrailViolation
             | ErrorCode::UnsupportedMediaType => "invalid_request_error",
             ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey => "authentication_error",
+            ErrorCode::PermissionDenied => "permission_error",
             ErrorCode::RateLimitExceeded => "rate_limit_error",
+            ErrorCode::BudgetExceeded => "insufficient_quota",
             ErrorCode::UpstreamError
             | ErrorCode::ServiceUnavailable
             | ErrorCode::UpstreamTimeout => "upstream_error",

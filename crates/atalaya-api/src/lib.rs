@@ -8,6 +8,7 @@
 //! Unknown request fields are kept in `extra` maps (`#[serde(flatten)]`) so that a field an
 //! upstream understands but Atalaya does not is passed through, never dropped.
 
+pub mod admin;
 mod chat;
 mod embeddings;
 mod error;

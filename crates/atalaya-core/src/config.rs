@@ -39,6 +39,14 @@ pub struct Config {
     pub knowledge: KnowledgeConfig,
     /// Guardrails: named policies that model routes refer to (`models.NAME.guard`).
     pub guard: GuardConfig,
+    /// The tamper-evident audit log's anchors.
+    pub audit: atalaya_tenancy::config::AuditConfig,
+    /// Encryption at rest of the inference log.
+    pub encryption: atalaya_tenancy::config::EncryptionConfig,
+    /// Prices per model name (for cost budgets and usage reports).
+    pub pricing: BTreeMap<String, atalaya_tenancy::config::Price>,
+    /// How requests are estimated and budgets counted.
+    pub limits: atalaya_tenancy::config::LimitsConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -100,6 +108,13 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// Async worker threads; 0 = one per CPU.
     pub worker_threads: usize,
+    /// Origins allowed to call the API from a browser (CORS); empty = CORS off. `"*"`
+    /// allows any origin (credentials are never allowed).
+    pub cors_allowed_origins: Vec<String>,
+    /// Deepest nesting of arrays and objects accepted in a JSON body.
+    pub max_json_depth: usize,
+    /// Largest total size of a request's headers, in bytes (431 beyond).
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +126,9 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 30_000,
             max_concurrent_requests: 10_000,
             worker_threads: 0,
+            cors_allowed_origins: Vec::new(),
+            max_json_depth: 64,
+            max_header_bytes: 32 * 1024,
         }
     }
 }
@@ -120,9 +138,13 @@ impl Default for ServerConfig {
 pub struct AuthConfig {
     /// When false, API requests need no key (only for local development).
     pub enabled: bool,
-    /// Accepted client keys, each either a reference (`env:NAME`, `file:PATH`) or a hash
-    /// (`sha256:<64 hex digits>`, from `atalaya keys hash`). Never the key itself.
+    /// Keys of the `default` tenant (role member), each either a reference (`env:NAME`,
+    /// `file:PATH`) or a hash (`sha256:<64 hex digits>`, from `atalaya keys hash`). Never the
+    /// key itself. Keys issued by the admin API or `atalaya keys create` live in the store.
     pub api_keys: Vec<String>,
+    /// A platform-admin key (`atl_…`, from `atalaya keys generate`) added to the store on
+    /// first start, when no platform admin exists. Unset or an unset variable = none.
+    pub bootstrap_admin_key: Option<String>,
 }
 
 impl Default for AuthConfig {
@@ -130,6 +152,7 @@ impl Default for AuthConfig {
         AuthConfig {
             enabled: true,
             api_keys: Vec::new(),
+            bootstrap_admin_key: Some("env:ATALAYA_ADMIN_KEY".into()),
         }
     }
 }
@@ -636,12 +659,6 @@ impl Config {
                 "must be between 1 and 1000000".into(),
             );
         }
-        if self.auth.enabled && self.auth.api_keys.is_empty() {
-            issue(
-                "auth.api_keys".into(),
-                "no key configured: add \"env:NAME\" or \"sha256:<hex>\" entries (`atalaya keys hash` prints one), or set auth.enabled = false for local development".into(),
-            );
-        }
         for (i, key) in self.auth.api_keys.iter().enumerate() {
             let k = format!("auth.api_keys[{i}]");
             if let Some(hex_digest) = key.strip_prefix("sha256:") {
@@ -651,6 +668,110 @@ impl Config {
             } else if let Err(p) = secret::resolve(key, lookup) {
                 issue(k, p);
             }
+        }
+        if let Some(r) = &self.auth.bootstrap_admin_key {
+            match secret::resolve(r, lookup) {
+                Ok(k) if atalaya_tenancy::keys::prefix_of(k.expose()).is_none() => issue(
+                    "auth.bootstrap_admin_key".into(),
+                    "the key must be atl_ followed by at least 40 characters; `atalaya keys generate` prints one".into(),
+                ),
+                Ok(_) => {}
+                // An unset variable means no bootstrap key; a literal is still an error.
+                Err(_) if r.starts_with("env:") && r.len() > 4 => {}
+                Err(p) => issue("auth.bootstrap_admin_key".into(), p),
+            }
+        }
+        if !(1..=1024).contains(&self.server.max_json_depth) {
+            issue(
+                "server.max_json_depth".into(),
+                "must be between 1 and 1024".into(),
+            );
+        }
+        if !(1024..=1 << 20).contains(&self.server.max_header_bytes) {
+            issue(
+                "server.max_header_bytes".into(),
+                "must be between 1024 and 1048576".into(),
+            );
+        }
+        for (i, o) in self.server.cors_allowed_origins.iter().enumerate() {
+            let ok = o == "*"
+                || ((o.starts_with("http://") || o.starts_with("https://"))
+                    && !o.ends_with('/')
+                    && visible_ascii(o));
+            if !ok {
+                issue(
+                    format!("server.cors_allowed_origins[{i}]"),
+                    format!("'{o}' is not an origin like https://app.example.com (no path, no trailing slash) or \"*\""),
+                );
+            }
+        }
+        if let Some(r) = &self.audit.signing_key {
+            match secret::resolve(r, lookup) {
+                Ok(k) if k.expose().len() < 32 => issue(
+                    "audit.signing_key".into(),
+                    "must be at least 32 bytes; `openssl rand -base64 32` makes one".into(),
+                ),
+                Ok(_) => {}
+                Err(p) => issue("audit.signing_key".into(), p),
+            }
+        }
+        if self.audit.anchor_every == 0 {
+            issue("audit.anchor_every".into(), "must be at least 1".into());
+        }
+        if self.audit.anchor_interval_secs == 0 {
+            issue(
+                "audit.anchor_interval_secs".into(),
+                "must be at least 1".into(),
+            );
+        }
+        let mut master_keys = Vec::new();
+        if let Some(r) = &self.encryption.master_key {
+            match secret::resolve(r, lookup)
+                .and_then(|k| atalaya_tenancy::crypto::decode_key(k.expose()))
+            {
+                Ok(k) => master_keys.push(k),
+                Err(p) => issue("encryption.master_key".into(), p),
+            }
+        }
+        for (i, r) in self.encryption.previous_master_keys.iter().enumerate() {
+            let key = format!("encryption.previous_master_keys[{i}]");
+            if self.encryption.master_key.is_none() {
+                issue(
+                    key.clone(),
+                    "needs encryption.master_key (the key they rotate to)".into(),
+                );
+            }
+            match secret::resolve(r, lookup)
+                .and_then(|k| atalaya_tenancy::crypto::decode_key(k.expose()))
+            {
+                Ok(k) if master_keys.first() == Some(&k) => {
+                    issue(key, "is the same key as encryption.master_key".into())
+                }
+                Ok(_) => {}
+                Err(p) => issue(key, p),
+            }
+        }
+        for (model, price) in &self.pricing {
+            for (field, v) in [
+                ("input_per_million", price.input_per_million),
+                ("output_per_million", price.output_per_million),
+            ] {
+                if !v.is_finite() || v < 0.0 {
+                    issue(
+                        format!("pricing.{}.{field}", quote_key(model)),
+                        "must be a non-negative number".into(),
+                    );
+                }
+            }
+        }
+        if self.limits.currency.trim().is_empty() {
+            issue("limits.currency".into(), "must not be empty".into());
+        }
+        if self.limits.retention_sweep_hours == 0 {
+            issue(
+                "limits.retention_sweep_hours".into(),
+                "must be at least 1".into(),
+            );
         }
         if !tracing_level_ok(&self.log.level) {
             issue(
@@ -1032,6 +1153,59 @@ impl Config {
         toml::to_string_pretty(&masked).map_err(|e| Error::Internal(e.to_string()))
     }
 
+    /// The tenancy service's settings, secrets resolved (call after [`Config::validate`]).
+    pub fn tenancy_settings(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<atalaya_tenancy::config::Settings, Error> {
+        let resolve_key = |key: &str, r: &str| {
+            secret::resolve(r, lookup)
+                .and_then(|k| atalaya_tenancy::crypto::decode_key(k.expose()))
+                .map_err(|p| Error::config(key, p))
+        };
+        let master_key = self
+            .encryption
+            .master_key
+            .as_deref()
+            .map(|r| resolve_key("encryption.master_key", r))
+            .transpose()?;
+        let previous_master_keys = self
+            .encryption
+            .previous_master_keys
+            .iter()
+            .enumerate()
+            .map(|(i, r)| resolve_key(&format!("encryption.previous_master_keys[{i}]"), r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let audit_signing_key = self
+            .audit
+            .signing_key
+            .as_deref()
+            .map(|r| {
+                secret::resolve(r, lookup)
+                    .map(|k| k.expose().as_bytes().to_vec())
+                    .map_err(|p| Error::config("audit.signing_key", p))
+            })
+            .transpose()?;
+        let bootstrap_admin_key = self
+            .auth
+            .bootstrap_admin_key
+            .as_deref()
+            .and_then(|r| secret::resolve(r, lookup).ok())
+            .map(|k| k.expose().to_owned());
+        Ok(atalaya_tenancy::config::Settings {
+            auth_enabled: self.auth.enabled,
+            static_keys: crate::auth::static_key_digests(&self.auth, lookup)?,
+            bootstrap_admin_key,
+            audit_signing_key,
+            anchor_every: self.audit.anchor_every,
+            anchor_interval: Duration::from_secs(self.audit.anchor_interval_secs),
+            master_key,
+            previous_master_keys,
+            pricing: self.pricing.clone(),
+            limits: self.limits.clone(),
+        })
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr, Error> {
         self.server
             .listen
@@ -1149,6 +1323,11 @@ fn describe_figment_error(e: &figment::Error) -> String {
         }
     }
     s
+}
+
+/// Whether `s` can be sent as an HTTP header value (visible ASCII).
+fn visible_ascii(s: &str) -> bool {
+    s.bytes().all(|b| (0x21..0x7f).contains(&b))
 }
 
 fn looks_sensitive(header: &str) -> bool {
@@ -1539,9 +1718,70 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
     fn empty_config_explains_what_is_missing() {
         let i = issues(Config::load(None, &[], &CliOverrides::default()).unwrap_err());
         let keys: Vec<&str> = i.iter().map(|i| i.key.as_str()).collect();
+        // Whether some key can authenticate depends on the store too: the server checks it
+        // when it opens the store.
+        assert_eq!(keys, ["models"], "{keys:?}");
+    }
+
+    #[test]
+    fn tenancy_sections_are_validated_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.toml");
+        std::fs::write(
+            &path,
+            r#"
+[auth]
+api_keys = ["env:K"]
+bootstrap_admin_key = "env:ADMIN"
+[server]
+cors_allowed_origins = ["https://ok.example.com", "https://bad.example.com/"]
+max_json_depth = 0
+[audit]
+signing_key = "env:SHORT"
+anchor_every = 0
+[encryption]
+master_key = "env:MASTER"
+previous_master_keys = ["env:MASTER"]
+[pricing.m]
+input_per_million = -1.0
+[upstreams.u]
+base_url = "http://127.0.0.1:9/v1"
+[models.m]
+targets = [{ upstream = "u" }]
+"#,
+        )
+        .unwrap();
+        let vars = env(&[
+            ("K", "k"),
+            ("ADMIN", "not-an-atalaya-key"),
+            ("SHORT", "short"),
+            ("MASTER", "c2hvcnQ="),
+        ]);
+        let i = issues(Config::load(Some(&path), &vars, &CliOverrides::default()).unwrap_err());
+        let keys: Vec<&str> = i.iter().map(|i| i.key.as_str()).collect();
+        for k in [
+            "auth.bootstrap_admin_key",
+            "server.cors_allowed_origins[1]",
+            "server.max_json_depth",
+            "audit.signing_key",
+            "audit.anchor_every",
+            "encryption.master_key",
+            "encryption.previous_master_keys[0]",
+            "pricing.m.input_per_million",
+        ] {
+            assert!(keys.contains(&k), "{k} missing from {keys:?}");
+        }
         assert!(
-            keys.contains(&"models") && keys.contains(&"auth.api_keys"),
+            !keys.contains(&"server.cors_allowed_origins[0]"),
             "{keys:?}"
+        );
+        // An unset bootstrap variable is simply no bootstrap key.
+        let env2 = env(&[("K", "k"), ("SHORT", "0123456789abcdef0123456789abcdef")]);
+        let i = issues(Config::load(Some(&path), &env2, &CliOverrides::default()).unwrap_err());
+        assert!(
+            !i.iter()
+                .any(|i| i.key == "auth.bootstrap_admin_key" || i.key == "audit.signing_key"),
+            "{i:?}"
         );
     }
 

@@ -46,6 +46,29 @@ pub enum Error {
     #[error("invalid API key")]
     InvalidApiKey,
 
+    /// A genuine key that can no longer be used (revoked, expired); the message says which.
+    #[error("{0}")]
+    KeyNotUsable(String),
+
+    /// The key's role may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+
+    /// A rate limit of the key or tenant (not the upstream's).
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Duration,
+        /// `x-ratelimit-*` headers.
+        headers: Vec<(&'static str, String)>,
+    },
+
+    #[error("{message}")]
+    BudgetExceeded {
+        message: String,
+        retry_after: Duration,
+    },
+
     #[error("model '{0}' not found")]
     ModelNotFound(String),
 
@@ -141,7 +164,10 @@ impl Error {
             }
             Error::ContextLengthExceeded { .. } => ErrorCode::ContextLengthExceeded,
             Error::MissingApiKey => ErrorCode::MissingApiKey,
-            Error::InvalidApiKey => ErrorCode::InvalidApiKey,
+            Error::InvalidApiKey | Error::KeyNotUsable(_) => ErrorCode::InvalidApiKey,
+            Error::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            Error::RateLimited { .. } => ErrorCode::RateLimitExceeded,
+            Error::BudgetExceeded { .. } => ErrorCode::BudgetExceeded,
             Error::ModelNotFound(_) => ErrorCode::ModelNotFound,
             Error::RouteNotFound { .. } | Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) => ErrorCode::Conflict,
@@ -179,6 +205,14 @@ impl Error {
         }
     }
 
+    /// Extra response headers the error carries (`x-ratelimit-*`).
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        match self {
+            Error::RateLimited { headers, .. } => headers,
+            _ => &[],
+        }
+    }
+
     pub fn param(&self) -> Option<&str> {
         match self {
             Error::InvalidRequest { param, .. } | Error::Guardrail { param, .. } => {
@@ -196,7 +230,44 @@ impl Error {
             Error::UpstreamRateLimited { retry_after, .. } => *retry_after,
             Error::NoHealthyTarget { retry_after, .. } => Some(*retry_after),
             Error::Overloaded => Some(Duration::from_secs(1)),
+            Error::RateLimited { retry_after, .. } | Error::BudgetExceeded { retry_after, .. } => {
+                Some(*retry_after)
+            }
             _ => None,
+        }
+    }
+}
+
+impl From<atalaya_tenancy::Error> for Error {
+    fn from(e: atalaya_tenancy::Error) -> Self {
+        use atalaya_tenancy::Error as T;
+        match e {
+            T::MissingKey => Error::MissingApiKey,
+            T::InvalidKey => Error::InvalidApiKey,
+            T::KeyRevoked { .. } | T::KeyExpired { .. } => Error::KeyNotUsable(e.to_string()),
+            T::Forbidden(m) => Error::PermissionDenied(m),
+            T::NotFound(what) => Error::NotFound(what),
+            T::Invalid { message, param } => Error::InvalidRequest { message, param },
+            T::Conflict(m) => Error::Conflict(m),
+            T::ModelNotAllowed(m) => Error::ModelNotFound(m),
+            T::RateLimited {
+                message,
+                retry_after,
+                headers,
+            } => Error::RateLimited {
+                message,
+                retry_after,
+                headers,
+            },
+            T::BudgetExceeded {
+                message,
+                retry_after,
+            } => Error::BudgetExceeded {
+                message,
+                retry_after,
+            },
+            T::Unavailable(m) => Error::Unavailable(m),
+            T::Crypto(_) | T::Store(_) => Error::Internal(e.to_string()),
         }
     }
 }

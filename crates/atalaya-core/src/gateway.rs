@@ -16,9 +16,8 @@ use futures::{Stream, StreamExt};
 use tokio::time::{Duration, Instant};
 
 use crate::{
-    auth::KeyVerifier,
     config::Config,
-    context::{Principal, RequestContext},
+    context::RequestContext,
     domain::{
         ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, RerankRequest, Reranked,
         StreamChunk,
@@ -64,7 +63,6 @@ struct Probe {
 
 pub struct Gateway {
     router: Router,
-    verifier: KeyVerifier,
     metrics: Arc<Metrics>,
     started_unix: u64,
     probes: HashMap<String, Probe>,
@@ -75,7 +73,6 @@ impl Gateway {
         config: &Config,
         providers: &HashMap<String, Arc<dyn Provider>>,
         metrics: Arc<Metrics>,
-        lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, Error> {
         let probes = config
             .upstreams
@@ -98,7 +95,6 @@ impl Gateway {
             .collect();
         Ok(Gateway {
             router: Router::build(config, providers, &metrics)?,
-            verifier: KeyVerifier::from_config(&config.auth, lookup)?,
             probes,
             metrics,
             started_unix: SystemTime::now()
@@ -110,10 +106,6 @@ impl Gateway {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
-    }
-
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Error> {
-        self.verifier.authenticate(authorization)
     }
 
     pub async fn chat(

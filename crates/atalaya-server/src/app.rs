@@ -11,8 +11,10 @@ use axum::{
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use atalaya_tenancy::Tenancy;
+
 use crate::{
-    error, guard::GuardService, handlers, kb_handlers, knowledge::KnowledgeService, observe,
+    admin, error, guard::GuardService, handlers, kb_handlers, knowledge::KnowledgeService, observe,
 };
 
 pub struct AppState {
@@ -26,6 +28,10 @@ pub struct AppState {
     pub knowledge: Option<Arc<KnowledgeService>>,
     /// Guardrails (policies per route, `/v1/guard/*`).
     pub guard: Arc<GuardService>,
+    /// Tenants, keys, limits, audit and inference logs.
+    pub tenancy: Arc<Tenancy>,
+    pub max_json_depth: usize,
+    pub max_header_bytes: usize,
 }
 
 impl AppState {
@@ -34,6 +40,7 @@ impl AppState {
         gateway: Arc<Gateway>,
         knowledge: Option<Arc<KnowledgeService>>,
         guard: Arc<GuardService>,
+        tenancy: Arc<Tenancy>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(AppState {
@@ -43,11 +50,59 @@ impl AppState {
             shutdown,
             knowledge,
             guard,
+            tenancy,
+            max_json_depth: config.server.max_json_depth,
+            max_header_bytes: config.server.max_header_bytes,
         })
     }
 }
 
 pub fn app(state: Arc<AppState>) -> Router {
+    app_with_cors(state, &[])
+}
+
+/// The application, with CORS for `origins` (none = CORS off: no CORS headers, preflight
+/// requests are not answered).
+pub fn app_with_cors(state: Arc<AppState>, origins: &[String]) -> Router {
+    let router = routes(state.clone());
+    if origins.is_empty() {
+        return router;
+    }
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| axum::http::HeaderValue::from_str(o).ok()),
+        )
+    };
+    router.layer(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                axum::http::Method::GET,
+                axum::http::Method::POST,
+                axum::http::Method::PATCH,
+                axum::http::Method::DELETE,
+            ])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderName::from_static("x-request-id"),
+                axum::http::HeaderName::from_static("x-atalaya-subject"),
+            ])
+            .expose_headers([
+                axum::http::HeaderName::from_static("x-request-id"),
+                axum::http::HeaderName::from_static("x-ratelimit-remaining-requests"),
+                axum::http::HeaderName::from_static("x-ratelimit-remaining-tokens"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+fn routes(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(handlers::chat_completions))
         .route("/v1/embeddings", post(handlers::embeddings))
@@ -77,6 +132,38 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/guard/redact", post(handlers::guard_redact))
         .route("/v1/tasks", get(kb_handlers::list_tasks))
         .route("/v1/tasks/{id}", get(kb_handlers::get_task))
+        .route(
+            "/admin/v1/tenants",
+            post(admin::create_tenant).get(admin::list_tenants),
+        )
+        .route(
+            "/admin/v1/tenants/{id}",
+            get(admin::get_tenant)
+                .patch(admin::update_tenant)
+                .delete(admin::delete_tenant),
+        )
+        .route(
+            "/admin/v1/tenants/{id}/keys",
+            post(admin::create_key).get(admin::list_keys),
+        )
+        .route("/admin/v1/tenants/{id}/usage", get(admin::usage))
+        .route(
+            "/admin/v1/tenants/{id}/inference-log",
+            get(admin::inference_log),
+        )
+        .route(
+            "/admin/v1/keys/{id}",
+            get(admin::get_key)
+                .patch(admin::update_key)
+                .delete(admin::revoke_key),
+        )
+        .route("/admin/v1/keys/{id}/rotate", post(admin::rotate_key))
+        .route("/admin/v1/audit", get(admin::audit))
+        .route("/admin/v1/audit/verify", get(admin::audit_verify))
+        .route(
+            "/admin/v1/subjects/{id}",
+            get(admin::export_subject).delete(admin::erase_subject),
+        )
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))

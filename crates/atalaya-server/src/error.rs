@@ -42,6 +42,11 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
+        for (name, value) in self.0.headers() {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                response.headers_mut().insert(*name, v);
+            }
+        }
         response.extensions_mut().insert(ErrorCodeTag(code));
         response
     }

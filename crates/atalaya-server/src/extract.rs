@@ -1,11 +1,17 @@
-//! Extractors: the JSON body (size limit, malformed JSON and schema errors reported with the
-//! field's path) and the authenticated caller.
+//! Extractors: the JSON body (size and depth limits, malformed JSON and schema errors
+//! reported with the field's path) and the authenticated caller (whose request is admitted
+//! by its rate limits here, except model calls, which their handlers admit with their token
+//! estimate).
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
-use atalaya_core::{context::RequestContext, Error};
+use atalaya_core::{
+    context::{Principal, RequestContext},
+    Error,
+};
+use atalaya_tenancy::{Action, Estimate};
 use axum::{
-    extract::{FromRequest, FromRequestParts, Request},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request},
     http::{header, request::Parts},
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -21,6 +27,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
         let bytes = read_body(req, state.max_body_bytes).await?;
+        check_depth(&bytes, state.max_json_depth)?;
         parse_json(&bytes).map(ApiJson).map_err(ApiError)
     }
 }
@@ -48,6 +55,37 @@ pub async fn read_body(req: Request, limit: u64) -> Result<bytes::Bytes, ApiErro
             None,
         ))),
     }
+}
+
+/// Refuses JSON nested deeper than `max` arrays and objects (a cheap scan before parsing).
+pub fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Err(ApiError(Error::invalid(
+                        format!("JSON nested deeper than {max} levels (server.max_json_depth)"),
+                        None,
+                    )));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Parses JSON, naming the field at fault.
@@ -87,7 +125,33 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
-/// The authenticated caller: request id, principal and arrival time.
+/// Authenticates the request's `Authorization` header (failures are audited with the
+/// client's address).
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let principal = state
+        .tenancy
+        .authenticate(authorization, ip.as_deref())
+        .await
+        .map_err(Error::from)?;
+    if let Some(facts) = parts.extensions.get::<crate::observe::Facts>() {
+        facts.update(|f| f.key_id = Some(principal.display.clone()));
+    }
+    Ok(principal)
+}
+
+/// Routes whose handlers admit the request themselves, with a token estimate.
+const METERED: [&str; 2] = ["/v1/chat/completions", "/v1/embeddings"];
+
+/// The authenticated caller of the API: request id, principal and arrival time. Its role
+/// must allow calling the API; requests to routes that call no model are admitted here.
 pub struct Caller(pub RequestContext);
 
 impl FromRequestParts<Arc<AppState>> for Caller {
@@ -97,24 +161,41 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let principal = state.gateway.authenticate(authorization)?;
+        let principal = authenticate(parts, state).await?;
+        principal
+            .authorize(Action::UseApi, Some(&principal.tenant))
+            .map_err(Error::from)?;
+        let metered = parts
+            .extensions
+            .get::<MatchedPath>()
+            .is_some_and(|p| METERED.contains(&p.as_str()));
+        if !metered {
+            let lease = state
+                .tenancy
+                .admit(&principal, Estimate::default(), || unreachable_capture())
+                .map_err(Error::from)?;
+            if let Some(facts) = parts.extensions.get::<crate::observe::Facts>() {
+                facts.update(|f| f.lease = Some(lease));
+            }
+        }
         let (request_id, received_at) = parts
             .extensions
             .get::<RequestId>()
             .map(|r| (r.id.clone(), r.received_at))
             .unwrap_or_else(|| (String::new(), tokio::time::Instant::now()));
-        if let Some(facts) = parts.extensions.get::<crate::observe::Facts>() {
-            facts.update(|f| f.key_id = Some(principal.key_id.clone()));
-        }
         Ok(Caller(RequestContext {
             request_id,
             principal,
             received_at,
         }))
+    }
+}
+
+/// Requests that call no model are not written to the inference log.
+fn unreachable_capture() -> atalaya_tenancy::Capture {
+    atalaya_tenancy::Capture {
+        subject: None,
+        request: serde_json::Value::Null,
     }
 }
 

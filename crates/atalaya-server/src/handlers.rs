@@ -64,10 +64,51 @@ fn routed_json<T>(body: Bytes, routed: &Routed<T>) -> Response {
     r
 }
 
+/// The data subject of a request: `x-atalaya-subject`, else the OpenAI `user` field.
+fn subject(headers: &HeaderMap, user: Option<&str>) -> Option<String> {
+    headers
+        .get("x-atalaya-subject")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .or(user.filter(|u| !u.is_empty()))
+        .map(str::to_owned)
+}
+
+/// Tokens of a text, estimated before the call (about 4 characters a token; the upstream's
+/// usage replaces the estimate when the response ends).
+fn estimate_tokens(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4)
+}
+
+/// Admits a model call (budgets, concurrency, rate limits) and leaves its lease in the
+/// request's facts, to be settled when the response ends.
+fn admit(
+    state: &AppState,
+    ctx: &atalaya_core::context::RequestContext,
+    facts: &Facts,
+    estimate: atalaya_tenancy::Estimate,
+    capture: impl FnOnce() -> atalaya_tenancy::Capture,
+) -> Result<(), ApiError> {
+    let lease = state
+        .tenancy
+        .admit(&ctx.principal, estimate, capture)
+        .map_err(atalaya_core::Error::from)?;
+    facts.update(|f| f.lease = Some(lease));
+    Ok(())
+}
+
+fn wants_answer(facts: &Facts) -> bool {
+    let mut wants = false;
+    facts.update(|f| wants = f.lease.as_ref().is_some_and(|l| l.wants_answer()));
+    wants
+}
+
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
     Extension(facts): Extension<Facts>,
     Caller(ctx): Caller,
+    headers: HeaderMap,
     ApiJson(mut wire): ApiJson<api::ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let policy = state.guard.policy_for(&wire.model);
@@ -81,6 +122,32 @@ pub async fn chat_completions(
     };
     let mut req = ChatRequest::try_from(wire)?;
     note_model(&facts, &req.model, req.stream);
+    {
+        let chars: usize = req.messages.iter().map(|m| m.text().len() + 16).sum();
+        let completion = req
+            .params
+            .max_tokens
+            .map(u64::from)
+            .unwrap_or(state.tenancy.settings().limits.estimate_completion_tokens);
+        let estimate = atalaya_tenancy::Estimate {
+            model: Some(req.model.clone()),
+            prompt_tokens: estimate_tokens(chars),
+            completion_tokens: completion,
+        };
+        // What the client sent, before pseudonymization: the inference log is the client's
+        // record, encrypted at rest.
+        let capture = || atalaya_tenancy::Capture {
+            subject: subject(&headers, req.user.as_deref()),
+            request: json!({
+                "model": req.model,
+                "messages": req.messages.iter().map(|m| json!({
+                    "role": format!("{:?}", m.role).to_lowercase(),
+                    "content": m.text(),
+                })).collect::<Vec<_>>(),
+            }),
+        };
+        admit(&state, &ctx, &facts, estimate, capture)?;
+    }
     let mut guard = match policy {
         Some(policy) => {
             let (dropped, sources_at) = rag
@@ -124,6 +191,9 @@ pub async fn chat_completions(
             .time_to_first_token(&req.model, ttfc);
         note_routed(&facts, &routed, None);
         facts.update(|f| f.time_to_first_chunk = Some(ttfc));
+        if wants_answer(&facts) {
+            routed.value = record_streamed_answer(routed.value, facts.clone());
+        }
         let (target, attempts) = (routed.target.clone(), routed.attempts);
         let mut response = sse_response(routed.value, req.include_usage, facts);
         routed_headers(response.headers_mut(), &target, attempts);
@@ -156,10 +226,50 @@ pub async fn chat_completions(
                 }
             }
         };
+        if wants_answer(&facts) {
+            let answer = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
+            });
+            facts.update(|f| {
+                if let Some(l) = f.lease.as_mut() {
+                    l.set_answer(answer);
+                }
+            });
+        }
         let mut response = routed_json(body, &routed);
         guard_headers(response.headers_mut(), guard_header.as_deref());
         Ok(response)
     }
+}
+
+/// Collects the streamed answer's text (as the client receives it) for the inference log.
+fn record_streamed_answer(
+    stream: atalaya_core::gateway::GatewayStream,
+    facts: Facts,
+) -> atalaya_core::gateway::GatewayStream {
+    Box::pin(stream.inspect(move |item| {
+        let Ok(chunk) = item else { return };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&chunk.data) else {
+            return;
+        };
+        let Some(choices) = v.get("choices").and_then(|c| c.as_array()) else {
+            return;
+        };
+        for c in choices {
+            if let Some(text) = c
+                .get("delta")
+                .and_then(|d| d.get("content"))
+                .and_then(|t| t.as_str())
+            {
+                let index = c.get("index").and_then(|i| i.as_u64()).unwrap_or(0);
+                facts.update(|f| {
+                    if let Some(l) = f.lease.as_mut() {
+                        l.append_answer(index, text);
+                    }
+                });
+            }
+        }
+    }))
 }
 
 fn guard_headers(h: &mut HeaderMap, value: Option<&str>) {
@@ -288,25 +398,56 @@ pub async fn embeddings(
     State(state): State<Arc<AppState>>,
     Extension(facts): Extension<Facts>,
     Caller(ctx): Caller,
+    headers: HeaderMap,
     ApiJson(wire): ApiJson<api::EmbeddingRequest>,
 ) -> Result<Response, ApiError> {
+    let chars = input_chars(&wire.input);
+    let user = wire
+        .extra
+        .get("user")
+        .and_then(|u| u.as_str())
+        .map(str::to_owned);
+    let input = wire.input.clone();
     let req = EmbeddingRequest::try_from(wire)?;
     note_model(&facts, &req.model, false);
+    let estimate = atalaya_tenancy::Estimate {
+        model: Some(req.model.clone()),
+        prompt_tokens: chars,
+        completion_tokens: 0,
+    };
+    let capture = || atalaya_tenancy::Capture {
+        subject: subject(&headers, user.as_deref()),
+        request: json!({"model": req.model, "input": input}),
+    };
+    admit(&state, &ctx, &facts, estimate, capture)?;
     let routed = state.gateway.embed(&ctx, &req).await?;
     note_routed(&facts, &routed, routed.value.usage);
     Ok(routed_json(routed.value.body.clone(), &routed))
 }
 
+/// Estimated tokens of an embeddings input: strings by their length, token arrays by count.
+fn input_chars(input: &serde_json::Value) -> u64 {
+    match input {
+        serde_json::Value::String(s) => estimate_tokens(s.len()),
+        serde_json::Value::Array(items) => items.iter().map(input_chars).sum(),
+        serde_json::Value::Number(_) => 1,
+        _ => 0,
+    }
+}
+
 pub async fn list_models(
     State(state): State<Arc<AppState>>,
-    Caller(_ctx): Caller,
+    Caller(ctx): Caller,
 ) -> Json<api::ModelList> {
+    // A tenant limited to some models sees only those.
+    let allowed = state.tenancy.allowed_models(&ctx.principal.tenant);
     Json(api::ModelList {
         object: "list".into(),
         data: state
             .gateway
             .models()
             .into_iter()
+            .filter(|m| allowed.as_ref().is_none_or(|a| a.contains(&m.id)))
             .map(|m| api::ModelObject {
                 id: m.id,
                 object: "model".into(),

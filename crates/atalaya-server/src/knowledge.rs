@@ -160,9 +160,9 @@ pub struct KnowledgeService {
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// The tenant of a request: its key's, or `default` (tenancy arrives with API-key tenants).
+/// The tenant of a request: its key's.
 pub fn tenant(ctx: &RequestContext) -> &str {
-    ctx.principal.tenant.as_deref().unwrap_or("default")
+    &ctx.principal.tenant
 }
 
 impl KnowledgeService {

@@ -1,5 +1,6 @@
 //! Atalaya's HTTP server: the axum application, its middleware and handlers.
 //!
+//! - [`admin`]: the admin API's handlers (`/admin/v1/...`) over `atalaya_tenancy`.
 //! - [`app`]: `app(state) -> Router`, so tests can drive the service without a socket.
 //! - [`error`]: the one place where domain errors become HTTP responses (OpenAI error shape).
 //! - [`extract`]: the JSON body extractor (size limit, field-precise errors) and the caller
@@ -18,6 +19,7 @@
 //! - [`health`]: the active upstream health-check loops.
 //! - [`server`]: [`Server`], everything assembled from a config; the binary and tests use it.
 
+pub mod admin;
 pub mod app;
 pub mod error;
 pub mod extract;

@@ -56,6 +56,8 @@ pub struct FactData {
     /// The guard's summary (`policy=...; pii=N; injection=S; flags=N`): counts and scores
     /// only, never text.
     pub guard: Option<String>,
+    /// The request's admission (rate limits, budgets): settled when the response ends.
+    pub lease: Option<atalaya_tenancy::Lease>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -113,6 +115,23 @@ pub async fn observe(State(state): State<Arc<AppState>>, mut req: Request, next:
         completed: false,
         _permit: None,
     };
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > state.max_header_bytes {
+        let mut response = ApiError(Error::invalid(
+            format!(
+                "request headers total {header_bytes} bytes, more than server.max_header_bytes ({})",
+                state.max_header_bytes
+            ),
+            None,
+        ))
+        .into_response();
+        set_id(&mut response, &id);
+        return settle(response, record);
+    }
     if api {
         match state.limiter.clone().try_acquire_owned() {
             Ok(p) => record._permit = Some(p),
@@ -132,8 +151,17 @@ pub async fn observe(State(state): State<Arc<AppState>>, mut req: Request, next:
 const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 /// Moves the record into the response body, to be emitted when the body ends.
-fn settle(response: Response, mut record: Record) -> Response {
+fn settle(mut response: Response, mut record: Record) -> Response {
     record.status = response.status().as_u16();
+    record.facts.update(|f| {
+        if let Some(lease) = &f.lease {
+            for (name, value) in lease.headers() {
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    response.headers_mut().insert(*name, v);
+                }
+            }
+        }
+    });
     record.error_code = response.extensions().get::<ErrorCodeTag>().map(|t| t.0);
     let (parts, body) = response.into_parts();
     Response::from_parts(
@@ -170,7 +198,17 @@ impl Drop for Record {
         let total = self.received_at.elapsed();
         let metrics = self.state.gateway.metrics();
         metrics.in_flight().dec();
-        let f = self.facts.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = self.facts.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lease) = f.lease.take() {
+            lease.finish(atalaya_tenancy::Outcome {
+                status: self.status,
+                prompt_tokens: f.usage.map(|u| u.prompt_tokens),
+                completion_tokens: f.usage.map(|u| u.completion_tokens),
+                target: f.target.clone(),
+                latency_ms: u64::try_from(total.as_millis()).unwrap_or(u64::MAX),
+                guard: f.guard.clone(),
+            });
+        }
         let model = f.model.as_deref().unwrap_or("");
         // Only configured models become label values, so clients cannot grow the series. The
         // router is the one judge of that: an unconfigured model ends in `model_not_found`.

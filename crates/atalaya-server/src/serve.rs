@@ -33,6 +33,8 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
     });
     let token = shutdown.clone();
+    // The peer address reaches handlers (audit entries of failed authentications).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server =
         axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await });
     let server = server.into_future();

@@ -7,8 +7,10 @@ use atalaya_core::{config::Config, gateway::Gateway, metrics::Metrics, Error};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use atalaya_tenancy::Tenancy;
+
 use crate::{
-    app::{app, AppState},
+    app::{app_with_cors, AppState},
     guard::GuardService,
     health::run_health_checks,
     knowledge::KnowledgeService,
@@ -18,6 +20,8 @@ use crate::{
 pub struct Server {
     gateway: Arc<Gateway>,
     knowledge: Option<Arc<KnowledgeService>>,
+    tenancy: Arc<Tenancy>,
+    cors: Vec<String>,
     state: Arc<AppState>,
     shutdown: CancellationToken,
     grace: std::time::Duration,
@@ -25,7 +29,7 @@ pub struct Server {
 
 impl Server {
     /// Builds everything from a validated configuration. `lookup` resolves `env:` secrets.
-    pub fn build(
+    pub async fn build(
         config: &Config,
         lookup: &dyn Fn(&str) -> Option<String>,
         shutdown: CancellationToken,
@@ -35,24 +39,28 @@ impl Server {
         // Local models load here, before the listener opens: a bad file stops start-up.
         let local = atalaya_engine::provider::build_local(config, Some(metrics.local.clone()))?;
         providers.extend(local.providers);
-        let gateway = Arc::new(Gateway::new(config, &providers, metrics, lookup)?);
+        let gateway = Arc::new(Gateway::new(config, &providers, metrics)?);
         let knowledge = if config.knowledge.enabled {
             Some(KnowledgeService::start(config, &local.embedders)?)
         } else {
             None
         };
         let guard = Arc::new(GuardService::new(config, gateway.metrics().clone())?);
+        let tenancy = open_tenancy(config, lookup).await?;
         let state = AppState::new(
             config,
             gateway.clone(),
             knowledge.clone(),
             guard,
+            tenancy.clone(),
             shutdown.clone(),
         );
         Ok(Server {
             gateway,
             state,
             knowledge,
+            tenancy,
+            cors: config.server.cors_allowed_origins.clone(),
             shutdown,
             grace: config.shutdown_grace(),
         })
@@ -62,20 +70,30 @@ impl Server {
         &self.gateway
     }
 
+    pub fn tenancy(&self) -> &Arc<Tenancy> {
+        &self.tenancy
+    }
+
     /// Serves until the shutdown token is cancelled and in-flight requests have drained (or
     /// the grace period ran out); health checks run alongside and stop with it.
     pub async fn run(self, listener: TcpListener) -> Result<Shutdown, ServerError> {
         let health = run_health_checks(self.gateway.clone(), self.shutdown.clone());
-        let serving = serve(listener, app(self.state), self.shutdown.clone(), self.grace);
+        let app = app_with_cors(self.state, &self.cors);
+        let serving = serve(listener, app, self.shutdown.clone(), self.grace);
         let knowledge = self.knowledge.clone();
-        let (outcome, ()) = tokio::join!(
+        // Upkeep stops when serving has ended (after the last request settled), then flushes.
+        let upkeep_stop = CancellationToken::new();
+        let upkeep = self.tenancy.clone().run(upkeep_stop.clone());
+        let (outcome, (), ()) = tokio::join!(
             async {
                 let r = serving.await;
                 // However serving ended, the health loops end with it.
                 self.shutdown.cancel();
+                upkeep_stop.cancel();
                 r
             },
-            health
+            health,
+            upkeep
         );
         if let Some(k) = knowledge {
             // The worker finishes its current step; what is left resumes at the next start.
@@ -83,4 +101,37 @@ impl Server {
         }
         outcome
     }
+}
+
+/// Opens the platform store (`<data_dir>/platform.db`) and the tenancy service. With
+/// authentication on, some key must be able to authenticate.
+pub async fn open_tenancy(
+    config: &Config,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<Tenancy>, Error> {
+    let settings = config.tenancy_settings(lookup)?;
+    let dir = config.server.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::config("server.data_dir", e.to_string()))?;
+    let tenancy = Tenancy::open(Arc::new(store), settings)
+        .await
+        .map_err(|e| match e {
+            atalaya_tenancy::Error::Invalid { message, param } => {
+                Error::config(param.unwrap_or_default(), message)
+            }
+            atalaya_tenancy::Error::Crypto(m) => Error::config("encryption.master_key", m),
+            other => Error::from(other),
+        })?;
+    if config.auth.enabled && !tenancy.has_usable_key() {
+        return Err(Error::config(
+            "auth.api_keys",
+            "no key can authenticate: add \"env:NAME\" or \"sha256:<hex>\" entries (`atalaya keys hash` prints one), set ATALAYA_ADMIN_KEY to an `atalaya keys generate` key for a first platform admin, create keys with `atalaya keys create`, or set auth.enabled = false for local development",
+        ));
+    }
+    if config.audit.signing_key.is_none() {
+        tracing::warn!("audit.signing_key is not set: the audit chain is not anchored (a rewritten chain or a cut-off end would go unnoticed)");
+    }
+    Ok(tenancy)
 }

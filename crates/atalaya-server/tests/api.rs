@@ -36,9 +36,15 @@ async fn start(toml: &str, fakes: &[&FakeUpstream]) -> Harness {
     let dir = tempfile_dir();
     let path = dir.join("atalaya.toml");
     std::fs::write(&path, text).unwrap();
-    let config = Config::load(Some(&path), &[], &CliOverrides::default()).unwrap();
+    let cli = CliOverrides {
+        data_dir: Some(dir.join("data")),
+        ..CliOverrides::default()
+    };
+    let config = Config::load(Some(&path), &[], &cli).unwrap();
     let shutdown = CancellationToken::new();
-    let server = Server::build(&config, &|_| None, shutdown.clone()).unwrap();
+    let server = Server::build(&config, &|_| None, shutdown.clone())
+        .await
+        .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(async move { server.run(listener).await.unwrap() });

@@ -22,9 +22,21 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// API key tools.
+    /// API keys: create, list, revoke, rotate (in the store); generate and hash.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Tenants: create, list, show, update, delete.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// The tamper-evident audit log: verify the chain, export for a SIEM.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Data subjects (GDPR/LGPD): erase or export everything stored about one.
+    #[command(subcommand)]
+    Subjects(SubjectsCommand),
+    /// Encryption at rest of the inference log.
+    #[command(subcommand)]
+    Encryption(EncryptionCommand),
     /// Local model files (GGUF).
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -255,6 +267,181 @@ pub enum ConfigCommand {
 pub enum KeysCommand {
     /// Print the `sha256:` form of a key (read from standard input) for auth.api_keys.
     Hash,
-    /// Generate a new random client key and print it with its `sha256:` form.
+    /// Generate a new random key (not stored) and print it with its `sha256:` form: for
+    /// auth.api_keys or ATALAYA_ADMIN_KEY.
     Generate,
+    /// Create a key in the store; the key is printed once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// admin, member or viewer.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Days until the key expires.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List keys (prefix, name, role, created, last used), of one tenant or all.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a key by id: it is refused from the next request on.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Replace a key by a new one with the same settings; the old one stops after the grace
+    /// period.
+    Rotate {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        grace_seconds: u64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Where the platform store is: the config (for server.data_dir and secrets) and overrides.
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// TOML configuration; optional.
+    #[arg(long, short = 'c', env = "ATALAYA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for persistent state (overrides server.data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Limits of a tenant or key (absent = unchanged on update, none on create).
+#[derive(Args, Clone, Default)]
+pub struct LimitArgs {
+    #[arg(long)]
+    pub requests_per_minute: Option<u32>,
+    #[arg(long)]
+    pub burst_requests: Option<u32>,
+    #[arg(long)]
+    pub tokens_per_minute: Option<u64>,
+    #[arg(long)]
+    pub max_concurrent: Option<u32>,
+    #[arg(long)]
+    pub tokens_per_day: Option<u64>,
+    #[arg(long)]
+    pub tokens_per_month: Option<u64>,
+    #[arg(long)]
+    pub cost_per_day: Option<f64>,
+    #[arg(long)]
+    pub cost_per_month: Option<f64>,
+}
+
+#[derive(Subcommand)]
+pub enum TenantsCommand {
+    Create {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Models the tenant may call (comma-separated); none = all.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Store requests and answers, encrypted (needs encryption.master_key).
+        #[arg(long)]
+        log_inference: bool,
+        #[arg(long)]
+        retention_days: Option<u32>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    Show {
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Change a tenant; limits given replace the tenant's limits as a whole.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        models: Option<Vec<String>>,
+        #[arg(long)]
+        log_inference: Option<bool>,
+        #[arg(long)]
+        retention_days: Option<u32>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Delete a tenant with its keys, usage and inference log.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain and its signed anchors; exits 1 naming every modified, deleted
+    /// or reordered entry.
+    Verify {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Write every entry as JSON Lines with Elastic Common Schema field names.
+    Export {
+        /// Output file; standard output when absent.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SubjectsCommand {
+    /// Delete every stored record of a subject (its `user` / `x-atalaya-subject` id).
+    Erase {
+        id: String,
+        /// Only in this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print everything stored about a subject as JSON.
+    Export {
+        id: String,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum EncryptionCommand {
+    /// Re-wrap every data key under encryption.master_key (after moving the old master key
+    /// to encryption.previous_master_keys) and start a new data key for new rows.
+    Rotate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }

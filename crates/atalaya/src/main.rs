@@ -1,5 +1,6 @@
 //! The `atalaya` binary: parses the command line, loads configuration, wires the libraries.
 
+mod admin;
 mod cli;
 mod guard;
 mod kb;
@@ -78,6 +79,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write!(out, "{}", config.to_masked_toml()?)?;
             Ok(())
         }
+        Command::Keys(
+            cmd @ (KeysCommand::Create { .. }
+            | KeysCommand::List { .. }
+            | KeysCommand::Revoke { .. }
+            | KeysCommand::Rotate { .. }),
+        ) => admin::keys(cmd),
+        Command::Tenants(cmd) => admin::tenants(cmd),
+        Command::Audit(cmd) => {
+            if admin::audit(cmd)? {
+                Ok(())
+            } else {
+                anyhow::bail!("the audit log failed verification (see above)")
+            }
+        }
+        Command::Subjects(cmd) => admin::subjects(cmd),
+        Command::Encryption(cmd) => admin::encryption(cmd),
         Command::Keys(KeysCommand::Hash) => {
             let mut key = String::new();
             std::io::stdin().read_to_string(&mut key)?;
@@ -162,7 +179,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Keys(KeysCommand::Generate) => {
-            let key = new_key("atl_");
+            let key = atalaya_tenancy::keys::generate().secret;
             let mut out = std::io::stdout().lock();
             writeln!(out, "key:  {key}")?;
             writeln!(out, "hash: {}", hash_key(&key))?;
@@ -399,7 +416,7 @@ fn serve(source: ConfigSource) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let lookup = |k: &str| std::env::var(k).ok();
         let shutdown = CancellationToken::new();
-        let server = atalaya_server::Server::build(&config, &lookup, shutdown.clone())?;
+        let server = atalaya_server::Server::build(&config, &lookup, shutdown.clone()).await?;
         let addr = config.listen_addr()?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await

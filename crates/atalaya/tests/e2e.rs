@@ -13,9 +13,18 @@ use tokio::{
 const BIN: &str = env!("CARGO_BIN_EXE_atalaya");
 
 fn atalaya() -> Command {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    // Each server gets its own platform store.
+    let data = std::env::temp_dir().join(format!(
+        "atalaya-e2e-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
     let mut c = Command::new(BIN);
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ATALAYA__SERVER__DATA_DIR", data)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

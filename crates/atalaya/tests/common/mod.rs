@@ -63,6 +63,8 @@ pub async fn serve_file(path: &std::path::Path, key: &str) -> (Child, String) {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("KEY", key)
+        // A relative data directory (the default ./data) lands beside the config.
+        .current_dir(path.parent().unwrap())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

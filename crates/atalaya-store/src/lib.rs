@@ -1,0 +1,140 @@
+//! The platform's embedded store: tenants, API keys, usage, the audit log and the inference
+//! log, behind one trait per kind of record so that a Postgres implementation can replace
+//! SQLite without touching callers.
+//!
+//! - [`records`]: the records (plain data).
+//! - [`audit`]: the audit log's hash chain and its verifier (shared by every backend).
+//! - [`sqlite`]: [`SqliteStore`], the embedded implementation (bundled SQLite, WAL, migrations
+//!   in `PRAGMA user_version`, every call on a blocking thread).
+//!
+//! Every administrative change is written in the same transaction as its audit entry: a
+//! change without its entry (or the reverse) cannot be left behind by a crash.
+
+pub mod audit;
+pub mod records;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store's blocking task failed: {0}")]
+    Task(String),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Database(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn create_tenant(&self, tenant: Tenant, audit: AuditEvent) -> Result<()>;
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
+    async fn tenants(&self) -> Result<Vec<Tenant>>;
+    async fn update_tenant(&self, tenant: Tenant, audit: AuditEvent) -> Result<()>;
+    /// Deletes the tenant, its keys, usage and inference log.
+    async fn delete_tenant(&self, id: &str, audit: AuditEvent) -> Result<()>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn create_key(&self, key: KeyRecord, audit: AuditEvent) -> Result<()>;
+    /// Creates `new` and applies `old_update` to the key it replaces, in one transaction.
+    async fn rotate_key(
+        &self,
+        new: KeyRecord,
+        old_id: &str,
+        old_update: KeyUpdate,
+        audit: AuditEvent,
+    ) -> Result<()>;
+    async fn key(&self, id: &str) -> Result<Option<KeyRecord>>;
+    async fn keys_by_prefix(&self, prefix: &str) -> Result<Vec<KeyRecord>>;
+    /// Every key of a tenant, or of every tenant.
+    async fn keys(&self, tenant_id: Option<&str>) -> Result<Vec<KeyRecord>>;
+    async fn update_key(&self, id: &str, update: KeyUpdate, audit: AuditEvent) -> Result<()>;
+    /// Records when keys were last used (batched; not audited).
+    async fn touch_keys(&self, used: Vec<(String, Millis)>) -> Result<()>;
+    /// A number that changes whenever another connection (a CLI, another process) commits,
+    /// so caches know when to reload.
+    async fn change_counter(&self) -> Result<i64>;
+}
+
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    async fn add_usage(&self, deltas: Vec<UsageDelta>) -> Result<()>;
+    /// Rows with `day >= from_day`, of one tenant or of all.
+    async fn usage_since(&self, tenant_id: Option<&str>, from_day: i64) -> Result<Vec<UsageRow>>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends events (chained, in order) outside any other change.
+    async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditRecord>>;
+    /// Entries with `seq > after`, oldest first, at most `limit`.
+    async fn audit_entries(
+        &self,
+        after: i64,
+        limit: usize,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<AuditRecord>>;
+    /// The newest entry's seq and hash.
+    async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>>;
+    async fn add_anchor(&self, anchor: AuditAnchor) -> Result<()>;
+    async fn anchors(&self) -> Result<Vec<AuditAnchor>>;
+    /// Feeds every entry, in seq order, to `visit` (streamed; for verification and export).
+    async fn scan_audit(
+        &self,
+        visit: Box<dyn FnMut(AuditRecord) -> Result<()> + Send>,
+    ) -> Result<()>;
+}
+
+#[async_trait]
+pub trait InferenceStore: Send + Sync {
+    async fn data_keys(&self) -> Result<Vec<DataKey>>;
+    async fn add_data_key(&self, key: DataKey) -> Result<()>;
+    /// Stores these data keys as given (re-wrapped under a new master key, or retired),
+    /// with the audit entry, in one transaction.
+    async fn rewrap_data_keys(&self, keys: Vec<DataKey>, audit: AuditEvent) -> Result<()>;
+    async fn insert_inference(&self, records: Vec<InferenceRecord>) -> Result<()>;
+    async fn inference(
+        &self,
+        tenant_id: &str,
+        limit: usize,
+        before: Option<Millis>,
+    ) -> Result<Vec<InferenceRecord>>;
+    async fn inference_by_subject(
+        &self,
+        tenant_id: Option<&str>,
+        subject_hash: &[u8],
+    ) -> Result<Vec<InferenceRecord>>;
+    /// Deletes every row of the subject; returns how many, with the audit entry in the same
+    /// transaction.
+    async fn erase_subject(
+        &self,
+        tenant_id: Option<&str>,
+        subject_hash: &[u8],
+        audit: AuditEvent,
+    ) -> Result<u64>;
+    /// Deletes a tenant's rows older than `before`.
+    async fn expire_inference(&self, tenant_id: &str, before: Millis) -> Result<u64>;
+}
+
+/// Everything the platform stores.
+pub trait Store: TenantStore + KeyStore + UsageStore + AuditStore + InferenceStore {}
+
+impl<T: TenantStore + KeyStore + UsageStore + AuditStore + InferenceStore> Store for T {}

@@ -1,0 +1,744 @@
+//! Administrative operations, shared by the admin API (`/admin/v1/...`) and the CLI. Each
+//! one authorizes its caller first ([`Principal::authorize`]), then changes the store and
+//! writes its audit entry in one transaction, then refreshes the cache.
+
+use std::io::Write;
+
+use atalaya_store::{
+    audit::{anchor_message, Report, Verifier},
+    AuditEvent, AuditRecord, InferenceRecord, KeyRecord, KeyUpdate, Limits, Millis, Role, Tenant,
+    UsageRow,
+};
+
+use crate::{
+    access::{Action, Principal, DEFAULT_TENANT, PLATFORM_TENANT},
+    crypto::{self, fingerprint, hmac_verify},
+    keys,
+    service::{now_millis, Tenancy},
+    Error, Result,
+};
+
+/// A tenant to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewTenant {
+    pub id: String,
+    pub name: Option<String>,
+    pub models: Vec<String>,
+    pub limits: Limits,
+    pub log_inference: bool,
+    pub retention_days: Option<u32>,
+}
+
+/// Changes to a tenant; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TenantPatch {
+    pub name: Option<String>,
+    pub models: Option<Vec<String>>,
+    pub limits: Option<Limits>,
+    pub log_inference: Option<bool>,
+    /// `Some(None)` keeps rows for ever.
+    pub retention_days: Option<Option<u32>>,
+}
+
+/// A key to create.
+#[derive(Debug, Clone)]
+pub struct NewKeySpec {
+    pub name: String,
+    pub role: Role,
+    pub limits: Limits,
+    pub expires_at: Option<Millis>,
+}
+
+/// A created key: the record and its secret, shown once.
+#[derive(Debug)]
+pub struct CreatedKey {
+    pub record: KeyRecord,
+    pub secret: String,
+}
+
+/// One decrypted inference-log row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InferenceEntry {
+    pub id: String,
+    pub ts: Millis,
+    pub tenant: String,
+    pub key_prefix: String,
+    pub model: String,
+    pub target: Option<String>,
+    pub status: u16,
+    pub latency_ms: u64,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub cost_micros: Option<u64>,
+    pub guard: Option<String>,
+    /// The decrypted payload: subject, request, response.
+    pub content: serde_json::Value,
+}
+
+/// Associated data binding a row's ciphertext to the row.
+pub(crate) fn row_aad(id: &str, tenant: &str) -> Vec<u8> {
+    let mut a = b"atalaya-inference-v1\0".to_vec();
+    a.extend_from_slice(id.as_bytes());
+    a.push(0);
+    a.extend_from_slice(tenant.as_bytes());
+    a
+}
+
+fn valid_tenant_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn check_limits(l: &Limits, param: &str) -> Result<()> {
+    let zero = [
+        (l.requests_per_minute.map(u64::from), "requests_per_minute"),
+        (l.burst_requests.map(u64::from), "burst_requests"),
+        (l.tokens_per_minute, "tokens_per_minute"),
+        (l.max_concurrent.map(u64::from), "max_concurrent"),
+    ];
+    for (v, name) in zero {
+        if v == Some(0) {
+            return Err(Error::invalid(
+                format!("{name} must be at least 1 (leave it out for no limit)"),
+                Some(&format!("{param}.{name}")),
+            ));
+        }
+    }
+    for (v, name) in [
+        (l.cost_per_day, "cost_per_day"),
+        (l.cost_per_month, "cost_per_month"),
+    ] {
+        if v.is_some_and(|c| !c.is_finite() || c < 0.0) {
+            return Err(Error::invalid(
+                format!("{name} must be a non-negative number"),
+                Some(&format!("{param}.{name}")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Tenancy {
+    fn event(
+        &self,
+        who: &Principal,
+        action: &str,
+        tenant: Option<&str>,
+        target: Option<&str>,
+    ) -> AuditEvent {
+        AuditEvent {
+            ts: now_millis(),
+            actor: who.display.clone(),
+            action: action.into(),
+            tenant_id: tenant.map(str::to_owned),
+            target: target.map(str::to_owned),
+            outcome: "success".into(),
+            source_ip: None,
+            details: serde_json::json!({}),
+        }
+    }
+
+    // ----- tenants -----
+
+    pub async fn create_tenant(&self, who: &Principal, t: NewTenant) -> Result<Tenant> {
+        who.authorize(Action::ManageTenants, None)?;
+        if !valid_tenant_id(&t.id) {
+            return Err(Error::invalid(
+                "a tenant id has 1 to 64 lowercase letters, digits, '-' or '_'",
+                Some("id"),
+            ));
+        }
+        check_limits(&t.limits, "limits")?;
+        if t.log_inference && self.keyring().is_none() {
+            return Err(Error::Unavailable(
+                "log_inference needs encryption.master_key in the configuration".into(),
+            ));
+        }
+        let now = now_millis();
+        let tenant = Tenant {
+            name: t.name.unwrap_or_else(|| t.id.clone()),
+            id: t.id,
+            models: t.models,
+            limits: t.limits,
+            log_inference: t.log_inference,
+            retention_days: t.retention_days,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut e = self.event(who, "tenant.create", Some(&tenant.id), Some(&tenant.id));
+        e.details = serde_json::json!({"name": tenant.name, "models": tenant.models, "limits": tenant.limits, "log_inference": tenant.log_inference, "retention_days": tenant.retention_days});
+        self.store.create_tenant(tenant.clone(), e).await?;
+        self.reload().await?;
+        Ok(tenant)
+    }
+
+    /// The tenants `who` may read: all for a platform admin, else its own.
+    pub async fn tenants(&self, who: &Principal) -> Result<Vec<Tenant>> {
+        if who.is_platform_admin() {
+            return Ok(self.store.tenants().await?);
+        }
+        who.authorize(Action::Read, Some(&who.tenant))?;
+        Ok(self.store.tenant(&who.tenant).await?.into_iter().collect())
+    }
+
+    pub async fn tenant(&self, who: &Principal, id: &str) -> Result<Tenant> {
+        who.authorize(Action::Read, Some(id))?;
+        self.store
+            .tenant(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("tenant '{id}'")))
+    }
+
+    pub async fn update_tenant(&self, who: &Principal, id: &str, p: TenantPatch) -> Result<Tenant> {
+        who.authorize(Action::ManageTenants, Some(id))?;
+        let mut t = self
+            .store
+            .tenant(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("tenant '{id}'")))?;
+        if let Some(l) = &p.limits {
+            check_limits(l, "limits")?;
+        }
+        if p.log_inference == Some(true) && self.keyring().is_none() {
+            return Err(Error::Unavailable(
+                "log_inference needs encryption.master_key in the configuration".into(),
+            ));
+        }
+        let mut changed = serde_json::Map::new();
+        if let Some(v) = p.name {
+            changed.insert("name".into(), v.clone().into());
+            t.name = v;
+        }
+        if let Some(v) = p.models {
+            changed.insert("models".into(), serde_json::json!(v));
+            t.models = v;
+        }
+        if let Some(v) = p.limits {
+            changed.insert("limits".into(), serde_json::json!(v));
+            t.limits = v;
+        }
+        if let Some(v) = p.log_inference {
+            changed.insert("log_inference".into(), v.into());
+            t.log_inference = v;
+        }
+        if let Some(v) = p.retention_days {
+            changed.insert("retention_days".into(), serde_json::json!(v));
+            t.retention_days = v;
+        }
+        t.updated_at = now_millis();
+        let mut e = self.event(who, "tenant.update", Some(id), Some(id));
+        e.details = serde_json::Value::Object(changed);
+        self.store.update_tenant(t.clone(), e).await?;
+        self.reload().await?;
+        Ok(t)
+    }
+
+    pub async fn delete_tenant(&self, who: &Principal, id: &str) -> Result<()> {
+        who.authorize(Action::ManageTenants, Some(id))?;
+        if id == PLATFORM_TENANT || id == DEFAULT_TENANT {
+            return Err(Error::Conflict(format!(
+                "tenant '{id}' is built in and cannot be deleted"
+            )));
+        }
+        let e = self.event(who, "tenant.delete", Some(id), Some(id));
+        self.store.delete_tenant(id, e).await?;
+        self.reload().await?;
+        Ok(())
+    }
+
+    // ----- keys -----
+
+    pub async fn create_key(
+        &self,
+        who: &Principal,
+        tenant: &str,
+        spec: NewKeySpec,
+    ) -> Result<CreatedKey> {
+        who.authorize(Action::ManageKeys, Some(tenant))?;
+        check_limits(&spec.limits, "limits")?;
+        if self.store.tenant(tenant).await?.is_none() {
+            return Err(Error::NotFound(format!("tenant '{tenant}'")));
+        }
+        if spec.expires_at.is_some_and(|e| e <= now_millis()) {
+            return Err(Error::invalid(
+                "expires_at is in the past",
+                Some("expires_at"),
+            ));
+        }
+        let new = keys::generate();
+        let record = KeyRecord {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            tenant_id: tenant.to_owned(),
+            name: spec.name,
+            role: spec.role,
+            prefix: new.prefix,
+            hash: new.hash,
+            limits: spec.limits,
+            created_at: now_millis(),
+            expires_at: spec.expires_at,
+            revoked_at: None,
+            last_used_at: None,
+            rotated_from: None,
+        };
+        let mut e = self.event(who, "key.create", Some(tenant), Some(&record.id));
+        e.details = serde_json::json!({"prefix": record.prefix, "name": record.name, "role": record.role.as_str(), "expires_at": record.expires_at, "limits": record.limits});
+        self.store.create_key(record.clone(), e).await?;
+        self.reload().await?;
+        Ok(CreatedKey {
+            record,
+            secret: new.secret,
+        })
+    }
+
+    /// Keys of `tenant` (all tenants for a platform admin when `None`).
+    pub async fn keys(&self, who: &Principal, tenant: Option<&str>) -> Result<Vec<KeyRecord>> {
+        match tenant {
+            Some(t) => who.authorize(Action::Read, Some(t))?,
+            None => who.authorize(Action::Operate, None)?,
+        }
+        Ok(self.store.keys(tenant).await?)
+    }
+
+    /// A key by id; another tenant's key is "not found".
+    async fn key_of(&self, who: &Principal, id: &str, action: Action) -> Result<KeyRecord> {
+        let k = self
+            .store
+            .key(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("key '{id}'")))?;
+        who.authorize(action, Some(&k.tenant_id))
+            .map_err(|e| match e {
+                Error::NotFound(_) => Error::NotFound(format!("key '{id}'")),
+                other => other,
+            })?;
+        Ok(k)
+    }
+
+    pub async fn key(&self, who: &Principal, id: &str) -> Result<KeyRecord> {
+        self.key_of(who, id, Action::Read).await
+    }
+
+    pub async fn update_key(
+        &self,
+        who: &Principal,
+        id: &str,
+        update: KeyUpdate,
+    ) -> Result<KeyRecord> {
+        let k = self.key_of(who, id, Action::ManageKeys).await?;
+        if let Some(l) = &update.limits {
+            check_limits(l, "limits")?;
+        }
+        let action = if update.revoked_at.is_some() {
+            "key.revoke"
+        } else {
+            "key.update"
+        };
+        let mut e = self.event(who, action, Some(&k.tenant_id), Some(id));
+        e.details = serde_json::json!({
+            "prefix": k.prefix,
+            "name": update.name,
+            "limits": update.limits,
+            "expires_at": update.expires_at,
+        });
+        self.store.update_key(id, update, e).await?;
+        self.reload().await?;
+        self.key_of(who, id, Action::Read).await
+    }
+
+    pub async fn revoke_key(&self, who: &Principal, id: &str) -> Result<KeyRecord> {
+        self.update_key(
+            who,
+            id,
+            KeyUpdate {
+                revoked_at: Some(now_millis()),
+                ..KeyUpdate::default()
+            },
+        )
+        .await
+    }
+
+    /// Replaces a key by a new one with the same tenant, role, name and limits; the old key
+    /// stops working after `grace_secs` (0 = now).
+    pub async fn rotate_key(
+        &self,
+        who: &Principal,
+        id: &str,
+        grace_secs: u64,
+    ) -> Result<CreatedKey> {
+        let old = self.key_of(who, id, Action::ManageKeys).await?;
+        if old.revoked_at.is_some() {
+            return Err(Error::Conflict(format!(
+                "key '{id}' is revoked; create a new key instead"
+            )));
+        }
+        let new = keys::generate();
+        let now = now_millis();
+        let record = KeyRecord {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            tenant_id: old.tenant_id.clone(),
+            name: old.name.clone(),
+            role: old.role,
+            prefix: new.prefix,
+            hash: new.hash,
+            limits: old.limits.clone(),
+            created_at: now,
+            expires_at: old.expires_at,
+            revoked_at: None,
+            last_used_at: None,
+            rotated_from: Some(old.id.clone()),
+        };
+        let until = now + i64::try_from(grace_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let old_update = KeyUpdate {
+            expires_at: Some(Some(old.expires_at.map_or(until, |e| e.min(until)))),
+            ..KeyUpdate::default()
+        };
+        let mut e = self.event(who, "key.rotate", Some(&old.tenant_id), Some(id));
+        e.details = serde_json::json!({"old_prefix": old.prefix, "new_key": record.id, "new_prefix": record.prefix, "grace_secs": grace_secs});
+        self.store
+            .rotate_key(record.clone(), id, old_update, e)
+            .await?;
+        self.reload().await?;
+        Ok(CreatedKey {
+            record,
+            secret: new.secret,
+        })
+    }
+
+    // ----- usage -----
+
+    /// Usage rows of a tenant from `from_day` on.
+    pub async fn usage(
+        &self,
+        who: &Principal,
+        tenant: &str,
+        from_day: i64,
+    ) -> Result<Vec<UsageRow>> {
+        who.authorize(Action::Read, Some(tenant))?;
+        // Include what is still queued.
+        self.flush().await?;
+        Ok(self.store.usage_since(Some(tenant), from_day).await?)
+    }
+
+    // ----- audit -----
+
+    /// Audit entries after `after`: a tenant's, or all (platform admins, `tenant = None`).
+    pub async fn audit_entries(
+        &self,
+        who: &Principal,
+        tenant: Option<&str>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>> {
+        match tenant {
+            Some(t) => who.authorize(Action::Read, Some(t))?,
+            None => who.authorize(Action::Operate, None)?,
+        }
+        self.flush().await?;
+        Ok(self
+            .store
+            .audit_entries(after, limit.clamp(1, 10_000), tenant)
+            .await?)
+    }
+
+    /// Verifies the whole chain and its anchors.
+    pub async fn audit_verify(&self, who: &Principal) -> Result<Report> {
+        who.authorize(Action::Operate, None)?;
+        self.flush().await?;
+        let verifier = std::sync::Arc::new(std::sync::Mutex::new(Verifier::new()));
+        let v2 = verifier.clone();
+        self.store
+            .scan_audit(Box::new(move |r| {
+                v2.lock().unwrap_or_else(|p| p.into_inner()).push(&r);
+                Ok(())
+            }))
+            .await?;
+        let anchors = self.store.anchors().await?;
+        let verifier = std::mem::take(&mut *verifier.lock().unwrap_or_else(|p| p.into_inner()));
+        let key = self.settings.audit_signing_key.clone();
+        Ok(verifier.finish(&anchors, &|a| match &key {
+            Some(k) => {
+                a.key_id == fingerprint(k)
+                    && hmac_verify(k, &anchor_message(a.seq, &a.hash, a.ts), &a.signature)
+            }
+            // Without the key, signatures cannot be checked: every anchor is suspect.
+            None => false,
+        }))
+    }
+
+    /// Writes every entry as one JSON line with Elastic Common Schema field names.
+    pub async fn audit_export(&self, who: &Principal, out: Box<dyn Write + Send>) -> Result<u64> {
+        who.authorize(Action::Operate, None)?;
+        self.flush().await?;
+        let out = std::sync::Arc::new(std::sync::Mutex::new((out, 0u64)));
+        let o2 = out.clone();
+        self.store
+            .scan_audit(Box::new(move |r| {
+                let mut g = o2.lock().unwrap_or_else(|p| p.into_inner());
+                let line = ecs_json(&r);
+                writeln!(g.0, "{line}").map_err(|e| {
+                    atalaya_store::Error::Database(format!("export write failed: {e}"))
+                })?;
+                g.1 += 1;
+                Ok(())
+            }))
+            .await?;
+        let mut g = out.lock().unwrap_or_else(|p| p.into_inner());
+        g.0.flush().map_err(|e| {
+            Error::Store(atalaya_store::Error::Database(format!(
+                "export write failed: {e}"
+            )))
+        })?;
+        Ok(g.1)
+    }
+
+    // ----- inference log and data subjects -----
+
+    fn decrypt(&self, r: InferenceRecord) -> Result<InferenceEntry> {
+        let keyring = self.keyring().ok_or_else(|| {
+            Error::Unavailable("the inference log needs encryption.master_key".into())
+        })?;
+        let plain = keyring.decrypt(
+            &r.data_key_id,
+            &r.nonce,
+            &r.payload,
+            &row_aad(&r.id, &r.tenant_id),
+        )?;
+        let content = serde_json::from_slice(&plain).map_err(|e| Error::Crypto(e.to_string()))?;
+        Ok(InferenceEntry {
+            id: r.id,
+            ts: r.ts,
+            tenant: r.tenant_id,
+            key_prefix: r.key_prefix,
+            model: r.model,
+            target: r.target,
+            status: r.status,
+            latency_ms: r.latency_ms,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            cost_micros: r.cost_micros,
+            guard: r.guard,
+            content,
+        })
+    }
+
+    pub async fn inference_log(
+        &self,
+        who: &Principal,
+        tenant: &str,
+        limit: usize,
+        before: Option<Millis>,
+    ) -> Result<Vec<InferenceEntry>> {
+        who.authorize(Action::Read, Some(tenant))?;
+        self.flush().await?;
+        let rows = self
+            .store
+            .inference(tenant, limit.clamp(1, 1000), before)
+            .await?;
+        rows.into_iter().map(|r| self.decrypt(r)).collect()
+    }
+
+    fn subject_hash(&self, subject: &str) -> Result<Option<Vec<u8>>> {
+        if subject.is_empty() || subject.len() > 256 {
+            return Err(Error::invalid(
+                "a subject id has 1 to 256 bytes",
+                Some("subject"),
+            ));
+        }
+        Ok(self.keyring().map(|k| k.subject_hash(subject)))
+    }
+
+    /// Everything stored about a subject (in `tenant`, or every tenant for a platform admin).
+    pub async fn export_subject(
+        &self,
+        who: &Principal,
+        subject: &str,
+        tenant: Option<&str>,
+    ) -> Result<serde_json::Value> {
+        let scope = self.subject_scope(who, tenant, Action::ManageSubjects)?;
+        self.flush().await?;
+        let mut e = self.event(who, "subject.export", scope.as_deref(), None);
+        let rows = match self.subject_hash(subject)? {
+            None => Vec::new(),
+            Some(h) => {
+                e.target = Some(hex::encode(&h[..8]));
+                self.store
+                    .inference_by_subject(scope.as_deref(), &h)
+                    .await?
+            }
+        };
+        let entries = rows
+            .into_iter()
+            .map(|r| self.decrypt(r))
+            .collect::<Result<Vec<_>>>()?;
+        e.details = serde_json::json!({"inference_rows": entries.len()});
+        self.store.append_audit(vec![e]).await?;
+        Ok(serde_json::json!({
+            "subject": subject,
+            "tenant": scope,
+            "inference_log": entries,
+            "feedback": [],
+            "documents": [],
+        }))
+    }
+
+    /// Deletes every stored record of a subject; returns how many rows went.
+    pub async fn erase_subject(
+        &self,
+        who: &Principal,
+        subject: &str,
+        tenant: Option<&str>,
+    ) -> Result<u64> {
+        let scope = self.subject_scope(who, tenant, Action::ManageSubjects)?;
+        // Rows still queued are written first, so they are erased too.
+        self.flush().await?;
+        let mut e = self.event(who, "subject.erase", scope.as_deref(), None);
+        match self.subject_hash(subject)? {
+            None => {
+                e.details = serde_json::json!({"inference_rows": 0, "note": "no inference log (encryption not configured)"});
+                self.store.append_audit(vec![e]).await?;
+                Ok(0)
+            }
+            Some(h) => {
+                // The audit entry names the subject by a short keyed hash, never in clear.
+                e.target = Some(hex::encode(&h[..8]));
+                e.details = serde_json::json!({});
+                Ok(self.store.erase_subject(scope.as_deref(), &h, e).await?)
+            }
+        }
+    }
+
+    /// The tenant a subject request covers: the given one (authorized), the caller's own,
+    /// or all tenants (`None`) for a platform admin who names none.
+    fn subject_scope(
+        &self,
+        who: &Principal,
+        tenant: Option<&str>,
+        action: Action,
+    ) -> Result<Option<String>> {
+        match tenant {
+            Some(t) => {
+                who.authorize(action, Some(t))?;
+                Ok(Some(t.to_owned()))
+            }
+            None if who.is_platform_admin() => Ok(None),
+            None => {
+                who.authorize(action, Some(&who.tenant))?;
+                Ok(Some(who.tenant.clone()))
+            }
+        }
+    }
+
+    /// Deletes inference-log rows older than each tenant's retention.
+    pub async fn enforce_retention(&self, now: Millis) -> Result<u64> {
+        let mut n = 0;
+        for t in self.store.tenants().await? {
+            if let Some(days) = t.retention_days {
+                let before = now - i64::from(days) * 86_400_000;
+                n += self.store.expire_inference(&t.id, before).await?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Re-wraps every data key under the current master key and starts a new data key for
+    /// new rows. Old rows stay readable; nothing is re-encrypted.
+    pub async fn rotate_encryption(&self, who: &Principal) -> Result<(usize, String)> {
+        who.authorize(Action::Operate, None)?;
+        let master = self
+            .settings
+            .master_key
+            .ok_or_else(|| Error::Unavailable("encryption.master_key is not configured".into()))?;
+        let current = crypto::MasterKey::new(&master);
+        let (dk, _) = crypto::new_data_key(&current, crypto::PURPOSE_INFERENCE, now_millis())?;
+        let new_id = dk.id.clone();
+        self.store.add_data_key(dk).await?;
+        let previous: Vec<crypto::MasterKey> = self
+            .settings
+            .previous_master_keys
+            .iter()
+            .map(crypto::MasterKey::new)
+            .collect();
+        let stored = self.store.data_keys().await?;
+        let opened = crypto::Keyring::open(&stored, &current, &previous, now_millis())?;
+        let n = opened.rewrapped.len();
+        let mut e = self.event(who, "encryption.rotate", None, None);
+        e.details =
+            serde_json::json!({"new_data_key": new_id, "rewrapped": n, "master_key": current.id()});
+        self.store.rewrap_data_keys(opened.rewrapped, e).await?;
+        *self.keyring.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(std::sync::Arc::new(opened.keyring));
+        Ok((n, new_id))
+    }
+}
+
+/// An audit entry in Elastic Common Schema terms.
+pub fn ecs_json(r: &AuditRecord) -> serde_json::Value {
+    let e = &r.event;
+    let ts = chrono_like(e.ts);
+    let category = if e.action.starts_with("auth.") {
+        "authentication"
+    } else {
+        "iam"
+    };
+    serde_json::json!({
+        "@timestamp": ts,
+        "event": {
+            "kind": "event",
+            "category": [category],
+            "action": e.action,
+            "outcome": e.outcome,
+            "sequence": r.seq,
+            "dataset": "atalaya.audit",
+        },
+        "user": {"name": e.actor},
+        "organization": {"id": e.tenant_id},
+        "source": {"ip": e.source_ip},
+        "atalaya": {
+            "audit": {
+                "target": e.target,
+                "details": e.details,
+                "hash": hex::encode(r.hash),
+                "prev_hash": hex::encode(r.prev_hash),
+            }
+        },
+        "message": format!("{} {} by {}", e.action, e.outcome, e.actor),
+    })
+}
+
+/// RFC 3339 UTC time of a millisecond timestamp.
+pub fn chrono_like(ms: Millis) -> String {
+    let day = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m) = crate::usage::month_of(day);
+    let d = day - crate::usage::month_start(day) + 1;
+    let (h, min, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(chrono_like(0), "1970-01-01T00:00:00.000Z");
+        // 2026-12-02T01:02:03.456Z
+        assert_eq!(chrono_like(1_796_173_323_456), "2026-12-02T01:02:03.456Z");
+    }
+
+    #[test]
+    fn tenant_ids() {
+        assert!(valid_tenant_id("acme-eu_1"));
+        assert!(!valid_tenant_id("Acme"));
+        assert!(!valid_tenant_id(""));
+        assert!(!valid_tenant_id("a/b"));
+    }
+}

@@ -1,0 +1,99 @@
+//! Configuration sections owned by this crate (`[audit]`, `[encryption]`, `[pricing]`,
+//! `[limits]`); `atalaya-core` embeds them in the gateway's config, validates the
+//! references and resolves secrets into [`Settings`].
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// HMAC-SHA256 key that signs anchors of the chain (`env:NAME` or `file:PATH`, at least
+    /// 32 bytes). Unset = no anchors: the chain still catches changes inside the log, but not
+    /// a rewritten chain or a cut-off end.
+    pub signing_key: Option<String>,
+    /// Anchor the head after this many new entries…
+    pub anchor_every: u64,
+    /// …or after this many seconds with new entries.
+    pub anchor_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            signing_key: None,
+            anchor_every: 1000,
+            anchor_interval_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionConfig {
+    /// The master key (`env:NAME` or `file:PATH`; 32 bytes as base64 or hex) that wraps the
+    /// data keys of the inference log. Unset = the inference log is unavailable.
+    pub master_key: Option<String>,
+    /// Master keys being rotated out: data keys they wrapped are re-wrapped under
+    /// `master_key` at start-up (or by `atalaya encryption rotate`).
+    pub previous_master_keys: Vec<String>,
+}
+
+/// Price of a model, in the currency of `limits.currency`, per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Price {
+    pub input_per_million: f64,
+    pub output_per_million: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Completion tokens reserved for a request that sets no `max_tokens` (reconciled with
+    /// the upstream's usage when it ends).
+    pub estimate_completion_tokens: u64,
+    /// Currency label of `[pricing]` and of cost budgets.
+    pub currency: String,
+    /// Hours between retention sweeps of the inference log.
+    pub retention_sweep_hours: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            estimate_completion_tokens: 256,
+            currency: "USD".into(),
+            retention_sweep_hours: 1,
+        }
+    }
+}
+
+/// Everything the tenancy service needs, secrets resolved.
+#[derive(Clone, Default)]
+pub struct Settings {
+    pub auth_enabled: bool,
+    /// SHA-256 digests of the keys of `auth.api_keys` (tenant `default`, role member).
+    pub static_keys: Vec<[u8; 32]>,
+    /// A platform-admin key to create on first start.
+    pub bootstrap_admin_key: Option<String>,
+    pub audit_signing_key: Option<Vec<u8>>,
+    pub anchor_every: u64,
+    pub anchor_interval: Duration,
+    pub master_key: Option<[u8; 32]>,
+    pub previous_master_keys: Vec<[u8; 32]>,
+    pub pricing: BTreeMap<String, Price>,
+    pub limits: LimitsConfig,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("auth_enabled", &self.auth_enabled)
+            .field("static_keys", &self.static_keys.len())
+            .field("audit_signing_key", &self.audit_signing_key.is_some())
+            .field("master_key", &self.master_key.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,31 @@
+//! Tenancy: who may call Atalaya, how much, and the records that prove it.
+//!
+//! - [`access`]: [`Principal`] and [`Action`]: roles and tenant isolation, decided in one
+//!   function.
+//! - [`keys`]: API key format, generation and digests.
+//! - [`limiter`]: GCRA rate limits and concurrency gates behind the [`Limiter`] trait.
+//! - [`usage`]: admission of a request ([`Tenancy::admit`]) and its settlement ([`Lease`]):
+//!   budgets, token reconciliation, usage and the inference log.
+//! - [`admin`]: tenants, keys, usage reports, audit verification and export, data-subject
+//!   erasure and export, retention, encryption rotation; the admin API and the CLI both call
+//!   these.
+//! - [`crypto`]: envelope encryption (AES-256-GCM) of the inference log, HMAC anchors.
+//! - [`service`]: [`Tenancy`] itself: the cache, authentication, batching, upkeep.
+//! - [`config`]: the configuration sections this crate owns.
+
+pub mod access;
+pub mod admin;
+pub mod config;
+pub mod crypto;
+mod error;
+pub mod keys;
+pub mod limiter;
+pub mod service;
+pub mod usage;
+
+pub use access::{Action, Principal, DEFAULT_TENANT, PLATFORM_TENANT};
+pub use atalaya_store::{Limits, Role};
+pub use error::{Error, Result};
+pub use limiter::Limiter;
+pub use service::Tenancy;
+pub use usage::{Capture, Estimate, Lease, Outcome};

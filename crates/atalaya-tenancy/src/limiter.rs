@@ -1,0 +1,398 @@
+//! Rate limiting with GCRA (the generic cell rate algorithm, equivalent to a token bucket
+//! that refills continuously): a quota of `rate` units per minute admits bursts of up to
+//! `burst` units, and then one unit every `60 s / rate`. Over any window of length `w`, a
+//! bucket admits at most `burst + w · rate / 60 s` units, whatever the pattern of requests.
+//!
+//! A request takes units from several buckets at once (the key's and the tenant's requests and
+//! tokens per minute): all of them or none. Concurrency limits count requests in flight.
+//!
+//! [`Limiter`] is the trait; [`LocalLimiter`] keeps buckets in this process. A Redis
+//! implementation (a later release) makes the limits exact across replicas by running the
+//! same arithmetic in a script on the server.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+/// A bucket's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Units per minute (sustained).
+    pub per_minute: u64,
+    /// Units admitted at once from a full bucket (at least 1).
+    pub burst: u64,
+}
+
+impl Quota {
+    pub fn per_minute(rate: u64) -> Self {
+        Quota {
+            per_minute: rate,
+            burst: rate.max(1),
+        }
+    }
+
+    /// Nanoseconds per unit.
+    fn interval(self) -> u128 {
+        60_000_000_000u128 / u128::from(self.per_minute.max(1))
+    }
+}
+
+/// One bucket to take units from.
+#[derive(Debug, Clone)]
+pub struct Take {
+    pub bucket: String,
+    pub quota: Quota,
+    pub cost: u64,
+}
+
+/// A bucket's state after a decision, for `x-ratelimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketState {
+    pub limit: u64,
+    pub remaining: u64,
+    /// Until the bucket is full again.
+    pub reset: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Every bucket admitted; their states, in the order asked.
+    Admitted(Vec<BucketState>),
+    /// The bucket at `index` refused; nothing was taken from any bucket.
+    Refused {
+        index: usize,
+        retry_after: Duration,
+        /// The cost can never fit (it exceeds the burst).
+        never: bool,
+    },
+}
+
+/// Rate and concurrency limits. Adjustments and releases cannot fail and do not wait: a
+/// remote implementation queues them.
+pub trait Limiter: Send + Sync {
+    fn take(&self, takes: &[Take]) -> Decision;
+    /// Gives back (`delta < 0`) or charges more (`delta > 0`) units after the fact (token
+    /// estimates reconciled with the upstream's usage). Never refused.
+    fn adjust(&self, bucket: &str, quota: Quota, delta: i64);
+    /// Enters every gate (`name`, `max` in flight) or none; true when entered.
+    fn enter(&self, gates: &[(String, u32)]) -> bool;
+    fn leave(&self, gates: &[String]);
+}
+
+/// The pure GCRA step. `tat` is the bucket's theoretical arrival time (ns); returns whether
+/// `cost` units are admitted at `now` and the new `tat`.
+pub fn gcra(tat: u128, now: u128, quota: Quota, cost: u64) -> (bool, u128) {
+    let t = quota.interval();
+    let base = tat.max(now);
+    let new_tat = base + t * u128::from(cost);
+    let capacity = t * u128::from(quota.burst.max(1));
+    if new_tat - now <= capacity {
+        (true, new_tat)
+    } else {
+        (false, tat)
+    }
+}
+
+fn state(tat: u128, now: u128, quota: Quota) -> BucketState {
+    let t = quota.interval();
+    let used = tat.saturating_sub(now);
+    let capacity = t * u128::from(quota.burst.max(1));
+    let remaining = capacity.saturating_sub(used) / t.max(1);
+    BucketState {
+        limit: quota.burst.max(1),
+        remaining: u64::try_from(remaining).unwrap_or(u64::MAX),
+        reset: Duration::from_nanos(u64::try_from(used).unwrap_or(u64::MAX)),
+    }
+}
+
+/// The clock, injectable for tests: nanoseconds since an arbitrary origin.
+pub type Clock = Arc<dyn Fn() -> u128 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    let origin = Instant::now();
+    Arc::new(move || origin.elapsed().as_nanos())
+}
+
+#[derive(Default)]
+struct Buckets {
+    tat: HashMap<String, u128>,
+    in_flight: HashMap<String, u32>,
+}
+
+/// In-process buckets and gates.
+pub struct LocalLimiter {
+    inner: Mutex<Buckets>,
+    clock: Clock,
+}
+
+impl LocalLimiter {
+    pub fn new(clock: Clock) -> Self {
+        LocalLimiter {
+            inner: Mutex::new(Buckets::default()),
+            clock,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buckets> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets buckets that are full again (they hold no information).
+    pub fn prune(&self) {
+        let now = (self.clock)();
+        self.lock().tat.retain(|_, tat| *tat > now);
+    }
+}
+
+impl Limiter for LocalLimiter {
+    fn take(&self, takes: &[Take]) -> Decision {
+        let now = (self.clock)();
+        let mut b = self.lock();
+        // New TATs, visible to later takes from the same bucket in this request.
+        let mut next: Vec<u128> = Vec::with_capacity(takes.len());
+        for (index, t) in takes.iter().enumerate() {
+            let tat = (0..index)
+                .rev()
+                .find(|&i| takes[i].bucket == t.bucket)
+                .map(|i| next[i])
+                .unwrap_or_else(|| b.tat.get(&t.bucket).copied().unwrap_or(0));
+            let (ok, new_tat) = gcra(tat, now, t.quota, t.cost);
+            if !ok {
+                let interval = t.quota.interval();
+                let capacity = interval * u128::from(t.quota.burst.max(1));
+                let never = t.cost > t.quota.burst.max(1);
+                let wait = if never {
+                    capacity
+                } else {
+                    (tat.max(now) + interval * u128::from(t.cost)).saturating_sub(now + capacity)
+                };
+                return Decision::Refused {
+                    index,
+                    retry_after: Duration::from_nanos(u64::try_from(wait).unwrap_or(u64::MAX)),
+                    never,
+                };
+            }
+            next.push(new_tat);
+        }
+        let mut states = Vec::with_capacity(takes.len());
+        for (t, tat) in takes.iter().zip(next) {
+            b.tat.insert(t.bucket.clone(), tat);
+            states.push(state(tat, now, t.quota));
+        }
+        Decision::Admitted(states)
+    }
+
+    fn adjust(&self, bucket: &str, quota: Quota, delta: i64) {
+        let now = (self.clock)();
+        let t = quota.interval();
+        let mut b = self.lock();
+        let tat = b.tat.entry(bucket.to_owned()).or_insert(now);
+        let shift = t * u128::from(delta.unsigned_abs());
+        *tat = if delta >= 0 {
+            (*tat).max(now) + shift
+        } else {
+            // Giving back never fills the bucket beyond full.
+            (*tat).saturating_sub(shift).max(now)
+        };
+    }
+
+    fn enter(&self, gates: &[(String, u32)]) -> bool {
+        let mut b = self.lock();
+        if gates
+            .iter()
+            .any(|(g, max)| b.in_flight.get(g).copied().unwrap_or(0) >= *max)
+        {
+            return false;
+        }
+        for (g, _) in gates {
+            *b.in_flight.entry(g.clone()).or_insert(0) += 1;
+        }
+        true
+    }
+
+    fn leave(&self, gates: &[String]) {
+        let mut b = self.lock();
+        for g in gates {
+            if let Some(n) = b.in_flight.get_mut(g) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    b.in_flight.remove(g);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn manual() -> (Arc<AtomicU64>, LocalLimiter) {
+        let now = Arc::new(AtomicU64::new(1_000_000_000));
+        let n = now.clone();
+        let l = LocalLimiter::new(Arc::new(move || u128::from(n.load(Ordering::SeqCst))));
+        (now, l)
+    }
+
+    fn take(bucket: &str, quota: Quota, cost: u64) -> Take {
+        Take {
+            bucket: bucket.into(),
+            quota,
+            cost,
+        }
+    }
+
+    proptest! {
+        /// Over any window, a bucket admits at most `burst + window · rate` units.
+        #[test]
+        fn never_admits_more_than_the_quota_over_any_window(
+            rate in 1u64..600,
+            burst in 1u64..50,
+            steps in proptest::collection::vec((0u64..3_000_000_000, 1u64..5), 1..300),
+        ) {
+            let quota = Quota { per_minute: rate, burst };
+            let interval = quota.interval();
+            let mut tat = 0u128;
+            let mut now = 10_000_000_000u128;
+            let mut admitted: Vec<(u128, u64)> = Vec::new();
+            for (dt, cost) in steps {
+                now += u128::from(dt);
+                let (ok, t) = gcra(tat, now, quota, cost);
+                if ok {
+                    tat = t;
+                    admitted.push((now, cost));
+                }
+            }
+            for i in 0..admitted.len() {
+                let mut sum = 0u128;
+                for j in i..admitted.len() {
+                    sum += u128::from(admitted[j].1);
+                    let window = admitted[j].0 - admitted[i].0;
+                    prop_assert!(
+                        sum <= u128::from(burst) + window / interval,
+                        "{sum} units in {window} ns (burst {burst}, interval {interval})"
+                    );
+                }
+            }
+        }
+
+        /// A drained bucket refills at the rate: after k intervals, k more units fit (up to
+        /// the burst), and not k + 1.
+        #[test]
+        fn refills_at_the_rate(rate in 1u64..1000, burst in 1u64..40, k in 0u64..60) {
+            let quota = Quota { per_minute: rate, burst };
+            let (now, l) = manual();
+            let b = "k";
+            for _ in 0..burst {
+                prop_assert!(matches!(l.take(&[take(b, quota, 1)]), Decision::Admitted(_)));
+            }
+            prop_assert!(matches!(l.take(&[take(b, quota, 1)]), Decision::Refused { .. }), "refused");
+            let interval = u64::try_from(quota.interval()).unwrap();
+            now.fetch_add(interval * k, Ordering::SeqCst);
+            let fits = k.min(burst);
+            for _ in 0..fits {
+                prop_assert!(matches!(l.take(&[take(b, quota, 1)]), Decision::Admitted(_)));
+            }
+            prop_assert!(matches!(l.take(&[take(b, quota, 1)]), Decision::Refused { .. }), "refused");
+        }
+    }
+
+    #[test]
+    fn all_or_nothing_across_buckets() {
+        let (_, l) = manual();
+        let small = Quota::per_minute(1);
+        let big = Quota::per_minute(100);
+        assert!(matches!(
+            l.take(&[take("t", small, 1)]),
+            Decision::Admitted(_)
+        ));
+        // The key bucket would admit, the tenant bucket refuses: the key loses nothing.
+        let d = l.take(&[take("k", big, 1), take("t", small, 1)]);
+        assert!(
+            matches!(
+                d,
+                Decision::Refused {
+                    index: 1,
+                    never: false,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
+        match l.take(&[take("k", big, 1)]) {
+            Decision::Admitted(s) => assert_eq!(s[0].remaining, 99),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn retry_after_and_never() {
+        let (now, l) = manual();
+        let q = Quota::per_minute(60); // one per second, burst 60
+        assert!(matches!(l.take(&[take("k", q, 60)]), Decision::Admitted(_)));
+        match l.take(&[take("k", q, 2)]) {
+            Decision::Refused {
+                retry_after, never, ..
+            } => {
+                assert!(!never);
+                assert_eq!(retry_after, Duration::from_secs(2));
+            }
+            other => panic!("{other:?}"),
+        }
+        now.fetch_add(2_000_000_000, Ordering::SeqCst);
+        assert!(matches!(l.take(&[take("k", q, 2)]), Decision::Admitted(_)));
+        assert!(matches!(
+            l.take(&[take("other", q, 61)]),
+            Decision::Refused { never: true, .. }
+        ));
+    }
+
+    #[test]
+    fn adjust_gives_back_and_charges() {
+        let (_, l) = manual();
+        let q = Quota::per_minute(100);
+        assert!(matches!(
+            l.take(&[take("k", q, 100)]),
+            Decision::Admitted(_)
+        ));
+        assert!(matches!(
+            l.take(&[take("k", q, 1)]),
+            Decision::Refused { .. }
+        ));
+        l.adjust("k", q, -30);
+        match l.take(&[take("k", q, 30)]) {
+            Decision::Admitted(s) => assert_eq!(s[0].remaining, 0),
+            other => panic!("{other:?}"),
+        }
+        // Giving back more than was taken leaves a full bucket, not a larger one.
+        l.adjust("k", q, -1000);
+        assert!(matches!(
+            l.take(&[take("k", q, 101)]),
+            Decision::Refused { never: true, .. }
+        ));
+        l.adjust("k", q, 50);
+        match l.take(&[take("k", q, 1)]) {
+            Decision::Admitted(s) => assert_eq!(s[0].remaining, 49),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn gates_count_in_flight() {
+        let (_, l) = manual();
+        let gates = vec![("key".to_owned(), 2), ("tenant".to_owned(), 3)];
+        assert!(l.enter(&gates));
+        assert!(l.enter(&gates));
+        assert!(!l.enter(&gates));
+        assert!(l.enter(&[("other".to_owned(), 5), ("tenant".to_owned(), 3)]));
+        assert!(!l.enter(&[("other".to_owned(), 5), ("tenant".to_owned(), 3)]));
+        l.leave(&["key".to_owned(), "tenant".to_owned()]);
+        assert!(l.enter(&gates));
+    }
+}

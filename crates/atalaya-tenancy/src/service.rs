@@ -1,0 +1,532 @@
+//! [`Tenancy`]: the service the HTTP handlers and the CLI share. It owns the store, an
+//! in-memory cache of keys and tenants (so authenticating a request touches no disk), the
+//! limiter, the budget meter and the queues of writes that are batched (usage, last use of
+//! keys, authentication failures, inference-log rows), flushed every second and at shutdown.
+//!
+//! The cache is reloaded after every change made through this service and whenever another
+//! process (the CLI) commits to the store, which a one-second poll of SQLite's
+//! `data_version` notices; a key revoked through the API is refused by the next request.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        Arc, Mutex, RwLock,
+    },
+    time::Duration,
+};
+
+use atalaya_store::{
+    AuditEvent, InferenceRecord, KeyRecord, Limits, Millis, Role, Store, Tenant, UsageDelta,
+};
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    access::{Principal, DEFAULT_TENANT, PLATFORM_TENANT},
+    config::Settings,
+    crypto::{Keyring, MasterKey},
+    keys,
+    limiter::{system_clock, Limiter, LocalLimiter},
+    usage::Meter,
+    Error, Result,
+};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A key as the cache holds it.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedKey {
+    pub record: KeyRecord,
+}
+
+#[derive(Default)]
+pub(crate) struct Cache {
+    pub by_prefix: HashMap<String, Vec<Arc<CachedKey>>>,
+    pub tenants: HashMap<String, Arc<Tenant>>,
+}
+
+/// Writes batched until the next flush.
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub usage: BTreeMap<(String, String, String, i64), UsageDelta>,
+    pub used: HashMap<String, Millis>,
+    pub audit: Vec<AuditEvent>,
+    pub inference: Vec<InferenceRecord>,
+}
+
+/// Authentication failures queued beyond this are counted in one summary entry instead.
+const MAX_QUEUED_FAILURES: usize = 10_000;
+
+pub struct Tenancy {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) settings: Settings,
+    pub(crate) cache: RwLock<Cache>,
+    pub(crate) limiter: Arc<dyn Limiter>,
+    pub(crate) meter: Mutex<Meter>,
+    pub(crate) pending: Mutex<Pending>,
+    /// Authentication failures not written because the queue was full.
+    pub(crate) dropped_failures: AtomicI64,
+    pub(crate) keyring: RwLock<Option<Arc<Keyring>>>,
+    data_version: AtomicI64,
+    last_anchor: Mutex<(i64, std::time::Instant)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn system_event(action: &str, tenant: Option<&str>, target: Option<&str>) -> AuditEvent {
+    AuditEvent {
+        ts: now_millis(),
+        actor: "system".into(),
+        action: action.into(),
+        tenant_id: tenant.map(str::to_owned),
+        target: target.map(str::to_owned),
+        outcome: "success".into(),
+        source_ip: None,
+        details: serde_json::json!({}),
+    }
+}
+
+impl Tenancy {
+    /// Opens the service over `store`: creates the built-in tenants and the bootstrap admin
+    /// key on first start, opens the encryption keyring (re-wrapping data keys after a
+    /// master-key rotation), loads the cache and the current period's usage.
+    pub async fn open(store: Arc<dyn Store>, settings: Settings) -> Result<Arc<Self>> {
+        Self::open_with(store, settings, Arc::new(LocalLimiter::new(system_clock()))).await
+    }
+
+    pub async fn open_with(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        limiter: Arc<dyn Limiter>,
+    ) -> Result<Arc<Self>> {
+        let now = now_millis();
+        for (id, name) in [
+            (PLATFORM_TENANT, "Platform operators"),
+            (DEFAULT_TENANT, "Default tenant"),
+        ] {
+            if store.tenant(id).await?.is_none() {
+                let t = Tenant {
+                    id: id.into(),
+                    name: name.into(),
+                    models: Vec::new(),
+                    limits: Limits::default(),
+                    log_inference: false,
+                    retention_days: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                match store
+                    .create_tenant(t, system_event("tenant.create", Some(id), Some(id)))
+                    .await
+                {
+                    Ok(()) | Err(atalaya_store::Error::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        if let Some(secret) = &settings.bootstrap_admin_key {
+            bootstrap_admin(store.as_ref(), secret).await?;
+        }
+        let keyring = match &settings.master_key {
+            None => None,
+            Some(k) => Some(Arc::new(
+                open_keyring(store.as_ref(), k, &settings.previous_master_keys).await?,
+            )),
+        };
+        let data_version = store.change_counter().await?;
+        let head = store.audit_head().await?.map_or(0, |h| h.0);
+        let anchored = store.anchors().await?.last().map_or(0, |a| a.seq);
+        let meter = Meter::load(store.as_ref(), now).await?;
+        let t = Arc::new(Tenancy {
+            store,
+            settings,
+            cache: RwLock::new(Cache::default()),
+            limiter,
+            meter: Mutex::new(meter),
+            pending: Mutex::new(Pending::default()),
+            dropped_failures: AtomicI64::new(0),
+            keyring: RwLock::new(keyring),
+            data_version: AtomicI64::new(data_version),
+            last_anchor: Mutex::new((anchored.min(head), std::time::Instant::now())),
+        });
+        t.reload().await?;
+        Ok(t)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Whether any key can authenticate: a configured key or an unrevoked store key.
+    pub fn has_usable_key(&self) -> bool {
+        if !self.settings.static_keys.is_empty() {
+            return true;
+        }
+        let now = now_millis();
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        cache
+            .by_prefix
+            .values()
+            .flatten()
+            .any(|k| k.record.revoked_at.is_none() && k.record.expires_at.is_none_or(|e| e > now))
+    }
+
+    /// Reloads keys and tenants from the store.
+    pub async fn reload(&self) -> Result<()> {
+        let keys = self.store.keys(None).await?;
+        let tenants = self.store.tenants().await?;
+        let mut cache = Cache::default();
+        for k in keys {
+            cache
+                .by_prefix
+                .entry(k.prefix.clone())
+                .or_default()
+                .push(Arc::new(CachedKey { record: k }));
+        }
+        for t in tenants {
+            cache.tenants.insert(t.id.clone(), Arc::new(t));
+        }
+        *self.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
+        Ok(())
+    }
+
+    pub(crate) fn tenant_cached(&self, id: &str) -> Option<Arc<Tenant>> {
+        self.cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .tenants
+            .get(id)
+            .cloned()
+    }
+
+    /// The models a tenant may call; `None` = all.
+    pub fn allowed_models(&self, tenant: &str) -> Option<Vec<String>> {
+        self.tenant_cached(tenant)
+            .filter(|t| !t.models.is_empty())
+            .map(|t| t.models.clone())
+    }
+
+    pub(crate) fn keyring(&self) -> Option<Arc<Keyring>> {
+        self.keyring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Verifies the value of an `Authorization` header. Failures are audited (without the
+    /// key) and say why: missing, invalid, revoked or expired.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        source_ip: Option<&str>,
+    ) -> Result<Principal> {
+        if !self.settings.auth_enabled {
+            return Ok(Principal::anonymous());
+        }
+        let result = self.check_key(authorization).await;
+        if let Err(e) = &result {
+            self.audit_failure(e, authorization, source_ip);
+        }
+        result
+    }
+
+    async fn check_key(&self, authorization: Option<&str>) -> Result<Principal> {
+        let header = authorization.ok_or(Error::MissingKey)?;
+        let key = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(Error::MissingKey)?;
+        let digest = keys::digest(key);
+        if let Some(prefix) = keys::prefix_of(key) {
+            let found = self.lookup_cached(prefix, &digest);
+            let found = match found {
+                Some(k) => Some(k),
+                // Created by another process since the last reload.
+                None => {
+                    let stored = self.store.keys_by_prefix(prefix).await?;
+                    let hit = stored
+                        .into_iter()
+                        .find(|k| bool::from(k.hash.ct_eq(&digest)));
+                    if hit.is_some() {
+                        self.reload().await?;
+                    }
+                    hit.map(|record| Arc::new(CachedKey { record }))
+                }
+            };
+            if let Some(k) = found {
+                return self.principal_of(&k.record);
+            }
+        }
+        // Keys of `auth.api_keys`: compared with every entry, without an early exit.
+        let mut hit = subtle::Choice::from(0u8);
+        for h in &self.settings.static_keys {
+            hit |= h.ct_eq(&digest);
+        }
+        if bool::from(hit) {
+            return Ok(Principal {
+                key_id: format!("static:{}", hex::encode(&digest[..4])),
+                display: format!("static:{}", hex::encode(&digest[..4])),
+                tenant: DEFAULT_TENANT.into(),
+                role: Role::Member,
+                limits: Limits::default(),
+            });
+        }
+        Err(Error::InvalidKey)
+    }
+
+    fn lookup_cached(&self, prefix: &str, digest: &[u8; 32]) -> Option<Arc<CachedKey>> {
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        let candidates = cache.by_prefix.get(prefix)?;
+        let mut found = None;
+        for k in candidates {
+            if bool::from(k.record.hash.ct_eq(digest)) {
+                found = Some(k.clone());
+            }
+        }
+        found
+    }
+
+    fn principal_of(&self, k: &KeyRecord) -> Result<Principal> {
+        let now = now_millis();
+        if k.revoked_at.is_some_and(|r| r <= now) {
+            return Err(Error::KeyRevoked {
+                prefix: k.prefix.clone(),
+            });
+        }
+        if k.expires_at.is_some_and(|e| e <= now) {
+            return Err(Error::KeyExpired {
+                prefix: k.prefix.clone(),
+            });
+        }
+        if self.tenant_cached(&k.tenant_id).is_none() {
+            return Err(Error::InvalidKey);
+        }
+        lock(&self.pending).used.insert(k.id.clone(), now);
+        Ok(Principal {
+            key_id: k.id.clone(),
+            display: k.prefix.clone(),
+            tenant: k.tenant_id.clone(),
+            role: k.role,
+            limits: k.limits.clone(),
+        })
+    }
+
+    fn audit_failure(&self, e: &Error, authorization: Option<&str>, source_ip: Option<&str>) {
+        let reason = match e {
+            Error::MissingKey => "missing_key",
+            Error::InvalidKey => "invalid_key",
+            Error::KeyRevoked { .. } => "revoked_key",
+            Error::KeyExpired { .. } => "expired_key",
+            _ => "error",
+        };
+        // Only the visible prefix of a well-formed key is recorded, never the key.
+        let prefix = authorization
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .and_then(keys::prefix_of);
+        let event = AuditEvent {
+            ts: now_millis(),
+            actor: prefix.unwrap_or("anonymous").to_owned(),
+            action: "auth.failure".into(),
+            tenant_id: None,
+            target: None,
+            outcome: "failure".into(),
+            source_ip: source_ip.map(str::to_owned),
+            details: serde_json::json!({ "reason": reason }),
+        };
+        let mut p = lock(&self.pending);
+        if p.audit.len() < MAX_QUEUED_FAILURES {
+            p.audit.push(event);
+        } else {
+            self.dropped_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes what is queued: usage, last use of keys, audit entries, inference rows.
+    pub async fn flush(&self) -> Result<()> {
+        let taken = std::mem::take(&mut *lock(&self.pending));
+        let dropped = self.dropped_failures.swap(0, Ordering::Relaxed);
+        let mut audit = taken.audit;
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "authentication failures beyond the audit queue were summarised"
+            );
+            let mut e = system_event("auth.failure.summary", None, None);
+            e.outcome = "failure".into();
+            e.details = serde_json::json!({ "not_itemised": dropped });
+            audit.push(e);
+        }
+        self.store.append_audit(audit).await?;
+        self.store
+            .add_usage(taken.usage.into_values().collect())
+            .await?;
+        self.store
+            .touch_keys(taken.used.into_iter().collect())
+            .await?;
+        self.store.insert_inference(taken.inference).await?;
+        Ok(())
+    }
+
+    /// Signs the chain's head when enough entries or time have passed (or `force`).
+    pub async fn anchor(&self, force: bool) -> Result<Option<i64>> {
+        let Some(key) = &self.settings.audit_signing_key else {
+            return Ok(None);
+        };
+        let Some((seq, hash)) = self.store.audit_head().await? else {
+            return Ok(None);
+        };
+        {
+            let (last, at) = *lock(&self.last_anchor);
+            let due = seq.saturating_sub(last)
+                >= i64::try_from(self.settings.anchor_every).unwrap_or(i64::MAX)
+                || at.elapsed() >= self.settings.anchor_interval;
+            if seq <= last || !(force || due) {
+                return Ok(None);
+            }
+        }
+        let ts = now_millis();
+        let message = atalaya_store::audit::anchor_message(seq, &hash, ts);
+        self.store
+            .add_anchor(atalaya_store::AuditAnchor {
+                seq,
+                hash,
+                ts,
+                algorithm: "hmac-sha256".into(),
+                key_id: crate::crypto::fingerprint(key),
+                signature: crate::crypto::hmac_sign(key, &message),
+            })
+            .await?;
+        *lock(&self.last_anchor) = (seq, std::time::Instant::now());
+        Ok(Some(seq))
+    }
+
+    /// One round of upkeep: flush queues, reload the cache if another process changed the
+    /// store, anchor the audit chain when due.
+    pub async fn tick(&self) -> Result<()> {
+        self.flush().await?;
+        let v = self.store.change_counter().await?;
+        if self.data_version.swap(v, Ordering::SeqCst) != v {
+            self.reload().await?;
+        }
+        self.anchor(false).await?;
+        Ok(())
+    }
+
+    /// Runs upkeep every second and the retention sweep every `retention_sweep_hours`, until
+    /// `shutdown`; then flushes and anchors one last time.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let sweep_every =
+            Duration::from_secs(self.settings.limits.retention_sweep_hours.max(1) * 3600);
+        let mut sweep = tokio::time::interval(sweep_every);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    if let Err(e) = self.tick().await {
+                        tracing::error!(error = %e, "tenancy upkeep failed; will retry");
+                    }
+                }
+                _ = sweep.tick() => {
+                    match self.enforce_retention(now_millis()).await {
+                        Ok(n) if n > 0 => tracing::info!(rows = n, "inference log: retention removed rows"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "inference-log retention failed; will retry"),
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.flush().await {
+            tracing::error!(error = %e, "final flush of usage and audit entries failed");
+        }
+        if let Err(e) = self.anchor(true).await {
+            tracing::error!(error = %e, "final audit anchor failed");
+        }
+    }
+}
+
+async fn bootstrap_admin(store: &dyn Store, secret: &str) -> Result<()> {
+    let Some(prefix) = keys::prefix_of(secret) else {
+        return Err(Error::invalid(
+            format!(
+                "the bootstrap admin key must look like atl_ + at least {} characters (`atalaya keys generate` prints one)",
+                keys::MIN_KEY_LEN - keys::KEY_MARK.len()
+            ),
+            Some("auth.bootstrap_admin_key"),
+        ));
+    };
+    let digest = keys::digest(secret);
+    if store
+        .keys_by_prefix(prefix)
+        .await?
+        .iter()
+        .any(|k| bool::from(k.hash.ct_eq(&digest)))
+    {
+        return Ok(());
+    }
+    // Only on first start: once the platform has an admin, the environment grants nothing.
+    let admins = store.keys(Some(PLATFORM_TENANT)).await?;
+    if admins.iter().any(|k| k.role == Role::Admin) {
+        tracing::info!("a platform admin key exists; the bootstrap admin key is not added");
+        return Ok(());
+    }
+    let now = now_millis();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let record = KeyRecord {
+        id: id.clone(),
+        tenant_id: PLATFORM_TENANT.into(),
+        name: "bootstrap admin".into(),
+        role: Role::Admin,
+        prefix: prefix.to_owned(),
+        hash: digest,
+        limits: Limits::default(),
+        created_at: now,
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+        rotated_from: None,
+    };
+    let mut event = system_event("key.create", Some(PLATFORM_TENANT), Some(&id));
+    event.details = serde_json::json!({"prefix": prefix, "role": "admin", "bootstrap": true});
+    store.create_key(record, event).await?;
+    Ok(())
+}
+
+async fn open_keyring(
+    store: &dyn Store,
+    master: &[u8; 32],
+    previous: &[[u8; 32]],
+) -> Result<Keyring> {
+    let current = MasterKey::new(master);
+    let previous: Vec<MasterKey> = previous.iter().map(MasterKey::new).collect();
+    let stored = store.data_keys().await?;
+    let opened = Keyring::open(&stored, &current, &previous, now_millis())?;
+    for dk in opened.created {
+        store.add_data_key(dk).await?;
+    }
+    if !opened.rewrapped.is_empty() {
+        let mut e = system_event("encryption.rewrap", None, None);
+        e.details = serde_json::json!({
+            "data_keys": opened.rewrapped.len(),
+            "master_key": current.id(),
+        });
+        store.rewrap_data_keys(opened.rewrapped, e).await?;
+    }
+    Ok(opened.keyring)
+}

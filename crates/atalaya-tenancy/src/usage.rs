@@ -1,0 +1,730 @@
+//! Admission and accounting of API requests.
+//!
+//! [`Tenancy::admit`] decides, before a request is served, in this order: the model is one
+//! the tenant may call; the key's and the tenant's budgets for the day and month are not
+//! spent; a concurrency slot is free for both; and their requests-per-minute and
+//! tokens-per-minute buckets have room (all buckets or none are charged). Tokens are an
+//! estimate (prompt characters / 4 plus the completion allowance); the returned [`Lease`]
+//! reconciles them with the upstream's usage when the response ends, releases the slot,
+//! records usage and cost for budgets and reports, and writes the inference-log row.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use atalaya_store::{InferenceRecord, Limits, Millis, Store, Tenant, UsageDelta};
+
+use crate::{
+    access::{Action, Principal},
+    config::Price,
+    limiter::{BucketState, Decision, Quota, Take},
+    service::{now_millis, Tenancy},
+    Error, Result,
+};
+
+const DAY_MS: i64 = 86_400_000;
+
+pub fn day_of(ms: Millis) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+/// (year, month) of a day number (days since 1970-01-01), proleptic Gregorian.
+pub fn month_of(day: i64) -> (i64, u32) {
+    // Howard Hinnant's civil_from_days.
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, u32::try_from(m).unwrap_or(1))
+}
+
+/// The first day number of the month after `day`'s.
+fn next_month_start(day: i64) -> i64 {
+    let month = month_of(day);
+    let mut d = day;
+    while month_of(d) == month {
+        d += 1;
+    }
+    d
+}
+
+/// First day of `day`'s month.
+pub fn month_start(day: i64) -> i64 {
+    let month = month_of(day);
+    let mut d = day;
+    while month_of(d - 1) == month {
+        d -= 1;
+    }
+    d
+}
+
+/// Tokens and cost (micro-units) spent by one scope in the current day and month,
+/// in-flight reservations included.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spent {
+    day: i64,
+    month: (i64, u32),
+    day_tokens: u64,
+    day_cost: u64,
+    month_tokens: u64,
+    month_cost: u64,
+}
+
+impl Spent {
+    fn roll(&mut self, day: i64) {
+        if self.day != day {
+            self.day = day;
+            self.day_tokens = 0;
+            self.day_cost = 0;
+        }
+        let m = month_of(day);
+        if self.month != m {
+            self.month = m;
+            self.month_tokens = 0;
+            self.month_cost = 0;
+        }
+    }
+
+    fn add(&mut self, day: i64, tokens: i64, cost: i64) {
+        self.roll(day);
+        let f = |v: u64, d: i64| {
+            if d >= 0 {
+                v.saturating_add(d.unsigned_abs())
+            } else {
+                v.saturating_sub(d.unsigned_abs())
+            }
+        };
+        self.day_tokens = f(self.day_tokens, tokens);
+        self.month_tokens = f(self.month_tokens, tokens);
+        self.day_cost = f(self.day_cost, cost);
+        self.month_cost = f(self.month_cost, cost);
+    }
+}
+
+/// Budgets' spending per scope (`key:ID`, `tenant:ID`).
+#[derive(Default)]
+pub struct Meter {
+    spent: HashMap<String, Spent>,
+}
+
+impl Meter {
+    /// The current month's usage from the store (a restart keeps budgets).
+    pub(crate) async fn load(store: &dyn Store, now: Millis) -> Result<Meter> {
+        let today = day_of(now);
+        let rows = store.usage_since(None, month_start(today)).await?;
+        let mut m = Meter::default();
+        for r in rows {
+            let tokens = i64::try_from(r.prompt_tokens + r.completion_tokens).unwrap_or(i64::MAX);
+            let cost = i64::try_from(r.cost_micros).unwrap_or(i64::MAX);
+            for scope in [
+                format!("key:{}", r.key_id),
+                format!("tenant:{}", r.tenant_id),
+            ] {
+                let s = m.spent.entry(scope).or_insert_with(|| Spent {
+                    day: r.day,
+                    month: month_of(r.day),
+                    ..Spent::default()
+                });
+                s.roll(today);
+                if r.day == today {
+                    s.day_tokens += tokens.unsigned_abs();
+                    s.day_cost += cost.unsigned_abs();
+                }
+                s.month_tokens += tokens.unsigned_abs();
+                s.month_cost += cost.unsigned_abs();
+            }
+        }
+        Ok(m)
+    }
+
+    fn check(&mut self, scope: &str, limits: &Limits, day: i64, who: &str) -> Result<()> {
+        let s = self.spent.entry(scope.to_owned()).or_default();
+        s.roll(day);
+        let until_tomorrow =
+            Duration::from_millis(u64::try_from((day + 1) * DAY_MS - now_millis()).unwrap_or(0));
+        let until_next_month = Duration::from_millis(
+            u64::try_from(next_month_start(day) * DAY_MS - now_millis()).unwrap_or(0),
+        );
+        let cost = |micros: u64| micros as f64 / 1e6;
+        let exceeded = |what: &str, retry_after: Duration| {
+            Err(Error::BudgetExceeded {
+                message: format!("the {who}'s budget of {what} is spent; it renews at the start of the next UTC period"),
+                retry_after,
+            })
+        };
+        if limits.tokens_per_day.is_some_and(|b| s.day_tokens >= b) {
+            return exceeded("tokens per day", until_tomorrow);
+        }
+        if limits.tokens_per_month.is_some_and(|b| s.month_tokens >= b) {
+            return exceeded("tokens per month", until_next_month);
+        }
+        if limits.cost_per_day.is_some_and(|b| cost(s.day_cost) >= b) {
+            return exceeded("cost per day", until_tomorrow);
+        }
+        if limits
+            .cost_per_month
+            .is_some_and(|b| cost(s.month_cost) >= b)
+        {
+            return exceeded("cost per month", until_next_month);
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, scope: &str, day: i64, tokens: i64, cost: i64) {
+        self.spent
+            .entry(scope.to_owned())
+            .or_default()
+            .add(day, tokens, cost);
+    }
+
+    /// (day tokens, day cost, month tokens, month cost) of a scope, for reports.
+    pub fn spent(&self, scope: &str, day: i64) -> (u64, u64, u64, u64) {
+        match self.spent.get(scope) {
+            None => (0, 0, 0, 0),
+            Some(s) => {
+                let mut s = *s;
+                s.roll(day);
+                (s.day_tokens, s.day_cost, s.month_tokens, s.month_cost)
+            }
+        }
+    }
+}
+
+pub fn cost_micros(price: Option<&Price>, prompt: u64, completion: u64) -> u64 {
+    price.map_or(0, |p| {
+        (prompt as f64 * p.input_per_million + completion as f64 * p.output_per_million)
+            .round()
+            .max(0.0) as u64
+    })
+}
+
+/// What a request may cost, estimated before it is served.
+#[derive(Debug, Clone, Default)]
+pub struct Estimate {
+    /// The model asked for; `None` for requests that call no model (knowledge, guard).
+    pub model: Option<String>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// Input for the inference log.
+pub struct Capture {
+    pub subject: Option<String>,
+    /// The request as the client sent it (messages or input).
+    pub request: serde_json::Value,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub status: u16,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub target: Option<String>,
+    pub latency_ms: u64,
+    pub guard: Option<String>,
+}
+
+/// A request's admission: holds its concurrency slots until it ends.
+pub struct Lease {
+    tenancy: Arc<Tenancy>,
+    principal_key: String,
+    key_prefix: String,
+    tenant: Arc<Tenant>,
+    estimate: Estimate,
+    gates: Vec<String>,
+    /// (bucket, quota) of the token buckets charged with the estimate.
+    token_buckets: Vec<(String, Quota)>,
+    /// The `x-ratelimit-*` headers for the response.
+    headers: Vec<(&'static str, String)>,
+    day: i64,
+    capture: Option<Capture>,
+    answer: Option<serde_json::Value>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("tenant", &self.tenant.id)
+            .field("key_prefix", &self.key_prefix)
+            .field("model", &self.estimate.model)
+            .finish_non_exhaustive()
+    }
+}
+
+fn reset_header(d: Duration) -> String {
+    // OpenAI's form: "1s", "6m0s", "20ms".
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        let s = d.as_secs();
+        if s < 60 {
+            format!("{}s", s + u64::from(d.subsec_nanos() > 0))
+        } else {
+            format!("{}m{}s", s / 60, s % 60)
+        }
+    }
+}
+
+impl Tenancy {
+    /// Admits a request of `principal` (see the module's overview). `capture` is called only
+    /// when the tenant logs inference (and encryption is configured).
+    pub fn admit(
+        self: &Arc<Self>,
+        principal: &Principal,
+        estimate: Estimate,
+        capture: impl FnOnce() -> Capture,
+    ) -> Result<Lease> {
+        principal.authorize(Action::UseApi, Some(&principal.tenant))?;
+        let tenant = self
+            .tenant_cached(&principal.tenant)
+            .ok_or_else(|| Error::NotFound(format!("tenant '{}'", principal.tenant)))?;
+        if let Some(model) = &estimate.model {
+            if !tenant.models.is_empty() && !tenant.models.iter().any(|m| m == model) {
+                return Err(Error::ModelNotAllowed(model.clone()));
+            }
+        }
+        let tokens = estimate.prompt_tokens + estimate.completion_tokens;
+        let key_scope = format!("key:{}", principal.key_id);
+        let tenant_scope = format!("tenant:{}", tenant.id);
+        let day = crate::usage::day_of(now_millis());
+        let price = estimate
+            .model
+            .as_deref()
+            .and_then(|m| self.settings.pricing.get(m));
+        let est_cost = cost_micros(price, estimate.prompt_tokens, estimate.completion_tokens);
+        {
+            let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
+            meter.check(&key_scope, &principal.limits, day, "key")?;
+            meter.check(&tenant_scope, &tenant.limits, day, "tenant")?;
+            if estimate.model.is_some() {
+                let (t, c) = (to_i64(tokens), to_i64(est_cost));
+                meter.add(&key_scope, day, t, c);
+                meter.add(&tenant_scope, day, t, c);
+            }
+        }
+        let mut lease = Lease {
+            tenancy: self.clone(),
+            principal_key: principal.key_id.clone(),
+            key_prefix: principal.display.clone(),
+            tenant: tenant.clone(),
+            estimate,
+            gates: Vec::new(),
+            token_buckets: Vec::new(),
+            headers: Vec::new(),
+            day,
+            capture: None,
+            answer: None,
+            finished: false,
+        };
+        // Concurrency: the key's and the tenant's slots, both or neither.
+        let mut gates = Vec::new();
+        if let Some(max) = principal.limits.max_concurrent {
+            gates.push((format!("{key_scope}:inflight"), max));
+        }
+        if let Some(max) = tenant.limits.max_concurrent {
+            gates.push((format!("{tenant_scope}:inflight"), max));
+        }
+        if !gates.is_empty() {
+            if !self.limiter.enter(&gates) {
+                let who = if principal.limits.max_concurrent.is_some()
+                    && gates.len() == 1
+                    && gates[0].0.starts_with("key:")
+                {
+                    "key"
+                } else {
+                    "key or tenant"
+                };
+                return Err(Error::RateLimited {
+                    message: format!(
+                        "too many concurrent requests for this {who}; retry when one finishes"
+                    ),
+                    retry_after: Duration::from_secs(1),
+                    headers: Vec::new(),
+                });
+            }
+            lease.gates = gates.into_iter().map(|(g, _)| g).collect();
+        }
+        // Requests and tokens per minute.
+        let mut takes = Vec::new();
+        let mut kinds = Vec::new();
+        let req_quota = |l: &Limits| {
+            l.requests_per_minute.map(|r| Quota {
+                per_minute: u64::from(r),
+                burst: u64::from(l.burst_requests.unwrap_or(r).max(1)),
+            })
+        };
+        for (scope, limits, who) in [
+            (&key_scope, &principal.limits, "key"),
+            (&tenant_scope, &tenant.limits, "tenant"),
+        ] {
+            if let Some(q) = req_quota(limits) {
+                takes.push(Take {
+                    bucket: format!("{scope}:rpm"),
+                    quota: q,
+                    cost: 1,
+                });
+                kinds.push(("requests", who));
+            }
+            if lease.estimate.model.is_some() {
+                if let Some(tpm) = limits.tokens_per_minute {
+                    let q = Quota::per_minute(tpm);
+                    takes.push(Take {
+                        bucket: format!("{scope}:tpm"),
+                        quota: q,
+                        cost: tokens,
+                    });
+                    kinds.push(("tokens", who));
+                }
+            }
+        }
+        if !takes.is_empty() {
+            match self.limiter.take(&takes) {
+                Decision::Admitted(states) => {
+                    lease.headers = headers(&kinds, &states);
+                    lease.token_buckets = takes
+                        .iter()
+                        .zip(&kinds)
+                        .filter(|(_, k)| k.0 == "tokens")
+                        .map(|(t, _)| (t.bucket.clone(), t.quota))
+                        .collect();
+                }
+                Decision::Refused {
+                    index,
+                    retry_after,
+                    never,
+                } => {
+                    let (what, who) = kinds[index];
+                    let limit = takes[index].quota.per_minute;
+                    let message = if never {
+                        format!("this request needs about {tokens} tokens, more than the {who}'s limit of {limit} tokens per minute allows at once; lower max_tokens or shorten the prompt")
+                    } else {
+                        format!("rate limit of the {who} reached: {limit} {what} per minute; retry after {:.1} s", retry_after.as_secs_f64())
+                    };
+                    let mut h = vec![(
+                        if what == "tokens" {
+                            "x-ratelimit-limit-tokens"
+                        } else {
+                            "x-ratelimit-limit-requests"
+                        },
+                        limit.to_string(),
+                    )];
+                    h.push((
+                        if what == "tokens" {
+                            "x-ratelimit-remaining-tokens"
+                        } else {
+                            "x-ratelimit-remaining-requests"
+                        },
+                        "0".into(),
+                    ));
+                    h.push((
+                        if what == "tokens" {
+                            "x-ratelimit-reset-tokens"
+                        } else {
+                            "x-ratelimit-reset-requests"
+                        },
+                        reset_header(retry_after),
+                    ));
+                    // The lease drops here: slots released, budget reservation returned.
+                    return Err(Error::RateLimited {
+                        message,
+                        retry_after,
+                        headers: h,
+                    });
+                }
+            }
+        }
+        if tenant.log_inference && self.keyring().is_some() {
+            lease.capture = Some(capture());
+        }
+        Ok(lease)
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// `x-ratelimit-*` headers from the tightest bucket of each kind.
+fn headers(kinds: &[(&str, &str)], states: &[BucketState]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for (kind, names) in [
+        (
+            "requests",
+            [
+                "x-ratelimit-limit-requests",
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            ],
+        ),
+        (
+            "tokens",
+            [
+                "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens",
+            ],
+        ),
+    ] {
+        let tightest = kinds
+            .iter()
+            .zip(states)
+            .filter(|(k, _)| k.0 == kind)
+            .map(|(_, s)| s)
+            .min_by_key(|s| s.remaining);
+        if let Some(s) = tightest {
+            out.push((names[0], s.limit.to_string()));
+            out.push((names[1], s.remaining.to_string()));
+            out.push((names[2], reset_header(s.reset)));
+        }
+    }
+    out
+}
+
+impl Lease {
+    /// The `x-ratelimit-*` headers of the admission.
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant.id
+    }
+
+    /// Whether the inference log wants the answer.
+    pub fn wants_answer(&self) -> bool {
+        self.capture.is_some()
+    }
+
+    /// The answer for the inference log (the response body, or the streamed text).
+    pub fn set_answer(&mut self, answer: serde_json::Value) {
+        if self.capture.is_some() {
+            self.answer = Some(answer);
+        }
+    }
+
+    /// Appends streamed text of choice `index` to the answer.
+    pub fn append_answer(&mut self, index: u64, text: &str) {
+        if self.capture.is_none() {
+            return;
+        }
+        let answer = self
+            .answer
+            .get_or_insert_with(|| serde_json::json!({"choices": {}}));
+        if let Some(choices) = answer.get_mut("choices").and_then(|c| c.as_object_mut()) {
+            let slot = choices
+                .entry(index.to_string())
+                .or_insert_with(|| serde_json::Value::String(String::new()));
+            if let serde_json::Value::String(s) = slot {
+                s.push_str(text);
+            }
+        }
+    }
+
+    /// Settles the request: tokens reconciled, usage and cost recorded, slots released, the
+    /// inference-log row queued.
+    pub fn finish(mut self, outcome: Outcome) {
+        self.finished = true;
+        let t = self.tenancy.clone();
+        t.limiter.leave(&self.gates);
+        let Some(model) = self.estimate.model.clone() else {
+            return;
+        };
+        let ok = (200..300).contains(&outcome.status);
+        let estimated = self.estimate.prompt_tokens + self.estimate.completion_tokens;
+        // Without usage from the upstream, a success counts as estimated and a failure as free.
+        let (prompt, completion) = match (outcome.prompt_tokens, outcome.completion_tokens) {
+            (Some(p), c) => (p, c.unwrap_or(0)),
+            (None, _) if ok => (self.estimate.prompt_tokens, self.estimate.completion_tokens),
+            (None, _) => (0, 0),
+        };
+        let actual = prompt + completion;
+        let delta = to_i64(actual) - to_i64(estimated);
+        for (bucket, quota) in &self.token_buckets {
+            if delta != 0 {
+                t.limiter.adjust(bucket, *quota, delta);
+            }
+        }
+        let price = t.settings.pricing.get(&model);
+        let est_cost = cost_micros(
+            price,
+            self.estimate.prompt_tokens,
+            self.estimate.completion_tokens,
+        );
+        let cost = cost_micros(price, prompt, completion);
+        {
+            let mut meter = t.meter.lock().unwrap_or_else(|p| p.into_inner());
+            for scope in [
+                format!("key:{}", self.principal_key),
+                format!("tenant:{}", self.tenant.id),
+            ] {
+                meter.add(&scope, self.day, delta, to_i64(cost) - to_i64(est_cost));
+            }
+        }
+        let mut pending = t.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let day = day_of(now_millis());
+        let e = pending
+            .usage
+            .entry((
+                self.tenant.id.clone(),
+                self.principal_key.clone(),
+                model.clone(),
+                day,
+            ))
+            .or_insert_with(|| UsageDelta {
+                tenant_id: self.tenant.id.clone(),
+                key_id: self.principal_key.clone(),
+                model: model.clone(),
+                day,
+                ..UsageDelta::default()
+            });
+        e.requests += 1;
+        e.prompt_tokens += prompt;
+        e.completion_tokens += completion;
+        e.cost_micros += cost;
+        drop(pending);
+        if let Some(capture) = self.capture.take() {
+            let answer = self.answer.take();
+            if let Err(err) = t.log_inference(
+                &self.tenant.id,
+                &self.key_prefix,
+                &model,
+                capture,
+                answer,
+                &outcome,
+                (prompt, completion, cost),
+            ) {
+                tracing::error!(error = %err, "inference-log row not written");
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Refused or abandoned before it was served: release the slots and return the
+            // budget reservation.
+            self.tenancy.limiter.leave(&self.gates);
+            if self.estimate.model.is_some() {
+                let tokens = to_i64(self.estimate.prompt_tokens + self.estimate.completion_tokens);
+                let price = self
+                    .estimate
+                    .model
+                    .as_deref()
+                    .and_then(|m| self.tenancy.settings.pricing.get(m));
+                let cost = to_i64(cost_micros(
+                    price,
+                    self.estimate.prompt_tokens,
+                    self.estimate.completion_tokens,
+                ));
+                let mut meter = self.tenancy.meter.lock().unwrap_or_else(|p| p.into_inner());
+                for scope in [
+                    format!("key:{}", self.principal_key),
+                    format!("tenant:{}", self.tenant.id),
+                ] {
+                    meter.add(&scope, self.day, -tokens, -cost);
+                }
+            }
+        }
+    }
+}
+
+impl Tenancy {
+    #[allow(clippy::too_many_arguments)]
+    fn log_inference(
+        &self,
+        tenant: &str,
+        key_prefix: &str,
+        model: &str,
+        capture: Capture,
+        answer: Option<serde_json::Value>,
+        outcome: &Outcome,
+        (prompt, completion, cost): (u64, u64, u64),
+    ) -> Result<()> {
+        let keyring = self
+            .keyring()
+            .ok_or_else(|| Error::Unavailable("encryption is not configured".into()))?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let payload = serde_json::json!({
+            "subject": capture.subject,
+            "request": capture.request,
+            "response": answer,
+        });
+        let plain = serde_json::to_vec(&payload).map_err(|e| Error::Crypto(e.to_string()))?;
+        let aad = crate::admin::row_aad(&id, tenant);
+        let (data_key_id, nonce, ct) = keyring.encrypt(&plain, &aad)?;
+        let record = InferenceRecord {
+            id,
+            ts: now_millis(),
+            tenant_id: tenant.to_owned(),
+            key_prefix: key_prefix.to_owned(),
+            subject_hash: capture.subject.as_deref().map(|s| keyring.subject_hash(s)),
+            model: model.to_owned(),
+            target: outcome.target.clone(),
+            status: outcome.status,
+            latency_ms: outcome.latency_ms,
+            prompt_tokens: Some(prompt),
+            completion_tokens: Some(completion),
+            cost_micros: Some(cost),
+            guard: outcome.guard.clone(),
+            data_key_id,
+            nonce,
+            payload: ct,
+        };
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .inference
+            .push(record);
+        Ok(())
+    }
+
+    /// Spending of a scope (`key:ID` or `tenant:ID`) today and this month.
+    pub fn spent(&self, scope: &str) -> (u64, u64, u64, u64) {
+        self.meter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .spent(scope, day_of(now_millis()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calendar() {
+        // 2026-12-02 is day 20789.
+        assert_eq!(month_of(20789), (2026, 12));
+        assert_eq!(month_of(0), (1970, 1));
+        assert_eq!(month_start(20789), 20788);
+        assert_eq!(next_month_start(20789), 20819);
+        assert_eq!(month_of(20819), (2027, 1));
+        // Leap day.
+        assert_eq!(month_of(11016), (2000, 2));
+        assert_eq!(month_of(11017), (2000, 3));
+    }
+
+    #[test]
+    fn reset_header_forms() {
+        assert_eq!(reset_header(Duration::from_millis(20)), "20ms");
+        assert_eq!(reset_header(Duration::from_millis(1500)), "2s");
+        assert_eq!(reset_header(Duration::from_secs(360)), "6m0s");
+    }
+
+    #[test]
+    fn costs() {
+        let p = Price {
+            input_per_million: 0.5,
+            output_per_million: 1.5,
+        };
+        // 1000 prompt tokens at $0.5/M = $0.0005 = 500 micro-dollars.
+        assert_eq!(cost_micros(Some(&p), 1000, 1000), 2000);
+        assert_eq!(cost_micros(None, 1000, 1000), 0);
+    }
+}

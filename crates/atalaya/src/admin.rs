@@ -1,0 +1,301 @@
+//! `atalaya tenants|keys|audit|subjects|encryption`: the admin service functions of
+//! `atalaya-tenancy`, called on the store in the data directory as the local operator (a
+//! platform admin: whoever can read the data directory and its secrets). Output is JSON.
+
+use std::{io::Write, sync::Arc};
+
+use anyhow::Context;
+use atalaya_core::config::{CliOverrides, Config};
+use atalaya_server::admin::{key_to_wire, parse_role, tenant_to_wire};
+use atalaya_store::Limits;
+use atalaya_tenancy::{
+    admin::{NewKeySpec, NewTenant, TenantPatch},
+    Principal, Tenancy,
+};
+
+use crate::cli::{
+    AuditCommand, EncryptionCommand, KeysCommand, LimitArgs, StoreArgs, SubjectsCommand,
+    TenantsCommand,
+};
+
+fn limits(a: &LimitArgs) -> Limits {
+    Limits {
+        requests_per_minute: a.requests_per_minute,
+        burst_requests: a.burst_requests,
+        tokens_per_minute: a.tokens_per_minute,
+        max_concurrent: a.max_concurrent,
+        tokens_per_day: a.tokens_per_day,
+        tokens_per_month: a.tokens_per_month,
+        cost_per_day: a.cost_per_day,
+        cost_per_month: a.cost_per_month,
+    }
+}
+
+fn operator() -> Principal {
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "operator".into());
+    Principal::operator(&user)
+}
+
+async fn open(store: &StoreArgs) -> anyhow::Result<Arc<Tenancy>> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let cli = CliOverrides {
+        data_dir: store.data_dir.clone(),
+        ..CliOverrides::default()
+    };
+    let config = Config::load_for_tools(store.config.as_deref(), &env, &cli)?;
+    let lookup = |k: &str| std::env::var(k).ok();
+    let settings = config.tenancy_settings(&lookup)?;
+    let dir = config.server.data_dir.clone();
+    let s = tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))
+        .await?
+        .with_context(|| "opening the platform store (server.data_dir / --data-dir)")?;
+    Ok(Tenancy::open(Arc::new(s), settings).await?)
+}
+
+fn print(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Signs the audit chain's head if an anchor is due, after a change.
+async fn settle(t: &Tenancy) -> anyhow::Result<()> {
+    t.flush().await?;
+    t.anchor(false).await?;
+    Ok(())
+}
+
+fn days_from_now(days: u32) -> i64 {
+    atalaya_tenancy::service::now_millis() + i64::from(days) * 86_400_000
+}
+
+pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let who = operator();
+        match cmd {
+            KeysCommand::Create {
+                tenant,
+                name,
+                role,
+                expires_in_days,
+                limits: l,
+                store,
+            } => {
+                let t = open(&store).await?;
+                let spec = NewKeySpec {
+                    name,
+                    role: parse_role(Some(&role))?,
+                    limits: limits(&l),
+                    expires_at: expires_in_days.map(days_from_now),
+                };
+                let k = t.create_key(&who, &tenant, spec).await?;
+                settle(&t).await?;
+                print(&key_to_wire(k.record, Some(k.secret)))
+            }
+            KeysCommand::List { tenant, store } => {
+                let t = open(&store).await?;
+                let keys = t.keys(&who, tenant.as_deref()).await?;
+                print(
+                    &keys
+                        .into_iter()
+                        .map(|k| key_to_wire(k, None))
+                        .collect::<Vec<_>>(),
+                )
+            }
+            KeysCommand::Revoke { id, store } => {
+                let t = open(&store).await?;
+                let k = t.revoke_key(&who, &id).await?;
+                settle(&t).await?;
+                print(&key_to_wire(k, None))
+            }
+            KeysCommand::Rotate {
+                id,
+                grace_seconds,
+                store,
+            } => {
+                let t = open(&store).await?;
+                let k = t.rotate_key(&who, &id, grace_seconds).await?;
+                settle(&t).await?;
+                print(&key_to_wire(k.record, Some(k.secret)))
+            }
+            KeysCommand::Hash | KeysCommand::Generate => {
+                anyhow::bail!("handled by the caller")
+            }
+        }
+    })
+}
+
+pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let who = operator();
+        match cmd {
+            TenantsCommand::Create {
+                id,
+                name,
+                models,
+                log_inference,
+                retention_days,
+                limits: l,
+                store,
+            } => {
+                let t = open(&store).await?;
+                let created = t
+                    .create_tenant(
+                        &who,
+                        NewTenant {
+                            id,
+                            name,
+                            models,
+                            limits: limits(&l),
+                            log_inference,
+                            retention_days,
+                        },
+                    )
+                    .await?;
+                settle(&t).await?;
+                print(&tenant_to_wire(created))
+            }
+            TenantsCommand::List { store } => {
+                let t = open(&store).await?;
+                let all = t.tenants(&who).await?;
+                print(&all.into_iter().map(tenant_to_wire).collect::<Vec<_>>())
+            }
+            TenantsCommand::Show { id, store } => {
+                let t = open(&store).await?;
+                let tenant = t.tenant(&who, &id).await?;
+                let mut v = serde_json::to_value(tenant_to_wire(tenant))?;
+                let (day_tokens, day_cost, month_tokens, month_cost) =
+                    t.spent(&format!("tenant:{id}"));
+                v["spent"] = serde_json::json!({
+                    "today": {"tokens": day_tokens, "cost": day_cost as f64 / 1e6},
+                    "this_month": {"tokens": month_tokens, "cost": month_cost as f64 / 1e6},
+                });
+                print(&v)
+            }
+            TenantsCommand::Update {
+                id,
+                name,
+                models,
+                log_inference,
+                retention_days,
+                limits: l,
+                store,
+            } => {
+                let t = open(&store).await?;
+                let new_limits = limits(&l);
+                let patch = TenantPatch {
+                    name,
+                    models,
+                    limits: (new_limits != Limits::default()).then_some(new_limits),
+                    log_inference,
+                    retention_days: retention_days.map(Some),
+                };
+                let updated = t.update_tenant(&who, &id, patch).await?;
+                settle(&t).await?;
+                print(&tenant_to_wire(updated))
+            }
+            TenantsCommand::Delete { id, store } => {
+                let t = open(&store).await?;
+                t.delete_tenant(&who, &id).await?;
+                settle(&t).await?;
+                print(&serde_json::json!({"id": id, "deleted": true}))
+            }
+        }
+    })
+}
+
+/// Returns whether the log verified.
+pub fn audit(cmd: AuditCommand) -> anyhow::Result<bool> {
+    runtime()?.block_on(async move {
+        let who = operator();
+        match cmd {
+            AuditCommand::Verify { json, store } => {
+                let t = open(&store).await?;
+                let report = t.audit_verify(&who).await?;
+                let mut out = std::io::stdout().lock();
+                if json {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{} entries, {} anchors, last entry {}, {} after the last anchor",
+                        report.entries, report.anchors, report.last_seq, report.unanchored
+                    )?;
+                    if t.settings().audit_signing_key.is_none() {
+                        writeln!(
+                            out,
+                            "warning: audit.signing_key is not set: anchors cannot be checked"
+                        )?;
+                    }
+                    for f in &report.findings {
+                        writeln!(out, "TAMPERED: {f}")?;
+                    }
+                    if report.ok() {
+                        writeln!(out, "OK: the chain is intact")?;
+                    }
+                }
+                Ok(report.ok())
+            }
+            AuditCommand::Export { output, store } => {
+                let t = open(&store).await?;
+                let sink: Box<dyn Write + Send> = match &output {
+                    Some(p) => Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(p)
+                            .with_context(|| format!("creating {}", p.display()))?,
+                    )),
+                    None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+                };
+                let n = t.audit_export(&who, sink).await?;
+                if output.is_some() {
+                    writeln!(std::io::stderr(), "{n} entries exported")?;
+                }
+                Ok(true)
+            }
+        }
+    })
+}
+
+pub fn subjects(cmd: SubjectsCommand) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let who = operator();
+        match cmd {
+            SubjectsCommand::Erase { id, tenant, store } => {
+                let t = open(&store).await?;
+                let n = t.erase_subject(&who, &id, tenant.as_deref()).await?;
+                settle(&t).await?;
+                print(&serde_json::json!({"deleted": {"inference_log": n, "feedback": 0, "documents": 0}}))
+            }
+            SubjectsCommand::Export { id, tenant, store } => {
+                let t = open(&store).await?;
+                let v = t.export_subject(&who, &id, tenant.as_deref()).await?;
+                settle(&t).await?;
+                print(&v)
+            }
+        }
+    })
+}
+
+pub fn encryption(cmd: EncryptionCommand) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let who = operator();
+        match cmd {
+            EncryptionCommand::Rotate { store } => {
+                let t = open(&store).await?;
+                let (rewrapped, new_key) = t.rotate_encryption(&who).await?;
+                settle(&t).await?;
+                print(
+                    &serde_json::json!({"rewrapped_data_keys": rewrapped, "new_data_key": new_key}),
+                )
+            }
+        }
+    })
+}
