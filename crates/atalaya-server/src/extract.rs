@@ -172,7 +172,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         if !metered {
             let lease = state
                 .tenancy
-                .admit(&principal, Estimate::default(), || unreachable_capture())
+                .admit(&principal, Estimate::default(), no_capture)
                 .map_err(Error::from)?;
             if let Some(facts) = parts.extensions.get::<crate::observe::Facts>() {
                 facts.update(|f| f.lease = Some(lease));
@@ -192,7 +192,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 }
 
 /// Requests that call no model are not written to the inference log.
-fn unreachable_capture() -> atalaya_tenancy::Capture {
+fn no_capture() -> atalaya_tenancy::Capture {
     atalaya_tenancy::Capture {
         subject: None,
         request: serde_json::Value::Null,

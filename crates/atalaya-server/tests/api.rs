@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
+#[path = "api/admin.rs"]
+mod admin;
+
 const KEY: &str = "sk-test-key";
 
 struct Harness {

@@ -299,11 +299,14 @@ impl Tenancy {
             Some(t) => who.authorize(Action::Read, Some(t))?,
             None => who.authorize(Action::Operate, None)?,
         }
+        // Last use is batched: write it first.
+        self.flush().await?;
         Ok(self.store.keys(tenant).await?)
     }
 
     /// A key by id; another tenant's key is "not found".
     async fn key_of(&self, who: &Principal, id: &str, action: Action) -> Result<KeyRecord> {
+        self.flush().await?;
         let k = self
             .store
             .key(id)

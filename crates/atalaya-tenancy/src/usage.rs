@@ -297,15 +297,14 @@ impl Tenancy {
             .as_deref()
             .and_then(|m| self.settings.pricing.get(m));
         let est_cost = cost_micros(price, estimate.prompt_tokens, estimate.completion_tokens);
-        {
+        // Budgets bound what model calls cost; other requests cost nothing.
+        if estimate.model.is_some() {
             let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
             meter.check(&key_scope, &principal.limits, day, "key")?;
             meter.check(&tenant_scope, &tenant.limits, day, "tenant")?;
-            if estimate.model.is_some() {
-                let (t, c) = (to_i64(tokens), to_i64(est_cost));
-                meter.add(&key_scope, day, t, c);
-                meter.add(&tenant_scope, day, t, c);
-            }
+            let (t, c) = (to_i64(tokens), to_i64(est_cost));
+            meter.add(&key_scope, day, t, c);
+            meter.add(&tenant_scope, day, t, c);
         }
         let mut lease = Lease {
             tenancy: self.clone(),

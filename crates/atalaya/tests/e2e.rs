@@ -333,3 +333,143 @@ async fn keys_hash_matches_what_auth_accepts() {
         "sha256:1460db1b6902f8b1fc2a40d9381a24d0fd22c3bc1b2c6f999c521da73776fbe0"
     );
 }
+
+/// Runs a CLI command to completion: (exit code, stdout, stderr).
+async fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = atalaya();
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn tenants_keys_and_the_audit_log_from_the_cli() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("atalaya.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[audit]\nsigning_key = \"env:SIGN\"\nanchor_every = 1\n[upstreams.a]\nbase_url = \"{}\"\n[models.m]\ntargets = [{{ upstream = \"a\" }}]\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let env = [("SIGN", "0123456789abcdef0123456789abcdef-signing")];
+    let store = [
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    let cli = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        all.extend(store.iter().map(|s| (*s).to_owned()));
+        all
+    };
+    let (code, out, err) = run_cli(
+        &cli(&["tenants", "create", "acme", "--requests-per-minute", "100"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &env,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_cli(
+        &cli(&["keys", "create", "--tenant", "acme", "--name", "app"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &env,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let created: Value = serde_json::from_str(&out).unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("atl_") && key.len() == 55, "{key}");
+
+    let mut cmd = atalaya();
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .args(store)
+        .env("SIGN", env[0].1)
+        .env("ATALAYA__LOG__LEVEL", "warn");
+    let (child, base, _) = serve(cmd).await;
+    let http = reqwest::Client::new();
+    let chat = || {
+        http.post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    let r = chat().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ratelimit-limit-requests"], "100");
+
+    // Revoked from the CLI while the server runs: refused within the upkeep tick.
+    let (code, out, err) = run_cli(
+        &cli(&["keys", "revoke", &id])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &env,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let mut refused = false;
+    for _ in 0..30 {
+        if chat().await.unwrap().status() == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the revoked key still works");
+    sigterm(&child);
+    let _ = child.wait_with_output().await;
+
+    let verify: Vec<String> = cli(&["audit", "verify"]);
+    let verify: Vec<&str> = verify.iter().map(String::as_str).collect();
+    let (code, out, err) = run_cli(&verify, &env).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("OK: the chain is intact"), "{out}");
+
+    let export: Vec<String> = cli(&["audit", "export"]);
+    let export: Vec<&str> = export.iter().map(String::as_str).collect();
+    let (code, out, err) = run_cli(&export, &env).await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event"]["action"].as_str().unwrap())
+        .collect();
+    for a in ["tenant.create", "key.create", "key.revoke"] {
+        assert!(actions.contains(&a), "{actions:?}");
+    }
+    assert!(lines[0]["@timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        !out.contains(&key[12..]),
+        "the key leaked into the audit log"
+    );
+
+    // Tampering with an entry is found and named.
+    let conn = rusqlite::Connection::open(data.join("platform.db")).unwrap();
+    conn.execute("UPDATE audit_log SET outcome = 'failure' WHERE seq = 3", [])
+        .unwrap();
+    drop(conn);
+    let (code, out, _) = run_cli(&verify, &env).await;
+    assert_ne!(code, 0);
+    assert!(out.contains("TAMPERED: entry 3 was modified"), "{out}");
+}

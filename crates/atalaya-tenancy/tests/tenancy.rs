@@ -1,0 +1,745 @@
+//! The tenancy service on a real SQLite store in a temporary directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use atalaya_store::{audit::Finding, Limits, Role, SqliteStore};
+use atalaya_tenancy::{
+    admin::{NewKeySpec, NewTenant, TenantPatch},
+    config::{LimitsConfig, Price, Settings},
+    service::now_millis,
+    Capture, Error, Estimate, Outcome, Principal, Tenancy,
+};
+
+const SIGNING: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+fn settings() -> Settings {
+    Settings {
+        auth_enabled: true,
+        audit_signing_key: Some(SIGNING.to_vec()),
+        anchor_every: 1000,
+        anchor_interval: Duration::from_secs(3600),
+        master_key: Some([7; 32]),
+        limits: LimitsConfig::default(),
+        ..Settings::default()
+    }
+}
+
+async fn open(dir: &Path, settings: Settings) -> Arc<Tenancy> {
+    let store = SqliteStore::open_dir(dir).unwrap();
+    Tenancy::open(Arc::new(store), settings).await.unwrap()
+}
+
+fn op() -> Principal {
+    Principal::operator("test")
+}
+
+fn tenant(id: &str) -> NewTenant {
+    NewTenant {
+        id: id.into(),
+        ..NewTenant::default()
+    }
+}
+
+fn spec(role: Role, limits: Limits) -> NewKeySpec {
+    NewKeySpec {
+        name: "k".into(),
+        role,
+        limits,
+        expires_at: None,
+    }
+}
+
+fn bearer(secret: &str) -> String {
+    format!("Bearer {secret}")
+}
+
+fn chat(model: &str, prompt: u64, completion: u64) -> Estimate {
+    Estimate {
+        model: Some(model.into()),
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+    }
+}
+
+fn capture(subject: &str, text: &str) -> Capture {
+    Capture {
+        subject: Some(subject.into()),
+        request: serde_json::json!({"messages": [{"role": "user", "content": text}]}),
+    }
+}
+
+fn ok(prompt: u64, completion: u64) -> Outcome {
+    Outcome {
+        status: 200,
+        prompt_tokens: Some(prompt),
+        completion_tokens: Some(completion),
+        ..Outcome::default()
+    }
+}
+
+/// Every byte of the store's files (database and write-ahead log).
+fn raw_files(dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for name in ["platform.db", "platform.db-wal"] {
+        if let Ok(b) = std::fs::read(dir.join(name)) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn revoked_and_expired_keys_are_refused_immediately() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path(), settings()).await;
+    t.create_tenant(&op(), tenant("acme")).await.unwrap();
+    let k = t
+        .create_key(&op(), "acme", spec(Role::Member, Limits::default()))
+        .await
+        .unwrap();
+    let p = t
+        .authenticate(Some(&bearer(&k.secret)), None)
+        .await
+        .unwrap();
+    assert_eq!((p.tenant.as_str(), p.role), ("acme", Role::Member));
+    assert_eq!(p.display, k.record.prefix);
+
+    // The same prefix with another secret is not the key.
+    let forged = format!("{}{}", k.record.prefix, "A".repeat(43));
+    assert!(matches!(
+        t.authenticate(Some(&bearer(&forged)), Some("10.0.0.9"))
+            .await,
+        Err(Error::InvalidKey)
+    ));
+
+    t.revoke_key(&op(), &k.record.id).await.unwrap();
+    assert!(matches!(
+        t.authenticate(Some(&bearer(&k.secret)), None).await,
+        Err(Error::KeyRevoked { .. })
+    ));
+
+    let mut short = spec(Role::Member, Limits::default());
+    short.expires_at = Some(now_millis() + 150);
+    let e = t.create_key(&op(), "acme", short).await.unwrap();
+    assert!(t.authenticate(Some(&bearer(&e.secret)), None).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(matches!(
+        t.authenticate(Some(&bearer(&e.secret)), None).await,
+        Err(Error::KeyExpired { .. })
+    ));
+
+    // Failures are audited with the reason and the client address, never the key.
+    let entries = t.audit_entries(&op(), None, 0, 1000).await.unwrap();
+    let failures: Vec<_> = entries
+        .iter()
+        .filter(|r| r.event.action == "auth.failure")
+        .collect();
+    assert_eq!(failures.len(), 3, "{entries:?}");
+    assert!(failures
+        .iter()
+        .any(|f| f.event.source_ip.as_deref() == Some("10.0.0.9")));
+    let text = format!("{entries:?}");
+    assert!(!text.contains(&k.secret[12..]) && !text.contains(&forged[12..]));
+}
+
+#[tokio::test]
+async fn another_process_changes_are_seen() {
+    // The server and a CLI on one data directory.
+    let dir = tempfile::tempdir().unwrap();
+    let server = open(dir.path(), settings()).await;
+    let cli = open(dir.path(), settings()).await;
+    let k = cli
+        .create_key(&op(), "default", spec(Role::Member, Limits::default()))
+        .await
+        .unwrap();
+    // A key the server has never seen authenticates at once (looked up by its prefix).
+    assert!(server
+        .authenticate(Some(&bearer(&k.secret)), None)
+        .await
+        .is_ok());
+    cli.revoke_key(&op(), &k.record.id).await.unwrap();
+    // Revoked by another process: refused after the next upkeep tick (one second).
+    server.tick().await.unwrap();
+    assert!(matches!(
+        server.authenticate(Some(&bearer(&k.secret)), None).await,
+        Err(Error::KeyRevoked { .. })
+    ));
+}
+
+#[tokio::test]
+async fn rate_limits_concurrency_and_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path(), settings()).await;
+    t.create_tenant(&op(), tenant("acme")).await.unwrap();
+    let limits = Limits {
+        requests_per_minute: Some(2),
+        max_concurrent: Some(5),
+        ..Limits::default()
+    };
+    let k = t
+        .create_key(&op(), "acme", spec(Role::Member, limits))
+        .await
+        .unwrap();
+    let p = t
+        .authenticate(Some(&bearer(&k.secret)), None)
+        .await
+        .unwrap();
+    let a = t.admit(&p, chat("m", 10, 10), || unreachable!()).unwrap();
+    let h: std::collections::HashMap<_, _> = a.headers().iter().cloned().collect();
+    assert_eq!(h["x-ratelimit-limit-requests"], "2");
+    assert_eq!(h["x-ratelimit-remaining-requests"], "1");
+    let _b = t.admit(&p, chat("m", 10, 10), || unreachable!()).unwrap();
+    match t.admit(&p, chat("m", 10, 10), || unreachable!()) {
+        Err(Error::RateLimited {
+            retry_after,
+            headers,
+            ..
+        }) => {
+            assert!(retry_after > Duration::from_secs(20), "{retry_after:?}");
+            assert!(headers
+                .iter()
+                .any(|(n, v)| *n == "x-ratelimit-remaining-requests" && v == "0"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The tenant's concurrency limit covers all its keys.
+    t.update_tenant(
+        &op(),
+        "acme",
+        TenantPatch {
+            limits: Some(Limits {
+                max_concurrent: Some(1),
+                ..Limits::default()
+            }),
+            ..TenantPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    let k2 = t
+        .create_key(&op(), "acme", spec(Role::Member, Limits::default()))
+        .await
+        .unwrap();
+    let p2 = t
+        .authenticate(Some(&bearer(&k2.secret)), None)
+        .await
+        .unwrap();
+    drop((a, _b));
+    let held = t.admit(&p2, chat("m", 1, 1), || unreachable!()).unwrap();
+    assert!(matches!(
+        t.admit(&p2, chat("m", 1, 1), || unreachable!()),
+        Err(Error::RateLimited { .. })
+    ));
+    held.finish(ok(1, 1));
+    assert!(t.admit(&p2, chat("m", 1, 1), || unreachable!()).is_ok());
+}
+
+#[tokio::test]
+async fn token_budgets_are_exhausted_and_reconciled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings();
+    s.pricing.insert(
+        "priced".into(),
+        Price {
+            input_per_million: 1_000.0,
+            output_per_million: 2_000.0,
+        },
+    );
+    let t = open(dir.path(), s).await;
+    let mut acme = tenant("acme");
+    acme.limits.tokens_per_day = Some(100);
+    t.create_tenant(&op(), acme).await.unwrap();
+    let k = t
+        .create_key(
+            &op(),
+            "acme",
+            spec(
+                Role::Member,
+                Limits {
+                    cost_per_month: Some(0.05),
+                    ..Limits::default()
+                },
+            ),
+        )
+        .await
+        .unwrap();
+    let p = t
+        .authenticate(Some(&bearer(&k.secret)), None)
+        .await
+        .unwrap();
+    // Estimated 60, used 70: the budget counts what was used.
+    t.admit(&p, chat("m", 30, 30), || unreachable!())
+        .unwrap()
+        .finish(ok(50, 20));
+    assert_eq!(t.spent("tenant:acme").0, 70);
+    // A refused or abandoned request costs nothing.
+    drop(t.admit(&p, chat("m", 500, 500), || unreachable!()).unwrap());
+    assert_eq!(t.spent("tenant:acme").0, 70);
+    t.admit(&p, chat("m", 10, 10), || unreachable!())
+        .unwrap()
+        .finish(ok(20, 20));
+    match t.admit(&p, chat("m", 1, 1), || unreachable!()) {
+        Err(Error::BudgetExceeded {
+            message,
+            retry_after,
+        }) => {
+            assert!(
+                message.contains("tenant") && message.contains("tokens per day"),
+                "{message}"
+            );
+            assert!(retry_after <= Duration::from_secs(86_400));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The key's cost budget: 20 prompt + 10 completion tokens of `priced` cost
+    // 20·1000 + 10·2000 = 40,000 micro-units = 0.04; a second call crosses 0.05.
+    let mut other = tenant("globex");
+    other.limits = Limits::default();
+    t.create_tenant(&op(), other).await.unwrap();
+    let k2 = t
+        .create_key(
+            &op(),
+            "globex",
+            spec(
+                Role::Member,
+                Limits {
+                    cost_per_month: Some(0.05),
+                    ..Limits::default()
+                },
+            ),
+        )
+        .await
+        .unwrap();
+    let p2 = t
+        .authenticate(Some(&bearer(&k2.secret)), None)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        t.admit(&p2, chat("priced", 20, 10), || unreachable!())
+            .unwrap()
+            .finish(ok(20, 10));
+    }
+    assert!(matches!(
+        t.admit(&p2, chat("priced", 1, 1), || unreachable!()),
+        Err(Error::BudgetExceeded { .. })
+    ));
+    // Usage reports hold what was recorded.
+    let rows = t.usage(&op(), "globex", 0).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].requests, rows[0].prompt_tokens, rows[0].cost_micros),
+        (2, 40, 80_000)
+    );
+}
+
+#[tokio::test]
+async fn models_outside_the_tenant_allow_list_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path(), settings()).await;
+    let mut acme = tenant("acme");
+    acme.models = vec!["small".into()];
+    t.create_tenant(&op(), acme).await.unwrap();
+    let k = t
+        .create_key(&op(), "acme", spec(Role::Member, Limits::default()))
+        .await
+        .unwrap();
+    let p = t
+        .authenticate(Some(&bearer(&k.secret)), None)
+        .await
+        .unwrap();
+    assert!(t.admit(&p, chat("small", 1, 1), || unreachable!()).is_ok());
+    assert!(matches!(
+        t.admit(&p, chat("large", 1, 1), || unreachable!()),
+        Err(Error::ModelNotAllowed(_))
+    ));
+    // A viewer may not call models at all.
+    let v = t
+        .create_key(&op(), "acme", spec(Role::Viewer, Limits::default()))
+        .await
+        .unwrap();
+    let pv = t
+        .authenticate(Some(&bearer(&v.secret)), None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        t.admit(&pv, chat("small", 1, 1), || unreachable!()),
+        Err(Error::Forbidden(_))
+    ));
+}
+
+async fn logging_tenant(t: &Arc<Tenancy>) -> Principal {
+    let mut acme = tenant("acme");
+    acme.log_inference = true;
+    t.create_tenant(&op(), acme).await.unwrap();
+    let k = t
+        .create_key(&op(), "acme", spec(Role::Member, Limits::default()))
+        .await
+        .unwrap();
+    t.authenticate(Some(&bearer(&k.secret)), None)
+        .await
+        .unwrap()
+}
+
+fn served(t: &Arc<Tenancy>, p: &Principal, subject: &str, prompt: &str, answer: &str) {
+    let mut lease = t
+        .admit(p, chat("m", 5, 5), || capture(subject, prompt))
+        .unwrap();
+    assert!(lease.wants_answer());
+    lease.set_answer(serde_json::json!({"choices": [{"message": {"content": answer}}]}));
+    lease.finish(ok(5, 5));
+}
+
+#[tokio::test]
+async fn the_inference_log_is_encrypted_and_erasure_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path(), settings()).await;
+    let p = logging_tenant(&t).await;
+    served(
+        &t,
+        &p,
+        "alice@example.com",
+        "PROMPT-OF-ALICE",
+        "ANSWER-FOR-ALICE",
+    );
+    served(&t, &p, "alice@example.com", "SECOND-OF-ALICE", "ANSWER-2");
+    served(&t, &p, "bob", "PROMPT-OF-BOB", "ANSWER-FOR-BOB");
+    t.flush().await.unwrap();
+
+    // Readable through the service, not in the file.
+    let rows = t.inference_log(&op(), "acme", 10, None).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows
+        .iter()
+        .any(|r| r.content["request"]["messages"][0]["content"] == "PROMPT-OF-BOB"));
+    let raw = raw_files(dir.path());
+    for secret in [
+        "PROMPT-OF-ALICE",
+        "ANSWER-FOR-ALICE",
+        "PROMPT-OF-BOB",
+        "alice@example.com",
+    ] {
+        assert!(
+            !contains(&raw, secret.as_bytes()),
+            "{secret} is readable in the file"
+        );
+    }
+
+    let export = t
+        .export_subject(&op(), "alice@example.com", None)
+        .await
+        .unwrap();
+    assert_eq!(export["inference_log"].as_array().unwrap().len(), 2);
+
+    // The ciphertexts of alice's rows, to look for after erasure.
+    let store = t.store().clone();
+    let alice_hash = {
+        let all = store.inference("acme", 10, None).await.unwrap();
+        all.iter()
+            .map(|r| r.subject_hash.clone().unwrap())
+            .find(|h| {
+                all.iter()
+                    .filter(|r| r.subject_hash.as_ref() == Some(h))
+                    .count()
+                    == 2
+            })
+            .unwrap()
+    };
+    let alice_rows = store.inference_by_subject(None, &alice_hash).await.unwrap();
+    assert_eq!(alice_rows.len(), 2);
+
+    let n = t
+        .erase_subject(&op(), "alice@example.com", None)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let export = t
+        .export_subject(&op(), "alice@example.com", None)
+        .await
+        .unwrap();
+    assert!(export["inference_log"].as_array().unwrap().is_empty());
+    assert_eq!(
+        t.inference_log(&op(), "acme", 10, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Nothing of alice's rows is left in the files (secure_delete overwrites freed pages),
+    // once the write-ahead log is checkpointed.
+    drop(t);
+    let conn = rusqlite::Connection::open(dir.path().join("platform.db")).unwrap();
+    conn.pragma_update(None, "secure_delete", "ON").unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    drop(conn);
+    let raw = std::fs::read(dir.path().join("platform.db")).unwrap();
+    for r in &alice_rows {
+        assert!(
+            !contains(&raw, &r.payload),
+            "a ciphertext of alice survived"
+        );
+    }
+    assert!(
+        !contains(&raw, &alice_hash),
+        "alice's subject hash survived"
+    );
+    // The erasure is audited by a short keyed hash, not the subject id.
+    let t = open(dir.path(), settings()).await;
+    let entries = t.audit_entries(&op(), None, 0, 1000).await.unwrap();
+    let erase = entries
+        .iter()
+        .find(|e| e.event.action == "subject.erase")
+        .unwrap();
+    assert_eq!(erase.event.details["inference_rows"], 2);
+    assert!(!format!("{entries:?}").contains("alice"));
+}
+
+#[tokio::test]
+async fn restart_keeps_all_state_and_master_keys_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, prefix) = {
+        let t = open(dir.path(), settings()).await;
+        let p = logging_tenant(&t).await;
+        let mut u = tenant("globex");
+        u.limits.tokens_per_day = Some(1000);
+        t.create_tenant(&op(), u).await.unwrap();
+        let k = t
+            .create_key(&op(), "globex", spec(Role::Admin, Limits::default()))
+            .await
+            .unwrap();
+        let pg = t
+            .authenticate(Some(&bearer(&k.secret)), None)
+            .await
+            .unwrap();
+        t.admit(&pg, chat("m", 100, 100), || unreachable!())
+            .unwrap()
+            .finish(ok(300, 100));
+        served(&t, &p, "carol", "PROMPT-OF-CAROL", "ANSWER");
+        t.flush().await.unwrap();
+        t.anchor(true).await.unwrap();
+        (k.secret, k.record.prefix)
+    };
+    let entries_before;
+    {
+        let t = open(dir.path(), settings()).await;
+        let p = t.authenticate(Some(&bearer(&secret)), None).await.unwrap();
+        assert_eq!(
+            (p.tenant.as_str(), p.role, p.display.as_str()),
+            ("globex", Role::Admin, prefix.as_str())
+        );
+        assert_eq!(
+            t.tenant(&op(), "globex")
+                .await
+                .unwrap()
+                .limits
+                .tokens_per_day,
+            Some(1000)
+        );
+        // Budgets continue from what was spent.
+        assert_eq!(t.spent("tenant:globex").0, 400);
+        let rows = t.inference_log(&op(), "acme", 10, None).await.unwrap();
+        assert_eq!(
+            rows[0].content["request"]["messages"][0]["content"],
+            "PROMPT-OF-CAROL"
+        );
+        let report = t.audit_verify(&op()).await.unwrap();
+        assert!(report.ok(), "{:?}", report.findings);
+        assert!(report.anchors >= 1);
+        entries_before = report.entries;
+        let keys = t.keys(&op(), Some("globex")).await.unwrap();
+        assert!(keys[0].last_used_at.is_some());
+    }
+    // Rotate the master key: the new one current, the old one previous.
+    let mut rotated = settings();
+    rotated.master_key = Some([9; 32]);
+    rotated.previous_master_keys = vec![[7; 32]];
+    {
+        let t = open(dir.path(), rotated.clone()).await;
+        let rows = t.inference_log(&op(), "acme", 10, None).await.unwrap();
+        assert_eq!(
+            rows[0].content["request"]["messages"][0]["content"],
+            "PROMPT-OF-CAROL"
+        );
+        let report = t.audit_verify(&op()).await.unwrap();
+        assert!(report.ok(), "{:?}", report.findings);
+        assert!(report.entries > entries_before, "the re-wrap is audited");
+    }
+    // Re-wrapped: the old master key is no longer needed…
+    let mut only_new = rotated.clone();
+    only_new.previous_master_keys.clear();
+    {
+        let t = open(dir.path(), only_new).await;
+        assert_eq!(
+            t.inference_log(&op(), "acme", 10, None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    // …and the old one alone opens nothing.
+    let store = SqliteStore::open_dir(dir.path()).unwrap();
+    match Tenancy::open(Arc::new(store), settings()).await {
+        Err(Error::Crypto(m)) => assert!(m.contains("previous_master_keys"), "{m}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("opened with the old master key"),
+    }
+}
+
+/// Runs SQL on the store file behind the service's back.
+fn tamper(dir: &Path, sql: &str) {
+    let conn = rusqlite::Connection::open(dir.join("platform.db")).unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+#[tokio::test]
+async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path(), settings()).await;
+    for i in 0..8 {
+        t.create_tenant(&op(), tenant(&format!("t{i}")))
+            .await
+            .unwrap();
+    }
+    t.anchor(true).await.unwrap();
+    let report = t.audit_verify(&op()).await.unwrap();
+    assert!(report.ok(), "{:?}", report.findings);
+    let n = report.last_seq;
+    assert!(n >= 10);
+
+    // Modified: an entry's content changed.
+    tamper(
+        dir.path(),
+        "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 4",
+    );
+    let f = t.audit_verify(&op()).await.unwrap().findings;
+    assert_eq!(f, vec![Finding::Modified { seq: 4 }]);
+    tamper(
+        dir.path(),
+        "UPDATE audit_log SET actor = 'cli:test' WHERE seq = 4",
+    );
+    assert!(t.audit_verify(&op()).await.unwrap().ok());
+
+    // Reordered: two entries swap positions.
+    tamper(
+        dir.path(),
+        "UPDATE audit_log SET seq = -1 WHERE seq = 6; UPDATE audit_log SET seq = 6 WHERE seq = 7; UPDATE audit_log SET seq = 7 WHERE seq = -1;",
+    );
+    let f = t.audit_verify(&op()).await.unwrap().findings;
+    assert!(
+        f.iter().any(|x| matches!(
+            x,
+            Finding::Reordered {
+                seq: 6,
+                follows_seq: 7
+            }
+        )),
+        "{f:?}"
+    );
+    tamper(
+        dir.path(),
+        "UPDATE audit_log SET seq = -1 WHERE seq = 6; UPDATE audit_log SET seq = 6 WHERE seq = 7; UPDATE audit_log SET seq = 7 WHERE seq = -1;",
+    );
+    assert!(t.audit_verify(&op()).await.unwrap().ok());
+
+    // Deleted: one entry from the middle, then the end of the log.
+    tamper(dir.path(), "DELETE FROM audit_log WHERE seq = 5");
+    let f = t.audit_verify(&op()).await.unwrap().findings;
+    assert_eq!(
+        f,
+        vec![Finding::Deleted {
+            from_seq: 5,
+            to_seq: 5
+        }]
+    );
+    tamper(
+        dir.path(),
+        &format!("DELETE FROM audit_log WHERE seq >= {}", n - 1),
+    );
+    let f = t.audit_verify(&op()).await.unwrap().findings;
+    assert!(
+        f.contains(&Finding::Truncated {
+            last_seq: n - 2,
+            anchored_seq: n
+        }),
+        "{f:?}"
+    );
+
+    // A forged anchor (signed with another key) is reported.
+    tamper(
+        dir.path(),
+        "UPDATE audit_anchors SET signature = zeroblob(32)",
+    );
+    let f = t.audit_verify(&op()).await.unwrap().findings;
+    assert!(f.contains(&Finding::BadSignature { seq: n }), "{f:?}");
+}
+
+#[tokio::test]
+async fn retention_removes_old_rows_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path(), settings()).await;
+    let p = logging_tenant(&t).await;
+    t.update_tenant(
+        &op(),
+        "acme",
+        TenantPatch {
+            retention_days: Some(Some(2)),
+            ..TenantPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    served(&t, &p, "dave", "x", "y");
+    t.flush().await.unwrap();
+    assert_eq!(
+        t.enforce_retention(now_millis() + 86_400_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        t.enforce_retention(now_millis() + 3 * 86_400_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(t
+        .inference_log(&op(), "acme", 10, None)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn bootstrap_admin_key_only_on_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = atalaya_tenancy::keys::generate().secret;
+    let mut s = settings();
+    s.bootstrap_admin_key = Some(admin.clone());
+    let t = open(dir.path(), s.clone()).await;
+    let p = t.authenticate(Some(&bearer(&admin)), None).await.unwrap();
+    assert!(p.is_platform_admin());
+    // Revoked, it stays revoked across restarts, and another bootstrap key is not added.
+    let keys = t.keys(&p, Some("platform")).await.unwrap();
+    t.revoke_key(&p, &keys[0].id).await.unwrap();
+    drop(t);
+    let other = atalaya_tenancy::keys::generate().secret;
+    s.bootstrap_admin_key = Some(other.clone());
+    let t = open(dir.path(), s).await;
+    assert!(matches!(
+        t.authenticate(Some(&bearer(&admin)), None).await,
+        Err(Error::KeyRevoked { .. })
+    ));
+    assert!(matches!(
+        t.authenticate(Some(&bearer(&other)), None).await,
+        Err(Error::InvalidKey)
+    ));
+}
