@@ -1806,6 +1806,11 @@ targets = [{ upstream = "u" }]
             ("ATALAYA_API_KEY", "k"),
             ("OPENAI_API_KEY", "o"),
             ("MISTRAL_API_KEY", "m"),
+            ("ATALAYA_AUDIT_KEY", "0123456789abcdef0123456789abcdef"),
+            (
+                "ATALAYA_MASTER_KEY",
+                "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
+            ),
         ]);
         // Model files are the user's (or `make models` output): stand-ins for the check.
         let stand_in = write("stand-in model file");

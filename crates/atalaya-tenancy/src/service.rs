@@ -252,9 +252,23 @@ impl Tenancy {
             .filter(|k| !k.is_empty())
             .ok_or(Error::MissingKey)?;
         let digest = keys::digest(key);
+        // Keys of `auth.api_keys` first (they may look like store keys): compared with every
+        // entry, without an early exit.
+        let mut hit = subtle::Choice::from(0u8);
+        for h in &self.settings.static_keys {
+            hit |= h.ct_eq(&digest);
+        }
+        if bool::from(hit) {
+            return Ok(Principal {
+                key_id: format!("static:{}", hex::encode(&digest[..4])),
+                display: format!("static:{}", hex::encode(&digest[..4])),
+                tenant: DEFAULT_TENANT.into(),
+                role: Role::Member,
+                limits: Limits::default(),
+            });
+        }
         if let Some(prefix) = keys::prefix_of(key) {
-            let found = self.lookup_cached(prefix, &digest);
-            let found = match found {
+            let found = match self.lookup_cached(prefix, &digest) {
                 Some(k) => Some(k),
                 // Created by another process since the last reload.
                 None => {
@@ -271,20 +285,6 @@ impl Tenancy {
             if let Some(k) = found {
                 return self.principal_of(&k.record);
             }
-        }
-        // Keys of `auth.api_keys`: compared with every entry, without an early exit.
-        let mut hit = subtle::Choice::from(0u8);
-        for h in &self.settings.static_keys {
-            hit |= h.ct_eq(&digest);
-        }
-        if bool::from(hit) {
-            return Ok(Principal {
-                key_id: format!("static:{}", hex::encode(&digest[..4])),
-                display: format!("static:{}", hex::encode(&digest[..4])),
-                tenant: DEFAULT_TENANT.into(),
-                role: Role::Member,
-                limits: Limits::default(),
-            });
         }
         Err(Error::InvalidKey)
     }
