@@ -41,6 +41,23 @@ fn no_capture() -> Capture {
     }
 }
 
+/// One request: authenticate, admit with a chat-sized estimate, settle with usage.
+async fn one(t: &Arc<Tenancy>, header: &str) {
+    let p = t.authenticate(Some(header), None).await.unwrap();
+    let estimate = Estimate {
+        model: Some("m".into()),
+        prompt_tokens: 10,
+        completion_tokens: 256,
+    };
+    let lease = t.admit(&p, estimate, no_capture).unwrap();
+    lease.finish(Outcome {
+        status: 200,
+        prompt_tokens: Some(9),
+        completion_tokens: Some(12),
+        ..Outcome::default()
+    });
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -100,48 +117,13 @@ async fn main() {
         ("store key, key+tenant limits", &header),
         ("static key, no limits", &static_header),
     ] {
-        // Warm-up, then measured.
         for _ in 0..n / 10 {
-            let p = t.authenticate(Some(h), None).await.unwrap();
-            let lease = t
-                .admit(
-                    &p,
-                    Estimate {
-                        model: Some("m".into()),
-                        prompt_tokens: 10,
-                        completion_tokens: 256,
-                    },
-                    no_capture,
-                )
-                .unwrap();
-            lease.finish(Outcome {
-                status: 200,
-                prompt_tokens: Some(9),
-                completion_tokens: Some(12),
-                ..Outcome::default()
-            });
+            one(&t, h).await;
         }
         let mut ns = Vec::with_capacity(n);
         for _ in 0..n {
             let start = Instant::now();
-            let p = t.authenticate(Some(h), None).await.unwrap();
-            let lease = t
-                .admit(
-                    &p,
-                    Estimate {
-                        model: Some("m".into()),
-                        prompt_tokens: 10,
-                        completion_tokens: 256,
-                    },
-                    no_capture,
-                )
-                .unwrap();
-            lease.finish(Outcome {
-                status: 200,
-                prompt_tokens: Some(9),
-                completion_tokens: Some(12),
-                ..Outcome::default()
-            });
+            one(&t, h).await;
             ns.push(start.elapsed().as_nanos() as u64);
         }
         report(&format!("auth+admit+settle ({name})"), ns);

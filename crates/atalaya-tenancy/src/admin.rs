@@ -129,16 +129,7 @@ impl Tenancy {
         tenant: Option<&str>,
         target: Option<&str>,
     ) -> AuditEvent {
-        AuditEvent {
-            ts: now_millis(),
-            actor: who.display.clone(),
-            action: action.into(),
-            tenant_id: tenant.map(str::to_owned),
-            target: target.map(str::to_owned),
-            outcome: "success".into(),
-            source_ip: None,
-            details: serde_json::json!({}),
-        }
+        crate::service::event(&who.display, action, tenant, target)
     }
 
     // ----- tenants -----

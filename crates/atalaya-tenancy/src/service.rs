@@ -83,9 +83,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 pub(crate) fn system_event(action: &str, tenant: Option<&str>, target: Option<&str>) -> AuditEvent {
+    event("system", action, tenant, target)
+}
+
+/// A successful action of `actor`, with no details yet.
+pub(crate) fn event(
+    actor: &str,
+    action: &str,
+    tenant: Option<&str>,
+    target: Option<&str>,
+) -> AuditEvent {
     AuditEvent {
         ts: now_millis(),
-        actor: "system".into(),
+        actor: actor.into(),
         action: action.into(),
         tenant_id: tenant.map(str::to_owned),
         target: target.map(str::to_owned),

@@ -78,6 +78,21 @@ fn ok(prompt: u64, completion: u64) -> Outcome {
     }
 }
 
+/// Creates a key and authenticates with it: (the created key, its principal).
+async fn signed_in(
+    t: &Tenancy,
+    who: &Principal,
+    tenant: &str,
+    spec: NewKeySpec,
+) -> (atalaya_tenancy::admin::CreatedKey, Principal) {
+    let k = t.create_key(who, tenant, spec).await.unwrap();
+    let p = t
+        .authenticate(Some(&bearer(&k.secret)), None)
+        .await
+        .unwrap();
+    (k, p)
+}
+
 /// Every byte of the store's files (database and write-ahead log).
 fn raw_files(dir: &Path) -> Vec<u8> {
     let mut all = Vec::new();
@@ -98,14 +113,7 @@ async fn revoked_and_expired_keys_are_refused_immediately() {
     let dir = tempfile::tempdir().unwrap();
     let t = open(dir.path(), settings()).await;
     t.create_tenant(&op(), tenant("acme")).await.unwrap();
-    let k = t
-        .create_key(&op(), "acme", spec(Role::Member, Limits::default()))
-        .await
-        .unwrap();
-    let p = t
-        .authenticate(Some(&bearer(&k.secret)), None)
-        .await
-        .unwrap();
+    let (k, p) = signed_in(&t, &op(), "acme", spec(Role::Member, Limits::default())).await;
     assert_eq!((p.tenant.as_str(), p.role), ("acme", Role::Member));
     assert_eq!(p.display, k.record.prefix);
 
@@ -181,14 +189,7 @@ async fn rate_limits_concurrency_and_headers() {
         max_concurrent: Some(5),
         ..Limits::default()
     };
-    let k = t
-        .create_key(&op(), "acme", spec(Role::Member, limits))
-        .await
-        .unwrap();
-    let p = t
-        .authenticate(Some(&bearer(&k.secret)), None)
-        .await
-        .unwrap();
+    let (_, p) = signed_in(&t, &op(), "acme", spec(Role::Member, limits)).await;
     let a = t.admit(&p, chat("m", 10, 10), || unreachable!()).unwrap();
     let h: std::collections::HashMap<_, _> = a.headers().iter().cloned().collect();
     assert_eq!(h["x-ratelimit-limit-requests"], "2");
@@ -222,14 +223,7 @@ async fn rate_limits_concurrency_and_headers() {
     )
     .await
     .unwrap();
-    let k2 = t
-        .create_key(&op(), "acme", spec(Role::Member, Limits::default()))
-        .await
-        .unwrap();
-    let p2 = t
-        .authenticate(Some(&bearer(&k2.secret)), None)
-        .await
-        .unwrap();
+    let (_, p2) = signed_in(&t, &op(), "acme", spec(Role::Member, Limits::default())).await;
     drop((a, _b));
     let held = t.admit(&p2, chat("m", 1, 1), || unreachable!()).unwrap();
     assert!(matches!(
@@ -255,24 +249,19 @@ async fn token_budgets_are_exhausted_and_reconciled() {
     let mut acme = tenant("acme");
     acme.limits.tokens_per_day = Some(100);
     t.create_tenant(&op(), acme).await.unwrap();
-    let k = t
-        .create_key(
-            &op(),
-            "acme",
-            spec(
-                Role::Member,
-                Limits {
-                    cost_per_month: Some(0.05),
-                    ..Limits::default()
-                },
-            ),
-        )
-        .await
-        .unwrap();
-    let p = t
-        .authenticate(Some(&bearer(&k.secret)), None)
-        .await
-        .unwrap();
+    let (_, p) = signed_in(
+        &t,
+        &op(),
+        "acme",
+        spec(
+            Role::Member,
+            Limits {
+                cost_per_month: Some(0.05),
+                ..Limits::default()
+            },
+        ),
+    )
+    .await;
     // Estimated 60, used 70: the budget counts what was used.
     t.admit(&p, chat("m", 30, 30), || unreachable!())
         .unwrap()
@@ -303,24 +292,19 @@ async fn token_budgets_are_exhausted_and_reconciled() {
     let mut other = tenant("globex");
     other.limits = Limits::default();
     t.create_tenant(&op(), other).await.unwrap();
-    let k2 = t
-        .create_key(
-            &op(),
-            "globex",
-            spec(
-                Role::Member,
-                Limits {
-                    cost_per_month: Some(0.05),
-                    ..Limits::default()
-                },
-            ),
-        )
-        .await
-        .unwrap();
-    let p2 = t
-        .authenticate(Some(&bearer(&k2.secret)), None)
-        .await
-        .unwrap();
+    let (_, p2) = signed_in(
+        &t,
+        &op(),
+        "globex",
+        spec(
+            Role::Member,
+            Limits {
+                cost_per_month: Some(0.05),
+                ..Limits::default()
+            },
+        ),
+    )
+    .await;
     for _ in 0..2 {
         t.admit(&p2, chat("priced", 20, 10), || unreachable!())
             .unwrap()
@@ -346,28 +330,14 @@ async fn models_outside_the_tenant_allow_list_are_refused() {
     let mut acme = tenant("acme");
     acme.models = vec!["small".into()];
     t.create_tenant(&op(), acme).await.unwrap();
-    let k = t
-        .create_key(&op(), "acme", spec(Role::Member, Limits::default()))
-        .await
-        .unwrap();
-    let p = t
-        .authenticate(Some(&bearer(&k.secret)), None)
-        .await
-        .unwrap();
+    let (_, p) = signed_in(&t, &op(), "acme", spec(Role::Member, Limits::default())).await;
     assert!(t.admit(&p, chat("small", 1, 1), || unreachable!()).is_ok());
     assert!(matches!(
         t.admit(&p, chat("large", 1, 1), || unreachable!()),
         Err(Error::ModelNotAllowed(_))
     ));
     // A viewer may not call models at all.
-    let v = t
-        .create_key(&op(), "acme", spec(Role::Viewer, Limits::default()))
-        .await
-        .unwrap();
-    let pv = t
-        .authenticate(Some(&bearer(&v.secret)), None)
-        .await
-        .unwrap();
+    let (_, pv) = signed_in(&t, &op(), "acme", spec(Role::Viewer, Limits::default())).await;
     assert!(matches!(
         t.admit(&pv, chat("small", 1, 1), || unreachable!()),
         Err(Error::Forbidden(_))
@@ -511,14 +481,7 @@ async fn restart_keeps_all_state_and_master_keys_rotate() {
         let mut u = tenant("globex");
         u.limits.tokens_per_day = Some(1000);
         t.create_tenant(&op(), u).await.unwrap();
-        let k = t
-            .create_key(&op(), "globex", spec(Role::Admin, Limits::default()))
-            .await
-            .unwrap();
-        let pg = t
-            .authenticate(Some(&bearer(&k.secret)), None)
-            .await
-            .unwrap();
+        let (k, pg) = signed_in(&t, &op(), "globex", spec(Role::Admin, Limits::default())).await;
         t.admit(&pg, chat("m", 100, 100), || unreachable!())
             .unwrap()
             .finish(ok(300, 100));

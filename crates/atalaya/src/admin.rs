@@ -45,7 +45,9 @@ async fn open(store: &StoreArgs) -> anyhow::Result<Arc<Tenancy>> {
         data_dir: store.data_dir.clone(),
         ..CliOverrides::default()
     };
-    let config = Config::load_for_tools(store.config.as_deref(), &env, &cli)?;
+    let mut config = Config::load_for_tools(store.config.as_deref(), &env, &cli)?;
+    // The CLI authenticates no requests: the client keys' secrets need not be set here.
+    config.auth.api_keys.clear();
     let lookup = |k: &str| std::env::var(k).ok();
     let settings = config.tenancy_settings(&lookup)?;
     let dir = config.server.data_dir.clone();

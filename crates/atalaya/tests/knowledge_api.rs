@@ -54,18 +54,24 @@ rerank_candidates = 12
 struct Api {
     http: reqwest::Client,
     base: String,
+    key: String,
 }
 
 impl Api {
     fn new(base: &str) -> Api {
+        Api::with_key(base, KEY)
+    }
+
+    fn with_key(base: &str, key: &str) -> Api {
         Api {
             http: reqwest::Client::new(),
             base: base.to_owned(),
+            key: key.to_owned(),
         }
     }
 
     async fn send(&self, r: reqwest::RequestBuilder) -> (u16, Value) {
-        let r = r.bearer_auth(KEY).send().await.unwrap();
+        let r = r.bearer_auth(&self.key).send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
         (
@@ -590,4 +596,80 @@ async fn ingestion_resumes_after_kill_9_and_loses_nothing() {
     let c = kb.collection("default", "big").unwrap();
     assert!(kb.verify(&c).unwrap(), "indexes differ from the store");
     eprintln!("killed after {killed_at} of {N} documents");
+}
+
+/// A member key of a new tenant, made with the CLI on the data directory.
+fn tenant_key(data: &Path, tenant: &str) -> String {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(common::BIN)
+            .args(args)
+            .args(["--data-dir", data.to_str().unwrap()])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    run(&["tenants", "create", tenant]);
+    let k = run(&["keys", "create", "--tenant", tenant, "--name", "app"]);
+    k["key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_never_sees_or_touches_another_tenants_knowledge() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let acme_key = tenant_key(data.path(), "acme");
+    let globex_key = tenant_key(data.path(), "globex");
+    let (mut child, base, _dir) = common::serve(&config(data.path(), &fake.base_url()), KEY).await;
+    let acme = Api::with_key(&base, &acme_key);
+    let globex = Api::with_key(&base, &globex_key);
+
+    let (s, v) = acme.post("/v1/knowledge", json!({"name": "docs"})).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = acme
+        .post(
+            "/v1/knowledge/docs/documents",
+            json!({"documents": [{"source": "refunds.md", "content": "# Refunds\n\nRefunds are paid within 14 days of the return."}]}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let task = acme.wait(v["id"].as_i64().unwrap()).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+
+    // Globex sees nothing of acme's: not in listings, not by name, not its task.
+    let (_, list) = globex.get("/v1/knowledge").await;
+    assert!(list["data"].as_array().unwrap().is_empty(), "{list}");
+    for path in ["/v1/knowledge/docs", "/v1/knowledge/docs/documents"] {
+        let (s, v) = globex.get(path).await;
+        assert_eq!(s, 404, "{path}: {v}");
+    }
+    let (s, _) = globex
+        .post("/v1/knowledge/docs/query", json!({"query": "refunds"}))
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = globex.get(&format!("/v1/tasks/{}", task["id"])).await;
+    assert_eq!(s, 404);
+    let (s, _) = globex.delete("/v1/knowledge/docs").await;
+    assert_eq!(s, 404);
+    // The same name in another tenant is another collection.
+    let (s, v) = globex.post("/v1/knowledge", json!({"name": "docs"})).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = globex
+        .post("/v1/knowledge/docs/query", json!({"query": "refunds"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["data"].as_array().unwrap().is_empty(), "{v}");
+    // Acme's collection is untouched.
+    let (s, v) = acme
+        .post("/v1/knowledge/docs/query", json!({"query": "refunds"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"][0]["source"], "refunds.md", "{v}");
+    child.kill().await.unwrap();
 }
