@@ -335,7 +335,7 @@ fn parse_date(s: &str) -> Option<i64> {
         it.next()?.parse::<u32>().ok()?,
         it.next()?.parse::<i64>().ok()?,
     );
-    if it.next().is_some() || !(1..=31).contains(&d) {
+    if it.next().is_some() || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
         return None;
     }
     // Search the month's first day from an estimate (30.44 days a month from 1970).
@@ -447,7 +447,7 @@ pub async fn audit_verify(
 #[serde(deny_unknown_fields)]
 pub struct InferenceQuery {
     pub limit: Option<usize>,
-    /// Unix seconds: rows before this time.
+    /// Unix milliseconds (the `ts` of the last row of the previous page): rows before it.
     pub before: Option<i64>,
 }
 
@@ -459,12 +459,7 @@ pub async fn inference_log(
 ) -> Result<Json<List<atalaya_tenancy::admin::InferenceEntry>>, ApiError> {
     let rows = state
         .tenancy
-        .inference_log(
-            &p,
-            &tenant,
-            q.limit.unwrap_or(50),
-            q.before.map(|s| s.saturating_mul(1000)),
-        )
+        .inference_log(&p, &tenant, q.limit.unwrap_or(50), q.before)
         .await
         .map_err(Error::from)?;
     Ok(Json(List::new(rows)))
@@ -525,5 +520,6 @@ mod tests {
         assert_eq!(parse_date("2001-02-29"), None);
         assert_eq!(parse_date("2026-13-01"), None);
         assert_eq!(parse_date("yesterday"), None);
+        assert_eq!(parse_date("99999999999999-01-01"), None);
     }
 }

@@ -147,8 +147,13 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
     Ok(principal)
 }
 
-/// Routes whose handlers admit the request themselves, with a token estimate.
-const METERED: [&str; 2] = ["/v1/chat/completions", "/v1/embeddings"];
+/// Routes whose handlers admit the request themselves, with the model they call.
+const METERED: [&str; 4] = [
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/knowledge/{collection}/query",
+    "/v1/knowledge/{collection}/answer",
+];
 
 /// The authenticated caller of the API: request id, principal and arrival time. Its role
 /// must allow calling the API; requests to routes that call no model are admitted here.

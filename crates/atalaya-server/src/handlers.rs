@@ -65,7 +65,7 @@ fn routed_json<T>(body: Bytes, routed: &Routed<T>) -> Response {
 }
 
 /// The data subject of a request: `x-atalaya-subject`, else the OpenAI `user` field.
-fn subject(headers: &HeaderMap, user: Option<&str>) -> Option<String> {
+pub(crate) fn subject(headers: &HeaderMap, user: Option<&str>) -> Option<String> {
     headers
         .get("x-atalaya-subject")
         .and_then(|v| v.to_str().ok())
@@ -77,13 +77,13 @@ fn subject(headers: &HeaderMap, user: Option<&str>) -> Option<String> {
 
 /// Tokens of a text, estimated before the call (about 4 characters a token; the upstream's
 /// usage replaces the estimate when the response ends).
-fn estimate_tokens(chars: usize) -> u64 {
+pub(crate) fn estimate_tokens(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
 /// Admits a model call (budgets, concurrency, rate limits) and leaves its lease in the
 /// request's facts, to be settled when the response ends.
-fn admit(
+pub(crate) fn admit(
     state: &AppState,
     ctx: &atalaya_core::context::RequestContext,
     facts: &Facts,
@@ -111,6 +111,29 @@ pub async fn chat_completions(
     headers: HeaderMap,
     ApiJson(mut wire): ApiJson<api::ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
+    // Admission first (limits, budgets, the tenant's models): a refused request does no
+    // retrieval or guard work. Retrieved sources are not in the estimate; the upstream's
+    // usage settles it.
+    {
+        let chars = serde_json::to_vec(&wire.messages).map_or(0, |b| b.len());
+        let completion = wire
+            .max_completion_tokens
+            .or(wire.max_tokens)
+            .map(u64::from)
+            .unwrap_or(state.tenancy.settings().limits.estimate_completion_tokens);
+        let estimate = atalaya_tenancy::Estimate {
+            model: Some(wire.model.clone()),
+            prompt_tokens: estimate_tokens(chars),
+            completion_tokens: completion,
+        };
+        // What the client sent, before retrieval and pseudonymization: the inference log is
+        // the client's record, encrypted at rest.
+        let capture = || atalaya_tenancy::Capture {
+            subject: subject(&headers, wire.user.as_deref()),
+            request: json!({"model": wire.model, "messages": wire.messages}),
+        };
+        admit(&state, &ctx, &facts, estimate, capture)?;
+    }
     let policy = state.guard.policy_for(&wire.model);
     // Retrieval-augmented chat (`"atalaya": {"knowledge": {...}}`): never sent upstream.
     let mut rag = match wire.extra.remove("atalaya") {
@@ -122,32 +145,6 @@ pub async fn chat_completions(
     };
     let mut req = ChatRequest::try_from(wire)?;
     note_model(&facts, &req.model, req.stream);
-    {
-        let chars: usize = req.messages.iter().map(|m| m.text().len() + 16).sum();
-        let completion = req
-            .params
-            .max_tokens
-            .map(u64::from)
-            .unwrap_or(state.tenancy.settings().limits.estimate_completion_tokens);
-        let estimate = atalaya_tenancy::Estimate {
-            model: Some(req.model.clone()),
-            prompt_tokens: estimate_tokens(chars),
-            completion_tokens: completion,
-        };
-        // What the client sent, before pseudonymization: the inference log is the client's
-        // record, encrypted at rest.
-        let capture = || atalaya_tenancy::Capture {
-            subject: subject(&headers, req.user.as_deref()),
-            request: json!({
-                "model": req.model,
-                "messages": req.messages.iter().map(|m| json!({
-                    "role": format!("{:?}", m.role).to_lowercase(),
-                    "content": m.text(),
-                })).collect::<Vec<_>>(),
-            }),
-        };
-        admit(&state, &ctx, &facts, estimate, capture)?;
-    }
     let mut guard = match policy {
         Some(policy) => {
             let (dropped, sources_at) = rag

@@ -14,7 +14,7 @@ use atalaya_knowledge::{
     tasks::{NewItem, Task, TaskStatus},
 };
 use axum::{
-    extract::{Path, Query, Request, State},
+    extract::{Extension, Path, Query, Request, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -26,6 +26,7 @@ use crate::{
     error::ApiError,
     extract::{parse_json, read_body, ApiJson, Caller},
     knowledge::{tenant, Answer, AnswerInput, CollectionStats, KnowledgeService},
+    observe::Facts,
 };
 
 fn service(state: &AppState) -> Result<&Arc<KnowledgeService>, ApiError> {
@@ -520,8 +521,38 @@ pub async fn list_tasks(
     )))
 }
 
+/// Admits a knowledge request: a model call (reranker, answer model) counts against the
+/// tenant's models and budgets; otherwise only the request limits apply.
+fn admit_knowledge(
+    state: &AppState,
+    ctx: &atalaya_core::context::RequestContext,
+    facts: &Facts,
+    model: Option<String>,
+    prompt_chars: usize,
+    completion_tokens: u64,
+) -> Result<(), ApiError> {
+    let estimate = atalaya_tenancy::Estimate {
+        prompt_tokens: if model.is_some() {
+            crate::handlers::estimate_tokens(prompt_chars)
+        } else {
+            0
+        },
+        completion_tokens: if model.is_some() {
+            completion_tokens
+        } else {
+            0
+        },
+        model,
+    };
+    crate::handlers::admit(state, ctx, facts, estimate, || atalaya_tenancy::Capture {
+        subject: None,
+        request: serde_json::Value::Null,
+    })
+}
+
 pub async fn query(
     State(state): State<Arc<AppState>>,
+    Extension(facts): Extension<Facts>,
     Caller(ctx): Caller,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<wire::QueryRequest>,
@@ -529,6 +560,24 @@ pub async fn query(
     let params = search_params(req.retrieval(), 10)?;
     let mode = params.mode;
     let rerank = req.rerank.unwrap_or(false);
+    // A reranked query calls the reranker with every candidate.
+    let reranker = rerank
+        .then(|| {
+            state
+                .knowledge
+                .as_ref()
+                .and_then(|k| k.rerank_model.clone())
+        })
+        .flatten();
+    let candidates = state.knowledge.as_ref().map_or(0, |k| k.rerank_candidates);
+    admit_knowledge(
+        &state,
+        &ctx,
+        &facts,
+        reranker,
+        req.query.len() * candidates.max(1) + candidates * 800,
+        0,
+    )?;
     let hits = service(&state)?
         .retrieve(&state.gateway, &ctx, &name, req.query, params, rerank)
         .await?;
@@ -597,12 +646,30 @@ fn answer_response(a: Answer) -> wire::AnswerResponse {
 
 pub async fn answer(
     State(state): State<Arc<AppState>>,
+    Extension(facts): Extension<Facts>,
     Caller(ctx): Caller,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<wire::AnswerRequest>,
 ) -> Result<Json<wire::AnswerResponse>, ApiError> {
     let svc = service(&state)?;
     let params = search_params(req.retrieval(), svc.answer_sources)?;
+    // The generating model, when the answer is generated: the tenant must be allowed it and
+    // have budget; sources (about 200 tokens each) are in the estimate.
+    let model = (!req.extractive)
+        .then(|| req.model.clone().or_else(|| svc.answer_model.clone()))
+        .flatten();
+    let completion = req
+        .max_tokens
+        .map(u64::from)
+        .unwrap_or(state.tenancy.settings().limits.estimate_completion_tokens);
+    admit_knowledge(
+        &state,
+        &ctx,
+        &facts,
+        model,
+        req.query.len() + svc.answer_sources * 800,
+        completion,
+    )?;
     let input = AnswerInput {
         query: req.query,
         model: req.model,
@@ -613,5 +680,13 @@ pub async fn answer(
         rerank: req.rerank.unwrap_or(false),
     };
     let a = svc.answer(&state.gateway, &ctx, &name, input).await?;
+    // The generation's usage settles the admission.
+    if let Some(u) = a
+        .usage
+        .as_ref()
+        .and_then(|u| serde_json::from_value::<atalaya_api::Usage>(u.clone()).ok())
+    {
+        facts.update(|f| f.usage = Some(u));
+    }
     Ok(Json(answer_response(a)))
 }

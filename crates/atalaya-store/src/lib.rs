@@ -47,7 +47,8 @@ pub trait TenantStore: Send + Sync {
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
     async fn tenants(&self) -> Result<Vec<Tenant>>;
     async fn update_tenant(&self, tenant: Tenant, audit: AuditEvent) -> Result<()>;
-    /// Deletes the tenant, its keys, usage and inference log.
+    /// Deletes the tenant, its keys, usage and inference log; `create_tenant` refuses its id
+    /// from then on.
     async fn delete_tenant(&self, id: &str, audit: AuditEvent) -> Result<()>;
 }
 

@@ -19,7 +19,8 @@ use crate::{
 };
 
 /// Schema versions, applied in order.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -107,7 +108,16 @@ CREATE TABLE inference_log (
 );
 CREATE INDEX inference_tenant_ts ON inference_log(tenant_id, ts);
 CREATE INDEX inference_subject ON inference_log(subject_hash);
-"#];
+"#,
+    // Ids of deleted tenants are never reused: a new tenant must not inherit what the old
+    // one left behind (its audit entries, rows of requests that were in flight).
+    r#"
+CREATE TABLE deleted_tenants (
+    id TEXT PRIMARY KEY,
+    deleted_at INTEGER NOT NULL
+);
+"#,
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -431,6 +441,19 @@ fn write_tenant(tx: &Transaction, t: &Tenant, insert: bool) -> Result<usize> {
 impl TenantStore for SqliteStore {
     async fn create_tenant(&self, tenant: Tenant, audit: AuditEvent) -> Result<()> {
         self.write(move |tx| {
+            let deleted: Option<i64> = tx
+                .query_row(
+                    "SELECT deleted_at FROM deleted_tenants WHERE id = ?1",
+                    [&tenant.id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if deleted.is_some() {
+                return Err(Error::Conflict(format!(
+                    "tenant id '{}' belonged to a deleted tenant and cannot be reused",
+                    tenant.id
+                )));
+            }
             if write_tenant(tx, &tenant, true)? == 0 {
                 return Err(Error::Conflict(format!(
                     "tenant '{}' already exists",
@@ -485,6 +508,10 @@ impl TenantStore for SqliteStore {
             if tx.execute("DELETE FROM tenants WHERE id = ?1", [&id])? == 0 {
                 return Err(Error::NotFound(format!("tenant '{id}'")));
             }
+            tx.execute(
+                "INSERT OR REPLACE INTO deleted_tenants (id, deleted_at) VALUES (?1, ?2)",
+                params![id, audit.ts],
+            )?;
             append_in(tx, vec![audit])?;
             Ok(())
         })

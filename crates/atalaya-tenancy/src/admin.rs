@@ -144,8 +144,9 @@ impl Tenancy {
         }
         check_limits(&t.limits, "limits")?;
         if t.log_inference && self.keyring().is_none() {
-            return Err(Error::Unavailable(
-                "log_inference needs encryption.master_key in the configuration".into(),
+            return Err(Error::invalid(
+                "log_inference needs encryption.master_key in the server's configuration",
+                Some("log_inference"),
             ));
         }
         let now = now_millis();
@@ -194,8 +195,9 @@ impl Tenancy {
             check_limits(l, "limits")?;
         }
         if p.log_inference == Some(true) && self.keyring().is_none() {
-            return Err(Error::Unavailable(
-                "log_inference needs encryption.master_key in the configuration".into(),
+            return Err(Error::invalid(
+                "log_inference needs encryption.master_key in the server's configuration",
+                Some("log_inference"),
             ));
         }
         let mut changed = serde_json::Map::new();
@@ -235,7 +237,13 @@ impl Tenancy {
             )));
         }
         let e = self.event(who, "tenant.delete", Some(id), Some(id));
+        // Queued rows of the tenant are written first, so they go with it; the store keeps
+        // the id as deleted, so it can never be created again and inherit anything left
+        // behind (its audit entries, rows of requests still in flight).
+        let _serial = self.flush_lock.lock().await;
+        self.flush_locked().await?;
         self.store.delete_tenant(id, e).await?;
+        drop(_serial);
         self.reload().await?;
         Ok(())
     }
@@ -531,17 +539,33 @@ impl Tenancy {
             .store
             .inference(tenant, limit.clamp(1, 1000), before)
             .await?;
-        rows.into_iter().map(|r| self.decrypt(r)).collect()
+        let entries = rows
+            .into_iter()
+            .map(|r| self.decrypt(r))
+            .collect::<Result<Vec<_>>>()?;
+        // Reading decrypted prompts is itself audited.
+        let mut e = self.event(who, "inference_log.read", Some(tenant), None);
+        e.details = serde_json::json!({"rows": entries.len(), "before": before});
+        self.store.append_audit(vec![e]).await?;
+        Ok(entries)
     }
 
-    fn subject_hash(&self, subject: &str) -> Result<Option<Vec<u8>>> {
+    /// The subject's keyed hash; `None` when no inference log was ever kept (no data keys).
+    async fn subject_hash(&self, subject: &str) -> Result<Option<Vec<u8>>> {
         if subject.is_empty() || subject.len() > 256 {
             return Err(Error::invalid(
                 "a subject id has 1 to 256 bytes",
                 Some("subject"),
             ));
         }
-        Ok(self.keyring().map(|k| k.subject_hash(subject)))
+        match self.keyring() {
+            Some(k) => Ok(Some(k.subject_hash(subject))),
+            None if self.store.data_keys().await?.is_empty() => Ok(None),
+            // Rows may exist, but without the master key they cannot be found.
+            None => Err(Error::Unavailable(
+                "the inference log holds encrypted rows, and finding a subject's rows needs encryption.master_key; configure it and retry".into(),
+            )),
+        }
     }
 
     /// Everything stored about a subject (in `tenant`, or every tenant for a platform admin).
@@ -554,7 +578,7 @@ impl Tenancy {
         let scope = self.subject_scope(who, tenant, Action::ManageSubjects)?;
         self.flush().await?;
         let mut e = self.event(who, "subject.export", scope.as_deref(), None);
-        let rows = match self.subject_hash(subject)? {
+        let rows = match self.subject_hash(subject).await? {
             None => Vec::new(),
             Some(h) => {
                 e.target = Some(hex::encode(&h[..8]));
@@ -586,10 +610,13 @@ impl Tenancy {
         tenant: Option<&str>,
     ) -> Result<u64> {
         let scope = self.subject_scope(who, tenant, Action::ManageSubjects)?;
-        // Rows still queued are written first, so they are erased too.
-        self.flush().await?;
+        let hash = self.subject_hash(subject).await?;
+        // Rows still queued are written first, and no flush can run until the erasure is
+        // done, so no row of the subject lands after it.
+        let _serial = self.flush_lock.lock().await;
+        self.flush_locked().await?;
         let mut e = self.event(who, "subject.erase", scope.as_deref(), None);
-        match self.subject_hash(subject)? {
+        match hash {
             None => {
                 e.details = serde_json::json!({"inference_rows": 0, "note": "no inference log (encryption not configured)"});
                 self.store.append_audit(vec![e]).await?;

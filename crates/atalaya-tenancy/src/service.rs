@@ -48,6 +48,8 @@ pub(crate) struct CachedKey {
 
 #[derive(Default)]
 pub(crate) struct Cache {
+    /// The reload that built this snapshot.
+    pub seq: u64,
     pub by_prefix: HashMap<String, Vec<Arc<CachedKey>>>,
     pub tenants: HashMap<String, Arc<Tenant>>,
 }
@@ -59,10 +61,48 @@ pub(crate) struct Pending {
     pub used: HashMap<String, Millis>,
     pub audit: Vec<AuditEvent>,
     pub inference: Vec<InferenceRecord>,
+    /// Authentication failures itemised since the last flush, per client address.
+    pub failures_by_source: HashMap<String, u32>,
+    /// Failures not itemised since the last flush, per client address (one summary entry
+    /// each at the flush).
+    pub suppressed: HashMap<String, u64>,
 }
 
-/// Authentication failures queued beyond this are counted in one summary entry instead.
-const MAX_QUEUED_FAILURES: usize = 10_000;
+impl Pending {
+    /// Puts back what a failed flush could not write (before anything queued since).
+    fn restore(&mut self, mut older: Pending) {
+        older.audit.append(&mut self.audit);
+        self.audit = older.audit;
+        for (k, d) in std::mem::take(&mut self.usage) {
+            match older.usage.get_mut(&k) {
+                Some(o) => {
+                    o.requests += d.requests;
+                    o.prompt_tokens += d.prompt_tokens;
+                    o.completion_tokens += d.completion_tokens;
+                    o.cost_micros += d.cost_micros;
+                }
+                None => {
+                    older.usage.insert(k, d);
+                }
+            }
+        }
+        self.usage = older.usage;
+        for (k, at) in older.used {
+            let e = self.used.entry(k).or_insert(at);
+            *e = (*e).max(at);
+        }
+        older.inference.append(&mut self.inference);
+        self.inference = older.inference;
+    }
+}
+
+/// Authentication failures itemised per client address between two flushes (one second);
+/// beyond, they are counted in one summary entry per address.
+const FAILURES_PER_SOURCE: u32 = 10;
+/// Authentication failures itemised in all between two flushes.
+const MAX_QUEUED_FAILURES: usize = 1_000;
+/// Prefixes remembered as unknown (so a flood of invented keys does not reach the store).
+const MAX_MISSING_PREFIXES: usize = 100_000;
 
 pub struct Tenancy {
     pub(crate) store: Arc<dyn Store>,
@@ -76,6 +116,13 @@ pub struct Tenancy {
     pub(crate) keyring: RwLock<Option<Arc<Keyring>>>,
     data_version: AtomicI64,
     last_anchor: Mutex<(i64, std::time::Instant)>,
+    /// Reloads are numbered when they start; a snapshot replaces the cache only if it
+    /// started after the one installed (an older read never undoes a newer change).
+    reload_seq: std::sync::atomic::AtomicU64,
+    /// Key prefixes looked up in the store and not found (cleared at every reload).
+    missing_prefixes: Mutex<std::collections::HashSet<String>>,
+    /// Serialises flushes with erasure, so no queued row can land after an erasure.
+    pub(crate) flush_lock: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -167,6 +214,9 @@ impl Tenancy {
             keyring: RwLock::new(keyring),
             data_version: AtomicI64::new(data_version),
             last_anchor: Mutex::new((anchored.min(head), std::time::Instant::now())),
+            reload_seq: std::sync::atomic::AtomicU64::new(0),
+            missing_prefixes: Mutex::new(std::collections::HashSet::new()),
+            flush_lock: tokio::sync::Mutex::new(()),
         });
         t.reload().await?;
         Ok(t)
@@ -196,9 +246,13 @@ impl Tenancy {
 
     /// Reloads keys and tenants from the store.
     pub async fn reload(&self) -> Result<()> {
+        let seq = self.reload_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let keys = self.store.keys(None).await?;
         let tenants = self.store.tenants().await?;
-        let mut cache = Cache::default();
+        let mut cache = Cache {
+            seq,
+            ..Cache::default()
+        };
         for k in keys {
             cache
                 .by_prefix
@@ -209,7 +263,11 @@ impl Tenancy {
         for t in tenants {
             cache.tenants.insert(t.id.clone(), Arc::new(t));
         }
-        *self.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
+        let mut current = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        if cache.seq > current.seq {
+            *current = cache;
+            lock(&self.missing_prefixes).clear();
+        }
         Ok(())
     }
 
@@ -255,12 +313,7 @@ impl Tenancy {
 
     async fn check_key(&self, authorization: Option<&str>) -> Result<Principal> {
         let header = authorization.ok_or(Error::MissingKey)?;
-        let key = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or(Error::MissingKey)?;
+        let key = bearer_token(header).ok_or(Error::MissingKey)?;
         let digest = keys::digest(key);
         // Keys of `auth.api_keys` first (they may look like store keys): compared with every
         // entry, without an early exit.
@@ -280,7 +333,8 @@ impl Tenancy {
         if let Some(prefix) = keys::prefix_of(key) {
             let found = match self.lookup_cached(prefix, &digest) {
                 Some(k) => Some(k),
-                // Created by another process since the last reload.
+                // Unknown prefix: perhaps created by another process since the last reload.
+                None if lock(&self.missing_prefixes).contains(prefix) => None,
                 None => {
                     let stored = self.store.keys_by_prefix(prefix).await?;
                     let hit = stored
@@ -288,6 +342,12 @@ impl Tenancy {
                         .find(|k| bool::from(k.hash.ct_eq(&digest)));
                     if hit.is_some() {
                         self.reload().await?;
+                    } else {
+                        let mut missing = lock(&self.missing_prefixes);
+                        if missing.len() >= MAX_MISSING_PREFIXES {
+                            missing.clear();
+                        }
+                        missing.insert(prefix.to_owned());
                     }
                     hit.map(|record| Arc::new(CachedKey { record }))
                 }
@@ -346,8 +406,7 @@ impl Tenancy {
         };
         // Only the visible prefix of a well-formed key is recorded, never the key.
         let prefix = authorization
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(bearer_token)
             .and_then(keys::prefix_of);
         let event = AuditEvent {
             ts: now_millis(),
@@ -359,38 +418,67 @@ impl Tenancy {
             source_ip: source_ip.map(str::to_owned),
             details: serde_json::json!({ "reason": reason }),
         };
+        let source = source_ip.unwrap_or("unknown").to_owned();
         let mut p = lock(&self.pending);
-        if p.audit.len() < MAX_QUEUED_FAILURES {
+        let seen = p.failures_by_source.entry(source.clone()).or_insert(0);
+        *seen += 1;
+        if *seen <= FAILURES_PER_SOURCE && p.audit.len() < MAX_QUEUED_FAILURES {
             p.audit.push(event);
+        } else if p.suppressed.len() < MAX_QUEUED_FAILURES {
+            *p.suppressed.entry(source).or_insert(0) += 1;
         } else {
             self.dropped_failures.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Writes what is queued: usage, last use of keys, audit entries, inference rows.
+    /// Writes what is queued: usage, last use of keys, audit entries, inference rows. What
+    /// cannot be written stays queued for the next flush.
     pub async fn flush(&self) -> Result<()> {
-        let taken = std::mem::take(&mut *lock(&self.pending));
+        let _serial = self.flush_lock.lock().await;
+        self.flush_locked().await
+    }
+
+    /// [`Tenancy::flush`] for a caller that holds `flush_lock`.
+    pub(crate) async fn flush_locked(&self) -> Result<()> {
+        let mut taken = std::mem::take(&mut *lock(&self.pending));
         let dropped = self.dropped_failures.swap(0, Ordering::Relaxed);
-        let mut audit = taken.audit;
-        if dropped > 0 {
-            tracing::warn!(
-                dropped,
-                "authentication failures beyond the audit queue were summarised"
-            );
+        let mut summaries = Vec::new();
+        for (source, n) in std::mem::take(&mut taken.suppressed) {
             let mut e = system_event("auth.failure.summary", None, None);
             e.outcome = "failure".into();
-            e.details = serde_json::json!({ "not_itemised": dropped });
-            audit.push(e);
+            e.source_ip = (source != "unknown").then_some(source);
+            e.details = serde_json::json!({ "not_itemised": n });
+            summaries.push(e);
         }
-        self.store.append_audit(audit).await?;
-        self.store
-            .add_usage(taken.usage.into_values().collect())
-            .await?;
-        self.store
-            .touch_keys(taken.used.into_iter().collect())
-            .await?;
-        self.store.insert_inference(taken.inference).await?;
-        Ok(())
+        if dropped > 0 {
+            tracing::warn!(dropped, "authentication failures from too many addresses were counted without their address");
+            let mut e = system_event("auth.failure.summary", None, None);
+            e.outcome = "failure".into();
+            e.details = serde_json::json!({ "not_itemised": dropped, "sources": "many" });
+            summaries.push(e);
+        }
+        taken.failures_by_source.clear();
+        taken.audit.extend(summaries);
+        let result = async {
+            self.store.append_audit(taken.audit.clone()).await?;
+            taken.audit.clear();
+            self.store
+                .add_usage(taken.usage.values().cloned().collect())
+                .await?;
+            taken.usage.clear();
+            self.store
+                .touch_keys(taken.used.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                .await?;
+            taken.used.clear();
+            self.store.insert_inference(taken.inference.clone()).await?;
+            taken.inference.clear();
+            Ok::<(), Error>(())
+        }
+        .await;
+        if result.is_err() {
+            lock(&self.pending).restore(taken);
+        }
+        result
     }
 
     /// Signs the chain's head when enough entries or time have passed (or `force`).
@@ -469,6 +557,15 @@ impl Tenancy {
             tracing::error!(error = %e, "final audit anchor failed");
         }
     }
+}
+
+/// The key of an `Authorization: Bearer …` header value.
+fn bearer_token(header: &str) -> Option<&str> {
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
 }
 
 async fn bootstrap_admin(store: &dyn Store, secret: &str) -> Result<()> {

@@ -73,12 +73,14 @@ struct Spent {
 }
 
 impl Spent {
+    /// Moves to `day` if it is later (a new day, perhaps a new month); never backwards.
     fn roll(&mut self, day: i64) {
-        if self.day != day {
-            self.day = day;
-            self.day_tokens = 0;
-            self.day_cost = 0;
+        if day <= self.day {
+            return;
         }
+        self.day = day;
+        self.day_tokens = 0;
+        self.day_cost = 0;
         let m = month_of(day);
         if self.month != m {
             self.month = m;
@@ -87,6 +89,9 @@ impl Spent {
         }
     }
 
+    /// Adds (or, negative, removes) spending that belongs to `day`: to the day's totals if
+    /// it is the current day, to the month's if it is the current month. A request admitted
+    /// yesterday and settled today changes only what is still current.
     fn add(&mut self, day: i64, tokens: i64, cost: i64) {
         self.roll(day);
         let f = |v: u64, d: i64| {
@@ -96,10 +101,14 @@ impl Spent {
                 v.saturating_sub(d.unsigned_abs())
             }
         };
-        self.day_tokens = f(self.day_tokens, tokens);
-        self.month_tokens = f(self.month_tokens, tokens);
-        self.day_cost = f(self.day_cost, cost);
-        self.month_cost = f(self.month_cost, cost);
+        if day == self.day {
+            self.day_tokens = f(self.day_tokens, tokens);
+            self.day_cost = f(self.day_cost, cost);
+        }
+        if month_of(day) == self.month {
+            self.month_tokens = f(self.month_tokens, tokens);
+            self.month_cost = f(self.month_cost, cost);
+        }
     }
 }
 
@@ -535,10 +544,13 @@ impl Lease {
         };
         let ok = (200..300).contains(&outcome.status);
         let estimated = self.estimate.prompt_tokens + self.estimate.completion_tokens;
-        // Without usage from the upstream, a success counts as estimated and a failure as free.
+        // Without usage from the upstream, a success counts as estimated, and so does a
+        // request whose client went away (499: the upstream may have produced and billed the
+        // answer); a failure is free.
+        let charged = ok || outcome.status == 499;
         let (prompt, completion) = match (outcome.prompt_tokens, outcome.completion_tokens) {
             (Some(p), c) => (p, c.unwrap_or(0)),
-            (None, _) if ok => (self.estimate.prompt_tokens, self.estimate.completion_tokens),
+            (None, _) if charged => (self.estimate.prompt_tokens, self.estimate.completion_tokens),
             (None, _) => (0, 0),
         };
         let actual = prompt + completion;
@@ -707,6 +719,22 @@ mod tests {
         // Leap day.
         assert_eq!(month_of(11016), (2000, 2));
         assert_eq!(month_of(11017), (2000, 3));
+    }
+
+    #[test]
+    fn settling_yesterday_never_resets_today() {
+        let mut s = Spent::default();
+        s.add(20789, 100, 0); // admitted on 2 Dec
+        s.add(20790, 500, 0); // another request on 3 Dec
+        assert_eq!((s.day, s.day_tokens, s.month_tokens), (20790, 500, 600));
+        // The 2 Dec request settles on 3 Dec, 40 tokens above its estimate: the month
+        // takes it, today's total is untouched and nothing is reset.
+        s.add(20789, 40, 0);
+        assert_eq!((s.day, s.day_tokens, s.month_tokens), (20790, 500, 640));
+        // Settled in the next month: only a new month's totals would change, so nothing.
+        s.add(20819, 7, 0); // 1 Jan
+        s.add(20790, -100, 0);
+        assert_eq!((s.day, s.day_tokens, s.month_tokens), (20819, 7, 7));
     }
 
     #[test]

@@ -706,3 +706,57 @@ async fn bootstrap_admin_key_only_on_first_start() {
         Err(Error::InvalidKey)
     ));
 }
+
+#[tokio::test]
+async fn a_deleted_tenant_id_is_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path(), settings()).await;
+    let p = logging_tenant(&t).await;
+    served(&t, &p, "erin", "PROMPT", "ANSWER");
+    // The row is still queued when the tenant is deleted: it goes with the tenant.
+    t.delete_tenant(&op(), "acme").await.unwrap();
+    assert!(matches!(
+        t.create_tenant(&op(), tenant("acme")).await,
+        Err(Error::Store(atalaya_store::Error::Conflict(_)))
+    ));
+    t.flush().await.unwrap();
+    assert!(t
+        .store()
+        .inference("acme", 10, None)
+        .await
+        .unwrap()
+        .is_empty());
+    // Built-in tenants cannot be deleted.
+    assert!(matches!(
+        t.delete_tenant(&op(), "default").await,
+        Err(Error::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn failed_authentications_are_audited_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path(), settings()).await;
+    for i in 0..50 {
+        let key = format!("atl_Zz{i:06}{}", "q".repeat(40));
+        let _ = t.authenticate(Some(&bearer(&key)), Some("10.9.9.9")).await;
+    }
+    let _ = t.authenticate(Some("bearer nope"), Some("10.1.1.1")).await;
+    let entries = t.audit_entries(&op(), None, 0, 1000).await.unwrap();
+    let from = |ip: &str, action: &str| {
+        entries
+            .iter()
+            .filter(|e| e.event.source_ip.as_deref() == Some(ip) && e.event.action == action)
+            .collect::<Vec<_>>()
+    };
+    // One address gets 10 itemised entries a second, the rest in one summary.
+    assert_eq!(from("10.9.9.9", "auth.failure").len(), 10);
+    let summary = from("10.9.9.9", "auth.failure.summary");
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0].event.details["not_itemised"], 40);
+    // Lower-case "bearer" is read too; the itemised entry shows the visible prefix only.
+    assert_eq!(from("10.1.1.1", "auth.failure").len(), 1);
+    assert!(from("10.9.9.9", "auth.failure")
+        .iter()
+        .all(|e| e.event.actor.len() == 12 && e.event.actor.starts_with("atl_Zz")));
+}

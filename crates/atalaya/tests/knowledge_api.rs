@@ -598,8 +598,9 @@ async fn ingestion_resumes_after_kill_9_and_loses_nothing() {
     eprintln!("killed after {killed_at} of {N} documents");
 }
 
-/// A member key of a new tenant, made with the CLI on the data directory.
-fn tenant_key(data: &Path, tenant: &str) -> String {
+/// A member key of a new tenant (created with `extra` options), made with the CLI on the
+/// data directory.
+fn tenant_key(data: &Path, tenant: &str, extra: &[&str]) -> String {
     let run = |args: &[&str]| {
         let out = std::process::Command::new(common::BIN)
             .args(args)
@@ -615,7 +616,9 @@ fn tenant_key(data: &Path, tenant: &str) -> String {
         );
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
-    run(&["tenants", "create", tenant]);
+    let mut create = vec!["tenants", "create", tenant];
+    create.extend_from_slice(extra);
+    run(&create);
     let k = run(&["keys", "create", "--tenant", tenant, "--name", "app"]);
     k["key"].as_str().unwrap().to_owned()
 }
@@ -624,8 +627,10 @@ fn tenant_key(data: &Path, tenant: &str) -> String {
 async fn a_tenant_never_sees_or_touches_another_tenants_knowledge() {
     let fake = FakeUpstream::start().await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let acme_key = tenant_key(data.path(), "acme");
-    let globex_key = tenant_key(data.path(), "globex");
+    let acme_key = tenant_key(data.path(), "acme", &[]);
+    let globex_key = tenant_key(data.path(), "globex", &[]);
+    // Initech may call the embedding model only: not the answer model.
+    let initech_key = tenant_key(data.path(), "initech", &["--models", "minilm"]);
     let (mut child, base, _dir) = common::serve(&config(data.path(), &fake.base_url()), KEY).await;
     let acme = Api::with_key(&base, &acme_key);
     let globex = Api::with_key(&base, &globex_key);
@@ -671,5 +676,23 @@ async fn a_tenant_never_sees_or_touches_another_tenants_knowledge() {
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["data"][0]["source"], "refunds.md", "{v}");
+
+    // A generated answer calls the answer model: refused for a tenant without it; an
+    // extractive one calls no model.
+    let initech = Api::with_key(&base, &initech_key);
+    let (s, _) = initech.post("/v1/knowledge", json!({"name": "docs"})).await;
+    assert_eq!(s, 201);
+    let (s, v) = initech
+        .post("/v1/knowledge/docs/answer", json!({"query": "refunds"}))
+        .await;
+    assert_eq!(s, 404, "{v}");
+    assert_error(&v, "model_not_found");
+    let (s, v) = initech
+        .post(
+            "/v1/knowledge/docs/answer",
+            json!({"query": "refunds", "extractive": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
     child.kill().await.unwrap();
 }
