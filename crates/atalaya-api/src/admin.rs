@@ -41,6 +41,10 @@ pub struct CreateTenantRequest {
     pub log_inference: bool,
     #[serde(default)]
     pub retention_days: Option<u32>,
+    /// A `[guard.policies]` name, or `"off"`, for all the tenant's requests; absent = each
+    /// route's own policy.
+    #[serde(default)]
+    pub guard_policy: Option<String>,
 }
 
 /// A partial update: absent fields are left as they are; `retention_days: null` keeps rows
@@ -58,6 +62,9 @@ pub struct UpdateTenantRequest {
     pub log_inference: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
     pub retention_days: Option<Option<u32>>,
+    /// `null` returns to each route's policy.
+    #[serde(default, deserialize_with = "double_option")]
+    pub guard_policy: Option<Option<String>>,
 }
 
 /// Distinguishes an absent field (`None`) from `null` (`Some(None)`).
@@ -78,6 +85,7 @@ pub struct TenantObject {
     pub limits: LimitsObject,
     pub log_inference: bool,
     pub retention_days: Option<u32>,
+    pub guard_policy: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -1203,6 +1203,7 @@ impl Config {
             previous_master_keys,
             pricing: self.pricing.clone(),
             limits: self.limits.clone(),
+            guard_policies: self.guard.policies.keys().cloned().collect(),
         })
     }
 

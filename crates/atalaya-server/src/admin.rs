@@ -86,6 +86,7 @@ pub fn tenant_to_wire(t: Tenant) -> TenantObject {
         models: t.models,
         log_inference: t.log_inference,
         retention_days: t.retention_days,
+        guard_policy: t.guard_policy,
         created_at: secs(t.created_at),
         updated_at: secs(t.updated_at),
     }
@@ -160,6 +161,7 @@ pub async fn create_tenant(
                 limits: limits_from_wire(req.limits),
                 log_inference: req.log_inference,
                 retention_days: req.retention_days,
+                guard_policy: req.guard_policy,
             },
         )
         .await
@@ -198,6 +200,7 @@ pub async fn update_tenant(
         limits: req.limits.map(limits_from_wire),
         log_inference: req.log_inference,
         retention_days: req.retention_days,
+        guard_policy: req.guard_policy,
     };
     let t = state
         .tenancy

@@ -243,6 +243,30 @@ impl GuardService {
         }
     }
 
+    /// The policy of a request of a tenant with `tenant_policy` (a name or `off`) on route
+    /// `model`: the tenant's when it has one, else the route's.
+    pub fn policy_for_tenant(
+        &self,
+        tenant_policy: Option<&str>,
+        model: &str,
+    ) -> Option<Arc<RoutePolicy>> {
+        match tenant_policy {
+            None => self.policy_for(model),
+            Some("off") => None,
+            Some(name) => match self.policies.get(name) {
+                Some(p) => Some(p.clone()),
+                None => {
+                    // Checked when set; a policy since removed from the config falls back.
+                    tracing::warn!(
+                        policy = name,
+                        "a tenant's guard policy is not configured; the route's policy applies"
+                    );
+                    self.policy_for(model)
+                }
+            },
+        }
+    }
+
     /// The policy `/v1/guard/*` uses: `?policy=NAME`, else the default one, else built-in
     /// defaults.
     pub fn named_policy(&self, name: Option<&str>) -> Result<Arc<RoutePolicy>, Error> {

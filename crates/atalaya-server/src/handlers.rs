@@ -134,7 +134,10 @@ pub async fn chat_completions(
         };
         admit(&state, &ctx, &facts, estimate, capture)?;
     }
-    let policy = state.guard.policy_for(&wire.model);
+    let tenant_policy = state.tenancy.guard_policy(&ctx.principal.tenant);
+    let policy = state
+        .guard
+        .policy_for_tenant(tenant_policy.as_deref(), &wire.model);
     // Retrieval-augmented chat (`"atalaya": {"knowledge": {...}}`): never sent upstream.
     let mut rag = match wire.extra.remove("atalaya") {
         None => None,
@@ -521,30 +524,38 @@ pub struct GuardQuery {
 /// `POST /v1/guard/scan`: PII spans and injection scores of one text or a batch.
 pub async fn guard_scan(
     State(state): State<Arc<AppState>>,
-    Caller(_ctx): Caller,
+    Caller(ctx): Caller,
     axum::extract::Query(q): axum::extract::Query<GuardQuery>,
     ApiJson(wire): ApiJson<api::guard::ScanRequest>,
 ) -> Result<Response, ApiError> {
-    guard_run(&state, q, wire, false).await
+    guard_run(&state, &ctx, q, wire, false).await
 }
 
 /// `POST /v1/guard/redact`: the same, plus the redacted text.
 pub async fn guard_redact(
     State(state): State<Arc<AppState>>,
-    Caller(_ctx): Caller,
+    Caller(ctx): Caller,
     axum::extract::Query(q): axum::extract::Query<GuardQuery>,
     ApiJson(wire): ApiJson<api::guard::ScanRequest>,
 ) -> Result<Response, ApiError> {
-    guard_run(&state, q, wire, true).await
+    guard_run(&state, &ctx, q, wire, true).await
 }
 
 async fn guard_run(
     state: &Arc<AppState>,
+    ctx: &atalaya_core::context::RequestContext,
     q: GuardQuery,
     wire: api::guard::ScanRequest,
     redact: bool,
 ) -> Result<Response, ApiError> {
-    let policy = state.guard.named_policy(q.policy.as_deref())?;
+    // `?policy=`, else the tenant's own policy (unless "off"), else the default.
+    let tenant_policy = state
+        .tenancy
+        .guard_policy(&ctx.principal.tenant)
+        .filter(|p| p != "off");
+    let policy = state
+        .guard
+        .named_policy(q.policy.as_deref().or(tenant_policy.as_deref()))?;
     let (items, batch) = match wire {
         api::guard::ScanRequest::Batch { input } => (input, true),
         api::guard::ScanRequest::One(item) => (vec![item], false),

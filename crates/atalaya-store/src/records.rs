@@ -39,6 +39,9 @@ pub struct Tenant {
     pub log_inference: bool,
     /// Inference-log rows older than this many days are deleted; `None` = kept.
     pub retention_days: Option<u32>,
+    /// The guard policy (a `[guard.policies]` name, or `off`) of this tenant's requests on
+    /// every route; `None` = each route's own.
+    pub guard_policy: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -117,6 +117,7 @@ CREATE TABLE deleted_tenants (
     deleted_at INTEGER NOT NULL
 );
 "#,
+    "ALTER TABLE tenants ADD COLUMN guard_policy TEXT;",
 ];
 
 #[derive(Clone)]
@@ -157,7 +158,7 @@ fn to_u64(v: i64) -> u64 {
 }
 
 const TENANT_COLS: &str =
-    "id, name, models, limits, log_inference, retention_days, created_at, updated_at";
+    "id, name, models, limits, log_inference, retention_days, created_at, updated_at, guard_policy";
 
 fn tenant_row(r: &Row) -> rusqlite::Result<Tenant> {
     Ok(Tenant {
@@ -169,6 +170,7 @@ fn tenant_row(r: &Row) -> rusqlite::Result<Tenant> {
         retention_days: r.get(5)?,
         created_at: r.get(6)?,
         updated_at: r.get(7)?,
+        guard_policy: r.get(8)?,
     })
 }
 
@@ -417,10 +419,10 @@ fn apply_key_update(tx: &Transaction, id: &str, u: &KeyUpdate) -> Result<()> {
 fn write_tenant(tx: &Transaction, t: &Tenant, insert: bool) -> Result<usize> {
     let sql = if insert {
         format!(
-            "INSERT OR IGNORE INTO tenants ({TENANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            "INSERT OR IGNORE INTO tenants ({TENANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         )
     } else {
-        "UPDATE tenants SET name = ?2, models = ?3, limits = ?4, log_inference = ?5, retention_days = ?6, created_at = ?7, updated_at = ?8 WHERE id = ?1".to_owned()
+        "UPDATE tenants SET name = ?2, models = ?3, limits = ?4, log_inference = ?5, retention_days = ?6, created_at = ?7, updated_at = ?8, guard_policy = ?9 WHERE id = ?1".to_owned()
     };
     Ok(tx.execute(
         &sql,
@@ -433,6 +435,7 @@ fn write_tenant(tx: &Transaction, t: &Tenant, insert: bool) -> Result<usize> {
             t.retention_days,
             t.created_at,
             t.updated_at,
+            t.guard_policy,
         ],
     )?)
 }

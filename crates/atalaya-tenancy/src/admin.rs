@@ -27,6 +27,8 @@ pub struct NewTenant {
     pub limits: Limits,
     pub log_inference: bool,
     pub retention_days: Option<u32>,
+    /// A guard policy name (or `off`) for all the tenant's requests.
+    pub guard_policy: Option<String>,
 }
 
 /// Changes to a tenant; `None` leaves a field as it is.
@@ -38,6 +40,8 @@ pub struct TenantPatch {
     pub log_inference: Option<bool>,
     /// `Some(None)` keeps rows for ever.
     pub retention_days: Option<Option<u32>>,
+    /// `Some(None)` returns to each route's policy.
+    pub guard_policy: Option<Option<String>>,
 }
 
 /// A key to create.
@@ -122,6 +126,20 @@ fn check_limits(l: &Limits, param: &str) -> Result<()> {
 }
 
 impl Tenancy {
+    fn check_guard_policy(&self, name: Option<&str>) -> Result<()> {
+        match name {
+            None | Some("off") => Ok(()),
+            Some(n) if self.settings.guard_policies.iter().any(|p| p == n) => Ok(()),
+            Some(n) => Err(Error::invalid(
+                format!(
+                    "unknown guard policy '{n}': use one of [guard.policies] ({}) or \"off\"",
+                    self.settings.guard_policies.join(", ")
+                ),
+                Some("guard_policy"),
+            )),
+        }
+    }
+
     fn event(
         &self,
         who: &Principal,
@@ -143,6 +161,7 @@ impl Tenancy {
             ));
         }
         check_limits(&t.limits, "limits")?;
+        self.check_guard_policy(t.guard_policy.as_deref())?;
         if t.log_inference && self.keyring().is_none() {
             return Err(Error::invalid(
                 "log_inference needs encryption.master_key in the server's configuration",
@@ -157,11 +176,12 @@ impl Tenancy {
             limits: t.limits,
             log_inference: t.log_inference,
             retention_days: t.retention_days,
+            guard_policy: t.guard_policy,
             created_at: now,
             updated_at: now,
         };
         let mut e = self.event(who, "tenant.create", Some(&tenant.id), Some(&tenant.id));
-        e.details = serde_json::json!({"name": tenant.name, "models": tenant.models, "limits": tenant.limits, "log_inference": tenant.log_inference, "retention_days": tenant.retention_days});
+        e.details = serde_json::json!({"name": tenant.name, "models": tenant.models, "limits": tenant.limits, "log_inference": tenant.log_inference, "retention_days": tenant.retention_days, "guard_policy": tenant.guard_policy});
         self.store.create_tenant(tenant.clone(), e).await?;
         self.reload().await?;
         Ok(tenant)
@@ -194,6 +214,9 @@ impl Tenancy {
         if let Some(l) = &p.limits {
             check_limits(l, "limits")?;
         }
+        if let Some(g) = &p.guard_policy {
+            self.check_guard_policy(g.as_deref())?;
+        }
         if p.log_inference == Some(true) && self.keyring().is_none() {
             return Err(Error::invalid(
                 "log_inference needs encryption.master_key in the server's configuration",
@@ -220,6 +243,10 @@ impl Tenancy {
         if let Some(v) = p.retention_days {
             changed.insert("retention_days".into(), serde_json::json!(v));
             t.retention_days = v;
+        }
+        if let Some(v) = p.guard_policy {
+            changed.insert("guard_policy".into(), serde_json::json!(v));
+            t.guard_policy = v;
         }
         t.updated_at = now_millis();
         let mut e = self.event(who, "tenant.update", Some(id), Some(id));

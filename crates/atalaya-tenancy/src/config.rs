@@ -85,6 +85,9 @@ pub struct Settings {
     pub previous_master_keys: Vec<[u8; 32]>,
     pub pricing: BTreeMap<String, Price>,
     pub limits: LimitsConfig,
+    /// Names of the configured guard policies (a tenant's `guard_policy` must be one, or
+    /// `off`).
+    pub guard_policies: Vec<String>,
 }
 
 impl std::fmt::Debug for Settings {

@@ -178,6 +178,7 @@ impl Tenancy {
                     limits: Limits::default(),
                     log_inference: false,
                     retention_days: None,
+                    guard_policy: None,
                     created_at: now,
                     updated_at: now,
                 };
@@ -278,6 +279,13 @@ impl Tenancy {
             .tenants
             .get(id)
             .cloned()
+    }
+
+    /// The guard policy a tenant's requests use on every route (`Some("off")`: none);
+    /// `None` = each route's own.
+    pub fn guard_policy(&self, tenant: &str) -> Option<String> {
+        self.tenant_cached(tenant)
+            .and_then(|t| t.guard_policy.clone())
     }
 
     /// The models a tenant may call; `None` = all.

@@ -146,6 +146,7 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
                 models,
                 log_inference,
                 retention_days,
+                guard_policy,
                 limits: l,
                 store,
             } => {
@@ -160,6 +161,7 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
                             limits: limits(&l),
                             log_inference,
                             retention_days,
+                            guard_policy,
                         },
                     )
                     .await?;
@@ -189,6 +191,7 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
                 models,
                 log_inference,
                 retention_days,
+                guard_policy,
                 limits: l,
                 store,
             } => {
@@ -200,6 +203,7 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
                     limits: (new_limits != Limits::default()).then_some(new_limits),
                     log_inference,
                     retention_days: retention_days.map(Some),
+                    guard_policy: guard_policy.map(|g| (g != "route").then_some(g)),
                 };
                 let updated = t.update_tenant(&who, &id, patch).await?;
                 settle(&t).await?;

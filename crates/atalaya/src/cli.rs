@@ -357,6 +357,9 @@ pub enum TenantsCommand {
         log_inference: bool,
         #[arg(long)]
         retention_days: Option<u32>,
+        /// A [guard.policies] name (or "off") for all the tenant's requests.
+        #[arg(long)]
+        guard_policy: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -382,6 +385,9 @@ pub enum TenantsCommand {
         log_inference: Option<bool>,
         #[arg(long)]
         retention_days: Option<u32>,
+        /// A [guard.policies] name, "off", or "route" (each route's own policy again).
+        #[arg(long)]
+        guard_policy: Option<String>,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]

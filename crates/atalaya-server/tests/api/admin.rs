@@ -687,3 +687,83 @@ async fn without_cors_configured_no_cors_headers() {
     assert!(r.headers().get("access-control-allow-origin").is_none());
     a.stop().await;
 }
+
+#[tokio::test]
+async fn a_tenant_guard_policy_applies_on_every_route() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let a = start(&fake, "[guard.policies.strict.pii]\naction = \"block\"\n").await;
+    let root = a.root.clone();
+    let (s, v) = a
+        .call(
+            &root,
+            Method::POST,
+            "/admin/v1/tenants",
+            Some(json!({"id": "x", "guard_policy": "nope"})),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["param"], "guard_policy");
+    a.root(
+        Method::POST,
+        "/admin/v1/tenants",
+        Some(json!({"id": "acme", "guard_policy": "strict"})),
+    )
+    .await;
+    a.root(
+        Method::POST,
+        "/admin/v1/tenants",
+        Some(json!({"id": "globex"})),
+    )
+    .await;
+    let (_, acme) = a.key("acme", "member", json!({})).await;
+    let (_, globex) = a.key("globex", "member", json!({})).await;
+    let chat = |key: String| {
+        let (http, base) = (a.http.clone(), a.base.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(&json!({"model": "m", "messages": [{"role": "user", "content": "Write to jane.doe@example.com please"}]}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    // Route `m` has no policy: only acme's own policy blocks the e-mail address.
+    let (s, v) = chat(acme.clone()).await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"]["code"], "guardrail_violation");
+    assert!(!v.to_string().contains("jane.doe"), "{v}");
+    let (s, v) = chat(globex.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    // The tenant's policy also drives /v1/guard/redact: it blocks where the default
+    // pseudonymizes.
+    let body = Some(json!({"text": "jane.doe@example.com"}));
+    let (s, v) = a
+        .call(&acme, Method::POST, "/v1/guard/redact", body.clone())
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("guardrail_violation")),
+        "{v}"
+    );
+    let (s, v) = a
+        .call(&globex, Method::POST, "/v1/guard/redact", body)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["redacted"], "[EMAIL_1]", "{v}");
+    // Back to each route's own policy.
+    let v = a
+        .root(
+            Method::PATCH,
+            "/admin/v1/tenants/acme",
+            Some(json!({"guard_policy": null})),
+        )
+        .await;
+    assert!(v["guard_policy"].is_null(), "{v}");
+    let (s, v) = chat(acme).await;
+    assert_eq!(s, 200, "{v}");
+    a.stop().await;
+}
