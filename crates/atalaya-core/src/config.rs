@@ -113,8 +113,11 @@ pub struct ServerConfig {
     pub cors_allowed_origins: Vec<String>,
     /// Deepest nesting of arrays and objects accepted in a JSON body.
     pub max_json_depth: usize,
-    /// Largest total size of a request's headers, in bytes (431 beyond).
+    /// Largest total size of a request's headers, in bytes (400 beyond).
     pub max_header_bytes: usize,
+    /// Reverse proxies (addresses or networks, `10.0.0.0/8`) whose `X-Forwarded-For` names
+    /// the client in audit entries; empty = the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -129,6 +132,7 @@ impl Default for ServerConfig {
             cors_allowed_origins: Vec::new(),
             max_json_depth: 64,
             max_header_bytes: 32 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -692,6 +696,10 @@ impl Config {
                 "server.max_header_bytes".into(),
                 "must be between 1024 and 1048576".into(),
             );
+        }
+        if let Err((i, problem)) = crate::proxy::TrustedProxies::parse(&self.server.trusted_proxies)
+        {
+            issue(format!("server.trusted_proxies[{i}]"), problem);
         }
         for (i, o) in self.server.cors_allowed_origins.iter().enumerate() {
             let ok = o == "*"

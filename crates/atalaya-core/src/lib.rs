@@ -22,6 +22,7 @@ mod error;
 pub mod gateway;
 pub mod metrics;
 pub mod provider;
+pub mod proxy;
 pub mod routing;
 pub mod secret;
 

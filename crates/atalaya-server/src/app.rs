@@ -32,6 +32,8 @@ pub struct AppState {
     pub tenancy: Arc<Tenancy>,
     pub max_json_depth: usize,
     pub max_header_bytes: usize,
+    /// Whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
+    pub trusted_proxies: atalaya_core::proxy::TrustedProxies,
 }
 
 impl AppState {
@@ -53,6 +55,11 @@ impl AppState {
             tenancy,
             max_json_depth: config.server.max_json_depth,
             max_header_bytes: config.server.max_header_bytes,
+            // Validated with the configuration.
+            trusted_proxies: atalaya_core::proxy::TrustedProxies::parse(
+                &config.server.trusted_proxies,
+            )
+            .unwrap_or_default(),
         })
     }
 }

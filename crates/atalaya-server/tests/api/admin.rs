@@ -767,3 +767,29 @@ async fn a_tenant_guard_policy_applies_on_every_route() {
     assert_eq!(s, 200, "{v}");
     a.stop().await;
 }
+
+#[tokio::test]
+async fn audit_names_the_client_behind_a_trusted_proxy() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let a = start(&fake, "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n").await;
+    let r = a
+        .http
+        .get(format!("{}/v1/models", a.base))
+        .bearer_auth("not-a-key")
+        .header("x-forwarded-for", "198.51.100.4, 203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let v = a.root(Method::GET, "/admin/v1/audit", None).await;
+    let failure = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "auth.failure")
+        .cloned()
+        .unwrap();
+    // The right-most address the proxy saw, not the (forgeable) left-most one.
+    assert_eq!(failure["source_ip"], "203.0.113.9", "{failure}");
+    a.stop().await;
+}
