@@ -25,8 +25,10 @@ THREADS=${THREADS:-2}
 BODY='{"model":"mock-gpt","messages":[{"role":"user","content":"Hello, how are you?"}]}'
 
 command -v wrk >/dev/null || die "wrk not installed: run bench/setup.sh"
-(cd "$REPO_DIR" && cargo build --release -p atalaya -p atalaya-testkit \
-  -p atalaya-tenancy --example tenancy_bench >/dev/null 2>&1) || die "release build failed"
+# Two builds: `--example` would restrict one build to example targets, leaving the binaries stale.
+(cd "$REPO_DIR" && cargo build --release -p atalaya -p atalaya-testkit --bins >/dev/null 2>&1 \
+  && cargo build --release -p atalaya-tenancy --example tenancy_bench >/dev/null 2>&1) \
+  || die "release build failed"
 EXAMPLE=$BIN_DIR/examples/tenancy_bench
 
 stamp=$(date -u +%Y%m%d-%H%M%S)

@@ -33,10 +33,18 @@ impl Quota {
         }
     }
 
-    /// Nanoseconds per unit.
+    /// Time per unit, in [`TICKS_PER_NS`] ticks (so that even a trillion units a minute has
+    /// an interval of many ticks, never a rounded-down zero).
     fn interval(self) -> u128 {
-        60_000_000_000u128 / u128::from(self.per_minute.max(1))
+        (60_000_000_000u128 * TICKS_PER_NS / u128::from(self.per_minute.max(1))).max(1)
     }
+}
+
+/// Buckets keep time in millionths of a nanosecond.
+pub const TICKS_PER_NS: u128 = 1_000_000;
+
+fn duration(ticks: u128) -> Duration {
+    Duration::from_nanos(u64::try_from(ticks.div_ceil(TICKS_PER_NS)).unwrap_or(u64::MAX))
 }
 
 /// One bucket to take units from.
@@ -81,7 +89,7 @@ pub trait Limiter: Send + Sync {
     fn leave(&self, gates: &[String]);
 }
 
-/// The pure GCRA step. `tat` is the bucket's theoretical arrival time (ns); returns whether
+/// The pure GCRA step. `tat` is the bucket's theoretical arrival time (ticks); returns whether
 /// `cost` units are admitted at `now` and the new `tat`.
 pub fn gcra(tat: u128, now: u128, quota: Quota, cost: u64) -> (bool, u128) {
     let t = quota.interval();
@@ -103,7 +111,7 @@ fn state(tat: u128, now: u128, quota: Quota) -> BucketState {
     BucketState {
         limit: quota.burst.max(1),
         remaining: u64::try_from(remaining).unwrap_or(u64::MAX),
-        reset: Duration::from_nanos(u64::try_from(used).unwrap_or(u64::MAX)),
+        reset: duration(used),
     }
 }
 
@@ -141,15 +149,18 @@ impl LocalLimiter {
 
     /// Forgets buckets that are full again (they hold no information).
     pub fn prune(&self) {
-        let now = (self.clock)();
-        self.lock().tat.retain(|_, tat| *tat > now);
+        let mut b = self.lock();
+        let now = (self.clock)() * TICKS_PER_NS;
+        b.tat.retain(|_, tat| *tat > now);
     }
 }
 
 impl Limiter for LocalLimiter {
     fn take(&self, takes: &[Take]) -> Decision {
-        let now = (self.clock)();
         let mut b = self.lock();
+        // The clock is read under the lock: decisions see time in the order they are made
+        // (read before it, a request could see a bucket already moved past its own `now`).
+        let now = (self.clock)() * TICKS_PER_NS;
         // New TATs, visible to later takes from the same bucket in this request.
         let mut next: Vec<u128> = Vec::with_capacity(takes.len());
         for (index, t) in takes.iter().enumerate() {
@@ -170,7 +181,7 @@ impl Limiter for LocalLimiter {
                 };
                 return Decision::Refused {
                     index,
-                    retry_after: Duration::from_nanos(u64::try_from(wait).unwrap_or(u64::MAX)),
+                    retry_after: duration(wait),
                     never,
                 };
             }
@@ -185,9 +196,9 @@ impl Limiter for LocalLimiter {
     }
 
     fn adjust(&self, bucket: &str, quota: Quota, delta: i64) {
-        let now = (self.clock)();
         let t = quota.interval();
         let mut b = self.lock();
+        let now = (self.clock)() * TICKS_PER_NS;
         let tat = b.tat.entry(bucket.to_owned()).or_insert(now);
         let shift = t * u128::from(delta.unsigned_abs());
         *tat = if delta >= 0 {
@@ -259,10 +270,10 @@ mod tests {
             let quota = Quota { per_minute: rate, burst };
             let interval = quota.interval();
             let mut tat = 0u128;
-            let mut now = 10_000_000_000u128;
+            let mut now = 10_000_000_000u128 * TICKS_PER_NS;
             let mut admitted: Vec<(u128, u64)> = Vec::new();
             for (dt, cost) in steps {
-                now += u128::from(dt);
+                now += u128::from(dt) * TICKS_PER_NS;
                 let (ok, t) = gcra(tat, now, quota, cost);
                 if ok {
                     tat = t;
@@ -293,8 +304,9 @@ mod tests {
                 prop_assert!(matches!(l.take(&[take(b, quota, 1)]), Decision::Admitted(_)));
             }
             prop_assert!(matches!(l.take(&[take(b, quota, 1)]), Decision::Refused { .. }), "refused");
-            let interval = u64::try_from(quota.interval()).unwrap();
-            now.fetch_add(interval * k, Ordering::SeqCst);
+            // k intervals, rounded up to whole nanoseconds (less than one more interval).
+            let wait = u64::try_from((quota.interval() * u128::from(k)).div_ceil(TICKS_PER_NS)).unwrap();
+            now.fetch_add(wait, Ordering::SeqCst);
             let fits = k.min(burst);
             for _ in 0..fits {
                 prop_assert!(matches!(l.take(&[take(b, quota, 1)]), Decision::Admitted(_)));
@@ -381,6 +393,41 @@ mod tests {
             Decision::Admitted(s) => assert_eq!(s[0].remaining, 49),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn huge_quotas_never_refuse() {
+        // A trillion tokens a minute: 0.06 ns a token, which whole nanoseconds round to 0.
+        let (now, l) = manual();
+        let q = Quota::per_minute(1_000_000_000_000);
+        for i in 0..1000u64 {
+            now.fetch_add(i % 3, Ordering::SeqCst);
+            assert!(matches!(
+                l.take(&[take("k", q, 300)]),
+                Decision::Admitted(_)
+            ));
+            l.adjust("k", q, -100);
+        }
+    }
+
+    #[test]
+    fn concurrent_takes_under_a_huge_quota_are_all_admitted() {
+        // Found by the gateway benchmark: with the clock read before the lock, a request could
+        // find the bucket already moved past its own `now` and be refused under any quota.
+        let l = Arc::new(LocalLimiter::new(system_clock()));
+        let q = Quota::per_minute(1_000_000_000_000);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let l = l.clone();
+                std::thread::spawn(move || {
+                    (0..20_000)
+                        .filter(|_| !matches!(l.take(&[take("k", q, 300)]), Decision::Admitted(_)))
+                        .count()
+                })
+            })
+            .collect();
+        let refused: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(refused, 0);
     }
 
     #[test]
