@@ -164,8 +164,7 @@ pub async fn create_tenant(
                 guard_policy: req.guard_policy,
             },
         )
-        .await
-        .map_err(Error::from)?;
+        .await?;
     Ok(created(tenant_to_wire(t)))
 }
 
@@ -173,7 +172,7 @@ pub async fn list_tenants(
     State(state): State<Arc<AppState>>,
     AdminCaller(p): AdminCaller,
 ) -> Result<Json<List<TenantObject>>, ApiError> {
-    let all = state.tenancy.tenants(&p).await.map_err(Error::from)?;
+    let all = state.tenancy.tenants(&p).await?;
     Ok(Json(List::new(
         all.into_iter().map(tenant_to_wire).collect(),
     )))
@@ -184,7 +183,7 @@ pub async fn get_tenant(
     AdminCaller(p): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<TenantObject>, ApiError> {
-    let t = state.tenancy.tenant(&p, &id).await.map_err(Error::from)?;
+    let t = state.tenancy.tenant(&p, &id).await?;
     Ok(Json(tenant_to_wire(t)))
 }
 
@@ -202,11 +201,7 @@ pub async fn update_tenant(
         retention_days: req.retention_days,
         guard_policy: req.guard_policy,
     };
-    let t = state
-        .tenancy
-        .update_tenant(&p, &id, patch)
-        .await
-        .map_err(Error::from)?;
+    let t = state.tenancy.update_tenant(&p, &id, patch).await?;
     Ok(Json(tenant_to_wire(t)))
 }
 
@@ -215,11 +210,7 @@ pub async fn delete_tenant(
     AdminCaller(p): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    state
-        .tenancy
-        .delete_tenant(&p, &id)
-        .await
-        .map_err(Error::from)?;
+    state.tenancy.delete_tenant(&p, &id).await?;
     Ok(Json(
         serde_json::json!({"id": id, "object": "tenant", "deleted": true}),
     ))
@@ -237,11 +228,7 @@ pub async fn create_key(
         limits: limits_from_wire(req.limits),
         expires_at: req.expires_at.map(|s| s.saturating_mul(1000)),
     };
-    let k = state
-        .tenancy
-        .create_key(&p, &tenant, spec)
-        .await
-        .map_err(Error::from)?;
+    let k = state.tenancy.create_key(&p, &tenant, spec).await?;
     Ok(created(key_to_wire(k.record, Some(k.secret))))
 }
 
@@ -250,11 +237,7 @@ pub async fn list_keys(
     AdminCaller(p): AdminCaller,
     Path(tenant): Path<String>,
 ) -> Result<Json<List<KeyObject>>, ApiError> {
-    let keys = state
-        .tenancy
-        .keys(&p, Some(&tenant))
-        .await
-        .map_err(Error::from)?;
+    let keys = state.tenancy.keys(&p, Some(&tenant)).await?;
     Ok(Json(List::new(
         keys.into_iter().map(|k| key_to_wire(k, None)).collect(),
     )))
@@ -265,7 +248,7 @@ pub async fn get_key(
     AdminCaller(p): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<KeyObject>, ApiError> {
-    let k = state.tenancy.key(&p, &id).await.map_err(Error::from)?;
+    let k = state.tenancy.key(&p, &id).await?;
     Ok(Json(key_to_wire(k, None)))
 }
 
@@ -281,11 +264,7 @@ pub async fn update_key(
         expires_at: req.expires_at.map(|e| e.map(|s| s.saturating_mul(1000))),
         revoked_at: None,
     };
-    let k = state
-        .tenancy
-        .update_key(&p, &id, update)
-        .await
-        .map_err(Error::from)?;
+    let k = state.tenancy.update_key(&p, &id, update).await?;
     Ok(Json(key_to_wire(k, None)))
 }
 
@@ -294,11 +273,7 @@ pub async fn revoke_key(
     AdminCaller(p): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<KeyObject>, ApiError> {
-    let k = state
-        .tenancy
-        .revoke_key(&p, &id)
-        .await
-        .map_err(Error::from)?;
+    let k = state.tenancy.revoke_key(&p, &id).await?;
     Ok(Json(key_to_wire(k, None)))
 }
 
@@ -315,11 +290,7 @@ pub async fn rotate_key(
         crate::extract::check_depth(&body, state.max_json_depth)?;
         crate::extract::parse_json::<RotateKeyRequest>(&body)?.grace_seconds
     };
-    let k = state
-        .tenancy
-        .rotate_key(&p, &id, grace)
-        .await
-        .map_err(Error::from)?;
+    let k = state.tenancy.rotate_key(&p, &id, grace).await?;
     Ok(created(key_to_wire(k.record, Some(k.secret))))
 }
 
@@ -367,11 +338,7 @@ pub async fn usage(
             Error::invalid(format!("'{s}' is not a date like 2026-12-01"), Some("from"))
         })?,
     };
-    let rows = state
-        .tenancy
-        .usage(&p, &tenant, from)
-        .await
-        .map_err(Error::from)?;
+    let rows = state.tenancy.usage(&p, &tenant, from).await?;
     let mut report = UsageReport {
         object: "usage_report",
         tenant,
@@ -422,8 +389,7 @@ pub async fn audit(
     let rows = state
         .tenancy
         .audit_entries(&p, tenant.as_deref(), q.after, q.limit.unwrap_or(100))
-        .await
-        .map_err(Error::from)?;
+        .await?;
     Ok(Json(List::new(
         rows.into_iter().map(audit_to_wire).collect(),
     )))
@@ -433,7 +399,7 @@ pub async fn audit_verify(
     State(state): State<Arc<AppState>>,
     AdminCaller(p): AdminCaller,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let report = state.tenancy.audit_verify(&p).await.map_err(Error::from)?;
+    let report = state.tenancy.audit_verify(&p).await?;
     let messages: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
     Ok(Json(serde_json::json!({
         "ok": report.ok(),
@@ -463,8 +429,7 @@ pub async fn inference_log(
     let rows = state
         .tenancy
         .inference_log(&p, &tenant, q.limit.unwrap_or(50), q.before)
-        .await
-        .map_err(Error::from)?;
+        .await?;
     Ok(Json(List::new(rows)))
 }
 
@@ -483,8 +448,7 @@ pub async fn export_subject(
     let v = state
         .tenancy
         .export_subject(&p, &subject, q.tenant.as_deref())
-        .await
-        .map_err(Error::from)?;
+        .await?;
     let mut r = Json(v).into_response();
     // Personal data: never cached by a proxy or browser.
     r.headers_mut().insert(
@@ -503,8 +467,7 @@ pub async fn erase_subject(
     let n = state
         .tenancy
         .erase_subject(&p, &subject, q.tenant.as_deref())
-        .await
-        .map_err(Error::from)?;
+        .await?;
     Ok(Json(serde_json::json!({
         "object": "subject.erasure",
         "deleted": {"inference_log": n, "feedback": 0, "documents": 0},

@@ -22,6 +22,12 @@ impl From<Error> for ApiError {
     }
 }
 
+impl From<atalaya_tenancy::Error> for ApiError {
+    fn from(e: atalaya_tenancy::Error) -> Self {
+        ApiError(e.into())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.code();

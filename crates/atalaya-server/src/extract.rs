@@ -147,8 +147,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
     let principal = state
         .tenancy
         .authenticate(authorization, ip.as_deref())
-        .await
-        .map_err(Error::from)?;
+        .await?;
     if let Some(facts) = parts.extensions.get::<crate::observe::Facts>() {
         facts.update(|f| f.key_id = Some(principal.display.clone()));
     }
@@ -175,9 +174,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
         let principal = authenticate(parts, state).await?;
-        principal
-            .authorize(Action::UseApi, Some(&principal.tenant))
-            .map_err(Error::from)?;
+        principal.authorize(Action::UseApi, Some(&principal.tenant))?;
         let metered = parts
             .extensions
             .get::<MatchedPath>()
@@ -185,8 +182,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         if !metered {
             let lease = state
                 .tenancy
-                .admit(&principal, Estimate::default(), no_capture)
-                .map_err(Error::from)?;
+                .admit(&principal, Estimate::default(), no_capture)?;
             if let Some(facts) = parts.extensions.get::<crate::observe::Facts>() {
                 facts.update(|f| f.lease = Some(lease));
             }

@@ -90,10 +90,7 @@ pub(crate) fn admit(
     estimate: atalaya_tenancy::Estimate,
     capture: impl FnOnce() -> atalaya_tenancy::Capture,
 ) -> Result<(), ApiError> {
-    let lease = state
-        .tenancy
-        .admit(&ctx.principal, estimate, capture)
-        .map_err(atalaya_core::Error::from)?;
+    let lease = state.tenancy.admit(&ctx.principal, estimate, capture)?;
     facts.update(|f| f.lease = Some(lease));
     Ok(())
 }

@@ -330,9 +330,10 @@ impl Tenancy {
             hit |= h.ct_eq(&digest);
         }
         if bool::from(hit) {
+            let id = format!("static:{}", hex::encode(&digest[..4]));
             return Ok(Principal {
-                key_id: format!("static:{}", hex::encode(&digest[..4])),
-                display: format!("static:{}", hex::encode(&digest[..4])),
+                display: id.clone(),
+                key_id: id,
                 tenant: DEFAULT_TENANT.into(),
                 role: Role::Member,
                 limits: Limits::default(),

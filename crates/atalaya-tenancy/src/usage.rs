@@ -515,6 +515,32 @@ impl Lease {
         }
     }
 
+    /// Cost of the estimate (what admission reserved).
+    fn estimated_cost(&self) -> u64 {
+        let price = self
+            .estimate
+            .model
+            .as_deref()
+            .and_then(|m| self.tenancy.settings.pricing.get(m));
+        cost_micros(
+            price,
+            self.estimate.prompt_tokens,
+            self.estimate.completion_tokens,
+        )
+    }
+
+    /// Adds tokens and cost (negative: gives back) to the key's and the tenant's budgets,
+    /// on the admission day.
+    fn charge(&self, tokens: i64, cost: i64) {
+        let mut meter = self.tenancy.meter.lock().unwrap_or_else(|p| p.into_inner());
+        for scope in [
+            format!("key:{}", self.principal_key),
+            format!("tenant:{}", self.tenant.id),
+        ] {
+            meter.add(&scope, self.day, tokens, cost);
+        }
+    }
+
     /// Appends streamed text of choice `index` to the answer.
     pub fn append_answer(&mut self, index: u64, text: &str) {
         if self.capture.is_none() {
@@ -560,22 +586,8 @@ impl Lease {
                 t.limiter.adjust(bucket, *quota, delta);
             }
         }
-        let price = t.settings.pricing.get(&model);
-        let est_cost = cost_micros(
-            price,
-            self.estimate.prompt_tokens,
-            self.estimate.completion_tokens,
-        );
-        let cost = cost_micros(price, prompt, completion);
-        {
-            let mut meter = t.meter.lock().unwrap_or_else(|p| p.into_inner());
-            for scope in [
-                format!("key:{}", self.principal_key),
-                format!("tenant:{}", self.tenant.id),
-            ] {
-                meter.add(&scope, self.day, delta, to_i64(cost) - to_i64(est_cost));
-            }
-        }
+        let cost = cost_micros(t.settings.pricing.get(&model), prompt, completion);
+        self.charge(delta, to_i64(cost) - to_i64(self.estimated_cost()));
         let mut pending = t.pending.lock().unwrap_or_else(|p| p.into_inner());
         let day = day_of(now_millis());
         let e = pending
@@ -623,23 +635,7 @@ impl Drop for Lease {
             self.tenancy.limiter.leave(&self.gates);
             if self.estimate.model.is_some() {
                 let tokens = to_i64(self.estimate.prompt_tokens + self.estimate.completion_tokens);
-                let price = self
-                    .estimate
-                    .model
-                    .as_deref()
-                    .and_then(|m| self.tenancy.settings.pricing.get(m));
-                let cost = to_i64(cost_micros(
-                    price,
-                    self.estimate.prompt_tokens,
-                    self.estimate.completion_tokens,
-                ));
-                let mut meter = self.tenancy.meter.lock().unwrap_or_else(|p| p.into_inner());
-                for scope in [
-                    format!("key:{}", self.principal_key),
-                    format!("tenant:{}", self.tenant.id),
-                ] {
-                    meter.add(&scope, self.day, -tokens, -cost);
-                }
+                self.charge(-tokens, -to_i64(self.estimated_cost()));
             }
         }
     }
