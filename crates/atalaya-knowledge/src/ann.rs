@@ -360,9 +360,17 @@ pub(crate) mod tests {
         let ann = Ann::new(dims, AnnParams::default()).unwrap();
         ann.add(&items, 2).unwrap();
         assert_eq!(ann.len(), 2000);
-        // A stored vector finds itself first, with similarity 1.
+        // A stored vector finds itself first, best first. The graph is approximate (and
+        // built by two threads, so not the same graph on every run): it may miss a vector
+        // now and then, so recall is measured over all of them rather than bet on one.
+        let self_recall = |ann: &Ann| {
+            data.iter()
+                .filter(|(k, v)| ann.contains(*k) && ann.search(v, 1, None).unwrap()[0].0 == *k)
+                .count()
+        };
+        let found = self_recall(&ann);
+        assert!(found >= 2000 * 98 / 100, "self-recall@1 {found}/2000");
         let hit = ann.search(&data[77].1, 5, None).unwrap();
-        assert_eq!(hit[0].0, 87);
         assert!(hit.windows(2).all(|w| w[0].1 >= w[1].1), "{hit:?}");
         // The filter is applied during the walk.
         let even = |k: u64| k.is_multiple_of(2);
@@ -399,7 +407,11 @@ pub(crate) mod tests {
         let (back, saved) = Ann::load(&path, dims, AnnParams::default()).unwrap();
         assert_eq!(saved.len(), 1999);
         assert_eq!(back.len(), 1999);
-        assert_eq!(back.search(&data[5].1, 1, None).unwrap()[0].0, 15);
+        let found = self_recall(&back);
+        assert!(
+            found >= 1999 * 98 / 100,
+            "self-recall@1 after reload {found}/1999"
+        );
         // Other parameters or a damaged file: rebuild rather than trust it.
         let other = AnnParams {
             m: 32,

@@ -1014,8 +1014,12 @@ mod tests {
         assert!(back.is_approximate());
         assert_eq!(back.ids().unwrap(), idx.ids().unwrap());
         assert_eq!(back.ids().unwrap().len(), 597);
-        let top = back.search(&vectors[550], 1, &open).unwrap();
-        assert_eq!(top[0].0, 551);
+        // The chunks added after the save are in the graph (approximate: counted, not bet on
+        // one query).
+        let found = (500..600)
+            .filter(|&i| back.search(&vectors[i], 1, &open).unwrap()[0].0 == i as u64 + 1)
+            .count();
+        assert!(found >= 97, "self-recall@1 of the added chunks {found}/100");
         assert!(back
             .search(&vectors[1], 5, &open)
             .unwrap()
