@@ -132,22 +132,22 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
-        let forwarded: Vec<&str> = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        state
-            .trusted_proxies
-            .client(c.0.ip(), &forwarded)
-            .to_string()
-    });
-    let principal = state
-        .tenancy
-        .authenticate(authorization, ip.as_deref())
-        .await?;
+    // The client's address is recorded only when authentication fails.
+    let ip = || {
+        parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
+            let forwarded: Vec<&str> = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            state
+                .trusted_proxies
+                .client(c.0.ip(), &forwarded)
+                .to_string()
+        })
+    };
+    let principal = state.tenancy.authenticate_from(authorization, ip).await?;
     if let Some(facts) = parts.extensions.get::<crate::observe::Facts>() {
         facts.update(|f| f.key_id = Some(principal.display.clone()));
     }

@@ -154,10 +154,10 @@ const CLIENT_CLOSED_REQUEST: u16 = 499;
 fn settle(mut response: Response, mut record: Record) -> Response {
     record.status = response.status().as_u16();
     record.facts.update(|f| {
-        if let Some(lease) = &f.lease {
-            for (name, value) in lease.headers() {
-                if let Ok(v) = HeaderValue::from_str(value) {
-                    response.headers_mut().insert(*name, v);
+        if let Some(lease) = &mut f.lease {
+            for (name, value) in lease.take_headers() {
+                if let Ok(v) = HeaderValue::try_from(value) {
+                    response.headers_mut().insert(name, v);
                 }
             }
         }

@@ -11,7 +11,6 @@
 //! same arithmetic in a script on the server.
 
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -50,7 +49,8 @@ fn duration(ticks: u128) -> Duration {
 /// One bucket to take units from.
 #[derive(Debug, Clone)]
 pub struct Take {
-    pub bucket: String,
+    /// The bucket's name (shared: naming a bucket allocates nothing per request).
+    pub bucket: Arc<str>,
     pub quota: Quota,
     pub cost: u64,
 }
@@ -85,8 +85,8 @@ pub trait Limiter: Send + Sync {
     /// estimates reconciled with the upstream's usage). Never refused.
     fn adjust(&self, bucket: &str, quota: Quota, delta: i64);
     /// Enters every gate (`name`, `max` in flight) or none; true when entered.
-    fn enter(&self, gates: &[(String, u32)]) -> bool;
-    fn leave(&self, gates: &[String]);
+    fn enter(&self, gates: &[(Arc<str>, u32)]) -> bool;
+    fn leave(&self, gates: &[Arc<str>]);
 }
 
 /// The pure GCRA step. `tat` is the bucket's theoretical arrival time (ticks); returns whether
@@ -125,8 +125,8 @@ pub fn system_clock() -> Clock {
 
 #[derive(Default)]
 struct Buckets {
-    tat: HashMap<String, u128>,
-    in_flight: HashMap<String, u32>,
+    tat: crate::FastMap<Arc<str>, u128>,
+    in_flight: crate::FastMap<Arc<str>, u32>,
 }
 
 /// In-process buckets and gates.
@@ -199,7 +199,10 @@ impl Limiter for LocalLimiter {
         let t = quota.interval();
         let mut b = self.lock();
         let now = (self.clock)() * TICKS_PER_NS;
-        let tat = b.tat.entry(bucket.to_owned()).or_insert(now);
+        let tat = match b.tat.get_mut(bucket) {
+            Some(tat) => tat,
+            None => b.tat.entry(bucket.into()).or_insert(now),
+        };
         let shift = t * u128::from(delta.unsigned_abs());
         *tat = if delta >= 0 {
             (*tat).max(now) + shift
@@ -209,7 +212,7 @@ impl Limiter for LocalLimiter {
         };
     }
 
-    fn enter(&self, gates: &[(String, u32)]) -> bool {
+    fn enter(&self, gates: &[(Arc<str>, u32)]) -> bool {
         let mut b = self.lock();
         if gates
             .iter()
@@ -223,7 +226,7 @@ impl Limiter for LocalLimiter {
         true
     }
 
-    fn leave(&self, gates: &[String]) {
+    fn leave(&self, gates: &[Arc<str>]) {
         let mut b = self.lock();
         for g in gates {
             if let Some(n) = b.in_flight.get_mut(g) {
@@ -433,13 +436,13 @@ mod tests {
     #[test]
     fn gates_count_in_flight() {
         let (_, l) = manual();
-        let gates = vec![("key".to_owned(), 2), ("tenant".to_owned(), 3)];
+        let gates = vec![("key".into(), 2), ("tenant".into(), 3)];
         assert!(l.enter(&gates));
         assert!(l.enter(&gates));
         assert!(!l.enter(&gates));
-        assert!(l.enter(&[("other".to_owned(), 5), ("tenant".to_owned(), 3)]));
-        assert!(!l.enter(&[("other".to_owned(), 5), ("tenant".to_owned(), 3)]));
-        l.leave(&["key".to_owned(), "tenant".to_owned()]);
+        assert!(l.enter(&[("other".into(), 5), ("tenant".into(), 3)]));
+        assert!(!l.enter(&[("other".into(), 5), ("tenant".into(), 3)]));
+        l.leave(&["key".into(), "tenant".into()]);
         assert!(l.enter(&gates));
     }
 }

@@ -8,7 +8,7 @@
 //! `data_version` notices; a key revoked through the API is refused by the next request.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     sync::{
         atomic::{AtomicI64, Ordering},
         Arc, Mutex, RwLock,
@@ -29,7 +29,7 @@ use crate::{
     keys,
     limiter::{system_clock, Limiter, LocalLimiter},
     usage::Meter,
-    Error, Result,
+    Error, FastMap, Result,
 };
 
 /// Milliseconds since the Unix epoch.
@@ -46,19 +46,49 @@ pub(crate) struct CachedKey {
     pub record: KeyRecord,
 }
 
+/// What a key's or a tenant's buckets, gates and budgets are called (`key:ID`,
+/// `key:ID:rpm`…), built once and shared, so admitting a request formats no names.
+#[derive(Debug)]
+pub(crate) struct ScopeNames {
+    /// The key's or the tenant's id.
+    pub id: Arc<str>,
+    /// `key:ID` or `tenant:ID`: the budget's name.
+    pub scope: Arc<str>,
+    pub rpm: Arc<str>,
+    pub tpm: Arc<str>,
+    pub inflight: Arc<str>,
+}
+
+impl ScopeNames {
+    fn new(kind: &str, id: &str) -> Self {
+        let scope = format!("{kind}:{id}");
+        ScopeNames {
+            id: id.into(),
+            rpm: format!("{scope}:rpm").into(),
+            tpm: format!("{scope}:tpm").into(),
+            inflight: format!("{scope}:inflight").into(),
+            scope: scope.into(),
+        }
+    }
+}
+
+/// Names remembered per kind before the table is started afresh (keys come and go).
+const MAX_SCOPE_NAMES: usize = 100_000;
+
 #[derive(Default)]
 pub(crate) struct Cache {
     /// The reload that built this snapshot.
     pub seq: u64,
-    pub by_prefix: HashMap<String, Vec<Arc<CachedKey>>>,
-    pub tenants: HashMap<String, Arc<Tenant>>,
+    pub by_prefix: FastMap<String, Vec<Arc<CachedKey>>>,
+    pub tenants: FastMap<String, Arc<Tenant>>,
 }
 
 /// Writes batched until the next flush.
 #[derive(Default)]
 pub(crate) struct Pending {
-    pub usage: BTreeMap<(String, String, String, i64), UsageDelta>,
-    pub used: HashMap<String, Millis>,
+    /// Per key id: its usage per (model, day) since the last flush.
+    pub usage: FastMap<Arc<str>, Vec<UsageDelta>>,
+    pub used: FastMap<String, Millis>,
     pub audit: Vec<AuditEvent>,
     pub inference: Vec<InferenceRecord>,
     /// Authentication failures itemised since the last flush, per client address.
@@ -73,16 +103,20 @@ impl Pending {
     fn restore(&mut self, mut older: Pending) {
         older.audit.append(&mut self.audit);
         self.audit = older.audit;
-        for (k, d) in std::mem::take(&mut self.usage) {
-            match older.usage.get_mut(&k) {
-                Some(o) => {
-                    o.requests += d.requests;
-                    o.prompt_tokens += d.prompt_tokens;
-                    o.completion_tokens += d.completion_tokens;
-                    o.cost_micros += d.cost_micros;
-                }
-                None => {
-                    older.usage.insert(k, d);
+        for (k, deltas) in std::mem::take(&mut self.usage) {
+            let rows = older.usage.entry(k).or_default();
+            for d in deltas {
+                match rows
+                    .iter_mut()
+                    .find(|o| o.model == d.model && o.day == d.day)
+                {
+                    Some(o) => {
+                        o.requests += d.requests;
+                        o.prompt_tokens += d.prompt_tokens;
+                        o.completion_tokens += d.completion_tokens;
+                        o.cost_micros += d.cost_micros;
+                    }
+                    None => rows.push(d),
                 }
             }
         }
@@ -121,6 +155,9 @@ pub struct Tenancy {
     reload_seq: std::sync::atomic::AtomicU64,
     /// Key prefixes looked up in the store and not found (cleared at every reload).
     missing_prefixes: Mutex<std::collections::HashSet<String>>,
+    /// [`ScopeNames`] of keys and of tenants, by id.
+    key_names: RwLock<FastMap<String, Arc<ScopeNames>>>,
+    tenant_names: RwLock<FastMap<String, Arc<ScopeNames>>>,
     /// Serialises flushes with erasure, so no queued row can land after an erasure.
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
 }
@@ -217,6 +254,8 @@ impl Tenancy {
             last_anchor: Mutex::new((anchored.min(head), std::time::Instant::now())),
             reload_seq: std::sync::atomic::AtomicU64::new(0),
             missing_prefixes: Mutex::new(std::collections::HashSet::new()),
+            key_names: RwLock::new(FastMap::default()),
+            tenant_names: RwLock::new(FastMap::default()),
             flush_lock: tokio::sync::Mutex::new(()),
         });
         t.reload().await?;
@@ -272,6 +311,24 @@ impl Tenancy {
         Ok(())
     }
 
+    /// The names of a key's (`tenant` false) or a tenant's buckets, gates and budgets.
+    pub(crate) fn scope_names(&self, tenant: bool, id: &str) -> Arc<ScopeNames> {
+        let table = if tenant {
+            &self.tenant_names
+        } else {
+            &self.key_names
+        };
+        if let Some(n) = table.read().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return n.clone();
+        }
+        let names = Arc::new(ScopeNames::new(if tenant { "tenant" } else { "key" }, id));
+        let mut t = table.write().unwrap_or_else(|p| p.into_inner());
+        if t.len() >= MAX_SCOPE_NAMES {
+            t.clear();
+        }
+        t.entry(id.to_owned()).or_insert(names).clone()
+    }
+
     pub(crate) fn tenant_cached(&self, id: &str) -> Option<Arc<Tenant>> {
         self.cache
             .read()
@@ -309,12 +366,22 @@ impl Tenancy {
         authorization: Option<&str>,
         source_ip: Option<&str>,
     ) -> Result<Principal> {
+        self.authenticate_from(authorization, || source_ip.map(str::to_owned))
+            .await
+    }
+
+    /// [`Tenancy::authenticate`] with the client's address worked out only for a failure.
+    pub async fn authenticate_from(
+        &self,
+        authorization: Option<&str>,
+        source_ip: impl FnOnce() -> Option<String>,
+    ) -> Result<Principal> {
         if !self.settings.auth_enabled {
             return Ok(Principal::anonymous());
         }
         let result = self.check_key(authorization).await;
         if let Err(e) = &result {
-            self.audit_failure(e, authorization, source_ip);
+            self.audit_failure(e, authorization, source_ip().as_deref());
         }
         result
     }
@@ -395,7 +462,15 @@ impl Tenancy {
         if self.tenant_cached(&k.tenant_id).is_none() {
             return Err(Error::InvalidKey);
         }
-        lock(&self.pending).used.insert(k.id.clone(), now);
+        {
+            let mut pending = lock(&self.pending);
+            match pending.used.get_mut(&k.id) {
+                Some(at) => *at = now,
+                None => {
+                    pending.used.insert(k.id.clone(), now);
+                }
+            }
+        }
         Ok(Principal {
             key_id: k.id.clone(),
             display: k.prefix.clone(),
@@ -472,7 +547,7 @@ impl Tenancy {
             self.store.append_audit(taken.audit.clone()).await?;
             taken.audit.clear();
             self.store
-                .add_usage(taken.usage.values().cloned().collect())
+                .add_usage(taken.usage.values().flatten().cloned().collect())
                 .await?;
             taken.usage.clear();
             self.store

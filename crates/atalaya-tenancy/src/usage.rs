@@ -8,7 +8,7 @@
 //! reconciles them with the upstream's usage when the response ends, releases the slot,
 //! records usage and cost for budgets and reports, and writes the inference-log row.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use atalaya_store::{InferenceRecord, Limits, Millis, Store, Tenant, UsageDelta};
 
@@ -16,7 +16,7 @@ use crate::{
     access::{Action, Principal},
     config::Price,
     limiter::{BucketState, Decision, Quota, Take},
-    service::{now_millis, Tenancy},
+    service::{now_millis, ScopeNames, Tenancy},
     Error, Result,
 };
 
@@ -115,7 +115,7 @@ impl Spent {
 /// Budgets' spending per scope (`key:ID`, `tenant:ID`).
 #[derive(Default)]
 pub struct Meter {
-    spent: HashMap<String, Spent>,
+    spent: crate::FastMap<Arc<str>, Spent>,
 }
 
 impl Meter {
@@ -131,7 +131,7 @@ impl Meter {
                 format!("key:{}", r.key_id),
                 format!("tenant:{}", r.tenant_id),
             ] {
-                let s = m.spent.entry(scope).or_insert_with(|| Spent {
+                let s = m.spent.entry(scope.into()).or_insert_with(|| Spent {
                     day: r.day,
                     month: month_of(r.day),
                     ..Spent::default()
@@ -148,44 +148,56 @@ impl Meter {
         Ok(m)
     }
 
-    fn check(&mut self, scope: &str, limits: &Limits, day: i64, who: &str) -> Result<()> {
-        let s = self.spent.entry(scope.to_owned()).or_default();
+    /// The scope's spending, created on first use (the key is shared, not copied).
+    fn scope(&mut self, scope: &Arc<str>) -> &mut Spent {
+        self.spent.entry(scope.clone()).or_default()
+    }
+
+    fn check(&mut self, scope: &Arc<str>, limits: &Limits, day: i64, who: &str) -> Result<()> {
+        if limits.tokens_per_day.is_none()
+            && limits.tokens_per_month.is_none()
+            && limits.cost_per_day.is_none()
+            && limits.cost_per_month.is_none()
+        {
+            return Ok(());
+        }
+        let s = self.scope(scope);
         s.roll(day);
-        let until_tomorrow =
-            Duration::from_millis(u64::try_from((day + 1) * DAY_MS - now_millis()).unwrap_or(0));
-        let until_next_month = Duration::from_millis(
-            u64::try_from(next_month_start(day) * DAY_MS - now_millis()).unwrap_or(0),
-        );
         let cost = |micros: u64| micros as f64 / 1e6;
-        let exceeded = |what: &str, retry_after: Duration| {
+        // How long until the period renews is worked out only for a refusal.
+        let exceeded = |what: &str, monthly: bool| {
+            let renews = if monthly {
+                next_month_start(day)
+            } else {
+                day + 1
+            };
+            let retry_after =
+                Duration::from_millis(u64::try_from(renews * DAY_MS - now_millis()).unwrap_or(0));
             Err(Error::BudgetExceeded {
                 message: format!("the {who}'s budget of {what} is spent; it renews at the start of the next UTC period"),
                 retry_after,
             })
         };
         if limits.tokens_per_day.is_some_and(|b| s.day_tokens >= b) {
-            return exceeded("tokens per day", until_tomorrow);
+            return exceeded("tokens per day", false);
         }
         if limits.tokens_per_month.is_some_and(|b| s.month_tokens >= b) {
-            return exceeded("tokens per month", until_next_month);
+            return exceeded("tokens per month", true);
         }
         if limits.cost_per_day.is_some_and(|b| cost(s.day_cost) >= b) {
-            return exceeded("cost per day", until_tomorrow);
+            return exceeded("cost per day", false);
         }
         if limits
             .cost_per_month
             .is_some_and(|b| cost(s.month_cost) >= b)
         {
-            return exceeded("cost per month", until_next_month);
+            return exceeded("cost per month", true);
         }
         Ok(())
     }
 
-    fn add(&mut self, scope: &str, day: i64, tokens: i64, cost: i64) {
-        self.spent
-            .entry(scope.to_owned())
-            .or_default()
-            .add(day, tokens, cost);
+    fn add(&mut self, scope: &Arc<str>, day: i64, tokens: i64, cost: i64) {
+        self.scope(scope).add(day, tokens, cost);
     }
 
     /// (day tokens, day cost, month tokens, month cost) of a scope, for reports.
@@ -239,13 +251,16 @@ pub struct Outcome {
 /// A request's admission: holds its concurrency slots until it ends.
 pub struct Lease {
     tenancy: Arc<Tenancy>,
-    principal_key: String,
+    /// The key's names (its id, budget, buckets).
+    key: Arc<ScopeNames>,
+    tenant_scope: Arc<ScopeNames>,
+    /// The key's visible prefix, for the inference log (empty when the tenant keeps none).
     key_prefix: String,
     tenant: Arc<Tenant>,
     estimate: Estimate,
-    gates: Vec<String>,
+    gates: Vec<Arc<str>>,
     /// (bucket, quota) of the token buckets charged with the estimate.
-    token_buckets: Vec<(String, Quota)>,
+    token_buckets: Vec<(Arc<str>, Quota)>,
     /// The `x-ratelimit-*` headers for the response.
     headers: Vec<(&'static str, String)>,
     day: i64,
@@ -258,7 +273,7 @@ impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lease")
             .field("tenant", &self.tenant.id)
-            .field("key_prefix", &self.key_prefix)
+            .field("key", &self.key.id)
             .field("model", &self.estimate.model)
             .finish_non_exhaustive()
     }
@@ -298,8 +313,8 @@ impl Tenancy {
             }
         }
         let tokens = estimate.prompt_tokens + estimate.completion_tokens;
-        let key_scope = format!("key:{}", principal.key_id);
-        let tenant_scope = format!("tenant:{}", tenant.id);
+        let key_names = self.scope_names(false, &principal.key_id);
+        let tenant_names = self.scope_names(true, &tenant.id);
         let day = crate::usage::day_of(now_millis());
         let price = estimate
             .model
@@ -309,16 +324,17 @@ impl Tenancy {
         // Budgets bound what model calls cost; other requests cost nothing.
         if estimate.model.is_some() {
             let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
-            meter.check(&key_scope, &principal.limits, day, "key")?;
-            meter.check(&tenant_scope, &tenant.limits, day, "tenant")?;
+            meter.check(&key_names.scope, &principal.limits, day, "key")?;
+            meter.check(&tenant_names.scope, &tenant.limits, day, "tenant")?;
             let (t, c) = (to_i64(tokens), to_i64(est_cost));
-            meter.add(&key_scope, day, t, c);
-            meter.add(&tenant_scope, day, t, c);
+            meter.add(&key_names.scope, day, t, c);
+            meter.add(&tenant_names.scope, day, t, c);
         }
         let mut lease = Lease {
             tenancy: self.clone(),
-            principal_key: principal.key_id.clone(),
-            key_prefix: principal.display.clone(),
+            key: key_names.clone(),
+            tenant_scope: tenant_names.clone(),
+            key_prefix: String::new(),
             tenant: tenant.clone(),
             estimate,
             gates: Vec::new(),
@@ -332,16 +348,16 @@ impl Tenancy {
         // Concurrency: the key's and the tenant's slots, both or neither.
         let mut gates = Vec::new();
         if let Some(max) = principal.limits.max_concurrent {
-            gates.push((format!("{key_scope}:inflight"), max));
+            gates.push((key_names.inflight.clone(), max));
         }
         if let Some(max) = tenant.limits.max_concurrent {
-            gates.push((format!("{tenant_scope}:inflight"), max));
+            gates.push((tenant_names.inflight.clone(), max));
         }
         if !gates.is_empty() {
             if !self.limiter.enter(&gates) {
                 let who = if principal.limits.max_concurrent.is_some()
                     && gates.len() == 1
-                    && gates[0].0.starts_with("key:")
+                    && gates[0].0 == key_names.inflight
                 {
                     "key"
                 } else {
@@ -366,13 +382,13 @@ impl Tenancy {
                 burst: u64::from(l.burst_requests.unwrap_or(r).max(1)),
             })
         };
-        for (scope, limits, who) in [
-            (&key_scope, &principal.limits, "key"),
-            (&tenant_scope, &tenant.limits, "tenant"),
+        for (names, limits, who) in [
+            (&key_names, &principal.limits, "key"),
+            (&tenant_names, &tenant.limits, "tenant"),
         ] {
             if let Some(q) = req_quota(limits) {
                 takes.push(Take {
-                    bucket: format!("{scope}:rpm"),
+                    bucket: names.rpm.clone(),
                     quota: q,
                     cost: 1,
                 });
@@ -382,7 +398,7 @@ impl Tenancy {
                 if let Some(tpm) = limits.tokens_per_minute {
                     let q = Quota::per_minute(tpm);
                     takes.push(Take {
-                        bucket: format!("{scope}:tpm"),
+                        bucket: names.tpm.clone(),
                         quota: q,
                         cost: tokens,
                     });
@@ -448,6 +464,7 @@ impl Tenancy {
         }
         if tenant.log_inference && self.keyring().is_some() {
             lease.capture = Some(capture());
+            lease.key_prefix = principal.display.clone();
         }
         Ok(lease)
     }
@@ -499,6 +516,11 @@ impl Lease {
         &self.headers
     }
 
+    /// The `x-ratelimit-*` headers of the admission, handed over (once).
+    pub fn take_headers(&mut self) -> Vec<(&'static str, String)> {
+        std::mem::take(&mut self.headers)
+    }
+
     pub fn tenant(&self) -> &str {
         &self.tenant.id
     }
@@ -533,12 +555,8 @@ impl Lease {
     /// on the admission day.
     fn charge(&self, tokens: i64, cost: i64) {
         let mut meter = self.tenancy.meter.lock().unwrap_or_else(|p| p.into_inner());
-        for scope in [
-            format!("key:{}", self.principal_key),
-            format!("tenant:{}", self.tenant.id),
-        ] {
-            meter.add(&scope, self.day, tokens, cost);
-        }
+        meter.add(&self.key.scope, self.day, tokens, cost);
+        meter.add(&self.tenant_scope.scope, self.day, tokens, cost);
     }
 
     /// Appends streamed text of choice `index` to the answer.
@@ -565,7 +583,7 @@ impl Lease {
         self.finished = true;
         let t = self.tenancy.clone();
         t.limiter.leave(&self.gates);
-        let Some(model) = self.estimate.model.clone() else {
+        let Some(model) = self.estimate.model.as_deref() else {
             return;
         };
         let ok = (200..300).contains(&outcome.status);
@@ -586,25 +604,25 @@ impl Lease {
                 t.limiter.adjust(bucket, *quota, delta);
             }
         }
-        let cost = cost_micros(t.settings.pricing.get(&model), prompt, completion);
+        let cost = cost_micros(t.settings.pricing.get(model), prompt, completion);
         self.charge(delta, to_i64(cost) - to_i64(self.estimated_cost()));
         let mut pending = t.pending.lock().unwrap_or_else(|p| p.into_inner());
         let day = day_of(now_millis());
-        let e = pending
-            .usage
-            .entry((
-                self.tenant.id.clone(),
-                self.principal_key.clone(),
-                model.clone(),
-                day,
-            ))
-            .or_insert_with(|| UsageDelta {
-                tenant_id: self.tenant.id.clone(),
-                key_id: self.principal_key.clone(),
-                model: model.clone(),
-                day,
-                ..UsageDelta::default()
-            });
+        let rows = pending.usage.entry(self.key.id.clone()).or_default();
+        let i = match rows.iter().position(|r| r.model == model && r.day == day) {
+            Some(i) => i,
+            None => {
+                rows.push(UsageDelta {
+                    tenant_id: self.tenant.id.clone(),
+                    key_id: self.key.id.to_string(),
+                    model: model.to_owned(),
+                    day,
+                    ..UsageDelta::default()
+                });
+                rows.len() - 1
+            }
+        };
+        let e = &mut rows[i];
         e.requests += 1;
         e.prompt_tokens += prompt;
         e.completion_tokens += completion;
@@ -615,7 +633,7 @@ impl Lease {
             if let Err(err) = t.log_inference(
                 &self.tenant.id,
                 &self.key_prefix,
-                &model,
+                model,
                 capture,
                 answer,
                 &outcome,
