@@ -46,6 +46,80 @@ pub enum Command {
     /// Guardrails: PII and prompt-injection detection, redaction (JSON Lines).
     #[command(subcommand)]
     Guard(GuardCommand),
+    /// Text classifiers (intents, priorities): train, evaluate, predict.
+    #[command(subcommand)]
+    Classify(ClassifyCommand),
+}
+
+/// Where classifiers are kept (`<data_dir>/classifiers/NAME.atc`) and which embedding model
+/// computes their features.
+#[derive(Args, Clone)]
+pub struct ClassifySource {
+    /// The classifier's name.
+    #[arg(long)]
+    pub name: String,
+    /// TOML configuration (for [local_models] and [onnxruntime]); optional.
+    #[arg(long, short = 'c', env = "ATALAYA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for persistent state (overrides server.data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum ClassifyCommand {
+    /// Train on labelled examples (CSV with `text` and `label`/`intent`/`category` columns, or
+    /// JSON Lines); examples labelled `out_of_scope` or `oos` calibrate the out-of-scope
+    /// threshold. Prints the held-out validation report as JSON.
+    Train {
+        #[command(flatten)]
+        source: ClassifySource,
+        /// Training data.
+        #[arg(long)]
+        data: PathBuf,
+        /// Validation data (default: a stratified share of the training data).
+        #[arg(long)]
+        validation: Option<PathBuf>,
+        /// Embedding model whose sentence embeddings join the n-gram features (a
+        /// [local_models] name; default: the configured one, else all-minilm-l6-v2).
+        #[arg(long)]
+        embedding_model: Option<String>,
+        /// N-gram features only (no embedding model needed).
+        #[arg(long, conflicts_with = "embedding_model")]
+        no_embeddings: bool,
+        #[arg(long, default_value_t = 30)]
+        epochs: usize,
+        #[arg(long, default_value_t = 0.01)]
+        learning_rate: f32,
+        /// Share of each label held out for validation (without --validation).
+        #[arg(long, default_value_t = 0.1)]
+        validation_fraction: f64,
+        /// A fixed out-of-scope threshold (probability) instead of a calibrated one.
+        #[arg(long)]
+        threshold: Option<f32>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Evaluate on labelled data: accuracy, macro-F1, per-class F1, the most frequent
+    /// confusions and (with out-of-scope examples) out-of-scope recall, as JSON.
+    Eval {
+        #[command(flatten)]
+        source: ClassifySource,
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Classify texts: one per line of standard input (or --text); JSON Lines out.
+    Predict {
+        #[command(flatten)]
+        source: ClassifySource,
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// Show a classifier: labels, threshold, training parameters, data hash, validation.
+    Show {
+        #[command(flatten)]
+        source: ClassifySource,
+    },
 }
 
 #[derive(Subcommand)]

@@ -1,6 +1,7 @@
 //! The `atalaya` binary: parses the command line, loads configuration, wires the libraries.
 
 mod admin;
+mod classify;
 mod cli;
 mod guard;
 mod kb;
@@ -160,6 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             onnxruntime,
             json,
         }) => models_list(config, &dir, onnxruntime, json),
+        Command::Classify(cmd) => classify::run(cmd),
         Command::Kb(cmd) => {
             if kb::run(cmd)? {
                 Ok(())

@@ -1,0 +1,246 @@
+//! `atalaya classify train|eval|predict|show`: trainable text classifiers over the local
+//! embedding model, kept in `<data_dir>/classifiers/NAME.atc`.
+
+use std::{io::Write, path::PathBuf, time::Instant};
+
+use anyhow::Context;
+use atalaya_classify::{
+    data,
+    model::{EmbedFn, TrainOptions},
+    train::TrainParams,
+    Classifier,
+};
+use atalaya_core::config::{CliOverrides, Config};
+use atalaya_knowledge::service::Embedder;
+use atalaya_server::knowledge::EngineEmbedder;
+use serde_json::json;
+
+use crate::cli::{ClassifyCommand, ClassifySource};
+
+/// The configuration and the classifier's file.
+fn locate(source: &ClassifySource) -> anyhow::Result<(Config, PathBuf)> {
+    let valid = !source.name.is_empty()
+        && source.name.len() <= 64
+        && source
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        anyhow::bail!(
+            "invalid classifier name '{}': use 1–64 letters, digits, '-' or '_'",
+            source.name
+        );
+    }
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let cli = CliOverrides {
+        data_dir: source.data_dir.clone(),
+        ..CliOverrides::default()
+    };
+    let config = Config::load_for_tools(source.config.as_deref(), &env, &cli)?;
+    let path = config
+        .server
+        .data_dir
+        .join("classifiers")
+        .join(format!("{}.atc", source.name));
+    Ok((config, path))
+}
+
+fn load(path: &std::path::Path, name: &str) -> anyhow::Result<Classifier> {
+    if !path.exists() {
+        anyhow::bail!(
+            "no classifier '{name}' ({} does not exist): train it with `atalaya classify train --name {name} --data FILE`",
+            path.display()
+        );
+    }
+    Ok(Classifier::load(path)?)
+}
+
+/// The embedding model a classifier was trained with.
+fn embedder_for(config: &Config, c: &Classifier) -> anyhow::Result<Option<EngineEmbedder>> {
+    match &c.meta.embedding_model {
+        None => Ok(None),
+        Some(m) => EngineEmbedder::load(config, Some(m))
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("embedding model of classifier '{}': {e}", c.meta.name)),
+    }
+}
+
+pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        ClassifyCommand::Train {
+            source,
+            data: data_path,
+            validation,
+            embedding_model,
+            no_embeddings,
+            epochs,
+            learning_rate,
+            validation_fraction,
+            threshold,
+            seed,
+        } => {
+            let (config, path) = locate(&source)?;
+            let (examples, sha) = data::load(&data_path)?;
+            let mut hashes = vec![sha];
+            let val = match &validation {
+                Some(p) => {
+                    let (v, sha) = data::load(p)?;
+                    hashes.push(sha);
+                    Some(v)
+                }
+                None => None,
+            };
+            let embedder = if no_embeddings {
+                None
+            } else {
+                Some(
+                    EngineEmbedder::load(&config, embedding_model.as_deref()).map_err(|e| {
+                        anyhow::anyhow!("embedding model: {e} (or train with --no-embeddings)")
+                    })?,
+                )
+            };
+            let embed_texts = |t: &[String]| match &embedder {
+                Some(e) => e.embed(t),
+                None => Err("no embedding model".to_owned()),
+            };
+            let embed = embedder
+                .as_ref()
+                .map(|e| (e.model(), &embed_texts as EmbedFn<'_>));
+            let options = TrainOptions {
+                params: TrainParams {
+                    epochs,
+                    learning_rate,
+                    seed,
+                    ..TrainParams::default()
+                },
+                validation_fraction,
+                threshold,
+                ..TrainOptions::default()
+            };
+            let started = Instant::now();
+            let c = Classifier::train(
+                &source.name,
+                &examples,
+                val.as_deref(),
+                embed,
+                &options,
+                hashes,
+                |m| {
+                    // Progress on stderr; a closed stderr is not worth failing the training.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "[{:>6.1}s] {m}",
+                        started.elapsed().as_secs_f64()
+                    );
+                },
+            )?;
+            c.save(&path)
+                .with_context(|| format!("saving {}", path.display()))?;
+            let v = &c.meta.validation;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "name": c.meta.name,
+                    "path": path.display().to_string(),
+                    "labels": c.meta.labels.len(),
+                    "features": c.meta.featurizer.dims(),
+                    "embedding_model": c.meta.embedding_model,
+                    "threshold": c.meta.threshold,
+                    "threshold_method": c.meta.threshold_method,
+                    "train_examples": c.meta.train_examples,
+                    "validation_examples": c.meta.validation_examples,
+                    "data_sha256": c.meta.data_sha256,
+                    "train_seconds": started.elapsed().as_secs_f64(),
+                    "validation": {
+                        "accuracy": v.accuracy,
+                        "macro_f1": v.macro_f1,
+                        "out_of_scope_recall": v.out_of_scope_recall,
+                        "in_scope_rejected": v.in_scope_rejected,
+                        "accuracy_without_threshold": v.accuracy_without_threshold,
+                        "macro_f1_without_threshold": v.macro_f1_without_threshold,
+                    },
+                }))?
+            )?;
+        }
+        ClassifyCommand::Eval {
+            source,
+            data: data_path,
+        } => {
+            let (config, path) = locate(&source)?;
+            let c = load(&path, &source.name)?;
+            let (examples, sha) = data::load(&data_path)?;
+            let embedder = embedder_for(&config, &c)?;
+            let embed_texts = |t: &[String]| match &embedder {
+                Some(e) => e.embed(t),
+                None => Err("no embedding model".to_owned()),
+            };
+            let f = embedder.as_ref().map(|_| &embed_texts as EmbedFn<'_>);
+            let started = Instant::now();
+            let r = c.evaluate(&examples, f)?;
+            let secs = started.elapsed().as_secs_f64();
+            let mut v = serde_json::to_value(&r)?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("classifier".into(), json!(c.meta.name));
+                o.insert("data_sha256".into(), json!(sha));
+                o.insert("threshold".into(), json!(c.meta.threshold));
+                o.insert("seconds".into(), json!(secs));
+            }
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        ClassifyCommand::Predict { source, text } => {
+            let (config, path) = locate(&source)?;
+            let c = load(&path, &source.name)?;
+            let embedder = embedder_for(&config, &c)?;
+            let texts: Vec<String> = match text {
+                Some(t) => vec![t],
+                None => std::io::stdin()
+                    .lines()
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .filter(|l| !l.trim().is_empty())
+                    .collect(),
+            };
+            for chunk in texts.chunks(64) {
+                let emb = match &embedder {
+                    Some(e) => Some(
+                        e.embed(chunk)
+                            .map_err(|e| anyhow::anyhow!("embedding: {e}"))?,
+                    ),
+                    None => None,
+                };
+                for (i, t) in chunk.iter().enumerate() {
+                    let p = c.predict(t, emb.as_ref().map(|e| e[i].as_slice()))?;
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&json!({"text": t, "prediction": p}))?
+                    )?;
+                }
+            }
+        }
+        ClassifyCommand::Show { source } => {
+            let (_, path) = locate(&source)?;
+            let c = load(&path, &source.name)?;
+            let m = &c.meta;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "name": m.name,
+                    "labels": m.labels,
+                    "embedding_model": m.embedding_model,
+                    "ngram_features": m.featurizer.lexical_dims(),
+                    "threshold": m.threshold,
+                    "threshold_method": m.threshold_method,
+                    "options": m.options,
+                    "data_sha256": m.data_sha256,
+                    "train_examples": m.train_examples,
+                    "validation": m.validation,
+                }))?
+            )?;
+        }
+    }
+    Ok(())
+}
