@@ -292,6 +292,14 @@ impl Classifier {
         p
     }
 
+    fn embedding_missing(&self) -> Error {
+        Error::Param(format!(
+            "classifier '{}' needs embeddings of '{}'",
+            self.meta.name,
+            self.meta.embedding_model.as_deref().unwrap_or("?")
+        ))
+    }
+
     /// Whether predictions need an embedding (of [`Meta::embedding_model`]).
     pub fn needs_embedding(&self) -> bool {
         self.meta.featurizer.embedding_dims > 0
@@ -300,13 +308,7 @@ impl Classifier {
     pub fn predict(&self, text: &str, embedding: Option<&[f32]>) -> Result<Prediction> {
         if self.needs_embedding() {
             match embedding {
-                None => {
-                    return Err(Error::Param(format!(
-                        "classifier '{}' needs embeddings of '{}'",
-                        self.meta.name,
-                        self.meta.embedding_model.as_deref().unwrap_or("?")
-                    )))
-                }
+                None => return Err(self.embedding_missing()),
                 Some(e) if e.len() != self.meta.featurizer.embedding_dims => {
                     return Err(Error::Param(format!(
                         "classifier '{}' expects {}-dimensional embeddings, got {}",
@@ -348,13 +350,7 @@ impl Classifier {
     pub fn evaluate(&self, examples: &[Example], embed: Option<EmbedFn<'_>>) -> Result<Report> {
         let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
         let emb = if self.needs_embedding() {
-            let f = embed.ok_or_else(|| {
-                Error::Param(format!(
-                    "classifier '{}' needs embeddings of '{}'",
-                    self.meta.name,
-                    self.meta.embedding_model.as_deref().unwrap_or("?")
-                ))
-            })?;
+            let f = embed.ok_or_else(|| self.embedding_missing())?;
             embed_all(Some(f), &texts)?
         } else {
             None

@@ -1,5 +1,5 @@
 //! `atalaya classify train|eval|predict|show`: trainable text classifiers over the local
-//! embedding model, kept in `<data_dir>/classifiers/NAME.atc`.
+//! embedding model, kept per tenant in `<data_dir>/classifiers/TENANT/NAME.atc`.
 
 use std::{io::Write, path::PathBuf, time::Instant};
 
@@ -19,16 +19,22 @@ use crate::cli::{ClassifyCommand, ClassifySource};
 
 /// The configuration and the classifier's file.
 fn locate(source: &ClassifySource) -> anyhow::Result<(Config, PathBuf)> {
-    let valid = !source.name.is_empty()
-        && source.name.len() <= 64
-        && source
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid {
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if !valid(&source.name) {
         anyhow::bail!(
             "invalid classifier name '{}': use 1–64 letters, digits, '-' or '_'",
             source.name
+        );
+    }
+    if !valid(&source.tenant) {
+        anyhow::bail!(
+            "invalid tenant '{}': use 1–64 letters, digits, '-' or '_'",
+            source.tenant
         );
     }
     let env: Vec<(String, String)> = std::env::vars().collect();
@@ -41,6 +47,7 @@ fn locate(source: &ClassifySource) -> anyhow::Result<(Config, PathBuf)> {
         .server
         .data_dir
         .join("classifiers")
+        .join(&source.tenant)
         .join(format!("{}.atc", source.name));
     Ok((config, path))
 }

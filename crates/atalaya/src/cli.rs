@@ -51,13 +51,16 @@ pub enum Command {
     Classify(ClassifyCommand),
 }
 
-/// Where classifiers are kept (`<data_dir>/classifiers/NAME.atc`) and which embedding model
-/// computes their features.
+/// Where classifiers are kept (`<data_dir>/classifiers/TENANT/NAME.atc`) and which embedding
+/// model computes their features.
 #[derive(Args, Clone)]
 pub struct ClassifySource {
     /// The classifier's name.
     #[arg(long)]
     pub name: String,
+    /// Tenant owning the classifier (its labels and data are that tenant's).
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
     /// TOML configuration (for [local_models] and [onnxruntime]); optional.
     #[arg(long, short = 'c', env = "ATALAYA_CONFIG")]
     pub config: Option<PathBuf>,

@@ -182,7 +182,19 @@ fn train_eval_predict_show_with_the_embedding_model() {
 
     let s = json(&classify(d, &["show", "--name", "intents"], None));
     assert_eq!(s["labels"][0], "card_lost");
-    assert!(d.join("classifiers/intents.atc").exists());
+    assert!(d.join("classifiers/default/intents.atc").exists());
+    // Another tenant has its own classifiers.
+    let o = classify(d, &["show", "--name", "intents", "--tenant", "acme"], None);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no classifier 'intents'"),
+        "{o:?}"
+    );
+    let o = classify(d, &["show", "--name", "intents", "--tenant", "../x"], None);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("invalid tenant"),
+        "{o:?}"
+    );
 
     // Clear errors: an unknown classifier, a bad name, data without a label column.
     let o = classify(d, &["show", "--name", "nope"], None);
