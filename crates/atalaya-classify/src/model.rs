@@ -148,6 +148,11 @@ impl Classifier {
         if !(0.0..1.0).contains(&options.validation_fraction) {
             return Err(Error::Param("validation_fraction must be in [0, 1)".into()));
         }
+        if !(options.embedding_weight.is_finite() && options.embedding_weight >= 0.0) {
+            return Err(Error::Param(
+                "embedding_weight must be a finite number ≥ 0".into(),
+            ));
+        }
         let (in_scope, oos): (Vec<Example>, Vec<Example>) =
             examples.iter().cloned().partition(|e| !is_oos(&e.label));
         let (train_set, mut val_set) = match validation {

@@ -232,6 +232,14 @@ fn bad_files_and_embeddings_are_refused_with_reasons() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("two in-scope labels"), "{e}");
+    let bad = TrainOptions {
+        embedding_weight: f32::NAN,
+        ..options()
+    };
+    let e = Classifier::train("i", &examples(), None, None, &bad, vec![], |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("embedding_weight"), "{e}");
     // A classifier trained with embeddings asks for them.
     let embed = |t: &[String]| -> Result<Vec<Vec<f32>>, String> {
         Ok(t.iter()

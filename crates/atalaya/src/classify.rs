@@ -83,6 +83,8 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
             no_embeddings,
             epochs,
             learning_rate,
+            embedding_weight,
+            l2,
             validation_fraction,
             threshold,
             seed,
@@ -118,9 +120,11 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                 params: TrainParams {
                     epochs,
                     learning_rate,
+                    l2,
                     seed,
                     ..TrainParams::default()
                 },
+                embedding_weight,
                 validation_fraction,
                 threshold,
                 ..TrainOptions::default()

@@ -94,6 +94,12 @@ pub enum ClassifyCommand {
         epochs: usize,
         #[arg(long, default_value_t = 0.01)]
         learning_rate: f32,
+        /// Weight of the sentence embedding against the n-grams (both unit length).
+        #[arg(long, default_value_t = 1.0)]
+        embedding_weight: f32,
+        /// L2 penalty on the weights.
+        #[arg(long, default_value_t = 1e-6)]
+        l2: f32,
         /// Share of each label held out for validation (without --validation).
         #[arg(long, default_value_t = 0.1)]
         validation_fraction: f64,
