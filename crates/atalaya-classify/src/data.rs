@@ -159,7 +159,7 @@ pub fn stratified_split(
     for (_, mut group) in by_label {
         rng.shuffle(&mut group);
         let n = group.len();
-        let k = if n >= 2 {
+        let k = if n >= 2 && fraction > 0.0 {
             ((n as f64 * fraction).round() as usize).clamp(1, n - 1)
         } else {
             0
@@ -206,5 +206,7 @@ mod tests {
         assert_eq!(v.iter().filter(|e| e.label == "a").count(), 5);
         assert_eq!(v.iter().filter(|e| e.label == "b").count(), 15);
         assert_eq!(stratified_split(&ex, 0.2, 7), (t, v));
+        // No validation asked for: none held out.
+        assert_eq!(stratified_split(&ex, 0.0, 7).1.len(), 0);
     }
 }

@@ -41,7 +41,8 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub macro_f1_without_threshold: Option<f64>,
     pub per_class: Vec<ClassScore>,
-    /// The ten most frequent confusions.
+    /// The ten most frequent confusions (expected → predicted), out-of-scope examples taken for
+    /// an intent and in-scope ones rejected included.
     pub confusions: Vec<Confusion>,
 }
 
@@ -77,8 +78,12 @@ pub fn report(pairs: &[(&str, &str)], oos: &str) -> Report {
             oos_n += 1;
             if predicted == oos {
                 oos_hit += 1;
-            } else if let Some(s) = labels.get_mut(predicted) {
-                s.1 += 1;
+            } else {
+                if let Some(s) = labels.get_mut(predicted) {
+                    s.1 += 1;
+                }
+                // Out-of-scope taken for an intent: usually the costliest confusion.
+                *confusions.entry((expected, predicted)).or_default() += 1;
             }
             continue;
         }
@@ -177,6 +182,7 @@ mod tests {
         assert!((r.macro_f1 - (4.0 / 9.0)).abs() < 1e-12);
         assert_eq!(r.out_of_scope_recall, Some(0.5));
         assert_eq!(r.in_scope_rejected, 1);
-        assert_eq!(r.confusions.len(), 2);
+        // a→b, c→oos and oos→a.
+        assert_eq!(r.confusions.len(), 3);
     }
 }

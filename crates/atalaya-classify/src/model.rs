@@ -19,6 +19,8 @@ use crate::{
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
 
 const MAGIC: &[u8; 8] = b"ATLCLS01";
+/// Widest sentence embedding a saved classifier may declare.
+const MAX_EMBEDDING_DIMS: usize = 65_536;
 
 /// Computes sentence embeddings of texts (unit length or not), in order.
 pub type EmbedFn<'a> = &'a dyn Fn(&[String]) -> std::result::Result<Vec<Vec<f32>>, String>;
@@ -110,7 +112,11 @@ fn is_oos(label: &str) -> bool {
 }
 
 /// Embeddings of `texts` (when the classifier uses them), checked for count and width.
-fn embed_all(embed: Option<EmbedFn<'_>>, texts: &[String]) -> Result<Option<Vec<Vec<f32>>>> {
+fn embed_all(
+    embed: Option<EmbedFn<'_>>,
+    texts: &[String],
+    width: Option<usize>,
+) -> Result<Option<Vec<Vec<f32>>>> {
     let Some(embed) = embed else {
         return Ok(None);
     };
@@ -125,6 +131,12 @@ fn embed_all(embed: Option<EmbedFn<'_>>, texts: &[String]) -> Result<Option<Vec<
             )));
         }
         out.extend(v);
+    }
+    let width = width.or_else(|| out.first().map(Vec::len)).unwrap_or(0);
+    if width == 0 || out.iter().any(|v| v.len() != width) {
+        return Err(Error::Data(format!(
+            "the embedding model returned vectors of different or zero widths (expected {width})"
+        )));
     }
     Ok(Some(out))
 }
@@ -147,6 +159,14 @@ impl Classifier {
         options.params.validate()?;
         if !(0.0..1.0).contains(&options.validation_fraction) {
             return Err(Error::Param("validation_fraction must be in [0, 1)".into()));
+        }
+        if options
+            .threshold
+            .is_some_and(|t| !(t.is_finite() && (0.0..=1.0).contains(&t)))
+        {
+            return Err(Error::Param(
+                "threshold must be a probability in [0, 1]".into(),
+            ));
         }
         if !(options.embedding_weight.is_finite() && options.embedding_weight >= 0.0) {
             return Err(Error::Param(
@@ -177,7 +197,7 @@ impl Classifier {
             labels.len(),
             val_set.len()
         ));
-        let train_emb = embed_all(embed_fn, &texts)?;
+        let train_emb = embed_all(embed_fn, &texts, None)?;
         let dims = train_emb
             .as_ref()
             .and_then(|e| e.first())
@@ -237,7 +257,11 @@ impl Classifier {
         };
         // Calibration on the validation examples.
         let val_texts: Vec<String> = val_set.iter().map(|e| e.text.clone()).collect();
-        let val_emb = embed_all(embed_fn, &val_texts)?;
+        let val_emb = if val_texts.is_empty() {
+            None
+        } else {
+            embed_all(embed_fn, &val_texts, Some(c.meta.featurizer.embedding_dims))?
+        };
         let scored: Vec<(usize, f32, bool)> = val_texts
             .iter()
             .enumerate()
@@ -356,7 +380,7 @@ impl Classifier {
         let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
         let emb = if self.needs_embedding() {
             let f = embed.ok_or_else(|| self.embedding_missing())?;
-            embed_all(Some(f), &texts)?
+            embed_all(Some(f), &texts, Some(self.meta.featurizer.embedding_dims))?
         } else {
             None
         };
@@ -434,11 +458,27 @@ impl Classifier {
         let mut meta: Meta = serde_json::from_slice(meta).map_err(|e| bad(&e.to_string()))?;
         meta.featurizer.rebuild_index();
         let classes = meta.labels.len();
-        let dims = meta.featurizer.dims();
+        if classes < 2 {
+            return Err(bad("fewer than two labels"));
+        }
+        if meta.featurizer.embedding_dims > MAX_EMBEDDING_DIMS {
+            return Err(bad("implausible embedding width"));
+        }
         if meta.featurizer.idf.len() != meta.featurizer.vocabulary.len() {
             return Err(bad("vocabulary and IDF lengths differ"));
         }
-        let want = (classes * dims + classes) * 4;
+        if !meta.threshold.is_finite()
+            || !meta.featurizer.embedding_weight.is_finite()
+            || meta.featurizer.idf.iter().any(|v| !v.is_finite())
+        {
+            return Err(bad("non-finite numbers in the header"));
+        }
+        let dims = meta.featurizer.dims();
+        let want = classes
+            .checked_mul(dims)
+            .and_then(|n| n.checked_add(classes))
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| bad("implausible sizes"))?;
         if weights.len() != want {
             return Err(bad(&format!(
                 "{} bytes of weights, {want} expected for {classes} labels × {dims} features",
@@ -472,26 +512,37 @@ fn calibrate(
     labels: &[String],
     keep_correct: f64,
 ) -> (f32, String) {
-    let correct = |i: usize| {
-        let (best, _, oos) = scored[i];
-        !oos && labels[best] == val[i].label
-    };
     let in_scope = scored.iter().filter(|s| !s.2).count();
     let oos = scored.len() - in_scope;
-    let mut candidates: Vec<f32> = scored.iter().map(|s| s.1).collect();
-    candidates.push(0.0);
-    candidates.sort_by(f32::total_cmp);
-    candidates.dedup();
-    if oos > 0 && in_scope > 0 {
+    if in_scope == 0 {
+        return (
+            0.0,
+            "no in-scope validation examples to calibrate on: none rejected".into(),
+        );
+    }
+    // Confidences of the correct in-scope predictions and of the out-of-scope examples,
+    // sorted, so each candidate threshold is scored with two binary searches.
+    let mut right: Vec<f32> = scored
+        .iter()
+        .zip(val)
+        .filter(|((best, _, o), e)| !*o && labels[*best] == e.label)
+        .map(|((_, c, _), _)| *c)
+        .collect();
+    right.sort_by(f32::total_cmp);
+    if oos > 0 {
+        let mut outs: Vec<f32> = scored.iter().filter(|s| s.2).map(|s| s.1).collect();
+        outs.sort_by(f32::total_cmp);
+        let mut candidates: Vec<f32> = scored.iter().map(|s| s.1).collect();
+        candidates.push(0.0);
+        candidates.sort_by(f32::total_cmp);
+        candidates.dedup();
         let mut best = (0.0f32, f64::MIN);
         for &t in &candidates {
-            let acc = (0..scored.len())
-                .filter(|&i| correct(i) && scored[i].1 >= t)
-                .count() as f64
-                / in_scope as f64;
-            let rec = scored.iter().filter(|s| s.2 && s.1 < t).count() as f64 / oos as f64;
-            if acc + rec > best.1 {
-                best = (t, acc + rec);
+            let kept = right.len() - right.partition_point(|c| *c < t);
+            let rejected = outs.partition_point(|c| *c < t);
+            let score = kept as f64 / in_scope as f64 + rejected as f64 / oos as f64;
+            if score > best.1 {
+                best = (t, score);
             }
         }
         return (
@@ -499,17 +550,12 @@ fn calibrate(
             format!("maximises in-scope accuracy + out-of-scope recall on {in_scope} + {oos} validation examples"),
         );
     }
-    let mut right: Vec<f32> = (0..scored.len())
-        .filter(|&i| correct(i))
-        .map(|i| scored[i].1)
-        .collect();
     if right.is_empty() {
         return (
             0.0,
             "no correct validation predictions: none rejected".into(),
         );
     }
-    right.sort_by(f32::total_cmp);
     let drop = ((1.0 - keep_correct.clamp(0.0, 1.0)) * right.len() as f64).floor() as usize;
     let t = right[drop.min(right.len() - 1)];
     (

@@ -240,6 +240,37 @@ fn bad_files_and_embeddings_are_refused_with_reasons() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("embedding_weight"), "{e}");
+    let bad = TrainOptions {
+        threshold: Some(1.5),
+        ..options()
+    };
+    let e = Classifier::train("i", &examples(), None, None, &bad, vec![], |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("threshold must be a probability"), "{e}");
+    // A file cut short, or whose header claims sizes the weights do not have, is refused.
+    let good = Classifier::train("i", &examples(), None, None, &options(), vec![], |_| {}).unwrap();
+    let path = dir.path().join("good.atc");
+    good.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+    let e = Classifier::load(&path).unwrap_err().to_string();
+    assert!(e.contains("bytes of weights"), "{e}");
+    let needle = b"\"embedding_dims\":0";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the header names embedding_dims");
+    let mut forged = bytes.clone();
+    forged.splice(
+        at..at + needle.len(),
+        b"\"embedding_dims\":9999999".iter().copied(),
+    );
+    let len = u64::from_le_bytes(forged[8..16].try_into().unwrap()) + 6;
+    forged[8..16].copy_from_slice(&len.to_le_bytes());
+    std::fs::write(&path, &forged).unwrap();
+    let e = Classifier::load(&path).unwrap_err().to_string();
+    assert!(e.contains("implausible embedding width"), "{e}");
     // A classifier trained with embeddings asks for them.
     let embed = |t: &[String]| -> Result<Vec<Vec<f32>>, String> {
         Ok(t.iter()

@@ -108,7 +108,7 @@ impl Pending {
             for d in deltas {
                 match rows
                     .iter_mut()
-                    .find(|o| o.model == d.model && o.day == d.day)
+                    .find(|o| o.model == d.model && o.day == d.day && o.tenant_id == d.tenant_id)
                 {
                     Some(o) => {
                         o.requests += d.requests;

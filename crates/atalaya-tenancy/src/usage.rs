@@ -609,7 +609,10 @@ impl Lease {
         let mut pending = t.pending.lock().unwrap_or_else(|p| p.into_inner());
         let day = day_of(now_millis());
         let rows = pending.usage.entry(self.key.id.clone()).or_default();
-        let i = match rows.iter().position(|r| r.model == model && r.day == day) {
+        let i = match rows
+            .iter()
+            .position(|r| r.model == model && r.day == day && r.tenant_id == self.tenant.id)
+        {
             Some(i) => i,
             None => {
                 rows.push(UsageDelta {

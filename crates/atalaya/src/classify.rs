@@ -221,6 +221,9 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                     ),
                     None => None,
                 };
+                if emb.as_ref().is_some_and(|e| e.len() != chunk.len()) {
+                    anyhow::bail!("the embedding model returned a wrong number of vectors");
+                }
                 for (i, t) in chunk.iter().enumerate() {
                     let p = c.predict(t, emb.as_ref().map(|e| e[i].as_slice()))?;
                     writeln!(
