@@ -10,6 +10,7 @@
 
 pub mod admin;
 mod chat;
+pub mod classify;
 mod embeddings;
 mod error;
 pub mod guard;

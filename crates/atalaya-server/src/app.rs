@@ -30,6 +30,8 @@ pub struct AppState {
     pub guard: Arc<GuardService>,
     /// Tenants, keys, limits, audit and inference logs.
     pub tenancy: Arc<Tenancy>,
+    /// Tenants' trained classifiers (`/v1/classify`).
+    pub classify: Arc<crate::classify::ClassifyService>,
     pub max_json_depth: usize,
     pub max_header_bytes: usize,
     /// Whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
@@ -43,6 +45,7 @@ impl AppState {
         knowledge: Option<Arc<KnowledgeService>>,
         guard: Arc<GuardService>,
         tenancy: Arc<Tenancy>,
+        classify: Arc<crate::classify::ClassifyService>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(AppState {
@@ -53,6 +56,7 @@ impl AppState {
             knowledge,
             guard,
             tenancy,
+            classify,
             max_json_depth: config.server.max_json_depth,
             max_header_bytes: config.server.max_header_bytes,
             // Validated with the configuration.
@@ -135,6 +139,7 @@ fn routes(state: Arc<AppState>) -> Router {
             "/v1/knowledge/{collection}/answer",
             post(kb_handlers::answer),
         )
+        .route("/v1/classify", post(handlers::classify))
         .route("/v1/guard/scan", post(handlers::guard_scan))
         .route("/v1/guard/redact", post(handlers::guard_redact))
         .route("/v1/tasks", get(kb_handlers::list_tasks))

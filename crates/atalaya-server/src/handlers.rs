@@ -528,6 +528,47 @@ pub async fn guard_scan(
     guard_run(&state, &ctx, q, wire, false).await
 }
 
+/// `POST /v1/classify`: the caller's tenant's classifier on one text or a list.
+pub async fn classify(
+    State(state): State<Arc<AppState>>,
+    Caller(ctx): Caller,
+    ApiJson(wire): ApiJson<api::classify::ClassifyRequest>,
+) -> Result<Response, ApiError> {
+    let texts = match wire.input {
+        api::classify::ClassifyInput::One(t) => vec![t],
+        api::classify::ClassifyInput::Many(v) => v,
+    };
+    let svc = state.classify.clone();
+    let (tenant, name) = (ctx.principal.tenant.clone(), wire.classifier.clone());
+    // Embedding and scoring are CPU work: off the async threads.
+    let predictions = tokio::task::spawn_blocking(move || svc.classify(&tenant, &name, &texts))
+        .await
+        .map_err(|e| atalaya_core::Error::Internal(e.to_string()))??;
+    let data = predictions
+        .into_iter()
+        .enumerate()
+        .map(|(index, p)| api::classify::ClassifyResult {
+            index,
+            label: p.label,
+            best: p.best,
+            confidence: p.confidence,
+            margin: p.margin,
+            out_of_scope: p.out_of_scope,
+            top: p
+                .top
+                .into_iter()
+                .map(|(label, score)| api::classify::LabelScore { label, score })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(api::classify::ClassifyResponse {
+        object: "list".into(),
+        classifier: wire.classifier,
+        data,
+    })
+    .into_response())
+}
+
 /// `POST /v1/guard/redact`: the same, plus the redacted text.
 pub async fn guard_redact(
     State(state): State<Arc<AppState>>,

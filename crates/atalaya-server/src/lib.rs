@@ -21,6 +21,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod classify;
 pub mod error;
 pub mod extract;
 pub mod guard;

@@ -47,12 +47,26 @@ impl Server {
         };
         let guard = Arc::new(GuardService::new(config, gateway.metrics().clone())?);
         let tenancy = open_tenancy(config, lookup).await?;
+        let classify = Arc::new(crate::classify::ClassifyService::new(
+            &config.server.data_dir,
+            local
+                .embedders
+                .iter()
+                .map(|(n, e)| {
+                    (
+                        n.clone(),
+                        Arc::new(crate::knowledge::EngineEmbedder::new(n, e.clone())),
+                    )
+                })
+                .collect(),
+        ));
         let state = AppState::new(
             config,
             gateway.clone(),
             knowledge.clone(),
             guard,
             tenancy.clone(),
+            classify,
             shutdown.clone(),
         );
         Ok(Server {

@@ -12,19 +12,17 @@ use atalaya_classify::{
 };
 use atalaya_core::config::{CliOverrides, Config};
 use atalaya_knowledge::service::Embedder;
-use atalaya_server::knowledge::EngineEmbedder;
+use atalaya_server::{
+    classify::{ClassifyService, MAX_INPUTS},
+    knowledge::EngineEmbedder,
+};
 use serde_json::json;
 
 use crate::cli::{ClassifyCommand, ClassifySource};
 
 /// The configuration and the classifier's file.
 fn locate(source: &ClassifySource) -> anyhow::Result<(Config, PathBuf)> {
-    let valid = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
+    let valid = atalaya_server::classify::valid_name;
     if !valid(&source.name) {
         anyhow::bail!(
             "invalid classifier name '{}': use 1–64 letters, digits, '-' or '_'",
@@ -203,7 +201,12 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
         ClassifyCommand::Predict { source, text } => {
             let (config, path) = locate(&source)?;
             let c = load(&path, &source.name)?;
-            let embedder = embedder_for(&config, &c)?;
+            // The same service as `POST /v1/classify`, with the one embedding model needed.
+            let embedders = embedder_for(&config, &c)?
+                .map(|e| (e.model().to_owned(), std::sync::Arc::new(e)))
+                .into_iter()
+                .collect();
+            let svc = ClassifyService::new(&config.server.data_dir, embedders);
             let texts: Vec<String> = match text {
                 Some(t) => vec![t],
                 None => std::io::stdin()
@@ -213,19 +216,9 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                     .filter(|l| !l.trim().is_empty())
                     .collect(),
             };
-            for chunk in texts.chunks(64) {
-                let emb = match &embedder {
-                    Some(e) => Some(
-                        e.embed(chunk)
-                            .map_err(|e| anyhow::anyhow!("embedding: {e}"))?,
-                    ),
-                    None => None,
-                };
-                if emb.as_ref().is_some_and(|e| e.len() != chunk.len()) {
-                    anyhow::bail!("the embedding model returned a wrong number of vectors");
-                }
-                for (i, t) in chunk.iter().enumerate() {
-                    let p = c.predict(t, emb.as_ref().map(|e| e[i].as_slice()))?;
+            for chunk in texts.chunks(MAX_INPUTS) {
+                let predictions = svc.classify(&source.tenant, &source.name, chunk)?;
+                for (t, p) in chunk.iter().zip(predictions) {
                     writeln!(
                         out,
                         "{}",

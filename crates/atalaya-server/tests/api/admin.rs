@@ -18,6 +18,8 @@ const MASTER: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
 struct Admin {
     base: String,
+    /// The server's data directory.
+    data: std::path::PathBuf,
     http: reqwest::Client,
     root: String,
     shutdown: CancellationToken,
@@ -66,6 +68,7 @@ targets = [{{ upstream = "a", model = "upstream-o" }}]
     let task = tokio::spawn(async move { server.run(listener).await.unwrap() });
     Admin {
         base,
+        data: dir.join("data"),
         http: reqwest::Client::new(),
         root,
         shutdown,
@@ -791,5 +794,99 @@ async fn audit_names_the_client_behind_a_trusted_proxy() {
         .unwrap();
     // The right-most address the proxy saw, not the (forgeable) left-most one.
     assert_eq!(failure["source_ip"], "203.0.113.9", "{failure}");
+    a.stop().await;
+}
+
+/// `POST /v1/classify`: a tenant's classifier answers that tenant only.
+#[tokio::test]
+async fn classifiers_serve_their_own_tenant() {
+    use atalaya_classify::{data::Example, model::TrainOptions, Classifier};
+    let fake = FakeUpstream::start().await.unwrap();
+    let a = start(&fake, "").await;
+    for id in ["acme", "globex"] {
+        a.root(Method::POST, "/admin/v1/tenants", Some(json!({ "id": id })))
+            .await;
+    }
+    let (_, acme) = a.key("acme", "member", json!({})).await;
+    let (_, viewer) = a.key("acme", "viewer", json!({})).await;
+    let (_, globex) = a.key("globex", "member", json!({})).await;
+    // A small n-gram classifier, as `atalaya classify train --no-embeddings` writes it.
+    let mut examples = Vec::new();
+    for (label, texts) in [
+        (
+            "card_lost",
+            ["I lost my card", "my card was stolen", "perdí mi tarjeta"],
+        ),
+        (
+            "refund",
+            [
+                "I want a refund",
+                "give me my money back",
+                "quiero un reembolso",
+            ],
+        ),
+    ] {
+        for t in texts {
+            for s in ["", " please", " today", " now"] {
+                examples.push(Example {
+                    text: format!("{t}{s}"),
+                    label: label.into(),
+                });
+            }
+        }
+    }
+    let c = Classifier::train(
+        "intents",
+        &examples,
+        None,
+        None,
+        &TrainOptions::default(),
+        vec![],
+        |_| {},
+    )
+    .unwrap();
+    c.save(&a.data.join("classifiers/acme/intents.atc"))
+        .unwrap();
+
+    let body = json!({"classifier": "intents", "input": ["someone stole my card", "I want my money back"]});
+    let (s, v) = a
+        .call(&acme, Method::POST, "/v1/classify", Some(body.clone()))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["data"][0]["best"], "card_lost", "{v}");
+    assert_eq!(v["data"][1]["best"], "refund", "{v}");
+    assert_eq!(v["data"][1]["index"], 1);
+    assert_eq!(v["data"][0]["top"].as_array().unwrap().len(), 2);
+    let (s, v) = a
+        .call(
+            &acme,
+            Method::POST,
+            "/v1/classify",
+            Some(json!({"classifier": "intents", "input": "perdí la tarjeta"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    // Another tenant does not see it; a viewer may not call the API.
+    let (s, v) = a
+        .call(&globex, Method::POST, "/v1/classify", Some(body.clone()))
+        .await;
+    assert_eq!(s, 404, "{v}");
+    assert_eq!(v["error"]["code"], "not_found");
+    let (s, _) = a
+        .call(&viewer, Method::POST, "/v1/classify", Some(body))
+        .await;
+    assert_eq!(s, 403);
+    // Bad requests name the field.
+    for (bad, param) in [
+        (json!({"classifier": "../x", "input": "a"}), "classifier"),
+        (json!({"classifier": "intents", "input": []}), "input"),
+        (json!({"classifier": "intents", "input": 5}), "input"),
+    ] {
+        let (s, v) = a.call(&acme, Method::POST, "/v1/classify", Some(bad)).await;
+        assert_eq!(s, 400, "{v}");
+        assert_eq!(v["error"]["param"], param, "{v}");
+    }
     a.stop().await;
 }

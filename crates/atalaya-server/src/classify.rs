@@ -1,0 +1,121 @@
+//! Trained classifiers served to their tenant: `POST /v1/classify`, and the service
+//! `atalaya classify predict` uses. A tenant's classifiers are the files
+//! `<data_dir>/classifiers/TENANT/NAME.atc` written by `atalaya classify train`; each is
+//! loaded on first use and again when its file changes.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::SystemTime,
+};
+
+use atalaya_classify::{Classifier, Prediction};
+use atalaya_core::Error;
+use atalaya_knowledge::service::Embedder;
+
+use crate::knowledge::EngineEmbedder;
+
+/// Texts classified in one call at most.
+pub const MAX_INPUTS: usize = 256;
+
+type Cached = (SystemTime, Arc<Classifier>);
+
+pub struct ClassifyService {
+    root: PathBuf,
+    cache: Mutex<HashMap<(String, String), Cached>>,
+    /// The embedding models this process serves, by name (a classifier trained with another
+    /// one cannot be used here).
+    embedders: HashMap<String, Arc<EngineEmbedder>>,
+}
+
+/// Tenant ids and classifier names: 1–64 letters, digits, `-` or `_` (no paths).
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl ClassifyService {
+    pub fn new(data_dir: &Path, embedders: HashMap<String, Arc<EngineEmbedder>>) -> Self {
+        ClassifyService {
+            root: data_dir.join("classifiers"),
+            cache: Mutex::new(HashMap::new()),
+            embedders,
+        }
+    }
+
+    /// Where `tenant`'s classifier `name` is kept.
+    pub fn path(&self, tenant: &str, name: &str) -> Result<PathBuf, Error> {
+        if !valid_name(tenant) || !valid_name(name) {
+            return Err(Error::invalid(
+                format!("invalid classifier name '{name}': use 1–64 letters, digits, '-' or '_'"),
+                Some("classifier"),
+            ));
+        }
+        Ok(self.root.join(tenant).join(format!("{name}.atc")))
+    }
+
+    /// The tenant's classifier, loaded again when its file changed.
+    pub fn get(&self, tenant: &str, name: &str) -> Result<Arc<Classifier>, Error> {
+        let path = self.path(tenant, name)?;
+        let modified = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|_| Error::NotFound(format!("classifier '{name}'")))?;
+        let key = (tenant.to_owned(), name.to_owned());
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, c)) = cache.get(&key) {
+            if *at == modified {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(Classifier::load(&path).map_err(|e| {
+            Error::Unavailable(format!("classifier '{name}' cannot be loaded: {e}"))
+        })?);
+        cache.insert(key, (modified, c.clone()));
+        Ok(c)
+    }
+
+    /// Classifies `texts` with the tenant's classifier `name` (blocking: embeds the texts
+    /// when the classifier uses embeddings).
+    pub fn classify(
+        &self,
+        tenant: &str,
+        name: &str,
+        texts: &[String],
+    ) -> Result<Vec<Prediction>, Error> {
+        if texts.is_empty() || texts.len() > MAX_INPUTS {
+            return Err(Error::invalid(
+                format!("'input' must hold 1 to {MAX_INPUTS} texts"),
+                Some("input"),
+            ));
+        }
+        let c = self.get(tenant, name)?;
+        let embeddings = if c.needs_embedding() {
+            let want = c.meta.embedding_model.as_deref().unwrap_or("?");
+            let e = self.embedders.get(want).ok_or_else(|| {
+                Error::Unavailable(format!(
+                    "classifier '{name}' needs the embedding model '{want}', which is not loaded (configure it in [local_models])"
+                ))
+            })?;
+            let v = e.embed(texts).map_err(Error::Internal)?;
+            if v.len() != texts.len() {
+                return Err(Error::Internal(
+                    "the embedding model returned a wrong number of vectors".into(),
+                ));
+            }
+            Some(v)
+        } else {
+            None
+        };
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                c.predict(t, embeddings.as_ref().map(|e| e[i].as_slice()))
+                    .map_err(|e| Error::Internal(e.to_string()))
+            })
+            .collect()
+    }
+}
