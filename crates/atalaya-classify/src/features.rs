@@ -16,14 +16,21 @@ pub type Sparse = Vec<(u32, f32)>;
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+const fn fnv(seed: u64, bytes: &[u8]) -> u64 {
     let mut h = seed;
-    for &b in bytes {
-        h ^= u64::from(b);
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
         h = h.wrapping_mul(FNV_PRIME);
+        i += 1;
     }
     h
 }
+
+/// Seeds of word, bigram and character n-gram hashes (the kind mixed in).
+const WORD_SEED: u64 = fnv(FNV_OFFSET, b"w");
+const BIGRAM_SEED: u64 = fnv(FNV_OFFSET, b"b");
+const CHAR_SEED: u64 = fnv(FNV_OFFSET, b"c");
 
 /// Lower-cased words (letters and digits; everything else separates).
 pub fn words(text: &str) -> Vec<String> {
@@ -50,20 +57,15 @@ pub fn words(text: &str) -> Vec<String> {
 /// Calls `f` with the hash of every n-gram of `text`.
 pub fn ngrams(text: &str, mut f: impl FnMut(u64)) {
     let ws = words(text);
-    let word_seed = fnv(FNV_OFFSET, b"w");
-    let bigram_seed = fnv(FNV_OFFSET, b"b");
-    let char_seed = fnv(FNV_OFFSET, b"c");
     let mut prev: Option<u64> = None;
     let mut padded: Vec<u8> = Vec::new();
     let mut bounds: Vec<usize> = Vec::new();
     for w in &ws {
-        let h = fnv(word_seed, w.as_bytes());
+        let h = fnv(WORD_SEED, w.as_bytes());
         f(h);
         if let Some(p) = prev {
-            f(fnv(
-                bigram_seed,
-                &[p.to_le_bytes(), h.to_le_bytes()].concat(),
-            ));
+            // FNV runs byte by byte: hashing one half after the other is hashing both.
+            f(fnv(fnv(BIGRAM_SEED, &p.to_le_bytes()), &h.to_le_bytes()));
         }
         prev = Some(h);
         // Character n-grams of " word ", on character (not byte) boundaries.
@@ -82,7 +84,7 @@ pub fn ngrams(text: &str, mut f: impl FnMut(u64)) {
             }
             for start in 0..=chars - n {
                 f(fnv(
-                    char_seed ^ n as u64,
+                    CHAR_SEED ^ n as u64,
                     &padded[bounds[start]..bounds[start + n]],
                 ));
             }
@@ -237,7 +239,7 @@ mod tests {
         let norm: f32 = x.iter().map(|(_, v)| v * v).sum();
         assert!((norm - 1.0).abs() < 1e-5);
         assert!(x.windows(2).all(|w| w[0].0 < w[1].0));
-        let h = |w: &str| fnv(fnv(FNV_OFFSET, b"w"), w.as_bytes());
+        let h = |w: &str| fnv(WORD_SEED, w.as_bytes());
         let idf = |w: &str| f.idf[f.index[&h(w)] as usize];
         assert!(idf("was") > idf("card"));
         // Unknown n-grams are ignored; an embedding is appended after the vocabulary.

@@ -111,6 +111,15 @@ fn is_oos(label: &str) -> bool {
     label == OUT_OF_SCOPE || label == "oos"
 }
 
+/// The label an example is scored against: its own, or [`OUT_OF_SCOPE`] for either spelling.
+fn expected(label: &str) -> &str {
+    if is_oos(label) {
+        OUT_OF_SCOPE
+    } else {
+        label
+    }
+}
+
 /// Embeddings of `texts` (when the classifier uses them), checked for count and width.
 fn embed_all(
     embed: Option<EmbedFn<'_>>,
@@ -290,17 +299,7 @@ impl Classifier {
             .iter()
             .zip(&predicted)
             .zip(&scored)
-            .map(|((e, p), s)| {
-                (
-                    if is_oos(&e.label) {
-                        OUT_OF_SCOPE
-                    } else {
-                        e.label.as_str()
-                    },
-                    *p,
-                    c.meta.labels[s.0].as_str(),
-                )
-            })
+            .map(|((e, p), s)| (expected(&e.label), *p, c.meta.labels[s.0].as_str()))
             .collect();
         c.meta.validation = report_with_best(&triples, OUT_OF_SCOPE);
         Ok(c)
@@ -391,17 +390,7 @@ impl Classifier {
         let triples: Vec<(&str, &str, &str)> = examples
             .iter()
             .zip(&predicted)
-            .map(|(e, p)| {
-                (
-                    if is_oos(&e.label) {
-                        OUT_OF_SCOPE
-                    } else {
-                        e.label.as_str()
-                    },
-                    p.label.as_str(),
-                    p.best.as_str(),
-                )
-            })
+            .map(|(e, p)| (expected(&e.label), p.label.as_str(), p.best.as_str()))
             .collect();
         Ok(report_with_best(&triples, OUT_OF_SCOPE))
     }

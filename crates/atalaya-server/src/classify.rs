@@ -22,7 +22,7 @@ pub const MAX_INPUTS: usize = 256;
 type Cached = (SystemTime, Arc<Classifier>);
 
 pub struct ClassifyService {
-    root: PathBuf,
+    data_dir: PathBuf,
     cache: Mutex<HashMap<(String, String), Cached>>,
     /// The embedding models this process serves, by name (a classifier trained with another
     /// one cannot be used here).
@@ -30,50 +30,62 @@ pub struct ClassifyService {
 }
 
 /// Tenant ids and classifier names: 1–64 letters, digits, `-` or `_` (no paths).
-pub fn valid_name(s: &str) -> bool {
+fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Where `tenant`'s classifier `name` is kept: `<data_dir>/classifiers/TENANT/NAME.atc`
+/// (the CLI writes there, the service reads there).
+pub fn classifier_path(data_dir: &Path, tenant: &str, name: &str) -> Result<PathBuf, Error> {
+    let rule = "use 1–64 letters, digits, '-' or '_'";
+    if !valid_name(name) {
+        return Err(Error::invalid(
+            format!("invalid classifier name '{name}': {rule}"),
+            Some("classifier"),
+        ));
+    }
+    if !valid_name(tenant) {
+        return Err(Error::invalid(
+            format!("invalid tenant '{tenant}': {rule}"),
+            None,
+        ));
+    }
+    Ok(data_dir
+        .join("classifiers")
+        .join(tenant)
+        .join(format!("{name}.atc")))
+}
+
 impl ClassifyService {
     pub fn new(data_dir: &Path, embedders: HashMap<String, Arc<EngineEmbedder>>) -> Self {
         ClassifyService {
-            root: data_dir.join("classifiers"),
+            data_dir: data_dir.to_owned(),
             cache: Mutex::new(HashMap::new()),
             embedders,
         }
     }
 
-    /// Where `tenant`'s classifier `name` is kept.
-    pub fn path(&self, tenant: &str, name: &str) -> Result<PathBuf, Error> {
-        if !valid_name(tenant) || !valid_name(name) {
-            return Err(Error::invalid(
-                format!("invalid classifier name '{name}': use 1–64 letters, digits, '-' or '_'"),
-                Some("classifier"),
-            ));
-        }
-        Ok(self.root.join(tenant).join(format!("{name}.atc")))
-    }
-
     /// The tenant's classifier, loaded again when its file changed.
     pub fn get(&self, tenant: &str, name: &str) -> Result<Arc<Classifier>, Error> {
-        let path = self.path(tenant, name)?;
+        let path = classifier_path(&self.data_dir, tenant, name)?;
         let modified = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .map_err(|_| Error::NotFound(format!("classifier '{name}'")))?;
         let key = (tenant.to_owned(), name.to_owned());
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, c)) = cache.get(&key) {
+        let lock = || self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, c)) = lock().get(&key) {
             if *at == modified {
                 return Ok(c.clone());
             }
         }
+        // Read outside the lock: a large file does not hold up other tenants' requests.
         let c = Arc::new(Classifier::load(&path).map_err(|e| {
             Error::Unavailable(format!("classifier '{name}' cannot be loaded: {e}"))
         })?);
-        cache.insert(key, (modified, c.clone()));
+        lock().insert(key, (modified, c.clone()));
         Ok(c)
     }
 

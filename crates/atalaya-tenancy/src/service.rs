@@ -166,6 +166,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// `kind`'s names for `id` from `table`, built and remembered on first use.
+fn names_in(
+    table: &RwLock<FastMap<String, Arc<ScopeNames>>>,
+    kind: &str,
+    id: &str,
+) -> Arc<ScopeNames> {
+    if let Some(n) = table.read().unwrap_or_else(|p| p.into_inner()).get(id) {
+        return n.clone();
+    }
+    let names = Arc::new(ScopeNames::new(kind, id));
+    let mut t = table.write().unwrap_or_else(|p| p.into_inner());
+    if t.len() >= MAX_SCOPE_NAMES {
+        t.clear();
+    }
+    t.entry(id.to_owned()).or_insert(names).clone()
+}
+
 pub(crate) fn system_event(action: &str, tenant: Option<&str>, target: Option<&str>) -> AuditEvent {
     event("system", action, tenant, target)
 }
@@ -311,22 +328,14 @@ impl Tenancy {
         Ok(())
     }
 
-    /// The names of a key's (`tenant` false) or a tenant's buckets, gates and budgets.
-    pub(crate) fn scope_names(&self, tenant: bool, id: &str) -> Arc<ScopeNames> {
-        let table = if tenant {
-            &self.tenant_names
-        } else {
-            &self.key_names
-        };
-        if let Some(n) = table.read().unwrap_or_else(|p| p.into_inner()).get(id) {
-            return n.clone();
-        }
-        let names = Arc::new(ScopeNames::new(if tenant { "tenant" } else { "key" }, id));
-        let mut t = table.write().unwrap_or_else(|p| p.into_inner());
-        if t.len() >= MAX_SCOPE_NAMES {
-            t.clear();
-        }
-        t.entry(id.to_owned()).or_insert(names).clone()
+    /// The names of a key's buckets, gates and budget.
+    pub(crate) fn key_names(&self, id: &str) -> Arc<ScopeNames> {
+        names_in(&self.key_names, "key", id)
+    }
+
+    /// The names of a tenant's buckets, gates and budget.
+    pub(crate) fn tenant_names(&self, id: &str) -> Arc<ScopeNames> {
+        names_in(&self.tenant_names, "tenant", id)
     }
 
     pub(crate) fn tenant_cached(&self, id: &str) -> Option<Arc<Tenant>> {

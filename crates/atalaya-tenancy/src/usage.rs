@@ -313,8 +313,8 @@ impl Tenancy {
             }
         }
         let tokens = estimate.prompt_tokens + estimate.completion_tokens;
-        let key_names = self.scope_names(false, &principal.key_id);
-        let tenant_names = self.scope_names(true, &tenant.id);
+        let key_names = self.key_names(&principal.key_id);
+        let tenant_names = self.tenant_names(&tenant.id);
         let day = crate::usage::day_of(now_millis());
         let price = estimate
             .model

@@ -13,7 +13,7 @@ use atalaya_classify::{
 use atalaya_core::config::{CliOverrides, Config};
 use atalaya_knowledge::service::Embedder;
 use atalaya_server::{
-    classify::{ClassifyService, MAX_INPUTS},
+    classify::{classifier_path, ClassifyService, MAX_INPUTS},
     knowledge::EngineEmbedder,
 };
 use serde_json::json;
@@ -22,31 +22,13 @@ use crate::cli::{ClassifyCommand, ClassifySource};
 
 /// The configuration and the classifier's file.
 fn locate(source: &ClassifySource) -> anyhow::Result<(Config, PathBuf)> {
-    let valid = atalaya_server::classify::valid_name;
-    if !valid(&source.name) {
-        anyhow::bail!(
-            "invalid classifier name '{}': use 1–64 letters, digits, '-' or '_'",
-            source.name
-        );
-    }
-    if !valid(&source.tenant) {
-        anyhow::bail!(
-            "invalid tenant '{}': use 1–64 letters, digits, '-' or '_'",
-            source.tenant
-        );
-    }
     let env: Vec<(String, String)> = std::env::vars().collect();
     let cli = CliOverrides {
         data_dir: source.data_dir.clone(),
         ..CliOverrides::default()
     };
     let config = Config::load_for_tools(source.config.as_deref(), &env, &cli)?;
-    let path = config
-        .server
-        .data_dir
-        .join("classifiers")
-        .join(&source.tenant)
-        .join(format!("{}.atc", source.name));
+    let path = classifier_path(&config.server.data_dir, &source.tenant, &source.name)?;
     Ok((config, path))
 }
 
@@ -67,6 +49,16 @@ fn embedder_for(config: &Config, c: &Classifier) -> anyhow::Result<Option<Engine
         Some(m) => EngineEmbedder::load(config, Some(m))
             .map(Some)
             .map_err(|e| anyhow::anyhow!("embedding model of classifier '{}': {e}", c.meta.name)),
+    }
+}
+
+/// The embedding function the classifier crate calls (used only when `embedder` is set).
+fn embed_with(
+    embedder: &Option<EngineEmbedder>,
+) -> impl Fn(&[String]) -> Result<Vec<Vec<f32>>, String> + '_ {
+    move |t: &[String]| match embedder {
+        Some(e) => e.embed(t),
+        None => Err("no embedding model".to_owned()),
     }
 }
 
@@ -107,10 +99,7 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                     })?,
                 )
             };
-            let embed_texts = |t: &[String]| match &embedder {
-                Some(e) => e.embed(t),
-                None => Err("no embedding model".to_owned()),
-            };
+            let embed_texts = embed_with(&embedder);
             let embed = embedder
                 .as_ref()
                 .map(|e| (e.model(), &embed_texts as EmbedFn<'_>));
@@ -181,10 +170,7 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
             let c = load(&path, &source.name)?;
             let (examples, sha) = data::load(&data_path)?;
             let embedder = embedder_for(&config, &c)?;
-            let embed_texts = |t: &[String]| match &embedder {
-                Some(e) => e.embed(t),
-                None => Err("no embedding model".to_owned()),
-            };
+            let embed_texts = embed_with(&embedder);
             let f = embedder.as_ref().map(|_| &embed_texts as EmbedFn<'_>);
             let started = Instant::now();
             let r = c.evaluate(&examples, f)?;
