@@ -16,6 +16,7 @@ mod error;
 pub mod guard;
 pub mod knowledge;
 mod models;
+pub mod pipeline;
 
 pub use chat::{
     ChatCompletionRequest, ContentPart, Message, MessageContent, Stop, StreamOptions, Usage,

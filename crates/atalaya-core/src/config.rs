@@ -47,6 +47,37 @@ pub struct Config {
     pub pricing: BTreeMap<String, atalaya_tenancy::config::Price>,
     /// How requests are estimated and budgets counted.
     pub limits: atalaya_tenancy::config::LimitsConfig,
+    /// Declarative pipelines (`/v1/pipelines`, `pipeline:NAME` models, tickets).
+    pub pipelines: PipelinesConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelinesConfig {
+    /// Pipeline files (`.toml`, `.yaml`, `.yml`) or directories of them, loaded and
+    /// validated at start-up.
+    pub paths: Vec<PathBuf>,
+    /// Serve the built-in `support` pipeline (a file naming a pipeline `support` replaces it).
+    pub builtin: bool,
+    /// Hosts every `http` step may call: `host`, `host:port` or `*.domain`.
+    pub http_allowed_hosts: Vec<String>,
+    /// The pipeline `POST /v1/tickets` and `atalaya tickets triage` run.
+    pub tickets_pipeline: String,
+    /// Values replacing a pipeline's `vars`, by pipeline: `[pipelines.vars.support]`
+    /// `collection = "help"`.
+    pub vars: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Default for PipelinesConfig {
+    fn default() -> Self {
+        PipelinesConfig {
+            paths: Vec::new(),
+            builtin: true,
+            http_allowed_hosts: Vec::new(),
+            tickets_pipeline: "support".into(),
+            vars: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -898,6 +929,25 @@ impl Config {
             issue(
                 "knowledge.answer_sources".into(),
                 "must be between 1 and 50".into(),
+            );
+        }
+        for (i, h) in self.pipelines.http_allowed_hosts.iter().enumerate() {
+            let host = h.strip_prefix("*.").unwrap_or(h);
+            if host.is_empty()
+                || !host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+            {
+                issue(
+                    format!("pipelines.http_allowed_hosts[{i}]"),
+                    format!("'{h}' is not a host, host:port or *.domain"),
+                );
+            }
+        }
+        if self.pipelines.tickets_pipeline.trim().is_empty() {
+            issue(
+                "pipelines.tickets_pipeline".into(),
+                "name a pipeline".into(),
             );
         }
         for (name, policy) in &self.guard.policies {

@@ -81,6 +81,10 @@ impl Default for SearchParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
     pub score: f32,
+    /// The cosine similarity of the chunk's vector to the query's, when the dense ranking
+    /// found it (dense and hybrid search): unlike a fused score, comparable across queries.
+    #[serde(default, skip_serializing)]
+    pub similarity: Option<f32>,
     #[serde(flatten)]
     pub chunk: ChunkView,
 }
@@ -790,11 +794,17 @@ impl KnowledgeBase {
                 .unwrap_or_default();
             ix.vectors.search(&q, n, &params.filter)
         };
+        let mut similarity: HashMap<i64, f32> = HashMap::new();
         let ranked: Vec<(u64, f32)> = match params.mode {
-            Mode::Dense => dense(k)?,
+            Mode::Dense => {
+                let d = dense(k)?;
+                similarity.extend(d.iter().map(|(id, s)| (*id as i64, *s)));
+                d
+            }
             Mode::Bm25 => ix.keyword.search(query, k, &params.filter)?,
             Mode::Hybrid => {
                 let d = dense(depth)?;
+                similarity.extend(d.iter().map(|(id, s)| (*id as i64, *s)));
                 let b = ix.keyword.search(query, depth, &params.filter)?;
                 rrf(
                     &[(&d, params.dense_weight), (&b, params.bm25_weight)],
@@ -813,6 +823,7 @@ impl KnowledgeBase {
             .filter(|v| params.filter.allows(&v.meta))
             .map(|v| Hit {
                 score: scores.get(&v.id).copied().unwrap_or(0.0),
+                similarity: similarity.get(&v.id).copied(),
                 chunk: v,
             })
             .collect())

@@ -15,6 +15,7 @@ use atalaya_tenancy::Tenancy;
 
 use crate::{
     admin, error, guard::GuardService, handlers, kb_handlers, knowledge::KnowledgeService, observe,
+    pipeline_handlers,
 };
 
 pub struct AppState {
@@ -32,22 +33,34 @@ pub struct AppState {
     pub tenancy: Arc<Tenancy>,
     /// Tenants' trained classifiers (`/v1/classify`).
     pub classify: Arc<crate::classify::ClassifyService>,
+    /// Pipelines and tickets.
+    pub pipelines: Arc<crate::pipeline::PipelineService>,
     pub max_json_depth: usize,
     pub max_header_bytes: usize,
     /// Whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
     pub trusted_proxies: atalaya_core::proxy::TrustedProxies,
 }
 
+/// The services the application serves, built by [`crate::server::Server::build`].
+pub struct Services {
+    pub gateway: Arc<Gateway>,
+    pub knowledge: Option<Arc<KnowledgeService>>,
+    pub guard: Arc<GuardService>,
+    pub tenancy: Arc<Tenancy>,
+    pub classify: Arc<crate::classify::ClassifyService>,
+    pub pipelines: Arc<crate::pipeline::PipelineService>,
+}
+
 impl AppState {
-    pub fn new(
-        config: &Config,
-        gateway: Arc<Gateway>,
-        knowledge: Option<Arc<KnowledgeService>>,
-        guard: Arc<GuardService>,
-        tenancy: Arc<Tenancy>,
-        classify: Arc<crate::classify::ClassifyService>,
-        shutdown: CancellationToken,
-    ) -> Arc<Self> {
+    pub fn new(config: &Config, services: Services, shutdown: CancellationToken) -> Arc<Self> {
+        let Services {
+            gateway,
+            knowledge,
+            guard,
+            tenancy,
+            classify,
+            pipelines,
+        } = services;
         Arc::new(AppState {
             gateway,
             max_body_bytes: config.server.max_body_bytes,
@@ -57,6 +70,7 @@ impl AppState {
             guard,
             tenancy,
             classify,
+            pipelines,
             max_json_depth: config.server.max_json_depth,
             max_header_bytes: config.server.max_header_bytes,
             // Validated with the configuration.
@@ -140,6 +154,21 @@ fn routes(state: Arc<AppState>) -> Router {
             post(kb_handlers::answer),
         )
         .route("/v1/classify", post(handlers::classify))
+        .route("/v1/pipelines", get(pipeline_handlers::list_pipelines))
+        .route("/v1/pipelines/{name}", get(pipeline_handlers::get_pipeline))
+        .route(
+            "/v1/pipelines/{name}/run",
+            post(pipeline_handlers::run_pipeline),
+        )
+        .route(
+            "/v1/tickets",
+            post(pipeline_handlers::create_ticket).get(pipeline_handlers::list_tickets),
+        )
+        .route("/v1/tickets/{id}", get(pipeline_handlers::get_ticket))
+        .route(
+            "/v1/tickets/{id}/feedback",
+            post(pipeline_handlers::ticket_feedback),
+        )
         .route("/v1/guard/scan", post(handlers::guard_scan))
         .route("/v1/guard/redact", post(handlers::guard_redact))
         .route("/v1/tasks", get(kb_handlers::list_tasks))

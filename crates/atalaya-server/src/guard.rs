@@ -919,3 +919,160 @@ impl StreamState {
         })
     }
 }
+
+/// What a pipeline's `guard` step learned about one text.
+pub struct TextCheck {
+    /// The text to use from here on: pseudonymized or masked (input), masked (output).
+    pub text: String,
+    /// Restores the input stage's placeholders in a model's answer.
+    pub vault: Option<Vault>,
+    /// Something fired (injection flagged, PII found, an output check).
+    pub flagged: bool,
+    /// Why the policy blocks the text, if it does.
+    pub blocked: Option<String>,
+    /// The decisions as JSON for the pipeline's context (types and counts, never values).
+    pub report: Value,
+}
+
+impl GuardService {
+    /// The input stage of `policy` on one text, for a pipeline step: injection detection and
+    /// PII redaction. A blocking decision is reported, not raised (the step decides).
+    pub fn check_input(&self, rp: &RoutePolicy, text: &str, document: bool) -> TextCheck {
+        let policy = &rp.policy;
+        let source = if document {
+            Source::Document
+        } else {
+            Source::User
+        };
+        let mut decisions = Vec::new();
+        let mut blocked = None;
+        let (out, report, vault) = match self.guard.redact(text, source, policy) {
+            Ok(r) => (r.text, r.report, Some(r.vault)),
+            Err(e) => {
+                blocked = Some(e.to_string());
+                (text.to_owned(), self.guard.scan(text, source, policy), None)
+            }
+        };
+        let mut counts: BTreeMap<&'static str, (Action, u32)> = BTreeMap::new();
+        for f in &report.pii {
+            counts
+                .entry(f.kind.as_str())
+                .or_insert((policy.action(f.kind), 0))
+                .1 += 1;
+        }
+        let pii: Vec<Value> = counts
+            .iter()
+            .map(|(t, (a, n))| {
+                self.record(
+                    &mut decisions,
+                    Decision {
+                        detector: "pii",
+                        action: action_name(*a),
+                        kind: None,
+                        count: *n,
+                        score: None,
+                        reasons: Vec::new(),
+                    },
+                );
+                json!({"type": t, "count": n, "action": action_name(*a)})
+            })
+            .collect();
+        let injection = report.injection.as_ref().map(|r| {
+            if r.flagged {
+                let action = match policy.injection.action {
+                    InjectionAction::Block => "block",
+                    InjectionAction::Flag => "flag",
+                };
+                self.record(
+                    &mut decisions,
+                    Decision {
+                        detector: "injection",
+                        action,
+                        kind: None,
+                        count: 0,
+                        score: Some(r.score),
+                        reasons: r.reasons.clone(),
+                    },
+                );
+                if policy.injection.action == InjectionAction::Block && blocked.is_none() {
+                    blocked = Some(
+                        GuardError::Injection {
+                            score: r.score,
+                            reasons: r.reasons.join(", "),
+                        }
+                        .to_string(),
+                    );
+                }
+            }
+            json!({"score": round(r.score), "flagged": r.flagged, "reasons": r.reasons})
+        });
+        let flagged = !pii.is_empty() || report.injection.as_ref().is_some_and(|r| r.flagged);
+        TextCheck {
+            text: if blocked.is_some() {
+                String::new()
+            } else {
+                out
+            },
+            vault: if blocked.is_some() { None } else { vault },
+            flagged,
+            report: json!({
+                "policy": rp.name,
+                "flagged": flagged,
+                "blocked": blocked.is_some(),
+                "injection": injection,
+                "pii": pii,
+            }),
+            blocked,
+        }
+    }
+
+    /// The output stage of `policy` on an answer, for a pipeline step: PII not in
+    /// `original`, the deny-list (no canary or system prompt: a step checks text, not a
+    /// conversation).
+    pub fn check_output(&self, rp: &RoutePolicy, text: &str, original: &str) -> TextCheck {
+        let policy = &rp.policy;
+        if !policy.output.enabled {
+            return TextCheck {
+                text: text.to_owned(),
+                vault: None,
+                flagged: false,
+                blocked: None,
+                report: json!({"policy": rp.name, "flagged": false, "blocked": false, "output": []}),
+            };
+        }
+        let ctx = OutputContext::new(None, rp.deny.clone(), "", original.to_owned());
+        let mut track = OutputTrack::default();
+        let mut decisions = Vec::new();
+        let (out, found, blocked) =
+            match ctx.check(&self.guard.pii, &policy.output, text, &mut track) {
+                Ok((t, f)) => (t, f, None),
+                Err(e) => (String::new(), Vec::new(), Some(e.to_string())),
+            };
+        for f in &found {
+            self.record(
+                &mut decisions,
+                Decision {
+                    detector: f.check,
+                    action: output_action_name(f.action),
+                    kind: f.kind,
+                    count: 1,
+                    score: None,
+                    reasons: Vec::new(),
+                },
+            );
+        }
+        let flagged = !found.is_empty() || blocked.is_some();
+        TextCheck {
+            report: json!({
+                "policy": rp.name,
+                "flagged": flagged,
+                "blocked": blocked.is_some(),
+                "output": found,
+            }),
+            text: out,
+            vault: None,
+            flagged,
+            blocked,
+        }
+    }
+}

@@ -33,7 +33,7 @@ use crate::{
 
 /// The embedding model `make models` prepares, used when the configuration names none.
 pub const DEFAULT_EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
-const DEFAULT_EMBEDDING_PATH: &str = "models/all-MiniLM-L6-v2/model.onnx";
+pub const DEFAULT_EMBEDDING_PATH: &str = "models/all-MiniLM-L6-v2/model.onnx";
 
 pub struct EngineEmbedder {
     name: String,
@@ -695,19 +695,19 @@ impl KnowledgeService {
 }
 
 /// Vectors from the knowledge base's embedding model, its failure as the gateway's error.
-fn embed(e: &dyn Embedder, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError> {
+pub(crate) fn embed(e: &dyn Embedder, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError> {
     e.embed(texts).map_err(|detail| CoreError::Upstream {
         target: "embedding model".into(),
         detail,
     })
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Sentences of the hits rated by their embedding's cosine with the query's.
-fn extractive_answer(
+pub(crate) fn extractive_answer(
     e: &dyn Embedder,
     query: &str,
     hits: &[Hit],
@@ -736,7 +736,7 @@ fn extractive_answer(
 }
 
 /// Cosines between each claim and each hit.
-fn claim_similarity(
+pub(crate) fn claim_similarity(
     e: &dyn Embedder,
     claims: &[rag::Claim],
     hits: &[Hit],

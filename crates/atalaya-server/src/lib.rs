@@ -30,6 +30,8 @@ pub mod health;
 pub mod kb_handlers;
 pub mod knowledge;
 pub mod observe;
+pub mod pipeline;
+pub mod pipeline_handlers;
 pub mod rag;
 pub mod serve;
 pub mod server;

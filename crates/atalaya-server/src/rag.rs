@@ -16,7 +16,13 @@ Answer in the language of the question.";
 /// The system message: instructions, then each source with its title and heading path.
 pub fn sources_prompt(hits: &[Hit]) -> String {
     let mut out = String::from(INSTRUCTIONS);
-    out.push_str("\n\nSources:\n");
+    out.push_str(&sources_block(hits));
+    out
+}
+
+/// `Sources:` and each hit numbered from 1, with its title, heading path and source.
+pub fn sources_block(hits: &[Hit]) -> String {
+    let mut out = String::from("\n\nSources:\n");
     for (i, h) in hits.iter().enumerate() {
         let mut where_ = Vec::new();
         if let Some(t) = &h.chunk.title {
@@ -292,6 +298,7 @@ mod tests {
 
     fn hit(text: &str) -> Hit {
         Hit {
+            similarity: None,
             score: 1.0,
             chunk: ChunkView {
                 id: 1,

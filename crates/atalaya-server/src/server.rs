@@ -45,6 +45,7 @@ impl Server {
         } else {
             None
         };
+        let pipelines = crate::pipeline::load_pipelines(config)?;
         let guard = Arc::new(GuardService::new(config, gateway.metrics().clone())?);
         let tenancy = open_tenancy(config, lookup).await?;
         let classify = Arc::new(crate::classify::ClassifyService::new(
@@ -60,13 +61,25 @@ impl Server {
                 })
                 .collect(),
         ));
-        let state = AppState::new(
+        let pipelines = Arc::new(crate::pipeline::PipelineService::new(
             config,
+            pipelines,
             gateway.clone(),
             knowledge.clone(),
-            guard,
+            classify.clone(),
+            guard.clone(),
             tenancy.clone(),
-            classify,
+        )?);
+        let state = AppState::new(
+            config,
+            crate::app::Services {
+                gateway: gateway.clone(),
+                knowledge: knowledge.clone(),
+                guard,
+                tenancy: tenancy.clone(),
+                classify,
+                pipelines,
+            },
             shutdown.clone(),
         );
         Ok(Server {
@@ -86,6 +99,11 @@ impl Server {
 
     pub fn tenancy(&self) -> &Arc<Tenancy> {
         &self.tenancy
+    }
+
+    /// The pipelines (the CLI's `atalaya tickets triage` runs them in-process).
+    pub fn pipelines(&self) -> &Arc<crate::pipeline::PipelineService> {
+        &self.state.pipelines
     }
 
     /// Serves until the shutdown token is cancelled and in-flight requests have drained (or

@@ -49,6 +49,58 @@ pub enum Command {
     /// Text classifiers (intents, priorities): train, evaluate, predict.
     #[command(subcommand)]
     Classify(ClassifyCommand),
+    /// Support tickets: batch triage through the tickets pipeline.
+    #[command(subcommand)]
+    Tickets(TicketsCommand),
+    /// Declarative pipelines: list and check them.
+    #[command(subcommand)]
+    Pipelines(PipelinesCommand),
+}
+
+/// The configuration and data directory an offline pipeline run uses.
+#[derive(Args, Clone)]
+pub struct PipelineSource {
+    /// TOML configuration (pipelines, models, knowledge); optional.
+    #[arg(long, short = 'c', env = "ATALAYA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for persistent state (overrides server.data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Tenant whose knowledge base and classifiers are used.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+}
+
+#[derive(Subcommand)]
+pub enum TicketsCommand {
+    /// Triage tickets: JSON Lines in (`{"id","subject","body"|"text","customer_id",
+    /// "channel","language"}`), one JSON line out per ticket: `{"id","language","intent",
+    /// "priority","confidence","status","reason","draft","citations":[{"doc","chunk","score"}]}`.
+    Triage {
+        #[command(flatten)]
+        source: PipelineSource,
+        /// Input file (default: standard input).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Also store the tickets (as `POST /v1/tickets` does).
+        #[arg(long)]
+        store: bool,
+        /// Add each run's step trace to its line.
+        #[arg(long)]
+        trace: bool,
+        /// Tickets triaged at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PipelinesCommand {
+    /// Load and validate the configured pipelines (and the built-in one); list them.
+    Check {
+        #[command(flatten)]
+        source: PipelineSource,
+    },
 }
 
 /// Where classifiers are kept (`<data_dir>/classifiers/TENANT/NAME.atc`) and which embedding

@@ -5,6 +5,7 @@ mod classify;
 mod cli;
 mod guard;
 mod kb;
+mod tickets;
 
 use std::{
     io::{Read, Write},
@@ -162,6 +163,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         }) => models_list(config, &dir, onnxruntime, json),
         Command::Classify(cmd) => classify::run(cmd),
+        Command::Tickets(cmd) => {
+            if tickets::run(cmd)? {
+                Ok(())
+            } else {
+                anyhow::bail!("some tickets could not be triaged (see their error lines)")
+            }
+        }
+        Command::Pipelines(cmd) => tickets::pipelines(cmd),
         Command::Kb(cmd) => {
             if kb::run(cmd)? {
                 Ok(())

@@ -1,0 +1,123 @@
+//! Templates and conditions: minijinja over the pipeline's context (a JSON object holding
+//! `input`, `vars`, `tenant`, `status` and each finished step's output under its id).
+//!
+//! Undefined values chain (`intent.label` is undefined, not an error, when the optional
+//! `intent` step produced nothing), so conditions over optional steps stay simple. Templates
+//! are checked when a pipeline loads and parsed again when rendered (microseconds).
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::Value;
+
+/// The template environment every pipeline shares.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env.set_keep_trailing_newline(true);
+        // Text, not HTML: nothing is escaped.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // `tojson` for embedding values in prompts and HTTP bodies.
+        Templates { env }
+    }
+
+    /// Checks that `src` parses as a template.
+    pub fn check_template(&self, src: &str) -> Result<(), String> {
+        self.env
+            .template_from_str(src)
+            .map(|_| ())
+            .map_err(|e| describe(&e))
+    }
+
+    /// Checks that `src` parses as an expression.
+    pub fn check_expr(&self, src: &str) -> Result<(), String> {
+        self.env
+            .compile_expression(src)
+            .map(|_| ())
+            .map_err(|e| describe(&e))
+    }
+
+    /// Renders the template `src` with `ctx`.
+    pub fn render(&self, src: &str, ctx: &Value) -> Result<String, String> {
+        // A template without markup is its own rendering.
+        if !src.contains("{{") && !src.contains("{%") && !src.contains("{#") {
+            return Ok(src.to_owned());
+        }
+        self.env.render_str(src, ctx).map_err(|e| describe(&e))
+    }
+
+    /// Evaluates the expression `src` with `ctx`, as JSON (undefined is `null`).
+    pub fn eval(&self, src: &str, ctx: &Value) -> Result<Value, String> {
+        let expr = self.env.compile_expression(src).map_err(|e| describe(&e))?;
+        let v = expr.eval(ctx).map_err(|e| describe(&e))?;
+        if v.is_undefined() || v.is_none() {
+            return Ok(Value::Null);
+        }
+        serde_json::to_value(&v).map_err(|e| e.to_string())
+    }
+
+    /// Evaluates a condition: its truthiness (undefined and `none` are false).
+    pub fn truthy(&self, src: &str, ctx: &Value) -> Result<bool, String> {
+        let expr = self.env.compile_expression(src).map_err(|e| describe(&e))?;
+        expr.eval(ctx)
+            .map(|v| v.is_true())
+            .map_err(|e| describe(&e))
+    }
+}
+
+/// A minijinja error with its detail and line, in one line.
+fn describe(e: &minijinja::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(d) = e.detail() {
+        if !s.contains(d) {
+            s = format!("{s}: {d}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_evaluates_and_chains_undefined() {
+        let t = Templates::new();
+        let ctx = json!({"input": {"text": "hola <b>"}, "intent": null, "conf": {"score": 0.4}});
+        assert_eq!(
+            t.render("Q: {{ input.text }}", &ctx).unwrap(),
+            "Q: hola <b>"
+        );
+        assert!(t.truthy("conf.score < 0.5", &ctx).unwrap());
+        assert!(!t.truthy("intent.label == 'legal'", &ctx).unwrap());
+        assert!(!t.truthy("missing.deeper.still", &ctx).unwrap());
+        assert_eq!(t.eval("conf.score * 2", &ctx).unwrap(), json!(0.8));
+        assert_eq!(t.eval("nothing.here", &ctx).unwrap(), Value::Null);
+        assert_eq!(
+            t.eval("intent.label if intent else 'normal'", &ctx)
+                .unwrap(),
+            json!("normal")
+        );
+        assert_eq!(t.render("plain text", &ctx).unwrap(), "plain text");
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let t = Templates::new();
+        assert!(t.check_template("{{ input.text ").is_err());
+        assert!(t.check_expr("a ==").is_err());
+        assert!(t.check_expr("a in ['x', 'y']").is_ok());
+        let e = t.render("{{ 1 + }}", &json!({})).unwrap_err();
+        assert!(!e.is_empty());
+    }
+}

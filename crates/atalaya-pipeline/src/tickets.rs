@@ -1,0 +1,513 @@
+//! The ticket store: each ticket with its triage (language, intent, priority, confidence),
+//! draft, citations, status and the run's trace, and the agents' feedback on the draft — the
+//! raw material of later evaluation and fine-tuning. SQLite (`<data_dir>/tickets.db`, WAL),
+//! one tenant's tickets invisible to another.
+
+use std::{path::Path, sync::Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::PipelineError;
+
+/// Statuses: `drafted` (a draft waits for an agent's review), `needs_human` (escalated),
+/// `answered` (an agent sent a final text).
+pub const STATUSES: &[&str] = &["drafted", "needs_human", "answered"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    /// The document's source name.
+    pub doc: String,
+    /// The chunk's id in the knowledge base.
+    pub chunk: i64,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: String,
+    pub tenant: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub subject: Option<String>,
+    pub body: String,
+    pub customer_id: Option<String>,
+    pub channel: Option<String>,
+    pub status: String,
+    /// Why it needs a human.
+    pub reason: Option<String>,
+    pub language: Option<String>,
+    pub intent: Option<String>,
+    pub priority: Option<String>,
+    pub confidence: Option<f64>,
+    pub draft: Option<String>,
+    pub citations: Vec<Citation>,
+    pub pipeline: String,
+    pub pipeline_version: u32,
+    /// The run's step trace.
+    pub trace: Value,
+    pub feedback: Vec<Feedback>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// `accepted`, `edited` or `rejected`.
+    pub verdict: String,
+    /// The text the agent sent (the draft, edited or replaced).
+    pub final_text: Option<String>,
+    pub resolution_seconds: Option<f64>,
+    pub agent: Option<String>,
+    pub comment: Option<String>,
+    pub created_at: i64,
+}
+
+pub const VERDICTS: &[&str] = &["accepted", "edited", "rejected"];
+
+/// A new ticket id: `tkt_` and 20 random base-32 characters (100 bits).
+pub fn new_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut rng = rand::rng();
+    let s: String = (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("tkt_{s}")
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub struct TicketStore {
+    conn: Mutex<Connection>,
+}
+
+fn db(e: rusqlite::Error) -> PipelineError {
+    PipelineError::Store(e.to_string())
+}
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tickets (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    subject TEXT,
+    body TEXT NOT NULL,
+    customer_id TEXT,
+    channel TEXT,
+    status TEXT NOT NULL,
+    reason TEXT,
+    language TEXT,
+    intent TEXT,
+    priority TEXT,
+    confidence REAL,
+    draft TEXT,
+    citations TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    pipeline_version INTEGER NOT NULL,
+    trace TEXT NOT NULL
+);
+CREATE INDEX tickets_by_tenant ON tickets (tenant, status, created_at);
+CREATE TABLE feedback (
+    id INTEGER PRIMARY KEY,
+    ticket_id TEXT NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    verdict TEXT NOT NULL,
+    final_text TEXT,
+    resolution_seconds REAL,
+    agent TEXT,
+    comment TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX feedback_by_ticket ON feedback (ticket_id);
+"#];
+
+const COLUMNS: &str = "id, tenant, created_at, updated_at, subject, body, customer_id, channel, status, reason, language, intent, priority, confidence, draft, citations, pipeline, pipeline_version, trace";
+
+impl TicketStore {
+    /// Opens (creating) `<dir>/tickets.db`.
+    pub fn open(dir: &Path) -> Result<TicketStore, PipelineError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| PipelineError::Store(format!("{}: {e}", dir.display())))?;
+        let conn = Connection::open(dir.join("tickets.db")).map_err(db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(db)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db)?;
+        if version > MIGRATIONS.len() as i64 {
+            return Err(PipelineError::Store(format!(
+                "tickets.db is at schema version {version}, newer than this binary knows ({}): upgrade Atalaya",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.unchecked_transaction().map_err(db)?;
+            tx.execute_batch(m).map_err(db)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .map_err(db)?;
+            tx.commit().map_err(db)?;
+        }
+        Ok(TicketStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn insert(&self, t: &Ticket) -> Result<(), PipelineError> {
+        let citations =
+            serde_json::to_string(&t.citations).map_err(|e| PipelineError::Store(e.to_string()))?;
+        self.conn()
+            .execute(
+                &format!("INSERT INTO tickets ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
+                params![
+                    t.id,
+                    t.tenant,
+                    t.created_at,
+                    t.updated_at,
+                    t.subject,
+                    t.body,
+                    t.customer_id,
+                    t.channel,
+                    t.status,
+                    t.reason,
+                    t.language,
+                    t.intent,
+                    t.priority,
+                    t.confidence,
+                    t.draft,
+                    citations,
+                    t.pipeline,
+                    t.pipeline_version,
+                    t.trace.to_string(),
+                ],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// The tenant's ticket `id` with its feedback.
+    pub fn get(&self, tenant: &str, id: &str) -> Result<Ticket, PipelineError> {
+        let conn = self.conn();
+        let t = conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM tickets WHERE id = ?1 AND tenant = ?2"),
+                params![id, tenant],
+                row,
+            )
+            .optional()
+            .map_err(db)?
+            .ok_or_else(|| PipelineError::NotFound(id.to_owned()))?;
+        let mut t = t.map_err(PipelineError::Store)?;
+        t.feedback = feedback_of(&conn, id)?;
+        Ok(t)
+    }
+
+    /// The tenant's tickets, newest first, optionally of one status; `before` (a ticket id)
+    /// pages on.
+    pub fn list(
+        &self,
+        tenant: &str,
+        status: Option<&str>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<Vec<Ticket>, PipelineError> {
+        if let Some(s) = status {
+            if !STATUSES.contains(&s) {
+                return Err(PipelineError::invalid(
+                    format!("unknown status '{s}' (one of: {})", STATUSES.join(", ")),
+                    Some("status"),
+                ));
+            }
+        }
+        let conn = self.conn();
+        // The cursor: the position of `before` in (created_at, id) order.
+        let cursor: Option<(i64, String)> = match before {
+            None => None,
+            Some(b) => Some(
+                conn.query_row(
+                    "SELECT created_at, id FROM tickets WHERE id = ?1 AND tenant = ?2",
+                    params![b, tenant],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?
+                .ok_or_else(|| {
+                    PipelineError::invalid(format!("'before': no ticket '{b}'"), Some("before"))
+                })?,
+            ),
+        };
+        let (c_at, c_id) = cursor.unwrap_or((i64::MAX, String::new()));
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM tickets WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2)
+                 AND (created_at < ?3 OR (created_at = ?3 AND id < ?4) OR ?5)
+                 ORDER BY created_at DESC, id DESC LIMIT ?6"
+            ))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(
+                params![tenant, status, c_at, c_id, before.is_none(), limit as i64],
+                row,
+            )
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r.map_err(db)?.map_err(PipelineError::Store)?);
+        }
+        for t in &mut out {
+            t.feedback = feedback_of(&conn, &t.id)?;
+        }
+        Ok(out)
+    }
+
+    /// Records an agent's feedback and moves the ticket on: a final text makes it
+    /// `answered`; a rejected draft without one leaves it to a human (`needs_human`).
+    pub fn add_feedback(
+        &self,
+        tenant: &str,
+        id: &str,
+        f: Feedback,
+    ) -> Result<Ticket, PipelineError> {
+        if !VERDICTS.contains(&f.verdict.as_str()) {
+            return Err(PipelineError::invalid(
+                format!(
+                    "'verdict' must be one of {}, got '{}'",
+                    VERDICTS.join(", "),
+                    f.verdict
+                ),
+                Some("verdict"),
+            ));
+        }
+        if f.verdict == "edited" && f.final_text.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            return Err(PipelineError::invalid(
+                "an edited draft needs 'final_text', the text the agent sent",
+                Some("final_text"),
+            ));
+        }
+        if let Some(s) = f.resolution_seconds {
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(PipelineError::invalid(
+                    "'resolution_seconds' must be a non-negative number",
+                    Some("resolution_seconds"),
+                ));
+            }
+        }
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction().map_err(db)?;
+            let draft: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT draft FROM tickets WHERE id = ?1 AND tenant = ?2",
+                    params![id, tenant],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some(draft) = draft else {
+                return Err(PipelineError::NotFound(id.to_owned()));
+            };
+            // Accepted as drafted: the final text is the draft.
+            let final_text = match (&f.final_text, f.verdict.as_str()) {
+                (Some(t), _) => Some(t.clone()),
+                (None, "accepted") => draft,
+                (None, _) => None,
+            };
+            let status = if final_text.is_some() {
+                "answered"
+            } else {
+                "needs_human"
+            };
+            tx.execute(
+                "INSERT INTO feedback (ticket_id, verdict, final_text, resolution_seconds, agent, comment, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, f.verdict, final_text, f.resolution_seconds, f.agent, f.comment, f.created_at],
+            )
+            .map_err(db)?;
+            tx.execute(
+                "UPDATE tickets SET status = ?1, updated_at = ?2 WHERE id = ?3",
+                params![status, f.created_at, id],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+        }
+        self.get(tenant, id)
+    }
+}
+
+type RowResult = Result<Ticket, String>;
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
+    let citations: String = r.get(15)?;
+    let trace: String = r.get(18)?;
+    let id: String = r.get(0)?;
+    let citations = match serde_json::from_str(&citations) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(format!("ticket {id}: damaged citations: {e}"))),
+    };
+    Ok(Ok(Ticket {
+        id,
+        tenant: r.get(1)?,
+        created_at: r.get(2)?,
+        updated_at: r.get(3)?,
+        subject: r.get(4)?,
+        body: r.get(5)?,
+        customer_id: r.get(6)?,
+        channel: r.get(7)?,
+        status: r.get(8)?,
+        reason: r.get(9)?,
+        language: r.get(10)?,
+        intent: r.get(11)?,
+        priority: r.get(12)?,
+        confidence: r.get(13)?,
+        draft: r.get(14)?,
+        citations,
+        pipeline: r.get(16)?,
+        pipeline_version: r.get(17)?,
+        trace: serde_json::from_str(&trace).unwrap_or(Value::Null),
+        feedback: Vec::new(),
+    }))
+}
+
+fn feedback_of(conn: &Connection, id: &str) -> Result<Vec<Feedback>, PipelineError> {
+    let mut stmt = conn
+        .prepare("SELECT verdict, final_text, resolution_seconds, agent, comment, created_at FROM feedback WHERE ticket_id = ?1 ORDER BY id")
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([id], |r| {
+            Ok(Feedback {
+                verdict: r.get(0)?,
+                final_text: r.get(1)?,
+                resolution_seconds: r.get(2)?,
+                agent: r.get(3)?,
+                comment: r.get(4)?,
+                created_at: r.get(5)?,
+            })
+        })
+        .map_err(db)?;
+    rows.collect::<Result<_, _>>().map_err(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(tenant: &str, at: i64, status: &str) -> Ticket {
+        Ticket {
+            id: new_id(),
+            tenant: tenant.into(),
+            created_at: at,
+            updated_at: at,
+            subject: Some("Where is my order?".into()),
+            body: "It has not arrived.".into(),
+            customer_id: Some("c-1".into()),
+            channel: Some("email".into()),
+            status: status.into(),
+            reason: None,
+            language: Some("en".into()),
+            intent: Some("delivery".into()),
+            priority: Some("normal".into()),
+            confidence: Some(0.8),
+            draft: Some("It ships in 2 days [1].".into()),
+            citations: vec![Citation {
+                doc: "shipping.md".into(),
+                chunk: 3,
+                score: 0.7,
+            }],
+            pipeline: "support".into(),
+            pipeline_version: 1,
+            trace: serde_json::json!([{"step": "language"}]),
+            feedback: vec![],
+        }
+    }
+
+    #[test]
+    fn tickets_persist_page_and_stay_with_their_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ticket("acme", 100, "drafted");
+        let b = ticket("acme", 200, "needs_human");
+        let c = ticket("acme", 300, "drafted");
+        let other = ticket("globex", 400, "drafted");
+        {
+            let s = TicketStore::open(dir.path()).unwrap();
+            for t in [&a, &b, &c, &other] {
+                s.insert(t).unwrap();
+            }
+        }
+        // Reopened: still there.
+        let s = TicketStore::open(dir.path()).unwrap();
+        assert_eq!(s.get("acme", &a.id).unwrap(), a);
+        assert!(matches!(
+            s.get("globex", &a.id),
+            Err(PipelineError::NotFound(_))
+        ));
+        let all: Vec<String> = s
+            .list("acme", None, 10, None)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(all, vec![c.id.clone(), b.id.clone(), a.id.clone()]);
+        let drafted: Vec<String> = s
+            .list("acme", Some("drafted"), 10, None)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(drafted, vec![c.id.clone(), a.id.clone()]);
+        let page2: Vec<String> = s
+            .list("acme", None, 1, Some(&c.id))
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(page2, vec![b.id.clone()]);
+        assert!(s.list("acme", Some("lost"), 10, None).is_err());
+        assert!(s.list("acme", None, 10, Some(&other.id)).is_err());
+    }
+
+    #[test]
+    fn feedback_moves_the_status_and_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = TicketStore::open(dir.path()).unwrap();
+        let t = ticket("acme", 1, "drafted");
+        s.insert(&t).unwrap();
+        let fb = |verdict: &str, text: Option<&str>| Feedback {
+            verdict: verdict.into(),
+            final_text: text.map(Into::into),
+            resolution_seconds: Some(95.0),
+            agent: Some("ana".into()),
+            comment: None,
+            created_at: 10,
+        };
+        assert!(s.add_feedback("acme", &t.id, fb("edited", None)).is_err());
+        assert!(s.add_feedback("acme", &t.id, fb("liked", None)).is_err());
+        assert!(matches!(
+            s.add_feedback("globex", &t.id, fb("accepted", None)),
+            Err(PipelineError::NotFound(_))
+        ));
+        let r = s.add_feedback("acme", &t.id, fb("rejected", None)).unwrap();
+        assert_eq!(r.status, "needs_human");
+        let r = s.add_feedback("acme", &t.id, fb("accepted", None)).unwrap();
+        assert_eq!(r.status, "answered");
+        assert_eq!(r.feedback.len(), 2);
+        assert_eq!(r.feedback[1].final_text, t.draft);
+        assert_eq!(r.updated_at, 10);
+    }
+
+    #[test]
+    fn ids_are_distinct() {
+        let a = new_id();
+        assert!(a.starts_with("tkt_") && a.len() == 24);
+        assert_ne!(a, new_id());
+    }
+}
