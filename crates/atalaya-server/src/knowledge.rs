@@ -649,20 +649,7 @@ impl KnowledgeService {
         if let Some(t) = input.temperature {
             body["temperature"] = t.into();
         }
-        let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
-            .map_err(|e| CoreError::Internal(format!("answer request: {e}")))?;
-        let req = ChatRequest::try_from(wire)?;
-        let routed = gateway.chat(ctx, &req).await?;
-        let parsed: serde_json::Value =
-            serde_json::from_slice(&routed.value.body).map_err(|e| CoreError::Upstream {
-                target: routed.target.clone(),
-                detail: format!("invalid JSON in the completion: {e}"),
-            })?;
-        let text = parsed["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let usage = parsed.get("usage").cloned();
+        let (text, usage) = complete(gateway, ctx, body).await?;
         blocking(move || {
             let claims = rag::claims(&text);
             let similarity = claim_similarity(embedder.as_ref(), &claims, &hits)?;
@@ -692,6 +679,29 @@ impl KnowledgeService {
         })
         .await
     }
+}
+
+/// One chat completion through the gateway from an OpenAI-shaped request body: the first
+/// choice's text and the upstream's `usage` (grounded answers and pipeline steps share it).
+pub(crate) async fn complete(
+    gateway: &Gateway,
+    ctx: &RequestContext,
+    body: serde_json::Value,
+) -> Result<(String, Option<serde_json::Value>), CoreError> {
+    let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
+        .map_err(|e| CoreError::Internal(format!("completion request: {e}")))?;
+    let req = ChatRequest::try_from(wire)?;
+    let routed = gateway.chat(ctx, &req).await?;
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&routed.value.body).map_err(|e| CoreError::Upstream {
+            target: routed.target.clone(),
+            detail: format!("invalid JSON in the completion: {e}"),
+        })?;
+    let text = parsed["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((text, parsed.get("usage").cloned()))
 }
 
 /// Vectors from the knowledge base's embedding model, its failure as the gateway's error.

@@ -18,9 +18,7 @@ use std::{
 };
 
 use atalaya_api::Usage;
-use atalaya_core::{
-    config::Config, context::RequestContext, domain::ChatRequest, gateway::Gateway, Error,
-};
+use atalaya_core::{config::Config, context::RequestContext, gateway::Gateway, Error};
 use atalaya_guard::pseudo::Vault;
 use atalaya_knowledge::{
     index::{Filter, Lang},
@@ -907,22 +905,8 @@ impl PipelineService {
         if let Some(p) = top_p {
             body["top_p"] = json!(p);
         }
-        let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
-            .map_err(|e| Error::Internal(format!("pipeline request: {e}")))?;
-        let req = ChatRequest::try_from(wire)?;
-        let routed = self.gateway.chat(ctx, &req).await?;
-        let parsed: Value =
-            serde_json::from_slice(&routed.value.body).map_err(|e| Error::Upstream {
-                target: routed.target.clone(),
-                detail: format!("invalid JSON in the completion: {e}"),
-            })?;
-        let text = parsed["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let usage = parsed
-            .get("usage")
-            .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok());
+        let (text, usage) = knowledge::complete(&self.gateway, ctx, body).await?;
+        let usage = usage.and_then(|u| serde_json::from_value::<Usage>(u).ok());
         Ok((text, usage))
     }
 

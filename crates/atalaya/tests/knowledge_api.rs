@@ -13,7 +13,7 @@ mod common;
 use std::{path::Path, time::Duration};
 
 use atalaya_testkit::{FakeUpstream, Reply};
-use common::minilm_config;
+use common::{demo_documents, minilm_config, Api};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-kb";
@@ -51,85 +51,6 @@ rerank_candidates = 12
     )
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl Api {
-    fn new(base: &str) -> Api {
-        Api::with_key(base, KEY)
-    }
-
-    fn with_key(base: &str, key: &str) -> Api {
-        Api {
-            http: reqwest::Client::new(),
-            base: base.to_owned(),
-            key: key.to_owned(),
-        }
-    }
-
-    async fn send(&self, r: reqwest::RequestBuilder) -> (u16, Value) {
-        let r = r.bearer_auth(&self.key).send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
-            .await
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.send(self.http.get(format!("{}{path}", self.base)))
-            .await
-    }
-
-    async fn delete(&self, path: &str) -> (u16, Value) {
-        self.send(self.http.delete(format!("{}{path}", self.base)))
-            .await
-    }
-
-    /// Polls a task until it finishes.
-    async fn wait(&self, id: i64) -> Value {
-        for _ in 0..2400 {
-            let (s, t) = self.get(&format!("/v1/tasks/{id}")).await;
-            assert_eq!(s, 200, "{t}");
-            if t["status"] == "succeeded" || t["status"] == "failed" {
-                return t;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("task {id} did not finish");
-    }
-}
-
-fn demo_documents() -> Vec<Value> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/knowledge");
-    let mut docs = Vec::new();
-    for lang in ["en", "es", "pt"] {
-        let mut files: Vec<_> = std::fs::read_dir(root.join(lang))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for f in files {
-            docs.push(json!({
-                "source": format!("{lang}/{}", f.file_name().unwrap().to_str().unwrap()),
-                "content": std::fs::read_to_string(&f).unwrap(),
-                "language": lang,
-                "tags": [lang],
-            }));
-        }
-    }
-    docs
-}
-
 fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
@@ -145,7 +66,7 @@ async fn knowledge_api_ingests_searches_and_answers_with_citations() {
     let fake = FakeUpstream::start().await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let (_child, base, _dir) = common::serve(&config(data.path(), &fake.base_url()), KEY).await;
-    let api = Api::new(&base);
+    let api = Api::with_key(&base, KEY);
 
     // Collections.
     let (s, c) = api
@@ -528,7 +449,7 @@ async fn ingestion_resumes_after_kill_9_and_loses_nothing() {
     let cfg = cfg_dir.path().join("atalaya.toml");
     std::fs::write(&cfg, config(data.path(), &fake.base_url())).unwrap();
     let (mut child, base) = common::serve_file(&cfg, KEY).await;
-    let api = Api::new(&base);
+    let api = Api::with_key(&base, KEY);
     let (s, _) = api.post("/v1/knowledge", json!({"name": "big"})).await;
     assert_eq!(s, 201);
     const N: usize = 400;
@@ -570,7 +491,7 @@ async fn ingestion_resumes_after_kill_9_and_loses_nothing() {
     child.wait().await.unwrap();
 
     let (mut child, base) = common::serve_file(&cfg, KEY).await;
-    let api = Api::new(&base);
+    let api = Api::with_key(&base, KEY);
     let t = api.wait(id).await;
     assert_eq!(t["status"], "succeeded", "{t}");
     assert_eq!(t["progress"]["done"], N as i64);

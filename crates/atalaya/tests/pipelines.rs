@@ -17,67 +17,11 @@ mod common;
 use std::{path::Path, time::Duration};
 
 use atalaya_testkit::{FakeUpstream, Reply};
-use common::{minilm_config, BIN};
+use common::{demo_documents, minilm_config, Api, BIN};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEY: &str = "sk-pipelines";
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn send(&self, r: reqwest::RequestBuilder) -> (u16, Value) {
-        let r = r.bearer_auth(KEY).send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
-            .await
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.send(self.http.get(format!("{}{path}", self.base)))
-            .await
-    }
-    async fn wait(&self, id: i64) -> Value {
-        for _ in 0..2400 {
-            let (s, t) = self.get(&format!("/v1/tasks/{id}")).await;
-            assert_eq!(s, 200, "{t}");
-            if t["status"] == "succeeded" || t["status"] == "failed" {
-                return t;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("task {id} did not finish");
-    }
-}
-
-fn demo_documents() -> Vec<Value> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/knowledge");
-    let mut docs = Vec::new();
-    for lang in ["en", "es", "pt"] {
-        let mut files: Vec<_> = std::fs::read_dir(root.join(lang))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for f in files {
-            docs.push(json!({
-                "source": format!("{lang}/{}", f.file_name().unwrap().to_str().unwrap()),
-                "content": std::fs::read_to_string(&f).unwrap(),
-                "language": lang,
-            }));
-        }
-    }
-    docs
-}
 
 fn support_config(data: &Path, upstream: &str, generative: bool) -> String {
     let vars = if generative {
@@ -187,10 +131,7 @@ async fn support_pipeline_triages_drafts_escalates_and_keeps_tickets() {
     let cfg_path = dir.path().join("atalaya.toml");
     std::fs::write(&cfg_path, support_config(&data, &fake.base_url(), false)).unwrap();
     let (child, base) = common::serve_file(&cfg_path, KEY).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        base,
-    };
+    let api = Api::with_key(&base, KEY);
 
     // The built-in pipeline is listed, with its steps.
     let (s, list) = api.get("/v1/pipelines").await;
@@ -384,10 +325,7 @@ async fn support_pipeline_triages_drafts_escalates_and_keeps_tickets() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     std::fs::write(&cfg_path, support_config(&data, &fake.base_url(), true)).unwrap();
     let (child, base) = common::serve_file(&cfg_path, KEY).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        base,
-    };
+    let api = Api::with_key(&base, KEY);
     let (s, t) = api.get(&format!("/v1/tickets/{}", drafted[0])).await;
     assert_eq!(s, 200, "{t}");
     assert_eq!(t["status"], "answered");
@@ -713,10 +651,7 @@ http_allowed_hosts = ["{host}"]
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         url
     };
-    let api = Api {
-        http: reqwest::Client::new(),
-        base,
-    };
+    let api = Api::with_key(&base, KEY);
 
     // Extract: the first answer is not valid JSON for the schema, the retry is.
     fake.push(Reply::chat("The order number is A12."));

@@ -8,7 +8,13 @@
     clippy::disallowed_methods
 )]
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use serde_json::{json, Value};
 
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -98,4 +104,81 @@ pub async fn serve(config: &str, key: &str) -> (Child, String, tempfile::TempDir
     std::fs::write(&path, config).unwrap();
     let (child, base) = serve_file(&path, key).await;
     (child, base, dir)
+}
+
+/// An API client with one key, for the end-to-end tests.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub key: String,
+}
+
+impl Api {
+    pub fn with_key(base: &str, key: &str) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    pub async fn send(&self, r: reqwest::RequestBuilder) -> (u16, Value) {
+        let r = r.bearer_auth(&self.key).send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// Polls a task until it finishes.
+    pub async fn wait(&self, id: i64) -> Value {
+        for _ in 0..2400 {
+            let (s, t) = self.get(&format!("/v1/tasks/{id}")).await;
+            assert_eq!(s, 200, "{t}");
+            if t["status"] == "succeeded" || t["status"] == "failed" {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("task {id} did not finish");
+    }
+}
+
+/// The demo knowledge base (en/es/pt articles) as upload items, tagged by language.
+pub fn demo_documents() -> Vec<Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/knowledge");
+    let mut docs = Vec::new();
+    for lang in ["en", "es", "pt"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(lang))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            docs.push(json!({
+                "source": format!("{lang}/{}", f.file_name().unwrap().to_str().unwrap()),
+                "content": std::fs::read_to_string(&f).unwrap(),
+                "language": lang,
+                "tags": [lang],
+            }));
+        }
+    }
+    docs
 }
