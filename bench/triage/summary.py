@@ -28,7 +28,6 @@ for l in ok:
 status = {}
 for l in ok:
     status[l['status']] = status.get(l['status'], 0) + 1
-pipeline_s = sum(lat) / 1000 / a.concurrency
 print(json.dumps({
     'bench': 'triage', 'round': a.round, 'concurrency': a.concurrency,
     'tickets': len(lines), 'errors': len(lines) - len(ok),

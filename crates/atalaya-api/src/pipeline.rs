@@ -154,15 +154,7 @@ pub struct CreateFeedback {
     pub comment: Option<String>,
 }
 
-/// `GET /v1/tickets?status=&limit=&before=`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TicketQuery {
-    pub status: Option<String>,
-    pub limit: Option<usize>,
-    pub before: Option<String>,
-}
-
+/// `GET /v1/tickets?status=&limit=&before=`: newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TicketList {
     pub object: String,

@@ -61,9 +61,10 @@ pub fn parse_csv(bytes: &[u8], name: &str) -> Result<Vec<Example>> {
         ))
     })?;
     let mut out = Vec::new();
-    for (i, rec) in r.records().enumerate() {
+    for rec in r.records() {
         let rec = rec.map_err(|e| Error::Data(format!("{name}: {e}")))?;
-        let line = i + 2;
+        // The record's first line (a quoted field may span several).
+        let line = rec.position().map_or(0, |p| p.line());
         let (t, l) = (
             rec.get(text).unwrap_or("").trim(),
             rec.get(label).unwrap_or("").trim(),

@@ -1,4 +1,4 @@
-//! Templates and conditions: minijinja over the pipeline's context (a JSON object holding
+//! Templates and conditions: minijinja over the pipeline's context (a JSON map, borrowed, holding
 //! `input`, `vars`, `tenant`, `status` and each finished step's output under its id).
 //!
 //! Undefined values chain (`intent.label` is undefined, not an error, when the optional
@@ -6,6 +6,7 @@
 //! are checked when a pipeline loads and parsed again when rendered (microseconds).
 
 use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
 use serde_json::Value;
 
 /// The template environment every pipeline shares.
@@ -47,7 +48,7 @@ impl Templates {
     }
 
     /// Renders the template `src` with `ctx`.
-    pub fn render(&self, src: &str, ctx: &Value) -> Result<String, String> {
+    pub fn render(&self, src: &str, ctx: &impl Serialize) -> Result<String, String> {
         // A template without markup is its own rendering.
         if !src.contains("{{") && !src.contains("{%") && !src.contains("{#") {
             return Ok(src.to_owned());
@@ -56,7 +57,7 @@ impl Templates {
     }
 
     /// Evaluates the expression `src` with `ctx`, as JSON (undefined is `null`).
-    pub fn eval(&self, src: &str, ctx: &Value) -> Result<Value, String> {
+    pub fn eval(&self, src: &str, ctx: &impl Serialize) -> Result<Value, String> {
         let expr = self.env.compile_expression(src).map_err(|e| describe(&e))?;
         let v = expr.eval(ctx).map_err(|e| describe(&e))?;
         if v.is_undefined() || v.is_none() {
@@ -66,7 +67,7 @@ impl Templates {
     }
 
     /// Evaluates a condition: its truthiness (undefined and `none` are false).
-    pub fn truthy(&self, src: &str, ctx: &Value) -> Result<bool, String> {
+    pub fn truthy(&self, src: &str, ctx: &impl Serialize) -> Result<bool, String> {
         let expr = self.env.compile_expression(src).map_err(|e| describe(&e))?;
         expr.eval(ctx)
             .map(|v| v.is_true())

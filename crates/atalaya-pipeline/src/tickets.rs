@@ -139,7 +139,13 @@ impl TicketStore {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA busy_timeout = 5000;",
         )
         .map_err(db)?;
-        let version: i64 = conn
+        let mut conn = conn;
+        // One IMMEDIATE transaction, the version read inside it: two processes opening a new
+        // data directory at once (the server and `tickets triage --store`) migrate once.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(db)?;
         if version > MIGRATIONS.len() as i64 {
@@ -148,13 +154,12 @@ impl TicketStore {
                 MIGRATIONS.len()
             )));
         }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.unchecked_transaction().map_err(db)?;
+        for m in MIGRATIONS.iter().skip(version as usize) {
             tx.execute_batch(m).map_err(db)?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-                .map_err(db)?;
-            tx.commit().map_err(db)?;
         }
+        tx.execute_batch(&format!("PRAGMA user_version = {}", MIGRATIONS.len()))
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
         Ok(TicketStore {
             conn: Mutex::new(conn),
         })

@@ -944,7 +944,6 @@ impl GuardService {
         } else {
             Source::User
         };
-        let mut decisions = Vec::new();
         let mut blocked = None;
         let (out, report, vault) = match self.guard.redact(text, source, policy) {
             Ok(r) => (r.text, r.report, Some(r.vault)),
@@ -963,17 +962,7 @@ impl GuardService {
         let pii: Vec<Value> = counts
             .iter()
             .map(|(t, (a, n))| {
-                self.record(
-                    &mut decisions,
-                    Decision {
-                        detector: "pii",
-                        action: action_name(*a),
-                        kind: None,
-                        count: *n,
-                        score: None,
-                        reasons: Vec::new(),
-                    },
-                );
+                self.metrics.guard_decision("pii", action_name(*a));
                 json!({"type": t, "count": n, "action": action_name(*a)})
             })
             .collect();
@@ -983,17 +972,7 @@ impl GuardService {
                     InjectionAction::Block => "block",
                     InjectionAction::Flag => "flag",
                 };
-                self.record(
-                    &mut decisions,
-                    Decision {
-                        detector: "injection",
-                        action,
-                        kind: None,
-                        count: 0,
-                        score: Some(r.score),
-                        reasons: r.reasons.clone(),
-                    },
-                );
+                self.metrics.guard_decision("injection", action);
                 if policy.injection.action == InjectionAction::Block && blocked.is_none() {
                     blocked = Some(
                         GuardError::Injection {
@@ -1042,24 +1021,14 @@ impl GuardService {
         }
         let ctx = OutputContext::new(None, rp.deny.clone(), "", original.to_owned());
         let mut track = OutputTrack::default();
-        let mut decisions = Vec::new();
         let (out, found, blocked) =
             match ctx.check(&self.guard.pii, &policy.output, text, &mut track) {
                 Ok((t, f)) => (t, f, None),
                 Err(e) => (String::new(), Vec::new(), Some(e.to_string())),
             };
         for f in &found {
-            self.record(
-                &mut decisions,
-                Decision {
-                    detector: f.check,
-                    action: output_action_name(f.action),
-                    kind: f.kind,
-                    count: 1,
-                    score: None,
-                    reasons: Vec::new(),
-                },
-            );
+            self.metrics
+                .guard_decision(f.check, output_action_name(f.action));
         }
         let flagged = !found.is_empty() || blocked.is_some();
         TextCheck {

@@ -651,28 +651,13 @@ impl KnowledgeService {
         }
         let (text, usage) = complete(gateway, ctx, body).await?;
         blocking(move || {
-            let claims = rag::claims(&text);
-            let similarity = claim_similarity(embedder.as_ref(), &claims, &hits)?;
-            let unsupported: Vec<(String, Unsupported)> = claims
-                .iter()
-                .enumerate()
-                .filter_map(|(ci, c)| {
-                    rag::check(c, &hits, &|hi| {
-                        similarity.get(ci).and_then(|row| row.get(hi)).copied()
-                    })
-                    .map(|why| (c.text.clone(), why))
-                })
-                .collect();
-            let cited: Vec<usize> = rag::cited(&text)
-                .into_iter()
-                .filter(|&n| n >= 1 && n <= hits.len())
-                .collect();
+            let checked = check_answer(embedder.as_ref(), &text, &hits)?;
             Ok(Answer {
-                grounded: unsupported.is_empty() && !claims.is_empty(),
+                grounded: checked.unsupported.is_empty() && checked.claims > 0,
                 text,
                 model: Some(model),
-                cited,
-                unsupported,
+                cited: checked.cited,
+                unsupported: checked.unsupported,
                 hits,
                 usage,
             })
@@ -743,6 +728,46 @@ pub(crate) fn extractive_answer(
         EXTRACTIVE_MIN_COSINE,
         &|i, s| scores.get(&(i, s)).copied().unwrap_or(0.0),
     ))
+}
+
+/// A generated answer checked against the hits it was given.
+pub(crate) struct CheckedAnswer {
+    /// Source numbers (1-based) in order of first citation, valid ones only.
+    pub cited: Vec<usize>,
+    /// Claims the sources they cite do not back, with why.
+    pub unsupported: Vec<(String, Unsupported)>,
+    /// Claims (sentences) in the answer.
+    pub claims: usize,
+}
+
+/// Parses an answer's citations and checks each claim against the sources it cites
+/// (blocking: embeds the claims and hits). `/answer` and pipeline `generate` steps share it.
+pub(crate) fn check_answer(
+    e: &dyn Embedder,
+    text: &str,
+    hits: &[Hit],
+) -> Result<CheckedAnswer, CoreError> {
+    let claims = rag::claims(text);
+    let similarity = claim_similarity(e, &claims, hits)?;
+    let unsupported = claims
+        .iter()
+        .enumerate()
+        .filter_map(|(ci, c)| {
+            rag::check(c, hits, &|hi| {
+                similarity.get(ci).and_then(|row| row.get(hi)).copied()
+            })
+            .map(|why| (c.text.clone(), why))
+        })
+        .collect();
+    let cited = rag::cited(text)
+        .into_iter()
+        .filter(|&n| n >= 1 && n <= hits.len())
+        .collect();
+    Ok(CheckedAnswer {
+        cited,
+        unsupported,
+        claims: claims.len(),
+    })
 }
 
 /// Cosines between each claim and each hit.

@@ -11,8 +11,8 @@
 //! model's answer; logs never hold the texts.
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    path::{Path, PathBuf},
+    collections::HashMap,
+    path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -224,17 +224,14 @@ enum Jump {
 /// What a run carries between steps besides the JSON context.
 struct Run {
     ctx: Map<String, Value>,
-    hits: HashMap<String, Vec<Hit>>,
+    /// Each retrieve step's passages (shared with the blocking tasks that read them).
+    hits: HashMap<String, Arc<Vec<Hit>>>,
     vault: Option<Vault>,
     usage: Option<Usage>,
     last_text: Option<String>,
 }
 
 impl Run {
-    fn value(&self) -> Value {
-        Value::Object(self.ctx.clone())
-    }
-
     fn add_usage(&mut self, u: Option<Usage>) {
         if let Some(u) = u {
             let t = self.usage.get_or_insert_with(Usage::default);
@@ -320,6 +317,30 @@ impl PipelineService {
         v
     }
 
+    /// The model a run of pipeline `name` is admitted and billed under (limits, budgets, the
+    /// tenant's model list, usage and cost): its first model step's route, the template
+    /// rendered with the pipeline's vars (empty on `generate`/`summarize`:
+    /// `knowledge.answer_model`). `None` when it names no model: such runs cost nothing. A run
+    /// calling several models is billed under the first; each call still checks the tenant's
+    /// model list.
+    pub fn billing_model(&self, name: &str) -> Option<String> {
+        let p = self.pipelines.get(name)?;
+        let vars = json!({ "vars": p.vars });
+        p.steps.iter().find_map(|s| {
+            let (model, default) = match &s.kind {
+                StepKind::Generate(g) => (g.model.as_deref(), self.answer_model.clone()),
+                StepKind::Summarize(g) => (g.model.as_deref(), self.answer_model.clone()),
+                StepKind::Extract(x) => (Some(x.model.as_str()), None),
+                _ => return None,
+            };
+            model
+                .and_then(|m| self.templates.render(m, &vars).ok())
+                .map(|m| m.trim().to_owned())
+                .filter(|m| !m.is_empty())
+                .or(default)
+        })
+    }
+
     pub fn get(&self, name: &str) -> Result<Arc<Pipeline>, Error> {
         self.pipelines
             .get(name)
@@ -378,7 +399,7 @@ impl PipelineService {
             if let Some(cond) = &step.when {
                 let holds = self
                     .templates
-                    .truthy(cond, &run.value())
+                    .truthy(cond, &run.ctx)
                     .map_err(|e| in_step(step, Error::invalid(format!("'if': {e}"), None)))?;
                 if !holds {
                     run.ctx.insert(step.id.clone(), Value::Null);
@@ -463,31 +484,27 @@ impl PipelineService {
         for s in &p.steps {
             run.ctx.entry(s.id.clone()).or_insert(Value::Null);
         }
-        let all = run.value();
+        let all = &run.ctx;
         let mut outputs = Map::new();
         for (k, expr) in &p.outputs {
             let v = self
                 .templates
-                .eval(expr, &all)
+                .eval(expr, all)
                 .map_err(|e| Error::Internal(format!("pipeline '{}' outputs.{k}: {e}", p.name)))?;
             outputs.insert(k.clone(), v);
         }
         let output = match &p.output {
             Some(t) => self
                 .templates
-                .render(t, &all)
+                .render(t, all)
                 .map_err(|e| Error::Internal(format!("pipeline '{}' output: {e}", p.name)))?,
-            None => run.last_text.clone().unwrap_or_default(),
+            None => run.last_text.take().unwrap_or_default(),
         };
+        // The context is done with: its step outputs move into the outcome.
         let steps = p
             .steps
             .iter()
-            .map(|s| {
-                (
-                    s.id.clone(),
-                    run.ctx.get(&s.id).cloned().unwrap_or(Value::Null),
-                )
-            })
+            .map(|s| (s.id.clone(), run.ctx.remove(&s.id).unwrap_or(Value::Null)))
             .collect();
         Ok(RunOutcome {
             pipeline: p.name.clone(),
@@ -505,7 +522,7 @@ impl PipelineService {
 
     fn render(&self, key: &str, src: &str, run: &Run) -> Result<String, Error> {
         self.templates
-            .render(src, &run.value())
+            .render(src, &run.ctx)
             .map_err(|e| Error::invalid(format!("'{key}': {e}"), None))
     }
 
@@ -519,8 +536,10 @@ impl PipelineService {
         match &step.kind {
             StepKind::DetectLanguage(d) => {
                 let text = self.render("text", &d.text, run)?;
-                let declared = run.ctx["input"]
-                    .get("language")
+                let declared = run
+                    .ctx
+                    .get("input")
+                    .and_then(|i| i.get("language"))
                     .and_then(Value::as_str)
                     .map(|s| s.trim().to_ascii_lowercase())
                     .filter(|s| d.languages.iter().any(|l| l == s));
@@ -551,9 +570,7 @@ impl PipelineService {
                 let svc = self.classify.clone();
                 let (tenant, name) = (ctx.principal.tenant.clone(), c.classifier.clone());
                 let texts = vec![text];
-                let r = tokio::task::spawn_blocking(move || svc.classify(&tenant, &name, &texts))
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let r = knowledge::blocking(move || svc.classify(&tenant, &name, &texts)).await;
                 let input = json!({"classifier": c.classifier});
                 match r {
                     Err(Error::NotFound(_)) if c.optional => Ok(Outcome::new(
@@ -648,7 +665,7 @@ impl PipelineService {
                     hits.len(),
                     top_similarity.map_or("n/a".into(), |s| format!("{s:.2}"))
                 );
-                run.hits.insert(step.id.clone(), hits);
+                run.hits.insert(step.id.clone(), Arc::new(hits));
                 Ok(Outcome::new(out, input, decision))
             }
             StepKind::Prompt(pr) => {
@@ -657,7 +674,7 @@ impl PipelineService {
                     None => String::new(),
                 };
                 if let Some(src) = &pr.sources {
-                    let hits = run.hits.get(src).map(Vec::as_slice).unwrap_or_default();
+                    let hits = run.hits.get(src).map(|h| h.as_slice()).unwrap_or_default();
                     system.push_str(&rag::sources_block(hits));
                 }
                 let user = self.render("user", &pr.user, run)?;
@@ -681,11 +698,11 @@ impl PipelineService {
             StepKind::Extract(x) => self.extract(ctx, x, run).await,
             StepKind::Http(h) => self.http(h, run).await,
             StepKind::Branch(b) => {
-                let all = run.value();
+                let all = &run.ctx;
                 for c in &b.cases {
                     let holds = self
                         .templates
-                        .truthy(&c.when, &all)
+                        .truthy(&c.when, all)
                         .map_err(|e| Error::invalid(format!("'when': {e}"), None))?;
                     if holds {
                         return Ok(goto(p, &c.goto, format!("{} → {}", c.when, c.goto)));
@@ -711,12 +728,12 @@ impl PipelineService {
                 Ok(o)
             }
             StepKind::Set(s) => {
-                let all = run.value();
+                let all = &run.ctx;
                 let mut out = Map::new();
                 for (k, e) in &s.values {
                     let v = self
                         .templates
-                        .eval(e, &all)
+                        .eval(e, all)
                         .map_err(|m| Error::invalid(format!("'values.{k}': {m}"), None))?;
                     out.insert(k.clone(), v);
                 }
@@ -728,12 +745,15 @@ impl PipelineService {
                 Ok(Outcome::new(Value::Object(out), Value::Null, decision))
             }
             StepKind::Confidence(c) => {
-                let get = |id: &str| run.ctx.get(id).cloned().unwrap_or(Value::Null);
-                let retrieval = c.retrieval.as_deref().map(|r| {
+                let get = |id: &str| run.ctx.get(id).unwrap_or(&Value::Null);
+                // Passages without a similarity (BM25 only) give no signal; no passages, 0.
+                let retrieval = c.retrieval.as_deref().and_then(|r| {
                     let v = get(r);
-                    v["top_similarity"]
-                        .as_f64()
-                        .map_or(0.0, confidence::similarity_signal)
+                    match v["top_similarity"].as_f64() {
+                        Some(s) => Some(confidence::similarity_signal(s)),
+                        None if v["count"].as_u64().unwrap_or(0) > 0 => None,
+                        None => Some(0.0),
+                    }
                 });
                 let class: Vec<f64> = c
                     .classification
@@ -918,7 +938,7 @@ impl PipelineService {
         run: &mut Run,
     ) -> Result<Outcome, Error> {
         let model = self.model_of(&ctx.principal.tenant, g.model.as_deref(), run)?;
-        let hits: Vec<Hit> = g
+        let hits: Arc<Vec<Hit>> = g
             .sources
             .as_ref()
             .and_then(|s| run.hits.get(s))
@@ -951,7 +971,7 @@ impl PipelineService {
                 Error::Unavailable("the knowledge base is disabled (knowledge.enabled)".into())
             })?;
             let embedder = kb.embedder()?.clone();
-            let h2 = hits.clone();
+            let h2 = Arc::clone(&hits);
             let (text, cited) = knowledge::blocking(move || {
                 knowledge::extractive_answer(embedder.as_ref(), &query, &h2)
             })
@@ -971,10 +991,7 @@ impl PipelineService {
                 format!("extractive, {n} sources cited"),
             ));
         };
-        let messages = run.ctx[g.prompt.as_str()]["messages"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let messages = prompt_messages(run, &g.prompt).cloned().unwrap_or_default();
         let (raw, usage) = self
             .chat(ctx, &model, messages, g.temperature, g.max_tokens, g.top_p)
             .await?;
@@ -994,25 +1011,12 @@ impl PipelineService {
             Error::Unavailable("the knowledge base is disabled (knowledge.enabled)".into())
         })?;
         let embedder = kb.embedder()?.clone();
-        let (t2, h2) = (text.clone(), hits.clone());
-        let (cited, unsupported, n_claims) = knowledge::blocking(move || {
-            let claims = rag::claims(&t2);
-            let sim = knowledge::claim_similarity(embedder.as_ref(), &claims, &h2)?;
-            let unsupported: Vec<String> = claims
-                .iter()
-                .enumerate()
-                .filter_map(|(ci, c)| {
-                    rag::check(c, &h2, &|hi| sim.get(ci).and_then(|r| r.get(hi)).copied())
-                        .map(|_| c.text.clone())
-                })
-                .collect();
-            let cited: Vec<usize> = rag::cited(&t2)
-                .into_iter()
-                .filter(|&n| n >= 1 && n <= h2.len())
-                .collect();
-            Ok((cited, unsupported, claims.len()))
-        })
-        .await?;
+        let (t2, h2) = (text.clone(), Arc::clone(&hits));
+        let checked =
+            knowledge::blocking(move || knowledge::check_answer(embedder.as_ref(), &t2, &h2))
+                .await?;
+        let (cited, n_claims) = (checked.cited, checked.claims);
+        let unsupported: Vec<String> = checked.unsupported.into_iter().map(|(c, _)| c).collect();
         let groundedness = if n_claims == 0 {
             0.0
         } else {
@@ -1054,10 +1058,7 @@ impl PipelineService {
             x.schema
         );
         let mut messages: Vec<Value> = match &x.prompt {
-            Some(p) => run.ctx[p.as_str()]["messages"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default(),
+            Some(p) => prompt_messages(run, p).cloned().unwrap_or_default(),
             None => vec![json!({"role": "user", "content": self.render("text", &x.text, run)?})],
         };
         messages.insert(0, json!({"role": "system", "content": instruction}));
@@ -1163,8 +1164,8 @@ impl PipelineService {
             req = req.header(k.as_str(), value);
         }
         if let Some(b) = &h.body {
-            let all = run.value();
-            let body = spec::map_strings(b, &mut |s| self.templates.render(s, &all))
+            let all = &run.ctx;
+            let body = spec::map_strings(b, &mut |s| self.templates.render(s, all))
                 .map_err(|e| Error::invalid(format!("'body': {e}"), None))?;
             req = req.json(&body);
         }
@@ -1300,6 +1301,14 @@ impl PipelineService {
     }
 }
 
+/// The messages of prompt step `id` (none when it did not run: a branch may jump over it).
+fn prompt_messages<'a>(run: &'a Run, id: &str) -> Option<&'a Vec<Value>> {
+    run.ctx
+        .get(id)
+        .and_then(|p| p.get("messages"))
+        .and_then(Value::as_array)
+}
+
 fn goto(p: &Pipeline, target: &str, decision: String) -> Outcome {
     let mut o = Outcome::new(json!({"taken": target}), Value::Null, decision);
     o.jump = Some(match p.position(target) {
@@ -1350,26 +1359,6 @@ pub fn input_from_messages(messages: &[Value]) -> RunInput {
     RunInput { text, fields }
 }
 
-/// Paths of a data directory the service writes, for the CLI's messages.
-pub fn tickets_db(data_dir: &Path) -> PathBuf {
-    data_dir.join("tickets.db")
-}
-
-/// Fields a ticket's run reads from the pipeline's `outputs`.
-pub fn ticket_triage(outputs: &Map<String, Value>) -> BTreeMap<&'static str, Value> {
-    [
-        "language",
-        "intent",
-        "priority",
-        "confidence",
-        "draft",
-        "citations",
-    ]
-    .into_iter()
-    .map(|k| (k, outputs.get(k).cloned().unwrap_or(Value::Null)))
-    .collect()
-}
-
 /// A ticket to triage.
 #[derive(Debug, Clone, Default)]
 pub struct TicketInput {
@@ -1381,10 +1370,6 @@ pub struct TicketInput {
     /// Earlier messages, oldest first: (author, text).
     pub thread: Vec<(Option<String>, String)>,
     pub metadata: Option<Map<String, Value>>,
-}
-
-fn opt(v: &Option<String>) -> Value {
-    v.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
 }
 
 impl PipelineService {
@@ -1413,11 +1398,11 @@ impl PipelineService {
         }
         thread_text.push_str(&format!("customer: {}", text));
         let mut fields = Map::new();
-        fields.insert("subject".into(), opt(&t.subject));
+        fields.insert("subject".into(), json!(t.subject));
         fields.insert("body".into(), json!(t.body));
-        fields.insert("customer_id".into(), opt(&t.customer_id));
-        fields.insert("channel".into(), opt(&t.channel));
-        fields.insert("language".into(), opt(&t.language));
+        fields.insert("customer_id".into(), json!(t.customer_id));
+        fields.insert("channel".into(), json!(t.channel));
+        fields.insert("language".into(), json!(t.language));
         fields.insert(
             "thread".into(),
             Value::Array(
@@ -1435,7 +1420,8 @@ impl PipelineService {
         let outcome = self
             .run(ctx, &self.tickets_pipeline, RunInput { text, fields })
             .await?;
-        let tri = ticket_triage(&outcome.outputs);
+        // The triage is what the pipeline's `outputs` name.
+        let tri = &outcome.outputs;
         let s = |k: &str| tri.get(k).and_then(Value::as_str).map(str::to_owned);
         let draft = s("draft").filter(|d| !d.trim().is_empty());
         let (status, reason) = match (&outcome.reason, outcome.status.as_str(), &draft) {

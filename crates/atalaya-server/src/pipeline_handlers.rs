@@ -71,32 +71,33 @@ pub async fn get_pipeline(
     Ok(Json(info(&p)))
 }
 
-/// Admits a run as one request that may call models: the input's size as the estimate (the
-/// models' usage settles it).
+/// Admits a run of pipeline `name` as one request under its billing model (see
+/// [`PipelineService::billing_model`]): the input's size as the estimate; the run's usage
+/// settles it.
 fn admit_run(
     state: &AppState,
     ctx: &atalaya_core::context::RequestContext,
     facts: &Facts,
+    name: &str,
     chars: usize,
-    request: Value,
+    request: impl FnOnce() -> Value,
 ) -> Result<(), ApiError> {
     let estimate = atalaya_tenancy::Estimate {
-        model: None,
+        model: service(state).billing_model(name),
         prompt_tokens: estimate_tokens(chars),
         completion_tokens: state.tenancy.settings().limits.estimate_completion_tokens,
     };
     admit(state, ctx, facts, estimate, || atalaya_tenancy::Capture {
         subject: None,
-        request,
+        request: request(),
     })
 }
 
 fn note_run(facts: &Facts, name: &str, outcome: &RunOutcome) {
     facts.update(|f| {
         f.model = Some(format!("{MODEL_PREFIX}{name}"));
-        if outcome.usage.is_some() {
-            f.usage = outcome.usage;
-        }
+        // No usage: the run called no model (a skipped generation costs nothing).
+        f.usage = Some(outcome.usage.unwrap_or_default());
     });
 }
 
@@ -182,8 +183,9 @@ pub async fn run_pipeline(
         &state,
         &ctx,
         &facts,
+        &name,
         input.text.len(),
-        json!({"pipeline": name, "input": input.text}),
+        || json!({"pipeline": name, "input": input.text}),
     )?;
     let outcome = svc.run(&ctx, &name, input).await?;
     note_run(&facts, &name, &outcome);
@@ -223,8 +225,9 @@ pub async fn chat_pipeline(
         &state,
         &ctx,
         &facts,
+        &name,
         input.text.len(),
-        json!({"model": model, "messages": messages}),
+        || json!({"model": model, "messages": messages}),
     )?;
     let outcome = svc.run(&ctx, &name, input).await?;
     note_run(&facts, &name, &outcome);
@@ -370,8 +373,9 @@ pub async fn create_ticket(
         &state,
         &ctx,
         &facts,
+        &svc.tickets_pipeline,
         chars,
-        json!({"ticket": {"subject": w.subject, "body": w.body}}),
+        || json!({"ticket": {"subject": w.subject, "body": w.body}}),
     )?;
     let (ticket, outcome) = svc.create_ticket(&ctx, ticket_input(w)).await?;
     note_run(&facts, &outcome.pipeline, &outcome);

@@ -5,7 +5,6 @@
 use std::{io::Write, sync::Arc};
 
 use anyhow::Context;
-use atalaya_core::config::{CliOverrides, Config};
 use atalaya_server::admin::{key_to_wire, parse_role, tenant_to_wire};
 use atalaya_store::Limits;
 use atalaya_tenancy::{
@@ -40,12 +39,7 @@ fn operator() -> Principal {
 }
 
 async fn open(store: &StoreArgs) -> anyhow::Result<Arc<Tenancy>> {
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let cli = CliOverrides {
-        data_dir: store.data_dir.clone(),
-        ..CliOverrides::default()
-    };
-    let mut config = Config::load_for_tools(store.config.as_deref(), &env, &cli)?;
+    let mut config = crate::tool_config(store.config.as_deref(), store.data_dir.clone())?;
     // The CLI authenticates no requests: the client keys' secrets need not be set here.
     config.auth.api_keys.clear();
     let lookup = |k: &str| std::env::var(k).ok();

@@ -10,7 +10,7 @@ use atalaya_classify::{
     train::TrainParams,
     Classifier,
 };
-use atalaya_core::config::{CliOverrides, Config};
+use atalaya_core::config::Config;
 use atalaya_knowledge::service::Embedder;
 use atalaya_server::{
     classify::{classifier_path, ClassifyService, MAX_INPUTS},
@@ -22,13 +22,11 @@ use crate::cli::{ClassifyCommand, ClassifySource};
 
 /// The configuration and the classifier's file.
 fn locate(source: &ClassifySource) -> anyhow::Result<(Config, PathBuf)> {
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let cli = CliOverrides {
-        data_dir: source.data_dir.clone(),
-        ..CliOverrides::default()
-    };
-    let config = Config::load_for_tools(source.config.as_deref(), &env, &cli)?;
-    let path = classifier_path(&config.server.data_dir, &source.tenant, &source.name)?;
+    let config = crate::tool_config(
+        source.scope.config.as_deref(),
+        source.scope.data_dir.clone(),
+    )?;
+    let path = classifier_path(&config.server.data_dir, &source.scope.tenant, &source.name)?;
     Ok((config, path))
 }
 
@@ -49,16 +47,6 @@ fn embedder_for(config: &Config, c: &Classifier) -> anyhow::Result<Option<Engine
         Some(m) => EngineEmbedder::load(config, Some(m))
             .map(Some)
             .map_err(|e| anyhow::anyhow!("embedding model of classifier '{}': {e}", c.meta.name)),
-    }
-}
-
-/// The embedding function the classifier crate calls (used only when `embedder` is set).
-fn embed_with(
-    embedder: &Option<EngineEmbedder>,
-) -> impl Fn(&[String]) -> Result<Vec<Vec<f32>>, String> + '_ {
-    move |t: &[String]| match embedder {
-        Some(e) => e.embed(t),
-        None => Err("no embedding model".to_owned()),
     }
 }
 
@@ -99,10 +87,10 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                     })?,
                 )
             };
-            let embed_texts = embed_with(&embedder);
-            let embed = embedder
+            let embed_texts = embedder
                 .as_ref()
-                .map(|e| (e.model(), &embed_texts as EmbedFn<'_>));
+                .map(|e| (e.model(), |t: &[String]| e.embed(t)));
+            let embed = embed_texts.as_ref().map(|(m, f)| (*m, f as EmbedFn<'_>));
             let options = TrainOptions {
                 params: TrainParams {
                     epochs,
@@ -170,8 +158,8 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
             let c = load(&path, &source.name)?;
             let (examples, sha) = data::load(&data_path)?;
             let embedder = embedder_for(&config, &c)?;
-            let embed_texts = embed_with(&embedder);
-            let f = embedder.as_ref().map(|_| &embed_texts as EmbedFn<'_>);
+            let embed_texts = embedder.as_ref().map(|e| |t: &[String]| e.embed(t));
+            let f = embed_texts.as_ref().map(|g| g as EmbedFn<'_>);
             let started = Instant::now();
             let r = c.evaluate(&examples, f)?;
             let secs = started.elapsed().as_secs_f64();
@@ -203,7 +191,7 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                     .collect(),
             };
             for chunk in texts.chunks(MAX_INPUTS) {
-                let predictions = svc.classify(&source.tenant, &source.name, chunk)?;
+                let predictions = svc.classify(&source.scope.tenant, &source.name, chunk)?;
                 for (t, p) in chunk.iter().zip(predictions) {
                     writeln!(
                         out,

@@ -57,20 +57,6 @@ pub enum Command {
     Pipelines(PipelinesCommand),
 }
 
-/// The configuration and data directory an offline pipeline run uses.
-#[derive(Args, Clone)]
-pub struct PipelineSource {
-    /// TOML configuration (pipelines, models, knowledge); optional.
-    #[arg(long, short = 'c', env = "ATALAYA_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Directory for persistent state (overrides server.data_dir).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Tenant whose knowledge base and classifiers are used.
-    #[arg(long, default_value = "default")]
-    pub tenant: String,
-}
-
 #[derive(Subcommand)]
 pub enum TicketsCommand {
     /// Triage tickets: JSON Lines in (`{"id","subject","body"|"text","customer_id",
@@ -78,7 +64,7 @@ pub enum TicketsCommand {
     /// "priority","confidence","status","reason","draft","citations":[{"doc","chunk","score"}]}`.
     Triage {
         #[command(flatten)]
-        source: PipelineSource,
+        source: DataSource,
         /// Input file (default: standard input).
         #[arg(long)]
         input: Option<PathBuf>,
@@ -99,7 +85,7 @@ pub enum PipelinesCommand {
     /// Load and validate the configured pipelines (and the built-in one); list them.
     Check {
         #[command(flatten)]
-        source: PipelineSource,
+        source: DataSource,
     },
 }
 
@@ -110,15 +96,8 @@ pub struct ClassifySource {
     /// The classifier's name.
     #[arg(long)]
     pub name: String,
-    /// Tenant owning the classifier (its labels and data are that tenant's).
-    #[arg(long, default_value = "default")]
-    pub tenant: String,
-    /// TOML configuration (for [local_models] and [onnxruntime]); optional.
-    #[arg(long, short = 'c', env = "ATALAYA_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Directory for persistent state (overrides server.data_dir).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: DataSource,
 }
 
 #[derive(Subcommand)]
@@ -204,16 +183,16 @@ pub struct GuardArgs {
     pub policy: Option<PathBuf>,
 }
 
-/// Where the knowledge base lives and which embedding model it uses.
+/// The configuration, data directory and tenant an offline subcommand works on.
 #[derive(Args, Clone)]
-pub struct KbSource {
-    /// TOML configuration (for [local_models] and [onnxruntime]); optional.
+pub struct DataSource {
+    /// TOML configuration (models, [onnxruntime], pipelines); optional.
     #[arg(long, short = 'c', env = "ATALAYA_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory for persistent state (overrides server.data_dir).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Tenant owning the collections.
+    /// Tenant whose collections, classifiers and tickets are used.
     #[arg(long, default_value = "default")]
     pub tenant: String,
 }
@@ -224,7 +203,7 @@ pub enum KbCommand {
     Create {
         name: String,
         #[command(flatten)]
-        source: KbSource,
+        source: DataSource,
         /// Embedding model (a [local_models] name; default: the configured one, else
         /// all-minilm-l6-v2 from `make models`).
         #[arg(long)]
@@ -245,7 +224,7 @@ pub enum KbCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         #[command(flatten)]
-        source: KbSource,
+        source: DataSource,
         /// Only files whose name matches one of these patterns (`*.md`, `faq-*.csv`).
         #[arg(long)]
         glob: Vec<String>,
@@ -266,7 +245,7 @@ pub enum KbCommand {
     Search {
         name: String,
         #[command(flatten)]
-        source: KbSource,
+        source: DataSource,
         /// The query.
         #[arg(long, conflicts_with = "queries", required_unless_present = "queries")]
         query: Option<String>,
@@ -291,7 +270,7 @@ pub enum KbCommand {
     List {
         name: Option<String>,
         #[command(flatten)]
-        source: KbSource,
+        source: DataSource,
         #[arg(long)]
         json: bool,
     },
@@ -299,7 +278,7 @@ pub enum KbCommand {
     Delete {
         name: String,
         #[command(flatten)]
-        source: KbSource,
+        source: DataSource,
         /// The document's source (as listed) instead of the whole collection.
         #[arg(long)]
         document: Option<String>,

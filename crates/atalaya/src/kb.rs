@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::Context;
-use atalaya_core::config::{CliOverrides, Config};
+use atalaya_core::config::Config;
 use atalaya_knowledge::{
     chunk::ChunkConfig,
     doc::Format,
@@ -19,15 +19,10 @@ use atalaya_server::knowledge::EngineEmbedder;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cli::{KbCommand, KbMode, KbSource};
+use crate::cli::{DataSource, KbCommand, KbMode};
 
-fn open(source: &KbSource) -> anyhow::Result<(Config, KnowledgeBase)> {
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let cli = CliOverrides {
-        data_dir: source.data_dir.clone(),
-        ..CliOverrides::default()
-    };
-    let config = Config::load_for_tools(source.config.as_deref(), &env, &cli)?;
+fn open(source: &DataSource) -> anyhow::Result<(Config, KnowledgeBase)> {
+    let config = crate::tool_config(source.config.as_deref(), source.data_dir.clone())?;
     let kb = KnowledgeBase::open(&config.server.data_dir).with_context(|| {
         format!(
             "cannot open the knowledge base in {}",

@@ -344,6 +344,20 @@ fn env_vars() -> Vec<(String, String)> {
     std::env::vars().collect()
 }
 
+/// The configuration of an offline subcommand (`kb`, `classify`, `tickets`, `tenants`...):
+/// the file, `ATALAYA__*` variables and `--data-dir`, validated as [`Config::load_for_tools`]
+/// does.
+pub(crate) fn tool_config(
+    file: Option<&std::path::Path>,
+    data_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<Config> {
+    let cli = CliOverrides {
+        data_dir,
+        ..CliOverrides::default()
+    };
+    Ok(Config::load_for_tools(file, &env_vars(), &cli)?)
+}
+
 /// Loads the configuration. In quick mode (`--upstream/--model`, no file) the client key is
 /// `ATALAYA_API_KEY`, or a generated demo key when `make_demo_key` allows it.
 fn load(source: &ConfigSource, make_demo_key: bool) -> anyhow::Result<(Config, Option<String>)> {

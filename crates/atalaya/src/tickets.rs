@@ -8,31 +8,26 @@ use std::{
 };
 
 use anyhow::Context;
+use atalaya_api::pipeline::CreateTicket;
 use atalaya_core::{
-    config::{CliOverrides, Config, LocalModelConfig, LocalModelKind},
+    config::{Config, LocalModelConfig, LocalModelKind},
     context::RequestContext,
 };
 use atalaya_server::{
     knowledge::{DEFAULT_EMBEDDING_MODEL, DEFAULT_EMBEDDING_PATH},
-    pipeline::TicketInput,
+    pipeline_handlers::ticket_input,
 };
 use atalaya_tenancy::Principal;
 use futures::StreamExt;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{PipelineSource, PipelinesCommand, TicketsCommand};
+use crate::cli::{DataSource, PipelinesCommand, TicketsCommand};
 
 /// The configuration of an offline run: requests come from the local operator (no API keys),
 /// and the default embedding model is used when none is configured and its file exists.
-fn config(source: &PipelineSource) -> anyhow::Result<Config> {
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let cli = CliOverrides {
-        data_dir: source.data_dir.clone(),
-        ..CliOverrides::default()
-    };
-    let mut config = Config::load_for_tools(source.config.as_deref(), &env, &cli)?;
+fn config(source: &DataSource) -> anyhow::Result<Config> {
+    let mut config = crate::tool_config(source.config.as_deref(), source.data_dir.clone())?;
     config.auth.enabled = false;
     let has_embedding = config
         .local_models
@@ -51,18 +46,18 @@ fn config(source: &PipelineSource) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-/// One input line.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line {
-    id: Option<Value>,
-    subject: Option<String>,
-    body: Option<String>,
-    text: Option<String>,
-    customer_id: Option<String>,
-    channel: Option<String>,
-    language: Option<String>,
-    metadata: Option<Map<String, Value>>,
+/// One input line: a ticket as `POST /v1/tickets` takes it (`text` is accepted for `body`),
+/// plus an `id` echoed in the output.
+fn parse_line(line: &str) -> Result<(Option<Value>, CreateTicket), String> {
+    let mut v: Map<String, Value> = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let id = v.remove("id");
+    if !v.contains_key("body") {
+        if let Some(t) = v.remove("text") {
+            v.insert("body".into(), t);
+        }
+    }
+    let t = serde_json::from_value(Value::Object(v)).map_err(|e| e.to_string())?;
+    Ok((id, t))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -112,23 +107,14 @@ pub fn run(cmd: TicketsCommand) -> anyhow::Result<bool> {
             .map(|(n, l)| {
                 let (svc, ctx) = (svc.clone(), ctx.clone());
                 async move {
-                    let parsed: Line = match serde_json::from_str(&l) {
+                    let (id, t) = match parse_line(&l) {
                         Ok(p) => p,
                         Err(e) => {
                             return json!({"line": n, "error": {"code": "invalid_request", "message": format!("line {n}: {e}")}})
                         }
                     };
-                    let id = parsed.id.clone().unwrap_or(json!(n));
-                    let body = parsed.body.or(parsed.text).unwrap_or_default();
-                    let t = TicketInput {
-                        subject: parsed.subject,
-                        body,
-                        customer_id: parsed.customer_id,
-                        channel: parsed.channel,
-                        language: parsed.language,
-                        thread: Vec::new(),
-                        metadata: parsed.metadata,
-                    };
+                    let id = id.unwrap_or(json!(n));
+                    let t = ticket_input(t);
                     let r = if store {
                         svc.create_ticket(&ctx, t).await
                     } else {
