@@ -42,6 +42,10 @@ if [ -e models/onnxruntime/libonnxruntime.so ] && [ "${DEMO_KB:-1}" = 1 ]; then
   done
   echo "Demo knowledge base: collection \"nimbo\" (demo/knowledge). Ask it:"
   echo "  curl http://$listen/v1/knowledge/nimbo/answer -H \"Authorization: Bearer <the API key below>\" -H 'content-type: application/json' -d '{\"query\":\"How do I reset my password?\"}'"
+  # The built-in `support` pipeline (POST /v1/tickets) drafts from the demo articles.
+  export ATALAYA__PIPELINES__VARS__SUPPORT__COLLECTION="${ATALAYA__PIPELINES__VARS__SUPPORT__COLLECTION:-nimbo}"
+  echo "Triage a ticket with the built-in support pipeline (drafts cite the demo articles):"
+  echo "  curl http://$listen/v1/tickets -H \"Authorization: Bearer <the API key below>\" -H 'content-type: application/json' -d '{\"body\":\"How do I reset my password?\"}'"
 fi
 
 # Demo: no generative weights ship with Atalaya (GGUF files are the user's), so the chat model
