@@ -79,7 +79,14 @@ pub struct RunOutcome {
     /// Tokens of every model call of the run.
     pub usage: Option<Usage>,
     pub elapsed_ms: f64,
+    /// The output went out token by token through the run's sink (its last step was a
+    /// streamed `generate`): a streaming caller must not send it again.
+    pub streamed: bool,
 }
+
+/// Where a streamed run sends its answer's text as it is generated (already restored from
+/// placeholders). The receiver going away stops the generation.
+pub type StreamSink = tokio::sync::mpsc::Sender<String>;
 
 pub struct PipelineService {
     pipelines: HashMap<String, Arc<Pipeline>>,
@@ -229,6 +236,12 @@ struct Run {
     vault: Option<Vault>,
     usage: Option<Usage>,
     last_text: Option<String>,
+    /// The caller streams: the last step, when it is a `generate` (and the pipeline has no
+    /// `output` template), sends its text here as it comes.
+    sink: Option<StreamSink>,
+    /// The step now running is the one whose text is the run's output, streamed.
+    stream_here: bool,
+    streamed: bool,
 }
 
 impl Run {
@@ -366,6 +379,30 @@ impl PipelineService {
         name: &str,
         input: RunInput,
     ) -> Result<RunOutcome, Error> {
+        self.run_with(ctx, name, input, None).await
+    }
+
+    /// Runs pipeline `name`, streaming: when its last step is a `generate` with a model (and
+    /// the pipeline has no `output` template), that step's answer goes to `sink` as the
+    /// upstream produces it, placeholders restored (`RunOutcome::streamed`). Anything else
+    /// runs as [`PipelineService::run`] does. `sink` is dropped when the run ends.
+    pub async fn run_streaming(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        input: RunInput,
+        sink: StreamSink,
+    ) -> Result<RunOutcome, Error> {
+        self.run_with(ctx, name, input, Some(sink)).await
+    }
+
+    async fn run_with(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        input: RunInput,
+        sink: Option<StreamSink>,
+    ) -> Result<RunOutcome, Error> {
         let p = self.get(name)?;
         let started = Instant::now();
         let mut input_obj = input.fields;
@@ -376,6 +413,9 @@ impl PipelineService {
             vault: None,
             usage: None,
             last_text: None,
+            sink,
+            stream_here: false,
+            streamed: false,
         };
         run.ctx.insert("input".into(), Value::Object(input_obj));
         run.ctx.insert("vars".into(), Value::Object(p.vars.clone()));
@@ -412,6 +452,7 @@ impl PipelineService {
                     continue;
                 }
             }
+            run.stream_here = run.sink.is_some() && i + 1 == p.steps.len() && p.output.is_none();
             let result = self
                 .step(ctx, &p, step, &mut run)
                 .instrument(span.clone())
@@ -517,6 +558,7 @@ impl PipelineService {
             trace,
             usage: run.usage,
             elapsed_ms: ms(started.elapsed()),
+            streamed: run.streamed,
         })
     }
 
@@ -909,24 +951,65 @@ impl PipelineService {
     async fn chat(
         &self,
         ctx: &RequestContext,
-        model: &str,
-        messages: Vec<Value>,
-        temperature: Option<f64>,
-        max_tokens: Option<u32>,
-        top_p: Option<f64>,
+        body: Value,
     ) -> Result<(String, Option<Usage>), Error> {
-        let mut body = json!({"model": model, "messages": messages});
-        if let Some(t) = temperature {
-            body["temperature"] = json!(t);
-        }
-        if let Some(m) = max_tokens {
-            body["max_tokens"] = json!(m);
-        }
-        if let Some(p) = top_p {
-            body["top_p"] = json!(p);
-        }
         let (text, usage) = knowledge::complete(&self.gateway, ctx, body).await?;
         let usage = usage.and_then(|u| serde_json::from_value::<Usage>(u).ok());
+        Ok((text, usage))
+    }
+
+    /// One streamed chat completion through the gateway: each content delta goes to `sink`
+    /// as it arrives, with `vault`'s placeholders restored (one split across deltas is held
+    /// back until it is whole). Returns the whole restored text and the usage. The sink's
+    /// receiver going away (the client left) ends the call with an error, which stops
+    /// reading the upstream.
+    async fn chat_streamed(
+        &self,
+        ctx: &RequestContext,
+        mut body: Value,
+        vault: Option<&Vault>,
+        sink: &StreamSink,
+    ) -> Result<(String, Option<Usage>), Error> {
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
+            .map_err(|e| Error::Internal(format!("completion request: {e}")))?;
+        let req = atalaya_core::domain::ChatRequest::try_from(wire)?;
+        let mut stream = self.gateway.chat_stream(ctx, &req).await?.value;
+        let mut restorer = atalaya_guard::pseudo::StreamRestorer::new();
+        let mut text = String::new();
+        let mut usage = None;
+        let gone = || Error::Internal("the client closed the stream".into());
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if let Some(u) = chunk.usage {
+                usage = Some(u);
+            }
+            let Ok(v) = serde_json::from_slice::<Value>(&chunk.data) else {
+                continue;
+            };
+            let Some(delta) = v
+                .pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let shown = match vault {
+                Some(vault) => restorer.push(vault, delta),
+                None => delta.to_owned(),
+            };
+            if !shown.is_empty() {
+                text.push_str(&shown);
+                sink.send(shown).await.map_err(|_| gone())?;
+            }
+        }
+        if let Some(vault) = vault {
+            let rest = restorer.finish(vault);
+            if !rest.is_empty() {
+                text.push_str(&rest);
+                sink.send(rest).await.map_err(|_| gone())?;
+            }
+        }
         Ok((text, usage))
     }
 
@@ -992,16 +1075,32 @@ impl PipelineService {
             ));
         };
         let messages = prompt_messages(run, &g.prompt).cloned().unwrap_or_default();
-        let (raw, usage) = self
-            .chat(ctx, &model, messages, g.temperature, g.max_tokens, g.top_p)
-            .await?;
-        run.add_usage(usage);
-        // Placeholders of an input guard back to the customer's values.
-        let text = match &run.vault {
-            Some(v) => v.restore(&raw),
-            None => raw,
+        let body = chat_body(&model, messages, g.temperature, g.max_tokens, g.top_p);
+        let sink = if run.stream_here {
+            run.sink.clone()
+        } else {
+            None
         };
-        let input = json!({"model": model, "sources": hits.len()});
+        let (text, usage) = match sink {
+            Some(sink) => {
+                let r = self
+                    .chat_streamed(ctx, body, run.vault.as_ref(), &sink)
+                    .await?;
+                run.streamed = true;
+                r
+            }
+            None => {
+                let (raw, usage) = self.chat(ctx, body).await?;
+                // Placeholders of an input guard back to the customer's values.
+                let text = match &run.vault {
+                    Some(v) => v.restore(&raw),
+                    None => raw,
+                };
+                (text, usage)
+            }
+        };
+        run.add_usage(usage);
+        let input = json!({"model": model, "sources": hits.len(), "streamed": run.streamed});
         if hits.is_empty() {
             let out = json!({"text": text, "model": model, "extractive": false, "citations": [], "usage": usage});
             run.last_text = Some(text);
@@ -1067,11 +1166,7 @@ impl PipelineService {
             let (text, usage) = self
                 .chat(
                     ctx,
-                    &model,
-                    messages.clone(),
-                    x.temperature,
-                    x.max_tokens,
-                    None,
+                    chat_body(&model, messages.clone(), x.temperature, x.max_tokens, None),
                 )
                 .await?;
             run.add_usage(usage);
@@ -1237,7 +1332,7 @@ impl PipelineService {
                 json!({"role": "user", "content": text}),
             ];
             let (summary, usage) = self
-                .chat(ctx, &model, messages, Some(0.2), Some(300), None)
+                .chat(ctx, chat_body(&model, messages, Some(0.2), Some(300), None))
                 .await?;
             run.add_usage(usage);
             let summary = match &run.vault {
@@ -1302,6 +1397,27 @@ impl PipelineService {
 }
 
 /// The messages of prompt step `id` (none when it did not run: a branch may jump over it).
+/// An OpenAI chat-completion request body for a model step.
+fn chat_body(
+    model: &str,
+    messages: Vec<Value>,
+    temperature: Option<f64>,
+    max_tokens: Option<u32>,
+    top_p: Option<f64>,
+) -> Value {
+    let mut body = json!({"model": model, "messages": messages});
+    if let Some(t) = temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(m) = max_tokens {
+        body["max_tokens"] = json!(m);
+    }
+    if let Some(p) = top_p {
+        body["top_p"] = json!(p);
+    }
+    body
+}
+
 fn prompt_messages<'a>(run: &'a Run, id: &str) -> Option<&'a Vec<Value>> {
     run.ctx
         .get(id)

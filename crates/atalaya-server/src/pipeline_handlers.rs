@@ -4,15 +4,16 @@
 use std::{collections::HashMap, sync::Arc};
 
 use atalaya_api::pipeline as wire;
-use atalaya_core::Error;
+use atalaya_core::{domain::StreamChunk, gateway::GatewayStream, Error};
 use atalaya_pipeline::tickets::{self, Feedback, Ticket};
 use axum::{
     extract::{Extension, Path, Query, State},
-    http::{header, HeaderValue, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
 use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
 use crate::{
@@ -26,7 +27,7 @@ use crate::{
         input_from_messages, pipeline_error, PipelineService, RunInput, RunOutcome, TicketInput,
         MODEL_PREFIX,
     },
-    sse::frame,
+    sse::sse_response,
 };
 
 fn service(state: &AppState) -> &Arc<PipelineService> {
@@ -193,8 +194,11 @@ pub async fn run_pipeline(
 }
 
 /// `/v1/chat/completions` with `"model": "pipeline:NAME"`: the conversation runs the
-/// pipeline; its output is the assistant's message, the run in `atalaya`. With `stream`, the
-/// answer comes as chat-completion chunks once the run has finished.
+/// pipeline; its output is the assistant's message, the run in `atalaya`. With `stream`, a
+/// pipeline whose last step is a `generate` streams that step's tokens as they come (see
+/// [`PipelineService::run_streaming`]); any other pipeline's answer comes as one chunk when
+/// the run ends. The last chunk carries the run (`atalaya`). A run that fails before any
+/// text went out is an ordinary error response; after, an error event ends the stream.
 pub async fn chat_pipeline(
     state: Arc<AppState>,
     facts: Facts,
@@ -229,67 +233,147 @@ pub async fn chat_pipeline(
         input.text.len(),
         || json!({"model": model, "messages": messages}),
     )?;
-    let outcome = svc.run(&ctx, &name, input).await?;
-    note_run(&facts, &name, &outcome);
-    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
-    let created = tickets::now();
-    let usage = outcome.usage.unwrap_or_default();
-    let ext = json!({
+    let chunks = Chunks {
+        id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
+        created: tickets::now(),
+        model: model.clone(),
+    };
+    if wire.stream != Some(true) {
+        let outcome = svc.run(&ctx, &name, input).await?;
+        note_run(&facts, &name, &outcome);
+        let usage = outcome.usage.unwrap_or_default();
+        return Ok(Json(json!({
+            "id": chunks.id, "object": "chat.completion", "created": chunks.created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": outcome.output}, "finish_reason": "stop"}],
+            "usage": usage,
+            "atalaya": run_ext(&outcome),
+        }))
+        .into_response());
+    }
+    let include_usage = wire.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true);
+    // The run goes on in its own task and sends the streamed step's text through `rx`; the
+    // sender is dropped when the run ends, so `None` means "the result is ready".
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
+    let task = {
+        let (svc, ctx, name) = (Arc::clone(svc), ctx.clone(), name.clone());
+        // Detached, but bound to the response: the body awaits the task's result, so a
+        // graceful shutdown (which drains open responses) waits for it; a client that leaves
+        // drops `rx`, which ends the run at its next token.
+        #[allow(clippy::disallowed_methods)]
+        tokio::spawn(async move { svc.run_streaming(&ctx, &name, input, tx).await })
+    };
+    let joined = |r: Result<Result<RunOutcome, Error>, tokio::task::JoinError>| {
+        r.unwrap_or_else(|e| Err(Error::Internal(format!("pipeline run: {e}"))))
+    };
+    facts.update(|f| {
+        f.model = Some(model.clone());
+        f.stream = true;
+    });
+    let first = rx.recv().await;
+    let role = chunks.item(json!({"role": "assistant", "content": ""}), Value::Null);
+    let stream: GatewayStream = match first {
+        // Nothing was streamed: the whole answer, or the error as a plain response.
+        None => {
+            let outcome = joined(task.await)?;
+            let mut items = vec![Ok(role)];
+            if !outcome.output.is_empty() {
+                items.push(Ok(
+                    chunks.item(json!({"content": outcome.output}), Value::Null)
+                ));
+            }
+            items.extend(chunks.end(&outcome).into_iter().map(Ok));
+            Box::pin(futures::stream::iter(items))
+        }
+        Some(text) => {
+            let head = futures::stream::iter([
+                Ok::<_, Error>(role),
+                Ok(chunks.item(json!({"content": text}), Value::Null)),
+            ]);
+            let deltas = futures::stream::unfold(
+                (rx, Some(task), chunks.clone()),
+                move |(mut rx, task, chunks)| async move {
+                    if let Some(text) = rx.recv().await {
+                        let item = chunks.item(json!({"content": text}), Value::Null);
+                        return Some((vec![Ok(item)], (rx, task, chunks)));
+                    }
+                    let task = task?;
+                    let items = match joined(task.await) {
+                        Ok(outcome) => chunks.end(&outcome).into_iter().map(Ok).collect(),
+                        Err(e) => vec![Err::<StreamChunk, Error>(e)],
+                    };
+                    Some((items, (rx, None, chunks)))
+                },
+            )
+            .flat_map(futures::stream::iter);
+            Box::pin(head.chain(deltas))
+        }
+    };
+    Ok(sse_response(stream, include_usage, facts))
+}
+
+/// The run as the `atalaya` extension object of a chat completion.
+fn run_ext(outcome: &RunOutcome) -> Value {
+    json!({
         "pipeline": {
             "name": outcome.pipeline, "version": outcome.version,
             "status": outcome.status, "reason": outcome.reason,
             "outputs": outcome.outputs,
         },
         "trace": outcome.trace,
-    });
-    if wire.stream != Some(true) {
-        return Ok(Json(json!({
-            "id": id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": outcome.output}, "finish_reason": "stop"}],
-            "usage": usage,
-            "atalaya": ext,
-        }))
-        .into_response());
+    })
+}
+
+/// Chat-completion chunks of one pipeline stream.
+#[derive(Clone)]
+struct Chunks {
+    id: String,
+    created: i64,
+    model: String,
+}
+
+impl Chunks {
+    fn item(&self, delta: Value, finish: Value) -> StreamChunk {
+        self.chunk(
+            json!([{"index": 0, "delta": delta, "finish_reason": finish}]),
+            None,
+        )
     }
-    let chunk = |delta: Value, finish: Value| {
-        json!({
-            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        })
-    };
-    let mut last = chunk(json!({}), json!("stop"));
-    last["atalaya"] = ext;
-    let mut events: Vec<Bytes> = vec![
-        frame(
-            chunk(json!({"role": "assistant", "content": ""}), Value::Null)
-                .to_string()
-                .as_bytes(),
-        ),
-        frame(
-            chunk(json!({"content": outcome.output}), Value::Null)
-                .to_string()
-                .as_bytes(),
-        ),
-        frame(last.to_string().as_bytes()),
-    ];
-    if wire.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true) {
-        let mut u = chunk(json!({}), Value::Null);
-        u["choices"] = json!([]);
+
+    fn chunk(&self, choices: Value, ext: Option<Value>) -> StreamChunk {
+        let mut v = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "choices": choices,
+        });
+        if let Some(ext) = ext {
+            v["atalaya"] = ext;
+        }
+        StreamChunk {
+            data: Bytes::from(v.to_string()),
+            usage: None,
+            usage_only: false,
+        }
+    }
+
+    /// The finishing chunk (with the run in `atalaya`) and the usage chunk (sent only when
+    /// the client asked for it; its usage is recorded either way).
+    fn end(&self, outcome: &RunOutcome) -> [StreamChunk; 2] {
+        let usage = outcome.usage.unwrap_or_default();
+        let last = self.chunk(
+            json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+            Some(run_ext(outcome)),
+        );
+        let mut u = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "choices": [],
+        });
         u["usage"] = json!(usage);
-        events.push(frame(u.to_string().as_bytes()));
+        let usage_chunk = StreamChunk {
+            data: Bytes::from(u.to_string()),
+            usage: Some(usage),
+            usage_only: true,
+        };
+        [last, usage_chunk]
     }
-    events.push(frame(b"[DONE]"));
-    let body = axum::body::Body::from_stream(futures::stream::iter(
-        events.into_iter().map(Ok::<_, std::convert::Infallible>),
-    ));
-    let mut r = Response::new(body);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(r)
 }
 
 fn ticket_wire(t: Ticket, with_trace: bool) -> wire::Ticket {

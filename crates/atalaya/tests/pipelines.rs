@@ -546,6 +546,12 @@ async fn pipeline_steps_branch_call_apis_extract_and_fail_clearly() {
         ORDERS_PIPELINE.replace("HOST", &host),
     )
     .unwrap();
+    // A guarded reply whose last step generates: streamed token by token.
+    std::fs::write(
+        pipelines.join("reply.yaml"),
+        "name: reply\nsteps:\n  - id: guard_in\n    kind: guard\n    stage: input\n  - id: ask\n    kind: prompt\n    system: Answer briefly.\n    user: \"{{ guard_in.text }}\"\n  - id: answer\n    kind: generate\n    model: chat\n    prompt: ask\n",
+    )
+    .unwrap();
     // Same pipeline, but calling a host that is not allowed.
     std::fs::write(
         pipelines.join("elsewhere.yaml"),
@@ -728,6 +734,129 @@ http_allowed_hosts = ["{host}"]
             .contains("not allowed"),
         "{e}"
     );
+    // `pipeline:reply` streamed: the generate step is last, so its tokens reach the client
+    // as the upstream sends them (the first long before the last), with the placeholders
+    // split across chunks restored; the run comes in the last chunk.
+    fake.push(
+        Reply::stream(&[
+            "Hola [PER",
+            "SON_1], escribiré a [EMA",
+            "IL_1] hoy.",
+            " Saludos.",
+        ])
+        .every(Duration::from_millis(400)),
+    );
+    let started = std::time::Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&json!({"model": "pipeline:reply", "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "Soy María García, mi correo es maria@example.es. ¿Me escriben?"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.bytes_stream();
+    let (mut text, mut first_content) = (String::new(), None);
+    while let Some(b) = futures::StreamExt::next(&mut body).await {
+        text.push_str(&String::from_utf8_lossy(&b.unwrap()));
+        if first_content.is_none() && text.contains("\"content\":\"Hola") {
+            first_content = Some(started.elapsed());
+        }
+    }
+    let (first, total) = (first_content.expect("no content"), started.elapsed());
+    assert!(
+        total - first >= Duration::from_millis(900),
+        "the first token waited for the whole answer: first {first:?}, end {total:?}"
+    );
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let (mut content, mut deltas, mut run, mut usage) =
+        (String::new(), 0, Value::Null, Value::Null);
+    for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if line == "[DONE]" {
+            continue;
+        }
+        let chunk: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(chunk["model"], "pipeline:reply");
+        if let Some(c) = chunk["choices"][0]["delta"]["content"].as_str() {
+            content.push_str(c);
+            deltas += usize::from(!c.is_empty());
+        }
+        if chunk["atalaya"].is_object() {
+            run = chunk["atalaya"].clone();
+        }
+        if chunk["usage"].is_object() {
+            usage = chunk["usage"].clone();
+        }
+    }
+    assert_eq!(
+        content,
+        "Hola María García, escribiré a maria@example.es hoy. Saludos."
+    );
+    assert!(deltas >= 3, "{text}");
+    assert_eq!(run["pipeline"]["status"], "ok", "{run}");
+    let answer = run["trace"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(answer["step"], "answer");
+    assert_eq!(answer["input"]["streamed"], true, "{answer}");
+    assert!(usage["total_tokens"].is_u64(), "{text}");
+    let sent = serde_json::to_string(&fake.requests().last().unwrap().body).unwrap();
+    assert!(
+        !sent.contains("maria@example.es") && sent.contains("\"stream\":true"),
+        "{sent}"
+    );
+    // Not streamed (the same pipeline, `stream` off): one message, same text.
+    fake.push(Reply::chat("Hola [PERSON_1]. Adiós."));
+    let (s, r) = api
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "pipeline:reply", "messages": [{"role": "user", "content": "Soy María García."}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        r["choices"][0]["message"]["content"], "Hola María García. Adiós.",
+        "{r}"
+    );
+    // The upstream fails before its first token: an ordinary error response.
+    fake.push(Reply::status(503));
+    let (s, e) = api
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "pipeline:reply", "stream": true, "messages": [{"role": "user", "content": "hola"}]}),
+        )
+        .await;
+    assert!(s >= 500, "{s} {e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("step 'answer'"),
+        "{e}"
+    );
+    // It fails after: the text so far, then an error event and no [DONE].
+    fake.push(
+        Reply::stream(&["Hola", " otra", " vez"])
+            .every(Duration::from_millis(50))
+            .die_after(2),
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&json!({"model": "pipeline:reply", "stream": true,
+            "messages": [{"role": "user", "content": "hola"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("\"content\":\"Hola\""), "{text}");
+    assert!(
+        text.contains("\"error\"") && !text.contains("[DONE]"),
+        "{text}"
+    );
+
     // Unknown pipeline, bad input.
     let (s, _) = api
         .post("/v1/pipelines/nope/run", json!({"input": {"text": "x"}}))
