@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Intent classifiers on public sets (../shared/data), trained and scored with the real CLI:
 #   Banking77: train on train.csv (10% stratified validation split), report on test.csv;
-#   CLINC150 (full): train on train, calibrate the out-of-scope threshold on val + oos_val,
+#   CLINC150 (full): train on train + oos_train (out of scope learned as a class),
+#   calibrate the out-of-scope threshold on val + oos_val,
 #   report on test + oos_test (in-scope accuracy, out-of-scope recall).
 # Each set is run with n-grams + MiniLM embeddings (default) and n-grams only.
 # Prints a Markdown report and writes it to bench/results/classify-<date>.md.
@@ -32,7 +33,7 @@ def dump(name, parts):
         for p in parts:
             for text, label in d[p]:
                 f.write(json.dumps({"text": text, "label": label}) + "\n")
-dump("train", ["train"]); dump("val", ["val", "oos_val"]); dump("test", ["test", "oos_test"])
+dump("train", ["train", "oos_train"]); dump("val", ["val", "oos_val"]); dump("test", ["test", "oos_test"])
 PY
 
 report=$RESULTS_DIR/classify-$stamp.md

@@ -41,6 +41,16 @@ pub struct TrainOptions {
     pub keep_correct: f64,
     /// A fixed threshold instead of a calibrated one.
     pub threshold: Option<f32>,
+    /// With at least this many out-of-scope training examples, they are learned as a class
+    /// of their own (`out_of_scope`, the "oos-train" method of the CLINC150 paper) besides
+    /// calibrating the threshold; with fewer, they only calibrate it.
+    pub out_of_scope_class_min: usize,
+    /// The share of out-of-scope messages expected in real traffic: with out-of-scope
+    /// validation examples, the threshold maximises the accuracy expected at that share,
+    /// `(1 - share) × in-scope accuracy + share × out-of-scope recall` (validation sets
+    /// rarely hold out-of-scope examples in their real proportion, so it is not read off
+    /// them). 0.5 weighs both alike.
+    pub out_of_scope_share: f64,
 }
 
 impl Default for TrainOptions {
@@ -53,6 +63,8 @@ impl Default for TrainOptions {
             validation_fraction: 0.1,
             keep_correct: 0.97,
             threshold: None,
+            out_of_scope_class_min: 20,
+            out_of_scope_share: 0.2,
         }
     }
 }
@@ -64,7 +76,9 @@ pub struct Meta {
     pub featurizer: Featurizer,
     /// The embedding model whose vectors the classifier expects (`None`: n-grams only).
     pub embedding_model: Option<String>,
-    /// Predictions with a lower top probability are `out_of_scope`.
+    /// Predictions with a lower top probability are `out_of_scope`. When the labels hold
+    /// [`OUT_OF_SCOPE`] (learned from out-of-scope examples), a prediction is out of scope
+    /// also when that class is more probable than the best in-scope label.
     pub threshold: f32,
     /// How the threshold was chosen.
     pub threshold_method: String,
@@ -82,7 +96,7 @@ pub struct Meta {
 pub struct Prediction {
     /// The best label, or [`OUT_OF_SCOPE`] below the threshold.
     pub label: String,
-    /// The best label whatever the threshold.
+    /// The best in-scope label whatever the threshold.
     pub best: String,
     /// Its probability.
     pub confidence: f32,
@@ -151,10 +165,11 @@ fn embed_all(
 }
 
 impl Classifier {
-    /// Trains a classifier named `name` on `examples` (out-of-scope ones, labelled
-    /// `out_of_scope` or `oos`, only calibrate the threshold). `validation` defaults to a
-    /// stratified share of `examples`. With `embed`, sentence embeddings of `embedding_model`
-    /// join the n-grams.
+    /// Trains a classifier named `name` on `examples`. Out-of-scope ones (labelled
+    /// `out_of_scope` or `oos`) are learned as a class when there are at least
+    /// [`TrainOptions::out_of_scope_class_min`] of them, else they only calibrate the
+    /// threshold. `validation` defaults to a stratified share of `examples`. With `embed`,
+    /// sentence embeddings of `embedding_model` join the n-grams.
     #[allow(clippy::too_many_arguments)]
     pub fn train(
         name: &str,
@@ -177,25 +192,38 @@ impl Classifier {
                 "threshold must be a probability in [0, 1]".into(),
             ));
         }
+        if !(options.out_of_scope_share > 0.0 && options.out_of_scope_share < 1.0) {
+            return Err(Error::Param("out_of_scope_share must be in (0, 1)".into()));
+        }
         if !(options.embedding_weight.is_finite() && options.embedding_weight >= 0.0) {
             return Err(Error::Param(
                 "embedding_weight must be a finite number ≥ 0".into(),
             ));
         }
-        let (in_scope, oos): (Vec<Example>, Vec<Example>) =
+        let (mut in_scope, oos): (Vec<Example>, Vec<Example>) =
             examples.iter().cloned().partition(|e| !is_oos(&e.label));
+        let oos_class = oos.len() >= options.out_of_scope_class_min.max(1);
+        let mut calibrate_only = Vec::new();
+        if oos_class {
+            in_scope.extend(oos.into_iter().map(|e| Example {
+                label: OUT_OF_SCOPE.to_owned(),
+                ..e
+            }));
+        } else {
+            calibrate_only = oos;
+        }
         let (train_set, mut val_set) = match validation {
             Some(v) => (in_scope, v.to_vec()),
             None => stratified_split(&in_scope, options.validation_fraction, options.params.seed),
         };
-        val_set.extend(oos);
+        val_set.extend(calibrate_only);
         let mut labels: Vec<String> = train_set.iter().map(|e| e.label.clone()).collect();
         labels.sort();
         labels.dedup();
-        if labels.len() < 2 {
+        let n_in_scope = labels.iter().filter(|l| !is_oos(l)).count();
+        if n_in_scope < 2 {
             return Err(Error::Data(format!(
-                "at least two in-scope labels are needed (found {})",
-                labels.len()
+                "at least two in-scope labels are needed (found {n_in_scope})"
             )));
         }
         let texts: Vec<String> = train_set.iter().map(|e| e.text.clone()).collect();
@@ -275,13 +303,15 @@ impl Classifier {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                let (best, conf) = c.best(t, val_emb.as_ref().map(|e| e[i].as_slice()));
+                let (best, conf, by_class) = c.best(t, val_emb.as_ref().map(|e| e[i].as_slice()));
+                // Rejected by the out-of-scope class: below any threshold.
+                let conf = if by_class { -1.0 } else { conf };
                 (best, conf, is_oos(&val_set[i].label))
             })
             .collect();
         let (threshold, method) = match options.threshold {
             Some(t) => (t, "fixed".to_owned()),
-            None => calibrate(&scored, &val_set, &c.meta.labels, options.keep_correct),
+            None => calibrate(&scored, &val_set, &c.meta.labels, options),
         };
         c.meta.threshold = threshold;
         c.meta.threshold_method = method;
@@ -305,12 +335,22 @@ impl Classifier {
         Ok(c)
     }
 
-    /// The best class index and its probability.
-    fn best(&self, text: &str, embedding: Option<&[f32]>) -> (usize, f32) {
+    /// The best in-scope class index, its probability, and whether the out-of-scope class
+    /// (when learned) is more probable.
+    fn best(&self, text: &str, embedding: Option<&[f32]>) -> (usize, f32, bool) {
         let p = self.probabilities(text, embedding);
-        p.iter()
+        let oos = self.oos_class();
+        let (best, conf) = p
+            .iter()
             .enumerate()
-            .fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
+            .filter(|(i, _)| Some(*i) != oos)
+            .fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a });
+        (best, conf, oos.is_some_and(|o| p[o] > conf))
+    }
+
+    /// The index of the learned out-of-scope class, if any.
+    fn oos_class(&self) -> Option<usize> {
+        self.meta.labels.iter().position(|l| l == OUT_OF_SCOPE)
     }
 
     fn probabilities(&self, text: &str, embedding: Option<&[f32]>) -> Vec<f32> {
@@ -349,12 +389,15 @@ impl Classifier {
             }
         }
         let p = self.probabilities(text, embedding);
+        let oos = self.oos_class();
         let mut order: Vec<usize> = (0..p.len()).collect();
         order.sort_by(|a, b| p[*b].total_cmp(&p[*a]));
-        let best = order[0];
+        let mut in_scope = order.iter().copied().filter(|i| Some(*i) != oos);
+        let best = in_scope.next().unwrap_or(0);
         let confidence = p[best];
-        let second = order.get(1).map_or(0.0, |i| p[*i]);
-        let out_of_scope = confidence < self.meta.threshold;
+        let second = in_scope.next().map_or(0.0, |i| p[i]);
+        let out_of_scope =
+            confidence < self.meta.threshold || oos.is_some_and(|o| p[o] > confidence);
         Ok(Prediction {
             label: if out_of_scope {
                 OUT_OF_SCOPE.to_owned()
@@ -492,15 +535,16 @@ impl Classifier {
 }
 
 /// Chooses the out-of-scope threshold from validation predictions `(best, confidence,
-/// expected out of scope)`. With out-of-scope examples: the threshold that maximises in-scope
-/// accuracy plus out-of-scope recall. Without: the highest threshold that keeps
-/// `keep_correct` of the correct predictions.
+/// expected out of scope)`. With out-of-scope examples: the threshold that maximises the
+/// accuracy expected when a share `out_of_scope_share` of the traffic is out of scope.
+/// Without: the highest threshold that keeps `keep_correct` of the correct predictions.
 fn calibrate(
     scored: &[(usize, f32, bool)],
     val: &[Example],
     labels: &[String],
-    keep_correct: f64,
+    options: &TrainOptions,
 ) -> (f32, String) {
+    let (keep_correct, share) = (options.keep_correct, options.out_of_scope_share);
     let in_scope = scored.iter().filter(|s| !s.2).count();
     let oos = scored.len() - in_scope;
     if in_scope == 0 {
@@ -521,7 +565,7 @@ fn calibrate(
     if oos > 0 {
         let mut outs: Vec<f32> = scored.iter().filter(|s| s.2).map(|s| s.1).collect();
         outs.sort_by(f32::total_cmp);
-        let mut candidates: Vec<f32> = scored.iter().map(|s| s.1).collect();
+        let mut candidates: Vec<f32> = scored.iter().map(|s| s.1).filter(|c| *c >= 0.0).collect();
         candidates.push(0.0);
         candidates.sort_by(f32::total_cmp);
         candidates.dedup();
@@ -529,14 +573,15 @@ fn calibrate(
         for &t in &candidates {
             let kept = right.len() - right.partition_point(|c| *c < t);
             let rejected = outs.partition_point(|c| *c < t);
-            let score = kept as f64 / in_scope as f64 + rejected as f64 / oos as f64;
+            let score = (1.0 - share) * kept as f64 / in_scope as f64
+                + share * rejected as f64 / oos as f64;
             if score > best.1 {
                 best = (t, score);
             }
         }
         return (
             best.0,
-            format!("maximises in-scope accuracy + out-of-scope recall on {in_scope} + {oos} validation examples"),
+            format!("maximises (1 - {share}) × in-scope accuracy + {share} × out-of-scope recall on {in_scope} + {oos} validation examples"),
         );
     }
     if right.is_empty() {
@@ -546,7 +591,7 @@ fn calibrate(
         );
     }
     let drop = ((1.0 - keep_correct.clamp(0.0, 1.0)) * right.len() as f64).floor() as usize;
-    let t = right[drop.min(right.len() - 1)];
+    let t = right[drop.min(right.len() - 1)].max(0.0);
     (
         t,
         format!(
@@ -555,4 +600,44 @@ fn calibrate(
             right.len()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_threshold_follows_the_expected_out_of_scope_share() {
+        let labels = vec!["a".to_owned()];
+        let ex = |l: &str| Example {
+            text: String::new(),
+            label: l.to_owned(),
+        };
+        // Correct in-scope predictions at 0.9, 0.8, 0.6, 0.4; out-of-scope ones at 0.5,
+        // 0.3, and one rejected by the out-of-scope class (-1).
+        let scored = [
+            (0, 0.9, false),
+            (0, 0.8, false),
+            (0, 0.6, false),
+            (0, 0.4, false),
+            (0, 0.5, true),
+            (0, 0.3, true),
+            (0, -1.0, true),
+        ];
+        let val: Vec<Example> = scored
+            .iter()
+            .map(|s| ex(if s.2 { "oos" } else { "a" }))
+            .collect();
+        let at = |share: f64| {
+            let o = TrainOptions {
+                out_of_scope_share: share,
+                ..TrainOptions::default()
+            };
+            calibrate(&scored, &val, &labels, &o).0
+        };
+        // Half the traffic out of scope: 0.6 keeps 3/4 and rejects all 3.
+        assert_eq!(at(0.5), 0.6);
+        // A tenth: 0.4 keeps every correct one and rejects 2/3.
+        assert_eq!(at(0.1), 0.4);
+    }
 }

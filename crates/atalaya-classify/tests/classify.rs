@@ -203,6 +203,47 @@ fn train_save_load_eval_predict_round_trip() {
 }
 
 #[test]
+fn enough_out_of_scope_examples_are_learned_as_a_class() {
+    let mut all = examples();
+    all.extend(oos());
+    let options = TrainOptions {
+        out_of_scope_class_min: 8,
+        ..options()
+    };
+    let c = Classifier::train("intents", &all, None, None, &options, vec![], |_| {}).unwrap();
+    assert!(
+        c.meta.labels.iter().any(|l| l == OUT_OF_SCOPE),
+        "{:?}",
+        c.meta.labels
+    );
+    // A share of them is held out, so calibration still sees out-of-scope examples.
+    assert!(
+        c.meta.validation.out_of_scope_examples >= 1,
+        "{:?}",
+        c.meta.validation
+    );
+    for (text, want) in [
+        ("somebody stole my card yesterday", "card_lost"),
+        ("quiero que me devuelvan el dinero", "refund"),
+    ] {
+        let p = c.predict(text, None).unwrap();
+        assert_eq!(p.label, want, "{text}: {p:?}");
+    }
+    // Out-of-scope texts are rejected; `best` is always an in-scope label.
+    let p = c.predict("tell me a joke about cats", None).unwrap();
+    assert!(p.out_of_scope && p.label == OUT_OF_SCOPE, "{p:?}");
+    assert_ne!(p.best, OUT_OF_SCOPE, "{p:?}");
+    // One fewer than the minimum: they only calibrate.
+    let options = TrainOptions {
+        out_of_scope_class_min: 9,
+        ..options
+    };
+    let c = Classifier::train("intents", &all, None, None, &options, vec![], |_| {}).unwrap();
+    assert!(!c.meta.labels.iter().any(|l| l == OUT_OF_SCOPE));
+    assert_eq!(c.meta.validation.out_of_scope_examples, 8);
+}
+
+#[test]
 fn without_out_of_scope_examples_the_threshold_keeps_most_correct_predictions() {
     let c = Classifier::train("i", &examples(), None, None, &options(), vec![], |_| {}).unwrap();
     assert!(

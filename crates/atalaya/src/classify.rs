@@ -65,6 +65,8 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
             l2,
             validation_fraction,
             threshold,
+            out_of_scope_class_min,
+            out_of_scope_share,
             seed,
         } => {
             let (config, path) = locate(&source)?;
@@ -102,6 +104,8 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                 embedding_weight,
                 validation_fraction,
                 threshold,
+                out_of_scope_class_min,
+                out_of_scope_share,
                 ..TrainOptions::default()
             };
             let started = Instant::now();

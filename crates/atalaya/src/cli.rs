@@ -104,7 +104,8 @@ pub struct ClassifySource {
 pub enum ClassifyCommand {
     /// Train on labelled examples (CSV with `text` and `label`/`intent`/`category` columns, or
     /// JSON Lines); examples labelled `out_of_scope` or `oos` calibrate the out-of-scope
-    /// threshold. Prints the held-out validation report as JSON.
+    /// threshold and, when there are enough of them, are learned as a class. Prints the
+    /// held-out validation report as JSON.
     Train {
         #[command(flatten)]
         source: ClassifySource,
@@ -137,6 +138,15 @@ pub enum ClassifyCommand {
         /// A fixed out-of-scope threshold (probability) instead of a calibrated one.
         #[arg(long)]
         threshold: Option<f32>,
+        /// With at least this many out-of-scope training examples, they are learned as a
+        /// class of their own besides calibrating the threshold.
+        #[arg(long, default_value_t = 20)]
+        out_of_scope_class_min: usize,
+        /// The share of out-of-scope messages expected in real traffic; the threshold
+        /// maximises (1 - share) × in-scope accuracy + share × out-of-scope recall on the
+        /// validation data.
+        #[arg(long, default_value_t = 0.2)]
+        out_of_scope_share: f64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
