@@ -91,7 +91,8 @@ fn db(e: rusqlite::Error) -> PipelineError {
     PipelineError::Store(e.to_string())
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tickets (
     id TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -125,7 +126,11 @@ CREATE TABLE feedback (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX feedback_by_ticket ON feedback (ticket_id);
-"#];
+"#,
+    r#"
+CREATE INDEX tickets_by_customer ON tickets (customer_id, tenant);
+"#,
+];
 
 const COLUMNS: &str = "id, tenant, created_at, updated_at, subject, body, customer_id, channel, status, reason, language, intent, priority, confidence, draft, citations, pipeline, pipeline_version, trace";
 
@@ -274,6 +279,62 @@ impl TicketStore {
             t.feedback = feedback_of(&conn, &t.id)?;
         }
         Ok(out)
+    }
+
+    /// Every ticket of customer `customer_id` (in `tenant`, or in every tenant), oldest
+    /// first, with its feedback: a data subject's export.
+    pub fn by_customer(
+        &self,
+        tenant: Option<&str>,
+        customer_id: &str,
+    ) -> Result<Vec<Ticket>, PipelineError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM tickets WHERE customer_id = ?1 AND (?2 IS NULL OR tenant = ?2)
+                 ORDER BY created_at, id"
+            ))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![customer_id, tenant], row)
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r.map_err(db)?.map_err(PipelineError::Store)?);
+        }
+        for t in &mut out {
+            t.feedback = feedback_of(&conn, &t.id)?;
+        }
+        Ok(out)
+    }
+
+    /// Deletes every ticket of customer `customer_id` (in `tenant`, or in every tenant) and
+    /// their feedback, in one transaction (`secure_delete` overwrites the freed pages):
+    /// a data subject's erasure. Returns (tickets, feedback entries) deleted.
+    pub fn erase_customer(
+        &self,
+        tenant: Option<&str>,
+        customer_id: &str,
+    ) -> Result<(u64, u64), PipelineError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let feedback = tx
+            .execute(
+                "DELETE FROM feedback WHERE ticket_id IN
+                 (SELECT id FROM tickets WHERE customer_id = ?1 AND (?2 IS NULL OR tenant = ?2))",
+                params![customer_id, tenant],
+            )
+            .map_err(db)?;
+        let tickets = tx
+            .execute(
+                "DELETE FROM tickets WHERE customer_id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+                params![customer_id, tenant],
+            )
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok((tickets as u64, feedback as u64))
     }
 
     /// Records an agent's feedback and moves the ticket on: a final text makes it
@@ -433,6 +494,43 @@ mod tests {
             trace: serde_json::json!([{"step": "language"}]),
             feedback: vec![],
         }
+    }
+
+    #[test]
+    fn a_customers_tickets_are_exported_and_erased_with_their_feedback() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = TicketStore::open(dir.path()).unwrap();
+        let a = ticket("acme", 100, "drafted");
+        let b = ticket("globex", 200, "drafted");
+        let mut other = ticket("acme", 300, "drafted");
+        other.customer_id = Some("c-2".into());
+        for t in [&a, &b, &other] {
+            s.insert(t).unwrap();
+        }
+        s.add_feedback(
+            "acme",
+            &a.id,
+            Feedback {
+                verdict: "accepted".into(),
+                final_text: None,
+                resolution_seconds: None,
+                agent: None,
+                comment: None,
+                created_at: 0,
+            },
+        )
+        .unwrap();
+        let mine = s.by_customer(Some("acme"), "c-1").unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].feedback.len(), 1);
+        assert_eq!(s.by_customer(None, "c-1").unwrap().len(), 2);
+        assert_eq!(s.erase_customer(Some("acme"), "c-1").unwrap(), (1, 1));
+        assert!(s.by_customer(Some("acme"), "c-1").unwrap().is_empty());
+        // Another tenant's and another customer's tickets stay.
+        assert_eq!(s.by_customer(None, "c-1").unwrap().len(), 1);
+        assert!(s.get("acme", &other.id).is_ok());
+        assert_eq!(s.erase_customer(None, "c-1").unwrap(), (1, 0));
+        assert_eq!(s.erase_customer(None, "c-1").unwrap(), (0, 0));
     }
 
     #[test]

@@ -439,16 +439,39 @@ pub struct SubjectQuery {
     pub tenant: Option<String>,
 }
 
+/// The tenant a subject request covers once the tenancy service has authorized it: the
+/// named one, the caller's own, or every tenant (`None`) for a platform admin who names none.
+fn subject_scope(p: &Principal, tenant: Option<&str>) -> Option<String> {
+    match tenant {
+        Some(t) => Some(t.to_owned()),
+        None if p.is_platform_admin() => None,
+        None => Some(p.tenant.clone()),
+    }
+}
+
+/// Everything stored about a data subject: the inference log (by its `user` /
+/// `x-atalaya-subject` id) and the tickets whose `customer_id` it is.
 pub async fn export_subject(
     State(state): State<Arc<AppState>>,
     AdminCaller(p): AdminCaller,
     Path(subject): Path<String>,
     Query(q): Query<SubjectQuery>,
 ) -> Result<Response, ApiError> {
-    let v = state
+    let mut v = state
         .tenancy
         .export_subject(&p, &subject, q.tenant.as_deref())
         .await?;
+    let tickets = state
+        .pipelines
+        .customer_tickets(subject_scope(&p, q.tenant.as_deref()), subject)
+        .await?;
+    v["tickets"] = serde_json::to_value(
+        tickets
+            .into_iter()
+            .map(|t| crate::pipeline_handlers::ticket_wire(t, true))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
     let mut r = Json(v).into_response();
     // Personal data: never cached by a proxy or browser.
     r.headers_mut().insert(
@@ -458,6 +481,8 @@ pub async fn export_subject(
     Ok(r)
 }
 
+/// Deletes every stored record of a data subject: inference-log rows and tickets (with
+/// their feedback).
 pub async fn erase_subject(
     State(state): State<Arc<AppState>>,
     AdminCaller(p): AdminCaller,
@@ -468,9 +493,13 @@ pub async fn erase_subject(
         .tenancy
         .erase_subject(&p, &subject, q.tenant.as_deref())
         .await?;
+    let (tickets, feedback) = state
+        .pipelines
+        .erase_customer(subject_scope(&p, q.tenant.as_deref()), subject)
+        .await?;
     Ok(Json(serde_json::json!({
         "object": "subject.erasure",
-        "deleted": {"inference_log": n, "feedback": 0, "documents": 0},
+        "deleted": {"inference_log": n, "tickets": tickets, "ticket_feedback": feedback, "feedback": 0, "documents": 0},
     })))
 }
 

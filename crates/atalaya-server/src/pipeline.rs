@@ -372,6 +372,38 @@ impl PipelineService {
         Ok(s)
     }
 
+    /// Every ticket of customer `customer_id` (in `tenant`, or every tenant), with its
+    /// feedback: part of a data subject's export.
+    pub async fn customer_tickets(
+        &self,
+        tenant: Option<String>,
+        customer_id: String,
+    ) -> Result<Vec<atalaya_pipeline::tickets::Ticket>, Error> {
+        let store = self.tickets()?;
+        knowledge::blocking(move || {
+            store
+                .by_customer(tenant.as_deref(), &customer_id)
+                .map_err(pipeline_error)
+        })
+        .await
+    }
+
+    /// Deletes every ticket of customer `customer_id` (in `tenant`, or every tenant) and its
+    /// feedback: part of a data subject's erasure. Returns (tickets, feedback entries).
+    pub async fn erase_customer(
+        &self,
+        tenant: Option<String>,
+        customer_id: String,
+    ) -> Result<(u64, u64), Error> {
+        let store = self.tickets()?;
+        knowledge::blocking(move || {
+            store
+                .erase_customer(tenant.as_deref(), &customer_id)
+                .map_err(pipeline_error)
+        })
+        .await
+    }
+
     /// Runs pipeline `name` for the caller of `ctx`.
     pub async fn run(
         &self,

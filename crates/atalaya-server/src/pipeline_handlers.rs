@@ -376,7 +376,7 @@ impl Chunks {
     }
 }
 
-fn ticket_wire(t: Ticket, with_trace: bool) -> wire::Ticket {
+pub fn ticket_wire(t: Ticket, with_trace: bool) -> wire::Ticket {
     wire::Ticket {
         id: t.id,
         object: "ticket".into(),

@@ -51,6 +51,13 @@ async fn open(store: &StoreArgs) -> anyhow::Result<Arc<Tenancy>> {
     Ok(Tenancy::open(Arc::new(s), settings).await?)
 }
 
+/// The ticket store of the configured data directory (`<data_dir>/tickets.db`).
+fn ticket_store(store: &StoreArgs) -> anyhow::Result<atalaya_pipeline::tickets::TicketStore> {
+    let config = crate::tool_config(store.config.as_deref(), store.data_dir.clone())?;
+    atalaya_pipeline::tickets::TicketStore::open(&config.server.data_dir)
+        .map_err(|e| anyhow::anyhow!("opening the ticket store: {e}"))
+}
+
 fn print(v: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
@@ -272,12 +279,24 @@ pub fn subjects(cmd: SubjectsCommand) -> anyhow::Result<()> {
                 let t = open(&store).await?;
                 let n = t.erase_subject(&who, &id, tenant.as_deref()).await?;
                 settle(&t).await?;
-                print(&serde_json::json!({"deleted": {"inference_log": n, "feedback": 0, "documents": 0}}))
+                let (tickets, feedback) = ticket_store(&store)?
+                    .erase_customer(tenant.as_deref(), &id)
+                    .map_err(|e| anyhow::anyhow!("tickets: {e}"))?;
+                print(&serde_json::json!({"deleted": {"inference_log": n, "tickets": tickets, "ticket_feedback": feedback, "feedback": 0, "documents": 0}}))
             }
             SubjectsCommand::Export { id, tenant, store } => {
                 let t = open(&store).await?;
-                let v = t.export_subject(&who, &id, tenant.as_deref()).await?;
+                let mut v = t.export_subject(&who, &id, tenant.as_deref()).await?;
                 settle(&t).await?;
+                let tickets = ticket_store(&store)?
+                    .by_customer(tenant.as_deref(), &id)
+                    .map_err(|e| anyhow::anyhow!("tickets: {e}"))?;
+                v["tickets"] = serde_json::to_value(
+                    tickets
+                        .into_iter()
+                        .map(|t| atalaya_server::pipeline_handlers::ticket_wire(t, true))
+                        .collect::<Vec<_>>(),
+                )?;
                 print(&v)
             }
         }

@@ -547,7 +547,8 @@ pub enum AuditCommand {
 
 #[derive(Subcommand)]
 pub enum SubjectsCommand {
-    /// Delete every stored record of a subject (its `user` / `x-atalaya-subject` id).
+    /// Delete every stored record of a subject: inference-log rows (its `user` /
+    /// `x-atalaya-subject` id) and tickets (their `customer_id`) with their feedback.
     Erase {
         id: String,
         /// Only in this tenant (default: every tenant).

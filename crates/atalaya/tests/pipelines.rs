@@ -411,6 +411,41 @@ async fn support_pipeline_triages_drafts_escalates_and_keeps_tickets() {
     assert_eq!(lines[1]["language"], "pt");
     assert_eq!(lines[1]["status"], "needs_human");
     assert_eq!(lines[2]["error"]["code"], "invalid_request");
+
+    // A data subject's export and erasure cover the tickets of that customer id.
+    let subjects = |verb: &'static str| {
+        let cfg = cfg_path.clone();
+        async move {
+            let out = tokio::process::Command::new(BIN)
+                .args(["subjects", verb, "c-42", "--config", cfg.to_str().unwrap()])
+                .env_clear()
+                .env("KEY", KEY)
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        }
+    };
+    let v = subjects("export").await;
+    let tickets = v["tickets"].as_array().unwrap().clone();
+    assert!(!tickets.is_empty(), "{v}");
+    assert!(tickets.iter().all(|t| t["customer_id"] == "c-42"), "{v}");
+    assert!(tickets
+        .iter()
+        .any(|t| !t["feedback"].as_array().unwrap().is_empty()));
+    let v = subjects("erase").await;
+    assert_eq!(v["deleted"]["tickets"], tickets.len(), "{v}");
+    assert!(
+        v["deleted"]["ticket_feedback"].as_u64().unwrap() >= 1,
+        "{v}"
+    );
+    let v = subjects("export").await;
+    assert!(v["tickets"].as_array().unwrap().is_empty(), "{v}");
 }
 
 /// A local HTTP server for `http` steps: `/orders/{id}` answers JSON; `/slow` answers after
