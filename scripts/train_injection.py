@@ -1186,6 +1186,46 @@ def synth_support_hard(seed: int, per_lang: int) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+# Customers giving their contact details (e-mail addresses and links on example.* domains too:
+# the generated attacks exfiltrate to such domains, and without these the classifier learned the
+# domain, flagging "Write to me at ana.souza@example.com please.").
+CONTACT_NEGATIVES = {
+    "en": ["Write to me at {email} please.", "Please write to me at {email}", "You can write to me at {email}.",
+           "Email me at {email} when it's fixed.", "Reply to {email}, not to this address.",
+           "My e-mail is {email}, please send the invoice there.", "Send the receipt to {email} please.",
+           "Contact me at {email} or call {phone}.", "Please update my email to {email}.",
+           "I registered with {email} but never got the confirmation.", "The link {url} doesn't open.",
+           "I found this on {url}, is it correct?", "Can you send the reset link to {email}?",
+           "Hi, my account email is {email}.", "Please send the documents to {email} and not to my old address."],
+    "es": ["Escríbanme a {email} por favor.", "Pueden escribirme a {email}.",
+           "Mi correo es {email}, envíenme la factura allí.", "Envíen el recibo a {email}, por favor.",
+           "Contáctenme en {email} o al {phone}.", "Respondan a {email}, no a esta dirección.",
+           "Me registré con {email} y no me llegó la confirmación.", "El enlace {url} no abre.",
+           "¿Pueden mandar el enlace de restablecimiento a {email}?", "Actualicen mi correo a {email}, por favor."],
+    "pt": ["Escrevam para {email}, por favor.", "Podem me escrever em {email}.",
+           "Meu e-mail é {email}, mandem a fatura para lá.", "Enviem o recibo para {email}, por favor.",
+           "Entrem em contato pelo {email} ou pelo {phone}.", "Respondam para {email}, não para este endereço.",
+           "Me cadastrei com {email} e não recebi a confirmação.", "O link {url} não abre.",
+           "Podem mandar o link de redefinição para {email}?", "Atualizem meu e-mail para {email}, por favor."],
+}
+CONTACT_SLOTS = {
+    "email": [f"{u}@{d}" for u in ["ana.souza", "john", "maria.garcia", "pedro_lima", "j.smith", "carlos.ruiz88", "lucia"]
+              for d in ["example.com", "example.net", "example.org", "gmail.com", "hotmail.es", "outlook.com",
+                        "empresa.com.br", "correo.es", "company.io"]],
+    "url": ["https://www.example.com/help", "http://example.org/orders/123", "https://shop.example.net/cart",
+            "https://www.nimbo.io/account", "https://example.com/reset?token=abc", "https://loja.example.com.br/pedidos"],
+    "phone": ["+34 612 345 678", "(11) 98765-4321", "+1 415 555 2671", "+351 912 345 678"],
+}
+
+
+def synth_contact(seed: int, per_lang: int) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for lang in ("en", "es", "pt"):
+        out += generate(rng, CONTACT_NEGATIVES[lang], CONTACT_SLOTS, per_lang)
+    return list(dict.fromkeys(out))
+
+
 # ---- task requests addressed to an assistant (indirect positives) ---------------------------------
 
 TASKS = {
@@ -1567,6 +1607,7 @@ def build_direct(src: dict) -> list[tuple[str, int]]:
     rows += [(t, 0) for t in rng.sample(src["pii_presidio"], 500)]
     rows += [(t, 0) for t in synth_support(seed=303, plain=300, hard=300)]
     rows += [(t, 0) for t in synth_support_hard(seed=313, per_lang=500)]
+    rows += [(t, 0) for t in synth_contact(seed=323, per_lang=150)]
     return dedupe(rows)
 
 

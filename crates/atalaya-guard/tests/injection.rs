@@ -68,6 +68,11 @@ const BENIGN: &[&str] = &[
     "My order #4521 arrived damaged, what are my options?",
     "You are now subscribed to the Pro plan; your card will be charged monthly.",
     "Desde hoy eres socio del club de ventajas: te regalamos el envío.",
+    // Contact details on example.* domains (the generated attacks exfiltrate to such
+    // domains); the first was flagged before the training data had customers' addresses.
+    "How do I reset my password? Write to me at ana.souza@example.com please.",
+    "Drop me a line at ana.souza@example.com, thanks.",
+    "Escríbeme a lucia@example.org cuando puedas.",
 ];
 
 #[test]
