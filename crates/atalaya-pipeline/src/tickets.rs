@@ -271,14 +271,7 @@ impl TicketStore {
                 row,
             )
             .map_err(db)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r.map_err(db)?.map_err(PipelineError::Store)?);
-        }
-        for t in &mut out {
-            t.feedback = feedback_of(&conn, &t.id)?;
-        }
-        Ok(out)
+        with_feedback(&conn, rows)
     }
 
     /// Every ticket of customer `customer_id` (in `tenant`, or in every tenant), oldest
@@ -298,14 +291,7 @@ impl TicketStore {
         let rows = stmt
             .query_map(params![customer_id, tenant], row)
             .map_err(db)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r.map_err(db)?.map_err(PipelineError::Store)?);
-        }
-        for t in &mut out {
-            t.feedback = feedback_of(&conn, &t.id)?;
-        }
-        Ok(out)
+        with_feedback(&conn, rows)
     }
 
     /// Deletes every ticket of customer `customer_id` (in `tenant`, or in every tenant) and
@@ -411,6 +397,21 @@ impl TicketStore {
 }
 
 type RowResult = Result<Ticket, String>;
+
+/// The tickets of a query's rows, each with its feedback.
+fn with_feedback(
+    conn: &Connection,
+    rows: impl Iterator<Item = rusqlite::Result<RowResult>>,
+) -> Result<Vec<Ticket>, PipelineError> {
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r.map_err(db)?.map_err(PipelineError::Store)?);
+    }
+    for t in &mut out {
+        t.feedback = feedback_of(conn, &t.id)?;
+    }
+    Ok(out)
+}
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
     let citations: String = r.get(15)?;

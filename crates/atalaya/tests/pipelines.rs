@@ -84,8 +84,8 @@ O roteador perde a ligação,wifi
 async fn train_intents(data: &Path) {
     let csv = data.join("intents.csv");
     std::fs::write(&csv, INTENTS).unwrap();
-    let out = tokio::process::Command::new(BIN)
-        .args([
+    common::cli_json(
+        &[
             "classify",
             "train",
             "--name",
@@ -99,16 +99,10 @@ async fn train_intents(data: &Path) {
             "0",
             "--threshold",
             "0.2",
-        ])
-        .env_clear()
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        ],
+        &[],
+    )
+    .await;
 }
 
 fn assert_cites(t: &Value, prefix: &str) {
@@ -413,38 +407,33 @@ async fn support_pipeline_triages_drafts_escalates_and_keeps_tickets() {
     assert_eq!(lines[2]["error"]["code"], "invalid_request");
 
     // A data subject's export and erasure cover the tickets of that customer id.
-    let subjects = |verb: &'static str| {
-        let cfg = cfg_path.clone();
-        async move {
-            let out = tokio::process::Command::new(BIN)
-                .args(["subjects", verb, "c-42", "--config", cfg.to_str().unwrap()])
-                .env_clear()
-                .env("KEY", KEY)
-                .output()
-                .await
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            serde_json::from_slice::<Value>(&out.stdout).unwrap()
-        }
-    };
-    let v = subjects("export").await;
+    let cfg = cfg_path.to_str().unwrap();
+    let v = common::cli_json(
+        &["subjects", "export", "c-42", "--config", cfg],
+        &[("KEY", KEY)],
+    )
+    .await;
     let tickets = v["tickets"].as_array().unwrap().clone();
     assert!(!tickets.is_empty(), "{v}");
     assert!(tickets.iter().all(|t| t["customer_id"] == "c-42"), "{v}");
     assert!(tickets
         .iter()
         .any(|t| !t["feedback"].as_array().unwrap().is_empty()));
-    let v = subjects("erase").await;
+    let v = common::cli_json(
+        &["subjects", "erase", "c-42", "--config", cfg],
+        &[("KEY", KEY)],
+    )
+    .await;
     assert_eq!(v["deleted"]["tickets"], tickets.len(), "{v}");
     assert!(
         v["deleted"]["ticket_feedback"].as_u64().unwrap() >= 1,
         "{v}"
     );
-    let v = subjects("export").await;
+    let v = common::cli_json(
+        &["subjects", "export", "c-42", "--config", cfg],
+        &[("KEY", KEY)],
+    )
+    .await;
     assert!(v["tickets"].as_array().unwrap().is_empty(), "{v}");
 }
 

@@ -182,3 +182,21 @@ pub fn demo_documents() -> Vec<Value> {
     }
     docs
 }
+
+/// Runs the CLI with `args` and only `env` set; asserts it succeeded and returns its stdout
+/// as JSON.
+pub async fn cli_json(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
