@@ -3,7 +3,7 @@
 //! raw material of later evaluation and fine-tuning. SQLite (`<data_dir>/tickets.db`, WAL),
 //! one tenant's tickets invisible to another.
 
-use std::{path::Path, sync::Mutex};
+use std::{collections::HashMap, path::Path, sync::Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -398,7 +398,7 @@ impl TicketStore {
 
 type RowResult = Result<Ticket, String>;
 
-/// The tickets of a query's rows, each with its feedback.
+/// The tickets of a query's rows, each with its feedback (read in one query for all).
 fn with_feedback(
     conn: &Connection,
     rows: impl Iterator<Item = rusqlite::Result<RowResult>>,
@@ -407,10 +407,43 @@ fn with_feedback(
     for r in rows {
         out.push(r.map_err(db)?.map_err(PipelineError::Store)?);
     }
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let marks = vec!["?"; out.len()].join(", ");
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT ticket_id, verdict, final_text, resolution_seconds, agent, comment, created_at
+             FROM feedback WHERE ticket_id IN ({marks}) ORDER BY id"
+        ))
+        .map_err(db)?;
+    let ids = out.iter().map(|t| t.id.as_str());
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(ids), |r| {
+            Ok((r.get::<_, String>(0)?, feedback_row(r, 1)?))
+        })
+        .map_err(db)?;
+    let mut by_ticket: HashMap<String, Vec<Feedback>> = HashMap::new();
+    for r in rows {
+        let (id, f) = r.map_err(db)?;
+        by_ticket.entry(id).or_default().push(f);
+    }
     for t in &mut out {
-        t.feedback = feedback_of(conn, &t.id)?;
+        t.feedback = by_ticket.remove(&t.id).unwrap_or_default();
     }
     Ok(out)
+}
+
+/// A feedback entry from the row's columns from `at` on.
+fn feedback_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Feedback> {
+    Ok(Feedback {
+        verdict: r.get(at)?,
+        final_text: r.get(at + 1)?,
+        resolution_seconds: r.get(at + 2)?,
+        agent: r.get(at + 3)?,
+        comment: r.get(at + 4)?,
+        created_at: r.get(at + 5)?,
+    })
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
@@ -449,18 +482,7 @@ fn feedback_of(conn: &Connection, id: &str) -> Result<Vec<Feedback>, PipelineErr
     let mut stmt = conn
         .prepare("SELECT verdict, final_text, resolution_seconds, agent, comment, created_at FROM feedback WHERE ticket_id = ?1 ORDER BY id")
         .map_err(db)?;
-    let rows = stmt
-        .query_map([id], |r| {
-            Ok(Feedback {
-                verdict: r.get(0)?,
-                final_text: r.get(1)?,
-                resolution_seconds: r.get(2)?,
-                agent: r.get(3)?,
-                comment: r.get(4)?,
-                created_at: r.get(5)?,
-            })
-        })
-        .map_err(db)?;
+    let rows = stmt.query_map([id], |r| feedback_row(r, 0)).map_err(db)?;
     rows.collect::<Result<_, _>>().map_err(db)
 }
 

@@ -12,7 +12,6 @@ use std::{
 
 use atalaya_classify::{Classifier, Prediction};
 use atalaya_core::Error;
-use atalaya_knowledge::service::Embedder;
 
 use crate::knowledge::EngineEmbedder;
 
@@ -111,7 +110,8 @@ impl ClassifyService {
                     "classifier '{name}' needs the embedding model '{want}', which is not loaded (configure it in [local_models])"
                 ))
             })?;
-            let v = e.embed(texts).map_err(Error::Internal)?;
+            // The embedding model failing is an upstream failure (retryable), not a bug.
+            let v = crate::knowledge::embed(e.as_ref(), texts)?;
             if v.len() != texts.len() {
                 return Err(Error::Internal(
                     "the embedding model returned a wrong number of vectors".into(),

@@ -95,7 +95,7 @@ pub(crate) fn admit(
     Ok(())
 }
 
-fn wants_answer(facts: &Facts) -> bool {
+pub(crate) fn wants_answer(facts: &Facts) -> bool {
     let mut wants = false;
     facts.update(|f| wants = f.lease.as_ref().is_some_and(|l| l.wants_answer()));
     wants
@@ -243,7 +243,7 @@ pub async fn chat_completions(
 }
 
 /// Collects the streamed answer's text (as the client receives it) for the inference log.
-fn record_streamed_answer(
+pub(crate) fn record_streamed_answer(
     stream: atalaya_core::gateway::GatewayStream,
     facts: Facts,
 ) -> atalaya_core::gateway::GatewayStream {

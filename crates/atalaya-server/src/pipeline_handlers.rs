@@ -20,7 +20,7 @@ use crate::{
     app::AppState,
     error::ApiError,
     extract::{ApiJson, Caller},
-    handlers::{admit, estimate_tokens},
+    handlers::{admit, estimate_tokens, record_streamed_answer, wants_answer},
     knowledge,
     observe::Facts,
     pipeline::{
@@ -242,13 +242,22 @@ pub async fn chat_pipeline(
         let outcome = svc.run(&ctx, &name, input).await?;
         note_run(&facts, &name, &outcome);
         let usage = outcome.usage.unwrap_or_default();
-        return Ok(Json(json!({
+        let body = json!({
             "id": chunks.id, "object": "chat.completion", "created": chunks.created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": outcome.output}, "finish_reason": "stop"}],
             "usage": usage,
             "atalaya": run_ext(&outcome),
-        }))
-        .into_response());
+        });
+        // The inference log keeps the answer as the client got it (encrypted at rest).
+        if wants_answer(&facts) {
+            let answer = body.clone();
+            facts.update(|f| {
+                if let Some(l) = f.lease.as_mut() {
+                    l.set_answer(answer);
+                }
+            });
+        }
+        return Ok(Json(body).into_response());
     }
     let include_usage = wire.stream_options.as_ref().and_then(|o| o.include_usage) == Some(true);
     // The run goes on in its own task and sends the streamed step's text through `rx`; the
@@ -307,6 +316,11 @@ pub async fn chat_pipeline(
             .flat_map(futures::stream::iter);
             Box::pin(head.chain(deltas))
         }
+    };
+    let stream = if wants_answer(&facts) {
+        record_streamed_answer(stream, facts.clone())
+    } else {
+        stream
     };
     Ok(sse_response(stream, include_usage, facts))
 }

@@ -494,6 +494,71 @@ async fn budgets_stop_a_tenant_and_usage_is_reported() {
 }
 
 #[tokio::test]
+async fn pipeline_answers_are_logged_streamed_or_not() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let dir = tempfile_dir();
+    let file = dir.join("reply.yaml");
+    std::fs::write(
+        &file,
+        "name: reply\nsteps:\n  - id: ask\n    kind: prompt\n    user: \"{{ input.text }}\"\n  - id: answer\n    kind: generate\n    model: m\n    prompt: ask\n",
+    )
+    .unwrap();
+    let a = start(
+        &fake,
+        &format!("[pipelines]\npaths = [\"{}\"]\n", file.display()),
+    )
+    .await;
+    a.root(
+        Method::POST,
+        "/admin/v1/tenants",
+        Some(json!({"id": "acme", "log_inference": true})),
+    )
+    .await;
+    let (_, secret) = a.key("acme", "member", json!({})).await;
+    let (_, viewer) = a.key("acme", "viewer", json!({})).await;
+    fake.push(Reply::chat("plain pipeline answer"));
+    fake.push(Reply::stream(&["stre", "amed"]));
+    for stream in [false, true] {
+        let r = a
+            .http
+            .post(format!("{}/v1/chat/completions", a.base))
+            .bearer_auth(&secret)
+            .json(&json!({"model": "pipeline:reply", "stream": stream, "messages": [{"role": "user", "content": "a question"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let _ = r.text().await.unwrap();
+    }
+    let mut rows = Vec::new();
+    for _ in 0..50 {
+        let (s, v) = a
+            .call(
+                &viewer,
+                Method::GET,
+                "/admin/v1/tenants/acme/inference-log",
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        rows = v["data"].as_array().unwrap().clone();
+        if rows.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let all = serde_json::to_string(&rows).unwrap();
+    assert!(all.contains("plain pipeline answer"), "{all}");
+    assert!(
+        rows.iter()
+            .any(|r| r["content"]["response"]["choices"]["0"] == "streamed"),
+        "{all}"
+    );
+    a.stop().await;
+}
+
+#[tokio::test]
 async fn inference_log_records_streams_and_subjects_can_be_erased() {
     let fake = FakeUpstream::start().await.unwrap();
     let a = start(&fake, "").await;
