@@ -107,6 +107,29 @@ impl Admin {
     }
 
     /// Creates a key and returns (id, secret).
+    /// The tenant's inference-log rows once there are `n` (a row is written when its
+    /// response has ended, so this polls briefly).
+    async fn inference_rows(&self, key: &str, tenant: &str, n: usize) -> Vec<Value> {
+        let mut rows = Vec::new();
+        for _ in 0..50 {
+            let (s, v) = self
+                .call(
+                    key,
+                    Method::GET,
+                    &format!("/admin/v1/tenants/{tenant}/inference-log"),
+                    None,
+                )
+                .await;
+            assert_eq!(s, 200, "{v}");
+            rows = v["data"].as_array().unwrap().clone();
+            if rows.len() == n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        rows
+    }
+
     async fn key(&self, tenant: &str, role: &str, limits: Value) -> (String, String) {
         let v = self
             .root(
@@ -530,23 +553,7 @@ async fn pipeline_answers_are_logged_streamed_or_not() {
         assert_eq!(r.status(), 200);
         let _ = r.text().await.unwrap();
     }
-    let mut rows = Vec::new();
-    for _ in 0..50 {
-        let (s, v) = a
-            .call(
-                &viewer,
-                Method::GET,
-                "/admin/v1/tenants/acme/inference-log",
-                None,
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-        rows = v["data"].as_array().unwrap().clone();
-        if rows.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let rows = a.inference_rows(&viewer, "acme", 2).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     let all = serde_json::to_string(&rows).unwrap();
     assert!(all.contains("plain pipeline answer"), "{all}");
@@ -593,25 +600,7 @@ async fn inference_log_records_streams_and_subjects_can_be_erased() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let _ = r.text().await.unwrap();
-    // The row is written when the response has ended; poll briefly.
-    let mut rows = Value::Null;
-    for _ in 0..50 {
-        let (s, v) = a
-            .call(
-                &viewer,
-                Method::GET,
-                "/admin/v1/tenants/acme/inference-log",
-                None,
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-        if v["data"].as_array().unwrap().len() == 2 {
-            rows = v;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let rows = rows["data"].as_array().unwrap().clone();
+    let rows = a.inference_rows(&viewer, "acme", 2).await;
     let streamed = rows
         .iter()
         .find(|r| r["content"]["subject"] == "customer-42")
