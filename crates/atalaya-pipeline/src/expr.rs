@@ -27,7 +27,7 @@ impl Templates {
         env.set_keep_trailing_newline(true);
         // Text, not HTML: nothing is escaped.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        // `tojson` for embedding values in prompts and HTTP bodies.
+        // `tojson` (minijinja's `json` feature) embeds values in prompts and HTTP bodies.
         Templates { env }
     }
 

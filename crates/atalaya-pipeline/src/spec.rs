@@ -652,15 +652,8 @@ impl Pipeline {
                         }
                     }
                     if let Some(b) = &h.body {
-                        let mut bad = None;
-                        visit_strings(b, &mut |s| {
-                            if bad.is_none() {
-                                bad = t.check_template(s).err();
-                            }
-                        });
-                        if let Some(e) = bad {
-                            return Err(at("body", e));
-                        }
+                        map_strings(b, &mut |s| t.check_template(s).map(|()| String::new()))
+                            .map_err(|e| at("body", e))?;
                     }
                     if !(1..=60_000).contains(&h.timeout_ms) {
                         return Err(at("timeout_ms", "must be 1 to 60000".into()));
@@ -796,16 +789,6 @@ fn check_sampling(
         return Err(("max_tokens", "must be at least 1".into()));
     }
     Ok(())
-}
-
-/// Calls `f` on every string in `v` (the templates of an HTTP body).
-pub fn visit_strings(v: &Value, f: &mut impl FnMut(&str)) {
-    match v {
-        Value::String(s) => f(s),
-        Value::Array(a) => a.iter().for_each(|x| visit_strings(x, f)),
-        Value::Object(o) => o.values().for_each(|x| visit_strings(x, f)),
-        _ => {}
-    }
 }
 
 /// `v` with every string replaced by `f(string)`.

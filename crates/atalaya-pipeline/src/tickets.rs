@@ -218,9 +218,9 @@ impl TicketStore {
             .optional()
             .map_err(db)?
             .ok_or_else(|| PipelineError::NotFound(id.to_owned()))?;
-        let mut t = t.map_err(PipelineError::Store)?;
-        t.feedback = feedback_of(&conn, id)?;
-        Ok(t)
+        with_feedback(&conn, std::iter::once(Ok(t)))?
+            .pop()
+            .ok_or_else(|| PipelineError::NotFound(id.to_owned()))
     }
 
     /// The tenant's tickets, newest first, optionally of one status; `before` (a ticket id)
@@ -257,19 +257,17 @@ impl TicketStore {
                 })?,
             ),
         };
+        // Without `before`, a cursor past every ticket.
         let (c_at, c_id) = cursor.unwrap_or((i64::MAX, String::new()));
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT {COLUMNS} FROM tickets WHERE tenant = ?1 AND (?2 IS NULL OR status = ?2)
-                 AND (created_at < ?3 OR (created_at = ?3 AND id < ?4) OR ?5)
-                 ORDER BY created_at DESC, id DESC LIMIT ?6"
+                 AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))
+                 ORDER BY created_at DESC, id DESC LIMIT ?5"
             ))
             .map_err(db)?;
         let rows = stmt
-            .query_map(
-                params![tenant, status, c_at, c_id, before.is_none(), limit as i64],
-                row,
-            )
+            .query_map(params![tenant, status, c_at, c_id, limit as i64], row)
             .map_err(db)?;
         with_feedback(&conn, rows)
     }
@@ -398,7 +396,11 @@ impl TicketStore {
 
 type RowResult = Result<Ticket, String>;
 
-/// The tickets of a query's rows, each with its feedback (read in one query for all).
+/// Ticket ids per feedback query: well under SQLite's limit on bound parameters.
+const FEEDBACK_BATCH: usize = 500;
+
+/// The tickets of a query's rows, each with its feedback (one query per
+/// [`FEEDBACK_BATCH`] tickets).
 fn with_feedback(
     conn: &Connection,
     rows: impl Iterator<Item = rusqlite::Result<RowResult>>,
@@ -407,43 +409,38 @@ fn with_feedback(
     for r in rows {
         out.push(r.map_err(db)?.map_err(PipelineError::Store)?);
     }
-    if out.is_empty() {
-        return Ok(out);
-    }
-    let marks = vec!["?"; out.len()].join(", ");
-    let mut stmt = conn
-        .prepare(&format!(
-            "SELECT ticket_id, verdict, final_text, resolution_seconds, agent, comment, created_at
-             FROM feedback WHERE ticket_id IN ({marks}) ORDER BY id"
-        ))
-        .map_err(db)?;
-    let ids = out.iter().map(|t| t.id.as_str());
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(ids), |r| {
-            Ok((r.get::<_, String>(0)?, feedback_row(r, 1)?))
-        })
-        .map_err(db)?;
     let mut by_ticket: HashMap<String, Vec<Feedback>> = HashMap::new();
-    for r in rows {
-        let (id, f) = r.map_err(db)?;
-        by_ticket.entry(id).or_default().push(f);
+    for batch in out.chunks(FEEDBACK_BATCH) {
+        let marks = vec!["?"; batch.len()].join(", ");
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT ticket_id, verdict, final_text, resolution_seconds, agent, comment, created_at
+                 FROM feedback WHERE ticket_id IN ({marks}) ORDER BY id"
+            ))
+            .map_err(db)?;
+        let ids = batch.iter().map(|t| t.id.as_str());
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(ids), |r| {
+                let f = Feedback {
+                    verdict: r.get(1)?,
+                    final_text: r.get(2)?,
+                    resolution_seconds: r.get(3)?,
+                    agent: r.get(4)?,
+                    comment: r.get(5)?,
+                    created_at: r.get(6)?,
+                };
+                Ok((r.get::<_, String>(0)?, f))
+            })
+            .map_err(db)?;
+        for r in rows {
+            let (id, f) = r.map_err(db)?;
+            by_ticket.entry(id).or_default().push(f);
+        }
     }
     for t in &mut out {
         t.feedback = by_ticket.remove(&t.id).unwrap_or_default();
     }
     Ok(out)
-}
-
-/// A feedback entry from the row's columns from `at` on.
-fn feedback_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Feedback> {
-    Ok(Feedback {
-        verdict: r.get(at)?,
-        final_text: r.get(at + 1)?,
-        resolution_seconds: r.get(at + 2)?,
-        agent: r.get(at + 3)?,
-        comment: r.get(at + 4)?,
-        created_at: r.get(at + 5)?,
-    })
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
@@ -476,14 +473,6 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
         trace: serde_json::from_str(&trace).unwrap_or(Value::Null),
         feedback: Vec::new(),
     }))
-}
-
-fn feedback_of(conn: &Connection, id: &str) -> Result<Vec<Feedback>, PipelineError> {
-    let mut stmt = conn
-        .prepare("SELECT verdict, final_text, resolution_seconds, agent, comment, created_at FROM feedback WHERE ticket_id = ?1 ORDER BY id")
-        .map_err(db)?;
-    let rows = stmt.query_map([id], |r| feedback_row(r, 0)).map_err(db)?;
-    rows.collect::<Result<_, _>>().map_err(db)
 }
 
 #[cfg(test)]

@@ -230,16 +230,21 @@ pub async fn chat_completions(
             let answer = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_else(|_| {
                 serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
             });
-            facts.update(|f| {
-                if let Some(l) = f.lease.as_mut() {
-                    l.set_answer(answer);
-                }
-            });
+            record_answer(&facts, answer);
         }
         let mut response = routed_json(body, &routed);
         guard_headers(response.headers_mut(), guard_header.as_deref());
         Ok(response)
     }
+}
+
+/// Keeps the answer as the client got it for the inference log (encrypted at rest).
+pub(crate) fn record_answer(facts: &Facts, answer: serde_json::Value) {
+    facts.update(|f| {
+        if let Some(l) = f.lease.as_mut() {
+            l.set_answer(answer);
+        }
+    });
 }
 
 /// Collects the streamed answer's text (as the client receives it) for the inference log.

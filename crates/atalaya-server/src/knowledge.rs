@@ -33,7 +33,7 @@ use crate::{
 
 /// The embedding model `make models` prepares, used when the configuration names none.
 pub const DEFAULT_EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
-pub const DEFAULT_EMBEDDING_PATH: &str = "models/all-MiniLM-L6-v2/model.onnx";
+const DEFAULT_EMBEDDING_PATH: &str = "models/all-MiniLM-L6-v2/model.onnx";
 
 pub struct EngineEmbedder {
     name: String,
@@ -87,7 +87,8 @@ impl EngineEmbedder {
     }
 }
 
-fn default_model() -> (String, LocalModelConfig) {
+/// The default embedding model (`all-minilm-l6-v2` from `make models`), by name.
+pub fn default_model() -> (String, LocalModelConfig) {
     (
         DEFAULT_EMBEDDING_MODEL.to_owned(),
         LocalModelConfig {
@@ -666,6 +667,13 @@ impl KnowledgeService {
     }
 }
 
+/// The domain request of an OpenAI-shaped chat-completion body built in process.
+pub(crate) fn chat_request(body: serde_json::Value) -> Result<ChatRequest, CoreError> {
+    let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
+        .map_err(|e| CoreError::Internal(format!("completion request: {e}")))?;
+    ChatRequest::try_from(wire)
+}
+
 /// One chat completion through the gateway from an OpenAI-shaped request body: the first
 /// choice's text and the upstream's `usage` (grounded answers and pipeline steps share it).
 pub(crate) async fn complete(
@@ -673,9 +681,7 @@ pub(crate) async fn complete(
     ctx: &RequestContext,
     body: serde_json::Value,
 ) -> Result<(String, Option<serde_json::Value>), CoreError> {
-    let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
-        .map_err(|e| CoreError::Internal(format!("completion request: {e}")))?;
-    let req = ChatRequest::try_from(wire)?;
+    let req = chat_request(body)?;
     let routed = gateway.chat(ctx, &req).await?;
     let parsed: serde_json::Value =
         serde_json::from_slice(&routed.value.body).map_err(|e| CoreError::Upstream {

@@ -79,9 +79,6 @@ pub struct RunOutcome {
     /// Tokens of every model call of the run.
     pub usage: Option<Usage>,
     pub elapsed_ms: f64,
-    /// The output went out token by token through the run's sink (its last step was a
-    /// streamed `generate`): a streaming caller must not send it again.
-    pub streamed: bool,
 }
 
 /// Where a streamed run sends its answer's text as it is generated (already restored from
@@ -416,7 +413,7 @@ impl PipelineService {
 
     /// Runs pipeline `name`, streaming: when its last step is a `generate` with a model (and
     /// the pipeline has no `output` template), that step's answer goes to `sink` as the
-    /// upstream produces it, placeholders restored (`RunOutcome::streamed`). Anything else
+    /// upstream produces it, placeholders restored (the trace's `streamed`). Anything else
     /// runs as [`PipelineService::run`] does. `sink` is dropped when the run ends.
     pub async fn run_streaming(
         &self,
@@ -590,7 +587,6 @@ impl PipelineService {
             trace,
             usage: run.usage,
             elapsed_ms: ms(started.elapsed()),
-            streamed: run.streamed,
         })
     }
 
@@ -1004,9 +1000,7 @@ impl PipelineService {
     ) -> Result<(String, Option<Usage>), Error> {
         body["stream"] = json!(true);
         body["stream_options"] = json!({"include_usage": true});
-        let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
-            .map_err(|e| Error::Internal(format!("completion request: {e}")))?;
-        let req = atalaya_core::domain::ChatRequest::try_from(wire)?;
+        let req = knowledge::chat_request(body)?;
         let mut stream = self.gateway.chat_stream(ctx, &req).await?.value;
         let mut restorer = atalaya_guard::pseudo::StreamRestorer::new();
         let mut text = String::new();
@@ -1212,7 +1206,7 @@ impl PipelineService {
             if let (Some(v), true) = (value, found.is_empty()) {
                 let v = match &run.vault {
                     Some(vault) => {
-                        serde_json::from_str(&vault.restore(&v.to_string())).unwrap_or(v)
+                        spec::map_strings(&v, &mut |s| Ok(vault.restore(s))).unwrap_or(v)
                     }
                     None => v,
                 };
@@ -1428,7 +1422,6 @@ impl PipelineService {
     }
 }
 
-/// The messages of prompt step `id` (none when it did not run: a branch may jump over it).
 /// An OpenAI chat-completion request body for a model step.
 fn chat_body(
     model: &str,
@@ -1450,6 +1443,7 @@ fn chat_body(
     body
 }
 
+/// The messages of prompt step `id` (none when it did not run: a branch may jump over it).
 fn prompt_messages<'a>(run: &'a Run, id: &str) -> Option<&'a Vec<Value>> {
     run.ctx
         .get(id)
@@ -1625,8 +1619,9 @@ impl PipelineService {
         ctx: &RequestContext,
         t: TicketInput,
     ) -> Result<(atalaya_pipeline::tickets::Ticket, RunOutcome), Error> {
-        let (ticket, outcome) = self.triage(ctx, t).await?;
+        // The store first: a ticket is never triaged (and paid for) without a place to go.
         let store = self.tickets()?;
+        let (ticket, outcome) = self.triage(ctx, t).await?;
         let stored = ticket.clone();
         knowledge::blocking(move || store.insert(&stored).map_err(pipeline_error)).await?;
         Ok((ticket, outcome))

@@ -20,7 +20,7 @@ use crate::{
     app::AppState,
     error::ApiError,
     extract::{ApiJson, Caller},
-    handlers::{admit, estimate_tokens, record_streamed_answer, wants_answer},
+    handlers::{admit, estimate_tokens, record_answer, record_streamed_answer, wants_answer},
     knowledge,
     observe::Facts,
     pipeline::{
@@ -248,14 +248,8 @@ pub async fn chat_pipeline(
             "usage": usage,
             "atalaya": run_ext(&outcome),
         });
-        // The inference log keeps the answer as the client got it (encrypted at rest).
         if wants_answer(&facts) {
-            let answer = body.clone();
-            facts.update(|f| {
-                if let Some(l) = f.lease.as_mut() {
-                    l.set_answer(answer);
-                }
-            });
+            record_answer(&facts, body.clone());
         }
         return Ok(Json(body).into_response());
     }
@@ -353,11 +347,16 @@ impl Chunks {
         )
     }
 
-    fn chunk(&self, choices: Value, ext: Option<Value>) -> StreamChunk {
-        let mut v = json!({
+    /// A chunk's JSON with these `choices`.
+    fn json(&self, choices: Value) -> Value {
+        json!({
             "id": self.id, "object": "chat.completion.chunk", "created": self.created,
             "model": self.model, "choices": choices,
-        });
+        })
+    }
+
+    fn chunk(&self, choices: Value, ext: Option<Value>) -> StreamChunk {
+        let mut v = self.json(choices);
         if let Some(ext) = ext {
             v["atalaya"] = ext;
         }
@@ -376,10 +375,7 @@ impl Chunks {
             json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
             Some(run_ext(outcome)),
         );
-        let mut u = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model, "choices": [],
-        });
+        let mut u = self.json(json!([]));
         u["usage"] = json!(usage);
         let usage_chunk = StreamChunk {
             data: Bytes::from(u.to_string()),

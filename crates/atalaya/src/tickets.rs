@@ -3,20 +3,16 @@
 
 use std::{
     io::{BufRead, Write},
-    path::PathBuf,
     sync::Arc,
 };
 
 use anyhow::Context;
 use atalaya_api::pipeline::CreateTicket;
 use atalaya_core::{
-    config::{Config, LocalModelConfig, LocalModelKind},
+    config::{Config, LocalModelKind},
     context::RequestContext,
 };
-use atalaya_server::{
-    knowledge::{DEFAULT_EMBEDDING_MODEL, DEFAULT_EMBEDDING_PATH},
-    pipeline_handlers::ticket_input,
-};
+use atalaya_server::{knowledge, pipeline_handlers::ticket_input};
 use atalaya_tenancy::Principal;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
@@ -33,15 +29,9 @@ fn config(source: &DataSource) -> anyhow::Result<Config> {
         .local_models
         .values()
         .any(|m| m.kind == LocalModelKind::Embedding);
-    if !has_embedding && std::path::Path::new(DEFAULT_EMBEDDING_PATH).exists() {
-        config.local_models.insert(
-            DEFAULT_EMBEDDING_MODEL.to_owned(),
-            LocalModelConfig {
-                kind: LocalModelKind::Embedding,
-                path: PathBuf::from(DEFAULT_EMBEDDING_PATH),
-                ..LocalModelConfig::default()
-            },
-        );
+    let (name, model) = knowledge::default_model();
+    if !has_embedding && model.path.exists() {
+        config.local_models.insert(name, model);
     }
     Ok(config)
 }

@@ -106,7 +106,6 @@ impl Admin {
         v
     }
 
-    /// Creates a key and returns (id, secret).
     /// The tenant's inference-log rows once there are `n` (a row is written when its
     /// response has ended, so this polls briefly).
     async fn inference_rows(&self, key: &str, tenant: &str, n: usize) -> Vec<Value> {
@@ -130,6 +129,7 @@ impl Admin {
         rows
     }
 
+    /// Creates a key and returns (id, secret).
     async fn key(&self, tenant: &str, role: &str, limits: Value) -> (String, String) {
         let v = self
             .root(
