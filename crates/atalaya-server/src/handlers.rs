@@ -109,7 +109,8 @@ pub async fn chat_completions(
     ApiJson(mut wire): ApiJson<api::ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     if wire.model.starts_with(crate::pipeline::MODEL_PREFIX) {
-        return crate::pipeline_handlers::chat_pipeline(state, facts, ctx, wire).await;
+        let subject = subject(&headers, wire.user.as_deref());
+        return crate::pipeline_handlers::chat_pipeline(state, facts, ctx, wire, subject).await;
     }
     // Admission first (limits, budgets, the tenant's models): a refused request does no
     // retrieval or guard work. Retrieved sources are not in the estimate; the upstream's

@@ -8,7 +8,7 @@ use atalaya_core::{domain::StreamChunk, gateway::GatewayStream, Error};
 use atalaya_pipeline::tickets::{self, Feedback, Ticket};
 use axum::{
     extract::{Extension, Path, Query, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -20,7 +20,9 @@ use crate::{
     app::AppState,
     error::ApiError,
     extract::{ApiJson, Caller},
-    handlers::{admit, estimate_tokens, record_answer, record_streamed_answer, wants_answer},
+    handlers::{
+        admit, estimate_tokens, record_answer, record_streamed_answer, subject, wants_answer,
+    },
     knowledge,
     observe::Facts,
     pipeline::{
@@ -74,13 +76,14 @@ pub async fn get_pipeline(
 
 /// Admits a run of pipeline `name` as one request under its billing model (see
 /// [`PipelineService::billing_model`]): the input's size as the estimate; the run's usage
-/// settles it.
+/// settles it. `subject` tags its inference-log row (so a subject's erasure finds it).
 fn admit_run(
     state: &AppState,
     ctx: &atalaya_core::context::RequestContext,
     facts: &Facts,
     name: &str,
     chars: usize,
+    subject: Option<String>,
     request: impl FnOnce() -> Value,
 ) -> Result<(), ApiError> {
     let estimate = atalaya_tenancy::Estimate {
@@ -89,7 +92,7 @@ fn admit_run(
         completion_tokens: state.tenancy.settings().limits.estimate_completion_tokens,
     };
     admit(state, ctx, facts, estimate, || atalaya_tenancy::Capture {
-        subject: None,
+        subject,
         request: request(),
     })
 }
@@ -175,10 +178,12 @@ pub async fn run_pipeline(
     Extension(facts): Extension<Facts>,
     Caller(ctx): Caller,
     Path(name): Path<String>,
+    headers: HeaderMap,
     ApiJson(wire): ApiJson<wire::RunRequest>,
 ) -> Result<Json<wire::RunResponse>, ApiError> {
     let svc = service(&state);
     svc.get(&name)?;
+    let subject = subject(&headers, wire.input.customer_id.as_deref());
     let input = run_input(wire.input)?;
     admit_run(
         &state,
@@ -186,6 +191,7 @@ pub async fn run_pipeline(
         &facts,
         &name,
         input.text.len(),
+        subject,
         || json!({"pipeline": name, "input": input.text}),
     )?;
     let outcome = svc.run(&ctx, &name, input).await?;
@@ -204,6 +210,7 @@ pub async fn chat_pipeline(
     facts: Facts,
     ctx: atalaya_core::context::RequestContext,
     wire: atalaya_api::ChatCompletionRequest,
+    subject: Option<String>,
 ) -> Result<Response, ApiError> {
     let model = wire.model.clone();
     let name = model
@@ -231,6 +238,7 @@ pub async fn chat_pipeline(
         &facts,
         &name,
         input.text.len(),
+        subject,
         || json!({"model": model, "messages": messages}),
     )?;
     let chunks = Chunks {
@@ -453,6 +461,7 @@ pub async fn create_ticket(
     State(state): State<Arc<AppState>>,
     Extension(facts): Extension<Facts>,
     Caller(ctx): Caller,
+    headers: HeaderMap,
     ApiJson(w): ApiJson<wire::CreateTicket>,
 ) -> Result<Response, ApiError> {
     let svc = service(&state);
@@ -469,6 +478,7 @@ pub async fn create_ticket(
         &facts,
         &svc.tickets_pipeline,
         chars,
+        subject(&headers, w.customer_id.as_deref()),
         || json!({"ticket": {"subject": w.subject, "body": w.body}}),
     )?;
     let (ticket, outcome) = svc.create_ticket(&ctx, ticket_input(w)).await?;

@@ -546,6 +546,7 @@ async fn pipeline_answers_are_logged_streamed_or_not() {
             .http
             .post(format!("{}/v1/chat/completions", a.base))
             .bearer_auth(&secret)
+            .header("x-atalaya-subject", "customer-9")
             .json(&json!({"model": "pipeline:reply", "stream": stream, "messages": [{"role": "user", "content": "a question"}]}))
             .send()
             .await
@@ -557,6 +558,11 @@ async fn pipeline_answers_are_logged_streamed_or_not() {
     assert_eq!(rows.len(), 2, "{rows:?}");
     let all = serde_json::to_string(&rows).unwrap();
     assert!(all.contains("plain pipeline answer"), "{all}");
+    // Tagged with the subject, so its erasure finds them.
+    assert!(
+        rows.iter().all(|r| r["content"]["subject"] == "customer-9"),
+        "{all}"
+    );
     assert!(
         rows.iter()
             .any(|r| r["content"]["response"]["choices"]["0"] == "streamed"),
