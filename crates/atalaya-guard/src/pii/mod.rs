@@ -343,6 +343,67 @@ mod tests {
         );
     }
 
+    /// Issue 18's leaks: a phone followed by a comma was dropped; Brazilian and US numbers
+    /// with punctuation on either side in running text.
+    #[test]
+    fn phones_with_punctuation_around_them() {
+        for (text, value) in [
+            ("teléfono +34 646 227 694, solicita la baja", "+34 646 227 694"),
+            ("teléfono +34 646 227 694 solicita la baja", "+34 646 227 694"),
+            ("Por favor ligue para +55 (31) 3453-8184, obrigado.", "+55 (31) 3453-8184"),
+            ("meu número é +55 (31) 3453-8184.", "+55 (31) 3453-8184"),
+            ("call me at (415) 555-2671!", "(415) 555-2671"),
+            ("(tel. 415-555-2671)", "415-555-2671"),
+            ("Tel.:646 227 694; gracias", "646 227 694"),
+            ("Contacto: 91 123 45 67.", "91 123 45 67"),
+            ("telemóvel 912 345 678, disponível à tarde", "912 345 678"),
+            ("WhatsApp: (11) 98765-4321?", "(11) 98765-4321"),
+        ] {
+            has(text, EntityType::Phone, value);
+        }
+        // Decimals, times and amounts right after a number stay numbers.
+        for t in [
+            "el total es 1234567,50 €",
+            "llegó a las 10:30 del 12.03.2024",
+            "balance 1.234.567,89",
+        ] {
+            none_of(t, EntityType::Phone);
+        }
+    }
+
+    /// Issue 18's leaks: compound Iberian surnames and names after contact or family cues.
+    #[test]
+    fn compound_surnames_and_cued_names() {
+        for (text, value) in [
+            (
+                "Soy Lucía Núñez de Arce de la Fuente, titular de la línea.",
+                "Lucía Núñez de Arce de la Fuente",
+            ),
+            ("Contato: Nogueira dos Santos Esteves", "Nogueira dos Santos Esteves"),
+            ("Contact: Ngozi Okafor-Bright", "Ngozi Okafor-Bright"),
+            ("Mi compañero Joaquín lo llamó ayer.", "Joaquín"),
+            ("minha esposa Ana Paula vai ligar", "Ana Paula"),
+            ("Ayer hablé con el técnico y luego con Pedro Alves.", "Pedro Alves"),
+            ("Atenciosamente,\nMaria Da Silva Pereira", "Maria Da Silva Pereira"),
+            ("Me llamo María José García y Pérez", "María José García y Pérez"),
+        ] {
+            has(text, EntityType::Person, value);
+        }
+        // Two people, not one: "y" between given names.
+        has("Ana y Pedro llamaron", EntityType::Person, "Ana");
+        // Places with particles, without a cue, are not one name.
+        for t in [
+            "I flew to Reguengos de Monsaraz on Tuesday.",
+            "Vivo en Villafranca del Cid desde 2019.",
+        ] {
+            let f = found(t);
+            assert!(
+                !f.iter().any(|(k, v)| *k == EntityType::Person && v.contains(" de")),
+                "{t:?}: {f:?}"
+            );
+        }
+    }
+
     #[test]
     fn hard_negatives_are_not_pii() {
         for t in [

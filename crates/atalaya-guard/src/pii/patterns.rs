@@ -449,15 +449,7 @@ impl Patterns {
             if !standalone(text, s, e) {
                 continue;
             }
-            let prev = prev_char(text, s);
-            let next = next_char(text, e);
-            if matches!(
-                prev,
-                Some('.' | '/' | ',' | '#' | '$' | '€' | '£' | '-' | ':')
-            ) || matches!(next, Some('/' | '%' | '€' | ','))
-                || (matches!(next, Some('.' | ':'))
-                    && text[e + 1..].starts_with(|c: char| c.is_ascii_digit()))
-            {
+            if !phone_edges(text, s, e) {
                 continue;
             }
             let d = digits(raw);
@@ -501,6 +493,32 @@ impl Patterns {
             out.push(Finding::new(EntityType::Phone, s, e, score, "phone"));
         }
     }
+}
+
+/// Whether the characters around a phone-shaped match `[s, e)` let it be a phone number.
+/// A number glued to a path, amount, id or decimal is not one: `/`, `#`, `$`, `€`, `£`, `-`
+/// before it; `/`, `%`, `€` after it; `.` `,` `:` followed by a digit after it ("1234,56",
+/// "12:30"). Punctuation that only ends or opens a clause is fine: "+34 646 227 694, solicita",
+/// "(415) 555-2671.", "Tel.:646 227 694", "Madrid,646 22 76 94" — but not `.` `,` `:` before
+/// it after a digit ("1.234.567", "10:30", "3,5").
+fn phone_edges(text: &str, s: usize, e: usize) -> bool {
+    let prev = prev_char(text, s);
+    let next = next_char(text, e);
+    if matches!(prev, Some('/' | '#' | '$' | '€' | '£' | '-')) {
+        return false;
+    }
+    if matches!(prev, Some('.' | ',' | ':'))
+        && prev_char(text, s - 1).is_some_and(|c| c.is_ascii_digit())
+    {
+        return false;
+    }
+    if matches!(next, Some('/' | '%' | '€')) {
+        return false;
+    }
+    let digit_after = text
+        .get(e + 1..)
+        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+    !(matches!(next, Some('.' | ',' | ':')) && digit_after)
 }
 
 /// For each `@`, the run of e-mail chars around it (local part before, back to the previous

@@ -83,7 +83,8 @@ message comment comments attention notice important update result results respon
 priority category type source tags language label value key id code q contact desk fax tel \
 cel aqui aquí hoy ahora agora hoje ontem ayer mañana amanhã segunda-feira terça-feira \
 quarta-feira quinta-feira sexta-feira day days night labor labour memorial independence \
-soy sou llamo chamo nombre apellido sobrenome";
+soy sou llamo chamo nombre apellido sobrenome contato contacto titular responsable técnico \
+tecnico colega compañero compañera companero companera";
 
 /// Words after which a capitalised run is a name (lowercase, accents kept; matched at the end
 /// of the text before the run).
@@ -223,6 +224,91 @@ const CUES: &[&str] = &[
     "sobrenome é",
     "billing address:",
     "user:",
+    "contact:",
+    "contacto:",
+    "contato:",
+    "contact person:",
+    "persona de contacto:",
+    "pessoa de contato:",
+    "responsável:",
+    "responsable:",
+    "titular:",
+    "titular",
+    "a nombre de",
+    "en nombre de",
+    "em nome de",
+    "in the name of",
+    "on behalf of",
+    "mi compañero",
+    "mi compañera",
+    "mi companero",
+    "mi companera",
+    "mi colega",
+    "mi esposo",
+    "mi esposa",
+    "mi marido",
+    "mi mujer",
+    "mi pareja",
+    "mi hijo",
+    "mi hija",
+    "mi madre",
+    "mi padre",
+    "mi hermano",
+    "mi hermana",
+    "mi jefe",
+    "mi jefa",
+    "mi vecino",
+    "mi vecina",
+    "meu colega",
+    "minha colega",
+    "meu marido",
+    "minha esposa",
+    "minha mulher",
+    "meu esposo",
+    "meu filho",
+    "minha filha",
+    "minha mãe",
+    "meu pai",
+    "meu irmão",
+    "minha irmã",
+    "meu chefe",
+    "minha chefe",
+    "meu vizinho",
+    "minha vizinha",
+    "my colleague",
+    "my coworker",
+    "my co-worker",
+    "my wife",
+    "my husband",
+    "my partner",
+    "my son",
+    "my daughter",
+    "my mother",
+    "my father",
+    "my brother",
+    "my sister",
+    "my boss",
+    "my manager",
+    "my neighbour",
+    "my neighbor",
+    "habló con",
+    "hablo con",
+    "hablar con",
+    "conversé con",
+    "me atendió",
+    "atendió",
+    "falou com",
+    "falar com",
+    "conversei com",
+    "me atendeu",
+    "talk to",
+    "speak to",
+    "speak with",
+    "ask for",
+    "preguntar por",
+    "perguntar por",
+    "técnico",
+    "tecnico",
 ];
 
 /// Closing lines after which a line holding a capitalised run is a signature.
@@ -487,12 +573,20 @@ impl Names {
                 if toks[j].title {
                     last = j;
                     j += 1;
-                } else if PARTICLES.contains(&toks[j].lower)
-                    && j + 1 < toks.len()
-                    && toks[j + 1].title
-                    && &text[toks[j].end..toks[j + 1].start] == " "
-                {
-                    j += 1;
+                    continue;
+                }
+                // One or two lowercase particles, then a capitalised word: "Núñez de Arce de
+                // la Fuente", "Nogueira dos Santos", "van der Berg".
+                let particles = (j..toks.len().min(j + 2))
+                    .take_while(|&k| {
+                        !toks[k].title
+                            && PARTICLES.contains(&toks[k].lower)
+                            && &text[toks[k].end..toks.get(k + 1).map_or(toks[k].end, |t| t.start)]
+                                == " "
+                    })
+                    .count();
+                if particles > 0 && toks.get(j + particles).is_some_and(|t| t.title) {
+                    j += particles;
                 } else {
                     break;
                 }
@@ -510,10 +604,18 @@ impl Names {
     /// ("5 Musicians Of The 70s You're Supposed To Hate"), where shape alone proves nothing.
     fn judge(&self, text: &str, run: &[Token<'_>], out: &mut Vec<Finding>) {
         let function_words = run.iter().filter(|t| FUNCTION.contains(&t.lower)).count();
-        self.judge_part(text, run, function_words > 0 && run.len() >= 3, out);
+        self.judge_part(text, run, function_words > 0 && run.len() >= 3, true, out);
     }
 
-    fn judge_part(&self, text: &str, run: &[Token<'_>], headline: bool, out: &mut Vec<Finding>) {
+    /// `bind`: particles may join the run's words into one name (see [`Names::binds`]).
+    fn judge_part(
+        &self,
+        text: &str,
+        run: &[Token<'_>],
+        headline: bool,
+        bind: bool,
+        out: &mut Vec<Finding>,
+    ) {
         // Titles and greetings at the front are cues, not part of the name.
         let mut lo = 0;
         let mut hi = run.len();
@@ -530,10 +632,13 @@ impl Names {
         }
         let run = &run[lo..hi];
         // Split at inner common words ("Maria and Joao" is two names; "Bank of Maria" is not
-        // a name): each part is judged on its own.
-        if let Some(k) = run.iter().position(|t| self.is_common(t.lower)) {
-            self.judge_part(text, &run[..k], headline, out);
-            self.judge_part(text, &run[k + 1..], headline, out);
+        // a name): each part is judged on its own. Particles inside a surname do not split
+        // it ("Núñez de Arce", "Maria Da Silva"), nor does `y` / `e` before the last surname
+        // of a full name ("María José García y Pérez"); "Ana y Pedro" is two names.
+        let binds = |k: usize| bind && self.binds(run, k);
+        if let Some(k) = (0..run.len()).position(|k| self.is_common(run[k].lower) && !binds(k)) {
+            self.judge_part(text, &run[..k], headline, bind, out);
+            self.judge_part(text, &run[k + 1..], headline, bind, out);
             return;
         }
         if run.iter().all(|t| t.initial) {
@@ -543,9 +648,23 @@ impl Names {
         let before = window_before(text, start, 48);
         let cue = self.cue_before(&before) || self.signature(text, start);
         let sentence_start = sentence_initial(text, start);
-        let words: Vec<&Token<'_>> = run.iter().filter(|t| !t.initial).collect();
+        let joined = (0..run.len()).any(|k| self.is_common(run[k].lower));
+        let words: Vec<&Token<'_>> = run
+            .iter()
+            .filter(|t| !t.initial && !self.is_common(t.lower))
+            .collect();
+        if words.is_empty() {
+            return;
+        }
+        // A run joined by particles is one name only after a cue or from a given name on:
+        // "Lucía Núñez de Arce", "Contato: Nogueira dos Santos"; "Villafranca del Cid" and
+        // "Caxias do Sul" are places, judged word by word.
+        if joined && !cue && !self.given_ok(words[0].lower) {
+            self.judge_part(text, run, headline, false, out);
+            return;
+        }
         let n = words.len();
-        let has_initial = run.len() > n && n >= 2 && !run[0].initial;
+        let has_initial = run.iter().any(|t| t.initial) && n >= 2 && !run[0].initial;
         let first_given = self.given_ok(words[0].lower);
         let any_known = words.iter().any(|t| self.known(t.lower));
         let all_known = words
@@ -641,6 +760,27 @@ impl Names {
             score,
             "person",
         ));
+    }
+
+    /// Whether token `k`, a particle inside `run` (neither first nor last), joins the words
+    /// around it into one name. `y` / `e` join only a full name (two words or more before)
+    /// to one last word that is not a given name: "García y Pérez", not "Ana y Pedro".
+    fn binds(&self, run: &[Token<'_>], k: usize) -> bool {
+        if k == 0 || k + 1 >= run.len() || !PARTICLES.contains(&run[k].lower) {
+            return false;
+        }
+        if CONJUNCTIONS.contains(&run[k].lower) {
+            let before = run[..k]
+                .iter()
+                .rev()
+                .take_while(|t| t.title && !CONJUNCTIONS.contains(&t.lower))
+                .count();
+            return !run[k].title
+                && before >= 2
+                && !self.given_ok(run[k - 1].lower)
+                && !self.given_ok(run[k + 1].lower);
+        }
+        true
     }
 
     /// Names listed next to a found name ("founders: Kónya, Becker and Vasquez"): single
