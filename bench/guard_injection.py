@@ -143,7 +143,47 @@ def evaluate(rows: list[dict], preds: dict[str, dict]) -> dict:
         out["support"]["top_scored"] = [{"id": r["id"], "text": r["text"], "score": round(preds[r["id"]]["score"], 4),
                                          "flagged": preds[r["id"]]["flagged"]} for r in top]
         out["support"]["flagged_texts"] = [r["text"] for r in sp if preds[r["id"]]["flagged"]][:50]
+    out["groups"] = group_report([r for r in rows if r["set"] in ("heldout", "public")], preds)
     return out
+
+
+CURVE = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def group_report(rows: list[dict], preds: dict[str, dict]) -> dict:
+    """Per set, group, language and kind: n, the rate flagged (recall for attacks, FPR for
+    benign rows), and the same rate at each score threshold of CURVE (the trade-off curve)."""
+    keys: dict[tuple, list[dict]] = {}
+    for r in rows:
+        for k in ((r["set"], r["group"], "all", r["kind"]), (r["set"], r["group"], r["lang"], r["kind"]),
+                  (r["set"], r["group"], r["lang"], "all"), (r["set"], r["group"], "all", "all")):
+            keys.setdefault(k, []).append(r)
+    out = {}
+    for k, rs in sorted(keys.items()):
+        uniq = {r["id"]: r for r in rs}.values()
+        sc = [preds[r["id"]]["score"] for r in uniq]
+        out[":".join(k)] = {
+            "label": next(iter(uniq))["label"], "n": len(sc),
+            "flagged": sum(preds[r["id"]]["flagged"] for r in uniq) / len(sc),
+            "curve": {str(t): sum(s >= t for s in sc) / len(sc) for t in CURVE},
+            "flagged_examples": [r["text"][:160] for r in uniq if preds[r["id"]]["flagged"]][:8]
+            if next(iter(uniq))["label"] == 0 else [],
+        }
+    return out
+
+
+def group_table(results: dict[str, dict]) -> str:
+    systems = list(results)
+    first = results[systems[0]]["groups"]
+    lines = ["| set:group:lang:kind | n | " + " | ".join(f"{s} flagged" for s in systems)
+             + " | " + " | ".join(f"{s} @{t}" for s in systems[:1] for t in CURVE) + " |",
+             "|---|---|" + "---|" * (len(systems) + len(CURVE))]
+    for k, v in first.items():
+        what = "recall" if v["label"] == 1 else "FPR"
+        cells = [f"{results[s]['groups'].get(k, {}).get('flagged', float('nan')):.3f}" for s in systems]
+        curve = [f"{v['curve'][str(t)]:.3f}" for t in CURVE]
+        lines.append(f"| {k} ({what}) | {v['n']} | " + " | ".join(cells) + " | " + " | ".join(curve) + " |")
+    return "\n".join(lines)
 
 
 def table(results: dict[str, dict]) -> str:
@@ -195,6 +235,7 @@ def main():
     target = os.environ.get("CARGO_TARGET_DIR", str(REPO / "target"))
     ap.add_argument("--atalaya", type=Path, default=Path(target) / "release" / "atalaya")
     ap.add_argument("--predictions", type=Path, help="existing `guard scan` output (JSONL); skips running the binary")
+    ap.add_argument("--baseline", type=Path, help="a second `guard scan` binary (e.g. the last commit's), scored in the same run")
     ap.add_argument("--python-model", action="store_true", help="also score with the Python reference model")
     ap.add_argument("--python-only", action="store_true", help="only the Python reference model")
     ap.add_argument("--models-dir", type=Path, default=REPO / "crates" / "atalaya-guard" / "models")
@@ -225,6 +266,10 @@ def main():
             sys.exit(f"guard_injection: {args.atalaya} not found (cargo build --release, or --predictions / --python-model)")
         else:
             print(f"guard_injection: {args.atalaya} not found; Python model only", file=sys.stderr)
+    if args.baseline:
+        preds, timing["baseline_seconds"] = run_binary(args.baseline, rows, args.timeout)
+        meta["baseline"] = str(args.baseline)
+        results["baseline"] = evaluate(rows, preds)
     if args.python_model or args.python_only:
         preds, timing["python_seconds"] = python_predictions(rows, args.models_dir)
         results["python-model"] = evaluate(rows, preds)
@@ -237,6 +282,8 @@ def main():
             meta["models"][k]["bin_sha256"] = ti.sha256_file(args.models_dir / f"injection-{k}.bin")
 
     print(table(results))
+    print()
+    print(group_table(results))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.results_dir.mkdir(parents=True, exist_ok=True)
     out = args.results_dir / f"guard-injection-{stamp}.json"

@@ -19,6 +19,10 @@ Sets:
   3. Benign support messages (all negatives, source "user"): Banking77 TEST (3,080) and CLINC150
      TEST + oos_test (4,500 + 1,000) -> 8,580 texts; the false-positive rate of ordinary customer
      messages. The trainer may only use the train splits of these sets.
+  4. heldout:<group>:<lang>:<kind>:<row>: the repository's hand-written en/es/pt test sets
+     (bench/guard/data/injection/README.md): hard benign, ordinary support, attacks.
+  5. public:<set>:<lang>:<kind>:<row>: NotInject, WildGuard benign, XSTest safe, CyberSecEval
+     false-refusal (es/pt) and prompt injections (en/es/pt), in-the-wild jailbreaks (held-out 20 %).
 """
 from __future__ import annotations
 
@@ -160,8 +164,79 @@ def support_report(rows: list[dict], scores: list[float], flagged: list[bool] | 
     return out
 
 
+HELDOUT = REPO / "bench" / "guard" / "data" / "injection"
+
+
+def heldout_rows(repo: Path = REPO) -> list[dict]:
+    """The repository's hand-written held-out en/es/pt sets (bench/guard/data/injection/, never
+    trained or tuned on): hard benign customer messages (user) and help-centre passages
+    (document), ordinary support messages (user), direct (user) and indirect (document) attacks."""
+    base = Path(repo) / "bench" / "guard" / "data" / "injection"
+    rows = []
+    for name, group in (("hard_benign_test", "hard_benign"), ("ordinary_support_test", "ordinary"),
+                        ("attacks_test", "attacks")):
+        for i, line in enumerate((base / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            doc = r.get("source") == "indirect" or r.get("kind") == "article"
+            kind = r.get("source") or r.get("kind")
+            rows.append({"id": f"heldout:{group}:{r['lang']}:{kind}:{i}", "text": r["text"],
+                         "source": "document" if doc else "user", "label": int(r["label"]),
+                         "lang": r["lang"], "set": "heldout", "group": group, "kind": kind})
+    return rows
+
+
+def public_rows(data: Path) -> list[dict]:
+    """Public over-defence and attack sets of ../shared/data (test parts only): NotInject
+    (benign prompts built on trigger words), WildGuard benign prompts, XSTest safe prompts,
+    CyberSecEval's false-refusal prompts in Spanish/Portuguese (benign), CyberSecEval prompt
+    injections (English, Spanish, Portuguese; direct as user text, indirect as documents), and
+    the held-out 20 % of the in-the-wild jailbreaks (the other 80 % train the direct model)."""
+    import csv
+
+    data = Path(data)
+    rows = []
+
+    def add(set_name, i, text, source, label, lang, kind):
+        rows.append({"id": f"public:{set_name}:{lang}:{kind}:{i}", "text": text, "source": source, "label": label,
+                     "lang": lang, "set": "public", "group": set_name, "kind": kind})
+
+    for part in ("one", "two", "three"):
+        for i, r in enumerate(json.loads((data / "notinject" / f"NotInject_{part}.json").read_text(encoding="utf-8"))):
+            add("notinject", f"{part}{i}", r["prompt"], "user", 0, "mixed", r.get("category", "").replace(" ", "_"))
+    for i, r in enumerate(json.loads((data / "notinject" / "wildguard.json").read_text(encoding="utf-8"))):
+        add("wildguard_benign", i, r["prompt"], "user", 0, "en", "benign")
+    with open(data / "xstest" / "xstest_prompts.csv", encoding="utf-8", newline="") as f:
+        for i, r in enumerate(csv.DictReader(f)):
+            if r["label"] == "safe":
+                add("xstest_safe", i, r["prompt"], "user", 0, "en", r["type"])
+    langs = {"Spanish": "es", "Portuguese": "pt"}
+    frr = json.loads((data / "cyberseceval-pi" / "frr_multilingual_machine_translated.json").read_text(encoding="utf-8"))
+    for i, r in enumerate(frr):
+        if r.get("speaking_language") in langs:
+            add("cyberseceval_frr", i, r["mutated_prompt"], "user", 0, langs[r["speaking_language"]], "benign")
+    pi = json.loads((data / "cyberseceval-pi" / "prompt_injection.json").read_text(encoding="utf-8"))
+    pim = json.loads((data / "cyberseceval-pi" / "prompt_injection_multilingual_machine_translated.json")
+                     .read_text(encoding="utf-8"))
+    for i, r in enumerate(pi + pim):
+        lang = "en" if i < len(pi) else langs.get(r.get("speaking_language"))
+        if lang is None:
+            continue
+        direct = r.get("injection_type") == "direct"
+        add("cyberseceval_pi", i, r["user_input"], "user" if direct else "document", 1, lang,
+            "direct" if direct else "indirect")
+    sys.path.insert(0, str(REPO / "scripts"))
+    import train_injection as ti
+
+    wild = json.loads((data / "jailbreak-wild" / "inthewild_jailbreak_llms.json").read_text(encoding="utf-8"))
+    for i, t in enumerate(ti.jailbreak_wild_split(wild)[1]):
+        add("jailbreak_wild_test", i, t, "user", 1, "en", "direct")
+    return rows
+
+
 def all_rows(data: Path, repo: Path = REPO) -> list[dict]:
-    return deepset_rows(data) + bipia_rows(data, repo) + support_rows(data)
+    return deepset_rows(data) + bipia_rows(data, repo) + support_rows(data) + heldout_rows(repo) + public_rows(data)
 
 
 # --- metrics ---------------------------------------------------------------------------------

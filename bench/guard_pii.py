@@ -59,6 +59,8 @@ PRESIDIO_VENV = CACHE / "venvs" / f"presidio-{PRESIDIO_VERSION}"
 DATASETS = {
     "presidio": Path(os.environ.get("PRESIDIO_SYNTH", str(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pii-presidio" / "synth_dataset_v2.json"))),
     "multilingual": HERE / "guard" / "data" / "pii_multilingual.json",
+    "support": HERE / "guard" / "data" / "pii_support_heldout.json",
+    "support-dev": HERE / "guard" / "data" / "pii_support_dev.json",
 }
 ALL_TYPES = ["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "ES_DNI", "ES_NIE", "BR_CPF", "BR_CNPJ", "US_SSN",
              "IP_ADDRESS", "PERSON", "SECRET"]
@@ -66,7 +68,7 @@ CHECKSUMMED = ["CREDIT_CARD", "IBAN", "ES_DNI", "ES_NIE", "BR_CPF", "BR_CNPJ", "
 PRESIDIO_GOLD_MAP = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD",
                      "IBAN_CODE": "IBAN", "US_SSN": "US_SSN", "IP_ADDRESS": "IP_ADDRESS", "PERSON": "PERSON"}
 DATASET_TYPES = {"presidio": ["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "US_SSN", "IP_ADDRESS", "PERSON"],
-                 "multilingual": ALL_TYPES}
+                 "multilingual": ALL_TYPES, "support": ALL_TYPES, "support-dev": ALL_TYPES}
 
 # Presidio recognizer class -> (Presidio entity, our type)
 PRESIDIO_RECOGNIZERS = {
@@ -282,7 +284,28 @@ def evaluate(docs, preds, types: list[str], supported: set[str] | None):
             c[k[0]]["stp"] += exact
             c[k[0]]["sfn"] += gset[k] - exact
             c[k[0]]["sfp"] += pset[k] - exact
+    # Leaked spans: gold spans that no prediction (of any type: a mask hides it either way)
+    # covers for at least half of its characters -- what would reach an upstream in clear.
+    leaked = Counter()
+    for d in docs:
+        covered = set()
+        for p in preds.get(d["id"], []):
+            covered.update(range(p[1], p[2]))
+        for g in d["gold"]:
+            if g[0] not in types:
+                continue
+            n = g[2] - g[1]
+            hit = sum(1 for k in range(g[1], g[2]) if k in covered)
+            leaked["all"] += 1
+            leaked[g[0] + ":all"] += 1
+            if n and hit * 2 < n:
+                leaked["leaked"] += 1
+                leaked[g[0] + ":leaked"] += 1
+                errors["LEAKED"].append(("FN", d, g))
     res = {"types": {}, "micro": {}, "other_predictions": dict(other),
+           "leaked_spans": {"gold": leaked["all"], "leaked": leaked["leaked"],
+                            "rate": leaked["leaked"] / leaked["all"] if leaked["all"] else None,
+                            "by_type": {t: leaked[t + ":leaked"] for t in types if leaked[t + ":leaked"]}},
            "person_recall_by_origin": {o: {"gold": v["tp"] + v["fn"], "recall": v["tp"] / (v["tp"] + v["fn"])}
                                        for o, v in sorted(by_origin.items())} if supported is None or "PERSON" in supported else {}}
     for t in types:
@@ -341,6 +364,12 @@ def markdown(name: str, docs, results: dict, timings: dict) -> str:
                          f"P {fmt(sup['overlap']['precision'])} R {fmt(sup['overlap']['recall'])} F1 {fmt(sup['overlap']['f1'])}; "
                          f"checksummed P {fmt(ck['overlap']['precision'])} R {fmt(ck['overlap']['recall'])} F1 {fmt(ck['overlap']['f1'])}")
     lines.append("")
+    for s in systems:
+        lk = results[s].get("leaked_spans")
+        if lk and lk["gold"]:
+            lines.append(f"- leaked spans ({s}: gold spans no prediction covers for half their characters): "
+                         f"{lk['leaked']} of {lk['gold']} = {lk['rate']:.2%}"
+                         + (" (" + ", ".join(f"{k} {v}" for k, v in lk["by_type"].items()) + ")" if lk["by_type"] else ""))
     for s in systems:
         bo = results[s].get("person_recall_by_origin")
         if bo:

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 GUARD = REPO / "crates" / "atalaya-guard"
 CONFUSABLES_PATH = GUARD / "data" / "confusables.tsv"
 DEFAULT_DATA = Path(os.environ.get("ATALAYA_DATA", REPO.parent / "shared" / "data"))
+LOCAL_DATA = REPO / "scripts" / "data" / "injection"
 
 PINNED = {"numpy": "2.4.6", "scipy": "1.17.1", "scikit-learn": "1.9.1"}
 FEATURE_SPEC = "atalaya-injection-v1"
@@ -1582,10 +1583,56 @@ def load_sources(data: Path) -> dict:
     src["clinc150"] = [t for t, _ in clinc["train"]] + [t for t, _ in clinc["oos_train"]]
     pii = json.loads((data / "pii-presidio" / "synth_dataset_v2.json").read_text(encoding="utf-8"))
     src["pii_presidio"] = [r["full_text"] for r in pii]
+    # Hand-written en/es/pt data of this repository (scripts/data/injection/README.md): benign
+    # messages, articles and agent notes that use injection vocabulary innocently, and
+    # multilingual attacks (direct and indirect).
+    src["hard_benign"] = read_jsonl(LOCAL_DATA / "hard_benign_train.jsonl")
+    src["attacks_ml"] = read_jsonl(LOCAL_DATA / "attacks_multilingual_train.jsonl")
+    # In-the-wild jailbreaks (DAN, developer mode, personas): 80 % for training, the other 20 %
+    # (jailbreak_wild_split's test part) held out for the benchmark.
+    wild = json.loads((data / "jailbreak-wild" / "inthewild_jailbreak_llms.json").read_text(encoding="utf-8"))
+    src["jailbreak_wild_train"], _ = jailbreak_wild_split(wild)
     return src
 
 
+def jailbreak_wild_split(prompts: list[str]) -> tuple[list[str], list[str]]:
+    """The in-the-wild jailbreaks, deduplicated in order, split 80/20 by a seeded shuffle
+    (the same split in the trainer and in bench/guard_injection_sets.py)."""
+    uniq = list(dict.fromkeys(p for p in prompts if isinstance(p, str) and p.strip()))
+    order = list(range(len(uniq)))
+    random.Random(20261207).shuffle(order)
+    cut = int(len(order) * 0.8)
+    return [uniq[i] for i in sorted(order[:cut])], [uniq[i] for i in sorted(order[cut:])]
+
+
+GREETINGS = {
+    "en": ["Hi,", "Hello team,", "Hey there!", "Good morning,", "hi"],
+    "es": ["Hola,", "Hola buenas,", "Buenos días,", "Buenas tardes.", "hola"],
+    "pt": ["Olá,", "Oi, tudo bem?", "Bom dia,", "Boa tarde,", "oi"],
+}
+SIGNOFFS = {
+    "en": ["Thanks,\nSam", "Regards, J. Walker", "cheers", "Thank you!", "Best,\nPriya"],
+    "es": ["Gracias,\nMarta", "Saludos, Luis G.", "Un saludo", "Muchas gracias!!", "Atte.\nCarmen"],
+    "pt": ["Obrigado,\nRafael", "Abraços, Ana", "Att.\nJoão Pedro", "Valeu!", "Cumprimentos,\nRita"],
+}
+
+
+# A wrapped text -> the text it wraps: the two always fall on the same side of the
+# validation split, or validation would score a message whose twin was trained on.
+WRAPPED_FROM: dict[str, str] = {}
+
+
+def with_greeting(rng: random.Random, text: str, lang: str) -> str:
+    """The same message as a customer wraps it: a greeting line, a sign-off, or both."""
+    lang = lang if lang in GREETINGS else "en"
+    g, s = rng.choice(GREETINGS[lang]), rng.choice(SIGNOFFS[lang])
+    out = rng.choice([f"{g} {text}", f"{text}\n{s}", f"{g}\n{text}\n\n{s}"])
+    WRAPPED_FROM[out] = text
+    return out
+
+
 SOURCE_FILES = [
+    "jailbreak-wild/inthewild_jailbreak_llms.json",
     "prompt-injection/deepset_train.jsonl",
     "bipia/text_attack_train.json",
     "bipia/code_attack_train.json",
@@ -1608,7 +1655,23 @@ def build_direct(src: dict) -> list[tuple[str, int]]:
     rows += [(t, 0) for t in synth_support(seed=303, plain=300, hard=300)]
     rows += [(t, 0) for t in synth_support_hard(seed=313, per_lang=500)]
     rows += [(t, 0) for t in synth_contact(seed=323, per_lang=150)]
+    # Hard benign messages (customers and agents; articles are documents), each also wrapped
+    # as a customer writes it, so greetings and sign-offs never tip the score.
+    rng = random.Random(333)
+    for r in src["hard_benign"]:
+        if r["kind"] != "article":
+            rows += [(r["text"], 0), (with_greeting(rng, r["text"], r["lang"]), 0)]
+    for r in src["attacks_ml"]:
+        if r["source"] == "direct":
+            rows += [(r["text"], 1), (with_greeting(rng, r["text"], r["lang"]), 1)]
+    rows += [(t, 1) for t in src["jailbreak_wild_train"]]
     return dedupe(rows)
+
+
+def hard_benign_texts(src: dict) -> dict[str, str]:
+    """Hard benign training texts (with their greeting-wrapped forms are not needed: the
+    validation rows are matched by text) -> language, for the threshold rule."""
+    return {r["text"]: r["lang"] for r in src["hard_benign"] if r["kind"] != "article"}
 
 
 def build_indirect(src: dict) -> list[tuple[str, int]]:
@@ -1635,6 +1698,10 @@ def build_indirect(src: dict) -> list[tuple[str, int]]:
     rows += [(t, 0) for t in faq]
     rows += [(u, 0) for a in faq if "\n" in a for u in email_units(a)]
     rows += [(t, 0) for t in random.Random(707).sample(src["pii_presidio"], 800)]
+    # Hard benign articles and agent notes (a customer's message inside a document is a
+    # request, which documents must not carry, so customers' rows stay out).
+    rows += [(r["text"], 0) for r in src["hard_benign"] if r["kind"] in ("article", "agent")]
+    rows += [(r["text"], 1) for r in src["attacks_ml"] if r["source"] == "indirect"]
     # deepset's benign rows are questions/tasks addressed to an assistant: in a document that is the
     # attack pattern, so they are not used as indirect negatives.
     return dedupe(rows)
@@ -1699,12 +1766,22 @@ def matrix(texts: list[str]):
     )
 
 
-def fit(X, y, C):
+def fit(X, y, C, weights=None):
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(solver="liblinear", C=C, class_weight="balanced", random_state=0, max_iter=1000, tol=1e-6)
-    clf.fit(X, y)
+    clf.fit(X, y, sample_weight=weights)
     return clf
+
+
+def operating_threshold(yva, sc, va, texts, hard) -> tuple[float, float, float]:
+    """The flag threshold on validation scores: 1 % FPR on all negatives, raised until the
+    hard benign messages (en/es/pt pooled: about 45 a language are too few to set a 2 %
+    threshold each) stay at or under HARD_BENIGN_FPR. Returns (threshold, t_all, t_pool)."""
+    t_all = threshold_at_fpr(yva, sc, 0.01)
+    pooled = [sc[k] for k, i in enumerate(va) if yva[k] == 0 and texts[i] in hard]
+    t_pool = threshold_at_fpr([0] * len(pooled), pooled, HARD_BENIGN_FPR) if pooled else 0.0
+    return max(t_all, t_pool), t_all, t_pool
 
 
 def f32_model(clf) -> Model:
@@ -1723,40 +1800,77 @@ def write_bin(path: Path, model: Model):
     path.write_bytes(data + w.tobytes())
 
 
-def train_model(name: str, rows, kind: str, versions: dict, sources: list, data: Path, out_dir: Path) -> Model:
+HARD_BENIGN_FPR = 0.02  # the flag threshold keeps the pooled hard-benign validation FPR under this
+HARD_WEIGHTS = [1.0, 3.0]  # sample weights tried for hard benign rows
+
+
+def train_model(name: str, rows, kind: str, versions: dict, sources: list, data: Path, out_dir: Path,
+                hard: dict[str, str]) -> Model:
     from sklearn.model_selection import train_test_split
 
     texts = [t for t, _ in rows]
     y = [y for _, y in rows]
     idx = list(range(len(rows)))
     tr, va = train_test_split(idx, test_size=0.2, stratify=y, random_state=0)
+    # Keep each wrapped text with the text it wraps (on the side the original fell).
+    side = {texts[i]: "va" for i in va}
+    side.update({texts[i]: "tr" for i in tr})
+    def home(i):
+        return side.get(WRAPPED_FROM.get(texts[i], texts[i]), "tr")
+    tr, va = [i for i in idx if home(i) == "tr"], [i for i in idx if home(i) == "va"]
     X = matrix(texts)
     ytr = [y[i] for i in tr]
     yva = [y[i] for i in va]
     best = None
     print(f"[{name}] {len(rows)} rows ({sum(y)} pos / {len(y) - sum(y)} neg); train {len(tr)} / val {len(va)}")
+    # Hard benign rows (and their wrapped twins) may weigh more than the easy negatives.
+    is_hard = [texts[i] in hard or WRAPPED_FROM.get(texts[i]) in hard for i in idx]
+    weight_grid = HARD_WEIGHTS if any(is_hard) else [1.0]
+    # Model selection at the operating point: validation recall at the flag threshold that the
+    # model would get (not F1 at 0.5, a point the detector never uses); F1 breaks ties.
     for C in C_GRID:
-        clf = fit(X[tr], ytr, C)
-        m = f32_model(clf)
-        # validation uses the unit the model is applied to in production
-        sc = [score_unit(m, texts[i], kind) for i in va]
-        r = metrics_at(yva, sc, 0.5)
-        print(f"[{name}]   C={C:<6} val F1={r['f1']:.4f} P={r['precision']:.4f} R={r['recall']:.4f}")
-        if best is None or r["f1"] > best[0] + 1e-12:
-            best = (r["f1"], C, sc)
-    _, C, sc = best
-    t1 = threshold_at_fpr(yva, sc, 0.01)
+        for hw in weight_grid:
+            w = [hw if is_hard[i] else 1.0 for i in idx]
+            clf = fit(X[tr], ytr, C, [w[i] for i in tr])
+            m = f32_model(clf)
+            # validation uses the unit the model is applied to in production
+            sc = [score_unit(m, texts[i], kind) for i in va]
+            r = metrics_at(yva, sc, 0.5)
+            t_op, _, _ = operating_threshold(yva, sc, va, texts, hard)
+            r_op = metrics_at(yva, sc, t_op)["recall"]
+            print(f"[{name}]   C={C:<6} hard weight={hw:<4} val F1={r['f1']:.4f} P={r['precision']:.4f} "
+                  f"R={r['recall']:.4f} R@operating threshold {t_op:.4f}={r_op:.4f}")
+            key = (round(r_op, 6), r["f1"])
+            if best is None or key > best[0]:
+                best = (key, C, hw, sc)
+    _, C, hard_weight, sc = best
+    t1, t_all, t_pool = operating_threshold(yva, sc, va, texts, hard)
+    t_hard = {}
+    for lang in sorted(set(hard.values())):
+        hs = [sc[k] for k, i in enumerate(va) if yva[k] == 0 and hard.get(texts[i]) == lang]
+        if hs:
+            t_hard[lang] = threshold_at_fpr([0] * len(hs), hs, HARD_BENIGN_FPR)
     t5 = threshold_at_fpr(yva, sc, 0.05)
+    print(f"[{name}] thresholds: 1% FPR on all negatives {t_all:.4f}; {HARD_BENIGN_FPR:.0%} on hard benign "
+          + ", ".join(f"{k} {v:.4f} (n={sum(1 for k2, i in enumerate(va) if yva[k2] == 0 and hard.get(texts[i]) == k)})" for k, v in t_hard.items())
+          + f"; pooled {t_pool:.4f} -> {t1:.4f}")
     r = metrics_at(yva, sc, 0.5)
     val = {
         "f1": r["f1"], "precision": r["precision"], "recall": r["recall"],
         "recall_at_1pct_fpr": metrics_at(yva, sc, t1)["recall"], "fpr_at_threshold": metrics_at(yva, sc, t1)["fpr"],
         "recall_at_5pct_fpr": metrics_at(yva, sc, t5)["recall"],
+        "threshold_1pct_fpr_all": round(t_all, 6),
+        "threshold_2pct_fpr_hard_benign": {"pooled": round(t_pool, 6), **{k: round(v, 6) for k, v in t_hard.items()}},
+        "hard_benign_fpr_at_threshold": {
+            lang: sum(1 for k, i in enumerate(va) if yva[k] == 0 and hard.get(texts[i]) == lang and sc[k] >= t1)
+            / max(1, sum(1 for k, i in enumerate(va) if yva[k] == 0 and hard.get(texts[i]) == lang))
+            for lang in sorted(set(hard.values()))},
+        "recall_at_threshold": metrics_at(yva, sc, t1)["recall"],
         "n_pos": sum(yva), "n_neg": len(yva) - sum(yva),
     }
-    print(f"[{name}] chose C={C}; val F1={val['f1']:.4f} P={val['precision']:.4f} R={val['recall']:.4f} "
+    print(f"[{name}] chose C={C} hard weight={hard_weight}; val F1={val['f1']:.4f} P={val['precision']:.4f} R={val['recall']:.4f} "
           f"R@1%FPR={val['recall_at_1pct_fpr']:.4f} R@5%FPR={val['recall_at_5pct_fpr']:.4f} thr1={t1:.4f} thr5={t5:.4f}")
-    clf = fit(X, y, C)
+    clf = fit(X, y, C, [hard_weight if h else 1.0 for h in is_hard])
     model = f32_model(clf)
     write_bin(out_dir / f"{name}.bin", model)
     test = evaluate_test(model, kind, data, t1)
@@ -1778,6 +1892,9 @@ def train_model(name: str, rows, kind: str, versions: dict, sources: list, data:
         "solver": "liblinear", "class_weight": "balanced", "random_state": 0, "tol": 1e-6,
         "C": C,
         "C_grid": C_GRID,
+        "hard_benign_weight": hard_weight,
+        "hard_benign_weight_grid": weight_grid,
+        "selection": "validation recall at the flag threshold (F1 at 0.5 breaks ties)",
         "validation": val,
         "test": test,
     }
@@ -1903,8 +2020,16 @@ def main():
     sources_all.append({"path": "main/crates/atalaya-guard/data/confusables.tsv", "sha256": sha256_file(CONFUSABLES_PATH)})
     direct_src = [s for s in sources_all if "email_train" not in s["path"] and "attack_train" not in s["path"]]
     indirect_src = [s for s in sources_all if "banking77" not in s["path"] and "clinc150" not in s["path"]]
-    direct = train_model("injection-direct", build_direct(src), "direct", versions, direct_src, data, args.out_dir)
-    indirect = train_model("injection-indirect", build_indirect(src), "indirect", versions, indirect_src, data, args.out_dir)
+    local = [{"path": f"main/scripts/data/injection/{n}", "sha256": sha256_file(LOCAL_DATA / n)}
+             for n in ("hard_benign_train.jsonl", "attacks_multilingual_train.jsonl")]
+    direct_src += local
+    indirect_src = [s for s in indirect_src if "jailbreak-wild" not in s["path"]] + local
+    hard = hard_benign_texts(src)
+    direct = train_model("injection-direct", build_direct(src), "direct", versions, direct_src, data, args.out_dir, hard)
+    # The indirect model keeps the 1 %-FPR rule: raising it to 2 % on hard benign articles
+    # (help-centre imperatives: "Ignore this notice if…") costs it half of BIPIA's attacks; the
+    # articles are its negatives in training, and their FPR is reported by the benchmark.
+    indirect = train_model("injection-indirect", build_indirect(src), "indirect", versions, indirect_src, data, args.out_dir, {})
     write_parity(args.parity, direct, indirect, src)
 
 

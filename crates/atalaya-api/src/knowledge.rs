@@ -177,6 +177,7 @@ pub struct RetrievalParams {
     pub bm25_weight: Option<f32>,
     pub filter: Option<FilterParams>,
     pub rerank: Option<bool>,
+    pub language: Option<String>,
 }
 
 macro_rules! retrieval {
@@ -190,6 +191,7 @@ macro_rules! retrieval {
                     bm25_weight: self.bm25_weight,
                     filter: self.filter.clone(),
                     rerank: self.rerank,
+                    language: self.language.clone(),
                 }
             }
         }
@@ -216,6 +218,11 @@ pub struct QueryRequest {
     /// Re-orders the candidates with the `knowledge.rerank_model` route (a cross-encoder).
     #[serde(default)]
     pub rerank: Option<bool>,
+    /// The asker's language (`en`, `es`, `pt`): passages in it come first, other languages
+    /// only when none in it is relevant. `"auto"` detects it from the query (the default of
+    /// answers and chat); `"any"` searches all languages alike (the default of queries).
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// A retrieved chunk with where it came from.
@@ -276,6 +283,11 @@ pub struct AnswerRequest {
     /// Re-orders the candidates with the `knowledge.rerank_model` route (a cross-encoder).
     #[serde(default)]
     pub rerank: Option<bool>,
+    /// The asker's language (`en`, `es`, `pt`): passages in it come first, other languages
+    /// only when none in it is relevant. `"auto"` detects it from the query (the default of
+    /// answers and chat); `"any"` searches all languages alike (the default of queries).
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// A sentence of the answer that its sources do not support.
@@ -346,4 +358,9 @@ pub struct KnowledgeExtension {
     /// Re-orders the candidates with the `knowledge.rerank_model` route (a cross-encoder).
     #[serde(default)]
     pub rerank: Option<bool>,
+    /// The asker's language (`en`, `es`, `pt`): passages in it come first, other languages
+    /// only when none in it is relevant. `"auto"` detects it from the query (the default of
+    /// answers and chat); `"any"` searches all languages alike (the default of queries).
+    #[serde(default)]
+    pub language: Option<String>,
 }

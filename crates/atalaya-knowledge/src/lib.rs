@@ -20,6 +20,7 @@ pub mod doc;
 mod error;
 pub mod index;
 pub mod parse;
+pub mod query;
 pub mod sentences;
 pub mod service;
 pub mod store;

@@ -63,7 +63,18 @@ pub struct SearchParams {
     pub dense_weight: f32,
     pub bm25_weight: f32,
     pub filter: Filter,
+    /// The asker's language: passages in it are searched first, and other languages only
+    /// when none in it is relevant (see [`KnowledgeBase::search`]). Ignored when the filter
+    /// already names languages.
+    pub prefer_language: Option<Lang>,
+    /// With `prefer_language`: a best cosine similarity below this in the asker's language,
+    /// with one at or above it in another, means nothing in the asker's language is relevant.
+    pub relevance_floor: f32,
 }
+
+/// The default [`SearchParams::relevance_floor`]: all-MiniLM-L6-v2 similarities of a
+/// question to an unrelated passage of the demo knowledge base stay under it.
+pub const RELEVANCE_FLOOR: f32 = 0.3;
 
 impl Default for SearchParams {
     fn default() -> Self {
@@ -73,8 +84,56 @@ impl Default for SearchParams {
             dense_weight: 1.0,
             bm25_weight: 1.0,
             filter: Filter::default(),
+            prefer_language: None,
+            relevance_floor: RELEVANCE_FLOOR,
         }
     }
+}
+
+/// Several searches' hits as one ranking (reciprocal rank fusion, k0 = 60): a chunk found by
+/// more of them, higher up, comes first; each keeps its best cosine similarity. The scores
+/// are the fused ones.
+pub fn fuse(lists: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
+    let mut by_id: HashMap<i64, (f32, Hit)> = HashMap::new();
+    for list in lists {
+        for (rank, h) in list.into_iter().enumerate() {
+            let add = 1.0 / (60.0 + rank as f32 + 1.0);
+            match by_id.get_mut(&h.chunk.id) {
+                Some((score, kept)) => {
+                    *score += add;
+                    kept.similarity = match (kept.similarity, h.similarity) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                None => {
+                    by_id.insert(h.chunk.id, (add, h));
+                }
+            }
+        }
+    }
+    let mut out: Vec<Hit> = by_id
+        .into_values()
+        .map(|(score, mut h)| {
+            h.score = score;
+            h
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.chunk.id.cmp(&b.chunk.id))
+    });
+    out.truncate(k);
+    out
+}
+
+/// Which of two searches answers a query asked in one language: the one in that language
+/// (`own`) unless it found nothing, or nothing relevant while the search across languages
+/// (`all`, run only then) did. Hits without a similarity (BM25 only) count as relevant.
+fn prefer_own(own: &[Hit], floor: f32) -> bool {
+    let mut sims = own.iter().filter_map(|h| h.similarity).peekable();
+    !own.is_empty() && (sims.peek().is_none() || sims.any(|s| s >= floor))
 }
 
 /// A ranked chunk with where it came from.
@@ -772,6 +831,12 @@ impl KnowledgeBase {
     }
 
     /// Ranked chunks for `query`, with their sources and positions.
+    ///
+    /// With [`SearchParams::prefer_language`] (and no language filter), the passages in
+    /// that language are searched first; the search goes across languages only when that
+    /// finds nothing, or nothing at or above [`SearchParams::relevance_floor`] while another
+    /// language has something that is. A Spanish question is answered from the Spanish
+    /// article whenever the collection has a relevant one.
     pub fn search(
         &self,
         c: &Collection,
@@ -779,20 +844,59 @@ impl KnowledgeBase {
         query: &str,
         params: &SearchParams,
     ) -> Result<Vec<Hit>, Error> {
+        let mut vector = None;
+        let Some(lang) = params
+            .prefer_language
+            .filter(|_| params.filter.languages.is_empty())
+        else {
+            return self.search_with(c, embedder, query, params, &params.filter, &mut vector);
+        };
+        let own_filter = Filter {
+            languages: vec![lang],
+            ..params.filter.clone()
+        };
+        let own = self.search_with(c, embedder, query, params, &own_filter, &mut vector)?;
+        if prefer_own(&own, params.relevance_floor) {
+            return Ok(own);
+        }
+        let all = self.search_with(c, embedder, query, params, &params.filter, &mut vector)?;
+        if own.is_empty() || prefer_own(&all, params.relevance_floor) {
+            Ok(all)
+        } else {
+            Ok(own)
+        }
+    }
+
+    /// One search under `filter`; the query's vector is computed once into `vector`.
+    fn search_with(
+        &self,
+        c: &Collection,
+        embedder: Option<&dyn Embedder>,
+        query: &str,
+        params: &SearchParams,
+        filter: &Filter,
+        vector: &mut Option<Vec<f32>>,
+    ) -> Result<Vec<Hit>, Error> {
         let ix = self.indexes(c)?;
         let k = params.k.clamp(1, 1000);
         // Each ranking contributes more candidates than asked, so fusion has room to agree.
         let depth = (k * 4).max(50);
-        let dense = |n: usize| -> Result<Vec<(u64, f32)>, Error> {
-            let e = embedder.ok_or_else(|| {
-                Error::Invalid("dense search needs the collection's embedding model".into())
-            })?;
-            let q = e
-                .embed(&[query.to_owned()])
-                .map_err(Error::Embedding)?
-                .pop()
-                .unwrap_or_default();
-            ix.vectors.search(&q, n, &params.filter)
+        let mut dense = |n: usize| -> Result<Vec<(u64, f32)>, Error> {
+            let q = match vector {
+                Some(q) => q,
+                None => {
+                    let e = embedder.ok_or_else(|| {
+                        Error::Invalid("dense search needs the collection's embedding model".into())
+                    })?;
+                    let q = e
+                        .embed(&[query.to_owned()])
+                        .map_err(Error::Embedding)?
+                        .pop()
+                        .unwrap_or_default();
+                    vector.insert(q)
+                }
+            };
+            ix.vectors.search(q, n, filter)
         };
         let mut similarity: HashMap<i64, f32> = HashMap::new();
         let ranked: Vec<(u64, f32)> = match params.mode {
@@ -801,11 +905,11 @@ impl KnowledgeBase {
                 similarity.extend(d.iter().map(|(id, s)| (*id as i64, *s)));
                 d
             }
-            Mode::Bm25 => ix.keyword.search(query, k, &params.filter)?,
+            Mode::Bm25 => ix.keyword.search(query, k, filter)?,
             Mode::Hybrid => {
                 let d = dense(depth)?;
                 similarity.extend(d.iter().map(|(id, s)| (*id as i64, *s)));
-                let b = ix.keyword.search(query, depth, &params.filter)?;
+                let b = ix.keyword.search(query, depth, filter)?;
                 rrf(
                     &[(&d, params.dense_weight), (&b, params.bm25_weight)],
                     60.0,
@@ -820,7 +924,7 @@ impl KnowledgeBase {
         // the store can never show a caller what it may not see.
         Ok(views
             .into_iter()
-            .filter(|v| params.filter.allows(&v.meta))
+            .filter(|v| filter.allows(&v.meta))
             .map(|v| Hit {
                 score: scores.get(&v.id).copied().unwrap_or(0.0),
                 similarity: similarity.get(&v.id).copied(),

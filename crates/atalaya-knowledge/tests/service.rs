@@ -799,3 +799,121 @@ fn hnsw_graphs_are_saved_reloaded_and_caught_up() {
             .to_string_lossy()
             .ends_with(".vectors.ann")));
 }
+
+/// Issue 18: a question in one language is answered from passages in that language when the
+/// collection has relevant ones, and from other languages only when it has none.
+#[test]
+fn the_askers_language_comes_first_and_falls_back_when_nothing_in_it_is_relevant() {
+    let kb = KnowledgeBase::in_memory().unwrap();
+    let c = kb
+        .create_collection("acme", "kb", &Bow, None, ChunkConfig::default())
+        .unwrap();
+    let docs = [
+        ("es/baja.md", "es", "Para dar de baja el contrato de fibra llama al servicio de bajas; el router se devuelve en la tienda."),
+        ("pt/cancelamento.md", "pt", "Para cancelar o contrato de fibra e dar de baja o router, ligue para o serviço de cancelamentos."),
+        ("en/cancel.md", "en", "To cancel the fibre contract call the cancellations team and return the router."),
+        ("pt/roaming.md", "pt", "Roaming na Europa: os dados do plano valem em todos os países da UE sem custo extra."),
+    ];
+    for (name, lang, text) in docs {
+        kb.ingest(
+            &c,
+            &Bow,
+            name,
+            Format::Text,
+            text.as_bytes(),
+            &meta(lang, &[], &[]),
+        )
+        .unwrap();
+    }
+    let langs = |query: &str, lang: Option<Lang>, floor: f32| -> Vec<String> {
+        let p = SearchParams {
+            k: 3,
+            prefer_language: lang,
+            relevance_floor: floor,
+            ..SearchParams::default()
+        };
+        kb.search(&c, Some(&Bow), query, &p)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.chunk.source)
+            .collect()
+    };
+    let q = "dar de baja el contrato de fibra y el router";
+    // Without a preference the Portuguese article, which shares the words, competes.
+    let any = langs(q, None, 0.3);
+    assert!(any.iter().any(|s| s.starts_with("pt/")), "{any:?}");
+    // With one, only Spanish passages: the collection has a relevant one.
+    let es = langs(q, Some(Lang::Es), 0.3);
+    assert!(
+        !es.is_empty() && es.iter().all(|s| s.starts_with("es/")),
+        "{es:?}"
+    );
+    // Nothing in the asker's language is relevant (the floor above every Spanish passage),
+    // while another language has a passage above it: the search goes across languages.
+    let roaming = "roaming dados plano europa países";
+    let across = langs(roaming, Some(Lang::Es), 0.5);
+    assert_eq!(
+        across.first().map(String::as_str),
+        Some("pt/roaming.md"),
+        "{across:?}"
+    );
+    // No document in the asker's language at all: across languages.
+    let de = langs(q, Some(Lang::Other), 0.3);
+    assert!(!de.is_empty(), "{de:?}");
+    // A language filter wins over the preference.
+    let p = SearchParams {
+        k: 3,
+        prefer_language: Some(Lang::Es),
+        filter: Filter {
+            languages: vec![Lang::Pt],
+            ..Filter::default()
+        },
+        ..SearchParams::default()
+    };
+    let pt: Vec<String> = kb
+        .search(&c, Some(&Bow), q, &p)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.chunk.source)
+        .collect();
+    assert!(pt.iter().all(|s| s.starts_with("pt/")), "{pt:?}");
+}
+
+#[test]
+fn rankings_fuse_by_reciprocal_rank() {
+    use atalaya_knowledge::service::fuse;
+    let kb = KnowledgeBase::in_memory().unwrap();
+    let c = kb
+        .create_collection("acme", "kb", &Bow, None, ChunkConfig::default())
+        .unwrap();
+    for (name, text) in [
+        ("a.md", "router lights blinking white"),
+        ("b.md", "cancel the contract and return the router"),
+        ("c.md", "cancel the contract by phone"),
+    ] {
+        kb.ingest(
+            &c,
+            &Bow,
+            name,
+            Format::Text,
+            text.as_bytes(),
+            &meta("en", &[], &[]),
+        )
+        .unwrap();
+    }
+    let p = SearchParams {
+        k: 3,
+        mode: Mode::Dense,
+        ..SearchParams::default()
+    };
+    let one = kb.search(&c, Some(&Bow), "router lights", &p).unwrap();
+    let two = kb
+        .search(&c, Some(&Bow), "cancel contract router", &p)
+        .unwrap();
+    let fused = fuse(vec![one, two], 2);
+    assert_eq!(fused.len(), 2);
+    // b.md is high in both rankings.
+    assert_eq!(fused[0].chunk.source, "b.md", "{fused:?}");
+    assert!(fused[0].score > fused[1].score);
+    assert!(fused.iter().all(|h| h.similarity.is_some()));
+}

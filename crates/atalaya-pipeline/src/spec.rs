@@ -175,6 +175,11 @@ pub struct GuardStep {
     pub original: Option<String>,
     #[serde(default = "escalate")]
     pub on_block: OnBlock,
+    /// Input stage: an injection score at or above this (a template giving a number in
+    /// 0..1, e.g. `"{{ vars.injection_escalate_at }}"`) blocks, and `on_block` applies; a
+    /// text the policy flags below it is recorded as flagged and the run goes on with it.
+    /// Unset: every flagged text blocks (when the policy's injection action is `block`).
+    pub injection_block_at: Option<String>,
 }
 
 fn user_source() -> TextSource {
@@ -219,6 +224,19 @@ pub struct RetrieveStep {
     /// Passages in these languages only (templates, e.g. `"{{ language.language }}"`).
     #[serde(default)]
     pub languages: Vec<String>,
+    /// The customer's language (a template, e.g. `"{{ language.language }}"`): passages in it
+    /// first, other languages only when none in it is relevant. Empty = no preference.
+    #[serde(default)]
+    pub prefer_language: Option<String>,
+    /// With `prefer_language`: the cosine similarity under which passages in the customer's
+    /// language count as not relevant (default 0.3).
+    #[serde(default)]
+    pub relevance_floor: Option<f32>,
+    /// Search with the part of the query that carries the question: without greetings,
+    /// sign-offs and signatures, reply prefixes, e-mails, URLs, placeholders and long numbers
+    /// (for customers' messages; see `atalaya_knowledge::query::focus`).
+    #[serde(default)]
+    pub focus: bool,
     /// A missing collection gives no passages instead of an error.
     #[serde(default)]
     pub optional: bool,
@@ -558,6 +576,15 @@ impl Pipeline {
                         }
                         template("original", o)?;
                     }
+                    if let Some(t) = &g.injection_block_at {
+                        if g.stage == Stage::Output {
+                            return Err(at(
+                                "injection_block_at",
+                                "only an input guard has one".into(),
+                            ));
+                        }
+                        template("injection_block_at", t)?;
+                    }
                 }
                 StepKind::Classify(c) => {
                     template("text", &c.text)?;
@@ -570,6 +597,14 @@ impl Pipeline {
                     template("query", &r.query)?;
                     for l in &r.languages {
                         template("languages", l)?;
+                    }
+                    if let Some(l) = &r.prefer_language {
+                        template("prefer_language", l)?;
+                    }
+                    if let Some(f) = r.relevance_floor {
+                        if !(0.0..=1.0).contains(&f) {
+                            return Err(at("relevance_floor", format!("must be 0 to 1, got {f}")));
+                        }
                     }
                     if !(1..=50).contains(&r.k) {
                         return Err(at("k", format!("must be 1 to 50, got {}", r.k)));

@@ -937,7 +937,17 @@ pub struct TextCheck {
 impl GuardService {
     /// The input stage of `policy` on one text, for a pipeline step: injection detection and
     /// PII redaction. A blocking decision is reported, not raised (the step decides).
-    pub fn check_input(&self, rp: &RoutePolicy, text: &str, document: bool) -> TextCheck {
+    ///
+    /// `block_at`: with a blocking injection action, only a score at or above it blocks; a
+    /// text flagged below it is reported (`flagged`) and goes on, redacted (the support
+    /// pipeline's two thresholds). `None`: every flagged text blocks.
+    pub fn check_input(
+        &self,
+        rp: &RoutePolicy,
+        text: &str,
+        document: bool,
+        block_at: Option<f32>,
+    ) -> TextCheck {
         let policy = &rp.policy;
         let source = if document {
             Source::Document
@@ -968,12 +978,11 @@ impl GuardService {
             .collect();
         let injection = report.injection.as_ref().map(|r| {
             if r.flagged {
-                let action = match policy.injection.action {
-                    InjectionAction::Block => "block",
-                    InjectionAction::Flag => "flag",
-                };
-                self.metrics.guard_decision("injection", action);
-                if policy.injection.action == InjectionAction::Block && blocked.is_none() {
+                let blocks = policy.injection.action == InjectionAction::Block
+                    && block_at.is_none_or(|t| r.score >= t);
+                self.metrics
+                    .guard_decision("injection", if blocks { "block" } else { "flag" });
+                if blocks && blocked.is_none() {
                     blocked = Some(
                         GuardError::Injection {
                             score: r.score,

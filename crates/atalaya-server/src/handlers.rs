@@ -336,7 +336,8 @@ async fn augment(
                 Some("messages"),
             )
         })?;
-    let params = crate::kb_handlers::search_params(k.retrieval(), svc.answer_sources)?;
+    let params =
+        crate::kb_handlers::search_params(k.retrieval(), svc.answer_sources, Some(query.as_str()))?;
     let rerank = k.rerank.unwrap_or(false);
     let mut hits = svc
         .retrieve(&state.gateway, ctx, &k.collection, query, params, rerank)

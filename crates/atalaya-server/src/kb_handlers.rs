@@ -126,7 +126,28 @@ pub fn chunk_result(h: Hit, index: Option<usize>) -> wire::ChunkResult {
 }
 
 /// Retrieval parameters, validated, naming the field at fault.
-pub fn search_params(r: wire::RetrievalParams, default_k: usize) -> Result<SearchParams, Error> {
+///
+/// `auto_query`: the query whose language is detected when `language` is absent or
+/// `"auto"` (answers and chat); `None` for plain queries, which then search all languages
+/// alike unless a language is given.
+pub fn search_params(
+    r: wire::RetrievalParams,
+    default_k: usize,
+    auto_query: Option<&str>,
+) -> Result<SearchParams, Error> {
+    let prefer_language = match r.language.as_deref().map(str::trim) {
+        None | Some("auto") => auto_query.and_then(crate::knowledge::query_language),
+        Some("any" | "") => None,
+        Some(code) => match Lang::from_code(code) {
+            Lang::Other => {
+                return Err(Error::invalid(
+                    format!("'language' must be \"en\", \"es\", \"pt\", \"auto\" or \"any\", not \"{code}\""),
+                    Some("language"),
+                ))
+            }
+            l => Some(l),
+        },
+    };
     let mode = match r.mode.as_deref() {
         None | Some("hybrid") => Mode::Hybrid,
         Some("dense") => Mode::Dense,
@@ -164,6 +185,8 @@ pub fn search_params(r: wire::RetrievalParams, default_k: usize) -> Result<Searc
             languages: f.languages.iter().map(|l| Lang::from_code(l)).collect(),
             labels: f.labels,
         },
+        prefer_language,
+        ..SearchParams::default()
     })
 }
 
@@ -557,7 +580,7 @@ pub async fn query(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<wire::QueryRequest>,
 ) -> Result<Json<wire::QueryResponse>, ApiError> {
-    let params = search_params(req.retrieval(), 10)?;
+    let params = search_params(req.retrieval(), 10, None)?;
     let mode = params.mode;
     let rerank = req.rerank.unwrap_or(false);
     // A reranked query calls the reranker with every candidate.
@@ -652,7 +675,11 @@ pub async fn answer(
     ApiJson(req): ApiJson<wire::AnswerRequest>,
 ) -> Result<Json<wire::AnswerResponse>, ApiError> {
     let svc = service(&state)?;
-    let params = search_params(req.retrieval(), svc.answer_sources)?;
+    let params = search_params(
+        req.retrieval(),
+        svc.answer_sources,
+        Some(req.query.as_str()),
+    )?;
     // The generating model, when the answer is generated: the tenant must be allowed it and
     // have budget; sources (about 200 tokens each) are in the estimate.
     let model = (!req.extractive)

@@ -31,6 +31,18 @@ use crate::{
     rag::{self, Unsupported},
 };
 
+/// The language of a question, among those the knowledge base analyses (en, es, pt), when
+/// the text tells it: `None` for a text too short or too mixed to say.
+pub fn query_language(query: &str) -> Option<atalaya_knowledge::index::Lang> {
+    static DETECTOR: std::sync::LazyLock<atalaya_pipeline::lang::LanguageDetector> =
+        std::sync::LazyLock::new(|| {
+            let langs = ["en", "es", "pt"].map(String::from);
+            atalaya_pipeline::lang::LanguageDetector::new(&langs, "")
+        });
+    let d = DETECTOR.detect(query);
+    (d.confidence > 0.0).then(|| atalaya_knowledge::index::Lang::from_code(&d.language))
+}
+
 /// The embedding model `make models` prepares, used when the configuration names none.
 pub const DEFAULT_EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 const DEFAULT_EMBEDDING_PATH: &str = "models/all-MiniLM-L6-v2/model.onnx";
@@ -621,7 +633,7 @@ impl KnowledgeService {
         let Some(model) = model else {
             let query = input.query.clone();
             return blocking(move || {
-                let (text, cited) = extractive_answer(embedder.as_ref(), &query, &hits)?;
+                let (text, cited, _) = extractive_answer(embedder.as_ref(), &query, &hits)?;
                 if text.is_empty() {
                     return Ok(empty(hits, None));
                 }
@@ -708,11 +720,14 @@ pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Sentences of the hits rated by their embedding's cosine with the query's.
+///
+/// Also returns the best cosine similarity of a quoted sentence to the query (0 when nothing
+/// is quoted): a quote is grounded by construction, so how well it answers is this relevance.
 pub(crate) fn extractive_answer(
     e: &dyn Embedder,
     query: &str,
     hits: &[Hit],
-) -> Result<(String, Vec<usize>), CoreError> {
+) -> Result<(String, Vec<usize>, f32), CoreError> {
     let mut sentences: Vec<(usize, String)> = Vec::new();
     for (i, h) in hits.iter().enumerate() {
         for (s, end) in atalaya_knowledge::sentences::split(&h.chunk.text) {
@@ -728,12 +743,18 @@ pub(crate) fn extractive_answer(
         .zip(vectors.iter().skip(1))
         .map(|((i, s), v)| ((*i, s.as_str()), cosine(&q, v)))
         .collect();
-    Ok(rag::extractive(
+    let (text, used) = rag::extractive(
         hits,
         EXTRACTIVE_SENTENCES,
         EXTRACTIVE_MIN_COSINE,
         &|i, s| scores.get(&(i, s)).copied().unwrap_or(0.0),
-    ))
+    );
+    let best = if text.is_empty() {
+        0.0
+    } else {
+        scores.values().copied().fold(0.0, f32::max)
+    };
+    Ok((text, used, best))
 }
 
 /// A generated answer checked against the hits it was given.

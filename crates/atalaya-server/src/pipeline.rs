@@ -22,7 +22,7 @@ use atalaya_core::{config::Config, context::RequestContext, gateway::Gateway, Er
 use atalaya_guard::pseudo::Vault;
 use atalaya_knowledge::{
     index::{Filter, Lang},
-    service::{Hit, Mode, SearchParams},
+    service::{Hit, Mode, SearchParams, RELEVANCE_FLOOR},
 };
 use atalaya_pipeline::{
     confidence::{self, Signals},
@@ -596,6 +596,21 @@ impl PipelineService {
             .map_err(|e| Error::invalid(format!("'{key}': {e}"), None))
     }
 
+    /// A template that must give a number in 0..1 (a threshold).
+    fn render_score(&self, key: &str, src: &str, run: &Run) -> Result<f32, Error> {
+        let v = self.render(key, src, run)?;
+        v.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|x| (0.0..=1.0).contains(x))
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("'{key}' must give a number from 0 to 1, got {v:?}"),
+                    None,
+                )
+            })
+    }
+
     async fn step(
         &self,
         ctx: &RequestContext,
@@ -674,7 +689,10 @@ impl PipelineService {
             }
             StepKind::Retrieve(r) => {
                 let collection = self.render("collection", &r.collection, run)?;
-                let query = self.render("query", &r.query, run)?;
+                let mut query = self.render("query", &r.query, run)?;
+                if r.focus {
+                    query = atalaya_knowledge::query::focus(&query);
+                }
                 let mut languages = Vec::new();
                 for l in &r.languages {
                     let code = self.render("languages", l, run)?;
@@ -682,8 +700,19 @@ impl PipelineService {
                         languages.push(Lang::from_code(code.trim()));
                     }
                 }
-                let input =
-                    json!({"collection": collection, "query": query, "k": r.k, "mode": r.mode});
+                let prefer_language = match &r.prefer_language {
+                    Some(t) => {
+                        let code = self.render("prefer_language", t, run)?;
+                        let code = code.trim();
+                        (!code.is_empty())
+                            .then(|| Lang::from_code(code))
+                            .filter(|l| *l != Lang::Other)
+                    }
+                    None => None,
+                };
+                let input = json!({"collection": collection, "query": query, "k": r.k, "mode": r.mode,
+                    "prefer_language": prefer_language.map(Lang::code),
+                    "questions": r.focus.then(|| atalaya_knowledge::query::questions(&query)).flatten()});
                 let kb = self.knowledge.as_ref().ok_or_else(|| {
                     Error::Unavailable("the knowledge base is disabled (knowledge.enabled)".into())
                 })?;
@@ -701,17 +730,34 @@ impl PipelineService {
                         languages,
                         labels: Vec::new(),
                     },
+                    prefer_language,
+                    relevance_floor: r.relevance_floor.unwrap_or(RELEVANCE_FLOOR),
                 };
+                // A focused ticket of several sentences is also searched by its questions
+                // alone, and the two rankings fused.
+                let asked = r
+                    .focus
+                    .then(|| atalaya_knowledge::query::questions(&query))
+                    .flatten();
+                let k = params.k;
                 let hits = if query.trim().is_empty() {
                     Vec::new()
                 } else {
-                    match kb
-                        .retrieve(&self.gateway, ctx, &collection, query, params, false)
-                        .await
-                    {
-                        Ok(h) => h,
-                        Err(Error::NotFound(_)) if r.optional => Vec::new(),
-                        Err(e) => return Err(e),
+                    let mut lists = Vec::new();
+                    for q in std::iter::once(query).chain(asked) {
+                        match kb
+                            .retrieve(&self.gateway, ctx, &collection, q, params.clone(), false)
+                            .await
+                        {
+                            Ok(h) => lists.push(h),
+                            Err(Error::NotFound(_)) if r.optional => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    match lists.len() {
+                        0 => Vec::new(),
+                        1 => lists.pop().unwrap_or_default(),
+                        _ => atalaya_knowledge::service::fuse(lists, k),
                     }
                 };
                 let top_similarity = hits
@@ -841,10 +887,17 @@ impl PipelineService {
                 let classification =
                     (!class.is_empty()).then(|| class.iter().sum::<f64>() / class.len() as f64);
                 // A named answer step that did not run (nothing to draft from) is no support.
-                let answer = c
-                    .answer
-                    .as_deref()
-                    .map(|a| get(a)["groundedness"].as_f64().unwrap_or(0.0));
+                // An answer grounded in passages unrelated to the question (the best one
+                // under the similarity floor) supports nothing: quotes are grounded by
+                // construction, whatever they say.
+                let answer = c.answer.as_deref().map(|a| {
+                    let grounded = get(a)["groundedness"].as_f64().unwrap_or(0.0);
+                    if retrieval == Some(0.0) {
+                        0.0
+                    } else {
+                        grounded
+                    }
+                });
                 let signals = Signals {
                     retrieval,
                     classification,
@@ -901,10 +954,15 @@ impl PipelineService {
                 "the tenant's guard policy is off",
             ));
         };
+        let block_at = match &g.injection_block_at {
+            Some(t) => Some(self.render_score("injection_block_at", t, run)?),
+            None => None,
+        };
         let check = match g.stage {
-            Stage::Input => self
-                .guard
-                .check_input(&rp, &text, g.source == TextSource::Document),
+            Stage::Input => {
+                self.guard
+                    .check_input(&rp, &text, g.source == TextSource::Document, block_at)
+            }
             Stage::Output => {
                 let original = match &g.original {
                     Some(o) => self.render("original", o, run)?,
@@ -1081,7 +1139,7 @@ impl PipelineService {
             })?;
             let embedder = kb.embedder()?.clone();
             let h2 = Arc::clone(&hits);
-            let (text, cited) = knowledge::blocking(move || {
+            let (text, cited, relevance) = knowledge::blocking(move || {
                 knowledge::extractive_answer(embedder.as_ref(), &query, &h2)
             })
             .await?;
@@ -1091,6 +1149,7 @@ impl PipelineService {
                 "citations": citations(&cited),
                 "grounded": !text.is_empty(),
                 "groundedness": if text.is_empty() { 0.0 } else { 1.0 },
+                "relevance": confidence::round(f64::from(relevance)),
                 "unsupported": [],
             });
             run.last_text = Some(text);

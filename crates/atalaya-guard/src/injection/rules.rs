@@ -78,7 +78,9 @@ const NORMALISED: &[(&str, f32, &str)] = &[
     (
         "role_hijack",
         0.95,
-        r"(?-u:\b)(dan|do anything now|stan|dude mode|aim|developer mode enabled|jailbreak|jailbroken|evil confidant|anti ?gpt|betterdan)(?-u:\b).*(?-u:\b)(you|respond|answer|act|mode|prompt)(?-u:\b)",
+        // Persona names, not the words alone: "Dan" and "Aim" are names and words, and a
+        // jailbroken phone is a customer's problem ("Hi, I'm Dan, can you help me?").
+        r"(?-u:\b)(do anything now|(dan|stan|aim|dude) (mode|prompt|persona|jailbreak)|(you are|act as|become|as) (dan|stan|aim|dude)|developer mode enabled|jailbreak (prompt|mode|the (ai|assistant|model|bot|chatbot))|evil confidant|anti ?gpt|betterdan)(?-u:\b).*(?-u:\b)(you|respond|answer|act|mode|prompt)(?-u:\b)",
     ),
     (
         "role_hijack",
@@ -180,7 +182,9 @@ const NORMALISED: &[(&str, f32, &str)] = &[
     (
         "developer_mode",
         0.95,
-        r"(?-u:\b)(developer|debug|god|admin|maintenance|sudo|unrestricted|jailbreak|dan) mode (is )?(now )?(enabled|activated|on|engaged|unlocked)(?-u:\b)",
+        // "developer mode on my tablet" is a customer's phone, not a claim: a bare "on" needs
+        // "is" or "now" before it.
+        r"(?-u:\b)(developer|debug|god|admin|maintenance|sudo|unrestricted|jailbreak|dan) mode ((is |now )+(enabled|activated|on|engaged|unlocked)|(enabled|activated|engaged|unlocked))(?-u:\b)",
     ),
     (
         "developer_mode",

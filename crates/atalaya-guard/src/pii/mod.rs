@@ -348,9 +348,18 @@ mod tests {
     #[test]
     fn phones_with_punctuation_around_them() {
         for (text, value) in [
-            ("teléfono +34 646 227 694, solicita la baja", "+34 646 227 694"),
-            ("teléfono +34 646 227 694 solicita la baja", "+34 646 227 694"),
-            ("Por favor ligue para +55 (31) 3453-8184, obrigado.", "+55 (31) 3453-8184"),
+            (
+                "teléfono +34 646 227 694, solicita la baja",
+                "+34 646 227 694",
+            ),
+            (
+                "teléfono +34 646 227 694 solicita la baja",
+                "+34 646 227 694",
+            ),
+            (
+                "Por favor ligue para +55 (31) 3453-8184, obrigado.",
+                "+55 (31) 3453-8184",
+            ),
             ("meu número é +55 (31) 3453-8184.", "+55 (31) 3453-8184"),
             ("call me at (415) 555-2671!", "(415) 555-2671"),
             ("(tel. 415-555-2671)", "415-555-2671"),
@@ -379,13 +388,25 @@ mod tests {
                 "Soy Lucía Núñez de Arce de la Fuente, titular de la línea.",
                 "Lucía Núñez de Arce de la Fuente",
             ),
-            ("Contato: Nogueira dos Santos Esteves", "Nogueira dos Santos Esteves"),
+            (
+                "Contato: Nogueira dos Santos Esteves",
+                "Nogueira dos Santos Esteves",
+            ),
             ("Contact: Ngozi Okafor-Bright", "Ngozi Okafor-Bright"),
             ("Mi compañero Joaquín lo llamó ayer.", "Joaquín"),
             ("minha esposa Ana Paula vai ligar", "Ana Paula"),
-            ("Ayer hablé con el técnico y luego con Pedro Alves.", "Pedro Alves"),
-            ("Atenciosamente,\nMaria Da Silva Pereira", "Maria Da Silva Pereira"),
-            ("Me llamo María José García y Pérez", "María José García y Pérez"),
+            (
+                "Ayer hablé con el técnico y luego con Pedro Alves.",
+                "Pedro Alves",
+            ),
+            (
+                "Atenciosamente,\nMaria Da Silva Pereira",
+                "Maria Da Silva Pereira",
+            ),
+            (
+                "Me llamo María José García y Pérez",
+                "María José García y Pérez",
+            ),
         ] {
             has(text, EntityType::Person, value);
         }
@@ -398,7 +419,8 @@ mod tests {
         ] {
             let f = found(t);
             assert!(
-                !f.iter().any(|(k, v)| *k == EntityType::Person && v.contains(" de")),
+                !f.iter()
+                    .any(|(k, v)| *k == EntityType::Person && v.contains(" de")),
                 "{t:?}: {f:?}"
             );
         }

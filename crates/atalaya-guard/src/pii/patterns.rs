@@ -69,6 +69,27 @@ fn has_any(window: &str, words: &[&str]) -> bool {
     words.iter().any(|w| window.contains(w))
 }
 
+/// Whether `window` holds one of `words` starting at a word boundary (a cue is a word or the
+/// stem of one: "llam" in "llámame", "lig" in "ligue"); with `whole`, ending at one too, so
+/// "id" is not found in "clinicavida" nor "no." in "antemano.".
+fn has_word(window: &str, words: &[&str], whole: bool) -> bool {
+    let alnum_at = |i: usize, before: bool| {
+        let c = if before {
+            window[..i].chars().next_back()
+        } else {
+            window[i..].chars().next()
+        };
+        c.is_some_and(char::is_alphanumeric)
+    };
+    words.iter().any(|w| {
+        let word_like = w.ends_with(|c: char| c.is_alphanumeric());
+        window.match_indices(w).any(|(i, _)| {
+            let glued_after = whole && word_like && alnum_at(i + w.len(), false);
+            !(alnum_at(i, true) || glued_after)
+        })
+    })
+}
+
 const PHONE_CUES: &[&str] = &[
     "phone",
     "tel",
@@ -92,6 +113,17 @@ const PHONE_CUES: &[&str] = &[
     "contato",
     "contacto",
     "sms",
+    "tlf",
+    "tfno",
+    "fone",
+    "cel",
+    "móv",
+    "línea",
+    "linea",
+    "linha",
+    "line",
+    "ring",
+    "text me",
 ];
 const SSN_CUES: &[&str] = &["ssn", "social security", "seguro social"];
 const CPF_CUES: &[&str] = &["cpf"];
@@ -446,6 +478,16 @@ impl Patterns {
                 raw = &raw[1..];
                 s += 1;
             }
+            // A whole number in parentheses: "(0034713645986)", "(00351 931 309 456)".
+            if raw.len() > 2
+                && raw.starts_with('(')
+                && raw.ends_with(')')
+                && !raw[1..raw.len() - 1].contains(['(', ')'])
+            {
+                raw = &raw[1..raw.len() - 1];
+                s += 1;
+                e -= 1;
+            }
             if !standalone(text, s, e) {
                 continue;
             }
@@ -454,7 +496,21 @@ impl Patterns {
             }
             let d = digits(raw);
             let intl = raw.starts_with('+') || raw.starts_with("00");
-            if d.len() < 7 || d.len() > 15 || (intl && d.len() < 9) {
+            // National numbers have at most 12 digits (Brazil's 0 + area + 9 digits); longer
+            // runs without a country prefix are cards, accounts and ids.
+            if d.len() < 7 || d.len() > 15 || (intl && d.len() < 9) || (!intl && d.len() > 12) {
+                continue;
+            }
+            // The shapes of SSNs (3-2-4) and CPFs (3.3.3-2) that failed their checks are not
+            // phones either.
+            let group_lens: Vec<usize> = raw
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|g| !g.is_empty())
+                .map(str::len)
+                .collect();
+            if !intl
+                && (group_lens == [3, 2, 4] || (group_lens == [3, 3, 3, 2] && raw.contains('.')))
+            {
                 continue;
             }
             let seps = separators(raw);
@@ -472,8 +528,8 @@ impl Patterns {
                 continue;
             }
             let before = window_before(text, s, 32);
-            let cue = has_any(&before, PHONE_CUES);
-            let anti = has_any(&before, NON_PHONE_CUES);
+            let cue = has_word(&before, PHONE_CUES, false);
+            let anti = has_word(&before, NON_PHONE_CUES, true);
             let paren_area = raw.contains('(') && raw.contains(')');
             let grouped = groups >= 2 && !seps.is_empty();
             let score = if intl && (grouped || d.len() >= 10) {

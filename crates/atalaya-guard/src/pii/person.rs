@@ -84,7 +84,7 @@ priority category type source tags language label value key id code q contact de
 cel aqui aquí hoy ahora agora hoje ontem ayer mañana amanhã segunda-feira terça-feira \
 quarta-feira quinta-feira sexta-feira day days night labor labour memorial independence \
 soy sou llamo chamo nombre apellido sobrenome contato contacto titular responsable técnico \
-tecnico colega compañero compañera companero companera";
+tecnico colega compañero compañera companero companera sir madam";
 
 /// Words after which a capitalised run is a name (lowercase, accents kept; matched at the end
 /// of the text before the run).
@@ -309,6 +309,91 @@ const CUES: &[&str] = &[
     "perguntar por",
     "técnico",
     "tecnico",
+    "falei com a",
+    "falei com o",
+    "hablé con la",
+    "hablé con el",
+    "hable con la",
+    "hable con el",
+    "buenos días",
+    "buenos dias",
+    "buenas tardes",
+    "buenas noches",
+    "bom dia",
+    "boa tarde",
+    "boa noite",
+    "good morning",
+    "good afternoon",
+    "hi again",
+    "hello again",
+    "aqui é",
+    "aqui e",
+    "aquí es",
+    "card holder:",
+    "cardholder:",
+    "nota –",
+    "nota -",
+    "note –",
+    "note -",
+    "el cliente",
+    "la cliente",
+    "o cliente",
+    "a cliente",
+    "the customer",
+    "el mío,",
+    "el mio,",
+    "nome do titular:",
+    "nombre del titular:",
+];
+
+/// Form fields after which a value is a name, whatever its case (matched before a `:`).
+const FIELD_CUES: &[&str] = &[
+    "name",
+    "nombre",
+    "nome",
+    "full name",
+    "nombre completo",
+    "nome completo",
+    "contact",
+    "contacto",
+    "contato",
+    "titular",
+    "card holder",
+    "cardholder",
+    "account holder",
+    "holder",
+    "cliente",
+    "customer",
+    "client",
+    "responsável",
+    "responsable",
+    "attn",
+    "a/c",
+    "de",
+    "from",
+    "para",
+    "to",
+];
+
+/// Introductions after which lowercase words starting with a known given name are a name.
+const INTRO_CUES: &[&str] = &[
+    "my name is",
+    "i am",
+    "i'm",
+    "this is",
+    "me llamo",
+    "mi nombre es",
+    "soy",
+    "meu nome é",
+    "meu nome e",
+    "me chamo",
+    "sou",
+    "sou o",
+    "sou a",
+    "aqui é",
+    "aqui e",
+    "aquí es",
+    "eu sou",
 ];
 
 /// Closing lines after which a line holding a capitalised run is a signature.
@@ -596,14 +681,117 @@ impl Names {
         }
         let mut found: Vec<Finding> = out.drain(first..).collect();
         self.extend_lists(text, &toks, &mut found);
+        self.cued_unusual_case(text, &toks, &mut found);
         out.extend(found);
+    }
+
+    /// Names in capitals or in lowercase, which the title-case runs miss, where a cue says a
+    /// name comes: a form field ("TITULAR: FERRAN SABATÉ I PUIG", "Card holder: JIWOO SHIN",
+    /// "CONTATO: AMANDA GOMES") or an introduction whose first word is a known given name
+    /// ("soy claudia sabate", "aqui é najla odette abib").
+    fn cued_unusual_case(&self, text: &str, toks: &[Token<'_>], out: &mut Vec<Finding>) {
+        let taken = |s: usize, e: usize, out: &Vec<Finding>| {
+            out.iter()
+                .any(|f| f.kind == EntityType::Person && f.start < e && s < f.end)
+        };
+        let mut i = 0;
+        while i < toks.len() {
+            let t = &toks[i];
+            let word = &text[t.start..t.end];
+            let caps = !t.title
+                && word.chars().count() >= 2
+                && word.chars().all(|c| !c.is_alphabetic() || c.is_uppercase());
+            let lower = word.chars().next().is_some_and(char::is_lowercase);
+            if !(caps || lower) || taken(t.start, t.end, out) {
+                i += 1;
+                continue;
+            }
+            let before = window_before(text, t.start, 32);
+            let b = before.trim_end_matches(' ');
+            let field = b.ends_with(':')
+                && FIELD_CUES.iter().any(|c| {
+                    b.strip_suffix(':')
+                        .is_some_and(|x| x.ends_with(c) && boundary_before(x, x.len() - c.len()))
+                });
+            let intro = lower
+                && INTRO_CUES
+                    .iter()
+                    .any(|c| b.ends_with(c) && boundary_before(b, b.len() - c.len()))
+                && self.given_ok(&word.to_lowercase());
+            // A lowercase name signing the message: a known given name at the start of its
+            // line or sentence, and nothing after the run.
+            let signs = lower
+                && self.given_ok(&word.to_lowercase())
+                && (sentence_initial(text, t.start) || line_initial(text, t.start));
+            let cued = (caps && field) || intro || signs;
+            if !cued {
+                i += 1;
+                continue;
+            }
+            // The run: same case, single spaces (a comma once in "RIFI, KAOUTAR"), particles
+            // inside, up to the end of the line or clause.
+            let same = |k: usize| {
+                let w = &text[toks[k].start..toks[k].end];
+                if caps {
+                    (!toks[k].title || toks[k].initial)
+                        && w.chars().all(|c| !c.is_alphabetic() || c.is_uppercase())
+                } else {
+                    w.chars().next().is_some_and(char::is_lowercase)
+                }
+            };
+            let mut j = i;
+            while j + 1 < toks.len() && j + 1 - i < 6 {
+                let gap = &text[toks[j].end..toks[j + 1].start];
+                let initial = toks[j].end - toks[j].start == 1;
+                if !(gap == " " || (caps && gap == ", " && j == i) || (initial && gap == ". "))
+                    || !same(j + 1)
+                {
+                    break;
+                }
+                let w = text[toks[j + 1].start..toks[j + 1].end].to_lowercase();
+                if self.is_common(&w) && !PARTICLES.contains(&w.as_str()) {
+                    break;
+                }
+                j += 1;
+            }
+            // No trailing particle; the words must look like names.
+            while j > i
+                && PARTICLES.contains(&text[toks[j].start..toks[j].end].to_lowercase().as_str())
+            {
+                j -= 1;
+            }
+            let words: Vec<String> = (i..=j)
+                .map(|k| text[toks[k].start..toks[k].end].to_lowercase())
+                .filter(|w| !PARTICLES.contains(&w.as_str()))
+                .collect();
+            let ok = words
+                .iter()
+                .all(|w| (name_shaped(w) || w.chars().count() == 1) && !self.is_common(w))
+                && (caps || words.len() >= 2 || intro)
+                && (!signs || intro || (words.len() >= 2 && signature_tail(text, toks[j].end)));
+            if ok && !taken(toks[i].start, toks[j].end, out) {
+                out.push(Finding::new(
+                    EntityType::Person,
+                    toks[i].start,
+                    toks[j].end,
+                    if caps { 0.85 } else { 0.8 },
+                    "person",
+                ));
+            }
+            i = j + 1;
+        }
     }
 
     /// Decides whether one run of capitalised tokens (trimmed of common words at its edges)
     /// is a name, and with what score. `headline` marks runs cut out of a Title Case phrase
     /// ("5 Musicians Of The 70s You're Supposed To Hate"), where shape alone proves nothing.
     fn judge(&self, text: &str, run: &[Token<'_>], out: &mut Vec<Finding>) {
-        let function_words = run.iter().filter(|t| FUNCTION.contains(&t.lower)).count();
+        // Particles inside names ("Ruiz de Azúa", "Maria Da Silva") are not a headline's
+        // function words.
+        let function_words = run
+            .iter()
+            .filter(|t| FUNCTION.contains(&t.lower) && !PARTICLES.contains(&t.lower))
+            .count();
         self.judge_part(text, run, function_words > 0 && run.len() >= 3, true, out);
     }
 
@@ -636,7 +824,12 @@ impl Names {
         // it ("Núñez de Arce", "Maria Da Silva"), nor does `y` / `e` before the last surname
         // of a full name ("María José García y Pérez"); "Ana y Pedro" is two names.
         let binds = |k: usize| bind && self.binds(run, k);
-        if let Some(k) = (0..run.len()).position(|k| self.is_common(run[k].lower) && !binds(k)) {
+        // An initial with its dot ("Harini Y. Subramanian") is part of the name, even when
+        // the letter is also a word ("y", "e", "a").
+        let dotted = |k: usize| run[k].initial && text[run[k].end..].starts_with('.');
+        if let Some(k) =
+            (0..run.len()).position(|k| self.is_common(run[k].lower) && !binds(k) && !dotted(k))
+        {
             self.judge_part(text, &run[..k], headline, bind, out);
             self.judge_part(text, &run[k + 1..], headline, bind, out);
             return;
@@ -648,7 +841,7 @@ impl Names {
         let before = window_before(text, start, 48);
         let cue = self.cue_before(&before) || self.signature(text, start);
         let sentence_start = sentence_initial(text, start);
-        let joined = (0..run.len()).any(|k| self.is_common(run[k].lower));
+        let joined = (0..run.len()).any(|k| self.is_common(run[k].lower) && !dotted(k));
         let words: Vec<&Token<'_>> = run
             .iter()
             .filter(|t| !t.initial && !self.is_common(t.lower))
@@ -659,7 +852,16 @@ impl Names {
         // A run joined by particles is one name only after a cue or from a given name on:
         // "Lucía Núñez de Arce", "Contato: Nogueira dos Santos"; "Villafranca del Cid" and
         // "Caxias do Sul" are places, judged word by word.
-        if joined && !cue && !self.given_ok(words[0].lower) {
+        // A name that ends the message or stands before its contact details, at the start
+        // of a sentence or line: a sign-off ("… y punto. Nerea Altuna y Ruiz de Azúa.",
+        // "Orla MacCarthy, +44 7495 368374").
+        let signed = (2..=6).contains(&words.len())
+            && !headline
+            && words.iter().all(|t| name_shaped(t.lower))
+            && (((sentence_initial(text, start) || line_initial(text, start))
+                && signature_tail(text, end))
+                || id_after(text, end));
+        if joined && !cue && !signed && !self.given_ok(words[0].lower) {
             self.judge_part(text, run, headline, false, out);
             return;
         }
@@ -698,7 +900,28 @@ impl Names {
                 || then_number
                 || matches!(
                     prev_word,
-                    "the" | "são" | "sao" | "san" | "santa" | "santo" | "saint" | "st" | "st."
+                    "the"
+                        | "são"
+                        | "sao"
+                        | "san"
+                        | "santa"
+                        | "santo"
+                        | "saint"
+                        | "st"
+                        | "st."
+                        | "loja"
+                        | "tienda"
+                        | "store"
+                        | "shop"
+                        | "cidade"
+                        | "ciudad"
+                        | "city"
+                        | "town"
+                        | "bairro"
+                        | "barrio"
+                        | "agência"
+                        | "agencia"
+                        | "sucursal"
                 )
             {
                 return;
@@ -744,6 +967,8 @@ impl Names {
             0.85
         } else if has_initial && shaped && n <= 3 {
             0.8
+        } else if signed {
+            0.65
         } else if known_run || speaking {
             0.7
         } else if lone_given {
@@ -773,7 +998,10 @@ impl Names {
             let before = run[..k]
                 .iter()
                 .rev()
-                .take_while(|t| t.title && !CONJUNCTIONS.contains(&t.lower))
+                .take_while(|t| {
+                    !CONJUNCTIONS.contains(&t.lower) && (t.title || PARTICLES.contains(&t.lower))
+                })
+                .filter(|t| t.title)
                 .count();
             return !run[k].title
                 && before >= 2
@@ -945,6 +1173,42 @@ fn line_initial(text: &str, i: usize) -> bool {
         .rev()
         .take_while(|&c| c != '\n')
         .all(char::is_whitespace)
+}
+
+/// What follows a name that signs a message: nothing, a full stop and nothing, a line
+/// break, or its contact details (`(`, a dash, or a comma before a phone or an e-mail).
+fn signature_tail(text: &str, end: usize) -> bool {
+    let rest = &text[end..];
+    let after = |r: &str| {
+        let r = r.trim_start_matches(' ');
+        r.starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '(')
+            || r.split_whitespace().next().is_some_and(|w| w.contains('@'))
+    };
+    let r = rest.trim_start_matches(' ');
+    r.is_empty()
+        || r.starts_with(['\n', '\r'])
+        || r.strip_prefix('.').is_some_and(|x| {
+            let x = x.trim_start_matches(' ');
+            x.is_empty() || x.starts_with(['\n', '\r'])
+        })
+        || (rest.starts_with(' ')
+            && (r.starts_with('(') || r.starts_with('–') || r.starts_with("- ")))
+        || r.strip_prefix(',').is_some_and(after)
+}
+
+/// A name followed by the person's id or phone in parentheses: "Miren Aizpurua Sáenz de
+/// Buruaga (DNI 99.147.242-S)", "Júlia Torrent Font (0034713645986)".
+fn id_after(text: &str, end: usize) -> bool {
+    let Some(r) = text[end..].strip_prefix(" (") else {
+        return false;
+    };
+    let lower = r.get(..4).unwrap_or(r).to_lowercase();
+    r.starts_with(|c: char| c.is_ascii_digit() || c == '+')
+        || [
+            "dni", "nie", "nif", "cpf", "rg ", "ssn", "tel", "tlf", "cc ",
+        ]
+        .iter()
+        .any(|k| lower.starts_with(k))
 }
 
 fn followed_by_comma_or_end(text: &str, end: usize) -> bool {
