@@ -201,6 +201,13 @@ const NORMALISED: &[(&str, f32, &str)] = &[
         0.95,
         r"(?-u:\b)modo (desarrollador|depuracion|debug|dios|administrador|mantenimiento|sin restricciones|dan) (esta )?(ahora )?(activado|habilitado|activo|encendido)(?-u:\b)",
     ),
+    // The Spanish and Portuguese forms of "you are now in developer mode … rules off": a
+    // mode claimed for the assistant, then the rules it lifts.
+    (
+        "developer_mode",
+        0.95,
+        r"(?-u:\b)(estas|esta|estais|entras|entra|entraste|pasas|passas|passa|agora|ahora|ya) (ahora |agora )?(en|em|no|al|ao|para o|para el) (modo )?(desarrollador|desenvolvedor|depuracion|depuracao|debug|dios|deus|administrador|admin|mantenimiento|manutencao|sin restricciones|sem restricoes|dan|root)( mode| modo)?(?-u:\b).{0,100}(?-u:\b)(reglas|regras|restricciones|restricoes|politicas|filtros|limites|directrices|diretrizes|no se aplican|nao se aplicam|ya no|ja nao|ignora|ignore|sin limites|sem limites)(?-u:\b)",
+    ),
     (
         "developer_mode",
         0.9,

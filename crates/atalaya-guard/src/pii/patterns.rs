@@ -69,10 +69,58 @@ fn has_any(window: &str, words: &[&str]) -> bool {
     words.iter().any(|w| window.contains(w))
 }
 
-/// Whether `window` holds one of `words` starting at a word boundary (a cue is a word or the
+/// A list of cue words, indexed for [`has_word`]: the cues made of letters and digits by their
+/// first byte (compared with the window's words), the others searched in the window.
+struct Cues {
+    by_first: Vec<Vec<&'static str>>,
+    other: Vec<&'static str>,
+}
+
+impl Cues {
+    fn new(words: &[&'static str]) -> Self {
+        let mut by_first = vec![Vec::new(); 256];
+        let mut other = Vec::new();
+        for w in words {
+            match w.bytes().next() {
+                Some(b) if w.chars().all(char::is_alphanumeric) => {
+                    by_first[usize::from(b)].push(*w)
+                }
+                _ => other.push(*w),
+            }
+        }
+        Cues { by_first, other }
+    }
+}
+
+fn phone_cues() -> &'static Cues {
+    static C: std::sync::OnceLock<Cues> = std::sync::OnceLock::new();
+    C.get_or_init(|| Cues::new(PHONE_CUES))
+}
+
+fn non_phone_cues() -> &'static Cues {
+    static C: std::sync::OnceLock<Cues> = std::sync::OnceLock::new();
+    C.get_or_init(|| Cues::new(NON_PHONE_CUES))
+}
+
+/// Whether `window` holds one of the cues starting at a word boundary (a cue is a word or the
 /// stem of one: "llam" in "llámame", "lig" in "ligue"); with `whole`, ending at one too, so
 /// "id" is not found in "clinicavida" nor "no." in "antemano.".
-fn has_word(window: &str, words: &[&str], whole: bool) -> bool {
+fn has_word(window: &str, cues: &Cues, whole: bool) -> bool {
+    let word_cue = window
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .any(|t| {
+            cues.by_first[usize::from(t.as_bytes()[0])].iter().any(|w| {
+                if whole {
+                    t == *w
+                } else {
+                    t.starts_with(w)
+                }
+            })
+        });
+    if word_cue {
+        return true;
+    }
     let alnum_at = |i: usize, before: bool| {
         let c = if before {
             window[..i].chars().next_back()
@@ -81,7 +129,7 @@ fn has_word(window: &str, words: &[&str], whole: bool) -> bool {
         };
         c.is_some_and(char::is_alphanumeric)
     };
-    words.iter().any(|w| {
+    cues.other.iter().any(|w| {
         let word_like = w.ends_with(|c: char| c.is_alphanumeric());
         window.match_indices(w).any(|(i, _)| {
             let glued_after = whole && word_like && alnum_at(i + w.len(), false);
@@ -528,8 +576,8 @@ impl Patterns {
                 continue;
             }
             let before = window_before(text, s, 32);
-            let cue = has_word(&before, PHONE_CUES, false);
-            let anti = has_word(&before, NON_PHONE_CUES, true);
+            let cue = has_word(&before, phone_cues(), false);
+            let anti = !intl && has_word(&before, non_phone_cues(), true);
             let paren_area = raw.contains('(') && raw.contains(')');
             let grouped = groups >= 2 && !seps.is_empty();
             let score = if intl && (grouped || d.len() >= 10) {

@@ -375,6 +375,27 @@ const FIELD_CUES: &[&str] = &[
     "to",
 ];
 
+/// One of the last words of [`INTRO_CUES`], as written (a quick test before the cue itself).
+fn intro_tail(w: &str) -> bool {
+    matches!(
+        w,
+        "is" | "am"
+            | "i'm"
+            | "I'm"
+            | "llamo"
+            | "es"
+            | "soy"
+            | "Soy"
+            | "é"
+            | "e"
+            | "chamo"
+            | "sou"
+            | "Sou"
+            | "o"
+            | "a"
+    )
+}
+
 /// Introductions after which lowercase words starting with a known given name are a name.
 const INTRO_CUES: &[&str] = &[
     "my name is",
@@ -464,10 +485,35 @@ const VERBS: &[&str] = &[
 const CONJUNCTIONS: &[&str] = &["and", "y", "e", "or", "o", "ou", "&"];
 
 /// Particles inside names: "María de la Cruz", "João da Silva", "Ludwig van Beethoven".
-const PARTICLES: &[&str] = &[
-    "de", "da", "do", "dos", "das", "del", "la", "las", "los", "van", "von", "der", "den", "y",
-    "e", "di", "du", "le", "bin", "ibn", "al", "el", "ten", "ter",
-];
+/// Lowercase particles inside names.
+fn is_particle(w: &str) -> bool {
+    matches!(
+        w,
+        "de" | "da"
+            | "do"
+            | "dos"
+            | "das"
+            | "del"
+            | "la"
+            | "las"
+            | "los"
+            | "van"
+            | "von"
+            | "der"
+            | "den"
+            | "y"
+            | "e"
+            | "di"
+            | "du"
+            | "le"
+            | "bin"
+            | "ibn"
+            | "al"
+            | "el"
+            | "ten"
+            | "ter"
+    )
+}
 
 pub(crate) struct Names {
     given: HashSet<String>,
@@ -505,29 +551,45 @@ fn tokens<'a>(text: &str, buf: &'a mut String) -> Vec<Token<'a>> {
     buf.clear();
     let mut i = 0;
     let bytes = text.as_bytes();
-    while let Some((c, n)) = char_at(text, i) {
-        if !c.is_alphabetic() {
-            i += n;
-            // Skip ASCII non-letters without decoding.
-            while bytes
-                .get(i)
-                .is_some_and(|b| b.is_ascii() && !b.is_ascii_alphabetic())
-            {
+    while i < bytes.len() {
+        // Skip non-letters; ASCII without decoding.
+        let b = bytes[i];
+        let (c, n) = if b.is_ascii() {
+            if !b.is_ascii_alphabetic() {
                 i += 1;
+                continue;
             }
-            continue;
-        }
+            (char::from(b), 1)
+        } else {
+            match char_at(text, i) {
+                Some((c, n)) if c.is_alphabetic() => (c, n),
+                Some((_, n)) => {
+                    i += n;
+                    continue;
+                }
+                None => break,
+            }
+        };
         let start = i;
         let mut end = i + n;
         let mut j = end;
         let mut upper_rest = false;
         let mut lower_rest = false;
-        while let Some((d, dn)) = char_at(text, j) {
-            if d.is_ascii_lowercase() {
+        loop {
+            // The common case: a run of ASCII lowercase letters.
+            let run = bytes[j..]
+                .iter()
+                .take_while(|b| b.is_ascii_lowercase())
+                .count();
+            if run > 0 {
                 lower_rest = true;
-                j += 1;
+                j += run;
                 end = j;
-            } else if d.is_alphabetic() {
+            }
+            let Some((d, dn)) = char_at(text, j) else {
+                break;
+            };
+            if d.is_alphabetic() {
                 if d.is_uppercase() {
                     upper_rest = true;
                 } else {
@@ -665,7 +727,7 @@ impl Names {
                 let particles = (j..toks.len().min(j + 2))
                     .take_while(|&k| {
                         !toks[k].title
-                            && PARTICLES.contains(&toks[k].lower)
+                            && is_particle(toks[k].lower)
                             && &text[toks[k].end..toks.get(k + 1).map_or(toks[k].end, |t| t.start)]
                                 == " "
                     })
@@ -697,12 +759,46 @@ impl Names {
         let mut i = 0;
         while i < toks.len() {
             let t = &toks[i];
+            // Cheap tests first: a form field's value in capitals follows a colon; a lowercase
+            // name follows an introduction (its last word) or starts a sentence, line or field
+            // value, and its first word is a known given name. Most words are neither, and
+            // title-case words are neither.
+            if t.title {
+                i += 1;
+                continue;
+            }
+            let b0 = text.as_bytes()[t.start];
+            let lower = if b0.is_ascii() {
+                b0.is_ascii_lowercase()
+            } else {
+                text[t.start..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_lowercase)
+            };
             let word = &text[t.start..t.end];
-            let caps = !t.title
+            let caps = !lower
+                && !t.title
+                && text.as_bytes()[..t.start]
+                    .iter()
+                    .rev()
+                    .find(|&&b| b != b' ')
+                    == Some(&b':')
                 && word.chars().count() >= 2
                 && word.chars().all(|c| !c.is_alphabetic() || c.is_uppercase());
-            let lower = word.chars().next().is_some_and(char::is_lowercase);
-            if !(caps || lower) || taken(t.start, t.end, out) {
+            let placed = lower
+                && ((i > 0
+                    && toks[i - 1].end + 1 == t.start
+                    && text.as_bytes()[toks[i - 1].end] == b' '
+                    && intro_tail(&text[toks[i - 1].start..toks[i - 1].end]))
+                    || starts_clause(text, t.start));
+            let given = placed
+                && if word.chars().any(char::is_uppercase) {
+                    self.given_ok(&word.to_lowercase())
+                } else {
+                    self.given_ok(word)
+                };
+            if !(caps || given) || taken(t.start, t.end, out) {
                 i += 1;
                 continue;
             }
@@ -713,16 +809,13 @@ impl Names {
                     b.strip_suffix(':')
                         .is_some_and(|x| x.ends_with(c) && boundary_before(x, x.len() - c.len()))
                 });
-            let intro = lower
+            let intro = given
                 && INTRO_CUES
                     .iter()
-                    .any(|c| b.ends_with(c) && boundary_before(b, b.len() - c.len()))
-                && self.given_ok(&word.to_lowercase());
+                    .any(|c| b.ends_with(c) && boundary_before(b, b.len() - c.len()));
             // A lowercase name signing the message: a known given name at the start of its
             // line or sentence, and nothing after the run.
-            let signs = lower
-                && self.given_ok(&word.to_lowercase())
-                && (sentence_initial(text, t.start) || line_initial(text, t.start));
+            let signs = given && (sentence_initial(text, t.start) || line_initial(text, t.start));
             let cued = (caps && field) || intro || signs;
             if !cued {
                 i += 1;
@@ -749,20 +842,18 @@ impl Names {
                     break;
                 }
                 let w = text[toks[j + 1].start..toks[j + 1].end].to_lowercase();
-                if self.is_common(&w) && !PARTICLES.contains(&w.as_str()) {
+                if self.is_common(&w) && !is_particle(&w) {
                     break;
                 }
                 j += 1;
             }
             // No trailing particle; the words must look like names.
-            while j > i
-                && PARTICLES.contains(&text[toks[j].start..toks[j].end].to_lowercase().as_str())
-            {
+            while j > i && is_particle(&text[toks[j].start..toks[j].end].to_lowercase()) {
                 j -= 1;
             }
             let words: Vec<String> = (i..=j)
                 .map(|k| text[toks[k].start..toks[k].end].to_lowercase())
-                .filter(|w| !PARTICLES.contains(&w.as_str()))
+                .filter(|w| !is_particle(w))
                 .collect();
             let ok = words
                 .iter()
@@ -790,7 +881,7 @@ impl Names {
         // function words.
         let function_words = run
             .iter()
-            .filter(|t| FUNCTION.contains(&t.lower) && !PARTICLES.contains(&t.lower))
+            .filter(|t| FUNCTION.contains(&t.lower) && !is_particle(t.lower))
             .count();
         self.judge_part(text, run, function_words > 0 && run.len() >= 3, true, out);
     }
@@ -810,9 +901,7 @@ impl Names {
         while lo < hi && self.is_common(run[lo].lower) {
             lo += 1;
         }
-        while hi > lo
-            && (self.is_common(run[hi - 1].lower) || PARTICLES.contains(&run[hi - 1].lower))
-        {
+        while hi > lo && (self.is_common(run[hi - 1].lower) || is_particle(run[hi - 1].lower)) {
             hi -= 1;
         }
         if lo >= hi {
@@ -991,7 +1080,7 @@ impl Names {
     /// around it into one name. `y` / `e` join only a full name (two words or more before)
     /// to one last word that is not a given name: "García y Pérez", not "Ana y Pedro".
     fn binds(&self, run: &[Token<'_>], k: usize) -> bool {
-        if k == 0 || k + 1 >= run.len() || !PARTICLES.contains(&run[k].lower) {
+        if k == 0 || k + 1 >= run.len() || !is_particle(run[k].lower) {
             return false;
         }
         if CONJUNCTIONS.contains(&run[k].lower) {
@@ -999,7 +1088,7 @@ impl Names {
                 .iter()
                 .rev()
                 .take_while(|t| {
-                    !CONJUNCTIONS.contains(&t.lower) && (t.title || PARTICLES.contains(&t.lower))
+                    !CONJUNCTIONS.contains(&t.lower) && (t.title || is_particle(t.lower))
                 })
                 .filter(|t| t.title)
                 .count();
@@ -1161,6 +1250,20 @@ fn sentence_initial(text: &str, i: usize) -> bool {
             ' ' | '"' | '\'' | '(' | '“' | '¿' | '¡' | '*' | '-' | '\t' => continue,
             '.' | '!' | '?' | '\n' | ':' | '…' => return true,
             _ => return false,
+        }
+    }
+    true
+}
+
+/// [`sentence_initial`] (which covers [`line_initial`] too), looking at bytes first: most
+/// words follow a letter or a comma.
+fn starts_clause(text: &str, i: usize) -> bool {
+    for &b in text.as_bytes()[..i].iter().rev() {
+        match b {
+            b' ' | b'"' | b'\'' | b'(' | b'*' | b'-' | b'\t' | b'\r' => continue,
+            b'.' | b'!' | b'?' | b'\n' | b':' => return true,
+            b if b < 0x80 => return false,
+            _ => return sentence_initial(text, i) || line_initial(text, i),
         }
     }
     true
