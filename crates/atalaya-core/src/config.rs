@@ -108,6 +108,16 @@ pub struct KnowledgeConfig {
     pub rerank_model: Option<String>,
     /// Candidates retrieved for the reranker (at least `k`).
     pub rerank_candidates: usize,
+    /// Parse uploaded documents in a child process (`atalaya parse-worker`, no environment)
+    /// under the limits below, so that a hostile file fails alone instead of taking the
+    /// server down. Off only for trusted documents.
+    pub parse_sandbox: bool,
+    /// Wall-clock time to parse one document before its worker is killed, in ms.
+    pub parse_timeout_ms: u64,
+    /// CPU time one document's parse worker may use, in seconds.
+    pub parse_cpu_seconds: u64,
+    /// Heap one document's parse worker may allocate, in MiB.
+    pub parse_memory_mb: u64,
 }
 
 impl Default for KnowledgeConfig {
@@ -120,6 +130,10 @@ impl Default for KnowledgeConfig {
             answer_sources: 5,
             rerank_model: None,
             rerank_candidates: 30,
+            parse_sandbox: true,
+            parse_timeout_ms: 30_000,
+            parse_cpu_seconds: 20,
+            parse_memory_mb: 1024,
         }
     }
 }
@@ -925,6 +939,25 @@ impl Config {
                 "must be greater than 0".into(),
             );
         }
+        if !(100..=3_600_000).contains(&self.knowledge.parse_timeout_ms) {
+            issue(
+                "knowledge.parse_timeout_ms".into(),
+                "must be between 100 and 3600000 (one hour)".into(),
+            );
+        }
+        if !(1..=3600).contains(&self.knowledge.parse_cpu_seconds) {
+            issue(
+                "knowledge.parse_cpu_seconds".into(),
+                "must be between 1 and 3600".into(),
+            );
+        }
+        if !(64..=65_536).contains(&self.knowledge.parse_memory_mb) {
+            issue(
+                "knowledge.parse_memory_mb".into(),
+                "must be between 64 and 65536 (the worker needs room for the file and its text)"
+                    .into(),
+            );
+        }
         if !(1..=50).contains(&self.knowledge.answer_sources) {
             issue(
                 "knowledge.answer_sources".into(),
@@ -1469,7 +1502,7 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
     #[test]
     fn knowledge_settings_name_their_routes_and_models() {
         let text = format!(
-            "{GOOD}\n[knowledge]\nembedding_model = \"nope\"\nanswer_model = \"missing\"\nrerank_model = \"llama-3.1\"\nrerank_candidates = 0\nmax_upload_bytes = 0\n"
+            "{GOOD}\n[knowledge]\nembedding_model = \"nope\"\nanswer_model = \"missing\"\nrerank_model = \"llama-3.1\"\nrerank_candidates = 0\nmax_upload_bytes = 0\nparse_timeout_ms = 5\nparse_memory_mb = 1\n"
         );
         let keys: Vec<String> = issues(load_with_keys(&text).unwrap_err())
             .into_iter()
@@ -1482,6 +1515,8 @@ targets = [{ upstream = "vllm", model = "meta/llama" }]
                 "knowledge.answer_model",
                 "knowledge.rerank_candidates",
                 "knowledge.max_upload_bytes",
+                "knowledge.parse_timeout_ms",
+                "knowledge.parse_memory_mb",
             ]
         );
         let ok = format!(

@@ -13,6 +13,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// Parsing the file went past a limit (time, memory, nesting) or crashed the parser: the
+    /// file is hostile or far outside what the parsers handle.
+    #[error("the {format} file could not be parsed safely: {reason}")]
+    Limit {
+        format: &'static str,
+        reason: String,
+    },
+
     /// The knowledge database failed (I/O, corruption, a newer schema).
     #[error("knowledge store: {0}")]
     Store(String),

@@ -26,7 +26,7 @@ use crate::{
         rrf, ChunkMeta, DenseIndex, Filter, IndexedChunk, KeywordIndex, Lang, VectorIndex,
         ANN_THRESHOLD,
     },
-    parse::parse,
+    parse::Parser,
     store::{index_text, ChunkView, Collection, NewChunk, NewDocument, PutOutcome, Store},
     tasks::{ItemRef, ItemStatus, NewItem, PendingItem, Task, TaskKind, TaskStatus},
     Error,
@@ -188,7 +188,16 @@ pub struct KnowledgeBase {
     wake: (Mutex<u64>, Condvar),
     /// Collections with at least this many chunks search an HNSW graph.
     ann_threshold: usize,
+    /// How documents are parsed (a sandboxed child process in the server).
+    parser: Parser,
+    /// The tenant of the last group of items the worker took, and its task (failed if the
+    /// worker panics on it).
+    last: Mutex<(Option<String>, Option<i64>)>,
 }
+
+/// Attempts after which an item that never finished (its processing took the process down,
+/// or the process was stopped each time) fails instead of being taken again.
+const MAX_ATTEMPTS: u32 = 3;
 
 /// Room left in the model's input for the title and heading path added to each chunk.
 const PREFIX_ROOM: usize = 24;
@@ -244,6 +253,8 @@ impl KnowledgeBase {
             builds: Mutex::new(HashMap::new()),
             wake: (Mutex::new(0), Condvar::new()),
             ann_threshold: ANN_THRESHOLD,
+            parser: Parser::InProcess,
+            last: Mutex::new((None, None)),
         })
     }
 
@@ -257,7 +268,14 @@ impl KnowledgeBase {
             builds: Mutex::new(HashMap::new()),
             wake: (Mutex::new(0), Condvar::new()),
             ann_threshold: ANN_THRESHOLD,
+            parser: Parser::InProcess,
+            last: Mutex::new((None, None)),
         })
+    }
+
+    /// Sets how documents are parsed (default: in this process).
+    pub fn set_parser(&mut self, parser: Parser) {
+        self.parser = parser;
     }
 
     /// Sets the size from which collections search an HNSW graph instead of every vector
@@ -450,7 +468,7 @@ impl KnowledgeBase {
                 return Ok(Prepared::Unchanged { document_id: id });
             }
         }
-        let doc = parse(format, bytes)?;
+        let doc = self.parser.parse(format, bytes)?;
         let counter = |t: &str| embedder.count_tokens(t);
         let chunks = chunk(&doc, &c.chunking, &counter);
         let language = meta
@@ -636,10 +654,11 @@ impl KnowledgeBase {
                     // A bug, not a bad document (parsers contain their own panics): end the
                     // task rather than crash on it again at every restart.
                     tracing::error!("knowledge task worker panicked; failing the current task");
-                    if let Ok(Some(t)) = self.store.next_task() {
+                    let current = self.last.lock().ok().and_then(|l| l.1);
+                    if let Some(id) = current {
                         let _ = self
                             .store
-                            .finish_task(t.id, Some("internal error while processing this task"));
+                            .finish_task(id, Some("internal error while processing this task"));
                     }
                 }
             }
@@ -655,9 +674,13 @@ impl KnowledgeBase {
     /// One step of the queue: a group of items of the oldest unfinished task, or the task's
     /// end. Returns whether there was anything to do.
     pub fn work_once(&self, embedder: &dyn Embedder) -> Result<bool, Error> {
-        let Some(task) = self.store.next_task()? else {
+        let after = self.last.lock().ok().and_then(|l| l.0.clone());
+        let Some(task) = self.store.next_task(after.as_deref())? else {
             return Ok(false);
         };
+        if let Ok(mut l) = self.last.lock() {
+            *l = (Some(task.tenant.clone()), Some(task.id));
+        }
         if task.status == TaskStatus::Enqueued {
             self.store.start_task(task.id)?;
         }
@@ -720,6 +743,17 @@ impl KnowledgeBase {
                 .ok_or_else(|| {
                     Error::Unsupported(it.format.clone().unwrap_or_else(|| "(none)".into()))
                 });
+            if it.attempts > MAX_ATTEMPTS {
+                self.fail_item(
+                    it.at,
+                    &Error::Invalid(format!(
+                        "processing this document was interrupted {} times (the process \
+                         stopped or crashed while on it); it is not tried again",
+                        it.attempts - 1
+                    )),
+                )?;
+                continue;
+            }
             let body = it.body.as_deref().unwrap_or_default();
             match format.and_then(|f| self.prepare(c, embedder, &it.source, f, body, &it.meta)) {
                 Ok(Prepared::Unchanged { document_id }) => self.store.mark_item(

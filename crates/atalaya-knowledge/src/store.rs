@@ -103,6 +103,11 @@ CREATE TABLE task_items (
     PRIMARY KEY (task_id, seq)
 );
 "#,
+    // How often an item was started: an item whose processing took the process down (or
+    // was killed) is not retried for ever.
+    r#"
+ALTER TABLE task_items ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

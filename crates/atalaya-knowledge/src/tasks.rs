@@ -127,6 +127,8 @@ pub struct PendingItem {
     pub format: Option<String>,
     pub meta: DocumentMeta,
     pub body: Option<Vec<u8>>,
+    /// This attempt's number (1 the first time the item is taken).
+    pub attempts: u32,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -312,15 +314,17 @@ impl Store {
     }
 
     /// The task to work on: one already processing (resumed after a restart), else the
-    /// oldest enqueued one.
-    pub fn next_task(&self) -> Result<Option<Task>, Error> {
+    /// oldest enqueued one; a task of another tenant than `after` first, so that one
+    /// tenant's long upload does not hold up the others' (the worker takes a group of items
+    /// at a time and then looks again).
+    pub fn next_task(&self, after: Option<&str>) -> Result<Option<Task>, Error> {
         self.conn()?
             .query_row(
                 &format!(
                     "SELECT {TASK_COLUMNS} FROM tasks WHERE status IN ('processing', 'enqueued')
-                     ORDER BY status = 'enqueued', id LIMIT 1"
+                     ORDER BY tenant IS ?1, status = 'enqueued', id LIMIT 1"
                 ),
-                [],
+                params![after],
                 row_task,
             )
             .optional()
@@ -338,32 +342,47 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` pending items of a task, in order, with their bytes.
+    /// Up to `limit` pending items of a task, in order, with their bytes, each counted as
+    /// one more attempt (committed before any of them is processed).
     pub fn pending_items(&self, task: i64, limit: usize) -> Result<Vec<PendingItem>, Error> {
-        let conn = self.conn()?;
-        let mut st = conn
-            .prepare(
-                "SELECT seq, source, format, meta, body FROM task_items
-                 WHERE task_id = ?1 AND status = 'pending' ORDER BY seq LIMIT ?2",
-            )
-            .map_err(db)?;
-        let rows = st
-            .query_map(params![task, limit as i64], |r| {
-                let meta: String = r.get(3)?;
-                Ok(PendingItem {
-                    at: ItemRef {
-                        task,
-                        seq: r.get(0)?,
-                    },
-                    source: r.get(1)?,
-                    format: r.get(2)?,
-                    meta: serde_json::from_str(&meta).unwrap_or_default(),
-                    body: r.get(4)?,
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(db)?;
+        let rows = {
+            let mut st = tx
+                .prepare(
+                    "SELECT seq, source, format, meta, body, attempts FROM task_items
+                     WHERE task_id = ?1 AND status = 'pending' ORDER BY seq LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map(params![task, limit as i64], |r| {
+                    let meta: String = r.get(3)?;
+                    Ok(PendingItem {
+                        at: ItemRef {
+                            task,
+                            seq: r.get(0)?,
+                        },
+                        source: r.get(1)?,
+                        format: r.get(2)?,
+                        meta: serde_json::from_str(&meta).unwrap_or_default(),
+                        body: r.get(4)?,
+                        attempts: r.get::<_, i64>(5)?.max(0) as u32 + 1,
+                    })
                 })
-            })
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            let mut bump = tx
+                .prepare(
+                    "UPDATE task_items SET attempts = attempts + 1 WHERE task_id = ?1 AND seq = ?2",
+                )
+                .map_err(db)?;
+            for it in &rows {
+                bump.execute(params![task, it.at.seq]).map_err(db)?;
+            }
+            rows
+        };
+        tx.commit().map_err(db)?;
         Ok(rows)
     }
 

@@ -244,3 +244,45 @@ fn every_fixture_chunks_into_exact_ranges() {
         }
     }
 }
+
+/// Hostile files that the parsers can refuse in this process: each fails alone, with a reason
+/// that says which limit or defect.
+#[test]
+fn hostile_files_fail_alone_with_their_reason() {
+    for (name, limit, says) in [
+        ("hostile/bomb.docx", true, "ratio 200:1"),
+        ("hostile/lying-size.docx", true, "declares 4294967280 bytes"),
+        ("hostile/truncated.docx", false, "ZIP"),
+        ("hostile/garbage.pdf", false, "PDF"),
+        ("hostile/invalid-utf8.md", false, "not UTF-8"),
+    ] {
+        let e = parse_file(name).unwrap_err();
+        match (&e, limit) {
+            (Error::Limit { .. }, true) | (Error::Parse { .. }, false) => {}
+            _ => panic!("{name}: {e:?}"),
+        }
+        assert!(e.to_string().contains(says), "{name}: {e}");
+    }
+}
+
+/// The HTML walk is iterative: a page nested 4,000 elements deep parses on a thread with a
+/// 256 KiB stack (the recursive walk it replaced aborted the process with a stack overflow).
+#[test]
+fn deeply_nested_html_does_not_overflow_the_stack() {
+    let depth = 4_000;
+    let page = format!(
+        "<html><body>{}<p>deep text</p>{}<b>{}bold</b></body></html>",
+        "<div>".repeat(depth),
+        "</div>".repeat(depth),
+        "<i>".repeat(depth)
+    );
+    let d = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || parse(Format::Html, page.as_bytes()))
+        .unwrap()
+        .join()
+        .unwrap()
+        .unwrap();
+    assert!(d.text.contains("deep text"), "{}", d.text);
+    assert!(d.text.contains("bold"), "{}", d.text);
+}

@@ -917,3 +917,63 @@ fn rankings_fuse_by_reciprocal_rank() {
     assert!(fused[0].score > fused[1].score);
     assert!(fused.iter().all(|h| h.similarity.is_some()));
 }
+
+/// The worker takes turns between tenants (one tenant's long upload does not hold up
+/// another's), and an item whose processing took the process down three times (simulated:
+/// taken, never finished) fails instead of crashing it at every restart.
+#[test]
+fn tenants_take_turns_and_an_item_that_never_finishes_is_not_retried_for_ever() {
+    use atalaya_knowledge::tasks::{ItemStatus, NewItem, TaskStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let e = Bow;
+    let doc = |i: usize| NewItem {
+        source: format!("doc-{i}.md"),
+        format: Some(Format::Markdown),
+        meta: meta("en", &[], &[]),
+        body: Some(format!("# Topic {i}\n\nArticle {i} about widget{i}.").into_bytes()),
+        error: None,
+    };
+    let kb = KnowledgeBase::open(dir.path()).unwrap();
+    let big = kb
+        .create_collection("t1", "kb", &e, None, ChunkConfig::default())
+        .unwrap();
+    let small = kb
+        .create_collection("t2", "kb", &e, None, ChunkConfig::default())
+        .unwrap();
+    let long = kb
+        .enqueue_ingest(&big, &(0..300).map(doc).collect::<Vec<_>>())
+        .unwrap();
+    let short = kb
+        .enqueue_ingest(&small, &(0..2).map(doc).collect::<Vec<_>>())
+        .unwrap();
+    assert!(kb.work_once(&e).unwrap()); // t1's first group
+    assert!(kb.work_once(&e).unwrap()); // then t2's, before t1's second
+    let t2 = kb.task("t2", short.id).unwrap();
+    assert_eq!(t2.done, 2, "{t2:?}");
+    let t1 = kb.task("t1", long.id).unwrap();
+    assert!(t1.done < 300, "{t1:?}");
+    drain(&kb, &e);
+    assert_eq!(
+        kb.task("t1", long.id).unwrap().status,
+        TaskStatus::Succeeded
+    );
+
+    let stuck = kb.enqueue_ingest(&small, &[doc(7), doc(8)]).unwrap();
+    for _ in 0..3 {
+        // Taken (the attempt is counted and committed), then the process "dies".
+        assert_eq!(kb.store().pending_items(stuck.id, 1).unwrap().len(), 1);
+    }
+    drain(&kb, &e);
+    let t = kb.task("t2", stuck.id).unwrap();
+    assert_eq!(t.status, TaskStatus::Succeeded, "{t:?}");
+    assert_eq!(t.items[0].status, ItemStatus::Failed, "{t:?}");
+    assert!(
+        t.items[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("interrupted 3 times"),
+        "{t:?}"
+    );
+    assert_eq!(t.items[1].status, ItemStatus::Indexed, "{t:?}");
+}

@@ -95,7 +95,9 @@ pub fn knowledge_error(e: atalaya_knowledge::Error) -> Error {
     use atalaya_knowledge::Error as K;
     match e {
         K::Unsupported(_) => Error::UnsupportedMediaType(e.to_string()),
-        K::Parse { .. } | K::Empty { .. } | K::Invalid(_) => Error::invalid(e.to_string(), None),
+        K::Parse { .. } | K::Limit { .. } | K::Empty { .. } | K::Invalid(_) => {
+            Error::invalid(e.to_string(), None)
+        }
         K::NotFound(what) => Error::NotFound(what),
         K::Conflict(m) => Error::Conflict(m),
         K::Embedding(detail) => Error::Upstream {

@@ -171,6 +171,21 @@ pub struct KnowledgeService {
     opened: Mutex<Option<Arc<KnowledgeBase>>>,
     stop: Arc<AtomicBool>,
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// How uploaded documents are parsed (`knowledge.parse_*`).
+    parser: atalaya_knowledge::parse::Parser,
+}
+
+/// The document parser `knowledge.parse_*` configure: a sandboxed child process unless
+/// `parse_sandbox = false` (or no worker program is registered: libraries and tests).
+pub fn parser(config: &atalaya_core::config::KnowledgeConfig) -> atalaya_knowledge::parse::Parser {
+    atalaya_knowledge::parse::Parser::configured(
+        config.parse_sandbox,
+        atalaya_knowledge::parse::Limits {
+            timeout: std::time::Duration::from_millis(config.parse_timeout_ms),
+            cpu_seconds: config.parse_cpu_seconds,
+            memory_bytes: config.parse_memory_mb.saturating_mul(1024 * 1024),
+        },
+    )
 }
 
 /// The tenant of a request: its key's.
@@ -223,6 +238,7 @@ impl KnowledgeService {
             opened: Mutex::new(None),
             stop: Arc::new(AtomicBool::new(false)),
             worker: Mutex::new(None),
+            parser: parser(&config.knowledge),
         });
         if svc.db_path().exists() {
             svc.kb(true)
@@ -248,7 +264,9 @@ impl KnowledgeService {
         if !create && !self.db_path().exists() {
             return Ok(None);
         }
-        let kb = Arc::new(KnowledgeBase::open(&self.data_dir)?);
+        let mut kb = KnowledgeBase::open(&self.data_dir)?;
+        kb.set_parser(self.parser.clone());
+        let kb = Arc::new(kb);
         if let Some(e) = &self.embedder {
             let (kb2, e, stop) = (kb.clone(), e.clone(), self.stop.clone());
             let handle = std::thread::Builder::new()

@@ -55,6 +55,20 @@ pub enum Command {
     /// Declarative pipelines: list and check them.
     #[command(subcommand)]
     Pipelines(PipelinesCommand),
+    /// Internal: parses one document from stdin under resource limits and writes it as JSON
+    /// (the server and `kb ingest` run it as a child process for every document).
+    #[command(hide = true)]
+    ParseWorker(ParseWorkerArgs),
+}
+
+#[derive(Args)]
+pub struct ParseWorkerArgs {
+    #[arg(long)]
+    pub format: String,
+    #[arg(long)]
+    pub cpu_seconds: u64,
+    #[arg(long)]
+    pub memory_bytes: u64,
 }
 
 #[derive(Subcommand)]

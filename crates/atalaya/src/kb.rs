@@ -23,12 +23,13 @@ use crate::cli::{DataSource, KbCommand, KbMode};
 
 fn open(source: &DataSource) -> anyhow::Result<(Config, KnowledgeBase)> {
     let config = crate::tool_config(source.config.as_deref(), source.data_dir.clone())?;
-    let kb = KnowledgeBase::open(&config.server.data_dir).with_context(|| {
+    let mut kb = KnowledgeBase::open(&config.server.data_dir).with_context(|| {
         format!(
             "cannot open the knowledge base in {}",
             config.server.data_dir.display()
         )
     })?;
+    kb.set_parser(atalaya_server::knowledge::parser(&config.knowledge));
     Ok((config, kb))
 }
 

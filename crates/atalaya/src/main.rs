@@ -36,6 +36,10 @@ const DEMO_KEY_PREFIX: &str = "atl_demo_";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Documents are parsed by this binary re-executed as a worker (see `knowledge.parse_*`).
+    if let Ok(me) = std::env::current_exe() {
+        atalaya_knowledge::parse::register_worker(me, vec!["parse-worker".into()]);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -50,6 +54,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::ParseWorker(a) => {
+            atalaya_knowledge::parse::serve_worker(
+                &a.format,
+                a.cpu_seconds,
+                a.memory_bytes,
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+            )?;
+            Ok(())
+        }
         Command::Serve(args) => serve(args.source),
         Command::Config(ConfigCommand::Check { source }) => {
             let (config, _) = load(&source, false)?;

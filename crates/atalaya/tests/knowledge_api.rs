@@ -617,3 +617,72 @@ async fn a_tenant_never_sees_or_touches_another_tenants_knowledge() {
     assert_eq!(s, 200, "{v}");
     child.kill().await.unwrap();
 }
+
+/// One upload of hostile documents: each fails alone with its reason (the PDF whose form
+/// draws itself overflowed the parser's stack and aborted the whole server before documents
+/// were parsed in a worker process), the good document in the same upload is indexed, and
+/// the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_uploads_fail_alone_and_the_server_survives() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "{}parse_timeout_ms = 20000\nparse_memory_mb = 512\n",
+        config(data.path(), &fake.base_url())
+    );
+    let (mut child, base, _cfg) = common::serve(&cfg, KEY).await;
+    let api = Api::with_key(&base, KEY);
+    let (s, _) = api.post("/v1/knowledge", json!({"name": "kb"})).await;
+    assert_eq!(s, 201);
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../atalaya-knowledge/tests/fixtures/hostile");
+    let hostile = [
+        ("xobject-cycle.pdf", "nests too deeply"),
+        ("bomb.docx", "ratio 200:1"),
+        ("lying-size.docx", "declares 4294967280 bytes"),
+        ("truncated.docx", "ZIP"),
+        ("garbage.pdf", "pdf"),
+        ("invalid-utf8.md", "not UTF-8"),
+    ];
+    let mut form = reqwest::multipart::Form::new();
+    for (name, _) in hostile {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(std::fs::read(dir.join(name)).unwrap()).file_name(name),
+        );
+    }
+    form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(b"# Refunds\n\nRefunds reach the card in 5 days.".to_vec())
+            .file_name("refunds.md"),
+    );
+    let (s, t) = api
+        .send(
+            api.http
+                .post(format!("{base}/v1/knowledge/kb/documents"))
+                .multipart(form),
+        )
+        .await;
+    assert_eq!(s, 202, "{t}");
+    let t = api.wait(t["id"].as_i64().unwrap()).await;
+    assert_eq!(t["status"], "succeeded", "{t}");
+    let items = t["items"].as_array().unwrap();
+    for (i, (name, says)) in hostile.iter().enumerate() {
+        assert_eq!(items[i]["source"], *name, "{t}");
+        assert_eq!(items[i]["status"], "failed", "{name}: {t}");
+        let error = items[i]["error"].as_str().unwrap();
+        assert!(error.contains(says), "{name}: {error}");
+    }
+    assert_eq!(items[hostile.len()]["status"], "indexed", "{t}");
+    let (s, q) = api
+        .post(
+            "/v1/knowledge/kb/query",
+            json!({"query": "when do refunds reach the card", "k": 1}),
+        )
+        .await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(q["data"][0]["source"], "refunds.md", "{q}");
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+}

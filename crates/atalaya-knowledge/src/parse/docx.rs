@@ -16,6 +16,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<ParsedDocument, Error> {
     if !bytes.starts_with(b"PK") {
         return Err(Error::parse("docx", "not a ZIP container"));
     }
+    check_container(bytes)?;
     let docx = std::panic::catch_unwind(|| docx_rs::read_docx(bytes))
         .map_err(|_| Error::parse("docx", "the file is malformed (the DOCX reader gave up)"))?
         .map_err(|e| Error::parse("docx", e))?;
@@ -77,6 +78,44 @@ fn heading_level(style: &str) -> Option<u8> {
         .parse::<u8>()
         .ok()
         .filter(|l| (1..=9).contains(l))
+}
+
+/// Largest uncompressed size of one part, and of all parts together, that a DOCX may declare.
+const MAX_PART: u64 = 256 * 1024 * 1024;
+const MAX_TOTAL: u64 = 512 * 1024 * 1024;
+/// Largest compression ratio of a part above 1 MiB (text XML compresses about 10:1; bombs
+/// reach 1000:1).
+const MAX_RATIO: u64 = 200;
+
+/// Reads the ZIP directory before the DOCX reader does: it allocates what a part's header
+/// claims, so a bomb or a lying header is refused here, with the part's name.
+fn check_container(bytes: &[u8]) -> Result<(), Error> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| Error::parse("docx", format!("not a readable ZIP container: {e}")))?;
+    let mut total: u64 = 0;
+    for i in 0..zip.len() {
+        let part = zip
+            .by_index_raw(i)
+            .map_err(|e| Error::parse("docx", format!("ZIP entry {i}: {e}")))?;
+        let (size, packed) = (part.size(), part.compressed_size().max(1));
+        total = total.saturating_add(size);
+        let bomb = size > 1024 * 1024 && size / packed > MAX_RATIO;
+        if size > MAX_PART || total > MAX_TOTAL || bomb {
+            return Err(Error::Limit {
+                format: "docx",
+                reason: format!(
+                    "part '{}' declares {} bytes from {} compressed (limits: {} MiB a part, {} MiB in all, ratio {}:1)",
+                    part.name(),
+                    size,
+                    packed,
+                    MAX_PART >> 20,
+                    MAX_TOTAL >> 20,
+                    MAX_RATIO
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn paragraph_text(p: &Paragraph) -> String {

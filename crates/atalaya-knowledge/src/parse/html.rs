@@ -2,7 +2,7 @@
 //! scripts, styles) is dropped; headings, paragraphs, list items, preformatted text and whole
 //! tables become blocks. `<main>` or `<article>`, when present, is the content.
 
-use ego_tree::NodeRef;
+use ego_tree::{iter::Edge, NodeRef};
 use scraper::{Html, Node, Selector};
 
 use crate::doc::{normalize_inline, BlockKind, Builder, ParsedDocument};
@@ -80,58 +80,89 @@ impl Walker {
         self.buf.clear();
     }
 
-    fn walk(&mut self, node: NodeRef<'_, Node>) {
+    /// Walks the subtree in document order without recursion (html5ever builds trees of any
+    /// depth; a recursive walk would overflow the stack on a hostile page).
+    fn walk(&mut self, root: NodeRef<'_, Node>) {
+        // The root of a subtree being skipped (boilerplate, or taken whole as a heading,
+        // `<pre>` or table).
+        let mut skipping: Option<ego_tree::NodeId> = None;
+        for edge in root.traverse() {
+            match edge {
+                Edge::Open(node) => {
+                    if skipping.is_some() {
+                        continue;
+                    }
+                    if self.open(node) {
+                        skipping = Some(node.id());
+                    }
+                }
+                Edge::Close(node) => {
+                    if let Some(id) = skipping {
+                        if id == node.id() {
+                            skipping = None;
+                        }
+                        continue;
+                    }
+                    self.close(node);
+                }
+            }
+        }
+    }
+
+    /// Entering a node; `true` when its subtree is done (skipped or taken whole).
+    fn open(&mut self, node: NodeRef<'_, Node>) -> bool {
         match node.value() {
-            Node::Text(t) => self.buf.push_str(t),
+            Node::Text(t) => {
+                self.buf.push_str(t);
+                false
+            }
             Node::Element(e) => {
                 let name = e.name();
                 if SKIP.contains(&name) || (name == "header" && self.skip_header) {
-                    return;
+                    return true;
                 }
                 if let Some(level) = heading_level(name) {
                     self.flush(BlockKind::Paragraph);
                     self.buf = text_of(node);
                     self.flush(BlockKind::Heading { level });
-                    return;
+                    return true;
                 }
                 match name {
-                    "li" => {
-                        self.flush(BlockKind::Paragraph);
-                        self.walk_children(node);
-                        self.flush(BlockKind::ListItem);
-                    }
                     "pre" => {
                         self.flush(BlockKind::Paragraph);
                         self.buf = raw_text_of(node);
                         self.flush(BlockKind::Code);
+                        true
                     }
                     "table" => {
                         self.flush(BlockKind::Paragraph);
                         self.buf = table_text(node);
                         self.flush(BlockKind::Table);
-                    }
-                    _ if BLOCKS.contains(&name) => {
-                        self.flush(BlockKind::Paragraph);
-                        self.walk_children(node);
-                        self.flush(BlockKind::Paragraph);
+                        true
                     }
                     _ => {
-                        // Inline elements: their words must not run into the neighbours'.
-                        self.walk_children(node);
-                        if matches!(name, "td" | "th" | "img") {
-                            self.buf.push(' ');
+                        if name == "li" || BLOCKS.contains(&name) {
+                            self.flush(BlockKind::Paragraph);
                         }
+                        false
                     }
                 }
             }
-            Node::Document | Node::Fragment => self.walk_children(node),
-            _ => {}
+            _ => false,
         }
     }
 
-    fn walk_children(&mut self, node: NodeRef<'_, Node>) {
-        for child in node.children() {
-            self.walk(child);
+    /// Leaving an element whose children were walked.
+    fn close(&mut self, node: NodeRef<'_, Node>) {
+        let Node::Element(e) = node.value() else {
+            return;
+        };
+        match e.name() {
+            "li" => self.flush(BlockKind::ListItem),
+            name if BLOCKS.contains(&name) => self.flush(BlockKind::Paragraph),
+            // Inline elements: their words must not run into the neighbours'.
+            "td" | "th" | "img" => self.buf.push(' '),
+            _ => {}
         }
     }
 }
@@ -156,17 +187,27 @@ fn text_of(node: NodeRef<'_, Node>) -> String {
 }
 
 fn collect(node: NodeRef<'_, Node>, out: &mut String) {
-    for child in node.children() {
-        match child.value() {
-            Node::Text(t) => out.push_str(t),
-            Node::Element(e) if SKIP.contains(&e.name()) => {}
-            Node::Element(e) => {
-                collect(child, out);
-                if BLOCKS.contains(&e.name()) || e.name() == "li" {
-                    out.push(' ');
+    // Iterative, like [`Walker::walk`].
+    let mut skipping: Option<ego_tree::NodeId> = None;
+    for edge in node.traverse() {
+        match edge {
+            Edge::Open(n) if n.id() == node.id() || skipping.is_some() => {}
+            Edge::Open(n) => match n.value() {
+                Node::Text(t) => out.push_str(t),
+                Node::Element(e) if SKIP.contains(&e.name()) => skipping = Some(n.id()),
+                _ => {}
+            },
+            Edge::Close(n) => {
+                if skipping == Some(n.id()) {
+                    skipping = None;
+                } else if skipping.is_none() && n.id() != node.id() {
+                    if let Node::Element(e) = n.value() {
+                        if BLOCKS.contains(&e.name()) || e.name() == "li" {
+                            out.push(' ');
+                        }
+                    }
                 }
             }
-            _ => {}
         }
     }
 }

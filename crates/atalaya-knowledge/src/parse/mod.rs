@@ -12,7 +12,10 @@ mod faq;
 mod html;
 mod markdown;
 mod pdf;
+mod sandbox;
 mod text;
+
+pub use sandbox::{register_worker, serve_worker, Limits, Parser};
 
 /// Parses `bytes` as `format`. A document without any text is an error (nothing to index).
 pub fn parse(format: Format, bytes: &[u8]) -> Result<ParsedDocument, Error> {
