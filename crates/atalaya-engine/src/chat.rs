@@ -154,6 +154,9 @@ pub struct ChatEngine {
     name: String,
     model: Arc<LlamaModel>,
     template: ChatTemplate,
+    /// The texts of the model's control tokens (`<|im_start|>`, `<start_of_turn>`…): client
+    /// text containing one is tokenized as plain text, never as the control token.
+    controls: Option<aho_corasick::AhoCorasick>,
     jobs: SyncSender<Job>,
     shared: Arc<Shared>,
     queue_size: usize,
@@ -299,10 +302,12 @@ impl ChatEngine {
         spawn_engine(format!("engine-{name}"), name, move |ready| {
             worker.run(ctx_params, adapters, rx, ready);
         })?;
+        let controls = control_texts(&model);
         Ok(ChatEngine {
             name: name.to_owned(),
             model,
             template,
+            controls,
             jobs: tx,
             shared,
             queue_size: cfg.queue_size,
@@ -349,6 +354,70 @@ impl ChatEngine {
             tokens.remove(0);
         }
         tokens
+    }
+
+    /// The prompt tokens of a conversation. Only the chat template's own markers become
+    /// control tokens: a client string (message content, names, tool-call arguments, tool
+    /// definitions) that contains a control token's text, say `<|im_start|>system`, is
+    /// tokenized as plain text. Conversations without such text are rendered and tokenized as
+    /// [`Self::render`] and [`Self::tokenize`] do.
+    pub fn prompt_tokens(
+        &self,
+        messages: &[Value],
+        tools: Option<&[Value]>,
+    ) -> Result<Vec<LlamaToken>, Error> {
+        let Some(controls) = &self.controls else {
+            return Ok(self.tokenize(&self.render(messages, tools)?));
+        };
+        let mut held = Vec::new();
+        let messages: Vec<Value> = messages
+            .iter()
+            .map(|m| hold_controls(m, controls, &mut held, None))
+            .collect();
+        let tools: Option<Vec<Value>> = tools.map(|ts| {
+            ts.iter()
+                .map(|t| hold_controls(t, controls, &mut held, None))
+                .collect()
+        });
+        let prompt = self.render(&messages, tools.as_deref())?;
+        if held.is_empty() {
+            return Ok(self.tokenize(&prompt));
+        }
+        let vocab = self.model.vocab();
+        let mut tokens = Vec::new();
+        let mut first = true;
+        for (i, part) in prompt.split(HOLD_START).enumerate() {
+            // Every part but the first starts with a held string's number and HOLD_END.
+            let (text, rest) = match part.split_once(HOLD_END) {
+                Some((n, rest)) if i > 0 => {
+                    let text = n.parse::<usize>().ok().and_then(|n| held.get(n));
+                    (text, rest)
+                }
+                _ => (None, part),
+            };
+            if let Some(text) = text {
+                tokens.extend(vocab.tokenize(text.as_bytes(), false, false));
+            }
+            if !rest.is_empty() {
+                tokens.extend(vocab.tokenize(rest.as_bytes(), first, true));
+            }
+            first = false;
+        }
+        let bos = vocab.bos();
+        if tokens.len() >= 2 && tokens[0] == bos && tokens[1] == bos {
+            tokens.remove(0);
+        }
+        Ok(tokens)
+    }
+
+    /// The text of `tokens`, control tokens written out (tests, diagnostics).
+    pub fn detokenize(&self, tokens: &[LlamaToken]) -> String {
+        let vocab = self.model.vocab();
+        let bytes: Vec<u8> = tokens
+            .iter()
+            .flat_map(|&t| vocab.token_to_piece(t, true, None))
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Queues a generation. Fails at once if the prompt does not fit the context or the queue
@@ -898,5 +967,57 @@ impl Worker {
         let old = self.shared.mean_hold_ms.load(Ordering::Relaxed);
         let new = if old == 0 { ms } else { (old * 7 + ms) / 8 };
         self.shared.mean_hold_ms.store(new, Ordering::Relaxed);
+    }
+}
+
+/// Marks around the number of a held client string in a rendered prompt (Unicode private-use
+/// characters: a client string that contains one is held too, so none reaches the template).
+const HOLD_START: char = '\u{E000}';
+const HOLD_END: char = '\u{E001}';
+
+/// The texts of the model's control tokens, as a matcher; `None` when it has none.
+fn control_texts(model: &LlamaModel) -> Option<aho_corasick::AhoCorasick> {
+    let vocab = model.vocab();
+    let texts: Vec<String> = vocab
+        .tokens()
+        .filter(|&t| vocab.is_control(t))
+        .filter_map(|t| {
+            vocab
+                .text(t)
+                .and_then(|c| c.to_str().ok())
+                .map(str::to_owned)
+        })
+        .filter(|t| t.len() >= 2)
+        .chain([HOLD_START.to_string(), HOLD_END.to_string()])
+        .collect();
+    aho_corasick::AhoCorasick::new(&texts).ok()
+}
+
+/// `v` with every string that contains a control token's text replaced by a held-string mark
+/// (the string goes to `held`). Roles and part types are the template's vocabulary, not text,
+/// and stay.
+fn hold_controls(
+    v: &Value,
+    controls: &aho_corasick::AhoCorasick,
+    held: &mut Vec<String>,
+    key: Option<&str>,
+) -> Value {
+    match v {
+        Value::String(s) if !matches!(key, Some("role" | "type")) && controls.is_match(s) => {
+            held.push(s.clone());
+            Value::String(format!("{HOLD_START}{}{HOLD_END}", held.len() - 1))
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|x| hold_controls(x, controls, held, None))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, x)| (k.clone(), hold_controls(x, controls, held, Some(k))))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }

@@ -248,9 +248,9 @@ impl LocalChat {
         let messages = template_messages(req)?;
         let tools_off = req.tool_choice.as_ref().and_then(Value::as_str) == Some("none");
         let tools = req.tools.as_deref().filter(|t| !t.is_empty() && !tools_off);
-        let prompt = self.engine.render(&messages, tools)?;
+        let tokens = self.engine.prompt_tokens(&messages, tools)?;
         let params = self.params(req)?;
-        let generation = self.engine.generate(&prompt, params)?;
+        let generation = self.engine.generate_tokens(tokens, params)?;
         Ok((generation, tools.is_some()))
     }
 }

@@ -12,6 +12,7 @@ use atalaya_core::{
 use atalaya_tenancy::{Action, Estimate};
 use axum::{
     extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request},
+    http::Method,
     http::{header, request::Parts},
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -154,12 +155,16 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
     Ok(principal)
 }
 
-/// Routes whose handlers admit the request themselves, with the model they call.
-const METERED: [&str; 4] = [
-    "/v1/chat/completions",
-    "/v1/embeddings",
-    "/v1/knowledge/{collection}/query",
-    "/v1/knowledge/{collection}/answer",
+/// Routes whose handlers admit the request themselves, with the model they call (and its
+/// token estimate): admitting them here too would take two units of a key's rate limit and two
+/// of its concurrency slots per request.
+const METERED: [(Method, &str); 6] = [
+    (Method::POST, "/v1/chat/completions"),
+    (Method::POST, "/v1/embeddings"),
+    (Method::POST, "/v1/knowledge/{collection}/query"),
+    (Method::POST, "/v1/knowledge/{collection}/answer"),
+    (Method::POST, "/v1/pipelines/{name}/run"),
+    (Method::POST, "/v1/tickets"),
 ];
 
 /// The authenticated caller of the API: request id, principal and arrival time. Its role
@@ -175,10 +180,11 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     ) -> Result<Self, ApiError> {
         let principal = authenticate(parts, state).await?;
         principal.authorize(Action::UseApi, Some(&principal.tenant))?;
-        let metered = parts
-            .extensions
-            .get::<MatchedPath>()
-            .is_some_and(|p| METERED.contains(&p.as_str()));
+        let metered = parts.extensions.get::<MatchedPath>().is_some_and(|p| {
+            METERED
+                .iter()
+                .any(|(m, path)| *m == parts.method && *path == p.as_str())
+        });
         if !metered {
             let lease = state
                 .tenancy

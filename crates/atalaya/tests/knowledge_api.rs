@@ -519,39 +519,14 @@ async fn ingestion_resumes_after_kill_9_and_loses_nothing() {
     eprintln!("killed after {killed_at} of {N} documents");
 }
 
-/// A member key of a new tenant (created with `extra` options), made with the CLI on the
-/// data directory.
-fn tenant_key(data: &Path, tenant: &str, extra: &[&str]) -> String {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(common::BIN)
-            .args(args)
-            .args(["--data-dir", data.to_str().unwrap()])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
-    let mut create = vec!["tenants", "create", tenant];
-    create.extend_from_slice(extra);
-    run(&create);
-    let k = run(&["keys", "create", "--tenant", tenant, "--name", "app"]);
-    k["key"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_never_sees_or_touches_another_tenants_knowledge() {
     let fake = FakeUpstream::start().await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let acme_key = tenant_key(data.path(), "acme", &[]);
-    let globex_key = tenant_key(data.path(), "globex", &[]);
+    let acme_key = common::tenant_key(data.path(), "acme", &[]);
+    let globex_key = common::tenant_key(data.path(), "globex", &[]);
     // Initech may call the embedding model only: not the answer model.
-    let initech_key = tenant_key(data.path(), "initech", &["--models", "minilm"]);
+    let initech_key = common::tenant_key(data.path(), "initech", &["--models", "minilm"]);
     let (mut child, base, _dir) = common::serve(&config(data.path(), &fake.base_url()), KEY).await;
     let acme = Api::with_key(&base, &acme_key);
     let globex = Api::with_key(&base, &globex_key);

@@ -1033,3 +1033,64 @@ async fn support_pipeline_drafts_hard_benign_tickets_in_their_language() {
     assert_ne!(r["status"], "failed", "{r}");
     drop(child);
 }
+
+/// A pipeline run takes one unit of its key's rate limit and one concurrency slot: with
+/// `max_concurrent = 1` runs succeed (they were admitted twice and always got 429), and a limit
+/// of 3 requests a minute admits exactly 3 runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_run_is_admitted_once() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir_all(&pipelines).unwrap();
+    std::fs::write(
+        pipelines.join("reply.yaml"),
+        "name: reply\nsteps:\n  - id: ask\n    kind: prompt\n    user: \"{{ input.text }}\"\n  - id: answer\n    kind: generate\n    model: chat\n    prompt: ask\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let config = format!(
+        r#"
+[server]
+data_dir = "{data}"
+[auth]
+api_keys = ["env:KEY"]
+[log]
+level = "warn"
+[upstreams.fake]
+base_url = "{upstream}"
+[models.chat]
+targets = [{{ upstream = "fake" }}]
+retry = {{ attempts = 1 }}
+[pipelines]
+paths = ["{pipelines}"]
+"#,
+        data = data.display(),
+        upstream = fake.base_url(),
+        pipelines = pipelines.display(),
+    );
+    let key = common::tenant_key(
+        &data,
+        "acme",
+        &["--max-concurrent", "1", "--requests-per-minute", "3"],
+    );
+    let (mut child, base, _cfg) = common::serve(&config, KEY).await;
+    let api = Api::with_key(&base, &key);
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        fake.push(Reply::chat("Hello."));
+        let (s, body) = api
+            .post(
+                "/v1/pipelines/reply/run",
+                json!({"input": {"text": format!("hi {i}")}}),
+            )
+            .await;
+        if s != 200 {
+            assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+        }
+        statuses.push(s);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+}
