@@ -59,8 +59,12 @@ pub struct PipelinesConfig {
     pub paths: Vec<PathBuf>,
     /// Serve the built-in `support` pipeline (a file naming a pipeline `support` replaces it).
     pub builtin: bool,
-    /// Hosts every `http` step may call: `host`, `host:port` or `*.domain`.
+    /// Hosts every `http` step may call: `host` or `*.domain` (on the scheme's default port),
+    /// or `host:port`.
     pub http_allowed_hosts: Vec<String>,
+    /// Allowed hosts that may resolve to loopback, private, link-local or cloud-metadata
+    /// addresses (an internal API). Any other host that resolves there is refused.
+    pub http_private_hosts: Vec<String>,
     /// The pipeline `POST /v1/tickets` and `atalaya tickets triage` run.
     pub tickets_pipeline: String,
     /// Values replacing a pipeline's `vars`, by pipeline: `[pipelines.vars.support]`
@@ -74,6 +78,7 @@ impl Default for PipelinesConfig {
             paths: Vec::new(),
             builtin: true,
             http_allowed_hosts: Vec::new(),
+            http_private_hosts: Vec::new(),
             tickets_pipeline: "support".into(),
             vars: BTreeMap::new(),
         }
@@ -964,17 +969,22 @@ impl Config {
                 "must be between 1 and 50".into(),
             );
         }
-        for (i, h) in self.pipelines.http_allowed_hosts.iter().enumerate() {
-            let host = h.strip_prefix("*.").unwrap_or(h);
-            if host.is_empty()
-                || !host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-            {
-                issue(
-                    format!("pipelines.http_allowed_hosts[{i}]"),
-                    format!("'{h}' is not a host, host:port or *.domain"),
-                );
+        for (key, hosts) in [
+            ("http_allowed_hosts", &self.pipelines.http_allowed_hosts),
+            ("http_private_hosts", &self.pipelines.http_private_hosts),
+        ] {
+            for (i, h) in hosts.iter().enumerate() {
+                let host = h.strip_prefix("*.").unwrap_or(h);
+                if host.is_empty()
+                    || !host.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                    })
+                {
+                    issue(
+                        format!("pipelines.{key}[{i}]"),
+                        format!("'{h}' is not a host, host:port or *.domain"),
+                    );
+                }
             }
         }
         if self.pipelines.tickets_pipeline.trim().is_empty() {

@@ -12,7 +12,18 @@ use serde_json::Value;
 /// The template environment every pipeline shares.
 pub struct Templates {
     env: Environment<'static>,
+    /// The same, with every `{{ value }}` percent-encoded: for URLs, where a value must stay
+    /// one path segment or query value (`../admin`, `@other-host` or `?x=` in a customer's
+    /// text cannot change where a request goes). `| safe` opts a trusted value out.
+    url_env: Environment<'static>,
 }
+
+/// Everything but RFC 3986's unreserved characters is encoded.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 impl Default for Templates {
     fn default() -> Self {
@@ -28,7 +39,42 @@ impl Templates {
         // Text, not HTML: nothing is escaped.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         // `tojson` (minijinja's `json` feature) embeds values in prompts and HTTP bodies.
-        Templates { env }
+        let mut url_env = env.clone();
+        url_env.set_formatter(|out, state, value| {
+            if value.is_safe() || value.is_undefined() || value.is_none() {
+                return minijinja::escape_formatter(out, state, value);
+            }
+            let text = value.to_string();
+            out.write_str(&percent_encoding::utf8_percent_encode(&text, COMPONENT).to_string())
+                .map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+                })
+        });
+        Templates { env, url_env }
+    }
+
+    /// Renders the URL template `src` with `ctx`, each interpolated value percent-encoded
+    /// except those under `vars` (the pipeline author's and the operator's, e.g. a base URL).
+    pub fn render_url(
+        &self,
+        src: &str,
+        ctx: &serde_json::Map<String, Value>,
+    ) -> Result<String, String> {
+        if !src.contains("{{") && !src.contains("{%") && !src.contains("{#") {
+            return Ok(src.to_owned());
+        }
+        let ctx: std::collections::BTreeMap<&str, minijinja::Value> = ctx
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "vars" {
+                    trusted(v)
+                } else {
+                    minijinja::Value::from_serialize(v)
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        self.url_env.render_str(src, ctx).map_err(|e| describe(&e))
     }
 
     /// Checks that `src` parses as a template.
@@ -75,6 +121,20 @@ impl Templates {
     }
 }
 
+/// `v` with its strings marked safe (not encoded by the URL formatter).
+fn trusted(v: &Value) -> minijinja::Value {
+    match v {
+        Value::String(s) => minijinja::Value::from_safe_string(s.clone()),
+        Value::Array(a) => a.iter().map(trusted).collect::<Vec<_>>().into(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, x)| (k.clone(), trusted(x)))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into(),
+        other => minijinja::Value::from_serialize(other),
+    }
+}
+
 /// A minijinja error with its detail and line, in one line.
 fn describe(e: &minijinja::Error) -> String {
     let mut s = e.to_string();
@@ -84,6 +144,45 @@ fn describe(e: &minijinja::Error) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod url_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::Templates;
+
+    #[test]
+    fn url_values_stay_one_component() {
+        let t = Templates::new();
+        let ctx = json!({"x": {"id": "../admin?all=1#@evil.example"}, "n": 42,
+            "input": {"base": "https://evil.example"},
+            "vars": {"shop": "https://api.example.com", "paths": ["a/b"]}});
+        let ctx = ctx.as_object().unwrap();
+        assert_eq!(
+            t.render_url("{{ vars.shop }}/orders/{{ x.id }}?n={{ n }}", ctx)
+                .unwrap(),
+            "https://api.example.com/orders/..%2Fadmin%3Fall%3D1%23%40evil.example?n=42"
+        );
+        // Values from anywhere but `vars` cannot become the host; `| safe` opts one out;
+        // undefined stays empty.
+        assert_eq!(
+            t.render_url("{{ input.base }}/{{ vars.paths[0] }}/{{ missing.id }}", ctx)
+                .unwrap(),
+            "https%3A%2F%2Fevil.example/a/b/"
+        );
+        assert_eq!(
+            t.render_url("{{ input.base | safe }}/x", ctx).unwrap(),
+            "https://evil.example/x"
+        );
+        // Other templates are not encoded.
+        assert_eq!(
+            t.render("{{ x.id }}", &ctx).unwrap(),
+            "../admin?all=1#@evil.example"
+        );
+    }
 }
 
 #[cfg(test)]

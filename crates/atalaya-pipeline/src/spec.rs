@@ -323,6 +323,10 @@ pub struct HttpStep {
     pub allowed_hosts: Vec<String>,
     #[serde(default = "one_mib")]
     pub max_response_bytes: usize,
+    /// Record the response body in the run's trace (off: the trace shows its status and size;
+    /// the body still reaches the steps that use it).
+    #[serde(default)]
+    pub trace_body: bool,
 }
 
 fn get() -> String {

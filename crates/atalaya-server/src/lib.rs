@@ -30,6 +30,7 @@ pub mod health;
 pub mod kb_handlers;
 pub mod knowledge;
 pub mod observe;
+pub mod outbound;
 pub mod pipeline;
 pub mod pipeline_handlers;
 pub mod rag;

@@ -95,6 +95,8 @@ pub struct PipelineService {
     tenancy: Arc<Tenancy>,
     http: reqwest::Client,
     http_allowed: Vec<String>,
+    /// Allowed hosts that may resolve to internal addresses (see [`crate::outbound`]).
+    http_private: Arc<Vec<String>>,
     answer_model: Option<String>,
     data_dir: PathBuf,
     tickets: Mutex<Option<Arc<TicketStore>>>,
@@ -206,6 +208,8 @@ struct Outcome {
     jump: Option<Jump>,
     /// (reason, stop)
     escalate: Option<(String, bool)>,
+    /// What the trace shows instead of `output` (an http step's body stays out of it).
+    traced: Option<Value>,
 }
 
 impl Outcome {
@@ -216,6 +220,7 @@ impl Outcome {
             decision: decision.into(),
             jump: None,
             escalate: None,
+            traced: None,
         }
     }
 }
@@ -299,8 +304,12 @@ impl PipelineService {
         guard: Arc<GuardService>,
         tenancy: Arc<Tenancy>,
     ) -> Result<Self, Error> {
+        let http_private = Arc::new(config.pipelines.http_private_hosts.clone());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(crate::outbound::PublicOnly {
+                private_hosts: http_private.clone(),
+            }))
             .build()
             .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
         Ok(PipelineService {
@@ -313,6 +322,7 @@ impl PipelineService {
             tenancy,
             http,
             http_allowed: config.pipelines.http_allowed_hosts.clone(),
+            http_private,
             answer_model: config.knowledge.answer_model.clone(),
             data_dir: config.server.data_dir.clone(),
             tickets: Mutex::new(None),
@@ -497,7 +507,8 @@ impl PipelineService {
                     let mut entry = json!({
                         "step": step.id, "kind": step.kind.name(), "status": "ok",
                         "decision": o.decision, "latency_ms": latency,
-                        "input": o.input, "output": o.output,
+                        "input": o.input,
+                        "output": o.traced.as_ref().unwrap_or(&o.output),
                     });
                     match o.jump {
                         Some(Jump::To(j)) => next = j,
@@ -1292,22 +1303,18 @@ impl PipelineService {
         })
     }
 
-    fn host_allowed(&self, step: &spec::HttpStep, host: &str, port: Option<u16>) -> bool {
-        let with_port = port.map(|p| format!("{host}:{p}"));
+    fn host_allowed(&self, step: &spec::HttpStep, host: &str, port: u16, default: u16) -> bool {
         step.allowed_hosts
             .iter()
             .chain(self.http_allowed.iter())
-            .any(|a| {
-                if let Some(suffix) = a.strip_prefix("*.") {
-                    host.ends_with(&format!(".{suffix}"))
-                } else {
-                    a == host || with_port.as_deref() == Some(a.as_str())
-                }
-            })
+            .any(|a| crate::outbound::entry_allows(a, host, port, default))
     }
 
     async fn http(&self, h: &spec::HttpStep, run: &mut Run) -> Result<Outcome, Error> {
-        let url_s = self.render("url", &h.url, run)?;
+        let url_s = self
+            .templates
+            .render_url(&h.url, &run.ctx)
+            .map_err(|e| Error::invalid(format!("'url': {e}"), None))?;
         let url = reqwest::Url::parse(url_s.trim())
             .map_err(|e| Error::invalid(format!("'url': '{url_s}' is not a URL: {e}"), None))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -1321,10 +1328,31 @@ impl PipelineService {
             .unwrap_or_default()
             .trim_matches(['[', ']'])
             .to_owned();
-        if !self.host_allowed(h, &host, url.port_or_known_default()) {
+        let default_port = if url.scheme() == "https" { 443 } else { 80 };
+        let port = url.port().unwrap_or(default_port);
+        if !self.host_allowed(h, &host, port, default_port) {
             return Err(Error::PermissionDenied(format!(
-                "host '{host}' is not allowed for http steps (add it to the step's allowed_hosts or pipelines.http_allowed_hosts)"
+                "host '{host}' on port {port} is not allowed for http steps (add it to the step's allowed_hosts or pipelines.http_allowed_hosts; an entry without a port allows the scheme's default port only)"
             )));
+        }
+        // Addresses are checked where the connection is made (the client's resolver); an IP
+        // literal is not resolved, so it is checked here, and a name is looked up once here
+        // too for a clear error.
+        let vouched = self
+            .http_private
+            .iter()
+            .any(|e| crate::outbound::entry_allows(e, &host, port, default_port));
+        if !vouched {
+            let internal = match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => !crate::outbound::is_public(ip),
+                Err(_) => tokio::net::lookup_host((host.as_str(), port))
+                    .await
+                    .map(|mut addrs| addrs.all(|a| !crate::outbound::is_public(a.ip())))
+                    .unwrap_or(false),
+            };
+            if internal {
+                return Err(Error::PermissionDenied(crate::outbound::refused(&host)));
+            }
         }
         let method = reqwest::Method::from_bytes(h.method.as_bytes())
             .map_err(|e| Error::Internal(e.to_string()))?;
@@ -1388,11 +1416,15 @@ impl PipelineService {
                 detail: format!("{shown} answered {status}"),
             });
         }
-        Ok(Outcome::new(
+        let mut o = Outcome::new(
             json!({"status": status, "body": value}),
             json!({"method": h.method, "url": format!("{}://{host}{}", url.scheme(), url.path())}),
             format!("{shown} → {status}"),
-        ))
+        );
+        if !h.trace_body {
+            o.traced = Some(json!({"status": status, "body_bytes": body.len()}));
+        }
+        Ok(o)
     }
 
     async fn summarize(

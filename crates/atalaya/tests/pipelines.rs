@@ -582,6 +582,24 @@ async fn pipeline_steps_branch_call_apis_extract_and_fail_clearly() {
         "name: elsewhere\nsteps:\n  - id: call\n    kind: http\n    url: \"http://localhost:9/x\"\n",
     )
     .unwrap();
+    // Allowed hosts that lead inside: an IP literal, cloud metadata, a name resolving to
+    // loopback; and an allowed host on another port than its entry's.
+    for (name, url, allowed) in [
+        ("inside", "http://127.0.0.1:1/x", "127.0.0.1:1"),
+        (
+            "metadata",
+            "http://169.254.169.254/latest/meta-data/",
+            "169.254.169.254",
+        ),
+        ("loopback-name", "http://localhost:1/x", "localhost:1"),
+        ("other-port", "http://203.0.113.9:8080/x", "203.0.113.9"),
+    ] {
+        std::fs::write(
+            pipelines.join(format!("{name}.yaml")),
+            format!("name: {name}\nsteps:\n  - id: call\n    kind: http\n    url: \"{url}\"\n    allowed_hosts: [\"{allowed}\"]\n"),
+        )
+        .unwrap();
+    }
     let config = format!(
         r#"
 [server]
@@ -599,6 +617,7 @@ retry = {{ attempts = 1 }}
 [pipelines]
 paths = ["{pipelines}"]
 http_allowed_hosts = ["{host}"]
+http_private_hosts = ["{host}"]
 "#,
         data = dir.path().join("data").display(),
         upstream = fake.base_url(),
@@ -722,6 +741,9 @@ http_allowed_hosts = ["{host}"]
     assert_eq!(by("late")["status"], "skipped");
     assert_eq!(by("never")["status"], "skipped");
     assert!(by("order")["decision"].as_str().unwrap().contains("200"));
+    // The response body reached the steps, not the trace (trace_body is off).
+    assert!(by("order")["output"]["body"].is_null(), "{trace:?}");
+    assert!(by("order")["output"]["body_bytes"].as_u64().unwrap() > 0);
     // The upstream never saw the customer's e-mail address or name.
     for rec in fake.requests() {
         let b = serde_json::to_string(&rec.body).unwrap();
@@ -758,6 +780,22 @@ http_allowed_hosts = ["{host}"]
             .contains("not allowed"),
         "{e}"
     );
+    for (name, says) in [
+        ("inside", "http_private_hosts"),
+        ("metadata", "http_private_hosts"),
+        ("loopback-name", "http_private_hosts"),
+        ("other-port", "on port 8080 is not allowed"),
+    ] {
+        let (s, e) = api
+            .post(
+                &format!("/v1/pipelines/{name}/run"),
+                json!({"input": {"text": "x"}}),
+            )
+            .await;
+        assert_eq!(s, 403, "{name}: {e}");
+        let m = e["error"]["message"].as_str().unwrap();
+        assert!(m.contains(says), "{name}: {m}");
+    }
     // `pipeline:reply` streamed: the generate step is last, so its tokens reach the client
     // as the upstream sends them (the first long before the last), with the placeholders
     // split across chunks restored; the run comes in the last chunk.
