@@ -776,6 +776,19 @@ impl Config {
         if self.audit.anchor_every == 0 {
             issue("audit.anchor_every".into(), "must be at least 1".into());
         }
+        if let Some(sink) = &self.audit.anchor_sink {
+            if atalaya_tenancy::config::AnchorSink::parse(sink).is_none() {
+                issue(
+                    "audit.anchor_sink".into(),
+                    format!("'{sink}' is not `stdout` or `file:PATH`"),
+                );
+            } else if self.audit.signing_key.is_none() {
+                issue(
+                    "audit.anchor_sink".into(),
+                    "anchors are written only with audit.signing_key set".into(),
+                );
+            }
+        }
         if self.audit.anchor_interval_secs == 0 {
             issue(
                 "audit.anchor_interval_secs".into(),
@@ -1300,6 +1313,12 @@ impl Config {
             audit_signing_key,
             anchor_every: self.audit.anchor_every,
             anchor_interval: Duration::from_secs(self.audit.anchor_interval_secs),
+            anchor_sink: self
+                .audit
+                .anchor_sink
+                .as_deref()
+                .and_then(atalaya_tenancy::config::AnchorSink::parse)
+                .unwrap_or_default(),
             master_key,
             previous_master_keys,
             pricing: self.pricing.clone(),

@@ -399,7 +399,7 @@ pub async fn audit_verify(
     State(state): State<Arc<AppState>>,
     AdminCaller(p): AdminCaller,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let report = state.tenancy.audit_verify(&p).await?;
+    let report = state.tenancy.audit_verify(&p, &[]).await?;
     let messages: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
     Ok(Json(serde_json::json!({
         "ok": report.ok(),

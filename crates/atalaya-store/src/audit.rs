@@ -46,13 +46,39 @@ pub fn chain_hash(prev: &[u8; 32], event: &AuditEvent) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The bytes an anchor signs: the domain, the sequence number and the head hash.
-pub fn anchor_message(seq: i64, hash: &[u8; 32], ts: i64) -> Vec<u8> {
-    let mut m = b"atalaya-audit-anchor-v1".to_vec();
+/// The bytes an anchor signs: the domain, the sequence number, the head hash, the time and,
+/// for chained anchors, the link to the anchor before it.
+pub fn anchor_message(seq: i64, hash: &[u8; 32], ts: i64, prev: Option<&[u8; 32]>) -> Vec<u8> {
+    let mut m = match prev {
+        Some(_) => b"atalaya-audit-anchor-v2".to_vec(),
+        None => b"atalaya-audit-anchor-v1".to_vec(),
+    };
     m.extend_from_slice(&seq.to_be_bytes());
     m.extend_from_slice(hash);
     m.extend_from_slice(&ts.to_be_bytes());
+    if let Some(p) = prev {
+        m.extend_from_slice(p);
+    }
     m
+}
+
+/// What the next anchor links to: a digest of this anchor's signature (which covers its own
+/// link, so the links form a chain no one without the key can rebuild).
+pub fn anchor_link(signature: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"atalaya-audit-anchor-link");
+    h.update(signature);
+    h.finalize().into()
+}
+
+/// When entries should have been anchored by: with a signing key, the server anchors the
+/// head at least every `anchor_interval` (and at shutdown), so an entry older than
+/// `max_age_ms` after the last anchor means anchors were removed (or the server was killed
+/// before it could anchor).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub now_ms: i64,
+    pub max_age_ms: i64,
 }
 
 /// One problem found by verification.
@@ -75,6 +101,15 @@ pub enum Finding {
     AnchorMismatch { seq: i64 },
     /// An anchor names an entry beyond the end of the log: the end was cut off.
     Truncated { last_seq: i64, anchored_seq: i64 },
+    /// An anchor does not link to the anchor before it: an anchor between them was removed,
+    /// or one was replaced.
+    AnchorChainBroken { seq: i64 },
+    /// Entries older than the anchoring deadline are not covered by any anchor: the anchors
+    /// above them were removed (or the server was killed before anchoring them).
+    Unanchored { from_seq: i64, to_seq: i64 },
+    /// An anchor exported outside the database is missing from it or differs: the database's
+    /// anchors (and the entries they covered) were cut or rewritten.
+    ExportedAnchorMissing { seq: i64 },
 }
 
 impl std::fmt::Display for Finding {
@@ -103,6 +138,18 @@ impl std::fmt::Display for Finding {
             Finding::Truncated { last_seq, anchored_seq } => write!(
                 f,
                 "the log ends at entry {last_seq} but entry {anchored_seq} was anchored: its end was cut off"
+            ),
+            Finding::AnchorChainBroken { seq } => write!(
+                f,
+                "the anchor at entry {seq} does not link to the anchor before it: an anchor was removed or replaced"
+            ),
+            Finding::Unanchored { from_seq, to_seq } => write!(
+                f,
+                "entries {from_seq}..={to_seq} are older than the anchoring deadline but no anchor covers them: anchors were removed (or the server was killed before anchoring)"
+            ),
+            Finding::ExportedAnchorMissing { seq } => write!(
+                f,
+                "the exported anchor at entry {seq} is missing from the database or differs: the log's anchors were cut or rewritten"
             ),
         }
     }
@@ -133,6 +180,8 @@ pub struct Verifier {
     by_hash: HashMap<[u8; 32], i64>,
     /// (seq, stored prev_hash, stored hash, content intact) in order.
     rows: Vec<(i64, [u8; 32], [u8; 32], bool)>,
+    /// Each entry's time, by position in `rows`.
+    times: Vec<i64>,
 }
 
 impl Verifier {
@@ -144,13 +193,18 @@ impl Verifier {
         let intact = chain_hash(&r.prev_hash, &r.event) == r.hash;
         self.by_hash.insert(r.hash, r.seq);
         self.rows.push((r.seq, r.prev_hash, r.hash, intact));
+        self.times.push(r.event.ts);
     }
 
-    /// Finishes with the anchors; `signature_ok` checks one anchor's signature.
+    /// Finishes with the anchors; `signature_ok` checks one anchor's signature; `deadline`
+    /// (when a signing key is set) flags entries that should have been anchored by now;
+    /// `exported` are anchors kept outside the database, each of which must be in it.
     pub fn finish(
         self,
         anchors: &[AuditAnchor],
         signature_ok: &dyn Fn(&AuditAnchor) -> bool,
+        deadline: Option<Deadline>,
+        exported: &[AuditAnchor],
     ) -> Report {
         let mut findings = Vec::new();
         let mut prev: Option<(i64, [u8; 32])> = None;
@@ -185,10 +239,18 @@ impl Verifier {
         let last_seq = prev.map_or(0, |(s, _)| s);
         let by_seq: HashMap<i64, [u8; 32]> = self.rows.iter().map(|&(s, _, h, _)| (s, h)).collect();
         let mut last_anchor = 0;
+        // The link the next chained anchor must carry (from the previous anchor, valid or not:
+        // a forged one is reported on its own).
+        let mut link: Option<[u8; 32]> = None;
         for a in anchors {
+            let expected = link.unwrap_or(GENESIS);
+            link = Some(anchor_link(&a.signature));
             if !signature_ok(a) {
                 findings.push(Finding::BadSignature { seq: a.seq });
                 continue;
+            }
+            if a.prev.is_some_and(|p| p != expected) {
+                findings.push(Finding::AnchorChainBroken { seq: a.seq });
             }
             last_anchor = last_anchor.max(a.seq);
             match by_seq.get(&a.seq) {
@@ -203,6 +265,33 @@ impl Verifier {
             }
         }
         let unanchored = self.rows.iter().filter(|r| r.0 > last_anchor).count() as u64;
+        if let Some(d) = deadline {
+            let overdue: Vec<i64> = self
+                .rows
+                .iter()
+                .zip(&self.times)
+                .filter(|(r, &ts)| r.0 > last_anchor && ts < d.now_ms - d.max_age_ms)
+                .map(|(r, _)| r.0)
+                .collect();
+            if let (Some(&from_seq), Some(&to_seq)) = (overdue.first(), overdue.last()) {
+                findings.push(Finding::Unanchored { from_seq, to_seq });
+            }
+        }
+        let stored: HashMap<i64, &AuditAnchor> = anchors.iter().map(|a| (a.seq, a)).collect();
+        for e in exported {
+            let same = stored
+                .get(&e.seq)
+                .is_some_and(|a| a.hash == e.hash && a.signature == e.signature && a.ts == e.ts);
+            if !same {
+                findings.push(Finding::ExportedAnchorMissing { seq: e.seq });
+                if e.seq > last_seq && signature_ok(e) {
+                    findings.push(Finding::Truncated {
+                        last_seq,
+                        anchored_seq: e.seq,
+                    });
+                }
+            }
+        }
         Report {
             entries: self.rows.len() as u64,
             anchors: anchors.len() as u64,
@@ -253,7 +342,7 @@ mod tests {
         for r in rows {
             v.push(r);
         }
-        v.finish(anchors, &|a| a.signature == b"ok")
+        v.finish(anchors, &|a| a.signature == b"ok", None, &[])
     }
 
     fn anchor(r: &AuditRecord) -> AuditAnchor {
@@ -261,6 +350,7 @@ mod tests {
             seq: r.seq,
             hash: r.hash,
             ts: 0,
+            prev: None,
             algorithm: "test".into(),
             key_id: "k".into(),
             signature: b"ok".to_vec(),
@@ -374,6 +464,127 @@ mod tests {
         assert_eq!(
             verify(&rows2, &[a]).findings,
             vec![Finding::AnchorMismatch { seq: 6 }]
+        );
+    }
+
+    /// Chained anchors of the entries at `seqs` (signature "ok<seq>": valid for
+    /// [`check_chained`]).
+    fn chained(rows: &[AuditRecord], seqs: &[i64]) -> Vec<AuditAnchor> {
+        let mut prev = GENESIS;
+        seqs.iter()
+            .map(|&seq| {
+                let r = &rows[(seq - 1) as usize];
+                let a = AuditAnchor {
+                    seq,
+                    hash: r.hash,
+                    ts: r.event.ts,
+                    prev: Some(prev),
+                    algorithm: "test".into(),
+                    key_id: "k".into(),
+                    signature: format!("ok{seq}").into_bytes(),
+                };
+                prev = anchor_link(&a.signature);
+                a
+            })
+            .collect()
+    }
+
+    fn check_chained(
+        rows: &[AuditRecord],
+        anchors: &[AuditAnchor],
+        deadline: Option<Deadline>,
+        exported: &[AuditAnchor],
+    ) -> Vec<Finding> {
+        let mut v = Verifier::new();
+        for r in rows {
+            v.push(r);
+        }
+        v.finish(
+            anchors,
+            &|a| a.signature.starts_with(b"ok"),
+            deadline,
+            exported,
+        )
+        .findings
+    }
+
+    /// Late enough that every entry of [`chain`] is past the anchoring deadline.
+    const LATE: Option<Deadline> = Some(Deadline {
+        now_ms: 1_700_000_000_000 + 10_000_000,
+        max_age_ms: 120_000,
+    });
+
+    #[test]
+    fn intact_chained_anchors_verify() {
+        let rows = chain(6);
+        let anchors = chained(&rows, &[2, 4, 6]);
+        assert_eq!(check_chained(&rows, &anchors, LATE, &anchors), vec![]);
+    }
+
+    #[test]
+    fn an_anchor_removed_from_the_middle_breaks_the_next_link() {
+        let rows = chain(6);
+        let mut anchors = chained(&rows, &[2, 4, 6]);
+        anchors.remove(1);
+        assert_eq!(
+            check_chained(&rows, &anchors, LATE, &[]),
+            vec![Finding::AnchorChainBroken { seq: 6 }]
+        );
+    }
+
+    #[test]
+    fn every_anchor_deleted_and_the_chain_rewritten_leaves_overdue_entries() {
+        let mut rows = chain(6);
+        rows[2].event.actor = "intruder".into();
+        let mut prev = rows[1].hash;
+        for r in rows.iter_mut().skip(2) {
+            r.prev_hash = prev;
+            r.hash = chain_hash(&prev, &r.event);
+            prev = r.hash;
+        }
+        assert_eq!(
+            check_chained(&rows, &[], LATE, &[]),
+            vec![Finding::Unanchored {
+                from_seq: 1,
+                to_seq: 6
+            }]
+        );
+        // Without a signing key (no deadline), the rewrite is undetectable: it is consistent.
+        assert_eq!(check_chained(&rows, &[], None, &[]), vec![]);
+    }
+
+    #[test]
+    fn the_end_cut_with_its_anchors_is_caught_by_the_exported_copies() {
+        let rows = chain(6);
+        let anchors = chained(&rows, &[2, 4, 6]);
+        // Entries 5 and 6 and the anchors at 4 and 6 removed: what is left is consistent.
+        let left = &rows[..3];
+        assert_eq!(check_chained(left, &anchors[..1], None, &[]), vec![]);
+        // With entry 3 overdue, the deadline catches it even without the exported copies.
+        assert_eq!(
+            check_chained(left, &anchors[..1], LATE, &[]),
+            vec![Finding::Unanchored {
+                from_seq: 3,
+                to_seq: 3
+            }]
+        );
+        // Cut exactly at an anchor: only the exported anchors tell.
+        let left = &rows[..2];
+        assert_eq!(check_chained(left, &anchors[..1], LATE, &[]), vec![]);
+        assert_eq!(
+            check_chained(left, &anchors[..1], LATE, &anchors),
+            vec![
+                Finding::ExportedAnchorMissing { seq: 4 },
+                Finding::Truncated {
+                    last_seq: 2,
+                    anchored_seq: 4
+                },
+                Finding::ExportedAnchorMissing { seq: 6 },
+                Finding::Truncated {
+                    last_seq: 2,
+                    anchored_seq: 6
+                },
+            ]
         );
     }
 }

@@ -95,7 +95,17 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<AuditRecord>>;
     /// The newest entry's seq and hash.
     async fn audit_head(&self) -> Result<Option<(i64, [u8; 32])>>;
-    async fn add_anchor(&self, anchor: AuditAnchor) -> Result<()>;
+    /// Appends an anchor of entry `seq` (hash `hash`) at `ts`, chained to the newest anchor in
+    /// the same transaction (so that anchors written by several processes form one chain):
+    /// `sign` gets the link and returns the anchor's (algorithm, key id, signature). Nothing
+    /// is written, and `None` returned, when an anchor at or beyond `seq` exists.
+    async fn append_anchor(
+        &self,
+        seq: i64,
+        hash: [u8; 32],
+        ts: i64,
+        sign: Box<dyn FnOnce([u8; 32]) -> (String, String, Vec<u8>) + Send + 'static>,
+    ) -> Result<Option<AuditAnchor>>;
     async fn anchors(&self) -> Result<Vec<AuditAnchor>>;
     /// Feeds every entry, in seq order, to `visit` (streamed; for verification and export).
     async fn scan_audit(

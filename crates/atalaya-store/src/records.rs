@@ -158,7 +158,11 @@ pub struct AuditAnchor {
     pub seq: i64,
     pub hash: [u8; 32],
     pub ts: Millis,
-    /// `hmac-sha256`.
+    /// The link to the anchor before it ([`crate::audit::anchor_link`] of its signature;
+    /// zeros for the first): removing or replacing an anchor breaks the next one's link.
+    /// `None` for anchors written before anchors were chained.
+    pub prev: Option<[u8; 32]>,
+    /// `hmac-sha256-chained` (signs the link too) or, for old anchors, `hmac-sha256`.
     pub algorithm: String,
     /// Which signing key (a fingerprint, not the key).
     pub key_id: String,

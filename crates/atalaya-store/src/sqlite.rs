@@ -118,6 +118,8 @@ CREATE TABLE deleted_tenants (
 );
 "#,
     "ALTER TABLE tenants ADD COLUMN guard_policy TEXT;",
+    // Anchors link to the anchor before them (NULL: written before anchors were chained).
+    "ALTER TABLE audit_anchors ADD COLUMN prev BLOB;",
 ];
 
 #[derive(Clone)]
@@ -718,13 +720,41 @@ impl AuditStore for SqliteStore {
         .await
     }
 
-    async fn add_anchor(&self, a: AuditAnchor) -> Result<()> {
+    async fn append_anchor(
+        &self,
+        seq: i64,
+        hash: [u8; 32],
+        ts: i64,
+        sign: Box<dyn FnOnce([u8; 32]) -> (String, String, Vec<u8>) + Send + 'static>,
+    ) -> Result<Option<AuditAnchor>> {
         self.write(move |tx| {
+            let last: Option<(i64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT seq, signature FROM audit_anchors ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if last.as_ref().is_some_and(|(s, _)| *s >= seq) {
+                return Ok(None);
+            }
+            let prev = last.map_or(crate::audit::GENESIS, |(_, sig)| {
+                crate::audit::anchor_link(&sig)
+            });
+            let (algorithm, key_id, signature) = sign(prev);
             tx.execute(
-                "INSERT OR REPLACE INTO audit_anchors (seq, hash, ts, algorithm, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![a.seq, a.hash.as_slice(), a.ts, a.algorithm, a.key_id, a.signature],
+                "INSERT INTO audit_anchors (seq, hash, ts, algorithm, key_id, signature, prev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![seq, hash.as_slice(), ts, algorithm, key_id, signature, prev.as_slice()],
             )?;
-            Ok(())
+            Ok(Some(AuditAnchor {
+                seq,
+                hash,
+                ts,
+                prev: Some(prev),
+                algorithm,
+                key_id,
+                signature,
+            }))
         })
         .await
     }
@@ -732,7 +762,7 @@ impl AuditStore for SqliteStore {
     async fn anchors(&self) -> Result<Vec<AuditAnchor>> {
         self.with(|c| {
             let mut s = c.prepare(
-                "SELECT seq, hash, ts, algorithm, key_id, signature FROM audit_anchors ORDER BY seq",
+                "SELECT seq, hash, ts, algorithm, key_id, signature, prev FROM audit_anchors ORDER BY seq",
             )?;
             let rows = s.query_map([], |r| {
                 Ok(AuditAnchor {
@@ -742,6 +772,7 @@ impl AuditStore for SqliteStore {
                     algorithm: r.get(3)?,
                     key_id: r.get(4)?,
                     signature: r.get(5)?,
+                    prev: r.get::<_, Option<Vec<u8>>>(6)?.map(hash32).transpose()?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -170,7 +170,7 @@ async fn main() {
     );
     t.anchor(true).await.unwrap();
     let start = Instant::now();
-    let report = t.audit_verify(&op).await.unwrap();
+    let report = t.audit_verify(&op, &[]).await.unwrap();
     let s = start.elapsed().as_secs_f64();
     assert!(report.ok(), "{:?}", report.findings);
     println!(

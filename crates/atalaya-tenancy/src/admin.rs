@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use atalaya_store::{
-    audit::{anchor_message, Report, Verifier},
+    audit::{anchor_message, Deadline, Report, Verifier},
     AuditEvent, AuditRecord, InferenceRecord, KeyRecord, KeyUpdate, Limits, Millis, Role, Tenant,
     UsageRow,
 };
@@ -472,8 +472,13 @@ impl Tenancy {
             .await?)
     }
 
-    /// Verifies the whole chain and its anchors.
-    pub async fn audit_verify(&self, who: &Principal) -> Result<Report> {
+    /// Verifies the whole chain and its anchors, and that every anchor in `exported` (copies
+    /// kept outside the database by `audit.anchor_sink`) is still in it.
+    pub async fn audit_verify(
+        &self,
+        who: &Principal,
+        exported: &[atalaya_store::AuditAnchor],
+    ) -> Result<Report> {
         who.authorize(Action::Operate, None)?;
         self.flush().await?;
         let verifier = std::sync::Arc::new(std::sync::Mutex::new(Verifier::new()));
@@ -487,14 +492,33 @@ impl Tenancy {
         let anchors = self.store.anchors().await?;
         let verifier = std::mem::take(&mut *verifier.lock().unwrap_or_else(|p| p.into_inner()));
         let key = self.settings.audit_signing_key.clone();
-        Ok(verifier.finish(&anchors, &|a| match &key {
-            Some(k) => {
-                a.key_id == fingerprint(k)
-                    && hmac_verify(k, &anchor_message(a.seq, &a.hash, a.ts), &a.signature)
-            }
-            // Without the key, signatures cannot be checked: every anchor is suspect.
-            None => false,
-        }))
+        // With a key, the server anchors the head at least every interval (and at shutdown):
+        // entries older than twice that, plus up to a minute of slack, should be anchored.
+        let interval =
+            i64::try_from(self.settings.anchor_interval.as_millis()).unwrap_or(i64::MAX / 4);
+        let deadline = key.as_ref().map(|_| Deadline {
+            now_ms: crate::service::now_millis(),
+            max_age_ms: interval
+                .saturating_mul(2)
+                .saturating_add(interval.min(60_000)),
+        });
+        Ok(verifier.finish(
+            &anchors,
+            &|a| match &key {
+                Some(k) => {
+                    a.key_id == fingerprint(k)
+                        && hmac_verify(
+                            k,
+                            &anchor_message(a.seq, &a.hash, a.ts, a.prev.as_ref()),
+                            &a.signature,
+                        )
+                }
+                // Without the key, signatures cannot be checked: every anchor is suspect.
+                None => false,
+            },
+            deadline,
+            exported,
+        ))
     }
 
     /// Writes every entry as one JSON line with Elastic Common Schema field names.

@@ -17,6 +17,10 @@ pub struct AuditConfig {
     pub anchor_every: u64,
     /// …or after this many seconds with new entries.
     pub anchor_interval_secs: u64,
+    /// Where each anchor is also written, outside the database, so that it can be shipped to
+    /// write-once storage: `stdout` (one JSON line per anchor) or `file:PATH` (appended).
+    /// `atalaya audit verify --anchors FILE` checks the database against them.
+    pub anchor_sink: Option<String>,
 }
 
 impl Default for AuditConfig {
@@ -25,6 +29,7 @@ impl Default for AuditConfig {
             signing_key: None,
             anchor_every: 1000,
             anchor_interval_secs: 60,
+            anchor_sink: None,
         }
     }
 }
@@ -70,6 +75,28 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Where anchors are copied outside the database.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum AnchorSink {
+    #[default]
+    None,
+    Stdout,
+    File(std::path::PathBuf),
+}
+
+impl AnchorSink {
+    /// `stdout` or `file:PATH`.
+    pub fn parse(s: &str) -> Option<AnchorSink> {
+        match s {
+            "stdout" => Some(AnchorSink::Stdout),
+            _ => s
+                .strip_prefix("file:")
+                .filter(|p| !p.is_empty())
+                .map(|p| AnchorSink::File(p.into())),
+        }
+    }
+}
+
 /// Everything the tenancy service needs, secrets resolved.
 #[derive(Clone, Default)]
 pub struct Settings {
@@ -81,6 +108,7 @@ pub struct Settings {
     pub audit_signing_key: Option<Vec<u8>>,
     pub anchor_every: u64,
     pub anchor_interval: Duration,
+    pub anchor_sink: AnchorSink,
     pub master_key: Option<[u8; 32]>,
     pub previous_master_keys: Vec<[u8; 32]>,
     pub pricing: BTreeMap<String, Price>,

@@ -7,6 +7,7 @@
 //! process (the CLI) commits to the store, which a one-second poll of SQLite's
 //! `data_version` notices; a key revoked through the API is refused by the next request.
 
+use std::io::Write as _;
 use std::{
     collections::HashMap,
     sync::{
@@ -592,19 +593,53 @@ impl Tenancy {
             }
         }
         let ts = now_millis();
-        let message = atalaya_store::audit::anchor_message(seq, &hash, ts);
-        self.store
-            .add_anchor(atalaya_store::AuditAnchor {
+        let key = key.clone();
+        let written = self
+            .store
+            .append_anchor(
                 seq,
                 hash,
                 ts,
-                algorithm: "hmac-sha256".into(),
-                key_id: crate::crypto::fingerprint(key),
-                signature: crate::crypto::hmac_sign(key, &message),
-            })
+                Box::new(move |prev| {
+                    let message = atalaya_store::audit::anchor_message(seq, &hash, ts, Some(&prev));
+                    (
+                        "hmac-sha256-chained".to_owned(),
+                        crate::crypto::fingerprint(&key),
+                        crate::crypto::hmac_sign(&key, &message),
+                    )
+                }),
+            )
             .await?;
+        if let Some(a) = &written {
+            self.export_anchor(a);
+        }
         *lock(&self.last_anchor) = (seq, std::time::Instant::now());
         Ok(Some(seq))
+    }
+
+    /// Copies an anchor to the configured sink (a failure is logged: the anchor is in the
+    /// database either way).
+    fn export_anchor(&self, a: &atalaya_store::AuditAnchor) {
+        use crate::config::AnchorSink;
+        let line = anchor_json(a).to_string();
+        let result = match &self.settings.anchor_sink {
+            AnchorSink::None => Ok(()),
+            AnchorSink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}").and_then(|()| out.flush())
+            }
+            AnchorSink::File(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| {
+                    writeln!(f, "{line}")?;
+                    f.sync_data()
+                }),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, seq = a.seq, "writing the audit anchor to audit.anchor_sink");
+        }
     }
 
     /// One round of upkeep: flush queues, reload the cache if another process changed the
@@ -729,4 +764,36 @@ async fn open_keyring(
         store.rewrap_data_keys(opened.rewrapped, e).await?;
     }
     Ok(opened.keyring)
+}
+
+/// An anchor as one JSON object (the sink's line format, read back by
+/// [`parse_exported_anchor`]).
+pub fn anchor_json(a: &atalaya_store::AuditAnchor) -> serde_json::Value {
+    serde_json::json!({
+        "seq": a.seq,
+        "hash": hex::encode(a.hash),
+        "ts": a.ts,
+        "prev": a.prev.map(hex::encode),
+        "algorithm": a.algorithm,
+        "key_id": a.key_id,
+        "signature": hex::encode(&a.signature),
+    })
+}
+
+/// An exported anchor line; `None` when it is not one.
+pub fn parse_exported_anchor(line: &str) -> Option<atalaya_store::AuditAnchor> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let h32 = |s: &str| -> Option<[u8; 32]> { hex::decode(s).ok()?.try_into().ok() };
+    Some(atalaya_store::AuditAnchor {
+        seq: v["seq"].as_i64()?,
+        hash: h32(v["hash"].as_str()?)?,
+        ts: v["ts"].as_i64()?,
+        prev: match v["prev"].as_str() {
+            Some(p) => Some(h32(p)?),
+            None => None,
+        },
+        algorithm: v["algorithm"].as_str()?.to_owned(),
+        key_id: v["key_id"].as_str()?.to_owned(),
+        signature: hex::decode(v["signature"].as_str()?).ok()?,
+    })
 }

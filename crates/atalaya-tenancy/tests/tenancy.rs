@@ -513,7 +513,7 @@ async fn restart_keeps_all_state_and_master_keys_rotate() {
             rows[0].content["request"]["messages"][0]["content"],
             "PROMPT-OF-CAROL"
         );
-        let report = t.audit_verify(&op()).await.unwrap();
+        let report = t.audit_verify(&op(), &[]).await.unwrap();
         assert!(report.ok(), "{:?}", report.findings);
         assert!(report.anchors >= 1);
         entries_before = report.entries;
@@ -531,7 +531,7 @@ async fn restart_keeps_all_state_and_master_keys_rotate() {
             rows[0].content["request"]["messages"][0]["content"],
             "PROMPT-OF-CAROL"
         );
-        let report = t.audit_verify(&op()).await.unwrap();
+        let report = t.audit_verify(&op(), &[]).await.unwrap();
         assert!(report.ok(), "{:?}", report.findings);
         assert!(report.entries > entries_before, "the re-wrap is audited");
     }
@@ -573,7 +573,7 @@ async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
             .unwrap();
     }
     t.anchor(true).await.unwrap();
-    let report = t.audit_verify(&op()).await.unwrap();
+    let report = t.audit_verify(&op(), &[]).await.unwrap();
     assert!(report.ok(), "{:?}", report.findings);
     let n = report.last_seq;
     assert!(n >= 10);
@@ -583,20 +583,20 @@ async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
         dir.path(),
         "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 4",
     );
-    let f = t.audit_verify(&op()).await.unwrap().findings;
+    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
     assert_eq!(f, vec![Finding::Modified { seq: 4 }]);
     tamper(
         dir.path(),
         "UPDATE audit_log SET actor = 'cli:test' WHERE seq = 4",
     );
-    assert!(t.audit_verify(&op()).await.unwrap().ok());
+    assert!(t.audit_verify(&op(), &[]).await.unwrap().ok());
 
     // Reordered: two entries swap positions.
     tamper(
         dir.path(),
         "UPDATE audit_log SET seq = -1 WHERE seq = 6; UPDATE audit_log SET seq = 6 WHERE seq = 7; UPDATE audit_log SET seq = 7 WHERE seq = -1;",
     );
-    let f = t.audit_verify(&op()).await.unwrap().findings;
+    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
     assert!(
         f.iter().any(|x| matches!(
             x,
@@ -611,11 +611,11 @@ async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
         dir.path(),
         "UPDATE audit_log SET seq = -1 WHERE seq = 6; UPDATE audit_log SET seq = 6 WHERE seq = 7; UPDATE audit_log SET seq = 7 WHERE seq = -1;",
     );
-    assert!(t.audit_verify(&op()).await.unwrap().ok());
+    assert!(t.audit_verify(&op(), &[]).await.unwrap().ok());
 
     // Deleted: one entry from the middle, then the end of the log.
     tamper(dir.path(), "DELETE FROM audit_log WHERE seq = 5");
-    let f = t.audit_verify(&op()).await.unwrap().findings;
+    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
     assert_eq!(
         f,
         vec![Finding::Deleted {
@@ -627,7 +627,7 @@ async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
         dir.path(),
         &format!("DELETE FROM audit_log WHERE seq >= {}", n - 1),
     );
-    let f = t.audit_verify(&op()).await.unwrap().findings;
+    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
     assert!(
         f.contains(&Finding::Truncated {
             last_seq: n - 2,
@@ -641,7 +641,7 @@ async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
         dir.path(),
         "UPDATE audit_anchors SET signature = zeroblob(32)",
     );
-    let f = t.audit_verify(&op()).await.unwrap().findings;
+    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
     assert!(f.contains(&Finding::BadSignature { seq: n }), "{f:?}");
 }
 
@@ -759,4 +759,129 @@ async fn failed_authentications_are_audited_within_bounds() {
     assert!(from("10.9.9.9", "auth.failure")
         .iter()
         .all(|e| e.event.actor.len() == 12 && e.event.actor.starts_with("atl_Zz")));
+}
+
+/// A store with anchors after each of six admin changes, copied to a file sink; the interval
+/// is zero, so every entry is due for an anchor at once.
+async fn anchored_log(dir: &Path) -> (Arc<Tenancy>, std::path::PathBuf) {
+    let sink = dir.join("anchors.jsonl");
+    let t = open(
+        dir,
+        Settings {
+            anchor_interval: Duration::ZERO,
+            anchor_sink: atalaya_tenancy::config::AnchorSink::File(sink.clone()),
+            ..settings()
+        },
+    )
+    .await;
+    for i in 0..6 {
+        t.create_tenant(&op(), tenant(&format!("t{i}")))
+            .await
+            .unwrap();
+        t.flush().await.unwrap();
+        t.anchor(true).await.unwrap();
+    }
+    (t, sink)
+}
+
+fn exported(sink: &Path) -> Vec<atalaya_store::AuditAnchor> {
+    std::fs::read_to_string(sink)
+        .unwrap()
+        .lines()
+        .map(|l| atalaya_tenancy::service::parse_exported_anchor(l).unwrap())
+        .collect()
+}
+
+/// The attacks on the audit log an attacker with write access to the database can make
+/// without the signing key: each is reported.
+#[tokio::test]
+async fn audit_verification_catches_attacks_on_the_anchors() {
+    // Intact: the anchors link up and match their exported copies.
+    let dir = tempfile::tempdir().unwrap();
+    let (t, sink) = anchored_log(dir.path()).await;
+    let copies = exported(&sink);
+    assert!(copies.len() >= 6, "{copies:?}");
+    let r = t.audit_verify(&op(), &copies).await.unwrap();
+    assert!(r.ok(), "{:?}", r.findings);
+
+    // One anchor removed from the middle: the next one's link breaks.
+    let middle = copies[copies.len() / 2].seq;
+    let after = copies[copies.len() / 2 + 1].seq;
+    tamper(
+        dir.path(),
+        &format!("DELETE FROM audit_anchors WHERE seq = {middle}"),
+    );
+    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
+    assert_eq!(f, vec![Finding::AnchorChainBroken { seq: after }]);
+
+    // The end cut together with the anchors above the cut: consistent in the database, but
+    // the exported copies of those anchors are gone from it.
+    let dir = tempfile::tempdir().unwrap();
+    let (t, sink) = anchored_log(dir.path()).await;
+    let copies = exported(&sink);
+    let cut = copies[2].seq;
+    tamper(
+        dir.path(),
+        &format!(
+            "DELETE FROM audit_log WHERE seq > {cut}; DELETE FROM audit_anchors WHERE seq > {cut};"
+        ),
+    );
+    assert!(t.audit_verify(&op(), &[]).await.unwrap().ok());
+    let f = t.audit_verify(&op(), &copies).await.unwrap().findings;
+    assert!(
+        f.contains(&Finding::ExportedAnchorMissing { seq: copies[3].seq }),
+        "{f:?}"
+    );
+
+    // Every anchor deleted and the chain rewritten with consistent hashes: the entries are
+    // past their anchoring deadline with nothing covering them.
+    let dir = tempfile::tempdir().unwrap();
+    let (t, _) = anchored_log(dir.path()).await;
+    let conn = rusqlite::Connection::open(dir.path().join("platform.db")).unwrap();
+    conn.execute("UPDATE audit_log SET actor = 'intruder' WHERE seq = 2", [])
+        .unwrap();
+    let rows: Vec<(i64, atalaya_store::AuditEvent)> = {
+        let mut s = conn
+            .prepare("SELECT seq, ts, actor, action, tenant_id, target, outcome, source_ip, details FROM audit_log ORDER BY seq")
+            .unwrap();
+        s.query_map([], |r| {
+            let details: String = r.get(8)?;
+            Ok((
+                r.get(0)?,
+                atalaya_store::AuditEvent {
+                    ts: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    tenant_id: r.get(4)?,
+                    target: r.get(5)?,
+                    outcome: r.get(6)?,
+                    source_ip: r.get(7)?,
+                    details: serde_json::from_str(&details).unwrap(),
+                },
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    let mut prev = atalaya_store::audit::GENESIS;
+    for (seq, event) in rows {
+        let hash = atalaya_store::audit::chain_hash(&prev, &event);
+        conn.execute(
+            "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+            rusqlite::params![prev.as_slice(), hash.as_slice(), seq],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    conn.execute("DELETE FROM audit_anchors", []).unwrap();
+    let r = t.audit_verify(&op(), &[]).await.unwrap();
+    assert!(
+        matches!(
+            r.findings.as_slice(),
+            [Finding::Unanchored { from_seq: 1, .. }]
+        ),
+        "{:?}",
+        r.findings
+    );
 }

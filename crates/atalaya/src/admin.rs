@@ -43,7 +43,11 @@ async fn open(store: &StoreArgs) -> anyhow::Result<Arc<Tenancy>> {
     // The CLI authenticates no requests: the client keys' secrets need not be set here.
     config.auth.api_keys.clear();
     let lookup = |k: &str| std::env::var(k).ok();
-    let settings = config.tenancy_settings(&lookup)?;
+    let mut settings = config.tenancy_settings(&lookup)?;
+    // The command's standard output is its result: anchors it writes go to a file sink only.
+    if settings.anchor_sink == atalaya_tenancy::config::AnchorSink::Stdout {
+        settings.anchor_sink = atalaya_tenancy::config::AnchorSink::None;
+    }
     let dir = config.server.data_dir.clone();
     let s = tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))
         .await?
@@ -225,9 +229,36 @@ pub fn audit(cmd: AuditCommand) -> anyhow::Result<bool> {
     runtime()?.block_on(async move {
         let who = operator();
         match cmd {
-            AuditCommand::Verify { json, store } => {
+            AuditCommand::Verify {
+                json,
+                anchors,
+                store,
+            } => {
                 let t = open(&store).await?;
-                let report = t.audit_verify(&who).await?;
+                let exported = match &anchors {
+                    Some(path) => {
+                        let text = std::fs::read_to_string(path).with_context(|| {
+                            format!("cannot read the exported anchors {}", path.display())
+                        })?;
+                        text.lines()
+                            .filter(|l| !l.trim().is_empty())
+                            .enumerate()
+                            .map(|(i, l)| {
+                                atalaya_tenancy::service::parse_exported_anchor(l).with_context(
+                                    || {
+                                        format!(
+                                            "{} line {}: not an exported anchor",
+                                            path.display(),
+                                            i + 1
+                                        )
+                                    },
+                                )
+                            })
+                            .collect::<anyhow::Result<Vec<_>>>()?
+                    }
+                    None => Vec::new(),
+                };
+                let report = t.audit_verify(&who, &exported).await?;
                 let mut out = std::io::stdout().lock();
                 if json {
                     writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;

@@ -546,6 +546,10 @@ pub enum AuditCommand {
     Verify {
         #[arg(long)]
         json: bool,
+        /// Anchors exported by `audit.anchor_sink` (JSON Lines): each must still be in the
+        /// database, unchanged (catches a cut-off end together with its anchors).
+        #[arg(long, value_name = "FILE")]
+        anchors: Option<std::path::PathBuf>,
         #[command(flatten)]
         store: StoreArgs,
     },
