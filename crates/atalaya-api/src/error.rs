@@ -22,6 +22,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The body is larger than `server.max_body_bytes` (413).
     RequestTooLarge,
+    /// The client stopped sending the request body, or sent it too slowly (408).
+    RequestTimeout,
     /// The resource exists already, e.g. a collection name (409).
     Conflict,
     /// A guardrail refused the request or the answer: personal data of a blocked type, a
@@ -46,7 +48,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ContextLengthExceeded,
         ErrorCode::MissingApiKey,
@@ -56,6 +58,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::RequestTooLarge,
+        ErrorCode::RequestTimeout,
         ErrorCode::Conflict,
         ErrorCode::GuardrailViolation,
         ErrorCode::UnsupportedMediaType,
@@ -78,6 +81,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::RequestTooLarge => "request_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Conflict => "conflict",
             ErrorCode::GuardrailViolation => "guardrail_violation",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
@@ -100,6 +104,7 @@ impl ErrorCode {
             ErrorCode::PermissionDenied => 403,
             ErrorCode::ModelNotFound | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::Conflict => 409,
             ErrorCode::RequestTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
@@ -120,6 +125,7 @@ impl ErrorCode {
             | ErrorCode::NotFound
             | ErrorCode::MethodNotAllowed
             | ErrorCode::RequestTooLarge
+            | ErrorCode::RequestTimeout
             | ErrorCode::Conflict
             | ErrorCode::GuardrailViolation
             | ErrorCode::UnsupportedMediaType => "invalid_request_error",

@@ -168,6 +168,15 @@ pub struct ServerConfig {
     /// Reverse proxies (addresses or networks, `10.0.0.0/8`) whose `X-Forwarded-For` names
     /// the client in audit entries; empty = the TCP peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// Connections open at once (authenticated or not); one more is closed at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, in ms.
+    pub header_read_timeout_ms: u64,
+    /// Longest gap while a request body arrives, in ms (408 `request_timeout`).
+    pub body_read_timeout_ms: u64,
+    /// Slowest average rate a request body may arrive at after its first 5 s, in bytes per
+    /// second; 0 = none (408 `request_timeout`).
+    pub min_body_bytes_per_sec: u64,
 }
 
 impl Default for ServerConfig {
@@ -183,6 +192,10 @@ impl Default for ServerConfig {
             max_json_depth: 64,
             max_header_bytes: 32 * 1024,
             trusted_proxies: Vec::new(),
+            max_connections: 4096,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            min_body_bytes_per_sec: 1024,
         }
     }
 }
@@ -775,6 +788,26 @@ impl Config {
         }
         if self.audit.anchor_every == 0 {
             issue("audit.anchor_every".into(), "must be at least 1".into());
+        }
+        if self.server.max_connections == 0 {
+            issue("server.max_connections".into(), "must be at least 1".into());
+        }
+        for (key, ms) in [
+            (
+                "server.header_read_timeout_ms",
+                self.server.header_read_timeout_ms,
+            ),
+            (
+                "server.body_read_timeout_ms",
+                self.server.body_read_timeout_ms,
+            ),
+        ] {
+            if !(100..=3_600_000).contains(&ms) {
+                issue(
+                    key.into(),
+                    "must be between 100 and 3600000 (one hour)".into(),
+                );
+            }
         }
         if let Some(sink) = &self.audit.anchor_sink {
             if atalaya_tenancy::config::AnchorSink::parse(sink).is_none() {

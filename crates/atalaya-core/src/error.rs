@@ -105,6 +105,10 @@ pub enum Error {
     #[error("request body exceeds {limit} bytes")]
     RequestTooLarge { limit: u64 },
 
+    /// The client stopped sending its request body, or sent it too slowly.
+    #[error("{0}")]
+    RequestTimeout(String),
+
     #[error("upstream '{target}' rate limited the request: {detail}")]
     UpstreamRateLimited {
         target: String,
@@ -175,6 +179,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Error::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Error::RequestTooLarge { .. } => ErrorCode::RequestTooLarge,
+            Error::RequestTimeout(_) => ErrorCode::RequestTimeout,
             Error::UpstreamRateLimited { .. } => ErrorCode::RateLimitExceeded,
             Error::Upstream { .. } => ErrorCode::UpstreamError,
             Error::UpstreamTimeout { .. } => ErrorCode::UpstreamTimeout,

@@ -51,6 +51,12 @@ pub async fn read_body(req: Request, limit: u64) -> Result<bytes::Bytes, ApiErro
     match body.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) if crate::serve::body_timeout(e.as_ref()).is_some() => {
+            Err(ApiError(Error::RequestTimeout(
+                crate::serve::body_timeout(e.as_ref())
+                    .map_or_else(String::new, ToString::to_string),
+            )))
+        }
         Err(_) => Err(ApiError(Error::invalid(
             "the request body could not be read completely",
             None,

@@ -25,6 +25,7 @@ pub struct Server {
     state: Arc<AppState>,
     shutdown: CancellationToken,
     grace: std::time::Duration,
+    conn_limits: crate::serve::ConnLimits,
 }
 
 impl Server {
@@ -90,6 +91,16 @@ impl Server {
             cors: config.server.cors_allowed_origins.clone(),
             shutdown,
             grace: config.shutdown_grace(),
+            conn_limits: crate::serve::ConnLimits {
+                max_connections: config.server.max_connections,
+                header_read_timeout: std::time::Duration::from_millis(
+                    config.server.header_read_timeout_ms,
+                ),
+                body_read_timeout: std::time::Duration::from_millis(
+                    config.server.body_read_timeout_ms,
+                ),
+                min_body_bytes_per_sec: config.server.min_body_bytes_per_sec,
+            },
         })
     }
 
@@ -111,7 +122,13 @@ impl Server {
     pub async fn run(self, listener: TcpListener) -> Result<Shutdown, ServerError> {
         let health = run_health_checks(self.gateway.clone(), self.shutdown.clone());
         let app = app_with_cors(self.state, &self.cors);
-        let serving = serve(listener, app, self.shutdown.clone(), self.grace);
+        let serving = serve(
+            listener,
+            app,
+            self.shutdown.clone(),
+            self.grace,
+            self.conn_limits,
+        );
         let knowledge = self.knowledge.clone();
         // Upkeep stops when serving has ended (after the last request settled), then flushes.
         let upkeep_stop = CancellationToken::new();

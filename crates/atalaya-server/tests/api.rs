@@ -872,3 +872,97 @@ targets = [{ upstream = "a" }]
         .await
         .contains(r#"atalaya_upstream_up{upstream="a"} 0"#));
 }
+
+/// Reads from a raw connection until the server closes it or `wait` passes: what it sent.
+async fn read_until_closed(sock: &mut tokio::net::TcpStream, wait: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
+            Err(_) => return None, // still open
+            Ok(Ok(0) | Err(_)) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Slow clients cannot hold the server: headers that never finish close the connection, a
+/// body that stalls gets 408 `request_timeout`, and connections beyond
+/// `server.max_connections` are closed at once while the others are served.
+#[tokio::test]
+async fn slow_and_surplus_clients_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let fake = FakeUpstream::start().await.unwrap();
+    let h = start(
+        &format!(
+            "[server]\nheader_read_timeout_ms = 300\nbody_read_timeout_ms = 300\nmax_connections = 2\n{ONE}"
+        ),
+        &[&fake],
+    )
+    .await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+
+    // Headers sent halfway, then nothing: closed after the header timeout.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let t = std::time::Instant::now();
+    assert!(read_until_closed(&mut slow, Duration::from_secs(5))
+        .await
+        .is_some());
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+
+    // A body that stops after 10 of 100 bytes: 408 with a stable code.
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(
+            format!(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"model\":"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stalled, Duration::from_secs(5))
+        .await
+        .unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+
+    // Two idle connections take both slots; a third is closed at once.
+    let mut a = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = c
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert_eq!(
+        read_until_closed(&mut c, Duration::from_secs(2))
+            .await
+            .as_deref(),
+        Some(""),
+        "the surplus connection is closed without an answer"
+    );
+    // The first is served (and its slot, freed on close, lets a new client in).
+    a.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut a, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        h.http
+            .get(format!("{}/healthz", h.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
