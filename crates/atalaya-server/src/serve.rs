@@ -68,6 +68,8 @@ pub async fn serve(
     limits: ConnLimits,
 ) -> Result<Shutdown, ServerError> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Connection tasks; the graceful-shutdown watcher is what waits for them.
+    let tasks = tokio_util::task::TaskTracker::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut refused: u64 = 0;
     loop {
@@ -115,7 +117,7 @@ pub async fn serve(
             .header_read_timeout(limits.header_read_timeout)
             .serve_connection(TokioIo::new(tcp), service);
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
@@ -123,6 +125,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    tasks.close();
     tokio::select! {
         biased;
         () = graceful.shutdown() => Ok(Shutdown::Drained),
