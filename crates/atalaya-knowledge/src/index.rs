@@ -273,6 +273,28 @@ impl KeywordIndex {
         self.reader.reload().map_err(index_err)
     }
 
+    /// Rewrites the segments that hold deleted chunks, then removes the old segment files:
+    /// tantivy only marks deletions, so a deleted document's text would otherwise stay on disk
+    /// until merges happened to reach it.
+    pub fn purge_deleted(&self) -> Result<(), Error> {
+        let searcher = self.reader.searcher();
+        let stale: Vec<tantivy::index::SegmentId> = searcher
+            .segment_readers()
+            .iter()
+            .filter(|s| s.num_deleted_docs() > 0)
+            .map(tantivy::SegmentReader::segment_id)
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        self.with_writer(|w| {
+            w.merge(&stale).wait().map_err(index_err)?;
+            w.garbage_collect_files().wait().map_err(index_err)?;
+            Ok(())
+        })?;
+        self.reader.reload().map_err(index_err)
+    }
+
     pub fn len(&self) -> u64 {
         self.reader.searcher().num_docs()
     }

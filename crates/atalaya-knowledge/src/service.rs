@@ -338,7 +338,19 @@ impl KnowledgeBase {
             let _ = std::fs::remove_dir_all(&d);
             let _ = std::fs::remove_file(ann_path(&d));
         }
-        Ok(())
+        self.store.checkpoint()
+    }
+
+    /// Deletes everything of `tenant`: its collections (documents, chunks, index files) and
+    /// its tasks. Returns the number of collections.
+    pub fn delete_tenant(&self, tenant: &str) -> Result<usize, Error> {
+        let collections = self.store.collections(tenant)?;
+        for c in &collections {
+            self.delete_collection(tenant, &c.name)?;
+        }
+        self.store.delete_tasks(tenant)?;
+        self.store.checkpoint()?;
+        Ok(collections.len())
     }
 
     /// Forgets a collection's indexes: the next use rebuilds them from the store.
@@ -580,6 +592,13 @@ impl KnowledgeBase {
                     .delete(&removed)
                     .and_then(|()| ix.keyword.upsert(&indexed))
                     .and_then(|()| ix.keyword.commit())
+                    .and_then(|()| {
+                        if removed.is_empty() {
+                            Ok(())
+                        } else {
+                            ix.keyword.purge_deleted()
+                        }
+                    })
                     .and_then(|()| ix.vectors.delete(&removed))
                     .and_then(|()| ix.vectors.upsert(&indexed));
                 if let Err(e) = updated {
@@ -857,11 +876,13 @@ impl KnowledgeBase {
             .keyword
             .delete(&removed)
             .and_then(|()| ix.keyword.commit())
+            .and_then(|()| ix.keyword.purge_deleted())
             .and_then(|()| ix.vectors.delete(&removed));
         if updated.is_err() {
             self.evict(c);
         }
-        updated
+        updated?;
+        self.store.checkpoint()
     }
 
     /// Ranked chunks for `query`, with their sources and positions.

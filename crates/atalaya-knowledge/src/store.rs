@@ -260,6 +260,10 @@ impl Store {
 
     fn init(conn: Connection) -> Result<Store, Error> {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        // Deleted documents, chunks and uploaded bytes are overwritten in the file, not
+        // left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(db)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db)?;
         let version: i64 = conn
@@ -380,6 +384,21 @@ impl Store {
     }
 
     /// Deletes a collection with its documents and chunks.
+    /// Moves the write-ahead log into the database file and empties it (after deletions: no
+    /// older copy of a deleted page stays in the log).
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.conn()?
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(db)
+    }
+
+    /// Deletes every task of `tenant` (with its items and any upload bytes still pending).
+    pub fn delete_tasks(&self, tenant: &str) -> Result<usize, Error> {
+        self.conn()?
+            .execute("DELETE FROM tasks WHERE tenant = ?1", params![tenant])
+            .map_err(db)
+    }
+
     pub fn delete_collection(&self, tenant: &str, name: &str) -> Result<bool, Error> {
         let n = self
             .conn()?

@@ -130,7 +130,20 @@ CREATE INDEX feedback_by_ticket ON feedback (ticket_id);
     r#"
 CREATE INDEX tickets_by_customer ON tickets (customer_id, tenant);
 "#,
+    // The data subject a ticket was created for (`x-atalaya-subject`), when it is not the
+    // ticket's customer_id: erasure and export find the ticket by either.
+    r#"
+CREATE TABLE ticket_subjects (
+    ticket_id TEXT NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
+    subject TEXT NOT NULL,
+    PRIMARY KEY (ticket_id, subject)
+);
+CREATE INDEX ticket_subjects_by_subject ON ticket_subjects (subject);
+"#,
 ];
+
+/// Tickets of a data subject: its customer_id, or tagged with it.
+const OF_SUBJECT: &str = "(customer_id = ?1 OR id IN (SELECT ticket_id FROM ticket_subjects WHERE subject = ?1)) AND (?2 IS NULL OR tenant = ?2)";
 
 const COLUMNS: &str = "id, tenant, created_at, updated_at, subject, body, customer_id, channel, status, reason, language, intent, priority, confidence, draft, citations, pipeline, pipeline_version, trace";
 
@@ -282,8 +295,7 @@ impl TicketStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {COLUMNS} FROM tickets WHERE customer_id = ?1 AND (?2 IS NULL OR tenant = ?2)
-                 ORDER BY created_at, id"
+                "SELECT {COLUMNS} FROM tickets WHERE {OF_SUBJECT} ORDER BY created_at, id"
             ))
             .map_err(db)?;
         let rows = stmt
@@ -306,19 +318,64 @@ impl TicketStore {
             .map_err(db)?;
         let feedback = tx
             .execute(
-                "DELETE FROM feedback WHERE ticket_id IN
-                 (SELECT id FROM tickets WHERE customer_id = ?1 AND (?2 IS NULL OR tenant = ?2))",
+                &format!(
+                    "DELETE FROM feedback WHERE ticket_id IN (SELECT id FROM tickets WHERE {OF_SUBJECT})"
+                ),
                 params![customer_id, tenant],
             )
             .map_err(db)?;
         let tickets = tx
             .execute(
-                "DELETE FROM tickets WHERE customer_id = ?1 AND (?2 IS NULL OR tenant = ?2)",
+                &format!("DELETE FROM tickets WHERE {OF_SUBJECT}"),
                 params![customer_id, tenant],
             )
             .map_err(db)?;
         tx.commit().map_err(db)?;
+        drop(conn);
+        self.checkpoint()?;
         Ok((tickets as u64, feedback as u64))
+    }
+
+    /// Records that ticket `id` was created for data subject `subject` (besides its
+    /// customer_id).
+    pub fn tag_subject(&self, id: &str, subject: &str) -> Result<(), PipelineError> {
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO ticket_subjects (ticket_id, subject) VALUES (?1, ?2)",
+                params![id, subject],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Deletes every ticket of `tenant` and their feedback (the tenant is being deleted).
+    pub fn delete_tenant(&self, tenant: &str) -> Result<u64, PipelineError> {
+        let n = {
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db)?;
+            tx.execute(
+                "DELETE FROM feedback WHERE ticket_id IN (SELECT id FROM tickets WHERE tenant = ?1)",
+                params![tenant],
+            )
+            .map_err(db)?;
+            let n = tx
+                .execute("DELETE FROM tickets WHERE tenant = ?1", params![tenant])
+                .map_err(db)?;
+            tx.commit().map_err(db)?;
+            n
+        };
+        self.checkpoint()?;
+        Ok(n as u64)
+    }
+
+    /// Moves the write-ahead log into the database file and empties it: pages holding deleted
+    /// text (overwritten there by `secure_delete`) leave no older copy in the log.
+    fn checkpoint(&self) -> Result<(), PipelineError> {
+        self.conn()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(db)
     }
 
     /// Records an agent's feedback and moves the ticket on: a final text makes it

@@ -211,9 +211,38 @@ pub async fn delete_tenant(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state.tenancy.delete_tenant(&p, &id).await?;
+    let purged = purge_tenant_data(&state, &id).await?;
     Ok(Json(
-        serde_json::json!({"id": id, "object": "tenant", "deleted": true}),
+        serde_json::json!({"id": id, "object": "tenant", "deleted": true, "purged": purged}),
     ))
+}
+
+/// Everything a deleted tenant left outside the platform store: knowledge collections (with
+/// their index files) and tasks, tickets, classifiers.
+async fn purge_tenant_data(state: &AppState, tenant: &str) -> Result<serde_json::Value, Error> {
+    let collections = match &state.knowledge {
+        Some(k) => match k.kb(false).map_err(crate::error::knowledge_error)? {
+            Some(kb) => {
+                let t = tenant.to_owned();
+                crate::knowledge::blocking(move || {
+                    kb.delete_tenant(&t).map_err(crate::error::knowledge_error)
+                })
+                .await?
+            }
+            None => 0,
+        },
+        None => 0,
+    };
+    let tickets = state
+        .pipelines
+        .delete_tenant_tickets(tenant.to_owned())
+        .await?;
+    let classifiers = state.classify.delete_tenant(tenant)?;
+    Ok(serde_json::json!({
+        "collections": collections,
+        "tickets": tickets,
+        "classifiers": classifiers,
+    }))
 }
 
 pub async fn create_key(

@@ -58,7 +58,32 @@ pub fn classifier_path(data_dir: &Path, tenant: &str, name: &str) -> Result<Path
         .join(format!("{name}.atc")))
 }
 
+/// Deletes every classifier of `tenant` (`<data_dir>/classifiers/TENANT/`). Returns whether
+/// there were any.
+pub fn delete_tenant_classifiers(data_dir: &Path, tenant: &str) -> Result<bool, Error> {
+    if !valid_name(tenant) {
+        return Ok(false);
+    }
+    let dir = data_dir.join("classifiers").join(tenant);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::Internal(format!(
+            "cannot delete {}: {e}",
+            dir.display()
+        ))),
+    }
+}
+
 impl ClassifyService {
+    /// Deletes the tenant's classifiers, from disk and from the cache.
+    pub fn delete_tenant(&self, tenant: &str) -> Result<bool, Error> {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|(t, _), _| t != tenant);
+        }
+        delete_tenant_classifiers(&self.data_dir, tenant)
+    }
+
     pub fn new(data_dir: &Path, embedders: HashMap<String, Arc<EngineEmbedder>>) -> Self {
         ClassifyService {
             data_dir: data_dir.to_owned(),

@@ -1704,17 +1704,34 @@ impl PipelineService {
         Ok((ticket, outcome))
     }
 
-    /// Triages a ticket and stores it.
+    /// Triages a ticket and stores it, tagged with `data_subject` (`x-atalaya-subject`) when
+    /// that is not its customer_id, so that the subject's erasure and export find it.
     pub async fn create_ticket(
         &self,
         ctx: &RequestContext,
         t: TicketInput,
+        data_subject: Option<String>,
     ) -> Result<(atalaya_pipeline::tickets::Ticket, RunOutcome), Error> {
         // The store first: a ticket is never triaged (and paid for) without a place to go.
         let store = self.tickets()?;
         let (ticket, outcome) = self.triage(ctx, t).await?;
         let stored = ticket.clone();
-        knowledge::blocking(move || store.insert(&stored).map_err(pipeline_error)).await?;
+        knowledge::blocking(move || {
+            store.insert(&stored).map_err(pipeline_error)?;
+            match data_subject {
+                Some(s) if stored.customer_id.as_deref() != Some(s.as_str()) => {
+                    store.tag_subject(&stored.id, &s).map_err(pipeline_error)
+                }
+                _ => Ok(()),
+            }
+        })
+        .await?;
         Ok((ticket, outcome))
+    }
+
+    /// Deletes every ticket of `tenant` (the tenant is being deleted).
+    pub async fn delete_tenant_tickets(&self, tenant: String) -> Result<u64, Error> {
+        let store = self.tickets()?;
+        knowledge::blocking(move || store.delete_tenant(&tenant).map_err(pipeline_error)).await
     }
 }

@@ -472,16 +472,19 @@ pub async fn create_ticket(
         ))
     })?;
     let chars = w.body.len() + w.subject.as_ref().map_or(0, String::len);
+    let data_subject = subject(&headers, w.customer_id.as_deref());
     admit_run(
         &state,
         &ctx,
         &facts,
         &svc.tickets_pipeline,
         chars,
-        subject(&headers, w.customer_id.as_deref()),
+        data_subject.clone(),
         || json!({"ticket": {"subject": w.subject, "body": w.body}}),
     )?;
-    let (ticket, outcome) = svc.create_ticket(&ctx, ticket_input(w)).await?;
+    let (ticket, outcome) = svc
+        .create_ticket(&ctx, ticket_input(w), data_subject)
+        .await?;
     note_run(&facts, &outcome.pipeline, &outcome);
     Ok((StatusCode::CREATED, Json(ticket_wire(ticket, true))).into_response())
 }

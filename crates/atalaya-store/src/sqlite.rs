@@ -345,6 +345,17 @@ impl SqliteStore {
     }
 
     /// Runs `f` in an immediate (write-locked) transaction and commits it.
+    /// Moves the write-ahead log into the database file and empties it: after an erasure,
+    /// no older copy of a deleted row's page stays in the log (`secure_delete` has zeroed it
+    /// in the database file).
+    async fn checkpoint(&self) -> Result<()> {
+        self.with(|c| {
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Transaction) -> Result<T> + Send + 'static,
@@ -520,7 +531,8 @@ impl TenantStore for SqliteStore {
             append_in(tx, vec![audit])?;
             Ok(())
         })
-        .await
+        .await?;
+        self.checkpoint().await
     }
 }
 
@@ -930,7 +942,7 @@ impl InferenceStore for SqliteStore {
         audit: AuditEvent,
     ) -> Result<u64> {
         let (tenant_id, h) = (tenant_id.map(str::to_owned), subject_hash.to_vec());
-        self.write(move |tx| {
+        let n = self.write(move |tx| {
             let n = tx.execute(
                 "DELETE FROM inference_log WHERE subject_hash = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
                 params![h, tenant_id],
@@ -942,7 +954,9 @@ impl InferenceStore for SqliteStore {
             append_in(tx, vec![audit])?;
             Ok(n as u64)
         })
-        .await
+        .await?;
+        self.checkpoint().await?;
+        Ok(n)
     }
 
     async fn expire_inference(&self, tenant_id: &str, before: Millis) -> Result<u64> {

@@ -74,6 +74,33 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// What a deleted tenant left outside the platform store (as the server's tenant deletion
+/// does): knowledge collections, index files and tasks; tickets; classifiers.
+fn purge_tenant_files(store: &StoreArgs, tenant: &str) -> anyhow::Result<serde_json::Value> {
+    let config = crate::tool_config(store.config.as_deref(), store.data_dir.clone())?;
+    let dir = &config.server.data_dir;
+    let collections = if dir.join("knowledge").join("knowledge.db").exists() {
+        atalaya_knowledge::service::KnowledgeBase::open(dir)
+            .and_then(|kb| kb.delete_tenant(tenant))
+            .map_err(|e| anyhow::anyhow!("deleting the tenant's knowledge: {e}"))?
+    } else {
+        0
+    };
+    let tickets = if dir.join("tickets.db").exists() {
+        atalaya_pipeline::tickets::TicketStore::open(dir)
+            .and_then(|s| s.delete_tenant(tenant))
+            .map_err(|e| anyhow::anyhow!("deleting the tenant's tickets: {e}"))?
+    } else {
+        0
+    };
+    let classifiers = atalaya_server::classify::delete_tenant_classifiers(dir, tenant)?;
+    Ok(serde_json::json!({
+        "collections": collections,
+        "tickets": tickets,
+        "classifiers": classifiers,
+    }))
+}
+
 /// Signs the audit chain's head if an anchor is due, after a change.
 async fn settle(t: &Tenancy) -> anyhow::Result<()> {
     t.flush().await?;
@@ -218,7 +245,8 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
                 let t = open(&store).await?;
                 t.delete_tenant(&who, &id).await?;
                 settle(&t).await?;
-                print(&serde_json::json!({"id": id, "deleted": true}))
+                let purged = purge_tenant_files(&store, &id)?;
+                print(&serde_json::json!({"id": id, "deleted": true, "purged": purged}))
             }
         }
     })

@@ -106,7 +106,7 @@ pub fn run(cmd: TicketsCommand) -> anyhow::Result<bool> {
                     let id = id.unwrap_or(json!(n));
                     let t = ticket_input(t);
                     let r = if store {
-                        svc.create_ticket(&ctx, t).await
+                        svc.create_ticket(&ctx, t, None).await
                     } else {
                         svc.triage(&ctx, t).await
                     };

@@ -661,3 +661,125 @@ async fn hostile_uploads_fail_alone_and_the_server_survives() {
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 }
+
+/// Files under `dir` (recursively) whose bytes contain `marker`.
+fn files_containing(dir: &Path, marker: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                if bytes.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+                    found.push(p);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Deleting a document, erasing a data subject (tickets tagged with `x-atalaya-subject`)
+/// and deleting a tenant leave no byte of the text behind: every file under the data
+/// directory is searched for a marker (database files, write-ahead logs, index segments).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_and_tenant_deletion_leave_nothing_behind() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir_all(&pipelines).unwrap();
+    std::fs::write(
+        pipelines.join("triage.yaml"),
+        "name: triage\nsteps:\n  - id: language\n    kind: detect_language\n",
+    )
+    .unwrap();
+    let cfg = format!(
+        "{}[pipelines]\npaths = [\"{}\"]\ntickets_pipeline = \"triage\"\n",
+        config(&data, &fake.base_url()),
+        pipelines.display()
+    );
+    let cfg_path = dir.path().join("atalaya.toml");
+    std::fs::write(&cfg_path, &cfg).unwrap();
+    let key = common::tenant_key(&data, "acme", &[]);
+    let (mut child, base) = common::serve_file(&cfg_path, KEY).await;
+    let api = Api::with_key(&base, &key);
+
+    // A ticket for data subject "subj-77" (its customer_id is another id).
+    let (s, t) = api
+        .send(
+            api.http
+                .post(format!("{base}/v1/tickets"))
+                .header("x-atalaya-subject", "subj-77")
+                .json(&json!({"customer_id": "cust-1", "body": "My parcel MARKERTICKET93 never came, hola"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+
+    // Two documents; one is deleted.
+    let (s, _) = api.post("/v1/knowledge", json!({"name": "kb"})).await;
+    assert_eq!(s, 201);
+    let (s, t) = api
+        .post(
+            "/v1/knowledge/kb/documents",
+            json!({"documents": [
+                {"source": "keep.md", "content": "# Keep\n\nThe MARKERDOC41 plan covers roaming in Europe."},
+                {"source": "gone.md", "content": "# Gone\n\nThe MARKERDEL58 plan was withdrawn last year."},
+            ]}),
+        )
+        .await;
+    assert_eq!(s, 202, "{t}");
+    assert_eq!(
+        api.wait(t["id"].as_i64().unwrap()).await["status"],
+        "succeeded"
+    );
+    let (_, list) = api.get("/v1/knowledge/kb/documents").await;
+    let gone = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["source"] == "gone.md")
+        .unwrap()["id"]
+        .clone();
+    let (s, t) = api
+        .delete(&format!("/v1/knowledge/kb/documents/{gone}"))
+        .await;
+    assert!(s == 200 || s == 202, "{s} {t}");
+    if s == 202 {
+        api.wait(t["id"].as_i64().unwrap()).await;
+    }
+    assert!(
+        !files_containing(&data, "MARKERDOC41").is_empty(),
+        "the kept document is stored"
+    );
+    let left = files_containing(&data, "MARKERDEL58");
+    assert!(left.is_empty(), "the deleted document survives in {left:?}");
+
+    // The data subject's erasure finds the ticket through its tag.
+    let cfg_s = cfg_path.to_str().unwrap();
+    let v = common::cli_json(
+        &["subjects", "erase", "subj-77", "--config", cfg_s],
+        &[("KEY", KEY)],
+    )
+    .await;
+    assert_eq!(v["deleted"]["tickets"], 1, "{v}");
+    let left = files_containing(&data, "MARKERTICKET93");
+    assert!(left.is_empty(), "the erased ticket survives in {left:?}");
+
+    // Deleting the tenant removes its knowledge (documents, chunks, index files).
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let v = common::cli_json(
+        &["tenants", "delete", "acme", "--config", cfg_s],
+        &[("KEY", KEY)],
+    )
+    .await;
+    assert_eq!(v["purged"]["collections"], 1, "{v}");
+    let left = files_containing(&data, "MARKERDOC41");
+    assert!(
+        left.is_empty(),
+        "the deleted tenant's document survives in {left:?}"
+    );
+}
