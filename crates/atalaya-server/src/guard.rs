@@ -18,7 +18,7 @@ use std::{
 use atalaya_api::guard as wire;
 use atalaya_core::{
     config::Config,
-    domain::{ChatRequest, Content, Role, StreamChunk},
+    domain::{ChatMessage, ChatRequest, Content, Role, StreamChunk},
     gateway::GatewayStream,
     metrics::Metrics,
     Error,
@@ -343,20 +343,42 @@ impl GuardService {
         } else {
             Vec::new()
         };
-        // 1. Injection: the last user message (direct) and tool output (indirect).
+        // Logprobs would reveal the answer's tokens before the output checks saw them.
+        if policy.output.enabled && req.params.logprobs == Some(true) {
+            return Err(Error::invalid(
+                "logprobs are not returned on a route with output checks (they would carry the unchecked answer); drop 'logprobs' or use a route without output checks",
+                Some("logprobs"),
+            ));
+        }
+        // 1. Injection: every user turn and every client-supplied system or developer
+        //    message (direct), tool output and the tool calls replayed in the history
+        //    (indirect). The sources Atalaya inserted were screened as documents already.
         if policy.injection.enabled {
             let last_user = req.messages.iter().rposition(|m| m.role == Role::User);
             for (i, m) in req.messages.iter().enumerate() {
-                let source = match m.role {
-                    Role::User if Some(i) == last_user => Source::User,
-                    Role::Tool | Role::Function => Source::Document,
+                let calls = tool_call_text(m);
+                // A system prompt is instructions by nature, which the classifier is trained
+                // to flag: there, only the rules (an override, a mode switch, a fake
+                // delimiter) count.
+                let system = matches!(m.role, Role::System | Role::Developer);
+                let (source, text) = match m.role {
+                    Role::User => (Source::User, originals[i].clone()),
+                    Role::System | Role::Developer if Some(i) != sources_at => {
+                        (Source::User, originals[i].clone())
+                    }
+                    Role::Tool | Role::Function => (Source::Document, originals[i].clone()),
+                    Role::Assistant if !calls.is_empty() => (Source::Document, calls),
                     _ => continue,
                 };
-                let r = self.guard.injection.scan(
-                    &originals[i],
+                let mut r = self.guard.injection.scan(
+                    &text,
                     source,
                     policy.injection.threshold_for(source),
                 );
+                if system {
+                    r.reasons.retain(|x| *x != "classifier");
+                    r.flagged = r.flagged && !r.reasons.is_empty();
+                }
                 let detector = match source {
                     Source::User => "injection",
                     Source::Document => "injection_document",
@@ -388,7 +410,7 @@ impl GuardService {
                             reasons: r.reasons,
                         },
                     );
-                } else if source == Source::User {
+                } else if Some(i) == last_user {
                     self.record(
                         &mut decisions,
                         Decision {
@@ -403,18 +425,30 @@ impl GuardService {
                 }
             }
         }
-        // 2. PII in user, tool and assistant-history messages.
+        // 2. PII in every message (the retrieved sources and client system prompts too),
+        //    in the tool-call arguments of the history, and in the `user` field.
         let mut vault = Vault::new();
         let mut counts: HashMap<(EntityType, Action), u32> = HashMap::new();
         if policy.pii.enabled {
             let inputs: Vec<&str> = originals.iter().map(String::as_str).collect();
-            for (i, m) in req.messages.iter_mut().enumerate() {
-                if !matches!(
-                    m.role,
-                    Role::User | Role::Tool | Role::Function | Role::Assistant
-                ) {
-                    continue;
+            if let Some(user) = req.user.as_mut() {
+                let findings = self.guard.pii.scan(user);
+                if !findings.is_empty() {
+                    let (new, reps) =
+                        atalaya_guard::pseudo::redact(user, &findings, policy, &mut vault, &inputs)
+                            .map_err(|e| {
+                                if let GuardError::BlockedEntity(_) = e {
+                                    self.metrics.guard_decision("pii", "block");
+                                }
+                                to_error(e, Some("user".into()))
+                            })?;
+                    for r in reps {
+                        *counts.entry((r.kind, r.action)).or_insert(0) += 1;
+                    }
+                    *user = new;
                 }
+            }
+            for (i, m) in req.messages.iter_mut().enumerate() {
                 let mut redact_text = |t: &mut String| -> Result<(), Error> {
                     let findings = self.guard.pii.scan(t);
                     if findings.is_empty() {
@@ -444,6 +478,11 @@ impl GuardService {
                         }
                     }
                     Content::None => {}
+                }
+                for call in m.tool_calls.iter_mut().flatten() {
+                    if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
+                        redact_text(args)?;
+                    }
                 }
             }
         }
@@ -617,15 +656,27 @@ impl RequestGuard {
                 let Some(msg) = c.get_mut("message") else {
                     continue;
                 };
-                if let Some(text) = msg
-                    .get("content")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                {
-                    let checked = self.output_check(&text, &mut OutputTrack::default())?;
-                    msg["content"] = Value::String(self.vault.restore(&checked));
+                // The answer, a refusal, the visible reasoning and tool-call arguments are all
+                // text the client receives: each is checked, then restored.
+                for field in ["content", "refusal", "reasoning_content"] {
+                    if let Some(text) = msg.get(field).and_then(Value::as_str).map(str::to_owned) {
+                        let checked = self.output_check(&text, &mut OutputTrack::default())?;
+                        msg[field] = Value::String(self.vault.restore(&checked));
+                    }
                 }
                 if let Some(calls) = msg.get_mut("tool_calls").and_then(Value::as_array_mut) {
+                    for call in calls.iter_mut() {
+                        let args = call
+                            .pointer("/function/arguments")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        if let Some(args) = args {
+                            let checked = self.output_check(&args, &mut OutputTrack::default())?;
+                            if let Some(slot) = call.pointer_mut("/function/arguments") {
+                                *slot = Value::String(checked);
+                            }
+                        }
+                    }
                     restore_tool_calls(&self.vault, calls);
                 }
             }
@@ -745,6 +796,24 @@ fn stream_tool_calls(
         }
     }
     touched.then_some(())
+}
+
+/// The tool calls an assistant message of the history carries: names and arguments, one per
+/// line (empty without any).
+fn tool_call_text(m: &ChatMessage) -> String {
+    m.tool_calls
+        .iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = c.pointer("/function/name").and_then(Value::as_str)?;
+            let args = c
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Some(format!("{name}({args})"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Restores placeholders in tool-call arguments (`function.arguments` strings).

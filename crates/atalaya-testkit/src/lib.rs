@@ -47,6 +47,9 @@ pub enum Reply {
         die_after: Option<usize>,
         error_event_after: Option<usize>,
     },
+    /// A non-streamed completion whose `choices[0].message` is this object as it is (for
+    /// `refusal`, `reasoning_content`, tool calls).
+    Message(Value),
     /// An SSE stream whose chunks carry these `choices[0]` objects as they are (for tool-call
     /// deltas and other shapes `Stream` does not write), then `[DONE]`.
     Choices(Vec<Value>),
@@ -442,6 +445,11 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
                     None,
                     None,
                 ))
+            }
+            Reply::Message(message) => {
+                let mut body = chat_body(&model, "");
+                body["choices"][0]["message"] = message;
+                return Ok(full(StatusCode::OK, body.to_string()));
             }
             Reply::Chat { content } => {
                 return Ok(full(
