@@ -314,11 +314,7 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     let svc = service(&state)?;
     // A few uploads at a time: each holds its body (and a parsed copy) in memory.
-    let _turn = svc
-        .uploads
-        .acquire()
-        .await
-        .map_err(|_| Error::ShuttingDown)?;
+    let _turn = svc.uploads.slot(tenant(&ctx)).await?;
     let mime = req
         .headers()
         .get(header::CONTENT_TYPE)

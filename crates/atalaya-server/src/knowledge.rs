@@ -166,7 +166,7 @@ pub struct KnowledgeService {
     pub rerank_model: Option<String>,
     pub rerank_candidates: usize,
     /// Uploads read and parsed at once (each may hold its body a few times over in memory).
-    pub uploads: tokio::sync::Semaphore,
+    pub uploads: Uploads,
     pub max_upload_bytes: u64,
     opened: Mutex<Option<Arc<KnowledgeBase>>>,
     stop: Arc<AtomicBool>,
@@ -233,7 +233,7 @@ impl KnowledgeService {
             answer_sources: config.knowledge.answer_sources,
             rerank_model: config.knowledge.rerank_model.clone(),
             rerank_candidates: config.knowledge.rerank_candidates,
-            uploads: tokio::sync::Semaphore::new(MAX_CONCURRENT_UPLOADS),
+            uploads: Uploads::new(MAX_CONCURRENT_UPLOADS),
             max_upload_bytes: config.knowledge.max_upload_bytes,
             opened: Mutex::new(None),
             stop: Arc::new(AtomicBool::new(false)),
@@ -362,6 +362,62 @@ pub struct Answer {
 
 /// Uploads read and parsed at once; more wait their turn.
 const MAX_CONCURRENT_UPLOADS: usize = 4;
+
+/// Upload slots, shared fairly: one tenant holds at most half of them, so another tenant's
+/// upload never waits behind one tenant's many (or slow) ones.
+pub struct Uploads {
+    all: Arc<tokio::sync::Semaphore>,
+    per_tenant: usize,
+    tenants: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+/// A held upload slot (released when dropped).
+pub struct UploadSlot {
+    _tenant: tokio::sync::OwnedSemaphorePermit,
+    _all: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Uploads {
+    pub fn new(slots: usize) -> Self {
+        Uploads {
+            all: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
+            per_tenant: (slots / 2).max(1),
+            tenants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for a slot of `tenant`'s share, then for a slot of all.
+    pub async fn slot(&self, tenant: &str) -> Result<UploadSlot, CoreError> {
+        let share = {
+            let mut t = self
+                .tenants
+                .lock()
+                .map_err(|_| CoreError::Internal("the upload slots were poisoned".into()))?;
+            // Forget tenants holding nothing (the table stays as small as the active set).
+            if t.len() > 1024 {
+                let cap = self.per_tenant;
+                t.retain(|_, s| s.available_permits() < cap);
+            }
+            t.entry(tenant.to_owned())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant)))
+                .clone()
+        };
+        let tenant = share
+            .acquire_owned()
+            .await
+            .map_err(|_| CoreError::ShuttingDown)?;
+        let all = self
+            .all
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CoreError::ShuttingDown)?;
+        Ok(UploadSlot {
+            _tenant: tenant,
+            _all: all,
+        })
+    }
+}
 
 /// What an extractive answer says when no sentence of the sources is relevant enough.
 pub const NO_ANSWER: &str = "No passage of the knowledge base answers this question.";
@@ -832,4 +888,28 @@ pub(crate) fn claim_similarity(
         .iter()
         .map(|c| hv.iter().map(|h| cosine(c, h)).collect())
         .collect())
+}
+
+#[cfg(test)]
+mod upload_tests {
+    use std::time::Duration;
+
+    use super::Uploads;
+
+    #[tokio::test]
+    async fn one_tenant_cannot_take_every_upload_slot() {
+        let u = Uploads::new(4);
+        let a1 = u.slot("a").await;
+        let a2 = u.slot("a").await;
+        assert!(a1.is_ok() && a2.is_ok());
+        // A third of tenant a waits; tenant b is served at once.
+        assert!(tokio::time::timeout(Duration::from_millis(50), u.slot("a"))
+            .await
+            .is_err());
+        let b = tokio::time::timeout(Duration::from_millis(50), u.slot("b")).await;
+        assert!(matches!(b, Ok(Ok(_))));
+        drop(a1);
+        let a3 = tokio::time::timeout(Duration::from_millis(50), u.slot("a")).await;
+        assert!(matches!(a3, Ok(Ok(_))));
+    }
 }

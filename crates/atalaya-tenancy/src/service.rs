@@ -134,8 +134,13 @@ impl Pending {
 /// Authentication failures itemised per client address between two flushes (one second);
 /// beyond, they are counted in one summary entry per address.
 const FAILURES_PER_SOURCE: u32 = 10;
-/// Authentication failures itemised in all between two flushes.
-const MAX_QUEUED_FAILURES: usize = 1_000;
+/// Authentication failures itemised in all between two flushes: a flood from many
+/// addresses (IPv6 gives an attacker as many as it wants) writes at most this many entries a
+/// second, plus the summaries below.
+const MAX_QUEUED_FAILURES: usize = 100;
+/// Addresses that get a summary entry of their own per flush; the excess of every other
+/// address is counted in one global summary (with how many addresses it covers).
+const MAX_SUMMARIES: usize = 20;
 /// Prefixes remembered as unknown (so a flood of invented keys does not reach the store).
 const MAX_MISSING_PREFIXES: usize = 100_000;
 
@@ -512,13 +517,19 @@ impl Tenancy {
             source_ip: source_ip.map(str::to_owned),
             details: serde_json::json!({ "reason": reason }),
         };
-        let source = source_ip.unwrap_or("unknown").to_owned();
+        // An IPv6 client is counted by its /64 (what one host or subscriber is given).
+        let source = source_ip.map_or_else(|| "unknown".to_owned(), failure_source);
         let mut p = lock(&self.pending);
+        let itemised = p
+            .audit
+            .iter()
+            .filter(|e| e.action == "auth.failure")
+            .count();
         let seen = p.failures_by_source.entry(source.clone()).or_insert(0);
         *seen += 1;
-        if *seen <= FAILURES_PER_SOURCE && p.audit.len() < MAX_QUEUED_FAILURES {
+        if *seen <= FAILURES_PER_SOURCE && itemised < MAX_QUEUED_FAILURES {
             p.audit.push(event);
-        } else if p.suppressed.len() < MAX_QUEUED_FAILURES {
+        } else if p.suppressed.len() < MAX_SUMMARIES || p.suppressed.contains_key(&source) {
             *p.suppressed.entry(source).or_insert(0) += 1;
         } else {
             self.dropped_failures.fetch_add(1, Ordering::Relaxed);
@@ -545,10 +556,18 @@ impl Tenancy {
             summaries.push(e);
         }
         if dropped > 0 {
-            tracing::warn!(dropped, "authentication failures from too many addresses were counted without their address");
+            let sources = taken
+                .failures_by_source
+                .len()
+                .saturating_sub(summaries.len());
+            tracing::warn!(
+                dropped,
+                sources,
+                "authentication failures from many addresses were counted without their address"
+            );
             let mut e = system_event("auth.failure.summary", None, None);
             e.outcome = "failure".into();
-            e.details = serde_json::json!({ "not_itemised": dropped, "sources": "many" });
+            e.details = serde_json::json!({ "not_itemised": dropped, "sources": sources });
             summaries.push(e);
         }
         taken.failures_by_source.clear();
@@ -796,4 +815,16 @@ pub fn parse_exported_anchor(line: &str) -> Option<atalaya_store::AuditAnchor> {
         key_id: v["key_id"].as_str()?.to_owned(),
         signature: hex::decode(v["signature"].as_str()?).ok()?,
     })
+}
+
+/// The address authentication failures are counted under: an IPv6 address's /64 network,
+/// an IPv4 address as it is.
+fn failure_source(ip: &str) -> String {
+    match ip.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => ip.to_owned(),
+    }
 }

@@ -885,3 +885,47 @@ async fn audit_verification_catches_attacks_on_the_anchors() {
         r.findings
     );
 }
+
+/// A flood of failed authentications from many addresses (IPv6 gives an attacker as many as
+/// it wants) writes a bounded number of audit entries a second, and the excess is summarised;
+/// addresses of one /64 count as one client.
+#[tokio::test]
+async fn failed_authentications_from_many_addresses_are_bounded_globally() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path(), settings()).await;
+    for i in 0..3000u32 {
+        let ip = format!("2001:db8:{:x}:{:x}::1", i / 7, i % 7 + 1);
+        let _ = t.authenticate(Some("Bearer nope"), Some(&ip)).await;
+    }
+    // One /64, many hosts: one client.
+    for i in 0..50u32 {
+        let ip = format!("2001:db8:ffff:1::{:x}", i + 1);
+        let _ = t.authenticate(Some("Bearer nope"), Some(&ip)).await;
+    }
+    t.flush().await.unwrap();
+    let entries = t.audit_entries(&op(), None, 0, 10_000).await.unwrap();
+    let itemised = entries
+        .iter()
+        .filter(|e| e.event.action == "auth.failure")
+        .count();
+    let summaries: Vec<_> = entries
+        .iter()
+        .filter(|e| e.event.action == "auth.failure.summary")
+        .collect();
+    assert!(itemised <= 100, "{itemised} itemised entries");
+    assert!(summaries.len() <= 21, "{} summaries", summaries.len());
+    let counted: u64 = summaries
+        .iter()
+        .map(|e| e.event.details["not_itemised"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        itemised as u64 + counted,
+        3050,
+        "every failure is itemised or counted"
+    );
+    let global = summaries
+        .iter()
+        .find(|e| e.event.source_ip.is_none())
+        .expect("a global summary");
+    assert!(global.event.details["sources"].as_u64().unwrap() > 100);
+}
