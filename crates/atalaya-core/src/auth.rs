@@ -13,6 +13,37 @@ pub fn hash_key(key: &str) -> String {
 }
 
 /// The SHA-256 digests of the configured keys.
+/// The SHA-256 digest of a key given as a reference (`env:NAME`, `file:PATH`) or as
+/// `sha256:<64 hex digits>`.
+pub fn key_digest(
+    entry: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<[u8; 32], String> {
+    match entry.strip_prefix("sha256:") {
+        Some(h) => hex::decode(h)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| "a sha256: entry needs exactly 64 hex digits".to_owned()),
+        None => {
+            secret::resolve(entry, lookup).map(|s| Sha256::digest(s.expose().as_bytes()).into())
+        }
+    }
+}
+
+/// Whether `authorization` is `Bearer <key>` for the key whose digest is `digest` (compared
+/// in constant time).
+pub fn bearer_matches(authorization: Option<&str>, digest: &[u8; 32]) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(token) = authorization.and_then(|h| {
+        let (scheme, rest) = h.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+    }) else {
+        return false;
+    };
+    let d: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    d.ct_eq(digest).into()
+}
+
 pub fn static_key_digests(
     cfg: &AuthConfig,
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -20,16 +51,7 @@ pub fn static_key_digests(
     let mut hashes = Vec::with_capacity(cfg.api_keys.len());
     let mut issues = Vec::new();
     for (i, entry) in cfg.api_keys.iter().enumerate() {
-        let parsed = match entry.strip_prefix("sha256:") {
-            Some(h) => hex::decode(h)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| "a sha256: entry needs exactly 64 hex digits".to_owned()),
-            None => {
-                secret::resolve(entry, lookup).map(|s| Sha256::digest(s.expose().as_bytes()).into())
-            }
-        };
-        match parsed {
+        match key_digest(entry, lookup) {
             Ok(h) => hashes.push(h),
             Err(problem) => issues.push(ConfigIssue {
                 key: format!("auth.api_keys[{i}]"),

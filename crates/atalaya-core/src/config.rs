@@ -168,6 +168,10 @@ pub struct ServerConfig {
     /// Reverse proxies (addresses or networks, `10.0.0.0/8`) whose `X-Forwarded-For` names
     /// the client in audit entries; empty = the TCP peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// The key `/metrics` requires as `Authorization: Bearer` (a reference, `env:NAME` or
+    /// `file:PATH`, or `sha256:<hex>`); unset = `/metrics` is open, for a scraper on a
+    /// private network.
+    pub metrics_key: Option<String>,
     /// Connections open at once (authenticated or not); one more is closed at once.
     pub max_connections: usize,
     /// Time a client has to send a request's headers, in ms.
@@ -192,6 +196,7 @@ impl Default for ServerConfig {
             max_json_depth: 64,
             max_header_bytes: 32 * 1024,
             trusted_proxies: Vec::new(),
+            metrics_key: None,
             max_connections: 4096,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,

@@ -39,6 +39,8 @@ pub struct AppState {
     pub max_header_bytes: usize,
     /// Whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
     pub trusted_proxies: atalaya_core::proxy::TrustedProxies,
+    /// The digest of the key `/metrics` requires (`server.metrics_key`).
+    pub metrics_key: Option<[u8; 32]>,
 }
 
 /// The services the application serves, built by [`crate::server::Server::build`].
@@ -49,6 +51,7 @@ pub struct Services {
     pub tenancy: Arc<Tenancy>,
     pub classify: Arc<crate::classify::ClassifyService>,
     pub pipelines: Arc<crate::pipeline::PipelineService>,
+    pub metrics_key: Option<[u8; 32]>,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
             tenancy,
             classify,
             pipelines,
+            metrics_key,
         } = services;
         Arc::new(AppState {
             gateway,
@@ -78,6 +82,7 @@ impl AppState {
                 &config.server.trusted_proxies,
             )
             .unwrap_or_default(),
+            metrics_key,
         })
     }
 }

@@ -195,6 +195,7 @@ pub async fn chat_completions(
         if wants_answer(&facts) {
             routed.value = record_streamed_answer(routed.value, facts.clone());
         }
+        routed.value = end_if_revoked(routed.value, state.tenancy.clone(), ctx.principal.clone());
         let (target, attempts) = (routed.target.clone(), routed.attempts);
         let mut response = sse_response(routed.value, req.include_usage, facts);
         routed_headers(response.headers_mut(), &target, attempts);
@@ -508,7 +509,21 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     (status, Json(body)).into_response()
 }
 
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(digest) = &state.metrics_key {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if auth.is_none() {
+            return Err(ApiError(atalaya_core::Error::MissingApiKey));
+        }
+        if !atalaya_core::auth::bearer_matches(auth, digest) {
+            return Err(ApiError(atalaya_core::Error::InvalidApiKey));
+        }
+    }
     let text = state.gateway.metrics().encode().map_err(|e| {
         ApiError(atalaya_core::Error::Internal(format!(
             "metrics encoding: {e}"
@@ -630,4 +645,40 @@ async fn guard_run(
             .ok_or_else(|| atalaya_core::Error::Internal("scan returned no result".into()))?;
         Ok(Json(one).into_response())
     }
+}
+
+/// How often a stream checks that its key is still usable.
+const KEY_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ends a stream with an error event once its key is revoked (or expires, or its tenant is
+/// deleted): checked at most every [`KEY_CHECK_EVERY`], as chunks arrive.
+pub(crate) fn end_if_revoked(
+    inner: atalaya_core::gateway::GatewayStream,
+    tenancy: Arc<atalaya_tenancy::Tenancy>,
+    principal: atalaya_tenancy::Principal,
+) -> atalaya_core::gateway::GatewayStream {
+    let checked = tokio::time::Instant::now();
+    Box::pin(futures::stream::unfold(
+        (inner, checked, false),
+        move |(mut inner, mut checked, done)| {
+            let (tenancy, principal) = (tenancy.clone(), principal.clone());
+            async move {
+                if done {
+                    return None;
+                }
+                let item = inner.next().await?;
+                if checked.elapsed() >= KEY_CHECK_EVERY {
+                    checked = tokio::time::Instant::now();
+                    if !tenancy.still_usable(&principal) {
+                        let e = atalaya_core::Error::KeyNotUsable(format!(
+                            "the API key {} was revoked or expired during the stream",
+                            principal.display
+                        ));
+                        return Some((Err(e), (inner, checked, true)));
+                    }
+                }
+                Some((item, (inner, checked, false)))
+            }
+        },
+    ))
 }

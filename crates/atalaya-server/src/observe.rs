@@ -90,7 +90,9 @@ pub async fn observe(State(state): State<Arc<AppState>>, mut req: Request, next:
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let api = route.starts_with("/v1/");
+    // The API and the admin API are logged and count against the concurrency limit (health
+    // checks and metrics scrapes are not).
+    let api = route.starts_with("/v1/") || route.starts_with("/admin/");
     let method = req.method().clone();
     let facts = Facts::default();
     req.extensions_mut().insert(RequestId {

@@ -71,9 +71,17 @@ impl Server {
             guard.clone(),
             tenancy.clone(),
         )?);
+        let metrics_key = config
+            .server
+            .metrics_key
+            .as_deref()
+            .map(|k| atalaya_core::auth::key_digest(k, lookup))
+            .transpose()
+            .map_err(|problem| Error::config("server.metrics_key", problem))?;
         let state = AppState::new(
             config,
             crate::app::Services {
+                metrics_key,
                 gateway: gateway.clone(),
                 knowledge: knowledge.clone(),
                 guard,

@@ -966,3 +966,36 @@ async fn slow_and_surplus_clients_are_cut_off() {
         200
     );
 }
+
+/// With `server.metrics_key`, `/metrics` answers only to that key.
+#[tokio::test]
+async fn metrics_can_require_a_key() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let h = start(
+        &format!(
+            "[server]\nmetrics_key = \"{}\"\n{ONE}",
+            hash_key("scrape-secret")
+        ),
+        &[&fake],
+    )
+    .await;
+    let get = |auth: Option<&str>| {
+        let mut r = h.http.get(format!("{}/metrics", h.base));
+        if let Some(a) = auth {
+            r = r.bearer_auth(a);
+        }
+        r.send()
+    };
+    let r = get(None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_error(&r.json().await.unwrap(), "missing_api_key");
+    let r = get(Some(KEY)).await.unwrap();
+    assert_eq!(r.status(), 401, "an API key is not the metrics key");
+    let r = get(Some("scrape-secret")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("atalaya_requests_in_flight"));
+}

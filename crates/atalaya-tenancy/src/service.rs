@@ -450,6 +450,27 @@ impl Tenancy {
         Err(Error::InvalidKey)
     }
 
+    /// Whether the key behind `principal` may still be used (not revoked, expired or
+    /// deleted, its tenant still there), from the cache that a revocation reaches within a
+    /// second, in this process or another: long streams check it as they go.
+    pub fn still_usable(&self, principal: &Principal) -> bool {
+        if !self.settings.auth_enabled || principal.key_id.starts_with("static:") {
+            return true;
+        }
+        let now = now_millis();
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        let Some(k) = cache
+            .by_prefix
+            .get(&principal.display)
+            .and_then(|ks| ks.iter().find(|k| k.record.id == principal.key_id))
+        else {
+            return false;
+        };
+        let r = &k.record;
+        !(r.revoked_at.is_some_and(|t| t <= now) || r.expires_at.is_some_and(|t| t <= now))
+            && cache.tenants.contains_key(&r.tenant_id)
+    }
+
     fn lookup_cached(&self, prefix: &str, digest: &[u8; 32]) -> Option<Arc<CachedKey>> {
         let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
         let candidates = cache.by_prefix.get(prefix)?;

@@ -1132,3 +1132,83 @@ paths = ["{pipelines}"]
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 }
+
+/// A key revoked while its stream runs: the stream ends within seconds with an error event
+/// (before, it ran to its end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_soon_after_its_key_is_revoked() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = format!(
+        r#"
+[server]
+data_dir = "{data}"
+[auth]
+api_keys = ["env:KEY"]
+[log]
+level = "warn"
+[upstreams.fake]
+base_url = "{upstream}"
+[models.chat]
+targets = [{{ upstream = "fake" }}]
+retry = {{ attempts = 1 }}
+"#,
+        data = data.display(),
+        upstream = fake.base_url(),
+    );
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(args)
+            .args(["--data-dir", data.to_str().unwrap()])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    cli(&["tenants", "create", "acme"]);
+    let k = cli(&["keys", "create", "--tenant", "acme", "--name", "app"]);
+    let (key, id) = (
+        k["key"].as_str().unwrap().to_owned(),
+        k["id"].as_str().unwrap().to_owned(),
+    );
+    let (mut child, base, _cfg) = common::serve(&config, KEY).await;
+    let pieces: Vec<String> = (0..40).map(|i| format!("w{i} ")).collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    fake.push(Reply::stream(&refs).every(Duration::from_millis(200)));
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let started = std::time::Instant::now();
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    let mut revoked_at = None;
+    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        if revoked_at.is_none() && started.elapsed() > Duration::from_millis(600) {
+            cli(&["keys", "revoke", &id]);
+            revoked_at = Some(std::time::Instant::now());
+        }
+    }
+    let revoked_at = revoked_at.expect("the stream ended before the revocation");
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(4),
+        "the stream went on {:?} after the revocation",
+        revoked_at.elapsed()
+    );
+    assert!(text.contains("\"error\""), "{text}");
+    assert!(!text.contains("w39"), "the stream ran to its end");
+    assert!(!text.contains("[DONE]"));
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+}
