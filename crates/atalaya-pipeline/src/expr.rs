@@ -74,23 +74,27 @@ impl Templates {
                 (k.as_str(), v)
             })
             .collect();
-        self.url_env.render_str(src, ctx).map_err(|e| describe(&e))
+        contained(|| self.url_env.render_str(src, ctx).map_err(|e| describe(&e)))
     }
 
     /// Checks that `src` parses as a template.
     pub fn check_template(&self, src: &str) -> Result<(), String> {
-        self.env
-            .template_from_str(src)
-            .map(|_| ())
-            .map_err(|e| describe(&e))
+        contained(|| {
+            self.env
+                .template_from_str(src)
+                .map(|_| ())
+                .map_err(|e| describe(&e))
+        })
     }
 
     /// Checks that `src` parses as an expression.
     pub fn check_expr(&self, src: &str) -> Result<(), String> {
-        self.env
-            .compile_expression(src)
-            .map(|_| ())
-            .map_err(|e| describe(&e))
+        contained(|| {
+            self.env
+                .compile_expression(src)
+                .map(|_| ())
+                .map_err(|e| describe(&e))
+        })
     }
 
     /// Renders the template `src` with `ctx`.
@@ -99,12 +103,12 @@ impl Templates {
         if !src.contains("{{") && !src.contains("{%") && !src.contains("{#") {
             return Ok(src.to_owned());
         }
-        self.env.render_str(src, ctx).map_err(|e| describe(&e))
+        contained(|| self.env.render_str(src, ctx).map_err(|e| describe(&e)))
     }
 
     /// Evaluates the expression `src` with `ctx`, as JSON (undefined is `null`).
     pub fn eval(&self, src: &str, ctx: &impl Serialize) -> Result<Value, String> {
-        let expr = self.env.compile_expression(src).map_err(|e| describe(&e))?;
+        let expr = contained(|| self.env.compile_expression(src).map_err(|e| describe(&e)))?;
         let v = expr.eval(ctx).map_err(|e| describe(&e))?;
         if v.is_undefined() || v.is_none() {
             return Ok(Value::Null);
@@ -114,11 +118,20 @@ impl Templates {
 
     /// Evaluates a condition: its truthiness (undefined and `none` are false).
     pub fn truthy(&self, src: &str, ctx: &impl Serialize) -> Result<bool, String> {
-        let expr = self.env.compile_expression(src).map_err(|e| describe(&e))?;
+        let expr = contained(|| self.env.compile_expression(src).map_err(|e| describe(&e)))?;
         expr.eval(ctx)
             .map(|v| v.is_true())
             .map_err(|e| describe(&e))
     }
+}
+
+/// Runs a template-engine call, turning a panic inside it into an error: minijinja 2.24
+/// panics ("empty lexer stack") on some malformed sources, e.g. the expression `}}}`, found by
+/// fuzzing. A pipeline file with one is then refused with a message, not a crashed process.
+fn contained<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err("the template engine could not parse this (it failed internally); check the braces and quotes".into())
+    })
 }
 
 /// `v` with its strings marked safe (not encoded by the URL formatter).
@@ -153,6 +166,18 @@ mod url_tests {
     use serde_json::json;
 
     use super::Templates;
+
+    #[test]
+    fn malformed_sources_are_errors_not_panics() {
+        let t = Templates::new();
+        let ctx = json!({});
+        for src in ["}}}", "{{", "{% for %}", "{{ }}}"] {
+            let _ = t.check_template(src);
+            assert!(t.check_expr(src).is_err(), "{src}");
+            assert!(t.truthy(src, &ctx).is_err(), "{src}");
+            assert!(t.eval(src, &ctx).is_err(), "{src}");
+        }
+    }
 
     #[test]
     fn url_values_stay_one_component() {

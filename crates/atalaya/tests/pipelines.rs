@@ -1088,24 +1088,9 @@ async fn a_pipeline_run_is_admitted_once() {
     .unwrap();
     let data = dir.path().join("data");
     let config = format!(
-        r#"
-[server]
-data_dir = "{data}"
-[auth]
-api_keys = ["env:KEY"]
-[log]
-level = "warn"
-[upstreams.fake]
-base_url = "{upstream}"
-[models.chat]
-targets = [{{ upstream = "fake" }}]
-retry = {{ attempts = 1 }}
-[pipelines]
-paths = ["{pipelines}"]
-"#,
-        data = data.display(),
-        upstream = fake.base_url(),
-        pipelines = pipelines.display(),
+        "{}[pipelines]\npaths = [\"{}\"]\n",
+        chat_config(&data, &fake.base_url()),
+        pipelines.display()
     );
     let key = common::tenant_key(
         &data,
@@ -1140,37 +1125,8 @@ async fn a_stream_ends_soon_after_its_key_is_revoked() {
     let fake = FakeUpstream::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let config = format!(
-        r#"
-[server]
-data_dir = "{data}"
-[auth]
-api_keys = ["env:KEY"]
-[log]
-level = "warn"
-[upstreams.fake]
-base_url = "{upstream}"
-[models.chat]
-targets = [{{ upstream = "fake" }}]
-retry = {{ attempts = 1 }}
-"#,
-        data = data.display(),
-        upstream = fake.base_url(),
-    );
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(BIN)
-            .args(args)
-            .args(["--data-dir", data.to_str().unwrap()])
-            .env_clear()
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+    let config = chat_config(&data, &fake.base_url());
+    let cli = |args: &[&str]| common::cli_data(&data, args);
     cli(&["tenants", "create", "acme"]);
     let k = cli(&["keys", "create", "--tenant", "acme", "--name", "app"]);
     let (key, id) = (
@@ -1211,4 +1167,24 @@ retry = {{ attempts = 1 }}
     assert!(!text.contains("[DONE]"));
     child.start_kill().unwrap();
     child.wait().await.unwrap();
+}
+
+/// A server with one model route, `chat`, on the fake upstream, and the `KEY` static key.
+fn chat_config(data: &Path, upstream: &str) -> String {
+    format!(
+        r#"
+[server]
+data_dir = "{data}"
+[auth]
+api_keys = ["env:KEY"]
+[log]
+level = "warn"
+[upstreams.fake]
+base_url = "{upstream}"
+[models.chat]
+targets = [{{ upstream = "fake" }}]
+retry = {{ attempts = 1 }}
+"#,
+        data = data.display(),
+    )
 }

@@ -204,24 +204,28 @@ pub async fn cli_json(args: &[&str], env: &[(&str, &str)]) -> Value {
 /// A member key of a new tenant (created with `extra` options), made with the CLI on the
 /// data directory.
 pub fn tenant_key(data: &std::path::Path, tenant: &str, extra: &[&str]) -> String {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(BIN)
-            .args(args)
-            .args(["--data-dir", data.to_str().unwrap()])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| cli_data(data, args);
     let mut create = vec!["tenants", "create", tenant];
     create.extend_from_slice(extra);
     run(&create);
     let k = run(&["keys", "create", "--tenant", tenant, "--name", "app"]);
     k["key"].as_str().unwrap().to_owned()
+}
+
+/// Runs the CLI with `args` on the data directory `data` (blocking); asserts it succeeded
+/// and returns its stdout as JSON.
+pub fn cli_data(data: &std::path::Path, args: &[&str]) -> Value {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .args(["--data-dir", data.to_str().unwrap()])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()
 }
