@@ -29,25 +29,7 @@ fn support_config(data: &Path, upstream: &str, generative: bool) -> String {
     } else {
         ""
     };
-    format!(
-        r#"
-[server]
-data_dir = "{data}"
-[auth]
-api_keys = ["env:KEY"]
-[log]
-level = "warn"
-[upstreams.fake]
-base_url = "{upstream}"
-{minilm}
-[models.chat]
-targets = [{{ upstream = "fake" }}]
-retry = {{ attempts = 1 }}
-{vars}
-"#,
-        data = data.display(),
-        minilm = minilm_config(),
-    )
+    format!("{}{}\n{vars}", chat_config(data, upstream), minilm_config())
 }
 
 /// Intents in three languages; `account_closure` is one the support pipeline always hands to
