@@ -78,6 +78,8 @@ responsavel telefone telemóvel telemovel cadastro e-mail info personal website 
 apt suite unit floor piso andar bloco bloque portal escalera puerta apto \
 router livebox macbook air plan fibra max pro plus premium ultra mini lite \
 belo horizonte porto alegre rio janeiro buenos aires nueva york \
+estados unidos unido reino bajos emiratos árabes arabes arabia saudita saudi zelanda zealand \
+united states kingdom bono viaje viagem \
 warning error status total tracking answer question summary description reason details \
 message comment comments attention notice important update result results response request \
 priority category type source tags language label value key id code q contact desk fax tel \
@@ -1338,6 +1340,19 @@ mod tests {
         out.iter()
             .map(|f| text[f.start..f.end].to_string())
             .collect()
+    }
+
+    /// A help article's places and products are not names (the demo's roaming article had
+    /// "Estados Unidos", "Reino Unido" and "Bono Viaje" masked in drafts); names around them
+    /// still are.
+    #[test]
+    fn countries_and_products_in_articles_are_not_names() {
+        let t = "Fuera de la UE, los datos cuestan 5 euros por cada 100 MB. Compra un Bono Viaje en la app para tener paquetes diarios más baratos en Estados Unidos, Reino Unido y Brasil.";
+        assert_eq!(names(t), Vec::<String>::new());
+        assert_eq!(
+            names("Viajo a Estados Unidos con Marta Sánchez Vidal la semana que viene."),
+            vec!["Marta Sánchez Vidal"]
+        );
     }
 
     #[test]
