@@ -34,14 +34,9 @@ pub fn key_digest(
 /// in constant time).
 pub fn bearer_matches(authorization: Option<&str>, digest: &[u8; 32]) -> bool {
     use subtle::ConstantTimeEq;
-    let Some(token) = authorization.and_then(|h| {
-        let (scheme, rest) = h.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-    }) else {
-        return false;
-    };
-    let d: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    d.ct_eq(digest).into()
+    authorization
+        .and_then(atalaya_tenancy::service::bearer_token)
+        .is_some_and(|token| atalaya_tenancy::keys::digest(token).ct_eq(digest).into())
 }
 
 pub fn static_key_digests(

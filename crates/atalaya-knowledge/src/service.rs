@@ -328,6 +328,12 @@ impl KnowledgeBase {
     }
 
     pub fn delete_collection(&self, tenant: &str, name: &str) -> Result<(), Error> {
+        self.remove_collection(tenant, name)?;
+        self.store.checkpoint()
+    }
+
+    /// [`Self::delete_collection`] without the WAL checkpoint (its caller makes one).
+    fn remove_collection(&self, tenant: &str, name: &str) -> Result<(), Error> {
         let c = self.collection(tenant, name)?;
         self.store.delete_collection(tenant, name)?;
         if let Ok(mut open) = self.open.lock() {
@@ -338,7 +344,7 @@ impl KnowledgeBase {
             let _ = std::fs::remove_dir_all(&d);
             let _ = std::fs::remove_file(ann_path(&d));
         }
-        self.store.checkpoint()
+        Ok(())
     }
 
     /// Deletes everything of `tenant`: its collections (documents, chunks, index files) and
@@ -346,7 +352,7 @@ impl KnowledgeBase {
     pub fn delete_tenant(&self, tenant: &str) -> Result<usize, Error> {
         let collections = self.store.collections(tenant)?;
         for c in &collections {
-            self.delete_collection(tenant, &c.name)?;
+            self.remove_collection(tenant, &c.name)?;
         }
         self.store.delete_tasks(tenant)?;
         self.store.checkpoint()?;

@@ -431,25 +431,9 @@ impl GuardService {
         let mut counts: HashMap<(EntityType, Action), u32> = HashMap::new();
         if policy.pii.enabled {
             let inputs: Vec<&str> = originals.iter().map(String::as_str).collect();
-            if let Some(user) = req.user.as_mut() {
-                let findings = self.guard.pii.scan(user);
-                if !findings.is_empty() {
-                    let (new, reps) =
-                        atalaya_guard::pseudo::redact(user, &findings, policy, &mut vault, &inputs)
-                            .map_err(|e| {
-                                if let GuardError::BlockedEntity(_) = e {
-                                    self.metrics.guard_decision("pii", "block");
-                                }
-                                to_error(e, Some("user".into()))
-                            })?;
-                    for r in reps {
-                        *counts.entry((r.kind, r.action)).or_insert(0) += 1;
-                    }
-                    *user = new;
-                }
-            }
-            for (i, m) in req.messages.iter_mut().enumerate() {
-                let mut redact_text = |t: &mut String| -> Result<(), Error> {
+            // Pseudonymizes one text in place; `param` names it in a block error.
+            let mut redact_text =
+                |t: &mut String, param: &dyn Fn() -> String| -> Result<(), Error> {
                     let findings = self.guard.pii.scan(t);
                     if findings.is_empty() {
                         return Ok(());
@@ -460,7 +444,7 @@ impl GuardService {
                                 if let GuardError::BlockedEntity(_) = e {
                                     self.metrics.guard_decision("pii", "block");
                                 }
-                                to_error(e, Some(format!("messages[{i}]")))
+                                to_error(e, Some(param()))
                             })?;
                     for r in reps {
                         *counts.entry((r.kind, r.action)).or_insert(0) += 1;
@@ -468,12 +452,17 @@ impl GuardService {
                     *t = new;
                     Ok(())
                 };
+            if let Some(user) = req.user.as_mut() {
+                redact_text(user, &|| "user".into())?;
+            }
+            for (i, m) in req.messages.iter_mut().enumerate() {
+                let param = || format!("messages[{i}]");
                 match &mut m.content {
-                    Content::Text(t) => redact_text(t)?,
+                    Content::Text(t) => redact_text(t, &param)?,
                     Content::Parts(parts) => {
                         for p in parts.iter_mut() {
                             if let Some(t) = p.text.as_mut() {
-                                redact_text(t)?;
+                                redact_text(t, &param)?;
                             }
                         }
                     }
@@ -481,7 +470,7 @@ impl GuardService {
                 }
                 for call in m.tool_calls.iter_mut().flatten() {
                     if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
-                        redact_text(args)?;
+                        redact_text(args, &param)?;
                     }
                 }
             }

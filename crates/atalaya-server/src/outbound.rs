@@ -22,13 +22,17 @@ pub fn entry_allows(entry: &str, host: &str, port: u16, default_port: u16) -> bo
         Some(p) => p == port,
         None => port == default_port,
     };
-    let name_ok = match name.strip_prefix("*.") {
+    port_ok && name_matches(name, host)
+}
+
+/// `host` is `name`, or a subdomain of `*.domain`.
+fn name_matches(name: &str, host: &str) -> bool {
+    match name.strip_prefix("*.") {
         Some(suffix) => host
             .strip_suffix(suffix)
             .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1),
         None => name.eq_ignore_ascii_case(host),
-    };
-    port_ok && name_ok
+    }
 }
 
 /// `host[:port]`, IPv6 literals in brackets.
@@ -50,15 +54,7 @@ fn split_port(entry: &str) -> (&str, Option<u16>) {
 /// Whether `host` is one of `entries` by name (any port; the resolver does not know the port,
 /// which the allow-list check has enforced already): may it resolve to internal addresses.
 pub fn private_allowed(entries: &[String], host: &str) -> bool {
-    entries.iter().any(|e| {
-        let (name, _) = split_port(e);
-        match name.strip_prefix("*.") {
-            Some(suffix) => host
-                .strip_suffix(suffix)
-                .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1),
-            None => name.eq_ignore_ascii_case(host),
-        }
-    })
+    entries.iter().any(|e| name_matches(split_port(e).0, host))
 }
 
 /// A public unicast address: not loopback, private (RFC 1918, unique-local), shared (CGNAT),

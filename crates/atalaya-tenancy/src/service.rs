@@ -97,6 +97,8 @@ pub(crate) struct Pending {
     /// Failures not itemised since the last flush, per client address (one summary entry
     /// each at the flush).
     pub suppressed: HashMap<String, u64>,
+    /// Failures itemised since the last flush, from every address.
+    pub failures_itemised: usize,
 }
 
 impl Pending {
@@ -541,14 +543,10 @@ impl Tenancy {
         // An IPv6 client is counted by its /64 (what one host or subscriber is given).
         let source = source_ip.map_or_else(|| "unknown".to_owned(), failure_source);
         let mut p = lock(&self.pending);
-        let itemised = p
-            .audit
-            .iter()
-            .filter(|e| e.action == "auth.failure")
-            .count();
         let seen = p.failures_by_source.entry(source.clone()).or_insert(0);
         *seen += 1;
-        if *seen <= FAILURES_PER_SOURCE && itemised < MAX_QUEUED_FAILURES {
+        if *seen <= FAILURES_PER_SOURCE && p.failures_itemised < MAX_QUEUED_FAILURES {
+            p.failures_itemised += 1;
             p.audit.push(event);
         } else if p.suppressed.len() < MAX_SUMMARIES || p.suppressed.contains_key(&source) {
             *p.suppressed.entry(source).or_insert(0) += 1;
@@ -728,7 +726,7 @@ impl Tenancy {
 }
 
 /// The key of an `Authorization: Bearer …` header value.
-fn bearer_token(header: &str) -> Option<&str> {
+pub fn bearer_token(header: &str) -> Option<&str> {
     header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))

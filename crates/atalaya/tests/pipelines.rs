@@ -583,28 +583,10 @@ async fn pipeline_steps_branch_call_apis_extract_and_fail_clearly() {
         .unwrap();
     }
     let config = format!(
-        r#"
-[server]
-data_dir = "{data}"
-[auth]
-api_keys = ["env:KEY"]
-[log]
-level = "warn"
-[upstreams.fake]
-base_url = "{upstream}"
-{minilm}
-[models.chat]
-targets = [{{ upstream = "fake" }}]
-retry = {{ attempts = 1 }}
-[pipelines]
-paths = ["{pipelines}"]
-http_allowed_hosts = ["{host}"]
-http_private_hosts = ["{host}"]
-"#,
-        data = dir.path().join("data").display(),
-        upstream = fake.base_url(),
-        minilm = minilm_config(),
-        pipelines = pipelines.display(),
+        "{}{}\n[pipelines]\npaths = [\"{}\"]\nhttp_allowed_hosts = [\"{host}\"]\nhttp_private_hosts = [\"{host}\"]\n",
+        chat_config(&dir.path().join("data"), &fake.base_url()),
+        minilm_config(),
+        pipelines.display(),
     );
     let cfg_path = dir.path().join("atalaya.toml");
     std::fs::write(&cfg_path, &config).unwrap();
