@@ -277,18 +277,25 @@ impl KeywordIndex {
     /// tantivy only marks deletions, so a deleted document's text would otherwise stay on disk
     /// until merges happened to reach it.
     pub fn purge_deleted(&self) -> Result<(), Error> {
-        let searcher = self.reader.searcher();
-        let stale: Vec<tantivy::index::SegmentId> = searcher
-            .segment_readers()
-            .iter()
-            .filter(|s| s.num_deleted_docs() > 0)
-            .map(tantivy::SegmentReader::segment_id)
-            .collect();
-        if stale.is_empty() {
-            return Ok(());
-        }
         self.with_writer(|w| {
-            w.merge(&stale).wait().map_err(index_err)?;
+            let stale: Vec<tantivy::index::SegmentId> = w
+                .index()
+                .searchable_segment_metas()
+                .map_err(index_err)?
+                .iter()
+                .filter(|m| m.num_deleted_docs() > 0)
+                .map(tantivy::index::SegmentMeta::id)
+                .collect();
+            if stale.is_empty() {
+                return Ok(());
+            }
+            match w.merge(&stale).wait() {
+                Ok(_) => {}
+                // The merge policy's own merge took (some of) these segments first: that merge
+                // drops the deleted chunks too.
+                Err(tantivy::TantivyError::InvalidArgument(_)) => {}
+                Err(e) => return Err(index_err(e)),
+            }
             w.garbage_collect_files().wait().map_err(index_err)?;
             Ok(())
         })?;
