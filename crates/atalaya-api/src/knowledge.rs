@@ -328,6 +328,10 @@ pub struct AnswerResponse {
     pub sources: Vec<ChunkResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Value>,
+    /// The guard's decisions on the generation (policy, input and output checks), when the
+    /// tenant or the answer model's route has a guard policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<Value>,
 }
 
 /// The `atalaya` object of a chat completion request.

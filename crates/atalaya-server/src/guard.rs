@@ -49,6 +49,7 @@ pub struct GuardService {
 }
 
 /// A policy with what it needs at request time prepared once: its deny-list regex.
+#[derive(Clone)]
 pub struct RoutePolicy {
     pub name: String,
     pub policy: Policy,
@@ -65,6 +66,92 @@ impl RoutePolicy {
             deny,
         })
     }
+
+    /// The same policy without its injection check: for a pipeline's model calls once the
+    /// pipeline's own input `guard` step has judged the text with its own thresholds.
+    pub fn without_injection(self: &Arc<Self>) -> Arc<RoutePolicy> {
+        if !self.policy.injection.enabled {
+            return Arc::clone(self);
+        }
+        let mut p = RoutePolicy::clone(self);
+        p.policy.injection.enabled = false;
+        Arc::new(p)
+    }
+}
+
+/// A model call Atalaya makes itself (a grounded answer, a pipeline step), guarded as a
+/// client's request on the same route would be.
+pub struct GuardedCall<'a> {
+    pub service: &'a GuardService,
+    pub policy: Arc<RoutePolicy>,
+    /// Retrieved documents already dropped by the indirect-injection check.
+    pub dropped: Vec<FlaggedDocument>,
+    /// The message holding the sources Atalaya inserted (screened as documents already).
+    pub sources_at: Option<usize>,
+}
+
+/// The answer of one guarded (or unguarded) model call.
+pub struct Completion {
+    /// The first choice's text: output-checked and restored under a policy.
+    pub text: String,
+    pub usage: Option<Value>,
+    /// The guard's decisions, under a policy.
+    pub guard: Option<GuardSummary>,
+}
+
+/// What a guarded call reports.
+#[derive(Debug, Clone)]
+pub struct GuardSummary {
+    /// `atalaya.guard`: the policy and every input and output decision.
+    pub report: Value,
+    /// As the `x-atalaya-guard` header (input decisions), for the access and inference logs.
+    pub header: String,
+}
+
+/// One chat completion through the gateway from an OpenAI-shaped request body, under a guard
+/// policy when one is given: the input stage rewrites the request before it leaves, the
+/// output stage checks and restores the answer. `/answer` and every pipeline model step
+/// share it, so none reaches a model around the guard.
+pub async fn complete(
+    gateway: &atalaya_core::gateway::Gateway,
+    ctx: &atalaya_core::context::RequestContext,
+    body: Value,
+    guard: Option<GuardedCall<'_>>,
+) -> Result<Completion, Error> {
+    let mut req = crate::knowledge::chat_request(body)?;
+    let mut guard = match guard {
+        Some(g) => Some(
+            g.service
+                .protect(g.policy, &mut req, g.dropped, g.sources_at)?,
+        ),
+        None => None,
+    };
+    let routed = gateway.chat(ctx, &req).await?;
+    let mut parsed: Value =
+        serde_json::from_slice(&routed.value.body).map_err(|e| Error::Upstream {
+            target: routed.target.clone(),
+            detail: format!("invalid JSON in the completion: {e}"),
+        })?;
+    let report = match guard.as_mut() {
+        Some(g) => {
+            g.finish(&mut parsed)?;
+            Some(GuardSummary {
+                report: g.report(),
+                header: g.header(),
+            })
+        }
+        None => None,
+    };
+    let text = parsed
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Ok(Completion {
+        text,
+        usage: parsed.get("usage").cloned(),
+        guard: report,
+    })
 }
 
 /// A retrieved document dropped by the indirect-injection check.
@@ -728,16 +815,33 @@ pub fn atalaya_ext(v: &mut Value) -> Option<&mut serde_json::Map<String, Value>>
         .as_object_mut()
 }
 
-/// Restores placeholders in one streamed choice's tool-call argument fragments, each call
-/// through its own restorer (held-back text goes out with a later fragment). At the
-/// choice's finish, what is still held goes out as one more fragment per call. `None` when
-/// the choice carries no tool calls and none were held.
+/// One streamed tool call's arguments: restored as they come, or, with output checks on,
+/// held whole until the choice finishes (a check needs the whole value), then checked and
+/// restored.
+#[derive(Default)]
+struct CallState {
+    restorer: StreamRestorer,
+    held: String,
+}
+
+impl CallState {
+    fn holding(&self) -> bool {
+        !self.held.is_empty() || self.restorer.holding()
+    }
+}
+
+/// Rewrites one streamed choice's tool-call argument fragments (each call by its `index`):
+/// placeholders restored (held-back text goes out with a later fragment) and, with output
+/// checks on, the arguments held until the finish and checked whole. At the choice's finish,
+/// what is still held goes out as one more fragment per call. `None` when the choice carries
+/// no tool calls and none were held.
 fn stream_tool_calls(
-    vault: &Vault,
-    restorers: &mut BTreeMap<u64, StreamRestorer>,
+    guard: &mut RequestGuard,
+    calls_state: &mut BTreeMap<u64, CallState>,
     choice: &mut Value,
     finish: bool,
-) -> Option<()> {
+) -> Result<Option<()>, Error> {
+    let checked = guard.output.is_some();
     let mut touched = false;
     if let Some(calls) = choice
         .pointer_mut("/delta/tool_calls")
@@ -747,7 +851,14 @@ fn stream_tool_calls(
             let k = call.get("index").and_then(Value::as_u64).unwrap_or(0);
             if let Some(args) = call.pointer_mut("/function/arguments") {
                 if let Some(a) = args.as_str() {
-                    *args = Value::String(restorers.entry(k).or_default().push(vault, a));
+                    let st = calls_state.entry(k).or_default();
+                    let shown = if checked {
+                        st.held.push_str(a);
+                        String::new()
+                    } else {
+                        st.restorer.push(&guard.vault, a)
+                    };
+                    *args = Value::String(shown);
                 }
             }
         }
@@ -755,22 +866,34 @@ fn stream_tool_calls(
     }
     if finish {
         let mut rest: Vec<(u64, String)> = Vec::new();
-        for (k, r) in restorers.iter_mut() {
-            let text = r.finish(vault);
+        for (k, st) in calls_state.iter_mut() {
+            let text = if checked {
+                let held = std::mem::take(&mut st.held);
+                if held.is_empty() {
+                    String::new()
+                } else {
+                    let ok = guard.output_check(&held, &mut OutputTrack::default())?;
+                    guard.vault.restore(&ok)
+                }
+            } else {
+                st.restorer.finish(&guard.vault)
+            };
             if !text.is_empty() {
                 rest.push((*k, text));
             }
         }
         if !rest.is_empty() {
-            let delta = choice
-                .as_object_mut()?
-                .entry("delta")
-                .or_insert_with(|| json!({}));
-            let calls = delta
-                .as_object_mut()?
-                .entry("tool_calls")
-                .or_insert_with(|| json!([]))
-                .as_array_mut()?;
+            let Some(obj) = choice.as_object_mut() else {
+                return Ok(None);
+            };
+            let delta = obj.entry("delta").or_insert_with(|| json!({}));
+            let Some(calls) = delta.as_object_mut().and_then(|d| {
+                d.entry("tool_calls")
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()
+            }) else {
+                return Ok(None);
+            };
             for (k, text) in rest {
                 let existing = calls
                     .iter_mut()
@@ -784,7 +907,7 @@ fn stream_tool_calls(
             touched = true;
         }
     }
-    touched.then_some(())
+    Ok(touched.then_some(()))
 }
 
 /// The tool calls an assistant message of the history carries: names and arguments, one per
@@ -823,17 +946,39 @@ fn output_detector(check: &'static str) -> &'static str {
     }
 }
 
+/// The text fields of a streamed delta the client reads: each output-checked and restored.
+const TEXT_FIELDS: [&str; 3] = ["content", "refusal", "reasoning_content"];
+
+/// One text field of one streamed choice.
 #[derive(Default)]
-struct ChoiceState {
+struct FieldState {
     /// Text received and not yet released (output checks need whole sentences).
     raw: String,
-    /// What the output checks keep between this choice's segments.
+    /// What the output checks keep between this field's segments.
     track: OutputTrack,
     restorer: StreamRestorer,
-    /// One restorer per streamed tool call (by its `index`): a placeholder may be split
-    /// across argument fragments.
-    calls: BTreeMap<u64, StreamRestorer>,
+}
+
+impl FieldState {
+    fn holding(&self) -> bool {
+        !self.raw.is_empty() || self.restorer.holding()
+    }
+}
+
+#[derive(Default)]
+struct ChoiceState {
+    /// By field name (`TEXT_FIELDS`).
+    fields: BTreeMap<&'static str, FieldState>,
+    /// One state per streamed tool call (by its `index`): a placeholder may be split across
+    /// argument fragments.
+    calls: BTreeMap<u64, CallState>,
     finished: bool,
+}
+
+impl ChoiceState {
+    fn holding(&self) -> bool {
+        self.fields.values().any(FieldState::holding) || self.calls.values().any(CallState::holding)
+    }
 }
 
 struct StreamState {
@@ -865,7 +1010,7 @@ fn release_point(raw: &str) -> usize {
 /// checked; placeholders restored (a possible placeholder prefix held back until `finish`).
 fn release(
     guard: &mut RequestGuard,
-    st: &mut ChoiceState,
+    st: &mut FieldState,
     incoming: &str,
     finish: bool,
 ) -> Result<String, Error> {
@@ -908,24 +1053,38 @@ impl StreamState {
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
             let finish = c.get("finish_reason").is_some_and(|f| !f.is_null());
             let st = self.choices.entry(index).or_default();
-            let content = c.pointer("/delta/content").and_then(Value::as_str);
-            let had_content = content.is_some();
-            let released = release(&mut self.guard, st, content.unwrap_or_default(), finish)?;
+            let mut released_any = false;
+            for field in TEXT_FIELDS {
+                let incoming = c
+                    .get("delta")
+                    .and_then(|d| d.get(field))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                if incoming.is_none() && !(finish && st.fields.contains_key(field)) {
+                    continue;
+                }
+                let fs = st.fields.entry(field).or_default();
+                let released = release(
+                    &mut self.guard,
+                    fs,
+                    incoming.as_deref().unwrap_or_default(),
+                    finish,
+                )?;
+                if incoming.is_some() || !released.is_empty() {
+                    released_any |= !released.is_empty();
+                    if let Some(delta) = c.get_mut("delta").and_then(Value::as_object_mut) {
+                        delta.insert(field.into(), Value::String(released));
+                    }
+                }
+            }
             if finish {
                 st.finished = true;
             }
-            let released_any = !released.is_empty();
-            if had_content || released_any {
-                if let Some(delta) = c.get_mut("delta").and_then(Value::as_object_mut) {
-                    delta.insert("content".into(), Value::String(released));
-                }
-            }
             let restored_calls =
-                stream_tool_calls(&self.guard.vault, &mut st.calls, c, finish).is_some();
-            let has_other = c
-                .get("delta")
-                .and_then(Value::as_object)
-                .is_some_and(|d| d.keys().any(|k| k != "content") || d.is_empty());
+                stream_tool_calls(&mut self.guard, &mut st.calls, c, finish)?.is_some();
+            let has_other = c.get("delta").and_then(Value::as_object).is_some_and(|d| {
+                d.keys().any(|k| !TEXT_FIELDS.contains(&k.as_str())) || d.is_empty()
+            });
             if released_any
                 || finish
                 || restored_calls
@@ -948,20 +1107,21 @@ impl StreamState {
         let open: Vec<u64> = self
             .choices
             .iter()
-            .filter(|(_, s)| {
-                !s.finished
-                    && (!s.raw.is_empty()
-                        || s.restorer.holding()
-                        || s.calls.values().any(StreamRestorer::holding))
-            })
+            .filter(|(_, s)| !s.finished && s.holding())
             .map(|(i, _)| *i)
             .collect();
         let mut choices = Vec::new();
         for i in open {
             let st = self.choices.entry(i).or_default();
-            let text = release(&mut self.guard, st, "", true)?;
-            let mut choice = json!({"index": i, "delta": {"content": text}, "finish_reason": null});
-            stream_tool_calls(&self.guard.vault, &mut st.calls, &mut choice, true);
+            let mut delta = serde_json::Map::new();
+            for (field, fs) in st.fields.iter_mut() {
+                let text = release(&mut self.guard, fs, "", true)?;
+                if !text.is_empty() {
+                    delta.insert((*field).into(), Value::String(text));
+                }
+            }
+            let mut choice = json!({"index": i, "delta": delta, "finish_reason": null});
+            stream_tool_calls(&mut self.guard, &mut st.calls, &mut choice, true)?;
             choices.push(choice);
         }
         let v = json!({

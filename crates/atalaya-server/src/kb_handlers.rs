@@ -549,6 +549,7 @@ fn admit_knowledge(
     model: Option<String>,
     prompt_chars: usize,
     completion_tokens: u64,
+    capture: impl FnOnce() -> atalaya_tenancy::Capture,
 ) -> Result<(), ApiError> {
     let estimate = atalaya_tenancy::Estimate {
         prompt_tokens: if model.is_some() {
@@ -563,10 +564,15 @@ fn admit_knowledge(
         },
         model,
     };
-    crate::handlers::admit(state, ctx, facts, estimate, || atalaya_tenancy::Capture {
+    crate::handlers::admit(state, ctx, facts, estimate, capture)
+}
+
+/// Requests that call no model are not written to the inference log.
+fn no_capture() -> atalaya_tenancy::Capture {
+    atalaya_tenancy::Capture {
         subject: None,
         request: serde_json::Value::Null,
-    })
+    }
 }
 
 pub async fn query(
@@ -596,6 +602,7 @@ pub async fn query(
         reranker,
         req.query.len() * candidates.max(1) + candidates * 800,
         0,
+        no_capture,
     )?;
     let hits = service(&state)?
         .retrieve(&state.gateway, &ctx, &name, req.query, params, rerank)
@@ -653,6 +660,7 @@ fn answer_response(a: Answer) -> wire::AnswerResponse {
                 reason: why.as_str().into(),
             })
             .collect(),
+        guard: a.guard.map(|g| g.report),
         sources: a
             .hits
             .into_iter()
@@ -667,6 +675,7 @@ pub async fn answer(
     State(state): State<Arc<AppState>>,
     Extension(facts): Extension<Facts>,
     Caller(ctx): Caller,
+    headers: axum::http::HeaderMap,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<wire::AnswerRequest>,
 ) -> Result<Json<wire::AnswerResponse>, ApiError> {
@@ -685,6 +694,14 @@ pub async fn answer(
         .max_tokens
         .map(u64::from)
         .unwrap_or(state.tenancy.settings().limits.estimate_completion_tokens);
+    // A generated answer is a model call: logged as one (the question as the client sent
+    // it, and the answer it got), and guarded by the tenant's or the model route's policy.
+    let policy = model.as_deref().and_then(|m| {
+        let tenant_policy = state.tenancy.guard_policy(&ctx.principal.tenant);
+        state.guard.policy_for_tenant(tenant_policy.as_deref(), m)
+    });
+    let logged = model.is_some();
+    let request = serde_json::json!({"collection": name, "query": req.query, "model": model});
     admit_knowledge(
         &state,
         &ctx,
@@ -692,6 +709,13 @@ pub async fn answer(
         model,
         req.query.len() + svc.answer_sources * 800,
         completion,
+        || match logged {
+            true => atalaya_tenancy::Capture {
+                subject: crate::handlers::subject(&headers, None),
+                request,
+            },
+            false => no_capture(),
+        },
     )?;
     let input = AnswerInput {
         query: req.query,
@@ -702,7 +726,10 @@ pub async fn answer(
         params,
         rerank: req.rerank.unwrap_or(false),
     };
-    let a = svc.answer(&state.gateway, &ctx, &name, input).await?;
+    let guard = policy.map(|p| (state.guard.as_ref(), p));
+    let a = svc
+        .answer(&state.gateway, &ctx, &name, input, guard)
+        .await?;
     // The generation's usage settles the admission.
     if let Some(u) = a
         .usage
@@ -711,5 +738,14 @@ pub async fn answer(
     {
         facts.update(|f| f.usage = Some(u));
     }
-    Ok(Json(answer_response(a)))
+    if let Some(g) = &a.guard {
+        facts.update(|f| f.guard = Some(g.header.clone()));
+    }
+    let response = answer_response(a);
+    if logged {
+        if let Ok(v) = serde_json::to_value(&response) {
+            crate::handlers::record_answer(&facts, v);
+        }
+    }
+    Ok(Json(response))
 }

@@ -358,6 +358,8 @@ pub struct Answer {
     pub grounded: bool,
     pub hits: Vec<Hit>,
     pub usage: Option<serde_json::Value>,
+    /// The guard's decisions on the generation (`None`: unguarded, or nothing generated).
+    pub guard: Option<crate::guard::GuardSummary>,
 }
 
 /// Uploads read and parsed at once; more wait their turn.
@@ -668,14 +670,20 @@ impl KnowledgeService {
     /// Retrieves, then answers: with a model, from a prompt of numbered sources, checking each
     /// claim against the sources it cites; without one, by quoting the most relevant
     /// sentences.
+    ///
+    /// With a guard policy (the tenant's, else the answer model's route's), the generation is
+    /// guarded as a chat request on that route: sources that carry instructions are dropped,
+    /// personal data in the question and the sources is pseudonymized before it leaves, and
+    /// the answer passes the output checks.
     pub async fn answer(
         self: &Arc<Self>,
         gateway: &Gateway,
         ctx: &RequestContext,
         name: &str,
         input: AnswerInput,
+        guard: Option<(&crate::guard::GuardService, Arc<crate::guard::RoutePolicy>)>,
     ) -> Result<Answer, CoreError> {
-        let hits = self
+        let mut hits = self
             .retrieve(
                 gateway,
                 ctx,
@@ -698,6 +706,7 @@ impl KnowledgeService {
             grounded: false,
             hits,
             usage: None,
+            guard: None,
         };
         if hits.is_empty() {
             // Nothing was asked of any model.
@@ -719,10 +728,29 @@ impl KnowledgeService {
                     grounded: true,
                     hits,
                     usage: None,
+                    guard: None,
                 })
             })
             .await;
         };
+        // Indirect injection: a retrieved chunk that carries instructions never reaches the
+        // model (as on retrieval-augmented chat).
+        let guarded = guard.map(|(service, policy)| {
+            let texts: Vec<&str> = hits.iter().map(|h| h.chunk.text.as_str()).collect();
+            let dropped = service.flag_documents(&policy.policy, &texts);
+            for d in dropped.iter().rev() {
+                hits.remove(d.index);
+            }
+            crate::guard::GuardedCall {
+                service,
+                policy,
+                dropped,
+                sources_at: Some(0),
+            }
+        });
+        if hits.is_empty() {
+            return Ok(empty(hits, Some(model)));
+        }
         let mut body = serde_json::json!({
             "model": model,
             "messages": [
@@ -736,7 +764,8 @@ impl KnowledgeService {
         if let Some(t) = input.temperature {
             body["temperature"] = t.into();
         }
-        let (text, usage) = complete(gateway, ctx, body).await?;
+        let done = crate::guard::complete(gateway, ctx, body, guarded).await?;
+        let (text, usage, report) = (done.text, done.usage, done.guard);
         blocking(move || {
             let checked = check_answer(embedder.as_ref(), &text, &hits)?;
             Ok(Answer {
@@ -747,6 +776,7 @@ impl KnowledgeService {
                 unsupported: checked.unsupported,
                 hits,
                 usage,
+                guard: report,
             })
         })
         .await
@@ -758,27 +788,6 @@ pub(crate) fn chat_request(body: serde_json::Value) -> Result<ChatRequest, CoreE
     let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
         .map_err(|e| CoreError::Internal(format!("completion request: {e}")))?;
     ChatRequest::try_from(wire)
-}
-
-/// One chat completion through the gateway from an OpenAI-shaped request body: the first
-/// choice's text and the upstream's `usage` (grounded answers and pipeline steps share it).
-pub(crate) async fn complete(
-    gateway: &Gateway,
-    ctx: &RequestContext,
-    body: serde_json::Value,
-) -> Result<(String, Option<serde_json::Value>), CoreError> {
-    let req = chat_request(body)?;
-    let routed = gateway.chat(ctx, &req).await?;
-    let parsed: serde_json::Value =
-        serde_json::from_slice(&routed.value.body).map_err(|e| CoreError::Upstream {
-            target: routed.target.clone(),
-            detail: format!("invalid JSON in the completion: {e}"),
-        })?;
-    let text = parsed["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    Ok((text, parsed.get("usage").cloned()))
 }
 
 /// Vectors from the knowledge base's embedding model, its failure as the gateway's error.

@@ -40,7 +40,7 @@ use tracing::Instrument;
 
 use crate::{
     classify::ClassifyService,
-    guard::{GuardService, RoutePolicy},
+    guard::{self, GuardService, GuardedCall, RoutePolicy},
     knowledge::{self, KnowledgeService},
     rag,
 };
@@ -244,6 +244,10 @@ struct Run {
     /// The step now running is the one whose text is the run's output, streamed.
     stream_here: bool,
     streamed: bool,
+    /// An input `guard` step has judged the run's text for injection.
+    input_checked: bool,
+    /// The guard's decisions on the model calls of the step now running (for its trace).
+    guard_reports: Vec<Value>,
 }
 
 impl Run {
@@ -455,6 +459,8 @@ impl PipelineService {
             sink,
             stream_here: false,
             streamed: false,
+            input_checked: false,
+            guard_reports: Vec::new(),
         };
         run.ctx.insert("input".into(), Value::Object(input_obj));
         run.ctx.insert("vars".into(), Value::Object(p.vars.clone()));
@@ -510,6 +516,10 @@ impl PipelineService {
                         "input": o.input,
                         "output": o.traced.as_ref().unwrap_or(&o.output),
                     });
+                    let reports = std::mem::take(&mut run.guard_reports);
+                    if !reports.is_empty() {
+                        entry["guard"] = json!(reports);
+                    }
                     match o.jump {
                         Some(Jump::To(j)) => next = j,
                         Some(Jump::End) => next = p.steps.len(),
@@ -541,6 +551,7 @@ impl PipelineService {
                         },
                         "error": e.public_message(), "latency_ms": latency,
                     }));
+                    run.guard_reports.clear();
                     run.ctx.insert(step.id.clone(), Value::Null);
                     match step.on_error {
                         OnError::Fail => return Err(e),
@@ -988,6 +999,9 @@ impl PipelineService {
         if let Some(v) = check.vault {
             run.vault = Some(v);
         }
+        if g.stage == Stage::Input {
+            run.input_checked = true;
+        }
         let Some(why) = check.blocked else {
             let decision = if check.flagged { "flagged" } else { "clean" };
             return Ok(Outcome::new(out, input, decision));
@@ -1044,15 +1058,42 @@ impl PipelineService {
         Ok(())
     }
 
-    /// One chat completion through the gateway: the answer's text and usage.
+    /// The guard a model call of a run goes through: the tenant's or the model route's
+    /// policy, as for a direct request on that route. Once the run's input `guard` step has
+    /// judged the text (with its own policy and thresholds), the injection check is not
+    /// repeated; PII redaction and the output checks are.
+    fn call_guard(&self, tenant: &str, body: &Value, run: &Run) -> Option<GuardedCall<'_>> {
+        let model = body.get("model").and_then(Value::as_str)?;
+        let tenant_policy = self.tenancy.guard_policy(tenant);
+        let policy = self
+            .guard
+            .policy_for_tenant(tenant_policy.as_deref(), model)?;
+        Some(GuardedCall {
+            service: &self.guard,
+            policy: match run.input_checked {
+                true => policy.without_injection(),
+                false => policy,
+            },
+            dropped: Vec::new(),
+            sources_at: None,
+        })
+    }
+
+    /// One chat completion through the gateway, guarded: the answer's text (checked, its
+    /// guard placeholders restored) and usage. The guard's decisions go to the step's trace.
     async fn chat(
         &self,
         ctx: &RequestContext,
         body: Value,
+        run: &mut Run,
     ) -> Result<(String, Option<Usage>), Error> {
-        let (text, usage) = knowledge::complete(&self.gateway, ctx, body).await?;
-        let usage = usage.and_then(|u| serde_json::from_value::<Usage>(u).ok());
-        Ok((text, usage))
+        let guard = self.call_guard(&ctx.principal.tenant, &body, run);
+        let done = guard::complete(&self.gateway, ctx, body, guard).await?;
+        run.guard_reports.extend(done.guard.map(|g| g.report));
+        let usage = done
+            .usage
+            .and_then(|u| serde_json::from_value::<Usage>(u).ok());
+        Ok((done.text, usage))
     }
 
     /// One streamed chat completion through the gateway: each content delta goes to `sink`
@@ -1064,13 +1105,26 @@ impl PipelineService {
         &self,
         ctx: &RequestContext,
         mut body: Value,
-        vault: Option<&Vault>,
+        run: &mut Run,
         sink: &StreamSink,
     ) -> Result<(String, Option<Usage>), Error> {
         body["stream"] = json!(true);
         body["stream_options"] = json!({"include_usage": true});
-        let req = knowledge::chat_request(body)?;
+        let guard = self.call_guard(&ctx.principal.tenant, &body, run);
+        let mut req = knowledge::chat_request(body)?;
+        let guard = match guard {
+            Some(g) => Some(
+                g.service
+                    .protect(g.policy, &mut req, g.dropped, g.sources_at)?,
+            ),
+            None => None,
+        };
         let mut stream = self.gateway.chat_stream(ctx, &req).await?.value;
+        if let Some(g) = guard {
+            stream = g.wrap_stream(stream, req.model.clone());
+        }
+        let vault = run.vault.as_ref();
+        let mut report = None;
         let mut restorer = atalaya_guard::pseudo::StreamRestorer::new();
         let mut text = String::new();
         let mut usage = None;
@@ -1083,6 +1137,9 @@ impl PipelineService {
             let Ok(v) = serde_json::from_slice::<Value>(&chunk.data) else {
                 continue;
             };
+            if let Some(r) = v.pointer("/atalaya/guard") {
+                report = Some(r.clone());
+            }
             let Some(delta) = v
                 .pointer("/choices/0/delta/content")
                 .and_then(Value::as_str)
@@ -1105,6 +1162,7 @@ impl PipelineService {
                 sink.send(rest).await.map_err(|_| gone())?;
             }
         }
+        run.guard_reports.extend(report);
         Ok((text, usage))
     }
 
@@ -1179,14 +1237,12 @@ impl PipelineService {
         };
         let (text, usage) = match sink {
             Some(sink) => {
-                let r = self
-                    .chat_streamed(ctx, body, run.vault.as_ref(), &sink)
-                    .await?;
+                let r = self.chat_streamed(ctx, body, run, &sink).await?;
                 run.streamed = true;
                 r
             }
             None => {
-                let (raw, usage) = self.chat(ctx, body).await?;
+                let (raw, usage) = self.chat(ctx, body, run).await?;
                 // Placeholders of an input guard back to the customer's values.
                 let text = match &run.vault {
                     Some(v) => v.restore(&raw),
@@ -1263,6 +1319,7 @@ impl PipelineService {
                 .chat(
                     ctx,
                     chat_body(&model, messages.clone(), x.temperature, x.max_tokens, None),
+                    run,
                 )
                 .await?;
             run.add_usage(usage);
@@ -1449,7 +1506,11 @@ impl PipelineService {
                 json!({"role": "user", "content": text}),
             ];
             let (summary, usage) = self
-                .chat(ctx, chat_body(&model, messages, Some(0.2), Some(300), None))
+                .chat(
+                    ctx,
+                    chat_body(&model, messages, Some(0.2), Some(300), None),
+                    run,
+                )
                 .await?;
             run.add_usage(usage);
             let summary = match &run.vault {
