@@ -45,10 +45,13 @@ pub enum ErrorCode {
     UpstreamTimeout,
     /// A bug in Atalaya; the message never carries internals (500).
     InternalError,
+    /// The data directory's disk is full: the write was not made, nothing stored was lost;
+    /// retry once space is freed (507).
+    InsufficientStorage,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ContextLengthExceeded,
         ErrorCode::MissingApiKey,
@@ -68,6 +71,7 @@ impl ErrorCode {
         ErrorCode::ServiceUnavailable,
         ErrorCode::UpstreamTimeout,
         ErrorCode::InternalError,
+        ErrorCode::InsufficientStorage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +95,7 @@ impl ErrorCode {
             ErrorCode::ServiceUnavailable => "service_unavailable",
             ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::InternalError => "internal_error",
+            ErrorCode::InsufficientStorage => "insufficient_storage",
         }
     }
 
@@ -113,6 +118,7 @@ impl ErrorCode {
             ErrorCode::UpstreamError => 502,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::UpstreamTimeout => 504,
+            ErrorCode::InsufficientStorage => 507,
         }
     }
 
@@ -136,7 +142,7 @@ impl ErrorCode {
             ErrorCode::UpstreamError
             | ErrorCode::ServiceUnavailable
             | ErrorCode::UpstreamTimeout => "upstream_error",
-            ErrorCode::InternalError => "api_error",
+            ErrorCode::InternalError | ErrorCode::InsufficientStorage => "api_error",
         }
     }
 }

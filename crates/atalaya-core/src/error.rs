@@ -144,6 +144,11 @@ pub enum Error {
 
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A write failed because the data directory's disk is full (SQLite's `SQLITE_FULL`,
+    /// `ENOSPC`): nothing was written, and what was stored before is intact.
+    #[error("the data directory is full: {0}")]
+    StorageFull(String),
 }
 
 impl Error {
@@ -190,6 +195,7 @@ impl Error {
             Error::Config(_) | Error::ConfigSource(_) | Error::Internal(_) => {
                 ErrorCode::InternalError
             }
+            Error::StorageFull(_) => ErrorCode::InsufficientStorage,
         }
     }
 
@@ -203,6 +209,7 @@ impl Error {
                 "missing API key: send 'Authorization: Bearer <key>'".to_owned()
             }
             Error::InvalidApiKey => "invalid API key".to_owned(),
+            Error::StorageFull(_) => "the server's data directory is full: the request was not stored (nothing stored before is lost); retry once the operator frees disk space".to_owned(),
             Error::ModelNotFound(m) => {
                 format!("model '{m}' not found; GET /v1/models lists the available models")
             }
@@ -235,6 +242,7 @@ impl Error {
             Error::UpstreamRateLimited { retry_after, .. } => *retry_after,
             Error::NoHealthyTarget { retry_after, .. } => Some(*retry_after),
             Error::Overloaded => Some(Duration::from_secs(1)),
+            Error::StorageFull(_) => Some(Duration::from_secs(30)),
             Error::RateLimited { retry_after, .. } | Error::BudgetExceeded { retry_after, .. } => {
                 Some(*retry_after)
             }
@@ -272,6 +280,7 @@ impl From<atalaya_tenancy::Error> for Error {
                 retry_after,
             },
             T::Unavailable(m) => Error::Unavailable(m),
+            T::Store(atalaya_tenancy::StoreError::Full(m)) => Error::StorageFull(m),
             T::Crypto(_) | T::Store(_) => Error::Internal(e.to_string()),
         }
     }

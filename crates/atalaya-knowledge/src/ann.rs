@@ -82,7 +82,7 @@ impl Default for AnnParams {
 }
 
 fn ann_err(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Index(format!("HNSW {what}: {e}"))
+    Error::index(format!("HNSW {what}: {e}"))
 }
 
 /// Graph operations (searches and inserts) that may run at once. usearch keeps one context
@@ -274,7 +274,7 @@ impl Ann {
 
     /// Writes the graph and its keys to `path` atomically.
     pub fn save(&self, path: &Path, keys: &[u64]) -> Result<(), Error> {
-        let io = |e: std::io::Error| Error::Index(format!("saving {}: {e}", path.display()));
+        let io = |e: std::io::Error| Error::index(format!("saving {}: {e}", path.display()));
         let n = self.index.serialized_length();
         let mut buf = vec![0u8; n];
         self.index

@@ -25,6 +25,10 @@ pub enum Error {
     #[error("knowledge store: {0}")]
     Store(String),
 
+    /// The disk is full: the write was rolled back.
+    #[error("knowledge store: disk full: {0}")]
+    Full(String),
+
     /// No such collection or document (of this tenant).
     #[error("{0} not found")]
     NotFound(String),
@@ -54,6 +58,22 @@ pub enum Error {
 }
 
 impl Error {
+    /// An index error, or [`Error::Full`] when the disk is full (tantivy and usearch wrap
+    /// the I/O error in their own; its text, `os error 28`, survives the wrapping).
+    pub(crate) fn index(message: String) -> Error {
+        if message.contains("(os error 28)") {
+            Error::Full(message)
+        } else {
+            Error::Index(message)
+        }
+    }
+
+    /// The storage (database or disk), not the document, is failing: a task leaves its items
+    /// pending and tries again later.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, Error::Store(_) | Error::Full(_))
+    }
+
     pub(crate) fn parse(format: &'static str, reason: impl std::fmt::Display) -> Error {
         Error::Parse {
             format,

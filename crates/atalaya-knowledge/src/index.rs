@@ -125,7 +125,7 @@ pub struct KeywordIndex {
 }
 
 fn index_err(e: impl std::fmt::Display) -> Error {
-    Error::Index(e.to_string())
+    Error::index(e.to_string())
 }
 
 fn analyzer(lang: Lang) -> TextAnalyzer {

@@ -671,10 +671,17 @@ impl KnowledgeBase {
             let seen = lock.lock().map(|n| *n).unwrap_or(0);
             let step =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.work_once(embedder)));
+            // A failing store (a full disk) is tried again every few seconds, not in a loop.
+            let mut idle = std::time::Duration::from_millis(250);
             match step {
                 Ok(Ok(true)) => continue,
                 Ok(Ok(false)) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "knowledge task worker"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "knowledge task worker");
+                    if e.is_storage() {
+                        idle = std::time::Duration::from_secs(2);
+                    }
+                }
                 Err(_) => {
                     // A bug, not a bad document (parsers contain their own panics): end the
                     // task rather than crash on it again at every restart.
@@ -690,7 +697,7 @@ impl KnowledgeBase {
             // Idle (or failing): sleep until woken, with a timeout so a stop is noticed.
             if let Ok(n) = lock.lock() {
                 if *n == seen && !stop.load(Ordering::Acquire) {
-                    let _ = cv.wait_timeout(n, std::time::Duration::from_millis(250));
+                    let _ = cv.wait_timeout(n, idle);
                 }
             }
         }
@@ -728,7 +735,7 @@ impl KnowledgeBase {
                 for it in items {
                     match self.delete_marked(&c, &it.source, Some(it.at)) {
                         Ok(()) | Err(Error::NotFound(_)) => {}
-                        Err(e @ Error::Store(_)) => return Err(e),
+                        Err(e) if e.is_storage() => return Err(e),
                         Err(e) => self.fail_item(it.at, &e)?,
                     }
                 }
@@ -793,7 +800,7 @@ impl KnowledgeBase {
                     ready.push((it.at, *p));
                 }
                 // The database, not the document, is failing: leave the item pending.
-                Err(e @ Error::Store(_)) => return Err(e),
+                Err(e) if e.is_storage() => return Err(e),
                 Err(e) => self.fail_item(it.at, &e)?,
             }
         }
@@ -811,8 +818,8 @@ impl KnowledgeBase {
             offset += n;
             let committed = vectors.and_then(|vs| self.commit(c, p, &vs, Some(*at)));
             if let Err(e) = committed {
-                if matches!(e, Error::Store(_)) {
-                    return Err(e); // the database is failing: stop, retry later
+                if e.is_storage() {
+                    return Err(e); // the storage is failing: stop, retry later
                 }
                 self.fail_item(*at, &e)?;
             }

@@ -208,7 +208,10 @@ pub struct Store {
 }
 
 pub(crate) fn db(e: rusqlite::Error) -> Error {
-    Error::Store(e.to_string())
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => Error::Full(e.to_string()),
+        _ => Error::Store(e.to_string()),
+    }
 }
 
 pub(crate) fn now() -> i64 {

@@ -24,6 +24,9 @@ pub enum PipelineError {
     /// The ticket store failed.
     #[error("ticket store: {0}")]
     Store(String),
+    /// The disk is full: the write was rolled back.
+    #[error("ticket store: disk full: {0}")]
+    Full(String),
     /// No such ticket (for this tenant).
     #[error("ticket '{0}' not found")]
     NotFound(String),

@@ -88,7 +88,10 @@ pub struct TicketStore {
 }
 
 fn db(e: rusqlite::Error) -> PipelineError {
-    PipelineError::Store(e.to_string())
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => PipelineError::Full(e.to_string()),
+        _ => PipelineError::Store(e.to_string()),
+    }
 }
 
 const MIGRATIONS: &[&str] = &[

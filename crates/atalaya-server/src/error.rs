@@ -31,8 +31,13 @@ impl From<atalaya_tenancy::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.code();
-        if code == ErrorCode::InternalError {
-            tracing::error!(error = %self.0, "internal error");
+        match code {
+            ErrorCode::InternalError => tracing::error!(error = %self.0, "internal error"),
+            // The operator must act: say which store is full.
+            ErrorCode::InsufficientStorage => {
+                tracing::error!(error = %self.0, "a write failed: the disk is full")
+            }
+            _ => {}
         }
         let body = ErrorBody::new(
             code,
@@ -105,5 +110,6 @@ pub fn knowledge_error(e: atalaya_knowledge::Error) -> Error {
             detail,
         },
         K::Store(_) | K::Index(_) => Error::Internal(e.to_string()),
+        K::Full(_) => Error::StorageFull(e.to_string()),
     }
 }

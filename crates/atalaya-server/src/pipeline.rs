@@ -1619,6 +1619,7 @@ pub fn pipeline_error(e: PipelineError) -> Error {
         PipelineError::Invalid { message, param } => Error::invalid(message, param),
         PipelineError::Spec(m) => Error::ConfigSource(m),
         PipelineError::Store(m) => Error::Internal(format!("ticket store: {m}")),
+        PipelineError::Full(m) => Error::StorageFull(format!("ticket store: {m}")),
     }
 }
 

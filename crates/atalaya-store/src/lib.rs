@@ -31,11 +31,17 @@ pub enum Error {
     Corrupt(String),
     #[error("the store's blocking task failed: {0}")]
     Task(String),
+    /// The disk is full: the write was rolled back.
+    #[error("disk full: {0}")]
+    Full(String),
 }
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Database(e.to_string())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Error::Full(e.to_string()),
+            _ => Error::Database(e.to_string()),
+        }
     }
 }
 

@@ -24,7 +24,7 @@ pub mod service;
 pub mod usage;
 
 pub use access::{Action, Principal, DEFAULT_TENANT, PLATFORM_TENANT};
-pub use atalaya_store::{Limits, Role};
+pub use atalaya_store::{Error as StoreError, Limits, Role};
 pub use error::{Error, Result};
 pub use limiter::Limiter;
 pub use service::Tenancy;
