@@ -368,6 +368,11 @@ impl Classifier {
         ))
     }
 
+    /// Width of the embedding predictions need (0: none).
+    pub fn embedding_dims(&self) -> usize {
+        self.meta.featurizer.embedding_dims
+    }
+
     /// Whether predictions need an embedding (of [`Meta::embedding_model`]).
     pub fn needs_embedding(&self) -> bool {
         self.meta.featurizer.embedding_dims > 0
@@ -521,6 +526,10 @@ impl Classifier {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
+        // A NaN or infinite weight would make every probability NaN.
+        if floats.iter().any(|v| !v.is_finite()) {
+            return Err(bad("non-finite weights"));
+        }
         let (w, b) = floats.split_at(classes * dims);
         Ok(Classifier {
             meta,

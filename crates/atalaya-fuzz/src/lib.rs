@@ -30,6 +30,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("template", template),
     ("config", config),
     ("gguf", gguf),
+    ("classifier", classifier),
+    ("ann", ann),
 ];
 
 /// The text formats, parsed and chunked: chunk ranges lie inside the text, on characters.
@@ -178,4 +180,48 @@ pub fn gguf(data: &[u8]) {
         return;
     };
     let _ = atalaya_engine::gguf::GgufInfo::read(&p);
+}
+
+/// Classifier files: loaded (every size in the header checked against the file), and a loaded
+/// classifier predicts on a text (with an embedding of its width when it needs one).
+pub fn classifier(data: &[u8]) {
+    let Some(p) = scratch("model.atc", data) else {
+        return;
+    };
+    let Ok(c) = atalaya_classify::Classifier::load(&p) else {
+        return;
+    };
+    let width = c.embedding_dims();
+    let embedding = vec![0.1f32; width];
+    let e = (width > 0).then_some(embedding.as_slice());
+    if let Ok(pred) = c.predict("hola, where is my order? obrigado", e) {
+        assert!(
+            (0.0..=1.0).contains(&pred.confidence),
+            "confidence {}",
+            pred.confidence
+        );
+    }
+}
+
+/// Dimensions of the vectors in the HNSW graphs the `ann` target loads (the seeds are built
+/// with it).
+pub const ANN_DIMS: usize = 8;
+
+/// HNSW graph files, as saved beside a collection's index: a file that is corrupt, truncated
+/// or built with other parameters is refused (the caller rebuilds from the store); one that
+/// loads answers searches with keys it holds.
+pub fn ann(data: &[u8]) {
+    use atalaya_knowledge::ann::{Ann, AnnParams};
+    let Some(p) = scratch("graph.hnsw", data) else {
+        return;
+    };
+    let Some((graph, keys)) = Ann::load(&p, ANN_DIMS, AnnParams::default()) else {
+        return;
+    };
+    let query = [0.5f32, -0.5, 0.5, -0.5, 0.0, 0.0, 0.0, 0.0];
+    if let Ok(hits) = graph.search(&query, 5, None) {
+        for (k, _) in hits {
+            assert!(keys.contains(&k), "a key the file did not list: {k}");
+        }
+    }
 }

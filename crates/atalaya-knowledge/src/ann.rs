@@ -5,6 +5,7 @@
 //! serialisation. It is written to a temporary name, synced and renamed, so a crash leaves the
 //! previous file or the new one; the keys let a loader find what changed since the save.
 
+use sha2::{Digest, Sha256};
 use std::{
     collections::HashSet,
     io::Write,
@@ -19,7 +20,10 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::Error;
 
-const MAGIC: &[u8; 8] = b"ATLANN01";
+/// Version 2 adds the SHA-256 of the rest of the file after the magic: usearch parses the
+/// graph bytes without bounds checks, so only a file this process wrote whole may reach it.
+/// (A version-1 file fails the magic and the graph is rebuilt from the store.)
+const MAGIC: &[u8; 8] = b"ATLANN02";
 
 /// Graph parameters, named as in the HNSW paper and faiss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,16 +284,20 @@ impl Ann {
         self.index
             .save_to_buffer(&mut buf)
             .map_err(|e| ann_err("serialise", e))?;
+        let mut body = Vec::with_capacity(8 + keys.len() * 8 + buf.len());
+        body.extend_from_slice(&(keys.len() as u64).to_le_bytes());
+        for k in keys {
+            body.extend_from_slice(&k.to_le_bytes());
+        }
+        body.extend_from_slice(&buf);
+        drop(buf);
+        let digest = Sha256::digest(&body);
         let tmp = path.with_extension("tmp");
         {
             let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
             f.write_all(MAGIC).map_err(io)?;
-            f.write_all(&(keys.len() as u64).to_le_bytes())
-                .map_err(io)?;
-            for k in keys {
-                f.write_all(&k.to_le_bytes()).map_err(io)?;
-            }
-            f.write_all(&buf).map_err(io)?;
+            f.write_all(&digest).map_err(io)?;
+            f.write_all(&body).map_err(io)?;
             let f = f.into_inner().map_err(|e| io(e.into_error()))?;
             f.sync_all().map_err(io)?;
         }
@@ -304,6 +312,11 @@ impl Ann {
     pub fn load(path: &Path, dims: usize, params: AnnParams) -> Option<(Ann, HashSet<u64>)> {
         let bytes = std::fs::read(path).ok()?;
         let rest = bytes.strip_prefix(MAGIC)?;
+        let (digest, rest) = rest.split_first_chunk::<32>()?;
+        if Sha256::digest(rest).as_slice() != digest {
+            tracing::warn!(path = %path.display(), "the HNSW graph file is corrupt; rebuilding it from the store");
+            return None;
+        }
         let (n, rest) = rest.split_first_chunk::<8>()?;
         let n = usize::try_from(u64::from_le_bytes(*n)).ok()?;
         let keys_len = n.checked_mul(8)?;

@@ -473,7 +473,27 @@ pub async fn healthz() -> Response {
 
 /// Ready when the configuration is loaded (it is, or the server would not run), the server
 /// is not shutting down, and at least one target can take requests.
-pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+/// Whether a request may see operational detail (`/metrics`, the readiness targets): always
+/// without `server.metrics_key`, else only with that key as its bearer token.
+fn metrics_access(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(digest) = &state.metrics_key {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if auth.is_none() {
+            return Err(ApiError(atalaya_core::Error::MissingApiKey));
+        }
+        if !atalaya_core::auth::bearer_matches(auth, digest) {
+            return Err(ApiError(atalaya_core::Error::InvalidApiKey));
+        }
+    }
+    Ok(())
+}
+
+/// `GET /readyz`: ready or not, with why; the per-target detail (models, upstream names,
+/// circuit states) only for a caller that may read the metrics.
+pub async fn readyz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let detail = metrics_access(&state, &headers).is_ok();
     let targets: Vec<_> = state
         .gateway
         .health()
@@ -504,8 +524,11 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let body = json!({
         "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
         "reason": reason,
-        "targets": targets,
     });
+    let mut body = body;
+    if detail {
+        body["targets"] = json!(targets);
+    }
     (status, Json(body)).into_response()
 }
 
@@ -513,17 +536,7 @@ pub async fn metrics(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(digest) = &state.metrics_key {
-        let auth = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if auth.is_none() {
-            return Err(ApiError(atalaya_core::Error::MissingApiKey));
-        }
-        if !atalaya_core::auth::bearer_matches(auth, digest) {
-            return Err(ApiError(atalaya_core::Error::InvalidApiKey));
-        }
-    }
+    metrics_access(&state, &headers)?;
     let text = state.gateway.metrics().encode().map_err(|e| {
         ApiError(atalaya_core::Error::Internal(format!(
             "metrics encoding: {e}"

@@ -967,7 +967,8 @@ async fn slow_and_surplus_clients_are_cut_off() {
     );
 }
 
-/// With `server.metrics_key`, `/metrics` answers only to that key.
+/// With `server.metrics_key`, `/metrics` answers only to that key, and `/readyz` shows its
+/// per-target detail (models, upstreams, circuits) only to that key.
 #[tokio::test]
 async fn metrics_can_require_a_key() {
     let fake = FakeUpstream::start().await.unwrap();
@@ -998,4 +999,24 @@ async fn metrics_can_require_a_key() {
         .await
         .unwrap()
         .contains("atalaya_requests_in_flight"));
+    let ready = |auth: Option<&str>| {
+        let mut r = h.http.get(format!("{}/readyz", h.base));
+        if let Some(a) = auth {
+            r = r.bearer_auth(a);
+        }
+        r.send()
+    };
+    let v: serde_json::Value = ready(None).await.unwrap().json().await.unwrap();
+    assert_eq!(v["status"], "ready", "{v}");
+    assert!(v.get("targets").is_none(), "detail without the key: {v}");
+    let v: serde_json::Value = ready(Some("scrape-secret"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        v["targets"].as_array().is_some_and(|t| !t.is_empty()),
+        "{v}"
+    );
 }

@@ -418,11 +418,17 @@ fn load(source: &ConfigSource, make_demo_key: bool) -> anyhow::Result<(Config, O
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     // llama.cpp logs every tensor while loading, ONNX Runtime every session option: only
-    // their warnings, unless asked for.
+    // their warnings, unless asked for. tantivy's segment manager warns whenever the purge
+    // after a deletion asks to merge segments its own merge policy merged a moment before
+    // (the purge then has nothing left to do): only its errors.
     let mut level = config.log.level.clone();
-    for noisy in ["llama_cpp_2", "ort"] {
+    for (noisy, floor) in [
+        ("llama_cpp_2", "warn"),
+        ("ort", "warn"),
+        ("tantivy::indexer::segment_manager", "error"),
+    ] {
         if !level.contains(&format!("{noisy}=")) {
-            level.push_str(&format!(",{noisy}=warn"));
+            level.push_str(&format!(",{noisy}={floor}"));
         }
     }
     let filter = tracing_subscriber::EnvFilter::try_new(&level)
