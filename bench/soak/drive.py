@@ -13,7 +13,7 @@ Traffic (each kind on its own threads, in closed loops with short pauses):
   ticket   tickets through a pipeline (language, guard, retrieval, generation)
 Writes samples.csv (t, rss_kb, fds, data_kb) and summary.json into --out, prints the summary,
 and exits 1 if a request failed with a 5xx or a transport error, or if memory or descriptors
-kept growing (see `verdict`).
+kept growing (see `verdict`; memory is judged on runs of 5 minutes or more).
 """
 import argparse, http.client, json, os, random, threading, time, urllib.parse
 
@@ -150,12 +150,23 @@ def at(frac):
 
 
 warm, mid, end = at(1 / 6), at(1 / 2), good[-1]
+
+
+def median_rss(lo, hi):
+    """Median VmRSS of the samples between these fractions of the run (one sample is noise)."""
+    xs = sorted(r[1] for r in good if lo * a.seconds <= r[0] <= hi * a.seconds) or [end[1]]
+    return xs[len(xs) // 2]
+
+
+# After warm-up (the first sixth), memory may settle but must not keep climbing: the last
+# third's median is within 10% of the middle third's, and within 1.5x of the second sixth's.
+# Runs shorter than 5 minutes are too short to judge memory (not failed on it).
+m_warm, m_mid, m_end = median_rss(1 / 6, 1 / 3), median_rss(1 / 3, 2 / 3), median_rss(2 / 3, 1)
+judged = a.seconds >= 300
 verdict = {
     "server_alive": bool(alive),
     "no_failures": not failures,
-    # After warm-up (the first sixth), memory may settle but must not keep climbing: the
-    # second half grows by less than 10% and the end is within 1.5x of the warm value.
-    "rss_bounded": end[1] <= mid[1] * 1.10 and end[1] <= warm[1] * 1.5,
+    "rss_bounded": (m_end <= m_mid * 1.10 and m_end <= m_warm * 1.5) if judged else None,
     "fds_bounded": end[2] <= warm[2] + 32 and max(r[2] for r in good) <= warm[2] + 64,
 }
 summary = {
@@ -164,7 +175,9 @@ summary = {
     "statuses": counts,
     "failures": failures,
     "rss_mb": {"warm": round(warm[1] / 1024, 1), "mid": round(mid[1] / 1024, 1), "end": round(end[1] / 1024, 1),
-               "max": round(max(r[1] for r in good) / 1024, 1)},
+               "max": round(max(r[1] for r in good) / 1024, 1),
+               "median_second_sixth": round(m_warm / 1024, 1), "median_middle_third": round(m_mid / 1024, 1),
+               "median_last_third": round(m_end / 1024, 1)},
     "fds": {"warm": warm[2], "mid": mid[2], "end": end[2], "max": max(r[2] for r in good)},
     "data_mb": {"warm": round(warm[3] / 1024, 1), "end": round(end[3] / 1024, 1)},
     "verdict": verdict,
@@ -172,4 +185,4 @@ summary = {
 with open(os.path.join(a.out, "summary.json"), "w") as f:
     json.dump(summary, f, indent=2)
 print(json.dumps(summary, indent=2))
-raise SystemExit(0 if all(verdict.values()) else 1)
+raise SystemExit(0 if all(v is not False for v in verdict.values()) else 1)
