@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("gguf", gguf),
     ("classifier", classifier),
     ("ann", ann),
+    ("request", request),
 ];
 
 /// The text formats, parsed and chunked: chunk ranges lie inside the text, on characters.
@@ -222,6 +223,27 @@ pub fn ann(data: &[u8]) {
     if let Ok(hits) = graph.search(&query, 5, None) {
         for (k, _) in hits {
             assert!(keys.contains(&k), "a key the file did not list: {k}");
+        }
+    }
+}
+
+/// Wire-to-domain request validation, as a request body reaches the API: JSON into the wire
+/// types (chat completions and embeddings), then into the domain request. A request that
+/// passes goes back to the wire (what a provider sends upstream) with the same messages, and
+/// serializes.
+pub fn request(data: &[u8]) {
+    use atalaya_core::domain::{ChatRequest, EmbeddingRequest};
+    if let Ok(wire) = serde_json::from_slice::<atalaya_api::ChatCompletionRequest>(data) {
+        if let Ok(req) = ChatRequest::try_from(wire) {
+            let back = req.to_wire("upstream-model", false);
+            assert_eq!(back.messages.len(), req.messages.len());
+            assert_eq!(back.model, "upstream-model");
+            assert!(serde_json::to_vec(&back).is_ok());
+        }
+    }
+    if let Ok(wire) = serde_json::from_slice::<atalaya_api::EmbeddingRequest>(data) {
+        if let Ok(req) = EmbeddingRequest::try_from(wire) {
+            assert!(serde_json::to_vec(&req.to_wire("upstream-model")).is_ok());
         }
     }
 }

@@ -54,6 +54,28 @@ pub enum Mode {
     Bm25,
 }
 
+impl Mode {
+    /// Every mode, in the order the messages list them.
+    pub const ALL: [Mode; 3] = [Mode::Hybrid, Mode::Dense, Mode::Bm25];
+
+    /// The name requests, pipeline files and responses use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Hybrid => "hybrid",
+            Mode::Dense => "dense",
+            Mode::Bm25 => "bm25",
+        }
+    }
+
+    /// The mode of a name, or a message listing the valid ones.
+    pub fn parse(name: &str) -> Result<Mode, String> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == name)
+            .ok_or_else(|| format!("must be \"hybrid\", \"dense\" or \"bm25\", not \"{name}\""))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchParams {

@@ -149,14 +149,9 @@ pub fn search_params(
         },
     };
     let mode = match r.mode.as_deref() {
-        None | Some("hybrid") => Mode::Hybrid,
-        Some("dense") => Mode::Dense,
-        Some("bm25") => Mode::Bm25,
-        Some(other) => {
-            return Err(Error::invalid(
-                format!("'mode' must be \"hybrid\", \"dense\" or \"bm25\", not \"{other}\""),
-                Some("mode"),
-            ))
+        None => Mode::Hybrid,
+        Some(name) => {
+            Mode::parse(name).map_err(|e| Error::invalid(format!("'mode' {e}"), Some("mode")))?
         }
     };
     let k = r.k.unwrap_or(default_k);
@@ -610,12 +605,7 @@ pub async fn query(
     Ok(Json(wire::QueryResponse {
         object: "list".into(),
         reranked: rerank,
-        mode: match mode {
-            Mode::Hybrid => "hybrid",
-            Mode::Dense => "dense",
-            Mode::Bm25 => "bm25",
-        }
-        .into(),
+        mode: mode.as_str().into(),
         data: hits.into_iter().map(|h| chunk_result(h, None)).collect(),
     }))
 }

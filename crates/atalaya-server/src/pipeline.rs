@@ -740,11 +740,9 @@ impl PipelineService {
                 })?;
                 let params = SearchParams {
                     k: r.k,
-                    mode: match r.mode.as_str() {
-                        "dense" => Mode::Dense,
-                        "bm25" => Mode::Bm25,
-                        _ => Mode::Hybrid,
-                    },
+                    // Checked when the pipeline was loaded.
+                    mode: Mode::parse(&r.mode)
+                        .map_err(|e| Error::Internal(format!("retrieve step mode {e}")))?,
                     dense_weight: r.dense_weight,
                     bm25_weight: r.bm25_weight,
                     filter: Filter {
