@@ -3,9 +3,10 @@
 //! them; `tests/corpus.rs` replays every committed corpus input through them on stable Rust,
 //! so CI checks the corpus without a fuzzer.
 //!
-//! PDF and DOCX are not fuzzed in-process: their third-party parsers can overflow the stack or
-//! abort, which is why the server parses them in a worker process (`atalaya parse-worker`);
-//! the hostile-document tests cover that path.
+//! PDF and DOCX (`binary_document`) are fuzzed in-process too. Their third-party parsers can
+//! still overflow the stack (the XObject-cycle fixture does, in an unoptimised build), which is
+//! why the server parses them in a worker process (`atalaya parse-worker`) and why that
+//! fixture is tested through the worker (the hostile-document tests), not replayed here.
 
 use std::{io::Write, path::PathBuf, sync::OnceLock};
 
@@ -33,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("classifier", classifier),
     ("ann", ann),
     ("request", request),
+    ("binary_document", binary_document),
 ];
 
 /// The text formats, parsed and chunked: chunk ranges lie inside the text, on characters.
@@ -245,5 +247,28 @@ pub fn request(data: &[u8]) {
         if let Ok(req) = EmbeddingRequest::try_from(wire) {
             assert!(serde_json::to_vec(&req.to_wire("upstream-model")).is_ok());
         }
+    }
+}
+
+/// PDF and DOCX, parsed in this process (the server parses them in a worker process, which
+/// contains what this target finds): the text's blocks lie inside it.
+pub fn binary_document(data: &[u8]) {
+    let Some((&which, bytes)) = data.split_first() else {
+        return;
+    };
+    let format = if which % 2 == 0 {
+        Format::Pdf
+    } else {
+        Format::Docx
+    };
+    let Ok(doc) = atalaya_knowledge::parse::parse(format, bytes) else {
+        return;
+    };
+    let chars = doc.text.chars().count();
+    for b in &doc.blocks {
+        assert!(
+            b.start <= b.end && b.end <= chars,
+            "block {b:?} outside {chars} chars"
+        );
     }
 }
