@@ -108,6 +108,14 @@ pub struct GuardSummary {
     pub header: String,
 }
 
+/// The domain request of an OpenAI-shaped chat-completion body built in process (by a
+/// grounded answer or a pipeline step).
+pub(crate) fn chat_request(body: Value) -> Result<ChatRequest, Error> {
+    let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
+        .map_err(|e| Error::Internal(format!("completion request: {e}")))?;
+    ChatRequest::try_from(wire)
+}
+
 /// One chat completion through the gateway from an OpenAI-shaped request body, under a guard
 /// policy when one is given: the input stage rewrites the request before it leaves, the
 /// output stage checks and restores the answer. `/answer` and every pipeline model step
@@ -118,7 +126,7 @@ pub async fn complete(
     body: Value,
     guard: Option<GuardedCall<'_>>,
 ) -> Result<Completion, Error> {
-    let mut req = crate::knowledge::chat_request(body)?;
+    let mut req = chat_request(body)?;
     let mut guard = match guard {
         Some(g) => Some(
             g.service

@@ -13,7 +13,7 @@ use std::{
 use atalaya_core::{
     config::{Config, LocalModelConfig, LocalModelKind},
     context::RequestContext,
-    domain::{ChatRequest, RerankRequest},
+    domain::RerankRequest,
     gateway::Gateway,
     Error as CoreError,
 };
@@ -781,13 +781,6 @@ impl KnowledgeService {
         })
         .await
     }
-}
-
-/// The domain request of an OpenAI-shaped chat-completion body built in process.
-pub(crate) fn chat_request(body: serde_json::Value) -> Result<ChatRequest, CoreError> {
-    let wire: atalaya_api::ChatCompletionRequest = serde_json::from_value(body)
-        .map_err(|e| CoreError::Internal(format!("completion request: {e}")))?;
-    ChatRequest::try_from(wire)
 }
 
 /// Vectors from the knowledge base's embedding model, its failure as the gateway's error.

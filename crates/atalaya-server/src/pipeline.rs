@@ -1109,7 +1109,7 @@ impl PipelineService {
         body["stream"] = json!(true);
         body["stream_options"] = json!({"include_usage": true});
         let guard = self.call_guard(&ctx.principal.tenant, &body, run);
-        let mut req = knowledge::chat_request(body)?;
+        let mut req = guard::chat_request(body)?;
         let guard = match guard {
             Some(g) => Some(
                 g.service
