@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{config::AuthConfig, secret, ConfigIssue, Error};
+use crate::{secret, ConfigIssue, Error};
 
 /// `sha256:<hex>` form of a key, as accepted in `auth.api_keys`.
 pub fn hash_key(key: &str) -> String {
@@ -39,13 +39,14 @@ pub fn bearer_matches(authorization: Option<&str>, digest: &[u8; 32]) -> bool {
         .is_some_and(|token| atalaya_tenancy::keys::digest(token).ct_eq(digest).into())
 }
 
+/// The digests of `auth.api_keys` (its entries given as they are configured).
 pub fn static_key_digests(
-    cfg: &AuthConfig,
+    api_keys: &[String],
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<[u8; 32]>, Error> {
-    let mut hashes = Vec::with_capacity(cfg.api_keys.len());
+    let mut hashes = Vec::with_capacity(api_keys.len());
     let mut issues = Vec::new();
-    for (i, entry) in cfg.api_keys.iter().enumerate() {
+    for (i, entry) in api_keys.iter().enumerate() {
         match key_digest(entry, lookup) {
             Ok(h) => hashes.push(h),
             Err(problem) => issues.push(ConfigIssue {
@@ -64,6 +65,7 @@ pub fn static_key_digests(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AuthConfig;
 
     #[test]
     fn env_and_hash_entries() {
@@ -71,14 +73,15 @@ mod tests {
             api_keys: vec!["env:K".into(), hash_key("sk-hashed")],
             ..AuthConfig::default()
         };
-        let d = static_key_digests(&cfg, &|k| (k == "K").then(|| "sk-env".to_owned())).unwrap();
+        let d = static_key_digests(&cfg.api_keys, &|k| (k == "K").then(|| "sk-env".to_owned()))
+            .unwrap();
         assert_eq!(d[0], <[u8; 32]>::from(Sha256::digest(b"sk-env")));
         assert_eq!(d[1], <[u8; 32]>::from(Sha256::digest(b"sk-hashed")));
         let bad = AuthConfig {
             api_keys: vec!["sha256:12".into(), "env:MISSING".into()],
             ..AuthConfig::default()
         };
-        match static_key_digests(&bad, &|_| None) {
+        match static_key_digests(&bad.api_keys, &|_| None) {
             Err(Error::Config(issues)) => assert_eq!(issues.len(), 2),
             other => panic!("{other:?}"),
         }

@@ -1346,7 +1346,7 @@ impl Config {
             .map(|k| k.expose().to_owned());
         Ok(atalaya_tenancy::config::Settings {
             auth_enabled: self.auth.enabled,
-            static_keys: crate::auth::static_key_digests(&self.auth, lookup)?,
+            static_keys: crate::auth::static_key_digests(&self.auth.api_keys, lookup)?,
             bootstrap_admin_key,
             audit_signing_key,
             anchor_every: self.audit.anchor_every,

@@ -293,3 +293,12 @@ mod tests {
         );
     }
 }
+
+/// Metadata given with a document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentMeta {
+    pub language: Option<String>,
+    pub tags: Vec<String>,
+    pub labels: Vec<String>,
+}

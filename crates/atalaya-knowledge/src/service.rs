@@ -18,6 +18,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::doc::DocumentMeta;
 use crate::{
     ann::{Ann, AnnParams},
     chunk::{chunk, Chunk, ChunkConfig},
@@ -168,15 +169,6 @@ pub struct Hit {
     pub similarity: Option<f32>,
     #[serde(flatten)]
     pub chunk: ChunkView,
-}
-
-/// Metadata given with a document.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DocumentMeta {
-    pub language: Option<String>,
-    pub tags: Vec<String>,
-    pub labels: Vec<String>,
 }
 
 /// The result of ingesting one document.

@@ -15,13 +15,7 @@ use std::{
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    chunk::ChunkConfig,
-    index::ChunkMeta,
-    index::Lang,
-    tasks::{mark_item_in, ItemRef, ItemStatus},
-    Error,
-};
+use crate::{chunk::ChunkConfig, index::ChunkMeta, index::Lang, Error};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran. Ids are
 /// AUTOINCREMENT: a deleted chunk's id is never reused, so a chunk id names one content for
@@ -205,6 +199,76 @@ pub struct ChunkView {
 
 pub struct Store {
     conn: Mutex<Connection>,
+}
+
+/// The outcome of one item of a task (`tasks`), recorded in the same transaction as its
+/// document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    Pending,
+    Indexed,
+    Unchanged,
+    Deleted,
+    Failed,
+}
+
+impl ItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Pending => "pending",
+            ItemStatus::Indexed => "indexed",
+            ItemStatus::Unchanged => "unchanged",
+            ItemStatus::Deleted => "deleted",
+            ItemStatus::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<ItemStatus> {
+        [
+            ItemStatus::Pending,
+            ItemStatus::Indexed,
+            ItemStatus::Unchanged,
+            ItemStatus::Deleted,
+            ItemStatus::Failed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// One item of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemRef {
+    pub task: i64,
+    pub seq: i64,
+}
+
+/// Records an item's outcome (once: an item already done is left as it is) and counts it on
+/// its task.
+pub(crate) fn mark_item_in(
+    tx: &Transaction<'_>,
+    at: ItemRef,
+    status: ItemStatus,
+    document_id: Option<i64>,
+    chunks: usize,
+    error: Option<&str>,
+) -> Result<(), Error> {
+    let n = tx
+        .execute(
+            "UPDATE task_items SET status = ?3, document_id = ?4, chunks = ?5, error = ?6, body = NULL
+             WHERE task_id = ?1 AND seq = ?2 AND status = 'pending'",
+            params![at.task, at.seq, status.as_str(), document_id, chunks as i64, error],
+        )
+        .map_err(db)?;
+    if n == 1 {
+        tx.execute(
+            "UPDATE tasks SET done = done + 1, failed = failed + ?2, chunks = chunks + ?3 WHERE id = ?1",
+            params![at.task, i64::from(status == ItemStatus::Failed), chunks as i64],
+        )
+        .map_err(db)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn db(e: rusqlite::Error) -> Error {

@@ -4,13 +4,13 @@
 //! transaction as its document (`Store::put_document_for`), so a crash or `kill -9` loses
 //! nothing acknowledged: on restart the worker resumes the task at its first pending item.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+pub use crate::store::{ItemRef, ItemStatus};
 use crate::{
-    doc::Format,
-    service::DocumentMeta,
-    store::{db, Collection, Store},
+    doc::{DocumentMeta, Format},
+    store::{db, mark_item_in, Collection, Store},
     Error,
 };
 
@@ -32,16 +32,6 @@ pub enum TaskStatus {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemStatus {
-    Pending,
-    Indexed,
-    Unchanged,
-    Deleted,
-    Failed,
-}
-
 macro_rules! str_enum {
     ($t:ty { $($v:ident = $s:literal),* $(,)? }) => {
         impl $t {
@@ -56,14 +46,6 @@ macro_rules! str_enum {
 }
 str_enum!(TaskKind { Ingest = "ingest", Delete = "delete" });
 str_enum!(TaskStatus { Enqueued = "enqueued", Processing = "processing", Succeeded = "succeeded", Failed = "failed" });
-str_enum!(ItemStatus { Pending = "pending", Indexed = "indexed", Unchanged = "unchanged", Deleted = "deleted", Failed = "failed" });
-
-/// One item of a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ItemRef {
-    pub task: i64,
-    pub seq: i64,
-}
 
 /// A document handed to the queue.
 #[derive(Debug, Clone, Default)]
@@ -160,33 +142,6 @@ fn row_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         finished_at: r.get(13)?,
         items: Vec::new(),
     })
-}
-
-/// Records an item's outcome (once: an item already done is left as it is) and counts it on
-/// its task.
-pub(crate) fn mark_item_in(
-    tx: &Transaction<'_>,
-    at: ItemRef,
-    status: ItemStatus,
-    document_id: Option<i64>,
-    chunks: usize,
-    error: Option<&str>,
-) -> Result<(), Error> {
-    let n = tx
-        .execute(
-            "UPDATE task_items SET status = ?3, document_id = ?4, chunks = ?5, error = ?6, body = NULL
-             WHERE task_id = ?1 AND seq = ?2 AND status = 'pending'",
-            params![at.task, at.seq, status.as_str(), document_id, chunks as i64, error],
-        )
-        .map_err(db)?;
-    if n == 1 {
-        tx.execute(
-            "UPDATE tasks SET done = done + 1, failed = failed + ?2, chunks = chunks + ?3 WHERE id = ?1",
-            params![at.task, i64::from(status == ItemStatus::Failed), chunks as i64],
-        )
-        .map_err(db)?;
-    }
-    Ok(())
 }
 
 impl Store {
