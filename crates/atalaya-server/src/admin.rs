@@ -13,7 +13,7 @@ use atalaya_core::{context::Principal, Error};
 use atalaya_store::{AuditRecord, KeyRecord, KeyUpdate, Limits, Role, Tenant};
 use atalaya_tenancy::{
     admin::{chrono_like, NewKeySpec, NewTenant, TenantPatch},
-    usage::{day_of, month_start},
+    clock::{day_of, month_start},
 };
 use axum::{
     extract::{FromRequestParts, Path, Query, State},
@@ -344,14 +344,14 @@ fn parse_date(s: &str) -> Option<i64> {
     // Search the month's first day from an estimate (30.44 days a month from 1970).
     let guess = (y - 1970) * 365 + (y - 1969) / 4 + (i64::from(m) - 1) * 30;
     let mut day = guess - 40;
-    while atalaya_tenancy::usage::month_of(day) < (y, m) {
+    while atalaya_tenancy::clock::month_of(day) < (y, m) {
         day += 1;
         if day > guess + 40 {
             return None;
         }
     }
-    (atalaya_tenancy::usage::month_of(day) == (y, m)
-        && atalaya_tenancy::usage::month_of(day + d - 1) == (y, m))
+    (atalaya_tenancy::clock::month_of(day) == (y, m)
+        && atalaya_tenancy::clock::month_of(day + d - 1) == (y, m))
         .then_some(day + d - 1)
 }
 

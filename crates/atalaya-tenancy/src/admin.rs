@@ -12,9 +12,10 @@ use atalaya_store::{
 
 use crate::{
     access::{Action, Principal, DEFAULT_TENANT, PLATFORM_TENANT},
-    crypto::{self, fingerprint, hmac_verify},
+    clock::now_millis,
+    crypto::{self, fingerprint, hmac_verify, row_aad},
     keys,
-    service::{now_millis, Tenancy},
+    service::Tenancy,
     Error, Result,
 };
 
@@ -77,15 +78,6 @@ pub struct InferenceEntry {
     pub guard: Option<String>,
     /// The decrypted payload: subject, request, response.
     pub content: serde_json::Value,
-}
-
-/// Associated data binding a row's ciphertext to the row.
-pub(crate) fn row_aad(id: &str, tenant: &str) -> Vec<u8> {
-    let mut a = b"atalaya-inference-v1\0".to_vec();
-    a.extend_from_slice(id.as_bytes());
-    a.push(0);
-    a.extend_from_slice(tenant.as_bytes());
-    a
 }
 
 fn valid_tenant_id(id: &str) -> bool {
@@ -784,8 +776,8 @@ pub fn ecs_json(r: &AuditRecord) -> serde_json::Value {
 pub fn chrono_like(ms: Millis) -> String {
     let day = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
-    let (y, m) = crate::usage::month_of(day);
-    let d = day - crate::usage::month_start(day) + 1;
+    let (y, m) = crate::clock::month_of(day);
+    let d = day - crate::clock::month_start(day) + 1;
     let (h, min, s, milli) = (
         rem / 3_600_000,
         rem / 60_000 % 60,

@@ -298,6 +298,15 @@ pub fn hmac_verify(key: &[u8], message: &[u8], signature: &[u8]) -> bool {
     }
 }
 
+/// Associated data binding a row's ciphertext to the row.
+pub(crate) fn row_aad(id: &str, tenant: &str) -> Vec<u8> {
+    let mut a = b"atalaya-inference-v1\0".to_vec();
+    a.extend_from_slice(id.as_bytes());
+    a.push(0);
+    a.extend_from_slice(tenant.as_bytes());
+    a
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,11 +15,13 @@
 
 pub mod access;
 pub mod admin;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 mod error;
 pub mod keys;
 pub mod limiter;
+pub mod meter;
 pub mod service;
 pub mod usage;
 

@@ -29,17 +29,11 @@ use crate::{
     crypto::{Keyring, MasterKey},
     keys,
     limiter::{system_clock, Limiter, LocalLimiter},
-    usage::Meter,
+    meter::Meter,
     Error, FastMap, Result,
 };
 
-/// Milliseconds since the Unix epoch.
-pub fn now_millis() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::clock::now_millis;
 
 /// A key as the cache holds it.
 #[derive(Debug, Clone)]

@@ -10,216 +10,17 @@
 
 use std::{sync::Arc, time::Duration};
 
-use atalaya_store::{InferenceRecord, Limits, Millis, Store, Tenant, UsageDelta};
+use atalaya_store::{InferenceRecord, Limits, Tenant, UsageDelta};
 
+use crate::clock::day_of;
+use crate::meter::cost_micros;
 use crate::{
     access::{Action, Principal},
-    config::Price,
+    clock::now_millis,
     limiter::{BucketState, Decision, Quota, Take},
-    service::{now_millis, ScopeNames, Tenancy},
+    service::{ScopeNames, Tenancy},
     Error, Result,
 };
-
-const DAY_MS: i64 = 86_400_000;
-
-pub fn day_of(ms: Millis) -> i64 {
-    ms.div_euclid(DAY_MS)
-}
-
-/// (year, month) of a day number (days since 1970-01-01), proleptic Gregorian.
-pub fn month_of(day: i64) -> (i64, u32) {
-    // Howard Hinnant's civil_from_days.
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, u32::try_from(m).unwrap_or(1))
-}
-
-/// The first day number of the month after `day`'s.
-fn next_month_start(day: i64) -> i64 {
-    let month = month_of(day);
-    let mut d = day;
-    while month_of(d) == month {
-        d += 1;
-    }
-    d
-}
-
-/// First day of `day`'s month.
-pub fn month_start(day: i64) -> i64 {
-    let month = month_of(day);
-    let mut d = day;
-    while month_of(d - 1) == month {
-        d -= 1;
-    }
-    d
-}
-
-/// Tokens and cost (micro-units) spent by one scope in the current day and month,
-/// in-flight reservations included.
-#[derive(Debug, Clone, Copy, Default)]
-struct Spent {
-    day: i64,
-    month: (i64, u32),
-    day_tokens: u64,
-    day_cost: u64,
-    month_tokens: u64,
-    month_cost: u64,
-}
-
-impl Spent {
-    /// Moves to `day` if it is later (a new day, perhaps a new month); never backwards.
-    fn roll(&mut self, day: i64) {
-        if day <= self.day {
-            return;
-        }
-        self.day = day;
-        self.day_tokens = 0;
-        self.day_cost = 0;
-        let m = month_of(day);
-        if self.month != m {
-            self.month = m;
-            self.month_tokens = 0;
-            self.month_cost = 0;
-        }
-    }
-
-    /// Adds (or, negative, removes) spending that belongs to `day`: to the day's totals if
-    /// it is the current day, to the month's if it is the current month. A request admitted
-    /// yesterday and settled today changes only what is still current.
-    fn add(&mut self, day: i64, tokens: i64, cost: i64) {
-        self.roll(day);
-        let f = |v: u64, d: i64| {
-            if d >= 0 {
-                v.saturating_add(d.unsigned_abs())
-            } else {
-                v.saturating_sub(d.unsigned_abs())
-            }
-        };
-        if day == self.day {
-            self.day_tokens = f(self.day_tokens, tokens);
-            self.day_cost = f(self.day_cost, cost);
-        }
-        if month_of(day) == self.month {
-            self.month_tokens = f(self.month_tokens, tokens);
-            self.month_cost = f(self.month_cost, cost);
-        }
-    }
-}
-
-/// Budgets' spending per scope (`key:ID`, `tenant:ID`).
-#[derive(Default)]
-pub struct Meter {
-    spent: crate::FastMap<Arc<str>, Spent>,
-}
-
-impl Meter {
-    /// The current month's usage from the store (a restart keeps budgets).
-    pub(crate) async fn load(store: &dyn Store, now: Millis) -> Result<Meter> {
-        let today = day_of(now);
-        let rows = store.usage_since(None, month_start(today)).await?;
-        let mut m = Meter::default();
-        for r in rows {
-            let tokens = i64::try_from(r.prompt_tokens + r.completion_tokens).unwrap_or(i64::MAX);
-            let cost = i64::try_from(r.cost_micros).unwrap_or(i64::MAX);
-            for scope in [
-                format!("key:{}", r.key_id),
-                format!("tenant:{}", r.tenant_id),
-            ] {
-                let s = m.spent.entry(scope.into()).or_insert_with(|| Spent {
-                    day: r.day,
-                    month: month_of(r.day),
-                    ..Spent::default()
-                });
-                s.roll(today);
-                if r.day == today {
-                    s.day_tokens += tokens.unsigned_abs();
-                    s.day_cost += cost.unsigned_abs();
-                }
-                s.month_tokens += tokens.unsigned_abs();
-                s.month_cost += cost.unsigned_abs();
-            }
-        }
-        Ok(m)
-    }
-
-    /// The scope's spending, created on first use (the key is shared, not copied).
-    fn scope(&mut self, scope: &Arc<str>) -> &mut Spent {
-        self.spent.entry(scope.clone()).or_default()
-    }
-
-    fn check(&mut self, scope: &Arc<str>, limits: &Limits, day: i64, who: &str) -> Result<()> {
-        if limits.tokens_per_day.is_none()
-            && limits.tokens_per_month.is_none()
-            && limits.cost_per_day.is_none()
-            && limits.cost_per_month.is_none()
-        {
-            return Ok(());
-        }
-        let s = self.scope(scope);
-        s.roll(day);
-        let cost = |micros: u64| micros as f64 / 1e6;
-        // How long until the period renews is worked out only for a refusal.
-        let exceeded = |what: &str, monthly: bool| {
-            let renews = if monthly {
-                next_month_start(day)
-            } else {
-                day + 1
-            };
-            let retry_after =
-                Duration::from_millis(u64::try_from(renews * DAY_MS - now_millis()).unwrap_or(0));
-            Err(Error::BudgetExceeded {
-                message: format!("the {who}'s budget of {what} is spent; it renews at the start of the next UTC period"),
-                retry_after,
-            })
-        };
-        if limits.tokens_per_day.is_some_and(|b| s.day_tokens >= b) {
-            return exceeded("tokens per day", false);
-        }
-        if limits.tokens_per_month.is_some_and(|b| s.month_tokens >= b) {
-            return exceeded("tokens per month", true);
-        }
-        if limits.cost_per_day.is_some_and(|b| cost(s.day_cost) >= b) {
-            return exceeded("cost per day", false);
-        }
-        if limits
-            .cost_per_month
-            .is_some_and(|b| cost(s.month_cost) >= b)
-        {
-            return exceeded("cost per month", true);
-        }
-        Ok(())
-    }
-
-    fn add(&mut self, scope: &Arc<str>, day: i64, tokens: i64, cost: i64) {
-        self.scope(scope).add(day, tokens, cost);
-    }
-
-    /// (day tokens, day cost, month tokens, month cost) of a scope, for reports.
-    pub fn spent(&self, scope: &str, day: i64) -> (u64, u64, u64, u64) {
-        match self.spent.get(scope) {
-            None => (0, 0, 0, 0),
-            Some(s) => {
-                let mut s = *s;
-                s.roll(day);
-                (s.day_tokens, s.day_cost, s.month_tokens, s.month_cost)
-            }
-        }
-    }
-}
-
-pub fn cost_micros(price: Option<&Price>, prompt: u64, completion: u64) -> u64 {
-    price.map_or(0, |p| {
-        (prompt as f64 * p.input_per_million + completion as f64 * p.output_per_million)
-            .round()
-            .max(0.0) as u64
-    })
-}
 
 /// What a request may cost, estimated before it is served.
 #[derive(Debug, Clone, Default)]
@@ -315,7 +116,7 @@ impl Tenancy {
         let tokens = estimate.prompt_tokens + estimate.completion_tokens;
         let key_names = self.key_names(&principal.key_id);
         let tenant_names = self.tenant_names(&tenant.id);
-        let day = crate::usage::day_of(now_millis());
+        let day = day_of(now_millis());
         let price = estimate
             .model
             .as_deref()
@@ -684,7 +485,7 @@ impl Tenancy {
             "response": answer,
         });
         let plain = serde_json::to_vec(&payload).map_err(|e| Error::Crypto(e.to_string()))?;
-        let aad = crate::admin::row_aad(&id, tenant);
+        let aad = crate::crypto::row_aad(&id, tenant);
         let (data_key_id, nonce, ct) = keyring.encrypt(&plain, &aad)?;
         let record = InferenceRecord {
             id,
@@ -726,49 +527,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn calendar() {
-        // 2026-12-02 is day 20789.
-        assert_eq!(month_of(20789), (2026, 12));
-        assert_eq!(month_of(0), (1970, 1));
-        assert_eq!(month_start(20789), 20788);
-        assert_eq!(next_month_start(20789), 20819);
-        assert_eq!(month_of(20819), (2027, 1));
-        // Leap day.
-        assert_eq!(month_of(11016), (2000, 2));
-        assert_eq!(month_of(11017), (2000, 3));
-    }
-
-    #[test]
-    fn settling_yesterday_never_resets_today() {
-        let mut s = Spent::default();
-        s.add(20789, 100, 0); // admitted on 2 Dec
-        s.add(20790, 500, 0); // another request on 3 Dec
-        assert_eq!((s.day, s.day_tokens, s.month_tokens), (20790, 500, 600));
-        // The 2 Dec request settles on 3 Dec, 40 tokens above its estimate: the month
-        // takes it, today's total is untouched and nothing is reset.
-        s.add(20789, 40, 0);
-        assert_eq!((s.day, s.day_tokens, s.month_tokens), (20790, 500, 640));
-        // Settled in the next month: only a new month's totals would change, so nothing.
-        s.add(20819, 7, 0); // 1 Jan
-        s.add(20790, -100, 0);
-        assert_eq!((s.day, s.day_tokens, s.month_tokens), (20819, 7, 7));
-    }
-
-    #[test]
     fn reset_header_forms() {
         assert_eq!(reset_header(Duration::from_millis(20)), "20ms");
         assert_eq!(reset_header(Duration::from_millis(1500)), "2s");
         assert_eq!(reset_header(Duration::from_secs(360)), "6m0s");
-    }
-
-    #[test]
-    fn costs() {
-        let p = Price {
-            input_per_million: 0.5,
-            output_per_million: 1.5,
-        };
-        // 1000 prompt tokens at $0.5/M = $0.0005 = 500 micro-dollars.
-        assert_eq!(cost_micros(Some(&p), 1000, 1000), 2000);
-        assert_eq!(cost_micros(None, 1000, 1000), 0);
     }
 }
