@@ -12,7 +12,6 @@ pub fn hash_key(key: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
 }
 
-/// The SHA-256 digests of the configured keys.
 /// The SHA-256 digest of a key given as a reference (`env:NAME`, `file:PATH`) or as
 /// `sha256:<64 hex digits>`.
 pub fn key_digest(

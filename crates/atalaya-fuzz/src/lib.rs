@@ -37,6 +37,20 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("binary_document", binary_document),
 ];
 
+/// A document parsed as `format`, its blocks checked to lie inside its text; `None` when the
+/// parser refused it.
+fn parsed(format: Format, bytes: &[u8]) -> Option<atalaya_knowledge::doc::ParsedDocument> {
+    let doc = atalaya_knowledge::parse::parse(format, bytes).ok()?;
+    let chars = doc.text.chars().count();
+    for b in &doc.blocks {
+        assert!(
+            b.start <= b.end && b.end <= chars,
+            "block {b:?} outside {chars} chars"
+        );
+    }
+    Some(doc)
+}
+
 /// The text formats, parsed and chunked: chunk ranges lie inside the text, on characters.
 pub fn document(data: &[u8]) {
     let Some((&which, bytes)) = data.split_first() else {
@@ -49,16 +63,10 @@ pub fn document(data: &[u8]) {
         3 => Format::Csv,
         _ => Format::Jsonl,
     };
-    let Ok(doc) = atalaya_knowledge::parse::parse(format, bytes) else {
+    let Some(doc) = parsed(format, bytes) else {
         return;
     };
     let chars = doc.text.chars().count();
-    for b in &doc.blocks {
-        assert!(
-            b.start <= b.end && b.end <= chars,
-            "block {b:?} outside {chars} chars"
-        );
-    }
     let cfg = ChunkConfig {
         max_tokens: 16 + usize::from(which % 64),
         overlap_tokens: usize::from(which % 8),
@@ -261,14 +269,5 @@ pub fn binary_document(data: &[u8]) {
     } else {
         Format::Docx
     };
-    let Ok(doc) = atalaya_knowledge::parse::parse(format, bytes) else {
-        return;
-    };
-    let chars = doc.text.chars().count();
-    for b in &doc.blocks {
-        assert!(
-            b.start <= b.end && b.end <= chars,
-            "block {b:?} outside {chars} chars"
-        );
-    }
+    let _ = parsed(format, bytes);
 }

@@ -190,11 +190,15 @@ impl TicketStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn insert(&self, t: &Ticket) -> Result<(), PipelineError> {
+    /// Stores a new ticket and, in the same transaction, the data subject it was created for
+    /// (`x-atalaya-subject`) when that is not its customer_id, so that the subject's erasure
+    /// and export find it even after a crash.
+    pub fn insert(&self, t: &Ticket, data_subject: Option<&str>) -> Result<(), PipelineError> {
         let citations =
             serde_json::to_string(&t.citations).map_err(|e| PipelineError::Store(e.to_string()))?;
-        self.conn()
-            .execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute(
                 &format!("INSERT INTO tickets ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"),
                 params![
                     t.id,
@@ -219,7 +223,14 @@ impl TicketStore {
                 ],
             )
             .map_err(db)?;
-        Ok(())
+        if let Some(subject) = data_subject.filter(|s| t.customer_id.as_deref() != Some(*s)) {
+            tx.execute(
+                "INSERT OR IGNORE INTO ticket_subjects (ticket_id, subject) VALUES (?1, ?2)",
+                params![t.id, subject],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
     }
 
     /// The tenant's ticket `id` with its feedback.
@@ -315,62 +326,43 @@ impl TicketStore {
         tenant: Option<&str>,
         customer_id: &str,
     ) -> Result<(u64, u64), PipelineError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
-        let feedback = tx
-            .execute(
-                &format!(
-                    "DELETE FROM feedback WHERE ticket_id IN (SELECT id FROM tickets WHERE {OF_SUBJECT})"
-                ),
-                params![customer_id, tenant],
-            )
-            .map_err(db)?;
-        let tickets = tx
-            .execute(
-                &format!("DELETE FROM tickets WHERE {OF_SUBJECT}"),
-                params![customer_id, tenant],
-            )
-            .map_err(db)?;
-        tx.commit().map_err(db)?;
-        drop(conn);
-        self.checkpoint()?;
-        Ok((tickets as u64, feedback as u64))
-    }
-
-    /// Records that ticket `id` was created for data subject `subject` (besides its
-    /// customer_id).
-    pub fn tag_subject(&self, id: &str, subject: &str) -> Result<(), PipelineError> {
-        self.conn()
-            .execute(
-                "INSERT OR IGNORE INTO ticket_subjects (ticket_id, subject) VALUES (?1, ?2)",
-                params![id, subject],
-            )
-            .map_err(db)?;
-        Ok(())
+        self.delete_where(OF_SUBJECT, params![customer_id, tenant])
     }
 
     /// Deletes every ticket of `tenant` and their feedback (the tenant is being deleted).
     pub fn delete_tenant(&self, tenant: &str) -> Result<u64, PipelineError> {
-        let n = {
+        let (tickets, _) = self.delete_where("tenant = ?1", params![tenant])?;
+        Ok(tickets)
+    }
+
+    /// Deletes the tickets `filter` (a condition on `tickets`) selects and their feedback in
+    /// one transaction, then checkpoints the log. Returns (tickets, feedback entries).
+    fn delete_where(
+        &self,
+        filter: &str,
+        args: impl rusqlite::Params + Copy,
+    ) -> Result<(u64, u64), PipelineError> {
+        let deleted = {
             let mut conn = self.conn();
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db)?;
-            tx.execute(
-                "DELETE FROM feedback WHERE ticket_id IN (SELECT id FROM tickets WHERE tenant = ?1)",
-                params![tenant],
-            )
-            .map_err(db)?;
-            let n = tx
-                .execute("DELETE FROM tickets WHERE tenant = ?1", params![tenant])
+            let feedback = tx
+                .execute(
+                    &format!(
+                        "DELETE FROM feedback WHERE ticket_id IN (SELECT id FROM tickets WHERE {filter})"
+                    ),
+                    args,
+                )
+                .map_err(db)?;
+            let tickets = tx
+                .execute(&format!("DELETE FROM tickets WHERE {filter}"), args)
                 .map_err(db)?;
             tx.commit().map_err(db)?;
-            n
+            (tickets as u64, feedback as u64)
         };
         self.checkpoint()?;
-        Ok(n as u64)
+        Ok(deleted)
     }
 
     /// Moves the write-ahead log into the database file and empties it: pages holding deleted
@@ -577,7 +569,7 @@ mod tests {
         let mut other = ticket("acme", 300, "drafted");
         other.customer_id = Some("c-2".into());
         for t in [&a, &b, &other] {
-            s.insert(t).unwrap();
+            s.insert(t, None).unwrap();
         }
         s.add_feedback(
             "acme",
@@ -615,7 +607,7 @@ mod tests {
         {
             let s = TicketStore::open(dir.path()).unwrap();
             for t in [&a, &b, &c, &other] {
-                s.insert(t).unwrap();
+                s.insert(t, None).unwrap();
             }
         }
         // Reopened: still there.
@@ -655,7 +647,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = TicketStore::open(dir.path()).unwrap();
         let t = ticket("acme", 1, "drafted");
-        s.insert(&t).unwrap();
+        s.insert(&t, None).unwrap();
         let fb = |verdict: &str, text: Option<&str>| Feedback {
             verdict: verdict.into(),
             final_text: text.map(Into::into),

@@ -90,6 +90,14 @@ pub struct GuardedCall<'a> {
     pub sources_at: Option<usize>,
 }
 
+impl GuardedCall<'_> {
+    /// The input stage on `req` (rewritten in place): the guard that processes its answer.
+    pub fn protect(self, req: &mut ChatRequest) -> Result<RequestGuard, Error> {
+        self.service
+            .protect(self.policy, req, self.dropped, self.sources_at)
+    }
+}
+
 /// The answer of one guarded (or unguarded) model call.
 pub struct Completion {
     /// The first choice's text: output-checked and restored under a policy.
@@ -127,13 +135,7 @@ pub async fn complete(
     guard: Option<GuardedCall<'_>>,
 ) -> Result<Completion, Error> {
     let mut req = chat_request(body)?;
-    let mut guard = match guard {
-        Some(g) => Some(
-            g.service
-                .protect(g.policy, &mut req, g.dropped, g.sources_at)?,
-        ),
-        None => None,
-    };
+    let mut guard = guard.map(|g| g.protect(&mut req)).transpose()?;
     let routed = gateway.chat(ctx, &req).await?;
     let mut parsed: Value =
         serde_json::from_slice(&routed.value.body).map_err(|e| Error::Upstream {
@@ -384,24 +386,47 @@ impl GuardService {
         scan_items(&self.guard, policy, items, redact)
     }
 
-    /// Scans retrieved documents for indirect injection: the flagged ones.
-    pub fn flag_documents(&self, policy: &Policy, texts: &[&str]) -> Vec<FlaggedDocument> {
+    /// Indirect injection: removes from `hits` the retrieved chunks that carry instructions
+    /// (they never reach a model) and returns them, as the request's guard reports them.
+    pub fn drop_flagged(
+        &self,
+        policy: &Policy,
+        hits: &mut Vec<atalaya_knowledge::service::Hit>,
+    ) -> Vec<FlaggedDocument> {
         if !policy.injection.enabled {
             return Vec::new();
         }
         let threshold = policy.injection.threshold_for(Source::Document);
-        texts
+        let dropped: Vec<FlaggedDocument> = hits
             .iter()
             .enumerate()
-            .filter_map(|(index, t)| {
-                let r = self.guard.injection.scan(t, Source::Document, threshold);
+            .filter_map(|(index, h)| {
+                let r = self
+                    .guard
+                    .injection
+                    .scan(&h.chunk.text, Source::Document, threshold);
                 r.flagged.then_some(FlaggedDocument {
                     index,
                     score: r.score,
                     reasons: r.reasons,
                 })
             })
-            .collect()
+            .collect();
+        for d in dropped.iter().rev() {
+            hits.remove(d.index);
+        }
+        dropped
+    }
+
+    /// The policy a model call of `tenant` on route `model` runs under: the tenant's guard
+    /// policy when it has one, else the route's (`None`: unguarded).
+    pub fn policy_of(
+        &self,
+        tenancy: &atalaya_tenancy::Tenancy,
+        tenant: &str,
+        model: &str,
+    ) -> Option<Arc<RoutePolicy>> {
+        self.policy_for_tenant(tenancy.guard_policy(tenant).as_deref(), model)
     }
 
     /// Counts a decision in the metrics and keeps it for the request's report.
@@ -1080,7 +1105,12 @@ impl StreamState {
                 )?;
                 if incoming.is_some() || !released.is_empty() {
                     released_any |= !released.is_empty();
-                    if let Some(delta) = c.get_mut("delta").and_then(Value::as_object_mut) {
+                    // A finish chunk may come without a `delta`: held text still goes out.
+                    let delta = c
+                        .as_object_mut()
+                        .map(|o| o.entry("delta").or_insert_with(|| json!({})))
+                        .and_then(Value::as_object_mut);
+                    if let Some(delta) = delta {
                         delta.insert(field.into(), Value::String(released));
                     }
                 }

@@ -135,10 +135,9 @@ pub async fn chat_completions(
         };
         admit(&state, &ctx, &facts, estimate, capture)?;
     }
-    let tenant_policy = state.tenancy.guard_policy(&ctx.principal.tenant);
     let policy = state
         .guard
-        .policy_for_tenant(tenant_policy.as_deref(), &wire.model);
+        .policy_of(&state.tenancy, &ctx.principal.tenant, &wire.model);
     // Retrieval-augmented chat (`"atalaya": {"knowledge": {...}}`): never sent upstream.
     let mut rag = match wire.extra.remove("atalaya") {
         None => None,
@@ -344,16 +343,7 @@ async fn augment(
         .retrieve(&state.gateway, ctx, &k.collection, query, params, rerank)
         .await?;
     // Indirect injection: a retrieved chunk that carries instructions never reaches the model.
-    let dropped = match policy {
-        Some(p) => {
-            let texts: Vec<&str> = hits.iter().map(|h| h.chunk.text.as_str()).collect();
-            state.guard.flag_documents(p, &texts)
-        }
-        None => Vec::new(),
-    };
-    for d in dropped.iter().rev() {
-        hits.remove(d.index);
-    }
+    let dropped = policy.map_or_else(Vec::new, |p| state.guard.drop_flagged(p, &mut hits));
     let prompt = crate::rag::sources_prompt(&hits);
     let at = wire
         .messages
@@ -471,8 +461,6 @@ pub async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
-/// Ready when the configuration is loaded (it is, or the server would not run), the server
-/// is not shutting down, and at least one target can take requests.
 /// Whether a request may see operational detail (`/metrics`, the readiness targets): always
 /// without `server.metrics_key`, else only with that key as its bearer token.
 fn metrics_access(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -490,27 +478,11 @@ fn metrics_access(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
     Ok(())
 }
 
-/// `GET /readyz`: ready or not, with why; the per-target detail (models, upstream names,
-/// circuit states) only for a caller that may read the metrics.
+/// `GET /readyz`: ready when the configuration is loaded (it is, or the server would not
+/// run), the server is not shutting down, and at least one target can take requests; with
+/// why not. The per-target detail (models, upstream names, circuit states) only for a caller
+/// that may read the metrics.
 pub async fn readyz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let detail = metrics_access(&state, &headers).is_ok();
-    let targets: Vec<_> = state
-        .gateway
-        .health()
-        .into_iter()
-        .map(|t| {
-            json!({
-                "model": t.model,
-                "target": t.target,
-                "state": match t.state {
-                    CircuitState::Closed => "closed",
-                    CircuitState::HalfOpen => "half_open",
-                    CircuitState::Open => "open",
-                },
-                "upstream_up": t.upstream_up,
-            })
-        })
-        .collect();
     let (status, reason) = if state.shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, Some("shutting down"))
     } else if !state.gateway.ready() {
@@ -521,13 +493,28 @@ pub async fn readyz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     } else {
         (StatusCode::OK, None)
     };
-    let body = json!({
+    let mut body = json!({
         "status": if status == StatusCode::OK { "ready" } else { "not_ready" },
         "reason": reason,
     });
-    let mut body = body;
-    if detail {
-        body["targets"] = json!(targets);
+    if metrics_access(&state, &headers).is_ok() {
+        body["targets"] = state
+            .gateway
+            .health()
+            .into_iter()
+            .map(|t| {
+                json!({
+                    "model": t.model,
+                    "target": t.target,
+                    "state": match t.state {
+                        CircuitState::Closed => "closed",
+                        CircuitState::HalfOpen => "half_open",
+                        CircuitState::Open => "open",
+                    },
+                    "upstream_up": t.upstream_up,
+                })
+            })
+            .collect();
     }
     (status, Json(body)).into_response()
 }

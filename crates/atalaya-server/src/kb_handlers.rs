@@ -687,8 +687,9 @@ pub async fn answer(
     // A generated answer is a model call: logged as one (the question as the client sent
     // it, and the answer it got), and guarded by the tenant's or the model route's policy.
     let policy = model.as_deref().and_then(|m| {
-        let tenant_policy = state.tenancy.guard_policy(&ctx.principal.tenant);
-        state.guard.policy_for_tenant(tenant_policy.as_deref(), m)
+        state
+            .guard
+            .policy_of(&state.tenancy, &ctx.principal.tenant, m)
     });
     let logged = model.is_some();
     let request = serde_json::json!({"collection": name, "query": req.query, "model": model});

@@ -736,11 +736,7 @@ impl KnowledgeService {
         // Indirect injection: a retrieved chunk that carries instructions never reaches the
         // model (as on retrieval-augmented chat).
         let guarded = guard.map(|(service, policy)| {
-            let texts: Vec<&str> = hits.iter().map(|h| h.chunk.text.as_str()).collect();
-            let dropped = service.flag_documents(&policy.policy, &texts);
-            for d in dropped.iter().rev() {
-                hits.remove(d.index);
-            }
+            let dropped = service.drop_flagged(&policy.policy, &mut hits);
             crate::guard::GuardedCall {
                 service,
                 policy,

@@ -1062,10 +1062,7 @@ impl PipelineService {
     /// repeated; PII redaction and the output checks are.
     fn call_guard(&self, tenant: &str, body: &Value, run: &Run) -> Option<GuardedCall<'_>> {
         let model = body.get("model").and_then(Value::as_str)?;
-        let tenant_policy = self.tenancy.guard_policy(tenant);
-        let policy = self
-            .guard
-            .policy_for_tenant(tenant_policy.as_deref(), model)?;
+        let policy = self.guard.policy_of(&self.tenancy, tenant, model)?;
         Some(GuardedCall {
             service: &self.guard,
             policy: match run.input_checked {
@@ -1110,13 +1107,7 @@ impl PipelineService {
         body["stream_options"] = json!({"include_usage": true});
         let guard = self.call_guard(&ctx.principal.tenant, &body, run);
         let mut req = guard::chat_request(body)?;
-        let guard = match guard {
-            Some(g) => Some(
-                g.service
-                    .protect(g.policy, &mut req, g.dropped, g.sources_at)?,
-            ),
-            None => None,
-        };
+        let guard = guard.map(|g| g.protect(&mut req)).transpose()?;
         let mut stream = self.gateway.chat_stream(ctx, &req).await?.value;
         if let Some(g) = guard {
             stream = g.wrap_stream(stream, req.model.clone());
@@ -1777,13 +1768,9 @@ impl PipelineService {
         let (ticket, outcome) = self.triage(ctx, t).await?;
         let stored = ticket.clone();
         knowledge::blocking(move || {
-            store.insert(&stored).map_err(pipeline_error)?;
-            match data_subject {
-                Some(s) if stored.customer_id.as_deref() != Some(s.as_str()) => {
-                    store.tag_subject(&stored.id, &s).map_err(pipeline_error)
-                }
-                _ => Ok(()),
-            }
+            store
+                .insert(&stored, data_subject.as_deref())
+                .map_err(pipeline_error)
         })
         .await?;
         Ok((ticket, outcome))

@@ -344,7 +344,6 @@ impl SqliteStore {
         .map_err(|e| Error::Task(e.to_string()))?
     }
 
-    /// Runs `f` in an immediate (write-locked) transaction and commits it.
     /// Moves the write-ahead log into the database file and empties it: after an erasure,
     /// no older copy of a deleted row's page stays in the log (`secure_delete` has zeroed it
     /// in the database file).
@@ -356,6 +355,7 @@ impl SqliteStore {
         .await
     }
 
+    /// Runs `f` in an immediate (write-locked) transaction and commits it.
     async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Transaction) -> Result<T> + Send + 'static,

@@ -489,7 +489,7 @@ impl Tenancy {
         let interval =
             i64::try_from(self.settings.anchor_interval.as_millis()).unwrap_or(i64::MAX / 4);
         let deadline = key.as_ref().map(|_| Deadline {
-            now_ms: crate::service::now_millis(),
+            now_ms: now_millis(),
             max_age_ms: interval
                 .saturating_mul(2)
                 .saturating_add(interval.min(60_000)),

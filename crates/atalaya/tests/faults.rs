@@ -27,13 +27,7 @@ const KEY: &str = "atl_faults_test_key_0123456789abcdef";
 /// A server with a ticket pipeline that calls no model (language detection only), so a
 /// ticket is a pure durable write.
 fn config(dir: &Path, data: &Path, knowledge: bool) -> String {
-    let pipelines = dir.join("pipelines");
-    std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(
-        pipelines.join("triage.yaml"),
-        "name: triage\nsteps:\n  - id: language\n    kind: detect_language\n",
-    )
-    .unwrap();
+    let pipelines = common::pipelines_section(dir, "triage", common::TRIAGE_PIPELINE, true);
     let kb = if knowledge {
         common::minilm_config()
     } else {
@@ -51,14 +45,25 @@ level = "error"
 base_url = "http://127.0.0.1:9"
 [models.chat]
 targets = [{{ upstream = "fake" }}]
-[pipelines]
-paths = ["{pipelines}"]
-tickets_pipeline = "triage"
-{kb}
+{pipelines}{kb}
 "#,
         data = data.display(),
-        pipelines = pipelines.display(),
     )
+}
+
+/// A member key of tenant `acme` and a platform admin key, made with the CLI.
+fn keys(data: &Path) -> (String, String) {
+    let member = common::tenant_key(data, "acme", &[]);
+    let admin = common::cli_data(
+        data,
+        &[
+            "keys", "create", "--tenant", "platform", "--name", "ops", "--role", "admin",
+        ],
+    )["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (member, admin)
 }
 
 /// Acknowledged writes, recorded by the load loops as their responses arrive.
@@ -84,16 +89,7 @@ async fn acknowledged_writes_survive_kill_9_and_the_audit_chain_verifies() {
     let data = dir.path().join("data");
     let cfg = dir.path().join("atalaya.toml");
     std::fs::write(&cfg, config(dir.path(), &data, false)).unwrap();
-    let member = common::tenant_key(&data, "acme", &[]);
-    let admin = common::cli_data(
-        &data,
-        &[
-            "keys", "create", "--tenant", "platform", "--name", "ops", "--role", "admin",
-        ],
-    )["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (member, admin) = keys(&data);
     let (mut child, base) = common::serve_file(&cfg, KEY).await;
     let user = Api::with_key(&base, &member);
     let ops = Api::with_key(&base, &admin);
@@ -339,16 +335,7 @@ async fn a_full_disk_gets_507_corrupts_nothing_and_recovers() {
     };
     let cfg = dir.path().join("atalaya.toml");
     std::fs::write(&cfg, config(dir.path(), &data, true)).unwrap();
-    let member = common::tenant_key(&data, "acme", &[]);
-    let admin = common::cli_data(
-        &data,
-        &[
-            "keys", "create", "--tenant", "platform", "--name", "ops", "--role", "admin",
-        ],
-    )["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (member, admin) = keys(&data);
     let (mut child, base) = common::serve_file(&cfg, KEY).await;
     let api = Api::with_key(&base, &member);
     let ops = Api::with_key(&base, &admin);

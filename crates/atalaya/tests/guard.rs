@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{path::Path, process::Stdio};
 
 use atalaya_testkit::{FakeUpstream, Reply};
 use common::{minilm_config, serve, BIN};
@@ -346,22 +346,8 @@ async fn a_poisoned_retrieved_document_never_reaches_the_model() {
     assert_eq!(s, 202, "{t}");
     let task: Value = serde_json::from_str(&t).unwrap();
     let id = task["id"].as_i64().unwrap_or_else(|| panic!("{task}"));
-    for _ in 0..600 {
-        let r: Value = reqwest::Client::new()
-            .get(format!("{base}/v1/tasks/{id}"))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if r["status"] == "succeeded" {
-            break;
-        }
-        assert_ne!(r["status"], "failed", "{r}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let t = common::Api::with_key(&base, KEY).wait(id).await;
+    assert_eq!(t["status"], "succeeded", "{t}");
     fake.push(Reply::chat("Refunds take five working days [1]."));
     let body = json!({"model": "assistant",
         "messages": [{"role": "user", "content": "How long do refunds take?"}],
@@ -606,27 +592,6 @@ async fn streamed_refusal_reasoning_and_tool_arguments_are_checked() {
     child.kill().await.unwrap();
 }
 
-/// Waits for a knowledge task to succeed.
-async fn wait_task(base: &str, key: &str, id: i64) {
-    for _ in 0..600 {
-        let r: Value = reqwest::Client::new()
-            .get(format!("{base}/v1/tasks/{id}"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if r["status"] == "succeeded" {
-            return;
-        }
-        assert_ne!(r["status"], "failed", "{r}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("task {id} did not finish");
-}
-
 /// `/v1/knowledge/{c}/answer` goes through the guard of the tenant or of the answer model's
 /// route, as a chat request does: an injected question is refused before any model call, a
 /// poisoned source is dropped, personal data in the question and in the sources never leaves,
@@ -681,7 +646,10 @@ async fn grounded_answers_are_guarded_and_logged() {
     ]});
     let (s, t) = api.post("/v1/knowledge/help/documents", docs).await;
     assert_eq!(s, 202, "{t}");
-    wait_task(&base, &key, t["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        api.wait(t["id"].as_i64().unwrap()).await["status"],
+        "succeeded"
+    );
 
     // An injected question is refused; nothing reaches the model.
     let (s, e) = api
@@ -779,17 +747,11 @@ async fn grounded_answers_are_guarded_and_logged() {
 async fn pipeline_model_steps_are_guarded() {
     let fake = FakeUpstream::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let pipelines = dir.path().join("pipelines");
-    std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(
-        pipelines.join("raw.yaml"),
-        "name: raw\nsteps:\n  - id: ask\n    kind: prompt\n    system: Answer briefly.\n    user: \"{{ input.text }}\"\n  - id: answer\n    kind: generate\n    model: assistant\n    prompt: ask\n  - id: fields\n    kind: extract\n    model: assistant\n    text: \"{{ input.text }}\"\n    schema:\n      type: object\n      properties:\n        email:\n          type: string\n      required: [email]\n  - id: short\n    kind: summarize\n    model: assistant\n    min_chars: 10\n    text: \"{{ input.text }}\"\n",
-    )
-    .unwrap();
+    let raw = "name: raw\nsteps:\n  - id: ask\n    kind: prompt\n    system: Answer briefly.\n    user: \"{{ input.text }}\"\n  - id: answer\n    kind: generate\n    model: assistant\n    prompt: ask\n  - id: fields\n    kind: extract\n    model: assistant\n    text: \"{{ input.text }}\"\n    schema:\n      type: object\n      properties:\n        email:\n          type: string\n      required: [email]\n  - id: short\n    kind: summarize\n    model: assistant\n    min_chars: 10\n    text: \"{{ input.text }}\"\n";
     let cfg = format!(
-        "{}[pipelines]\npaths = [\"{}\"]\n",
+        "{}{}",
         config(dir.path(), &fake.base_url(), false),
-        pipelines.display()
+        common::pipelines_section(dir.path(), "raw", raw, false)
     );
     let (mut child, base, _cfg) = serve(&cfg, KEY).await;
     fake.push(Reply::chat("Hola [PERSON_1], lo reviso."));

@@ -689,17 +689,10 @@ async fn erasure_and_tenant_deletion_leave_nothing_behind() {
     let fake = FakeUpstream::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let pipelines = dir.path().join("pipelines");
-    std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(
-        pipelines.join("triage.yaml"),
-        "name: triage\nsteps:\n  - id: language\n    kind: detect_language\n",
-    )
-    .unwrap();
     let cfg = format!(
-        "{}[pipelines]\npaths = [\"{}\"]\ntickets_pipeline = \"triage\"\n",
+        "{}{}",
         config(&data, &fake.base_url()),
-        pipelines.display()
+        common::pipelines_section(dir.path(), "triage", common::TRIAGE_PIPELINE, true)
     );
     let cfg_path = dir.path().join("atalaya.toml");
     std::fs::write(&cfg_path, &cfg).unwrap();

@@ -1043,18 +1043,11 @@ async fn support_pipeline_drafts_hard_benign_tickets_in_their_language() {
 async fn a_pipeline_run_is_admitted_once() {
     let fake = FakeUpstream::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let pipelines = dir.path().join("pipelines");
-    std::fs::create_dir_all(&pipelines).unwrap();
-    std::fs::write(
-        pipelines.join("reply.yaml"),
-        "name: reply\nsteps:\n  - id: ask\n    kind: prompt\n    user: \"{{ input.text }}\"\n  - id: answer\n    kind: generate\n    model: chat\n    prompt: ask\n",
-    )
-    .unwrap();
     let data = dir.path().join("data");
     let config = format!(
-        "{}[pipelines]\npaths = [\"{}\"]\n",
+        "{}{}",
         chat_config(&data, &fake.base_url()),
-        pipelines.display()
+        common::pipelines_section(dir.path(), "reply", "name: reply\nsteps:\n  - id: ask\n    kind: prompt\n    user: \"{{ input.text }}\"\n  - id: answer\n    kind: generate\n    model: chat\n    prompt: ask\n", false)
     );
     let key = common::tenant_key(
         &data,

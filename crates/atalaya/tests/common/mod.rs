@@ -229,3 +229,21 @@ pub fn cli_data(data: &std::path::Path, args: &[&str]) -> Value {
     );
     serde_json::from_slice::<Value>(&out.stdout).unwrap()
 }
+
+/// A pipeline that calls no model (language detection only): a ticket through it is a pure
+/// durable write.
+pub const TRIAGE_PIPELINE: &str =
+    "name: triage\nsteps:\n  - id: language\n    kind: detect_language\n";
+
+/// Writes pipeline `name` (YAML `spec`) under `dir/pipelines/` and returns the `[pipelines]`
+/// section that loads it (and makes it the tickets pipeline when `tickets`).
+pub fn pipelines_section(dir: &Path, name: &str, spec: &str, tickets: bool) -> String {
+    let pipelines = dir.join("pipelines");
+    std::fs::create_dir_all(&pipelines).unwrap();
+    std::fs::write(pipelines.join(format!("{name}.yaml")), spec).unwrap();
+    let mut s = format!("[pipelines]\npaths = [\"{}\"]\n", pipelines.display());
+    if tickets {
+        s.push_str(&format!("tickets_pipeline = \"{name}\"\n"));
+    }
+    s
+}
