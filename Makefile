@@ -17,6 +17,7 @@ models: ## the embedding model and the test fixtures (idempotent; offline once f
 lint: ## formatting and clippy, as CI runs them
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	python3 scripts/module_cycles.py --check
 
 bench: ## gateway and streaming benchmarks (see bench/README.md)
 	./bench/setup.sh

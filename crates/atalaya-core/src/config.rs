@@ -1975,7 +1975,8 @@ targets = [{ upstream = "u" }]
         ]);
         // Model files are the user's (or `make models` output): stand-ins for the check.
         let stand_in = write("stand-in model file");
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut fixed = String::new();
         for line in text.lines() {
             match line.split_once("path = \"models/") {

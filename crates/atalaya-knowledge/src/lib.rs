@@ -13,6 +13,8 @@
 //! - [`index`]: BM25 (tantivy) and dense (exact cosine, HNSW from [`index::ANN_THRESHOLD`]
 //!   chunks) indexes with filters, and RRF fusion.
 //! - [`ann`]: the HNSW graph (usearch), saved and reloaded without a rebuild.
+//! - [`rag`]: grounded answers over retrieved hits: the sources prompt, citations, the support
+//!   check, extractive answers.
 
 pub mod ann;
 pub mod chunk;
@@ -21,6 +23,7 @@ mod error;
 pub mod index;
 pub mod parse;
 pub mod query;
+pub mod rag;
 pub mod sentences;
 pub mod service;
 pub mod store;

@@ -1,91 +1,18 @@
-//! The axum application: routes, shared state, middleware.
+//! The axum application: routes and middleware over the shared [`AppState`].
 
 use std::sync::Arc;
 
-use atalaya_core::{config::Config, gateway::Gateway};
+use crate::{
+    error,
+    handlers::{admin, chat, inspect, knowledge, ops, pipelines, tickets},
+    observe,
+    state::AppState,
+};
 use axum::{
     middleware,
     routing::{delete, get, post},
     Router,
 };
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-
-use atalaya_tenancy::Tenancy;
-
-use crate::{
-    admin, error, guard::GuardService, handlers, kb_handlers, knowledge::KnowledgeService, observe,
-    pipeline_handlers,
-};
-
-pub struct AppState {
-    pub gateway: Arc<Gateway>,
-    pub max_body_bytes: u64,
-    /// Bounds the API requests served at once (`server.max_concurrent_requests`).
-    pub limiter: Arc<Semaphore>,
-    /// Cancelled when shutdown starts (readiness turns 503).
-    pub shutdown: CancellationToken,
-    /// The knowledge API (`None` when `knowledge.enabled = false`).
-    pub knowledge: Option<Arc<KnowledgeService>>,
-    /// Guardrails (policies per route, `/v1/guard/*`).
-    pub guard: Arc<GuardService>,
-    /// Tenants, keys, limits, audit and inference logs.
-    pub tenancy: Arc<Tenancy>,
-    /// Tenants' trained classifiers (`/v1/classify`).
-    pub classify: Arc<crate::classify::ClassifyService>,
-    /// Pipelines and tickets.
-    pub pipelines: Arc<crate::pipeline::PipelineService>,
-    pub max_json_depth: usize,
-    pub max_header_bytes: usize,
-    /// Whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
-    pub trusted_proxies: atalaya_core::proxy::TrustedProxies,
-    /// The digest of the key `/metrics` requires (`server.metrics_key`).
-    pub metrics_key: Option<[u8; 32]>,
-}
-
-/// The services the application serves, built by [`crate::server::Server::build`].
-pub struct Services {
-    pub gateway: Arc<Gateway>,
-    pub knowledge: Option<Arc<KnowledgeService>>,
-    pub guard: Arc<GuardService>,
-    pub tenancy: Arc<Tenancy>,
-    pub classify: Arc<crate::classify::ClassifyService>,
-    pub pipelines: Arc<crate::pipeline::PipelineService>,
-    pub metrics_key: Option<[u8; 32]>,
-}
-
-impl AppState {
-    pub fn new(config: &Config, services: Services, shutdown: CancellationToken) -> Arc<Self> {
-        let Services {
-            gateway,
-            knowledge,
-            guard,
-            tenancy,
-            classify,
-            pipelines,
-            metrics_key,
-        } = services;
-        Arc::new(AppState {
-            gateway,
-            max_body_bytes: config.server.max_body_bytes,
-            limiter: Arc::new(Semaphore::new(config.server.max_concurrent_requests)),
-            shutdown,
-            knowledge,
-            guard,
-            tenancy,
-            classify,
-            pipelines,
-            max_json_depth: config.server.max_json_depth,
-            max_header_bytes: config.server.max_header_bytes,
-            // Validated with the configuration.
-            trusted_proxies: atalaya_core::proxy::TrustedProxies::parse(
-                &config.server.trusted_proxies,
-            )
-            .unwrap_or_default(),
-            metrics_key,
-        })
-    }
-}
 
 pub fn app(state: Arc<AppState>) -> Router {
     app_with_cors(state, &[])
@@ -134,50 +61,41 @@ pub fn app_with_cors(state: Arc<AppState>, origins: &[String]) -> Router {
 
 fn routes(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(handlers::chat_completions))
-        .route("/v1/embeddings", post(handlers::embeddings))
-        .route("/v1/models", get(handlers::list_models))
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/embeddings", post(chat::embeddings))
+        .route("/v1/models", get(chat::list_models))
         .route(
             "/v1/knowledge",
-            post(kb_handlers::create_collection).get(kb_handlers::list_collections),
+            post(knowledge::create_collection).get(knowledge::list_collections),
         )
         .route(
             "/v1/knowledge/{collection}",
-            get(kb_handlers::get_collection).delete(kb_handlers::delete_collection),
+            get(knowledge::get_collection).delete(knowledge::delete_collection),
         )
         .route(
             "/v1/knowledge/{collection}/documents",
-            post(kb_handlers::upload).get(kb_handlers::list_documents),
+            post(knowledge::upload).get(knowledge::list_documents),
         )
         .route(
             "/v1/knowledge/{collection}/documents/{id}",
-            delete(kb_handlers::delete_document),
+            delete(knowledge::delete_document),
         )
-        .route("/v1/knowledge/{collection}/query", post(kb_handlers::query))
-        .route(
-            "/v1/knowledge/{collection}/answer",
-            post(kb_handlers::answer),
-        )
-        .route("/v1/classify", post(handlers::classify))
-        .route("/v1/pipelines", get(pipeline_handlers::list_pipelines))
-        .route("/v1/pipelines/{name}", get(pipeline_handlers::get_pipeline))
-        .route(
-            "/v1/pipelines/{name}/run",
-            post(pipeline_handlers::run_pipeline),
-        )
+        .route("/v1/knowledge/{collection}/query", post(knowledge::query))
+        .route("/v1/knowledge/{collection}/answer", post(knowledge::answer))
+        .route("/v1/classify", post(inspect::classify))
+        .route("/v1/pipelines", get(pipelines::list_pipelines))
+        .route("/v1/pipelines/{name}", get(pipelines::get_pipeline))
+        .route("/v1/pipelines/{name}/run", post(pipelines::run_pipeline))
         .route(
             "/v1/tickets",
-            post(pipeline_handlers::create_ticket).get(pipeline_handlers::list_tickets),
+            post(tickets::create_ticket).get(tickets::list_tickets),
         )
-        .route("/v1/tickets/{id}", get(pipeline_handlers::get_ticket))
-        .route(
-            "/v1/tickets/{id}/feedback",
-            post(pipeline_handlers::ticket_feedback),
-        )
-        .route("/v1/guard/scan", post(handlers::guard_scan))
-        .route("/v1/guard/redact", post(handlers::guard_redact))
-        .route("/v1/tasks", get(kb_handlers::list_tasks))
-        .route("/v1/tasks/{id}", get(kb_handlers::get_task))
+        .route("/v1/tickets/{id}", get(tickets::get_ticket))
+        .route("/v1/tickets/{id}/feedback", post(tickets::ticket_feedback))
+        .route("/v1/guard/scan", post(inspect::guard_scan))
+        .route("/v1/guard/redact", post(inspect::guard_redact))
+        .route("/v1/tasks", get(knowledge::list_tasks))
+        .route("/v1/tasks/{id}", get(knowledge::get_task))
         .route(
             "/admin/v1/tenants",
             post(admin::create_tenant).get(admin::list_tenants),
@@ -210,9 +128,9 @@ fn routes(state: Arc<AppState>) -> Router {
             "/admin/v1/subjects/{id}",
             get(admin::export_subject).delete(admin::erase_subject),
         )
-        .route("/healthz", get(handlers::healthz))
-        .route("/readyz", get(handlers::readyz))
-        .route("/metrics", get(handlers::metrics))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -18,7 +18,7 @@ use axum::{
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
-use crate::{app::AppState, error::ApiError, observe::RequestId};
+use crate::{error::ApiError, observe::RequestId, state::AppState};
 
 /// A JSON body of type `T`, read under `server.max_body_bytes`.
 pub struct ApiJson<T>(pub T);
@@ -154,8 +154,12 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
                 .to_string()
         })
     };
-    let principal = state.tenancy.authenticate_from(authorization, ip).await?;
-    if let Some(facts) = parts.extensions.get::<crate::observe::Facts>() {
+    let principal = state
+        .svc
+        .tenancy
+        .authenticate_from(authorization, ip)
+        .await?;
+    if let Some(facts) = parts.extensions.get::<atalaya_service::call::Facts>() {
         facts.update(|f| f.key_id = Some(principal.display.clone()));
     }
     Ok(principal)
@@ -193,9 +197,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         });
         if !metered {
             let lease = state
+                .svc
                 .tenancy
                 .admit(&principal, Estimate::default(), no_capture)?;
-            if let Some(facts) = parts.extensions.get::<crate::observe::Facts>() {
+            if let Some(facts) = parts.extensions.get::<atalaya_service::call::Facts>() {
                 facts.update(|f| f.lease = Some(lease));
             }
         }
@@ -217,6 +222,28 @@ fn no_capture() -> atalaya_tenancy::Capture {
     atalaya_tenancy::Capture {
         subject: None,
         request: serde_json::Value::Null,
+    }
+}
+
+/// An authenticated caller of the admin API (no API role needed: each operation checks its
+/// own).
+pub struct AdminCaller(pub Principal);
+
+impl FromRequestParts<Arc<AppState>> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        if !state.svc.tenancy.settings().auth_enabled {
+            return Err(Error::PermissionDenied(
+                "the admin API needs authentication (auth.enabled = true)".into(),
+            )
+            .into());
+        }
+        let p = authenticate(parts, state).await?;
+        Ok(AdminCaller(p))
     }
 }
 

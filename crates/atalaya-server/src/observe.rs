@@ -6,13 +6,13 @@
 
 use std::{
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::Arc,
     task::{Context, Poll},
-    time::Duration,
 };
 
-use atalaya_api::{ErrorCode, Usage};
+use atalaya_api::ErrorCode;
 use atalaya_core::Error;
+use atalaya_service::call::Facts;
 use axum::{
     body::Body,
     extract::{MatchedPath, Request, State},
@@ -25,8 +25,8 @@ use http_body::{Frame, SizeHint};
 use tokio::{sync::OwnedSemaphorePermit, time::Instant};
 
 use crate::{
-    app::AppState,
     error::{ApiError, ErrorCodeTag},
+    state::AppState,
 };
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -36,37 +36,6 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct RequestId {
     pub id: String,
     pub received_at: Instant,
-}
-
-/// What handlers learn about a request, for its log line and metrics.
-#[derive(Debug, Default)]
-pub struct FactData {
-    /// The model the client asked for (logged; a metric label only if it is configured).
-    pub model: Option<String>,
-    pub target: Option<String>,
-    pub attempts: u32,
-    pub usage: Option<Usage>,
-    pub upstream_time: Option<Duration>,
-    pub stream: bool,
-    pub time_to_first_chunk: Option<Duration>,
-    /// A stream that failed after it started (the response status is 200 then): its code
-    /// and what happened, for the log line.
-    pub stream_error: Option<(ErrorCode, String)>,
-    pub key_id: Option<String>,
-    /// The guard's summary (`policy=...; pii=N; injection=S; flags=N`): counts and scores
-    /// only, never text.
-    pub guard: Option<String>,
-    /// The request's admission (rate limits, budgets): settled when the response ends.
-    pub lease: Option<atalaya_tenancy::Lease>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Facts(Arc<Mutex<FactData>>);
-
-impl Facts {
-    pub fn update(&self, f: impl FnOnce(&mut FactData)) {
-        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
-    }
 }
 
 fn valid_request_id(v: &HeaderValue) -> Option<String> {
@@ -103,7 +72,7 @@ pub async fn observe(State(state): State<Arc<AppState>>, mut req: Request, next:
 
     // The record exists before the handler runs: a client that disconnects before the
     // response drops the handler's future, and the record still logs it (as 499).
-    state.gateway.metrics().in_flight().inc();
+    state.svc.gateway.metrics().in_flight().inc();
     let mut record = Record {
         state: state.clone(),
         id: id.clone(),
@@ -198,70 +167,71 @@ struct Record {
 impl Drop for Record {
     fn drop(&mut self) {
         let total = self.received_at.elapsed();
-        let metrics = self.state.gateway.metrics();
+        let metrics = self.state.svc.gateway.metrics();
         metrics.in_flight().dec();
-        let mut f = self.facts.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(lease) = f.lease.take() {
-            lease.finish(atalaya_tenancy::Outcome {
-                status: self.status,
-                prompt_tokens: f.usage.map(|u| u.prompt_tokens),
-                completion_tokens: f.usage.map(|u| u.completion_tokens),
-                target: f.target.clone(),
-                latency_ms: u64::try_from(total.as_millis()).unwrap_or(u64::MAX),
-                guard: f.guard.clone(),
-            });
-        }
-        let model = f.model.as_deref().unwrap_or("");
-        // Only configured models become label values, so clients cannot grow the series. The
-        // router is the one judge of that: an unconfigured model ends in `model_not_found`.
-        let model_label = if self.error_code == Some(ErrorCode::ModelNotFound) {
-            "unknown"
-        } else {
-            model
-        };
-        metrics.request_finished(&self.route, model_label, self.status, total);
-        if let Some(u) = f.usage {
-            metrics.tokens(model_label, u.prompt_tokens, u.completion_tokens);
-        }
-        if f.stream_error.is_some() {
-            metrics.stream_error(model_label);
-        }
-        if (200..300).contains(&self.status) && !f.stream {
-            if let Some(up) = f.upstream_time {
-                metrics.overhead(total.saturating_sub(up));
+        self.facts.update(|f| {
+            if let Some(lease) = f.lease.take() {
+                lease.finish(atalaya_tenancy::Outcome {
+                    status: self.status,
+                    prompt_tokens: f.usage.map(|u| u.prompt_tokens),
+                    completion_tokens: f.usage.map(|u| u.completion_tokens),
+                    target: f.target.clone(),
+                    latency_ms: u64::try_from(total.as_millis()).unwrap_or(u64::MAX),
+                    guard: f.guard.clone(),
+                });
             }
-        }
-        if !self.log {
-            return;
-        }
-        let error_code = self
-            .error_code
-            .or(f.stream_error.as_ref().map(|(code, _)| *code))
-            .map(ErrorCode::as_str);
-        let stream_error = f.stream_error.as_ref().map(|(_, detail)| detail.as_str());
-        let completed = !f.stream || self.completed;
-        tracing::info!(
-            target: "atalaya::access",
-            request_id = %self.id,
-            method = %self.method,
-            route = %self.route,
-            status = self.status,
-            latency_ms = total.as_secs_f64() * 1000.0,
-            model,
-            upstream_target = f.target.as_deref().unwrap_or(""),
-            attempts = f.attempts,
-            stream = f.stream,
-            completed,
-            time_to_first_chunk_ms = f.time_to_first_chunk.map(|d| d.as_secs_f64() * 1000.0),
-            upstream_ms = f.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
-            prompt_tokens = f.usage.map(|u| u.prompt_tokens),
-            completion_tokens = f.usage.map(|u| u.completion_tokens),
-            error_code,
-            stream_error,
-            key_id = f.key_id.as_deref(),
-            guard = f.guard.as_deref(),
-            "request"
-        );
+            let model = f.model.as_deref().unwrap_or("");
+            // Only configured models become label values, so clients cannot grow the series. The
+            // router is the one judge of that: an unconfigured model ends in `model_not_found`.
+            let model_label = if self.error_code == Some(ErrorCode::ModelNotFound) {
+                "unknown"
+            } else {
+                model
+            };
+            metrics.request_finished(&self.route, model_label, self.status, total);
+            if let Some(u) = f.usage {
+                metrics.tokens(model_label, u.prompt_tokens, u.completion_tokens);
+            }
+            if f.stream_error.is_some() {
+                metrics.stream_error(model_label);
+            }
+            if (200..300).contains(&self.status) && !f.stream {
+                if let Some(up) = f.upstream_time {
+                    metrics.overhead(total.saturating_sub(up));
+                }
+            }
+            if !self.log {
+                return;
+            }
+            let error_code = self
+                .error_code
+                .or(f.stream_error.as_ref().map(|(code, _)| *code))
+                .map(ErrorCode::as_str);
+            let stream_error = f.stream_error.as_ref().map(|(_, detail)| detail.as_str());
+            let completed = !f.stream || self.completed;
+            tracing::info!(
+                target: "atalaya::access",
+                request_id = %self.id,
+                method = %self.method,
+                route = %self.route,
+                status = self.status,
+                latency_ms = total.as_secs_f64() * 1000.0,
+                model,
+                upstream_target = f.target.as_deref().unwrap_or(""),
+                attempts = f.attempts,
+                stream = f.stream,
+                completed,
+                time_to_first_chunk_ms = f.time_to_first_chunk.map(|d| d.as_secs_f64() * 1000.0),
+                upstream_ms = f.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
+                prompt_tokens = f.usage.map(|u| u.prompt_tokens),
+                completion_tokens = f.usage.map(|u| u.completion_tokens),
+                error_code,
+                stream_error,
+                key_id = f.key_id.as_deref(),
+                guard = f.guard.as_deref(),
+                "request"
+            );
+        });
     }
 }
 

@@ -1,26 +1,23 @@
-//! The assembled server: providers → gateway → app, plus the health-check loops. The binary
-//! and the tests build it the same way.
+//! The assembled server: the services, the app over them, the listener, plus the health-check
+//! loops. The binary and the tests build it the same way.
 
 use std::sync::Arc;
 
-use atalaya_core::{config::Config, gateway::Gateway, metrics::Metrics, Error};
+use atalaya_core::{config::Config, gateway::Gateway, Error};
+use atalaya_service::{pipeline::PipelineService, Services};
+use atalaya_tenancy::Tenancy;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use atalaya_tenancy::Tenancy;
-
 use crate::{
-    app::{app_with_cors, AppState},
-    guard::GuardService,
+    app::app_with_cors,
     health::run_health_checks,
-    knowledge::KnowledgeService,
     serve::{serve, ServerError, Shutdown},
+    state::AppState,
 };
 
 pub struct Server {
-    gateway: Arc<Gateway>,
-    knowledge: Option<Arc<KnowledgeService>>,
-    tenancy: Arc<Tenancy>,
+    svc: Arc<Services>,
     cors: Vec<String>,
     state: Arc<AppState>,
     shutdown: CancellationToken,
@@ -35,42 +32,8 @@ impl Server {
         lookup: &dyn Fn(&str) -> Option<String>,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
-        let metrics = Arc::new(Metrics::new());
-        let mut providers = atalaya_providers::build_providers(config, lookup)?;
         // Local models load here, before the listener opens: a bad file stops start-up.
-        let local = atalaya_engine::provider::build_local(config, Some(metrics.local.clone()))?;
-        providers.extend(local.providers);
-        let gateway = Arc::new(Gateway::new(config, &providers, metrics)?);
-        let knowledge = if config.knowledge.enabled {
-            Some(KnowledgeService::start(config, &local.embedders)?)
-        } else {
-            None
-        };
-        let pipelines = crate::pipeline::load_pipelines(config)?;
-        let guard = Arc::new(GuardService::new(config, gateway.metrics().clone())?);
-        let tenancy = open_tenancy(config, lookup).await?;
-        let classify = Arc::new(crate::classify::ClassifyService::new(
-            &config.server.data_dir,
-            local
-                .embedders
-                .iter()
-                .map(|(n, e)| {
-                    (
-                        n.clone(),
-                        Arc::new(crate::knowledge::EngineEmbedder::new(n, e.clone())),
-                    )
-                })
-                .collect(),
-        ));
-        let pipelines = Arc::new(crate::pipeline::PipelineService::new(
-            config,
-            pipelines,
-            gateway.clone(),
-            knowledge.clone(),
-            classify.clone(),
-            guard.clone(),
-            tenancy.clone(),
-        )?);
+        let svc = Services::build(config, lookup).await?;
         let metrics_key = config
             .server
             .metrics_key
@@ -78,24 +41,10 @@ impl Server {
             .map(|k| atalaya_core::auth::key_digest(k, lookup))
             .transpose()
             .map_err(|problem| Error::config("server.metrics_key", problem))?;
-        let state = AppState::new(
-            config,
-            crate::app::Services {
-                metrics_key,
-                gateway: gateway.clone(),
-                knowledge: knowledge.clone(),
-                guard,
-                tenancy: tenancy.clone(),
-                classify,
-                pipelines,
-            },
-            shutdown.clone(),
-        );
+        let state = AppState::new(config, svc.clone(), metrics_key, shutdown.clone());
         Ok(Server {
-            gateway,
+            svc,
             state,
-            knowledge,
-            tenancy,
             cors: config.server.cors_allowed_origins.clone(),
             shutdown,
             grace: config.shutdown_grace(),
@@ -113,22 +62,21 @@ impl Server {
     }
 
     pub fn gateway(&self) -> &Arc<Gateway> {
-        &self.gateway
+        &self.svc.gateway
     }
 
     pub fn tenancy(&self) -> &Arc<Tenancy> {
-        &self.tenancy
+        &self.svc.tenancy
     }
 
-    /// The pipelines (the CLI's `atalaya tickets triage` runs them in-process).
-    pub fn pipelines(&self) -> &Arc<crate::pipeline::PipelineService> {
-        &self.state.pipelines
+    pub fn pipelines(&self) -> &Arc<PipelineService> {
+        &self.svc.pipelines
     }
 
     /// Serves until the shutdown token is cancelled and in-flight requests have drained (or
     /// the grace period ran out); health checks run alongside and stop with it.
     pub async fn run(self, listener: TcpListener) -> Result<Shutdown, ServerError> {
-        let health = run_health_checks(self.gateway.clone(), self.shutdown.clone());
+        let health = run_health_checks(self.svc.gateway.clone(), self.shutdown.clone());
         let app = app_with_cors(self.state, &self.cors);
         let serving = serve(
             listener,
@@ -137,10 +85,10 @@ impl Server {
             self.grace,
             self.conn_limits,
         );
-        let knowledge = self.knowledge.clone();
+        let knowledge = self.svc.knowledge.clone();
         // Upkeep stops when serving has ended (after the last request settled), then flushes.
         let upkeep_stop = CancellationToken::new();
-        let upkeep = self.tenancy.clone().run(upkeep_stop.clone());
+        let upkeep = self.svc.tenancy.clone().run(upkeep_stop.clone());
         let (outcome, (), ()) = tokio::join!(
             async {
                 let r = serving.await;
@@ -158,37 +106,4 @@ impl Server {
         }
         outcome
     }
-}
-
-/// Opens the platform store (`<data_dir>/platform.db`) and the tenancy service. With
-/// authentication on, some key must be able to authenticate.
-pub async fn open_tenancy(
-    config: &Config,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Arc<Tenancy>, Error> {
-    let settings = config.tenancy_settings(lookup)?;
-    let dir = config.server.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::config("server.data_dir", e.to_string()))?;
-    let tenancy = Tenancy::open(Arc::new(store), settings)
-        .await
-        .map_err(|e| match e {
-            atalaya_tenancy::Error::Invalid { message, param } => {
-                Error::config(param.unwrap_or_default(), message)
-            }
-            atalaya_tenancy::Error::Crypto(m) => Error::config("encryption.master_key", m),
-            other => Error::from(other),
-        })?;
-    if config.auth.enabled && !tenancy.has_usable_key() {
-        return Err(Error::config(
-            "auth.api_keys",
-            "no key can authenticate: add \"env:NAME\" or \"sha256:<hex>\" entries (`atalaya keys hash` prints one), set ATALAYA_ADMIN_KEY to an `atalaya keys generate` key for a first platform admin, create keys with `atalaya keys create`, or set auth.enabled = false for local development",
-        ));
-    }
-    if config.audit.signing_key.is_none() {
-        tracing::warn!("audit.signing_key is not set: the audit chain is not anchored (a rewritten chain or a cut-off end would go unnoticed)");
-    }
-    Ok(tenancy)
 }

@@ -15,7 +15,9 @@ use axum::{
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
 
-use crate::{error::error_event, observe::Facts};
+use atalaya_service::call::Facts;
+
+use crate::error::error_event;
 
 /// One SSE event for `data`; every line gets its own `data:` prefix (an event whose data
 /// spans lines must not leak unprefixed lines into the stream).

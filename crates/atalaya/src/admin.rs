@@ -5,7 +5,10 @@
 use std::{io::Write, sync::Arc};
 
 use anyhow::Context;
-use atalaya_server::admin::{key_to_wire, parse_role, tenant_to_wire};
+use atalaya_service::{
+    subjects::{self, DataStores},
+    wire::{key_to_wire, parse_role, tenant_to_wire},
+};
 use atalaya_store::Limits;
 use atalaya_tenancy::{
     admin::{NewKeySpec, NewTenant, TenantPatch},
@@ -55,13 +58,6 @@ async fn open(store: &StoreArgs) -> anyhow::Result<Arc<Tenancy>> {
     Ok(Tenancy::open(Arc::new(s), settings).await?)
 }
 
-/// The ticket store of the configured data directory (`<data_dir>/tickets.db`).
-fn ticket_store(store: &StoreArgs) -> anyhow::Result<atalaya_pipeline::tickets::TicketStore> {
-    let config = crate::tool_config(store.config.as_deref(), store.data_dir.clone())?;
-    atalaya_pipeline::tickets::TicketStore::open(&config.server.data_dir)
-        .map_err(|e| anyhow::anyhow!("opening the ticket store: {e}"))
-}
-
 fn print(v: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
@@ -74,31 +70,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// What a deleted tenant left outside the platform store (as the server's tenant deletion
-/// does): knowledge collections, index files and tasks; tickets; classifiers.
-fn purge_tenant_files(store: &StoreArgs, tenant: &str) -> anyhow::Result<serde_json::Value> {
+/// The stores of the configured data directory outside the platform store.
+fn data_stores(store: &StoreArgs) -> anyhow::Result<DataStores> {
     let config = crate::tool_config(store.config.as_deref(), store.data_dir.clone())?;
-    let dir = &config.server.data_dir;
-    let collections = if dir.join("knowledge").join("knowledge.db").exists() {
-        atalaya_knowledge::service::KnowledgeBase::open(dir)
-            .and_then(|kb| kb.delete_tenant(tenant))
-            .map_err(|e| anyhow::anyhow!("deleting the tenant's knowledge: {e}"))?
-    } else {
-        0
-    };
-    let tickets = if dir.join("tickets.db").exists() {
-        atalaya_pipeline::tickets::TicketStore::open(dir)
-            .and_then(|s| s.delete_tenant(tenant))
-            .map_err(|e| anyhow::anyhow!("deleting the tenant's tickets: {e}"))?
-    } else {
-        0
-    };
-    let classifiers = atalaya_server::classify::delete_tenant_classifiers(dir, tenant)?;
-    Ok(serde_json::json!({
-        "collections": collections,
-        "tickets": tickets,
-        "classifiers": classifiers,
-    }))
+    Ok(DataStores::open(&config.server.data_dir)?)
 }
 
 /// Signs the audit chain's head if an anchor is due, after a change.
@@ -243,9 +218,8 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
             }
             TenantsCommand::Delete { id, store } => {
                 let t = open(&store).await?;
-                t.delete_tenant(&who, &id).await?;
+                let purged = subjects::delete_tenant(&t, &data_stores(&store)?, &who, &id).await?;
                 settle(&t).await?;
-                let purged = purge_tenant_files(&store, &id)?;
                 print(&serde_json::json!({"id": id, "deleted": true, "purged": purged}))
             }
         }
@@ -336,26 +310,17 @@ pub fn subjects(cmd: SubjectsCommand) -> anyhow::Result<()> {
         match cmd {
             SubjectsCommand::Erase { id, tenant, store } => {
                 let t = open(&store).await?;
-                let n = t.erase_subject(&who, &id, tenant.as_deref()).await?;
+                let stores = data_stores(&store)?;
+                let deleted =
+                    subjects::erase_subject(&t, &stores, &who, &id, tenant.as_deref()).await?;
                 settle(&t).await?;
-                let (tickets, feedback) = ticket_store(&store)?
-                    .erase_customer(tenant.as_deref(), &id)
-                    .map_err(|e| anyhow::anyhow!("tickets: {e}"))?;
-                print(&serde_json::json!({"deleted": {"inference_log": n, "tickets": tickets, "ticket_feedback": feedback, "feedback": 0, "documents": 0}}))
+                print(&serde_json::json!({ "deleted": deleted }))
             }
             SubjectsCommand::Export { id, tenant, store } => {
                 let t = open(&store).await?;
-                let mut v = t.export_subject(&who, &id, tenant.as_deref()).await?;
+                let stores = data_stores(&store)?;
+                let v = subjects::export_subject(&t, &stores, &who, &id, tenant.as_deref()).await?;
                 settle(&t).await?;
-                let tickets = ticket_store(&store)?
-                    .by_customer(tenant.as_deref(), &id)
-                    .map_err(|e| anyhow::anyhow!("tickets: {e}"))?;
-                v["tickets"] = serde_json::to_value(
-                    tickets
-                        .into_iter()
-                        .map(|t| atalaya_server::pipeline_handlers::ticket_wire(t, true))
-                        .collect::<Vec<_>>(),
-                )?;
                 print(&v)
             }
         }

@@ -12,7 +12,7 @@ use atalaya_classify::{
 };
 use atalaya_core::config::Config;
 use atalaya_knowledge::service::Embedder;
-use atalaya_server::{
+use atalaya_service::{
     classify::{classifier_path, ClassifyService, MAX_INPUTS},
     knowledge::EngineEmbedder,
 };

@@ -11,7 +11,7 @@ use std::{
 use anyhow::Context;
 use atalaya_api::guard::ScanItem;
 use atalaya_guard::{Guard, Policy};
-use atalaya_server::guard::scan_item;
+use atalaya_service::guard::scan_item;
 
 /// Returns whether every line was scanned.
 pub fn run(input: Option<PathBuf>, policy: Option<PathBuf>, redact: bool) -> anyhow::Result<bool> {

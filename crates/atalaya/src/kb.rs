@@ -15,7 +15,7 @@ use atalaya_knowledge::{
     index::{Filter, Lang},
     service::{DocumentMeta, Ingested, KnowledgeBase, Mode, SearchParams},
 };
-use atalaya_server::knowledge::EngineEmbedder;
+use atalaya_service::knowledge::EngineEmbedder;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -29,7 +29,7 @@ fn open(source: &DataSource) -> anyhow::Result<(Config, KnowledgeBase)> {
             config.server.data_dir.display()
         )
     })?;
-    kb.set_parser(atalaya_server::knowledge::parser(&config.knowledge));
+    kb.set_parser(atalaya_service::knowledge::parser(&config.knowledge));
     Ok((config, kb))
 }
 

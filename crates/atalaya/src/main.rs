@@ -416,7 +416,12 @@ fn load(source: &ConfigSource, make_demo_key: bool) -> anyhow::Result<(Config, O
     Ok((config, demo_key))
 }
 
-fn init_logging(config: &Config) -> anyhow::Result<()> {
+/// Logging for `serve`. Lines go to stderr through a writer thread: a request's log line costs
+/// a channel send, not a write system call under a lock, and lines reach the file in batches
+/// (flushed whenever the queue empties). The queue is bounded and never lossy: when it is
+/// full (the output cannot keep up) callers wait. The returned guard flushes what is queued
+/// when dropped, at exit.
+fn init_logging(config: &Config) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     // llama.cpp logs every tensor while loading, ONNX Runtime every session option: only
     // their warnings, unless asked for. tantivy's segment manager warns whenever the purge
     // after a deletion asks to merge segments its own merge policy merged a moment before
@@ -433,9 +438,17 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     }
     let filter = tracing_subscriber::EnvFilter::try_new(&level)
         .with_context(|| format!("log.level '{}'", config.log.level))?;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(64 * 1024)
+        .thread_name("atalaya-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let result = match config.log.format {
         LogFormat::Json => builder
             .json()
@@ -444,12 +457,13 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };
-    result.map_err(|e| anyhow::anyhow!("logging: {e}"))
+    result.map_err(|e| anyhow::anyhow!("logging: {e}"))?;
+    Ok(guard)
 }
 
 fn serve(source: ConfigSource) -> anyhow::Result<()> {
     let (config, demo_key) = load(&source, true)?;
-    init_logging(&config)?;
+    let _log = init_logging(&config)?;
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.server.worker_threads > 0 {
         builder.worker_threads(config.server.worker_threads);

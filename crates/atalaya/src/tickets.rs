@@ -1,5 +1,5 @@
-//! `atalaya tickets triage` and `atalaya pipelines check`: the server's pipeline service,
-//! built in-process from the configuration (no listener), on JSON Lines.
+//! `atalaya tickets triage` and `atalaya pipelines check`: the pipeline service, built
+//! in-process from the configuration (no listener), on JSON Lines.
 
 use std::{
     io::{BufRead, Write},
@@ -12,11 +12,10 @@ use atalaya_core::{
     config::{Config, LocalModelKind},
     context::RequestContext,
 };
-use atalaya_server::{knowledge, pipeline_handlers::ticket_input};
+use atalaya_service::{knowledge, wire::ticket_input, Services};
 use atalaya_tenancy::Principal;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::{DataSource, PipelinesCommand, TicketsCommand};
 
@@ -81,9 +80,8 @@ pub fn run(cmd: TicketsCommand) -> anyhow::Result<bool> {
         .context("reading the input")?;
     runtime()?.block_on(async move {
         let lookup = |k: &str| std::env::var(k).ok();
-        let server =
-            atalaya_server::Server::build(&config, &lookup, CancellationToken::new()).await?;
-        let svc = server.pipelines().clone();
+        let services = Services::build(&config, &lookup).await?;
+        let svc = services.pipelines.clone();
         let mut principal = Principal::operator("tickets");
         principal.tenant = source.tenant.clone();
         let ctx = Arc::new(RequestContext {
@@ -151,7 +149,7 @@ pub fn run(cmd: TicketsCommand) -> anyhow::Result<bool> {
 pub fn pipelines(cmd: PipelinesCommand) -> anyhow::Result<()> {
     let PipelinesCommand::Check { source } = cmd;
     let config = config(&source)?;
-    let loaded = atalaya_server::pipeline::load_pipelines(&config)?;
+    let loaded = atalaya_service::pipeline::load_pipelines(&config)?;
     let mut names: Vec<_> = loaded.values().collect();
     names.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = std::io::stdout().lock();

@@ -1,11 +1,11 @@
 //! Grounded answers: the prompt with numbered sources, citations parsed out of the model's
 //! answer, the support check that flags claims the sources do not back, and the extractive
 //! answer used when no generative model is configured. Pure functions over retrieved hits;
-//! the service in [`crate::knowledge`] wires them to retrieval and the gateway.
+//! the service crate wires them to retrieval and the gateway.
 
 use std::collections::HashSet;
 
-use atalaya_knowledge::{sentences, service::Hit};
+use crate::{sentences, service::Hit};
 
 /// Instructions of the answering model. Sources follow, numbered from 1.
 const INSTRUCTIONS: &str = "You are a support assistant. Answer the question using only the numbered sources below. \
@@ -294,7 +294,7 @@ pub fn extractive(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use atalaya_knowledge::store::ChunkView;
+    use crate::store::ChunkView;
 
     fn hit(text: &str) -> Hit {
         Hit {

@@ -42,8 +42,8 @@ use crate::{
     classify::ClassifyService,
     guard::{self, GuardService, GuardedCall, RoutePolicy},
     knowledge::{self, KnowledgeService},
-    rag,
 };
+use atalaya_knowledge::rag;
 
 /// The built-in `support` pipeline (`pipelines/support.toml` in the repository).
 pub const BUILTIN_SUPPORT: &str = include_str!("../../../pipelines/support.toml");
@@ -381,38 +381,6 @@ impl PipelineService {
         let s = Arc::new(TicketStore::open(&self.data_dir).map_err(pipeline_error)?);
         *t = Some(s.clone());
         Ok(s)
-    }
-
-    /// Every ticket of customer `customer_id` (in `tenant`, or every tenant), with its
-    /// feedback: part of a data subject's export.
-    pub async fn customer_tickets(
-        &self,
-        tenant: Option<String>,
-        customer_id: String,
-    ) -> Result<Vec<atalaya_pipeline::tickets::Ticket>, Error> {
-        let store = self.tickets()?;
-        knowledge::blocking(move || {
-            store
-                .by_customer(tenant.as_deref(), &customer_id)
-                .map_err(pipeline_error)
-        })
-        .await
-    }
-
-    /// Deletes every ticket of customer `customer_id` (in `tenant`, or every tenant) and its
-    /// feedback: part of a data subject's erasure. Returns (tickets, feedback entries).
-    pub async fn erase_customer(
-        &self,
-        tenant: Option<String>,
-        customer_id: String,
-    ) -> Result<(u64, u64), Error> {
-        let store = self.tickets()?;
-        knowledge::blocking(move || {
-            store
-                .erase_customer(tenant.as_deref(), &customer_id)
-                .map_err(pipeline_error)
-        })
-        .await
     }
 
     /// Runs pipeline `name` for the caller of `ctx`.
@@ -1774,11 +1742,5 @@ impl PipelineService {
         })
         .await?;
         Ok((ticket, outcome))
-    }
-
-    /// Deletes every ticket of `tenant` (the tenant is being deleted).
-    pub async fn delete_tenant_tickets(&self, tenant: String) -> Result<u64, Error> {
-        let store = self.tickets()?;
-        knowledge::blocking(move || store.delete_tenant(&tenant).map_err(pipeline_error)).await
     }
 }

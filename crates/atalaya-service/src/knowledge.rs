@@ -26,10 +26,9 @@ use atalaya_knowledge::{
     Error as KbError,
 };
 
-use crate::{
-    error::knowledge_error,
-    rag::{self, Unsupported},
-};
+use atalaya_knowledge::rag::{self, Unsupported};
+
+use crate::error::knowledge_error;
 
 /// The language of a question, among those the knowledge base analyses (en, es, pt), when
 /// the text tells it: `None` for a text too short or too mixed to say.

@@ -1,0 +1,121 @@
+//! Everything the transports call, assembled from a validated configuration: providers →
+//! gateway, local models, knowledge, guard, tenancy, classifiers, pipelines. The server and
+//! the CLI build it the same way.
+
+use std::{path::PathBuf, sync::Arc};
+
+use atalaya_core::{config::Config, gateway::Gateway, metrics::Metrics, Error};
+use atalaya_tenancy::Tenancy;
+
+use crate::{
+    classify::ClassifyService,
+    guard::GuardService,
+    knowledge::{EngineEmbedder, KnowledgeService},
+    pipeline::{load_pipelines, PipelineService},
+};
+
+/// The services of one process.
+pub struct Services {
+    pub gateway: Arc<Gateway>,
+    /// The knowledge base (`None` when `knowledge.enabled = false`).
+    pub knowledge: Option<Arc<KnowledgeService>>,
+    /// Guardrails (policies per route, `/v1/guard/*`).
+    pub guard: Arc<GuardService>,
+    /// Tenants, keys, limits, audit and inference logs.
+    pub tenancy: Arc<Tenancy>,
+    /// Tenants' trained classifiers.
+    pub classify: Arc<ClassifyService>,
+    /// Pipelines and tickets.
+    pub pipelines: Arc<PipelineService>,
+    /// Where the stores live (`server.data_dir`).
+    pub data_dir: PathBuf,
+}
+
+impl Services {
+    /// Builds everything from a validated configuration. `lookup` resolves `env:` secrets.
+    /// Local models load here: a bad file stops start-up.
+    pub async fn build(
+        config: &Config,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Arc<Self>, Error> {
+        let metrics = Arc::new(Metrics::new());
+        let mut providers = atalaya_providers::build_providers(config, lookup)?;
+        let local = atalaya_engine::provider::build_local(config, Some(metrics.local.clone()))?;
+        providers.extend(local.providers);
+        let gateway = Arc::new(Gateway::new(config, &providers, metrics)?);
+        let knowledge = if config.knowledge.enabled {
+            Some(KnowledgeService::start(config, &local.embedders)?)
+        } else {
+            None
+        };
+        let pipelines = load_pipelines(config)?;
+        let guard = Arc::new(GuardService::new(config, gateway.metrics().clone())?);
+        let tenancy = open_tenancy(config, lookup).await?;
+        let classify = Arc::new(ClassifyService::new(
+            &config.server.data_dir,
+            local
+                .embedders
+                .iter()
+                .map(|(n, e)| (n.clone(), Arc::new(EngineEmbedder::new(n, e.clone()))))
+                .collect(),
+        ));
+        let pipelines = Arc::new(PipelineService::new(
+            config,
+            pipelines,
+            gateway.clone(),
+            knowledge.clone(),
+            classify.clone(),
+            guard.clone(),
+            tenancy.clone(),
+        )?);
+        Ok(Arc::new(Services {
+            gateway,
+            knowledge,
+            guard,
+            tenancy,
+            classify,
+            pipelines,
+            data_dir: config.server.data_dir.clone(),
+        }))
+    }
+
+    /// The knowledge base, or why not.
+    pub fn knowledge(&self) -> Result<&Arc<KnowledgeService>, Error> {
+        self.knowledge.as_ref().ok_or_else(|| {
+            Error::Unavailable("the knowledge base is disabled (knowledge.enabled = false)".into())
+        })
+    }
+}
+
+/// Opens the platform store (`<data_dir>/platform.db`) and the tenancy service. With
+/// authentication on, some key must be able to authenticate.
+pub async fn open_tenancy(
+    config: &Config,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<Tenancy>, Error> {
+    let settings = config.tenancy_settings(lookup)?;
+    let dir = config.server.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::config("server.data_dir", e.to_string()))?;
+    let tenancy = Tenancy::open(Arc::new(store), settings)
+        .await
+        .map_err(|e| match e {
+            atalaya_tenancy::Error::Invalid { message, param } => {
+                Error::config(param.unwrap_or_default(), message)
+            }
+            atalaya_tenancy::Error::Crypto(m) => Error::config("encryption.master_key", m),
+            other => Error::from(other),
+        })?;
+    if config.auth.enabled && !tenancy.has_usable_key() {
+        return Err(Error::config(
+            "auth.api_keys",
+            "no key can authenticate: add \"env:NAME\" or \"sha256:<hex>\" entries (`atalaya keys hash` prints one), set ATALAYA_ADMIN_KEY to an `atalaya keys generate` key for a first platform admin, create keys with `atalaya keys create`, or set auth.enabled = false for local development",
+        ));
+    }
+    if config.audit.signing_key.is_none() {
+        tracing::warn!("audit.signing_key is not set: the audit chain is not anchored (a rewritten chain or a cut-off end would go unnoticed)");
+    }
+    Ok(tenancy)
+}

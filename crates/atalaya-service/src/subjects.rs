@@ -1,0 +1,177 @@
+//! A tenant's and a data subject's data across every store: the platform store (through
+//! [`Tenancy`]), the knowledge base, tickets and classifiers. Deleting a tenant, erasing or
+//! exporting a subject are orchestrated here once, for the admin API and the CLI.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use atalaya_core::Error;
+use atalaya_knowledge::service::KnowledgeBase;
+use atalaya_pipeline::tickets::TicketStore;
+use atalaya_tenancy::{Principal, Tenancy};
+use serde_json::{json, Value};
+
+use crate::{
+    classify::{delete_tenant_classifiers, ClassifyService},
+    error::knowledge_error,
+    knowledge::blocking,
+    pipeline::pipeline_error,
+    wire::ticket_wire,
+    Services,
+};
+
+/// The stores that hold tenant data outside the platform store.
+pub struct DataStores {
+    pub knowledge: Option<Arc<KnowledgeBase>>,
+    pub tickets: Option<Arc<TicketStore>>,
+    /// The classifiers of a running server (their cache is dropped with the files).
+    pub classify: Option<Arc<ClassifyService>>,
+    pub data_dir: PathBuf,
+}
+
+impl DataStores {
+    /// The stores of a running process.
+    pub fn of(svc: &Services) -> Result<Self, Error> {
+        let knowledge = match &svc.knowledge {
+            Some(k) => k.kb(false).map_err(knowledge_error)?,
+            None => None,
+        };
+        Ok(DataStores {
+            knowledge,
+            tickets: Some(svc.pipelines.tickets()?),
+            classify: Some(svc.classify.clone()),
+            data_dir: svc.data_dir.clone(),
+        })
+    }
+
+    /// The stores found in a data directory (for the CLI): those that do not exist hold
+    /// nothing.
+    pub fn open(data_dir: &Path) -> Result<Self, Error> {
+        let knowledge = if data_dir.join("knowledge").join("knowledge.db").exists() {
+            Some(Arc::new(
+                KnowledgeBase::open(data_dir).map_err(knowledge_error)?,
+            ))
+        } else {
+            None
+        };
+        let tickets = if data_dir.join("tickets.db").exists() {
+            Some(Arc::new(
+                TicketStore::open(data_dir).map_err(pipeline_error)?,
+            ))
+        } else {
+            None
+        };
+        Ok(DataStores {
+            knowledge,
+            tickets,
+            classify: None,
+            data_dir: data_dir.to_owned(),
+        })
+    }
+}
+
+/// Deletes tenant `id` (its keys and records, audited) and everything it left in the other
+/// stores: knowledge collections (with their index files) and tasks, tickets, classifiers.
+/// Returns what was purged.
+pub async fn delete_tenant(
+    tenancy: &Tenancy,
+    stores: &DataStores,
+    who: &Principal,
+    id: &str,
+) -> Result<Value, Error> {
+    tenancy.delete_tenant(who, id).await?;
+    let collections = match stores.knowledge.clone() {
+        Some(kb) => {
+            let t = id.to_owned();
+            blocking(move || kb.delete_tenant(&t).map_err(knowledge_error)).await?
+        }
+        None => 0,
+    };
+    let tickets = match stores.tickets.clone() {
+        Some(store) => {
+            let t = id.to_owned();
+            blocking(move || store.delete_tenant(&t).map_err(pipeline_error)).await?
+        }
+        None => 0,
+    };
+    let classifiers = match &stores.classify {
+        Some(c) => c.delete_tenant(id)?,
+        None => delete_tenant_classifiers(&stores.data_dir, id)?,
+    };
+    Ok(json!({
+        "collections": collections,
+        "tickets": tickets,
+        "classifiers": classifiers,
+    }))
+}
+
+/// The tenant a subject request covers once the tenancy service has authorized it: the
+/// named one, the caller's own, or every tenant (`None`) for a platform admin who names none.
+fn subject_scope(p: &Principal, tenant: Option<&str>) -> Option<String> {
+    match tenant {
+        Some(t) => Some(t.to_owned()),
+        None if p.is_platform_admin() => None,
+        None => Some(p.tenant.clone()),
+    }
+}
+
+/// Everything stored about a data subject: the inference log (by its `user` /
+/// `x-atalaya-subject` id) and the tickets whose `customer_id` it is.
+pub async fn export_subject(
+    tenancy: &Tenancy,
+    stores: &DataStores,
+    who: &Principal,
+    subject: &str,
+    tenant: Option<&str>,
+) -> Result<Value, Error> {
+    let mut v = tenancy.export_subject(who, subject, tenant).await?;
+    let tickets = match stores.tickets.clone() {
+        Some(store) => {
+            let (scope, id) = (subject_scope(who, tenant), subject.to_owned());
+            blocking(move || {
+                store
+                    .by_customer(scope.as_deref(), &id)
+                    .map_err(pipeline_error)
+            })
+            .await?
+        }
+        None => Vec::new(),
+    };
+    v["tickets"] = Value::Array(
+        tickets
+            .into_iter()
+            .filter_map(|t| serde_json::to_value(ticket_wire(t, true)).ok())
+            .collect(),
+    );
+    Ok(v)
+}
+
+/// Erases a data subject: its inference-log rows, its tickets and their feedback. Returns
+/// what was deleted, by kind.
+pub async fn erase_subject(
+    tenancy: &Tenancy,
+    stores: &DataStores,
+    who: &Principal,
+    subject: &str,
+    tenant: Option<&str>,
+) -> Result<Value, Error> {
+    let n = tenancy.erase_subject(who, subject, tenant).await?;
+    let (tickets, feedback) = match stores.tickets.clone() {
+        Some(store) => {
+            let (scope, id) = (subject_scope(who, tenant), subject.to_owned());
+            blocking(move || {
+                store
+                    .erase_customer(scope.as_deref(), &id)
+                    .map_err(pipeline_error)
+            })
+            .await?
+        }
+        None => (0, 0),
+    };
+    Ok(json!({
+        "inference_log": n, "tickets": tickets, "ticket_feedback": feedback,
+        "feedback": 0, "documents": 0,
+    }))
+}
