@@ -156,3 +156,8 @@ report=$RESULTS_DIR/proxy-$stamp.md
   [ -z "$BASE_BIN" ] || echo "- Atalaya / baseline, median of per-round ratios: **$(ratio_med atalaya base)**"
 } | tee "$report"
 log "report: $report"
+# The access logs (hundreds of MB at these rates): only their last lines are kept.
+for f in "$work"/*/atalaya.log "$work/nginx/access.log"; do
+  [ -f "$f" ] || continue
+  tail -n 200 "$f" >"$f.tail" && rm -f "$f"
+done

@@ -3,14 +3,16 @@
 //! pipeline, the step and the key. This crate is pure: the specification ([`spec`]), the
 //! templates and conditions steps are written in ([`expr`], minijinja), language detection
 //! ([`lang`], whatlang), the confidence of an answer ([`confidence`]), the JSON Schema check of
-//! `extract` steps ([`schema`]) and the ticket store ([`tickets`], SQLite). The server runs
-//! the steps against its services (`atalaya-server/src/pipeline.rs`).
+//! `extract` steps ([`schema`]) and the ticket store ([`tickets`]: the `TicketRecords` trait,
+//! its SQLite backend, and [`ticket_conformance`], the suite every backend passes). The
+//! service crate runs the steps against its services (`atalaya-service/src/pipeline.rs`).
 
 pub mod confidence;
 pub mod expr;
 pub mod lang;
 pub mod schema;
 pub mod spec;
+pub mod ticket_conformance;
 pub mod tickets;
 
 pub use spec::{Pipeline, Step, StepKind};

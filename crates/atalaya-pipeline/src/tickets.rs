@@ -1,9 +1,19 @@
 //! The ticket store: each ticket with its triage (language, intent, priority, confidence),
 //! draft, citations, status and the run's trace, and the agents' feedback on the draft — the
-//! raw material of later evaluation and fine-tuning. SQLite (`<data_dir>/tickets.db`, WAL),
-//! one tenant's tickets invisible to another.
+//! raw material of later evaluation and fine-tuning. One tenant's tickets are invisible to
+//! another.
+//!
+//! [`TicketRecords`] is the contract every backend keeps (its conformance suite is
+//! [`crate::ticket_conformance`]); [`SqliteTickets`] is the embedded backend
+//! (`<data_dir>/tickets.db`, WAL) over the synchronous [`TicketStore`].
 
-use std::{collections::HashMap, path::Path, sync::Mutex};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use async_trait::async_trait;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -81,6 +91,209 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// What a tickets pipeline gives a ticket: its `outputs` named `language`, `intent`,
+/// `priority` (strings), `confidence` (a number), `draft` (a string; blank is no draft) and
+/// `citations` (objects with `doc`, `chunk`, `score`). A missing or mistyped output is absent,
+/// never an error: a ticket without a triage field is still a ticket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Triage {
+    pub language: Option<String>,
+    pub intent: Option<String>,
+    pub priority: Option<String>,
+    pub confidence: Option<f64>,
+    pub draft: Option<String>,
+    pub citations: Vec<Citation>,
+}
+
+impl Triage {
+    /// Reads a run's `outputs`.
+    pub fn from_outputs(outputs: &serde_json::Map<String, Value>) -> Triage {
+        let text = |k: &str| outputs.get(k).and_then(Value::as_str).map(str::to_owned);
+        let citations = outputs
+            .get("citations")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|c| Citation {
+                        doc: c["doc"].as_str().unwrap_or_default().to_owned(),
+                        chunk: c["chunk"].as_i64().unwrap_or_default(),
+                        score: c["score"].as_f64().unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Triage {
+            language: text("language"),
+            intent: text("intent"),
+            priority: text("priority"),
+            confidence: outputs.get("confidence").and_then(Value::as_f64),
+            draft: text("draft").filter(|d| !d.trim().is_empty()),
+            citations,
+        }
+    }
+}
+
+/// One earlier message of a ticket's thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThreadMessage {
+    pub author: Option<String>,
+    pub text: String,
+}
+
+/// What a tickets pipeline reads from a ticket: the run's `input` fields
+/// (`{{ input.subject }}`, `{{ input.thread_text }}`...).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketFields {
+    pub subject: Option<String>,
+    pub body: String,
+    pub customer_id: Option<String>,
+    pub channel: Option<String>,
+    /// The language the client declared, if any.
+    pub language: Option<String>,
+    pub thread: Vec<ThreadMessage>,
+    /// The thread as `author: text` lines, the ticket's own text last (`customer: ...`).
+    pub thread_text: String,
+    pub metadata: Option<serde_json::Map<String, Value>>,
+}
+
+impl TicketFields {
+    /// The fields as the run's input object.
+    pub fn into_map(self) -> serde_json::Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            // A struct of strings and JSON values always serialises to an object.
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
+/// Tickets and their feedback, per tenant. Every call is one transaction.
+#[async_trait]
+pub trait TicketRecords: Send + Sync {
+    /// Stores a new ticket, tagged with `data_subject` (when it is not the ticket's
+    /// `customer_id`) in the same transaction, so the subject's erasure finds it.
+    async fn insert(&self, t: Ticket, data_subject: Option<String>) -> Result<(), PipelineError>;
+    /// One of `tenant`'s tickets, with its feedback; another tenant's is `NotFound`.
+    async fn get(&self, tenant: &str, id: &str) -> Result<Ticket, PipelineError>;
+    /// Newest first, optionally of one status, after the ticket `before` (keyset paging);
+    /// without feedback. An unknown status or `before` is `Invalid`.
+    async fn list(
+        &self,
+        tenant: &str,
+        status: Option<&str>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<Vec<Ticket>, PipelineError>;
+    /// Adds feedback (verdict `accepted`, `edited` with a final text, or `rejected`) and moves
+    /// the status; returns the ticket with all its feedback.
+    async fn add_feedback(
+        &self,
+        tenant: &str,
+        id: &str,
+        f: Feedback,
+    ) -> Result<Ticket, PipelineError>;
+    /// Every ticket of a data subject (its `customer_id`, or tagged with it), in `tenant` or
+    /// every tenant, oldest first, with feedback.
+    async fn by_subject(
+        &self,
+        tenant: Option<&str>,
+        subject: &str,
+    ) -> Result<Vec<Ticket>, PipelineError>;
+    /// Deletes them and their feedback; returns (tickets, feedback entries).
+    async fn erase_subject(
+        &self,
+        tenant: Option<&str>,
+        subject: &str,
+    ) -> Result<(u64, u64), PipelineError>;
+    /// Deletes every ticket of `tenant` and its feedback; returns the tickets deleted.
+    async fn delete_tenant(&self, tenant: &str) -> Result<u64, PipelineError>;
+}
+
+/// The embedded backend: [`TicketStore`] on the blocking thread pool.
+#[derive(Clone)]
+pub struct SqliteTickets(Arc<TicketStore>);
+
+impl SqliteTickets {
+    /// Opens (creating) `<dir>/tickets.db`.
+    pub fn open(dir: &Path) -> Result<Self, PipelineError> {
+        Ok(SqliteTickets(Arc::new(TicketStore::open(dir)?)))
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&TicketStore) -> Result<T, PipelineError> + Send + 'static,
+    ) -> Result<T, PipelineError> {
+        let store = self.0.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| PipelineError::Store(format!("the store's blocking task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl TicketRecords for SqliteTickets {
+    async fn insert(&self, t: Ticket, data_subject: Option<String>) -> Result<(), PipelineError> {
+        self.call(move |s| s.insert(&t, data_subject.as_deref()))
+            .await
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> Result<Ticket, PipelineError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.call(move |s| s.get(&tenant, &id)).await
+    }
+
+    async fn list(
+        &self,
+        tenant: &str,
+        status: Option<&str>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<Vec<Ticket>, PipelineError> {
+        let (tenant, status, before) = (
+            tenant.to_owned(),
+            status.map(str::to_owned),
+            before.map(str::to_owned),
+        );
+        self.call(move |s| s.list(&tenant, status.as_deref(), limit, before.as_deref()))
+            .await
+    }
+
+    async fn add_feedback(
+        &self,
+        tenant: &str,
+        id: &str,
+        f: Feedback,
+    ) -> Result<Ticket, PipelineError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.call(move |s| s.add_feedback(&tenant, &id, f)).await
+    }
+
+    async fn by_subject(
+        &self,
+        tenant: Option<&str>,
+        subject: &str,
+    ) -> Result<Vec<Ticket>, PipelineError> {
+        let (tenant, subject) = (tenant.map(str::to_owned), subject.to_owned());
+        self.call(move |s| s.by_customer(tenant.as_deref(), &subject))
+            .await
+    }
+
+    async fn erase_subject(
+        &self,
+        tenant: Option<&str>,
+        subject: &str,
+    ) -> Result<(u64, u64), PipelineError> {
+        let (tenant, subject) = (tenant.map(str::to_owned), subject.to_owned());
+        self.call(move |s| s.erase_customer(tenant.as_deref(), &subject))
+            .await
+    }
+
+    async fn delete_tenant(&self, tenant: &str) -> Result<u64, PipelineError> {
+        let tenant = tenant.to_owned();
+        self.call(move |s| s.delete_tenant(&tenant)).await
+    }
 }
 
 pub struct TicketStore {
@@ -530,145 +743,75 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RowResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ticket(tenant: &str, at: i64, status: &str) -> Ticket {
-        Ticket {
-            id: new_id(),
-            tenant: tenant.into(),
-            created_at: at,
-            updated_at: at,
-            subject: Some("Where is my order?".into()),
-            body: "It has not arrived.".into(),
-            customer_id: Some("c-1".into()),
-            channel: Some("email".into()),
-            status: status.into(),
-            reason: None,
-            language: Some("en".into()),
-            intent: Some("delivery".into()),
-            priority: Some("normal".into()),
-            confidence: Some(0.8),
-            draft: Some("It ships in 2 days [1].".into()),
-            citations: vec![Citation {
-                doc: "shipping.md".into(),
-                chunk: 3,
-                score: 0.7,
-            }],
-            pipeline: "support".into(),
-            pipeline_version: 1,
-            trace: serde_json::json!([{"step": "language"}]),
-            feedback: vec![],
-        }
-    }
+    use crate::ticket_conformance::ticket;
 
     #[test]
-    fn a_customers_tickets_are_exported_and_erased_with_their_feedback() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = TicketStore::open(dir.path()).unwrap();
-        let a = ticket("acme", 100, "drafted");
-        let b = ticket("globex", 200, "drafted");
-        let mut other = ticket("acme", 300, "drafted");
-        other.customer_id = Some("c-2".into());
-        for t in [&a, &b, &other] {
-            s.insert(t, None).unwrap();
-        }
-        s.add_feedback(
-            "acme",
-            &a.id,
-            Feedback {
-                verdict: "accepted".into(),
-                final_text: None,
-                resolution_seconds: None,
-                agent: None,
-                comment: None,
-                created_at: 0,
-            },
-        )
-        .unwrap();
-        let mine = s.by_customer(Some("acme"), "c-1").unwrap();
-        assert_eq!(mine.len(), 1);
-        assert_eq!(mine[0].feedback.len(), 1);
-        assert_eq!(s.by_customer(None, "c-1").unwrap().len(), 2);
-        assert_eq!(s.erase_customer(Some("acme"), "c-1").unwrap(), (1, 1));
-        assert!(s.by_customer(Some("acme"), "c-1").unwrap().is_empty());
-        // Another tenant's and another customer's tickets stay.
-        assert_eq!(s.by_customer(None, "c-1").unwrap().len(), 1);
-        assert!(s.get("acme", &other.id).is_ok());
-        assert_eq!(s.erase_customer(None, "c-1").unwrap(), (1, 0));
-        assert_eq!(s.erase_customer(None, "c-1").unwrap(), (0, 0));
-    }
-
-    #[test]
-    fn tickets_persist_page_and_stay_with_their_tenant() {
+    fn tickets_persist_when_reopened() {
         let dir = tempfile::tempdir().unwrap();
         let a = ticket("acme", 100, "drafted");
-        let b = ticket("acme", 200, "needs_human");
-        let c = ticket("acme", 300, "drafted");
-        let other = ticket("globex", 400, "drafted");
         {
             let s = TicketStore::open(dir.path()).unwrap();
-            for t in [&a, &b, &c, &other] {
-                s.insert(t, None).unwrap();
-            }
+            s.insert(&a, Some("subject-9")).unwrap();
         }
-        // Reopened: still there.
         let s = TicketStore::open(dir.path()).unwrap();
         assert_eq!(s.get("acme", &a.id).unwrap(), a);
-        assert!(matches!(
-            s.get("globex", &a.id),
-            Err(PipelineError::NotFound(_))
-        ));
-        let all: Vec<String> = s
-            .list("acme", None, 10, None)
-            .unwrap()
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
-        assert_eq!(all, vec![c.id.clone(), b.id.clone(), a.id.clone()]);
-        let drafted: Vec<String> = s
-            .list("acme", Some("drafted"), 10, None)
-            .unwrap()
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
-        assert_eq!(drafted, vec![c.id.clone(), a.id.clone()]);
-        let page2: Vec<String> = s
-            .list("acme", None, 1, Some(&c.id))
-            .unwrap()
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
-        assert_eq!(page2, vec![b.id.clone()]);
-        assert!(s.list("acme", Some("lost"), 10, None).is_err());
-        assert!(s.list("acme", None, 10, Some(&other.id)).is_err());
+        assert_eq!(s.by_customer(None, "subject-9").unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn sqlite_tickets_conform() {
+        let dirs = Mutex::new(Vec::new());
+        let failures = crate::ticket_conformance::run_all(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteTickets::open(dir.path()).unwrap();
+            dirs.lock().unwrap().push(dir);
+            async move { store }
+        })
+        .await;
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
     #[test]
-    fn feedback_moves_the_status_and_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = TicketStore::open(dir.path()).unwrap();
-        let t = ticket("acme", 1, "drafted");
-        s.insert(&t, None).unwrap();
-        let fb = |verdict: &str, text: Option<&str>| Feedback {
-            verdict: verdict.into(),
-            final_text: text.map(Into::into),
-            resolution_seconds: Some(95.0),
-            agent: Some("ana".into()),
-            comment: None,
-            created_at: 10,
+    fn triage_reads_typed_outputs_and_ignores_mistyped_ones() {
+        let outputs = serde_json::json!({
+            "language": "es", "intent": "refund", "priority": 3, "confidence": 0.71,
+            "draft": "  ", "citations": [{"doc": "refunds.md", "chunk": 7, "score": 0.5}, "junk"],
+        });
+        let t = Triage::from_outputs(outputs.as_object().unwrap());
+        assert_eq!(t.language.as_deref(), Some("es"));
+        assert_eq!(t.intent.as_deref(), Some("refund"));
+        assert_eq!(t.priority, None, "a number is not a priority");
+        assert_eq!(t.confidence, Some(0.71));
+        assert_eq!(t.draft, None, "a blank draft is no draft");
+        assert_eq!(t.citations.len(), 2);
+        assert_eq!(t.citations[0].doc, "refunds.md");
+        assert_eq!(t.citations[1].doc, "");
+        assert_eq!(
+            Triage::from_outputs(&serde_json::Map::new()),
+            Triage::default()
+        );
+    }
+
+    #[test]
+    fn ticket_fields_become_the_input_object() {
+        let f = TicketFields {
+            subject: None,
+            body: "hola".into(),
+            customer_id: Some("c-1".into()),
+            channel: None,
+            language: None,
+            thread: vec![ThreadMessage {
+                author: Some("agent".into()),
+                text: "¿Algo más?".into(),
+            }],
+            thread_text: "agent: ¿Algo más?\ncustomer: hola".into(),
+            metadata: None,
         };
-        assert!(s.add_feedback("acme", &t.id, fb("edited", None)).is_err());
-        assert!(s.add_feedback("acme", &t.id, fb("liked", None)).is_err());
-        assert!(matches!(
-            s.add_feedback("globex", &t.id, fb("accepted", None)),
-            Err(PipelineError::NotFound(_))
-        ));
-        let r = s.add_feedback("acme", &t.id, fb("rejected", None)).unwrap();
-        assert_eq!(r.status, "needs_human");
-        let r = s.add_feedback("acme", &t.id, fb("accepted", None)).unwrap();
-        assert_eq!(r.status, "answered");
-        assert_eq!(r.feedback.len(), 2);
-        assert_eq!(r.feedback[1].final_text, t.draft);
-        assert_eq!(r.updated_at, 10);
+        let m = f.into_map();
+        assert_eq!(m["body"], "hola");
+        assert_eq!(m["subject"], Value::Null);
+        assert_eq!(m["thread"][0]["author"], "agent");
+        assert_eq!(m["metadata"], Value::Null);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use atalaya_pipeline::{
     lang::LanguageDetector,
     schema::{json_in, Schema},
     spec::{self, OnBlock, OnError, Stage, StepKind, TextSource},
-    tickets::TicketStore,
+    tickets::{SqliteTickets, TicketRecords},
     Pipeline, PipelineError, Step,
 };
 use atalaya_tenancy::Tenancy;
@@ -99,7 +99,7 @@ pub struct PipelineService {
     http_private: Arc<Vec<String>>,
     answer_model: Option<String>,
     data_dir: PathBuf,
-    tickets: Mutex<Option<Arc<TicketStore>>>,
+    tickets: Mutex<Option<Arc<dyn TicketRecords>>>,
     pub tickets_pipeline: String,
 }
 
@@ -373,12 +373,13 @@ impl PipelineService {
     }
 
     /// The ticket store, opened on first use (`<data_dir>/tickets.db`).
-    pub fn tickets(&self) -> Result<Arc<TicketStore>, Error> {
+    pub fn tickets(&self) -> Result<Arc<dyn TicketRecords>, Error> {
         let mut t = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = t.as_ref() {
             return Ok(s.clone());
         }
-        let s = Arc::new(TicketStore::open(&self.data_dir).map_err(pipeline_error)?);
+        let s: Arc<dyn TicketRecords> =
+            Arc::new(SqliteTickets::open(&self.data_dir).map_err(pipeline_error)?);
         *t = Some(s.clone());
         Ok(s)
     }
@@ -1632,7 +1633,7 @@ impl PipelineService {
         ctx: &RequestContext,
         t: TicketInput,
     ) -> Result<(atalaya_pipeline::tickets::Ticket, RunOutcome), Error> {
-        use atalaya_pipeline::tickets::{self, Citation, Ticket};
+        use atalaya_pipeline::tickets::{self, ThreadMessage, Ticket, TicketFields, Triage};
         if t.body.trim().is_empty() {
             return Err(Error::invalid("'body' must not be empty", Some("body")));
         }
@@ -1649,34 +1650,30 @@ impl PipelineService {
             ));
         }
         thread_text.push_str(&format!("customer: {}", text));
-        let mut fields = Map::new();
-        fields.insert("subject".into(), json!(t.subject));
-        fields.insert("body".into(), json!(t.body));
-        fields.insert("customer_id".into(), json!(t.customer_id));
-        fields.insert("channel".into(), json!(t.channel));
-        fields.insert("language".into(), json!(t.language));
-        fields.insert(
-            "thread".into(),
-            Value::Array(
-                t.thread
-                    .iter()
-                    .map(|(a, m)| json!({"author": a, "text": m}))
-                    .collect(),
-            ),
-        );
-        fields.insert("thread_text".into(), json!(thread_text));
-        fields.insert(
-            "metadata".into(),
-            t.metadata.clone().map_or(Value::Null, Value::Object),
-        );
+        let fields = TicketFields {
+            subject: t.subject.clone(),
+            body: t.body.clone(),
+            customer_id: t.customer_id.clone(),
+            channel: t.channel.clone(),
+            language: t.language.clone(),
+            thread: t
+                .thread
+                .iter()
+                .map(|(author, text)| ThreadMessage {
+                    author: author.clone(),
+                    text: text.clone(),
+                })
+                .collect(),
+            thread_text,
+            metadata: t.metadata.clone(),
+        }
+        .into_map();
         let outcome = self
             .run(ctx, &self.tickets_pipeline, RunInput { text, fields })
             .await?;
         // The triage is what the pipeline's `outputs` name.
-        let tri = &outcome.outputs;
-        let s = |k: &str| tri.get(k).and_then(Value::as_str).map(str::to_owned);
-        let draft = s("draft").filter(|d| !d.trim().is_empty());
-        let (status, reason) = match (&outcome.reason, outcome.status.as_str(), &draft) {
+        let triage = Triage::from_outputs(&outcome.outputs);
+        let (status, reason) = match (&outcome.reason, outcome.status.as_str(), &triage.draft) {
             (r, "needs_human", _) => ("needs_human", r.clone()),
             (_, _, None) => (
                 "needs_human",
@@ -1684,19 +1681,6 @@ impl PipelineService {
             ),
             _ => ("drafted", None),
         };
-        let citations = tri
-            .get("citations")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|c| Citation {
-                        doc: c["doc"].as_str().unwrap_or_default().to_owned(),
-                        chunk: c["chunk"].as_i64().unwrap_or_default(),
-                        score: c["score"].as_f64().unwrap_or_default(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         let now = tickets::now();
         let ticket = Ticket {
             id: tickets::new_id(),
@@ -1709,12 +1693,12 @@ impl PipelineService {
             channel: t.channel,
             status: status.to_owned(),
             reason,
-            language: s("language"),
-            intent: s("intent"),
-            priority: s("priority"),
-            confidence: tri.get("confidence").and_then(Value::as_f64),
-            draft,
-            citations,
+            language: triage.language,
+            intent: triage.intent,
+            priority: triage.priority,
+            confidence: triage.confidence,
+            draft: triage.draft,
+            citations: triage.citations,
             pipeline: outcome.pipeline.clone(),
             pipeline_version: outcome.version,
             trace: Value::Array(outcome.trace.clone()),
@@ -1734,13 +1718,10 @@ impl PipelineService {
         // The store first: a ticket is never triaged (and paid for) without a place to go.
         let store = self.tickets()?;
         let (ticket, outcome) = self.triage(ctx, t).await?;
-        let stored = ticket.clone();
-        knowledge::blocking(move || {
-            store
-                .insert(&stored, data_subject.as_deref())
-                .map_err(pipeline_error)
-        })
-        .await?;
+        store
+            .insert(ticket.clone(), data_subject)
+            .await
+            .map_err(pipeline_error)?;
         Ok((ticket, outcome))
     }
 }

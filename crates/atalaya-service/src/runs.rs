@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 
 use crate::{
     call::{admit, estimate_tokens, record_streamed_answer, ChatReply, Facts},
-    knowledge::blocking,
     pipeline::{
         input_from_messages, pipeline_error, RunInput, RunOutcome, TicketInput, MODEL_PREFIX,
     },
@@ -83,20 +82,20 @@ pub async fn run(
 /// the run ends. The last chunk carries the run (`atalaya`). A run that fails before any
 /// text went out is an ordinary error response; after, an error event ends the stream.
 pub(crate) async fn chat_pipeline(
-    svc: &Services,
+    services: &Services,
     ctx: &RequestContext,
     facts: &Facts,
     wire: atalaya_api::ChatCompletionRequest,
     subject: Option<String>,
 ) -> Result<ChatReply, Error> {
-    let services = svc;
     let model = wire.model.clone();
     let name = model
         .strip_prefix(MODEL_PREFIX)
         .unwrap_or_default()
         .to_owned();
-    let svc = &services.pipelines;
-    svc.get(&name)
+    let pipelines = &services.pipelines;
+    pipelines
+        .get(&name)
         .map_err(|_| Error::ModelNotFound(model.clone()))?;
     let messages: Vec<Value> = serde_json::to_value(&wire.messages)
         .ok()
@@ -124,7 +123,7 @@ pub(crate) async fn chat_pipeline(
         model: model.clone(),
     };
     if wire.stream != Some(true) {
-        let outcome = svc.run(ctx, &name, input).await?;
+        let outcome = pipelines.run(ctx, &name, input).await?;
         note_run(facts, &name, &outcome);
         let usage = outcome.usage.unwrap_or_default();
         let body = json!({
@@ -147,12 +146,12 @@ pub(crate) async fn chat_pipeline(
     // sender is dropped when the run ends, so `None` means "the result is ready".
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
     let task = {
-        let (svc, ctx, name) = (Arc::clone(svc), ctx.clone(), name.clone());
+        let (pipelines, ctx, name) = (Arc::clone(pipelines), ctx.clone(), name.clone());
         // Detached, but bound to the response: the body awaits the task's result, so a
         // graceful shutdown (which drains open responses) waits for it; a client that leaves
         // drops `rx`, which ends the run at its next token.
         #[allow(clippy::disallowed_methods)]
-        tokio::spawn(async move { svc.run_streaming(&ctx, &name, input, tx).await })
+        tokio::spawn(async move { pipelines.run_streaming(&ctx, &name, input, tx).await })
     };
     let joined = |r: Result<Result<RunOutcome, Error>, tokio::task::JoinError>| {
         r.unwrap_or_else(|e| Err(Error::Internal(format!("pipeline run: {e}"))))
@@ -315,7 +314,7 @@ pub async fn create_ticket(
 pub async fn ticket(svc: &Services, ctx: &RequestContext, id: String) -> Result<Ticket, Error> {
     let store = svc.pipelines.tickets()?;
     let tenant = ctx.principal.tenant.clone();
-    blocking(move || store.get(&tenant, &id).map_err(pipeline_error)).await
+    store.get(&tenant, &id).await.map_err(pipeline_error)
 }
 
 /// A page of the caller's tenant's tickets, newest first: the page, and whether more follow.
@@ -328,12 +327,10 @@ pub async fn tickets(
 ) -> Result<(Vec<Ticket>, bool), Error> {
     let store = svc.pipelines.tickets()?;
     let tenant = ctx.principal.tenant.clone();
-    let mut list = blocking(move || {
-        store
-            .list(&tenant, status.as_deref(), limit + 1, before.as_deref())
-            .map_err(pipeline_error)
-    })
-    .await?;
+    let mut list = store
+        .list(&tenant, status.as_deref(), limit + 1, before.as_deref())
+        .await
+        .map_err(pipeline_error)?;
     let has_more = list.len() > limit;
     list.truncate(limit);
     Ok((list, has_more))
@@ -349,5 +346,8 @@ pub async fn feedback(
     let store = svc.pipelines.tickets()?;
     let tenant = ctx.principal.tenant.clone();
     f.created_at = tickets::now();
-    blocking(move || store.add_feedback(&tenant, &id, f).map_err(pipeline_error)).await
+    store
+        .add_feedback(&tenant, &id, f)
+        .await
+        .map_err(pipeline_error)
 }

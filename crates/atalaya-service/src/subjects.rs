@@ -9,7 +9,7 @@ use std::{
 
 use atalaya_core::Error;
 use atalaya_knowledge::service::KnowledgeBase;
-use atalaya_pipeline::tickets::TicketStore;
+use atalaya_pipeline::tickets::{SqliteTickets, TicketRecords};
 use atalaya_tenancy::{Principal, Tenancy};
 use serde_json::{json, Value};
 
@@ -25,7 +25,7 @@ use crate::{
 /// The stores that hold tenant data outside the platform store.
 pub struct DataStores {
     pub knowledge: Option<Arc<KnowledgeBase>>,
-    pub tickets: Option<Arc<TicketStore>>,
+    pub tickets: Option<Arc<dyn TicketRecords>>,
     /// The classifiers of a running server (their cache is dropped with the files).
     pub classify: Option<Arc<ClassifyService>>,
     pub data_dir: PathBuf,
@@ -57,9 +57,9 @@ impl DataStores {
             None
         };
         let tickets = if data_dir.join("tickets.db").exists() {
-            Some(Arc::new(
-                TicketStore::open(data_dir).map_err(pipeline_error)?,
-            ))
+            let s: Arc<dyn TicketRecords> =
+                Arc::new(SqliteTickets::open(data_dir).map_err(pipeline_error)?);
+            Some(s)
         } else {
             None
         };
@@ -90,10 +90,7 @@ pub async fn delete_tenant(
         None => 0,
     };
     let tickets = match stores.tickets.clone() {
-        Some(store) => {
-            let t = id.to_owned();
-            blocking(move || store.delete_tenant(&t).map_err(pipeline_error)).await?
-        }
+        Some(store) => store.delete_tenant(id).await.map_err(pipeline_error)?,
         None => 0,
     };
     let classifiers = match &stores.classify {
@@ -128,15 +125,10 @@ pub async fn export_subject(
 ) -> Result<Value, Error> {
     let mut v = tenancy.export_subject(who, subject, tenant).await?;
     let tickets = match stores.tickets.clone() {
-        Some(store) => {
-            let (scope, id) = (subject_scope(who, tenant), subject.to_owned());
-            blocking(move || {
-                store
-                    .by_customer(scope.as_deref(), &id)
-                    .map_err(pipeline_error)
-            })
-            .await?
-        }
+        Some(store) => store
+            .by_subject(subject_scope(who, tenant).as_deref(), subject)
+            .await
+            .map_err(pipeline_error)?,
         None => Vec::new(),
     };
     v["tickets"] = Value::Array(
@@ -159,15 +151,10 @@ pub async fn erase_subject(
 ) -> Result<Value, Error> {
     let n = tenancy.erase_subject(who, subject, tenant).await?;
     let (tickets, feedback) = match stores.tickets.clone() {
-        Some(store) => {
-            let (scope, id) = (subject_scope(who, tenant), subject.to_owned());
-            blocking(move || {
-                store
-                    .erase_customer(scope.as_deref(), &id)
-                    .map_err(pipeline_error)
-            })
-            .await?
-        }
+        Some(store) => store
+            .erase_subject(subject_scope(who, tenant).as_deref(), subject)
+            .await
+            .map_err(pipeline_error)?,
         None => (0, 0),
     };
     Ok(json!({

@@ -6,11 +6,13 @@
 //! - [`audit`]: the audit log's hash chain and its verifier (shared by every backend).
 //! - [`sqlite`]: [`SqliteStore`], the embedded implementation (bundled SQLite, WAL, migrations
 //!   in `PRAGMA user_version`, every call on a blocking thread).
+//! - [`conformance`]: the suite every backend of these traits must pass.
 //!
 //! Every administrative change is written in the same transaction as its audit entry: a
 //! change without its entry (or the reverse) cannot be left behind by a crash.
 
 pub mod audit;
+pub mod conformance;
 pub mod records;
 pub mod sqlite;
 

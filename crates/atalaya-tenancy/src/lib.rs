@@ -3,7 +3,8 @@
 //! - [`access`]: [`Principal`] and [`Action`]: roles and tenant isolation, decided in one
 //!   function.
 //! - [`keys`]: API key format, generation and digests.
-//! - [`limiter`]: GCRA rate limits and concurrency gates behind the [`Limiter`] trait.
+//! - [`limiter`]: GCRA rate limits and concurrency gates behind the [`Limiter`] trait;
+//!   [`limiter_conformance`]: the suite every `Limiter` backend passes.
 //! - [`usage`]: admission of a request ([`Tenancy::admit`]) and its settlement ([`Lease`]):
 //!   budgets, token reconciliation, usage and the inference log.
 //! - [`admin`]: tenants, keys, usage reports, audit verification and export, data-subject
@@ -21,6 +22,7 @@ pub mod crypto;
 mod error;
 pub mod keys;
 pub mod limiter;
+pub mod limiter_conformance;
 pub mod meter;
 pub mod service;
 pub mod usage;

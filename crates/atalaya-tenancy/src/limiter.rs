@@ -6,7 +6,8 @@
 //! A request takes units from several buckets at once (the key's and the tenant's requests and
 //! tokens per minute): all of them or none. Concurrency limits count requests in flight.
 //!
-//! [`Limiter`] is the trait; [`LocalLimiter`] keeps buckets in this process. A Redis
+//! [`Limiter`] is the trait (its conformance suite: [`crate::limiter_conformance`]);
+//! [`LocalLimiter`] keeps buckets in this process. A Redis
 //! implementation (a later release) makes the limits exact across replicas by running the
 //! same arithmetic in a script on the server.
 
@@ -316,6 +317,12 @@ mod tests {
             }
             prop_assert!(matches!(l.take(&[take(b, quota, 1)]), Decision::Refused { .. }), "refused");
         }
+    }
+
+    #[test]
+    fn local_limiter_conforms() {
+        let failures = crate::limiter_conformance::run_all(|| LocalLimiter::new(system_clock()));
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod classify;
 mod cli;
 mod guard;
 mod kb;
+mod logwriter;
 mod tickets;
 
 use std::{
@@ -416,12 +417,9 @@ fn load(source: &ConfigSource, make_demo_key: bool) -> anyhow::Result<(Config, O
     Ok((config, demo_key))
 }
 
-/// Logging for `serve`. Lines go to stderr through a writer thread: a request's log line costs
-/// a channel send, not a write system call under a lock, and lines reach the file in batches
-/// (flushed whenever the queue empties). The queue is bounded and never lossy: when it is
-/// full (the output cannot keep up) callers wait. The returned guard flushes what is queued
-/// when dropped, at exit.
-fn init_logging(config: &Config) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+/// Logging for `serve`: lines go to stderr in batches (see [`logwriter`]); the returned guard
+/// writes what is left when dropped, at exit.
+fn init_logging(config: &Config) -> anyhow::Result<logwriter::LogGuard> {
     // llama.cpp logs every tensor while loading, ONNX Runtime every session option: only
     // their warnings, unless asked for. tantivy's segment manager warns whenever the purge
     // after a deletion asks to merge segments its own merge policy merged a moment before
@@ -438,14 +436,7 @@ fn init_logging(config: &Config) -> anyhow::Result<tracing_appender::non_blockin
     }
     let filter = tracing_subscriber::EnvFilter::try_new(&level)
         .with_context(|| format!("log.level '{}'", config.log.level))?;
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(64 * 1024)
-        .thread_name("atalaya-log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
+    let (writer, guard) = logwriter::batched_stderr().context("starting the log writer")?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);

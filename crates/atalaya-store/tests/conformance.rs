@@ -1,0 +1,14 @@
+//! The SQLite store against the platform store conformance suite.
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    let failures = atalaya_store::conformance::run_all(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = atalaya_store::SqliteStore::open_dir(dir.path()).unwrap();
+        dirs.lock().unwrap().push(dir);
+        async move { store }
+    })
+    .await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,0 +1,208 @@
+//! The conformance suite of [`Limiter`], generic over the backend: [`LocalLimiter`] passes
+//! it (`limiter.rs`' tests), and a shared backend (Redis) must. Every case uses quotas slow
+//! enough (one unit a minute) that no unit refills while it runs, so the suite needs no
+//! control of the backend's clock. Each case gets a fresh limiter from `make`; a failed check
+//! is an `Err` naming the case.
+//!
+//! [`LocalLimiter`]: crate::limiter::LocalLimiter
+
+use std::sync::Arc;
+
+use crate::limiter::{Decision, Limiter, Quota, Take};
+
+/// The result of one case: `Err` says what the backend did wrong.
+pub type Outcome = Result<(), String>;
+
+type Case = fn(&dyn Limiter) -> Outcome;
+
+macro_rules! check {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// Runs every case; returns the failures (empty: the backend conforms).
+pub fn run_all<L: Limiter>(make: impl Fn() -> L) -> Vec<String> {
+    let mut failures = Vec::new();
+    let cases: [(&str, Case); 6] = [
+        ("a_burst_is_admitted_exactly", a_burst_is_admitted_exactly),
+        (
+            "takes_are_all_or_nothing_across_buckets",
+            takes_are_all_or_nothing_across_buckets,
+        ),
+        (
+            "a_cost_over_the_burst_is_never_admitted",
+            a_cost_over_the_burst_is_never_admitted,
+        ),
+        (
+            "adjustments_give_back_and_charge",
+            adjustments_give_back_and_charge,
+        ),
+        (
+            "gates_count_requests_in_flight",
+            gates_count_requests_in_flight,
+        ),
+        (
+            "buckets_and_gates_are_independent_by_name",
+            buckets_and_gates_are_independent_by_name,
+        ),
+    ];
+    for (name, case) in cases {
+        if let Err(e) = case(&make()) {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    failures
+}
+
+/// `burst` units at once, then one a minute (the slowest quota): no unit refills during a
+/// case, which takes well under a second.
+fn slow(burst: u64) -> Quota {
+    Quota {
+        per_minute: 1,
+        burst,
+    }
+}
+
+fn take(bucket: &str, quota: Quota, cost: u64) -> Take {
+    Take {
+        bucket: bucket.into(),
+        quota,
+        cost,
+    }
+}
+
+fn admitted(d: &Decision) -> bool {
+    matches!(d, Decision::Admitted(_))
+}
+
+fn a_burst_is_admitted_exactly(l: &dyn Limiter) -> Outcome {
+    let q = slow(5);
+    for i in 0..5 {
+        let d = l.take(&[take("key:a", q, 1)]);
+        check!(
+            admitted(&d),
+            "unit {} of a burst of 5 refused: {d:?}",
+            i + 1
+        );
+        if let Decision::Admitted(states) = &d {
+            check!(
+                states.len() == 1 && states[0].limit == 5 && states[0].remaining == 4 - i,
+                "after {} units the state is {states:?}",
+                i + 1
+            );
+        }
+    }
+    let d = l.take(&[take("key:a", q, 1)]);
+    match d {
+        Decision::Refused {
+            index: 0,
+            retry_after,
+            never: false,
+        } => check!(
+            retry_after > std::time::Duration::ZERO,
+            "a refusal without a wait"
+        ),
+        other => return Err(format!("the sixth unit gave {other:?}")),
+    }
+    Ok(())
+}
+
+fn takes_are_all_or_nothing_across_buckets(l: &dyn Limiter) -> Outcome {
+    let key = slow(10);
+    let tenant = slow(1);
+    check!(
+        admitted(&l.take(&[take("tenant:t", tenant, 1)])),
+        "the tenant's first unit was refused"
+    );
+    // The key bucket would admit; the tenant bucket refuses: the key loses nothing.
+    let d = l.take(&[take("key:k", key, 1), take("tenant:t", tenant, 1)]);
+    check!(
+        matches!(d, Decision::Refused { index: 1, .. }),
+        "expected the second bucket to refuse, got {d:?}"
+    );
+    for i in 0..10 {
+        check!(
+            admitted(&l.take(&[take("key:k", key, 1)])),
+            "the key lost unit {} to a refused take",
+            i + 1
+        );
+    }
+    Ok(())
+}
+
+fn a_cost_over_the_burst_is_never_admitted(l: &dyn Limiter) -> Outcome {
+    let d = l.take(&[take("tokens:k", slow(100), 101)]);
+    check!(
+        matches!(d, Decision::Refused { never: true, .. }),
+        "a cost over the burst gave {d:?}"
+    );
+    check!(
+        admitted(&l.take(&[take("tokens:k", slow(100), 100)])),
+        "a cost of exactly the burst was refused (the refusal took units)"
+    );
+    Ok(())
+}
+
+fn adjustments_give_back_and_charge(l: &dyn Limiter) -> Outcome {
+    let q = slow(100);
+    check!(
+        admitted(&l.take(&[take("tokens:k", q, 80)])),
+        "80 of 100 refused"
+    );
+    // The estimate was 80; the answer used 30: 50 come back.
+    l.adjust("tokens:k", q, -50);
+    check!(
+        admitted(&l.take(&[take("tokens:k", q, 70)])),
+        "units given back were not available"
+    );
+    check!(
+        !admitted(&l.take(&[take("tokens:k", q, 1)])),
+        "more than the burst was admitted after a give-back"
+    );
+    // Charging after the fact is never refused, and takes from what is left.
+    l.adjust("tokens:other", q, 60);
+    check!(
+        !admitted(&l.take(&[take("tokens:other", q, 41)])),
+        "a charge of 60 left more than 40"
+    );
+    check!(
+        admitted(&l.take(&[take("tokens:other", q, 40)])),
+        "a charge of 60 left less than 40"
+    );
+    Ok(())
+}
+
+fn gates_count_requests_in_flight(l: &dyn Limiter) -> Outcome {
+    let key: Arc<str> = "gate:key".into();
+    let tenant: Arc<str> = "gate:tenant".into();
+    let both = [(key.clone(), 2), (tenant.clone(), 3)];
+    check!(l.enter(&both), "first entry refused");
+    check!(l.enter(&both), "second entry refused");
+    // The key's gate is full: the tenant's must not be entered either.
+    check!(!l.enter(&both), "a third entry past a gate of 2");
+    check!(
+        l.enter(&[(tenant.clone(), 3)]),
+        "a refused entry still held the tenant's gate"
+    );
+    check!(!l.enter(&[(tenant.clone(), 3)]), "a fourth in a gate of 3");
+    l.leave(&[key.clone(), tenant.clone()]);
+    check!(l.enter(&both), "leaving did not free the slots");
+    Ok(())
+}
+
+fn buckets_and_gates_are_independent_by_name(l: &dyn Limiter) -> Outcome {
+    let q = slow(1);
+    check!(admitted(&l.take(&[take("key:a", q, 1)])), "a refused");
+    check!(
+        admitted(&l.take(&[take("key:b", q, 1)])),
+        "another bucket's take was refused"
+    );
+    let g: Arc<str> = "gate:a".into();
+    let h: Arc<str> = "gate:b".into();
+    check!(l.enter(&[(g.clone(), 1)]), "gate a refused");
+    check!(l.enter(&[(h.clone(), 1)]), "another gate was full");
+    Ok(())
+}
