@@ -115,12 +115,7 @@ impl Gateway {
     ) -> Result<Routed<ChatCompletion>, Error> {
         let route = self.router.route(&req.model)?;
         route
-            .execute(
-                &ChatAttempt(req),
-                &ctx.request_id,
-                ctx.received_at,
-                &self.metrics,
-            )
+            .execute(req, &ctx.request_id, ctx.received_at, &self.metrics)
             .await
     }
 
@@ -166,12 +161,7 @@ impl Gateway {
     ) -> Result<Routed<Embeddings>, Error> {
         let route = self.router.route(&req.model)?;
         route
-            .execute(
-                &EmbedAttempt(req),
-                &ctx.request_id,
-                ctx.received_at,
-                &self.metrics,
-            )
+            .execute(req, &ctx.request_id, ctx.received_at, &self.metrics)
             .await
     }
 
@@ -184,12 +174,7 @@ impl Gateway {
     ) -> Result<Routed<Reranked>, Error> {
         let route = self.router.route(&req.model)?;
         route
-            .execute(
-                &RerankAttempt(req),
-                &ctx.request_id,
-                ctx.received_at,
-                &self.metrics,
-            )
+            .execute(req, &ctx.request_id, ctx.received_at, &self.metrics)
             .await
     }
 
@@ -274,46 +259,28 @@ impl Gateway {
     }
 }
 
-struct ChatAttempt<'a>(&'a ChatRequest);
-
-#[async_trait]
-impl Attempt for ChatAttempt<'_> {
-    type Output = ChatCompletion;
-    async fn run(
-        &self,
-        provider: &dyn Provider,
-        call: Call<'_>,
-    ) -> Result<ChatCompletion, UpstreamFailure> {
-        provider.infer(call, self.0).await
-    }
+/// A unary call is its request: the `Provider` method that serves it, retried and fallen back
+/// by the router like any attempt.
+macro_rules! unary_attempts {
+    ($($request:ty => $output:ty, $method:ident;)*) => {$(
+        #[async_trait]
+        impl Attempt for $request {
+            type Output = $output;
+            async fn run(
+                &self,
+                provider: &dyn Provider,
+                call: Call<'_>,
+            ) -> Result<$output, UpstreamFailure> {
+                provider.$method(call, self).await
+            }
+        }
+    )*};
 }
 
-struct EmbedAttempt<'a>(&'a EmbeddingRequest);
-
-#[async_trait]
-impl Attempt for EmbedAttempt<'_> {
-    type Output = Embeddings;
-    async fn run(
-        &self,
-        provider: &dyn Provider,
-        call: Call<'_>,
-    ) -> Result<Embeddings, UpstreamFailure> {
-        provider.embed(call, self.0).await
-    }
-}
-
-struct RerankAttempt<'a>(&'a RerankRequest);
-
-#[async_trait]
-impl Attempt for RerankAttempt<'_> {
-    type Output = Reranked;
-    async fn run(
-        &self,
-        provider: &dyn Provider,
-        call: Call<'_>,
-    ) -> Result<Reranked, UpstreamFailure> {
-        provider.rerank(call, self.0).await
-    }
+unary_attempts! {
+    ChatRequest => ChatCompletion, infer;
+    EmbeddingRequest => Embeddings, embed;
+    RerankRequest => Reranked, rerank;
 }
 
 /// Opens the stream and waits for its first chunk: a stream counts as served (no more

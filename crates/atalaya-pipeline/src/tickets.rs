@@ -142,23 +142,31 @@ pub struct ThreadMessage {
     pub text: String,
 }
 
-/// What a tickets pipeline reads from a ticket: the run's `input` fields
-/// (`{{ input.subject }}`, `{{ input.thread_text }}`...).
+/// A ticket as it comes in, before its triage.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TicketFields {
+pub struct TicketInput {
     pub subject: Option<String>,
     pub body: String,
     pub customer_id: Option<String>,
     pub channel: Option<String>,
     /// The language the client declared, if any.
     pub language: Option<String>,
+    /// Earlier messages, oldest first.
     pub thread: Vec<ThreadMessage>,
-    /// The thread as `author: text` lines, the ticket's own text last (`customer: ...`).
-    pub thread_text: String,
     pub metadata: Option<serde_json::Map<String, Value>>,
 }
 
-impl TicketFields {
+/// What a tickets pipeline reads from a ticket: the run's `input` fields
+/// (`{{ input.subject }}`, `{{ input.thread_text }}`...).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketFields<'a> {
+    #[serde(flatten)]
+    pub ticket: &'a TicketInput,
+    /// The thread as `author: text` lines, the ticket's own text last (`customer: ...`).
+    pub thread_text: String,
+}
+
+impl TicketFields<'_> {
     /// The fields as the run's input object.
     pub fn into_map(self) -> serde_json::Map<String, Value> {
         match serde_json::to_value(self) {
@@ -794,7 +802,7 @@ mod tests {
 
     #[test]
     fn ticket_fields_become_the_input_object() {
-        let f = TicketFields {
+        let t = TicketInput {
             subject: None,
             body: "hola".into(),
             customer_id: Some("c-1".into()),
@@ -804,10 +812,14 @@ mod tests {
                 author: Some("agent".into()),
                 text: "¿Algo más?".into(),
             }],
-            thread_text: "agent: ¿Algo más?\ncustomer: hola".into(),
             metadata: None,
         };
-        let m = f.into_map();
+        let m = TicketFields {
+            ticket: &t,
+            thread_text: "agent: ¿Algo más?\ncustomer: hola".into(),
+        }
+        .into_map();
+        assert_eq!(m["thread_text"], "agent: ¿Algo más?\ncustomer: hola");
         assert_eq!(m["body"], "hola");
         assert_eq!(m["subject"], Value::Null);
         assert_eq!(m["thread"][0]["author"], "agent");

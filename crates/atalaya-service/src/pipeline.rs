@@ -20,6 +20,7 @@ use std::{
 use atalaya_api::Usage;
 use atalaya_core::{config::Config, context::RequestContext, gateway::Gateway, Error};
 use atalaya_guard::pseudo::Vault;
+use atalaya_knowledge::rag;
 use atalaya_knowledge::{
     index::{Filter, Lang},
     service::{Hit, Mode, SearchParams, RELEVANCE_FLOOR},
@@ -43,7 +44,8 @@ use crate::{
     guard::{self, GuardService, GuardedCall, RoutePolicy},
     knowledge::{self, KnowledgeService},
 };
-use atalaya_knowledge::rag;
+
+pub use atalaya_pipeline::tickets::TicketInput;
 
 /// The built-in `support` pipeline (`pipelines/support.toml` in the repository).
 pub const BUILTIN_SUPPORT: &str = include_str!("../../../pipelines/support.toml");
@@ -1612,19 +1614,6 @@ pub fn input_from_messages(messages: &[Value]) -> RunInput {
     RunInput { text, fields }
 }
 
-/// A ticket to triage.
-#[derive(Debug, Clone, Default)]
-pub struct TicketInput {
-    pub subject: Option<String>,
-    pub body: String,
-    pub customer_id: Option<String>,
-    pub channel: Option<String>,
-    pub language: Option<String>,
-    /// Earlier messages, oldest first: (author, text).
-    pub thread: Vec<(Option<String>, String)>,
-    pub metadata: Option<Map<String, Value>>,
-}
-
 impl PipelineService {
     /// Runs the tickets pipeline on a ticket: the ticket with its triage, draft and status
     /// (not stored), and the run.
@@ -1633,7 +1622,7 @@ impl PipelineService {
         ctx: &RequestContext,
         t: TicketInput,
     ) -> Result<(atalaya_pipeline::tickets::Ticket, RunOutcome), Error> {
-        use atalaya_pipeline::tickets::{self, ThreadMessage, Ticket, TicketFields, Triage};
+        use atalaya_pipeline::tickets::{self, Ticket, TicketFields, Triage};
         if t.body.trim().is_empty() {
             return Err(Error::invalid("'body' must not be empty", Some("body")));
         }
@@ -1642,30 +1631,17 @@ impl PipelineService {
             _ => t.body.clone(),
         };
         let mut thread_text = String::new();
-        for (author, msg) in &t.thread {
+        for m in &t.thread {
             thread_text.push_str(&format!(
                 "{}: {}\n",
-                author.as_deref().unwrap_or("customer"),
-                msg.trim()
+                m.author.as_deref().unwrap_or("customer"),
+                m.text.trim()
             ));
         }
         thread_text.push_str(&format!("customer: {}", text));
         let fields = TicketFields {
-            subject: t.subject.clone(),
-            body: t.body.clone(),
-            customer_id: t.customer_id.clone(),
-            channel: t.channel.clone(),
-            language: t.language.clone(),
-            thread: t
-                .thread
-                .iter()
-                .map(|(author, text)| ThreadMessage {
-                    author: author.clone(),
-                    text: text.clone(),
-                })
-                .collect(),
+            ticket: &t,
             thread_text,
-            metadata: t.metadata.clone(),
         }
         .into_map();
         let outcome = self

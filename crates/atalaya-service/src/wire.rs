@@ -166,7 +166,10 @@ pub fn ticket_input(w: wire::CreateTicket) -> TicketInput {
             .thread
             .unwrap_or_default()
             .into_iter()
-            .map(|m| (m.author, m.text))
+            .map(|m| atalaya_pipeline::tickets::ThreadMessage {
+                author: m.author,
+                text: m.text,
+            })
             .collect(),
         metadata: w.metadata,
     }
