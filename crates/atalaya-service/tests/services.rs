@@ -1,0 +1,190 @@
+//! The service layer on its own: `Services` built from a configuration and called directly,
+//! with no HTTP server, against the fake upstream. What a transport would do is only to
+//! extract these inputs and frame these replies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::path::Path;
+
+use atalaya_api::ChatCompletionRequest;
+use atalaya_core::{
+    config::{CliOverrides, Config},
+    context::RequestContext,
+};
+use atalaya_service::{
+    call::{ChatReply, Facts},
+    chat::{self, ChatCall},
+    runs,
+    subjects::{self, DataStores},
+    wire, Services,
+};
+use atalaya_store::{Limits, Role};
+use atalaya_tenancy::{Principal, DEFAULT_TENANT};
+use atalaya_testkit::{FakeUpstream, Reply};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+fn config(dir: &Path, upstream: &str) -> Config {
+    let text = format!(
+        r#"
+[auth]
+enabled = false
+
+[upstreams.fake]
+base_url = "{upstream}"
+
+[models.assistant]
+targets = [{{ upstream = "fake" }}]
+retry = {{ attempts = 1 }}
+guard = "strict"
+
+[guard.policies.strict.pii.entities]
+CREDIT_CARD = "block"
+"#
+    );
+    let path = dir.join("atalaya.toml");
+    std::fs::write(&path, text).unwrap();
+    let cli = CliOverrides {
+        data_dir: Some(dir.join("data")),
+        ..CliOverrides::default()
+    };
+    Config::load(Some(&path), &[], &cli).unwrap()
+}
+
+fn caller() -> RequestContext {
+    RequestContext {
+        request_id: "svc-test".into(),
+        principal: Principal {
+            key_id: "test".into(),
+            display: "test".into(),
+            tenant: DEFAULT_TENANT.into(),
+            role: Role::Member,
+            limits: Limits::default(),
+        },
+        received_at: tokio::time::Instant::now(),
+    }
+}
+
+fn request(body: Value) -> ChatCompletionRequest {
+    serde_json::from_value(body).unwrap()
+}
+
+#[tokio::test]
+async fn a_guarded_chat_is_served_without_http() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Services::build(&config(dir.path(), &fake.base_url()), &|_| None)
+        .await
+        .unwrap();
+    let ctx = caller();
+
+    // Plain: personal data leaves as placeholders and comes back restored.
+    fake.push(Reply::chat("We will write to [EMAIL_1] today."));
+    let facts = Facts::default();
+    let call = ChatCall {
+        request: request(json!({"model": "assistant", "messages": [
+            {"role": "user", "content": "My e-mail is ana.souza@example.com, where is my order?"}]})),
+        subject: Some("customer-7".into()),
+    };
+    let ChatReply::Json {
+        body,
+        served,
+        guard,
+    } = chat::chat(&svc, &ctx, &facts, call).await.unwrap()
+    else {
+        panic!("a JSON reply was expected");
+    };
+    let sent = fake.requests().last().unwrap().body.to_string();
+    assert!(!sent.contains("ana.souza@example.com"), "{sent}");
+    assert!(sent.contains("[EMAIL_1]"), "{sent}");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "We will write to ana.souza@example.com today."
+    );
+    assert_eq!(served.unwrap().attempts, 1);
+    assert!(guard.unwrap().starts_with("policy=strict"));
+    // The call's record: the model and where it was served, for the transport's log line.
+    facts.update(|f| {
+        assert_eq!(f.model.as_deref(), Some("assistant"));
+        assert!(f.target.as_deref().unwrap().starts_with("fake"));
+        assert!(f.lease.is_some(), "admitted");
+    });
+
+    // Streamed: the same, chunk by chunk.
+    fake.push(Reply::stream(&["Writing to ", "[EMAIL", "_1] now."]));
+    let call = ChatCall {
+        request: request(json!({"model": "assistant", "stream": true, "messages": [
+            {"role": "user", "content": "Reach me at ana.souza@example.com"}]})),
+        subject: None,
+    };
+    let ChatReply::Stream { mut stream, .. } = chat::chat(&svc, &ctx, &Facts::default(), call)
+        .await
+        .unwrap()
+    else {
+        panic!("a stream was expected");
+    };
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        let v: Value = serde_json::from_slice(&chunk.unwrap().data).unwrap();
+        if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
+            text.push_str(t);
+        }
+    }
+    assert_eq!(text, "Writing to ana.souza@example.com now.");
+
+    // An unknown model is the service's error, not a transport's.
+    let call = ChatCall {
+        request: request(json!({"model": "nope", "messages": [{"role": "user", "content": "hi"}]})),
+        subject: None,
+    };
+    let e = chat::chat(&svc, &ctx, &Facts::default(), call)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.code().as_str(), "model_not_found");
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn tickets_and_a_subjects_erasure_go_through_the_services() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Services::build(&config(dir.path(), &fake.base_url()), &|_| None)
+        .await
+        .unwrap();
+    let ctx = caller();
+    let input = wire::ticket_input(
+        serde_json::from_value(json!({
+            "body": "Hola, quiero devolver el pedido 4411. Gracias, Ana",
+            "customer_id": "c-42",
+        }))
+        .unwrap(),
+    );
+    // An empty knowledge base: nothing answers it, so the ticket is escalated, and stored.
+    let t = runs::create_ticket(&svc, &ctx, &Facts::default(), input, Some("c-42".into()))
+        .await
+        .unwrap();
+    assert_eq!(t.tenant, DEFAULT_TENANT);
+    assert_eq!(t.status, "needs_human", "{:?}", t.reason);
+    assert_eq!(t.language.as_deref(), Some("es"));
+    let (list, more) = runs::tickets(&svc, &ctx, None, 10, None).await.unwrap();
+    assert_eq!((list.len(), more), (1, false));
+    assert_eq!(
+        runs::ticket(&svc, &ctx, t.id.clone()).await.unwrap().id,
+        t.id
+    );
+
+    let operator = Principal::operator("test");
+    let stores = DataStores::of(&svc).unwrap();
+    let export = subjects::export_subject(&svc.tenancy, &stores, &operator, "c-42", None)
+        .await
+        .unwrap();
+    assert_eq!(export["tickets"].as_array().unwrap().len(), 1);
+    let erased = subjects::erase_subject(&svc.tenancy, &stores, &operator, "c-42", None)
+        .await
+        .unwrap();
+    assert_eq!(erased["tickets"], 1);
+    let (list, _) = runs::tickets(&svc, &ctx, None, 10, None).await.unwrap();
+    assert!(list.is_empty(), "the subject's ticket survived its erasure");
+    fake.stop().await;
+}
