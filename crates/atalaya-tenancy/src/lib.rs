@@ -5,6 +5,8 @@
 //! - [`keys`]: API key format, generation and digests.
 //! - [`limiter`]: GCRA rate limits and concurrency gates behind the [`Limiter`] trait;
 //!   [`limiter_conformance`]: the suite every `Limiter` backend passes.
+//! - [`meter`]: budgets behind the [`meter::Budgets`] trait ([`meter::LocalBudgets`] in
+//!   process); [`budget_conformance`]: the suite every `Budgets` backend passes.
 //! - [`usage`]: admission of a request ([`Tenancy::admit`]) and its settlement ([`Lease`]):
 //!   budgets, token reconciliation, usage and the inference log.
 //! - [`admin`]: tenants, keys, usage reports, audit verification and export, data-subject
@@ -16,6 +18,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod budget_conformance;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -1,7 +1,14 @@
 //! Budgets: the tokens and cost each key and tenant has spent in the current day and month,
 //! in-flight reservations included (loaded from the store's usage at start-up).
+//!
+//! [`Budgets`] is the contract (its conformance suite: [`crate::budget_conformance`]);
+//! [`LocalBudgets`] keeps the spending in this process. A shared implementation (Redis) keeps
+//! reservations across replicas; the durable totals stay in the usage store.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use atalaya_store::{Limits, Millis, Store};
 
@@ -63,15 +70,78 @@ impl Spent {
     }
 }
 
+/// One scope a reservation is charged to, with its budget.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// `key:ID` or `tenant:ID` (shared names: nothing is allocated per request).
+    pub name: &'a Arc<str>,
+    pub limits: &'a Limits,
+    /// Who the budget belongs to, for the refusal's message (`key`, `tenant`).
+    pub who: &'a str,
+}
+
+/// Spending against budgets. Days are UTC day numbers, passed in: the caller's clock decides
+/// the period, so that every replica charges the same day.
+pub trait Budgets: Send + Sync {
+    /// Checks every scope's budgets for `day` and, when none is spent, adds `tokens` and
+    /// `cost` (micro-units) to each: all or nothing. A scope whose budget is spent refuses
+    /// with [`Error::BudgetExceeded`], naming it.
+    fn reserve(&self, scopes: &[Scope<'_>], day: i64, tokens: i64, cost: i64) -> Result<()>;
+    /// Adds (positive) or gives back (negative) spending of `day` to every scope, when the
+    /// answer's usage replaces the estimate. Never refused.
+    fn settle(&self, scopes: &[&Arc<str>], day: i64, tokens: i64, cost: i64);
+    /// (day tokens, day cost, month tokens, month cost) of a scope on `day`.
+    fn spent(&self, scope: &str, day: i64) -> (u64, u64, u64, u64);
+}
+
+/// Budgets kept in this process.
+#[derive(Default)]
+pub struct LocalBudgets(Mutex<Meter>);
+
+impl LocalBudgets {
+    /// Starts from the current month's usage in the store (a restart keeps budgets).
+    pub async fn load(store: &dyn Store, now: Millis) -> Result<Self> {
+        Ok(LocalBudgets(Mutex::new(Meter::load(store, now).await?)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Meter> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Budgets for LocalBudgets {
+    fn reserve(&self, scopes: &[Scope<'_>], day: i64, tokens: i64, cost: i64) -> Result<()> {
+        let mut m = self.lock();
+        for s in scopes {
+            m.check(s.name, s.limits, day, s.who)?;
+        }
+        for s in scopes {
+            m.add(s.name, day, tokens, cost);
+        }
+        Ok(())
+    }
+
+    fn settle(&self, scopes: &[&Arc<str>], day: i64, tokens: i64, cost: i64) {
+        let mut m = self.lock();
+        for s in scopes {
+            m.add(s, day, tokens, cost);
+        }
+    }
+
+    fn spent(&self, scope: &str, day: i64) -> (u64, u64, u64, u64) {
+        self.lock().spent(scope, day)
+    }
+}
+
 /// Budgets' spending per scope (`key:ID`, `tenant:ID`).
 #[derive(Default)]
-pub struct Meter {
+struct Meter {
     spent: crate::FastMap<Arc<str>, Spent>,
 }
 
 impl Meter {
     /// The current month's usage from the store (a restart keeps budgets).
-    pub(crate) async fn load(store: &dyn Store, now: Millis) -> Result<Meter> {
+    async fn load(store: &dyn Store, now: Millis) -> Result<Meter> {
         let today = day_of(now);
         let rows = store.usage_since(None, month_start(today)).await?;
         let mut m = Meter::default();
@@ -104,13 +174,7 @@ impl Meter {
         self.spent.entry(scope.clone()).or_default()
     }
 
-    pub(crate) fn check(
-        &mut self,
-        scope: &Arc<str>,
-        limits: &Limits,
-        day: i64,
-        who: &str,
-    ) -> Result<()> {
+    fn check(&mut self, scope: &Arc<str>, limits: &Limits, day: i64, who: &str) -> Result<()> {
         if limits.tokens_per_day.is_none()
             && limits.tokens_per_month.is_none()
             && limits.cost_per_day.is_none()
@@ -153,12 +217,12 @@ impl Meter {
         Ok(())
     }
 
-    pub(crate) fn add(&mut self, scope: &Arc<str>, day: i64, tokens: i64, cost: i64) {
+    fn add(&mut self, scope: &Arc<str>, day: i64, tokens: i64, cost: i64) {
         self.scope(scope).add(day, tokens, cost);
     }
 
     /// (day tokens, day cost, month tokens, month cost) of a scope, for reports.
-    pub fn spent(&self, scope: &str, day: i64) -> (u64, u64, u64, u64) {
+    fn spent(&self, scope: &str, day: i64) -> (u64, u64, u64, u64) {
         match self.spent.get(scope) {
             None => (0, 0, 0, 0),
             Some(s) => {
@@ -196,6 +260,12 @@ mod tests {
         s.add(20819, 7, 0); // 1 Jan
         s.add(20790, -100, 0);
         assert_eq!((s.day, s.day_tokens, s.month_tokens), (20819, 7, 7));
+    }
+
+    #[test]
+    fn local_budgets_conform() {
+        let failures = crate::budget_conformance::run_all(LocalBudgets::default);
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
     #[test]

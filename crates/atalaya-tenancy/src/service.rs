@@ -29,7 +29,7 @@ use crate::{
     crypto::{Keyring, MasterKey},
     keys,
     limiter::{system_clock, Limiter, LocalLimiter},
-    meter::Meter,
+    meter::{Budgets, LocalBudgets},
     Error, FastMap, Result,
 };
 
@@ -145,7 +145,8 @@ pub struct Tenancy {
     pub(crate) settings: Settings,
     pub(crate) cache: RwLock<Cache>,
     pub(crate) limiter: Arc<dyn Limiter>,
-    pub(crate) meter: Mutex<Meter>,
+    /// Spending against budgets (`[limits]`, keys' and tenants' budgets).
+    pub(crate) budgets: Arc<dyn Budgets>,
     pub(crate) pending: Mutex<Pending>,
     /// Authentication failures not written because the queue was full.
     pub(crate) dropped_failures: AtomicI64,
@@ -259,13 +260,13 @@ impl Tenancy {
         let data_version = store.change_counter().await?;
         let head = store.audit_head().await?.map_or(0, |h| h.0);
         let anchored = store.anchors().await?.last().map_or(0, |a| a.seq);
-        let meter = Meter::load(store.as_ref(), now).await?;
+        let budgets: Arc<dyn Budgets> = Arc::new(LocalBudgets::load(store.as_ref(), now).await?);
         let t = Arc::new(Tenancy {
             store,
             settings,
             cache: RwLock::new(Cache::default()),
             limiter,
-            meter: Mutex::new(meter),
+            budgets,
             pending: Mutex::new(Pending::default()),
             dropped_failures: AtomicI64::new(0),
             keyring: RwLock::new(keyring),

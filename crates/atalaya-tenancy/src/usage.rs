@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 use atalaya_store::{InferenceRecord, Limits, Tenant, UsageDelta};
 
 use crate::clock::day_of;
-use crate::meter::cost_micros;
+use crate::meter::{cost_micros, Scope};
 use crate::{
     access::{Action, Principal},
     clock::now_millis,
@@ -124,12 +124,20 @@ impl Tenancy {
         let est_cost = cost_micros(price, estimate.prompt_tokens, estimate.completion_tokens);
         // Budgets bound what model calls cost; other requests cost nothing.
         if estimate.model.is_some() {
-            let mut meter = self.meter.lock().unwrap_or_else(|p| p.into_inner());
-            meter.check(&key_names.scope, &principal.limits, day, "key")?;
-            meter.check(&tenant_names.scope, &tenant.limits, day, "tenant")?;
-            let (t, c) = (to_i64(tokens), to_i64(est_cost));
-            meter.add(&key_names.scope, day, t, c);
-            meter.add(&tenant_names.scope, day, t, c);
+            let scopes = [
+                Scope {
+                    name: &key_names.scope,
+                    limits: &principal.limits,
+                    who: "key",
+                },
+                Scope {
+                    name: &tenant_names.scope,
+                    limits: &tenant.limits,
+                    who: "tenant",
+                },
+            ];
+            self.budgets
+                .reserve(&scopes, day, to_i64(tokens), to_i64(est_cost))?;
         }
         let mut lease = Lease {
             tenancy: self.clone(),
@@ -355,9 +363,12 @@ impl Lease {
     /// Adds tokens and cost (negative: gives back) to the key's and the tenant's budgets,
     /// on the admission day.
     fn charge(&self, tokens: i64, cost: i64) {
-        let mut meter = self.tenancy.meter.lock().unwrap_or_else(|p| p.into_inner());
-        meter.add(&self.key.scope, self.day, tokens, cost);
-        meter.add(&self.tenant_scope.scope, self.day, tokens, cost);
+        self.tenancy.budgets.settle(
+            &[&self.key.scope, &self.tenant_scope.scope],
+            self.day,
+            tokens,
+            cost,
+        );
     }
 
     /// Appends streamed text of choice `index` to the answer.
@@ -515,10 +526,7 @@ impl Tenancy {
 
     /// Spending of a scope (`key:ID` or `tenant:ID`) today and this month.
     pub fn spent(&self, scope: &str) -> (u64, u64, u64, u64) {
-        self.meter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .spent(scope, day_of(now_millis()))
+        self.budgets.spent(scope, day_of(now_millis()))
     }
 }
 
