@@ -199,7 +199,8 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             let lease = state
                 .svc
                 .tenancy
-                .admit(&principal, Estimate::default(), no_capture)?;
+                .admit(&principal, Estimate::default(), no_capture)
+                .await?;
             if let Some(facts) = parts.extensions.get::<atalaya_service::call::Facts>() {
                 facts.update(|f| f.lease = Some(lease));
             }

@@ -15,14 +15,14 @@ use crate::{
 
 /// Admits a knowledge request: a model call (reranker, answer model) counts against the
 /// tenant's models and budgets; otherwise only the request limits apply.
-fn admit_knowledge(
+async fn admit_knowledge(
     svc: &Services,
     ctx: &RequestContext,
     facts: &Facts,
     model: Option<String>,
     prompt_chars: usize,
     completion_tokens: u64,
-    capture: impl FnOnce() -> Capture,
+    capture: impl FnOnce() -> Capture + Send,
 ) -> Result<(), Error> {
     let estimate = Estimate {
         prompt_tokens: if model.is_some() {
@@ -37,7 +37,7 @@ fn admit_knowledge(
         },
         model,
     };
-    admit(&svc.tenancy, ctx, facts, estimate, capture)
+    admit(&svc.tenancy, ctx, facts, estimate, capture).await
 }
 
 /// Requests that call no model are not written to the inference log.
@@ -71,7 +71,8 @@ pub async fn query(
         query.len() * candidates.max(1) + candidates * 800,
         0,
         no_capture,
-    )?;
+    )
+    .await?;
     let hits = kb
         .retrieve(&svc.gateway, ctx, collection, query, params, rerank)
         .await?;
@@ -118,7 +119,8 @@ pub async fn answer(
             true => Capture { subject, request },
             false => no_capture(),
         },
-    )?;
+    )
+    .await?;
     let guard = policy.map(|p| (svc.guard.as_ref(), p));
     let a: Answer = kb
         .answer(&svc.gateway, ctx, collection, input, guard)

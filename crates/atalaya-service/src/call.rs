@@ -124,14 +124,14 @@ pub fn estimate_tokens(chars: usize) -> u64 {
 
 /// Admits a model call (budgets, concurrency, rate limits) and leaves its lease in the
 /// call's facts, to be settled when the response ends.
-pub fn admit(
+pub async fn admit(
     tenancy: &Arc<Tenancy>,
     ctx: &RequestContext,
     facts: &Facts,
     estimate: Estimate,
-    capture: impl FnOnce() -> Capture,
+    capture: impl FnOnce() -> Capture + Send,
 ) -> Result<(), Error> {
-    let lease = tenancy.admit(&ctx.principal, estimate, capture)?;
+    let lease = tenancy.admit(&ctx.principal, estimate, capture).await?;
     facts.update(|f| f.lease = Some(lease));
     Ok(())
 }

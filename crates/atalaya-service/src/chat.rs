@@ -67,7 +67,7 @@ pub async fn chat(
             subject,
             request: json!({"model": wire.model, "messages": wire.messages}),
         };
-        admit(&svc.tenancy, ctx, facts, estimate, capture)?;
+        admit(&svc.tenancy, ctx, facts, estimate, capture).await?;
     }
     let policy = svc
         .guard
@@ -312,7 +312,7 @@ pub async fn embeddings(
         subject,
         request: json!({"model": req.model, "input": input}),
     };
-    admit(&svc.tenancy, ctx, facts, estimate, capture)?;
+    admit(&svc.tenancy, ctx, facts, estimate, capture).await?;
     let routed = svc.gateway.embed(ctx, &req).await?;
     facts.note_routed(&routed, routed.value.usage);
     Ok((routed.value.body.clone(), Served::from(&routed)))

@@ -23,14 +23,14 @@ use crate::{
 /// [`crate::pipeline::PipelineService::billing_model`]): the input's size as the estimate;
 /// the run's usage settles it. `subject` tags its inference-log row (so a subject's erasure
 /// finds it).
-fn admit_run(
+async fn admit_run(
     svc: &Services,
     ctx: &RequestContext,
     facts: &Facts,
     name: &str,
     chars: usize,
     subject: Option<String>,
-    request: impl FnOnce() -> Value,
+    request: impl FnOnce() -> Value + Send,
 ) -> Result<(), Error> {
     let estimate = Estimate {
         model: svc.pipelines.billing_model(name),
@@ -41,6 +41,7 @@ fn admit_run(
         subject,
         request: request(),
     })
+    .await
 }
 
 fn note_run(facts: &Facts, name: &str, outcome: &RunOutcome) {
@@ -69,7 +70,8 @@ pub async fn run(
         input.text.len(),
         subject,
         || json!({"pipeline": name, "input": input.text}),
-    )?;
+    )
+    .await?;
     let outcome = svc.pipelines.run(ctx, name, input).await?;
     note_run(facts, name, &outcome);
     Ok(outcome)
@@ -116,7 +118,8 @@ pub(crate) async fn chat_pipeline(
         input.text.len(),
         subject,
         || json!({"model": model, "messages": messages}),
-    )?;
+    )
+    .await?;
     let chunks = Chunks {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: tickets::now(),
@@ -304,7 +307,8 @@ pub async fn create_ticket(
         chars,
         data_subject.clone(),
         || json!({"ticket": {"subject": input.subject, "body": input.body}}),
-    )?;
+    )
+    .await?;
     let (ticket, outcome) = p.create_ticket(ctx, input, data_subject).await?;
     note_run(facts, &outcome.pipeline, &outcome);
     Ok(ticket)

@@ -49,7 +49,7 @@ async fn one(t: &Arc<Tenancy>, header: &str) {
         prompt_tokens: 10,
         completion_tokens: 256,
     };
-    let lease = t.admit(&p, estimate, no_capture).unwrap();
+    let lease = t.admit(&p, estimate, no_capture).await.unwrap();
     lease.finish(Outcome {
         status: 200,
         prompt_tokens: Some(9),

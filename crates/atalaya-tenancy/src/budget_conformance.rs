@@ -18,8 +18,6 @@ use crate::{
 /// The result of one case: `Err` says what the backend did wrong.
 pub type Outcome = Result<(), String>;
 
-type Case = fn(&dyn Budgets) -> Outcome;
-
 macro_rules! check {
     ($cond:expr, $($msg:tt)+) => {
         if !$cond {
@@ -29,36 +27,21 @@ macro_rules! check {
 }
 
 /// Runs every case; returns the failures (empty: the backend conforms).
-pub fn run_all<B: Budgets>(make: impl Fn() -> B) -> Vec<String> {
-    let cases: [(&str, Case); 6] = [
-        (
-            "a_daily_budget_admits_until_spent",
-            a_daily_budget_admits_until_spent,
-        ),
-        (
-            "reservations_are_all_or_nothing",
-            reservations_are_all_or_nothing,
-        ),
-        (
-            "settling_gives_back_and_charges",
-            settling_gives_back_and_charges,
-        ),
-        (
-            "cost_budgets_count_micro_units",
-            cost_budgets_count_micro_units,
-        ),
-        ("days_and_months_renew", days_and_months_renew),
-        (
-            "scopes_without_budgets_are_still_counted",
-            scopes_without_budgets_are_still_counted,
-        ),
-    ];
+pub async fn run_all<B: Budgets>(make: impl Fn() -> B) -> Vec<String> {
     let mut failures = Vec::new();
-    for (name, case) in cases {
-        if let Err(e) = case(&make()) {
-            failures.push(format!("{name}: {e}"));
-        }
+    macro_rules! case {
+        ($name:ident) => {
+            if let Err(e) = $name(&make()).await {
+                failures.push(format!("{}: {e}", stringify!($name)));
+            }
+        };
     }
+    case!(a_daily_budget_admits_until_spent);
+    case!(reservations_are_all_or_nothing);
+    case!(settling_gives_back_and_charges);
+    case!(cost_budgets_count_micro_units);
+    case!(days_and_months_renew);
+    case!(scopes_without_budgets_are_still_counted);
     failures
 }
 
@@ -73,7 +56,7 @@ fn refused(r: crate::Result<()>) -> bool {
     matches!(r, Err(Error::BudgetExceeded { .. }))
 }
 
-fn a_daily_budget_admits_until_spent(b: &dyn Budgets) -> Outcome {
+async fn a_daily_budget_admits_until_spent(b: &dyn Budgets) -> Outcome {
     let key = name("key:k1");
     let limits = Limits {
         tokens_per_day: Some(100),
@@ -85,18 +68,18 @@ fn a_daily_budget_admits_until_spent(b: &dyn Budgets) -> Outcome {
         who: "key",
     }];
     for i in 0..4 {
-        let r = b.reserve(&scope, DAY, 30, 0);
+        let r = b.reserve(&scope, DAY, 30, 0).await;
         check!(r.is_ok(), "reservation {} refused: {r:?}", i + 1);
     }
     // 120 reserved: the budget is spent (a reservation is refused once the total reaches it).
-    let r = b.reserve(&scope, DAY, 1, 0);
+    let r = b.reserve(&scope, DAY, 1, 0).await;
     check!(refused(r), "a reservation past the budget was not refused");
     let spent = b.spent("key:k1", DAY);
     check!(spent.0 == 120 && spent.2 == 120, "spent {spent:?}");
     Ok(())
 }
 
-fn reservations_are_all_or_nothing(b: &dyn Budgets) -> Outcome {
+async fn reservations_are_all_or_nothing(b: &dyn Budgets) -> Outcome {
     let (key, tenant) = (name("key:k1"), name("tenant:t1"));
     let roomy = Limits {
         tokens_per_day: Some(1_000),
@@ -119,10 +102,10 @@ fn reservations_are_all_or_nothing(b: &dyn Budgets) -> Outcome {
         },
     ];
     check!(
-        b.reserve(&both, DAY, 60, 0).is_ok(),
+        b.reserve(&both, DAY, 60, 0).await.is_ok(),
         "the first reservation"
     );
-    let r = b.reserve(&both, DAY, 10, 0);
+    let r = b.reserve(&both, DAY, 10, 0).await;
     match &r {
         Err(Error::BudgetExceeded { message, .. }) => {
             check!(message.contains("tenant"), "the refusal names {message:?}")
@@ -137,7 +120,7 @@ fn reservations_are_all_or_nothing(b: &dyn Budgets) -> Outcome {
     Ok(())
 }
 
-fn settling_gives_back_and_charges(b: &dyn Budgets) -> Outcome {
+async fn settling_gives_back_and_charges(b: &dyn Budgets) -> Outcome {
     let key = name("key:k1");
     let limits = Limits {
         tokens_per_day: Some(100),
@@ -148,13 +131,16 @@ fn settling_gives_back_and_charges(b: &dyn Budgets) -> Outcome {
         limits: &limits,
         who: "key",
     }];
-    check!(b.reserve(&scope, DAY, 100, 0).is_ok(), "reserve 100");
-    check!(refused(b.reserve(&scope, DAY, 1, 0)), "over the budget");
+    check!(b.reserve(&scope, DAY, 100, 0).await.is_ok(), "reserve 100");
+    check!(
+        refused(b.reserve(&scope, DAY, 1, 0).await),
+        "over the budget"
+    );
     // The answer used 40 of the 100 estimated: 60 come back.
     b.settle(&[&key], DAY, -60, 0);
     check!(b.spent("key:k1", DAY).0 == 40, "after the give-back");
     check!(
-        b.reserve(&scope, DAY, 50, 0).is_ok(),
+        b.reserve(&scope, DAY, 50, 0).await.is_ok(),
         "room after the give-back"
     );
     // A charge after the fact is never refused, even past the budget.
@@ -166,7 +152,7 @@ fn settling_gives_back_and_charges(b: &dyn Budgets) -> Outcome {
     Ok(())
 }
 
-fn cost_budgets_count_micro_units(b: &dyn Budgets) -> Outcome {
+async fn cost_budgets_count_micro_units(b: &dyn Budgets) -> Outcome {
     let key = name("key:k1");
     let limits = Limits {
         cost_per_day: Some(1.0),
@@ -178,16 +164,16 @@ fn cost_budgets_count_micro_units(b: &dyn Budgets) -> Outcome {
         who: "key",
     }];
     check!(
-        b.reserve(&scope, DAY, 10, 999_999).is_ok(),
+        b.reserve(&scope, DAY, 10, 999_999).await.is_ok(),
         "just under 1.0"
     );
-    check!(b.reserve(&scope, DAY, 10, 1).is_ok(), "reaching 1.0");
-    check!(refused(b.reserve(&scope, DAY, 10, 1)), "past 1.0");
+    check!(b.reserve(&scope, DAY, 10, 1).await.is_ok(), "reaching 1.0");
+    check!(refused(b.reserve(&scope, DAY, 10, 1).await), "past 1.0");
     check!(b.spent("key:k1", DAY).1 == 1_000_000, "cost spent");
     Ok(())
 }
 
-fn days_and_months_renew(b: &dyn Budgets) -> Outcome {
+async fn days_and_months_renew(b: &dyn Budgets) -> Outcome {
     let key = name("key:k1");
     let limits = Limits {
         tokens_per_day: Some(100),
@@ -199,19 +185,22 @@ fn days_and_months_renew(b: &dyn Budgets) -> Outcome {
         limits: &limits,
         who: "key",
     }];
-    check!(b.reserve(&scope, DAY, 100, 0).is_ok(), "day 1");
-    check!(refused(b.reserve(&scope, DAY, 1, 0)), "day 1 is spent");
+    check!(b.reserve(&scope, DAY, 100, 0).await.is_ok(), "day 1");
     check!(
-        b.reserve(&scope, DAY + 1, 100, 0).is_ok(),
+        refused(b.reserve(&scope, DAY, 1, 0).await),
+        "day 1 is spent"
+    );
+    check!(
+        b.reserve(&scope, DAY + 1, 100, 0).await.is_ok(),
         "a new day renews"
     );
-    check!(b.reserve(&scope, DAY + 2, 50, 0).is_ok(), "day 3");
-    let r = b.reserve(&scope, DAY + 3, 10, 0);
+    check!(b.reserve(&scope, DAY + 2, 50, 0).await.is_ok(), "day 3");
+    let r = b.reserve(&scope, DAY + 3, 10, 0).await;
     check!(refused(r), "the month's 250 are spent");
     let next_month = month_start(DAY + 40);
     check!(next_month > DAY + 3, "the test's calendar");
     check!(
-        b.reserve(&scope, next_month, 100, 0).is_ok(),
+        b.reserve(&scope, next_month, 100, 0).await.is_ok(),
         "a new month renews"
     );
     // Settling a reservation of an earlier day changes only what is still current.
@@ -224,7 +213,7 @@ fn days_and_months_renew(b: &dyn Budgets) -> Outcome {
     Ok(())
 }
 
-fn scopes_without_budgets_are_still_counted(b: &dyn Budgets) -> Outcome {
+async fn scopes_without_budgets_are_still_counted(b: &dyn Budgets) -> Outcome {
     let a = name("key:a");
     let none = Limits::default();
     let scope = [Scope {
@@ -234,7 +223,7 @@ fn scopes_without_budgets_are_still_counted(b: &dyn Budgets) -> Outcome {
     }];
     for _ in 0..3 {
         check!(
-            b.reserve(&scope, DAY, 1_000_000, 5).is_ok(),
+            b.reserve(&scope, DAY, 1_000_000, 5).await.is_ok(),
             "no budget refuses nothing"
         );
     }

@@ -78,15 +78,17 @@ pub enum Decision {
     },
 }
 
-/// Rate and concurrency limits. Adjustments and releases cannot fail and do not wait: a
-/// remote implementation queues them.
+/// Rate and concurrency limits. Taking and entering may ask a shared store (async);
+/// adjustments and releases cannot fail and do not wait: a remote implementation queues them.
+#[async_trait::async_trait]
 pub trait Limiter: Send + Sync {
-    fn take(&self, takes: &[Take]) -> Decision;
+    /// Takes every bucket's cost or none.
+    async fn take(&self, takes: &[Take]) -> Decision;
     /// Gives back (`delta < 0`) or charges more (`delta > 0`) units after the fact (token
     /// estimates reconciled with the upstream's usage). Never refused.
     fn adjust(&self, bucket: &str, quota: Quota, delta: i64);
     /// Enters every gate (`name`, `max` in flight) or none; true when entered.
-    fn enter(&self, gates: &[(Arc<str>, u32)]) -> bool;
+    async fn enter(&self, gates: &[(Arc<str>, u32)]) -> bool;
     fn leave(&self, gates: &[Arc<str>]);
 }
 
@@ -156,8 +158,9 @@ impl LocalLimiter {
     }
 }
 
-impl Limiter for LocalLimiter {
-    fn take(&self, takes: &[Take]) -> Decision {
+impl LocalLimiter {
+    /// [`Limiter::take`], without waiting (the buckets are in this process).
+    pub fn take(&self, takes: &[Take]) -> Decision {
         let mut b = self.lock();
         // The clock is read under the lock: decisions see time in the order they are made
         // (read before it, a request could see a bucket already moved past its own `now`).
@@ -196,7 +199,8 @@ impl Limiter for LocalLimiter {
         Decision::Admitted(states)
     }
 
-    fn adjust(&self, bucket: &str, quota: Quota, delta: i64) {
+    /// [`Limiter::adjust`].
+    pub fn adjust(&self, bucket: &str, quota: Quota, delta: i64) {
         let t = quota.interval();
         let mut b = self.lock();
         let now = (self.clock)() * TICKS_PER_NS;
@@ -213,7 +217,8 @@ impl Limiter for LocalLimiter {
         };
     }
 
-    fn enter(&self, gates: &[(Arc<str>, u32)]) -> bool {
+    /// [`Limiter::enter`], without waiting.
+    pub fn enter(&self, gates: &[(Arc<str>, u32)]) -> bool {
         let mut b = self.lock();
         if gates
             .iter()
@@ -227,7 +232,8 @@ impl Limiter for LocalLimiter {
         true
     }
 
-    fn leave(&self, gates: &[Arc<str>]) {
+    /// [`Limiter::leave`].
+    pub fn leave(&self, gates: &[Arc<str>]) {
         let mut b = self.lock();
         for g in gates {
             if let Some(n) = b.in_flight.get_mut(g) {
@@ -237,6 +243,25 @@ impl Limiter for LocalLimiter {
                 }
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Limiter for LocalLimiter {
+    async fn take(&self, takes: &[Take]) -> Decision {
+        LocalLimiter::take(self, takes)
+    }
+
+    fn adjust(&self, bucket: &str, quota: Quota, delta: i64) {
+        LocalLimiter::adjust(self, bucket, quota, delta)
+    }
+
+    async fn enter(&self, gates: &[(Arc<str>, u32)]) -> bool {
+        LocalLimiter::enter(self, gates)
+    }
+
+    fn leave(&self, gates: &[Arc<str>]) {
+        LocalLimiter::leave(self, gates)
     }
 }
 
@@ -319,9 +344,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn local_limiter_conforms() {
-        let failures = crate::limiter_conformance::run_all(|| LocalLimiter::new(system_clock()));
+    #[tokio::test]
+    async fn local_limiter_conforms() {
+        let failures =
+            crate::limiter_conformance::run_all(|| LocalLimiter::new(system_clock())).await;
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 

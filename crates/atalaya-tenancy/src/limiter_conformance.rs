@@ -13,8 +13,6 @@ use crate::limiter::{Decision, Limiter, Quota, Take};
 /// The result of one case: `Err` says what the backend did wrong.
 pub type Outcome = Result<(), String>;
 
-type Case = fn(&dyn Limiter) -> Outcome;
-
 macro_rules! check {
     ($cond:expr, $($msg:tt)+) => {
         if !$cond {
@@ -24,36 +22,21 @@ macro_rules! check {
 }
 
 /// Runs every case; returns the failures (empty: the backend conforms).
-pub fn run_all<L: Limiter>(make: impl Fn() -> L) -> Vec<String> {
+pub async fn run_all<L: Limiter>(make: impl Fn() -> L) -> Vec<String> {
     let mut failures = Vec::new();
-    let cases: [(&str, Case); 6] = [
-        ("a_burst_is_admitted_exactly", a_burst_is_admitted_exactly),
-        (
-            "takes_are_all_or_nothing_across_buckets",
-            takes_are_all_or_nothing_across_buckets,
-        ),
-        (
-            "a_cost_over_the_burst_is_never_admitted",
-            a_cost_over_the_burst_is_never_admitted,
-        ),
-        (
-            "adjustments_give_back_and_charge",
-            adjustments_give_back_and_charge,
-        ),
-        (
-            "gates_count_requests_in_flight",
-            gates_count_requests_in_flight,
-        ),
-        (
-            "buckets_and_gates_are_independent_by_name",
-            buckets_and_gates_are_independent_by_name,
-        ),
-    ];
-    for (name, case) in cases {
-        if let Err(e) = case(&make()) {
-            failures.push(format!("{name}: {e}"));
-        }
+    macro_rules! case {
+        ($name:ident) => {
+            if let Err(e) = $name(&make()).await {
+                failures.push(format!("{}: {e}", stringify!($name)));
+            }
+        };
     }
+    case!(a_burst_is_admitted_exactly);
+    case!(takes_are_all_or_nothing_across_buckets);
+    case!(a_cost_over_the_burst_is_never_admitted);
+    case!(adjustments_give_back_and_charge);
+    case!(gates_count_requests_in_flight);
+    case!(buckets_and_gates_are_independent_by_name);
     failures
 }
 
@@ -78,10 +61,10 @@ fn admitted(d: &Decision) -> bool {
     matches!(d, Decision::Admitted(_))
 }
 
-fn a_burst_is_admitted_exactly(l: &dyn Limiter) -> Outcome {
+async fn a_burst_is_admitted_exactly(l: &dyn Limiter) -> Outcome {
     let q = slow(5);
     for i in 0..5 {
-        let d = l.take(&[take("key:a", q, 1)]);
+        let d = l.take(&[take("key:a", q, 1)]).await;
         check!(
             admitted(&d),
             "unit {} of a burst of 5 refused: {d:?}",
@@ -95,7 +78,7 @@ fn a_burst_is_admitted_exactly(l: &dyn Limiter) -> Outcome {
             );
         }
     }
-    let d = l.take(&[take("key:a", q, 1)]);
+    let d = l.take(&[take("key:a", q, 1)]).await;
     match d {
         Decision::Refused {
             index: 0,
@@ -110,22 +93,24 @@ fn a_burst_is_admitted_exactly(l: &dyn Limiter) -> Outcome {
     Ok(())
 }
 
-fn takes_are_all_or_nothing_across_buckets(l: &dyn Limiter) -> Outcome {
+async fn takes_are_all_or_nothing_across_buckets(l: &dyn Limiter) -> Outcome {
     let key = slow(10);
     let tenant = slow(1);
     check!(
-        admitted(&l.take(&[take("tenant:t", tenant, 1)])),
+        admitted(&l.take(&[take("tenant:t", tenant, 1)]).await),
         "the tenant's first unit was refused"
     );
     // The key bucket would admit; the tenant bucket refuses: the key loses nothing.
-    let d = l.take(&[take("key:k", key, 1), take("tenant:t", tenant, 1)]);
+    let d = l
+        .take(&[take("key:k", key, 1), take("tenant:t", tenant, 1)])
+        .await;
     check!(
         matches!(d, Decision::Refused { index: 1, .. }),
         "expected the second bucket to refuse, got {d:?}"
     );
     for i in 0..10 {
         check!(
-            admitted(&l.take(&[take("key:k", key, 1)])),
+            admitted(&l.take(&[take("key:k", key, 1)]).await),
             "the key lost unit {} to a refused take",
             i + 1
         );
@@ -133,76 +118,79 @@ fn takes_are_all_or_nothing_across_buckets(l: &dyn Limiter) -> Outcome {
     Ok(())
 }
 
-fn a_cost_over_the_burst_is_never_admitted(l: &dyn Limiter) -> Outcome {
-    let d = l.take(&[take("tokens:k", slow(100), 101)]);
+async fn a_cost_over_the_burst_is_never_admitted(l: &dyn Limiter) -> Outcome {
+    let d = l.take(&[take("tokens:k", slow(100), 101)]).await;
     check!(
         matches!(d, Decision::Refused { never: true, .. }),
         "a cost over the burst gave {d:?}"
     );
     check!(
-        admitted(&l.take(&[take("tokens:k", slow(100), 100)])),
+        admitted(&l.take(&[take("tokens:k", slow(100), 100)]).await),
         "a cost of exactly the burst was refused (the refusal took units)"
     );
     Ok(())
 }
 
-fn adjustments_give_back_and_charge(l: &dyn Limiter) -> Outcome {
+async fn adjustments_give_back_and_charge(l: &dyn Limiter) -> Outcome {
     let q = slow(100);
     check!(
-        admitted(&l.take(&[take("tokens:k", q, 80)])),
+        admitted(&l.take(&[take("tokens:k", q, 80)]).await),
         "80 of 100 refused"
     );
     // The estimate was 80; the answer used 30: 50 come back.
     l.adjust("tokens:k", q, -50);
     check!(
-        admitted(&l.take(&[take("tokens:k", q, 70)])),
+        admitted(&l.take(&[take("tokens:k", q, 70)]).await),
         "units given back were not available"
     );
     check!(
-        !admitted(&l.take(&[take("tokens:k", q, 1)])),
+        !admitted(&l.take(&[take("tokens:k", q, 1)]).await),
         "more than the burst was admitted after a give-back"
     );
     // Charging after the fact is never refused, and takes from what is left.
     l.adjust("tokens:other", q, 60);
     check!(
-        !admitted(&l.take(&[take("tokens:other", q, 41)])),
+        !admitted(&l.take(&[take("tokens:other", q, 41)]).await),
         "a charge of 60 left more than 40"
     );
     check!(
-        admitted(&l.take(&[take("tokens:other", q, 40)])),
+        admitted(&l.take(&[take("tokens:other", q, 40)]).await),
         "a charge of 60 left less than 40"
     );
     Ok(())
 }
 
-fn gates_count_requests_in_flight(l: &dyn Limiter) -> Outcome {
+async fn gates_count_requests_in_flight(l: &dyn Limiter) -> Outcome {
     let key: Arc<str> = "gate:key".into();
     let tenant: Arc<str> = "gate:tenant".into();
     let both = [(key.clone(), 2), (tenant.clone(), 3)];
-    check!(l.enter(&both), "first entry refused");
-    check!(l.enter(&both), "second entry refused");
+    check!(l.enter(&both).await, "first entry refused");
+    check!(l.enter(&both).await, "second entry refused");
     // The key's gate is full: the tenant's must not be entered either.
-    check!(!l.enter(&both), "a third entry past a gate of 2");
+    check!(!l.enter(&both).await, "a third entry past a gate of 2");
     check!(
-        l.enter(&[(tenant.clone(), 3)]),
+        l.enter(&[(tenant.clone(), 3)]).await,
         "a refused entry still held the tenant's gate"
     );
-    check!(!l.enter(&[(tenant.clone(), 3)]), "a fourth in a gate of 3");
+    check!(
+        !l.enter(&[(tenant.clone(), 3)]).await,
+        "a fourth in a gate of 3"
+    );
     l.leave(&[key.clone(), tenant.clone()]);
-    check!(l.enter(&both), "leaving did not free the slots");
+    check!(l.enter(&both).await, "leaving did not free the slots");
     Ok(())
 }
 
-fn buckets_and_gates_are_independent_by_name(l: &dyn Limiter) -> Outcome {
+async fn buckets_and_gates_are_independent_by_name(l: &dyn Limiter) -> Outcome {
     let q = slow(1);
-    check!(admitted(&l.take(&[take("key:a", q, 1)])), "a refused");
+    check!(admitted(&l.take(&[take("key:a", q, 1)]).await), "a refused");
     check!(
-        admitted(&l.take(&[take("key:b", q, 1)])),
+        admitted(&l.take(&[take("key:b", q, 1)]).await),
         "another bucket's take was refused"
     );
     let g: Arc<str> = "gate:a".into();
     let h: Arc<str> = "gate:b".into();
-    check!(l.enter(&[(g.clone(), 1)]), "gate a refused");
-    check!(l.enter(&[(h.clone(), 1)]), "another gate was full");
+    check!(l.enter(&[(g.clone(), 1)]).await, "gate a refused");
+    check!(l.enter(&[(h.clone(), 1)]).await, "another gate was full");
     Ok(())
 }

@@ -82,11 +82,12 @@ pub struct Scope<'a> {
 
 /// Spending against budgets. Days are UTC day numbers, passed in: the caller's clock decides
 /// the period, so that every replica charges the same day.
+#[async_trait::async_trait]
 pub trait Budgets: Send + Sync {
     /// Checks every scope's budgets for `day` and, when none is spent, adds `tokens` and
     /// `cost` (micro-units) to each: all or nothing. A scope whose budget is spent refuses
     /// with [`Error::BudgetExceeded`], naming it.
-    fn reserve(&self, scopes: &[Scope<'_>], day: i64, tokens: i64, cost: i64) -> Result<()>;
+    async fn reserve(&self, scopes: &[Scope<'_>], day: i64, tokens: i64, cost: i64) -> Result<()>;
     /// Adds (positive) or gives back (negative) spending of `day` to every scope, when the
     /// answer's usage replaces the estimate. Never refused.
     fn settle(&self, scopes: &[&Arc<str>], day: i64, tokens: i64, cost: i64);
@@ -109,8 +110,9 @@ impl LocalBudgets {
     }
 }
 
+#[async_trait::async_trait]
 impl Budgets for LocalBudgets {
-    fn reserve(&self, scopes: &[Scope<'_>], day: i64, tokens: i64, cost: i64) -> Result<()> {
+    async fn reserve(&self, scopes: &[Scope<'_>], day: i64, tokens: i64, cost: i64) -> Result<()> {
         let mut m = self.lock();
         for s in scopes {
             m.check(s.name, s.limits, day, s.who)?;
@@ -262,9 +264,9 @@ mod tests {
         assert_eq!((s.day, s.day_tokens, s.month_tokens), (20819, 7, 7));
     }
 
-    #[test]
-    fn local_budgets_conform() {
-        let failures = crate::budget_conformance::run_all(LocalBudgets::default);
+    #[tokio::test]
+    async fn local_budgets_conform() {
+        let failures = crate::budget_conformance::run_all(LocalBudgets::default).await;
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 

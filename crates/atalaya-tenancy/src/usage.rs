@@ -98,11 +98,11 @@ fn reset_header(d: Duration) -> String {
 impl Tenancy {
     /// Admits a request of `principal` (see the module's overview). `capture` is called only
     /// when the tenant logs inference (and encryption is configured).
-    pub fn admit(
+    pub async fn admit(
         self: &Arc<Self>,
         principal: &Principal,
         estimate: Estimate,
-        capture: impl FnOnce() -> Capture,
+        capture: impl FnOnce() -> Capture + Send,
     ) -> Result<Lease> {
         principal.authorize(Action::UseApi, Some(&principal.tenant))?;
         let tenant = self
@@ -137,7 +137,8 @@ impl Tenancy {
                 },
             ];
             self.budgets
-                .reserve(&scopes, day, to_i64(tokens), to_i64(est_cost))?;
+                .reserve(&scopes, day, to_i64(tokens), to_i64(est_cost))
+                .await?;
         }
         let mut lease = Lease {
             tenancy: self.clone(),
@@ -163,7 +164,7 @@ impl Tenancy {
             gates.push((tenant_names.inflight.clone(), max));
         }
         if !gates.is_empty() {
-            if !self.limiter.enter(&gates) {
+            if !self.limiter.enter(&gates).await {
                 let who = if principal.limits.max_concurrent.is_some()
                     && gates.len() == 1
                     && gates[0].0 == key_names.inflight
@@ -216,7 +217,7 @@ impl Tenancy {
             }
         }
         if !takes.is_empty() {
-            match self.limiter.take(&takes) {
+            match self.limiter.take(&takes).await {
                 Decision::Admitted(states) => {
                     lease.headers = headers(&kinds, &states);
                     lease.token_buckets = takes

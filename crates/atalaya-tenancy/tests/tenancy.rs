@@ -190,12 +190,18 @@ async fn rate_limits_concurrency_and_headers() {
         ..Limits::default()
     };
     let (_, p) = signed_in(&t, &op(), "acme", spec(Role::Member, limits)).await;
-    let a = t.admit(&p, chat("m", 10, 10), || unreachable!()).unwrap();
+    let a = t
+        .admit(&p, chat("m", 10, 10), || unreachable!())
+        .await
+        .unwrap();
     let h: std::collections::HashMap<_, _> = a.headers().iter().cloned().collect();
     assert_eq!(h["x-ratelimit-limit-requests"], "2");
     assert_eq!(h["x-ratelimit-remaining-requests"], "1");
-    let _b = t.admit(&p, chat("m", 10, 10), || unreachable!()).unwrap();
-    match t.admit(&p, chat("m", 10, 10), || unreachable!()) {
+    let _b = t
+        .admit(&p, chat("m", 10, 10), || unreachable!())
+        .await
+        .unwrap();
+    match t.admit(&p, chat("m", 10, 10), || unreachable!()).await {
         Err(Error::RateLimited {
             retry_after,
             headers,
@@ -225,13 +231,19 @@ async fn rate_limits_concurrency_and_headers() {
     .unwrap();
     let (_, p2) = signed_in(&t, &op(), "acme", spec(Role::Member, Limits::default())).await;
     drop((a, _b));
-    let held = t.admit(&p2, chat("m", 1, 1), || unreachable!()).unwrap();
+    let held = t
+        .admit(&p2, chat("m", 1, 1), || unreachable!())
+        .await
+        .unwrap();
     assert!(matches!(
-        t.admit(&p2, chat("m", 1, 1), || unreachable!()),
+        t.admit(&p2, chat("m", 1, 1), || unreachable!()).await,
         Err(Error::RateLimited { .. })
     ));
     held.finish(ok(1, 1));
-    assert!(t.admit(&p2, chat("m", 1, 1), || unreachable!()).is_ok());
+    assert!(t
+        .admit(&p2, chat("m", 1, 1), || unreachable!())
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -264,16 +276,22 @@ async fn token_budgets_are_exhausted_and_reconciled() {
     .await;
     // Estimated 60, used 70: the budget counts what was used.
     t.admit(&p, chat("m", 30, 30), || unreachable!())
+        .await
         .unwrap()
         .finish(ok(50, 20));
     assert_eq!(t.spent("tenant:acme").0, 70);
     // A refused or abandoned request costs nothing.
-    drop(t.admit(&p, chat("m", 500, 500), || unreachable!()).unwrap());
+    drop(
+        t.admit(&p, chat("m", 500, 500), || unreachable!())
+            .await
+            .unwrap(),
+    );
     assert_eq!(t.spent("tenant:acme").0, 70);
     t.admit(&p, chat("m", 10, 10), || unreachable!())
+        .await
         .unwrap()
         .finish(ok(20, 20));
-    match t.admit(&p, chat("m", 1, 1), || unreachable!()) {
+    match t.admit(&p, chat("m", 1, 1), || unreachable!()).await {
         Err(Error::BudgetExceeded {
             message,
             retry_after,
@@ -307,11 +325,12 @@ async fn token_budgets_are_exhausted_and_reconciled() {
     .await;
     for _ in 0..2 {
         t.admit(&p2, chat("priced", 20, 10), || unreachable!())
+            .await
             .unwrap()
             .finish(ok(20, 10));
     }
     assert!(matches!(
-        t.admit(&p2, chat("priced", 1, 1), || unreachable!()),
+        t.admit(&p2, chat("priced", 1, 1), || unreachable!()).await,
         Err(Error::BudgetExceeded { .. })
     ));
     // Usage reports hold what was recorded.
@@ -331,15 +350,18 @@ async fn models_outside_the_tenant_allow_list_are_refused() {
     acme.models = vec!["small".into()];
     t.create_tenant(&op(), acme).await.unwrap();
     let (_, p) = signed_in(&t, &op(), "acme", spec(Role::Member, Limits::default())).await;
-    assert!(t.admit(&p, chat("small", 1, 1), || unreachable!()).is_ok());
+    assert!(t
+        .admit(&p, chat("small", 1, 1), || unreachable!())
+        .await
+        .is_ok());
     assert!(matches!(
-        t.admit(&p, chat("large", 1, 1), || unreachable!()),
+        t.admit(&p, chat("large", 1, 1), || unreachable!()).await,
         Err(Error::ModelNotAllowed(_))
     ));
     // A viewer may not call models at all.
     let (_, pv) = signed_in(&t, &op(), "acme", spec(Role::Viewer, Limits::default())).await;
     assert!(matches!(
-        t.admit(&pv, chat("small", 1, 1), || unreachable!()),
+        t.admit(&pv, chat("small", 1, 1), || unreachable!()).await,
         Err(Error::Forbidden(_))
     ));
 }
@@ -357,9 +379,10 @@ async fn logging_tenant(t: &Arc<Tenancy>) -> Principal {
         .unwrap()
 }
 
-fn served(t: &Arc<Tenancy>, p: &Principal, subject: &str, prompt: &str, answer: &str) {
+async fn served(t: &Arc<Tenancy>, p: &Principal, subject: &str, prompt: &str, answer: &str) {
     let mut lease = t
         .admit(p, chat("m", 5, 5), || capture(subject, prompt))
+        .await
         .unwrap();
     assert!(lease.wants_answer());
     lease.set_answer(serde_json::json!({"choices": [{"message": {"content": answer}}]}));
@@ -377,9 +400,10 @@ async fn the_inference_log_is_encrypted_and_erasure_leaves_nothing() {
         "alice@example.com",
         "PROMPT-OF-ALICE",
         "ANSWER-FOR-ALICE",
-    );
-    served(&t, &p, "alice@example.com", "SECOND-OF-ALICE", "ANSWER-2");
-    served(&t, &p, "bob", "PROMPT-OF-BOB", "ANSWER-FOR-BOB");
+    )
+    .await;
+    served(&t, &p, "alice@example.com", "SECOND-OF-ALICE", "ANSWER-2").await;
+    served(&t, &p, "bob", "PROMPT-OF-BOB", "ANSWER-FOR-BOB").await;
     t.flush().await.unwrap();
 
     // Readable through the service, not in the file.
@@ -483,9 +507,10 @@ async fn restart_keeps_all_state_and_master_keys_rotate() {
         t.create_tenant(&op(), u).await.unwrap();
         let (k, pg) = signed_in(&t, &op(), "globex", spec(Role::Admin, Limits::default())).await;
         t.admit(&pg, chat("m", 100, 100), || unreachable!())
+            .await
             .unwrap()
             .finish(ok(300, 100));
-        served(&t, &p, "carol", "PROMPT-OF-CAROL", "ANSWER");
+        served(&t, &p, "carol", "PROMPT-OF-CAROL", "ANSWER").await;
         t.flush().await.unwrap();
         t.anchor(true).await.unwrap();
         (k.secret, k.record.prefix)
@@ -660,7 +685,7 @@ async fn retention_removes_old_rows_only() {
     )
     .await
     .unwrap();
-    served(&t, &p, "dave", "x", "y");
+    served(&t, &p, "dave", "x", "y").await;
     t.flush().await.unwrap();
     assert_eq!(
         t.enforce_retention(now_millis() + 86_400_000)
@@ -712,7 +737,7 @@ async fn a_deleted_tenant_id_is_never_reused() {
     let dir = tempfile::tempdir().unwrap();
     let t = open(dir.path(), settings()).await;
     let p = logging_tenant(&t).await;
-    served(&t, &p, "erin", "PROMPT", "ANSWER");
+    served(&t, &p, "erin", "PROMPT", "ANSWER").await;
     // The row is still queued when the tenant is deleted: it goes with the tenant.
     t.delete_tenant(&op(), "acme").await.unwrap();
     assert!(matches!(
