@@ -283,5 +283,12 @@ async fn deleting_a_tenant_removes_only_its_tickets(s: &impl TicketRecords) -> O
         ok("delete", s.delete_tenant("acme").await)? == 0,
         "a second deletion found tickets"
     );
+    // Nothing of acme's stays findable by subject (its feedback went with it).
+    let left = ok("by subject", s.by_subject(None, "c-1").await)?;
+    check!(
+        ids(&left) == [c.id.clone()],
+        "by subject after the deletion: {:?}",
+        ids(&left)
+    );
     Ok(())
 }

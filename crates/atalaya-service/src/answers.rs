@@ -58,11 +58,13 @@ pub async fn query(
     params: SearchParams,
     rerank: bool,
 ) -> Result<(Vec<Hit>, Mode), Error> {
-    let kb = svc.knowledge()?;
     let mode = params.mode;
-    // A reranked query calls the reranker with every candidate.
-    let reranker = rerank.then(|| kb.rerank_model.clone()).flatten();
-    let candidates = kb.rerank_candidates;
+    // A reranked query calls the reranker with every candidate. Admission comes first, as
+    // for every request (a disabled knowledge base answers 503 after it).
+    let reranker = rerank
+        .then(|| svc.knowledge.as_ref().and_then(|k| k.rerank_model.clone()))
+        .flatten();
+    let candidates = svc.knowledge.as_ref().map_or(0, |k| k.rerank_candidates);
     admit_knowledge(
         svc,
         ctx,
@@ -73,7 +75,8 @@ pub async fn query(
         no_capture,
     )
     .await?;
-    let hits = kb
+    let hits = svc
+        .knowledge()?
         .retrieve(&svc.gateway, ctx, collection, query, params, rerank)
         .await?;
     Ok((hits, mode))

@@ -14,61 +14,64 @@ use atalaya_tenancy::{Principal, Tenancy};
 use serde_json::{json, Value};
 
 use crate::{
-    classify::{delete_tenant_classifiers, ClassifyService},
-    error::knowledge_error,
-    knowledge::blocking,
-    pipeline::pipeline_error,
-    wire::ticket_wire,
-    Services,
+    classify::delete_tenant_classifiers, error::knowledge_error, knowledge::blocking,
+    pipeline::pipeline_error, wire::ticket_wire, Services,
 };
 
-/// The stores that hold tenant data outside the platform store.
-pub struct DataStores {
-    pub knowledge: Option<Arc<KnowledgeBase>>,
-    pub tickets: Option<Arc<dyn TicketRecords>>,
-    /// The classifiers of a running server (their cache is dropped with the files).
-    pub classify: Option<Arc<ClassifyService>>,
-    pub data_dir: PathBuf,
+/// Where the stores that hold tenant data outside the platform store are found. Each is
+/// opened only when an operation needs it, after the tenancy service has authorized the
+/// request (an unauthorized request opens or creates nothing).
+pub enum DataStores<'a> {
+    /// The stores of a running process.
+    Process(&'a Services),
+    /// The stores found in a data directory (the CLI, with the server perhaps stopped):
+    /// a store that does not exist holds nothing.
+    Directory(PathBuf),
 }
 
-impl DataStores {
-    /// The stores of a running process.
-    pub fn of(svc: &Services) -> Result<Self, Error> {
-        let knowledge = match &svc.knowledge {
-            Some(k) => k.kb(false).map_err(knowledge_error)?,
-            None => None,
-        };
-        Ok(DataStores {
-            knowledge,
-            tickets: Some(svc.pipelines.tickets()?),
-            classify: Some(svc.classify.clone()),
-            data_dir: svc.data_dir.clone(),
-        })
+impl DataStores<'_> {
+    /// The stores of a data directory.
+    pub fn open(data_dir: &Path) -> DataStores<'static> {
+        DataStores::Directory(data_dir.to_owned())
     }
 
-    /// The stores found in a data directory (for the CLI): those that do not exist hold
-    /// nothing.
-    pub fn open(data_dir: &Path) -> Result<Self, Error> {
-        let knowledge = if data_dir.join("knowledge").join("knowledge.db").exists() {
-            Some(Arc::new(
-                KnowledgeBase::open(data_dir).map_err(knowledge_error)?,
-            ))
-        } else {
-            None
-        };
-        let tickets = if data_dir.join("tickets.db").exists() {
-            let s: Arc<dyn TicketRecords> =
-                Arc::new(SqliteTickets::open(data_dir).map_err(pipeline_error)?);
-            Some(s)
-        } else {
-            None
-        };
-        Ok(DataStores {
-            knowledge,
-            tickets,
-            classify: None,
-            data_dir: data_dir.to_owned(),
-        })
+    fn knowledge(&self) -> Result<Option<Arc<KnowledgeBase>>, Error> {
+        match self {
+            DataStores::Process(svc) => match &svc.knowledge {
+                Some(k) => k.kb(false).map_err(knowledge_error),
+                None => Ok(None),
+            },
+            DataStores::Directory(dir) => {
+                if !dir.join("knowledge").join("knowledge.db").exists() {
+                    return Ok(None);
+                }
+                Ok(Some(Arc::new(
+                    KnowledgeBase::open(dir).map_err(knowledge_error)?,
+                )))
+            }
+        }
+    }
+
+    fn tickets(&self) -> Result<Option<Arc<dyn TicketRecords>>, Error> {
+        match self {
+            DataStores::Process(svc) => Ok(Some(svc.pipelines.tickets()?)),
+            DataStores::Directory(dir) => {
+                if !dir.join("tickets.db").exists() {
+                    return Ok(None);
+                }
+                let s: Arc<dyn TicketRecords> =
+                    Arc::new(SqliteTickets::open(dir).map_err(pipeline_error)?);
+                Ok(Some(s))
+            }
+        }
+    }
+
+    /// Deletes a tenant's classifiers (and, in a running process, their cache).
+    fn delete_classifiers(&self, tenant: &str) -> Result<bool, Error> {
+        match self {
+            DataStores::Process(svc) => svc.classify.delete_tenant(tenant),
+            DataStores::Directory(dir) => delete_tenant_classifiers(dir, tenant),
+        }
     }
 }
 
@@ -77,26 +80,23 @@ impl DataStores {
 /// Returns what was purged.
 pub async fn delete_tenant(
     tenancy: &Tenancy,
-    stores: &DataStores,
+    stores: &DataStores<'_>,
     who: &Principal,
     id: &str,
 ) -> Result<Value, Error> {
     tenancy.delete_tenant(who, id).await?;
-    let collections = match stores.knowledge.clone() {
+    let collections = match stores.knowledge()? {
         Some(kb) => {
             let t = id.to_owned();
             blocking(move || kb.delete_tenant(&t).map_err(knowledge_error)).await?
         }
         None => 0,
     };
-    let tickets = match stores.tickets.clone() {
+    let tickets = match stores.tickets()? {
         Some(store) => store.delete_tenant(id).await.map_err(pipeline_error)?,
         None => 0,
     };
-    let classifiers = match &stores.classify {
-        Some(c) => c.delete_tenant(id)?,
-        None => delete_tenant_classifiers(&stores.data_dir, id)?,
-    };
+    let classifiers = stores.delete_classifiers(id)?;
     Ok(json!({
         "collections": collections,
         "tickets": tickets,
@@ -118,13 +118,13 @@ fn subject_scope(p: &Principal, tenant: Option<&str>) -> Option<String> {
 /// `x-atalaya-subject` id) and the tickets whose `customer_id` it is.
 pub async fn export_subject(
     tenancy: &Tenancy,
-    stores: &DataStores,
+    stores: &DataStores<'_>,
     who: &Principal,
     subject: &str,
     tenant: Option<&str>,
 ) -> Result<Value, Error> {
     let mut v = tenancy.export_subject(who, subject, tenant).await?;
-    let tickets = match stores.tickets.clone() {
+    let tickets = match stores.tickets()? {
         Some(store) => store
             .by_subject(subject_scope(who, tenant).as_deref(), subject)
             .await
@@ -144,13 +144,13 @@ pub async fn export_subject(
 /// what was deleted, by kind.
 pub async fn erase_subject(
     tenancy: &Tenancy,
-    stores: &DataStores,
+    stores: &DataStores<'_>,
     who: &Principal,
     subject: &str,
     tenant: Option<&str>,
 ) -> Result<Value, Error> {
     let n = tenancy.erase_subject(who, subject, tenant).await?;
-    let (tickets, feedback) = match stores.tickets.clone() {
+    let (tickets, feedback) = match stores.tickets()? {
         Some(store) => store
             .erase_subject(subject_scope(who, tenant).as_deref(), subject)
             .await

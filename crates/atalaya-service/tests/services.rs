@@ -175,7 +175,7 @@ async fn tickets_and_a_subjects_erasure_go_through_the_services() {
     );
 
     let operator = Principal::operator("test");
-    let stores = DataStores::of(&svc).unwrap();
+    let stores = DataStores::Process(&svc);
     let export = subjects::export_subject(&svc.tenancy, &stores, &operator, "c-42", None)
         .await
         .unwrap();

