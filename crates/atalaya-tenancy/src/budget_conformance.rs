@@ -52,6 +52,15 @@ fn name(s: &str) -> Arc<str> {
     s.into()
 }
 
+/// A key's scope with `limits`.
+fn key_scope<'a>(name: &'a Arc<str>, limits: &'a Limits) -> [Scope<'a>; 1] {
+    [Scope {
+        name,
+        limits,
+        who: "key",
+    }]
+}
+
 fn refused(r: crate::Result<()>) -> bool {
     matches!(r, Err(Error::BudgetExceeded { .. }))
 }
@@ -62,11 +71,7 @@ async fn a_daily_budget_admits_until_spent(b: &dyn Budgets) -> Outcome {
         tokens_per_day: Some(100),
         ..Limits::default()
     };
-    let scope = [Scope {
-        name: &key,
-        limits: &limits,
-        who: "key",
-    }];
+    let scope = key_scope(&key, &limits);
     for i in 0..4 {
         let r = b.reserve(&scope, DAY, 30, 0).await;
         check!(r.is_ok(), "reservation {} refused: {r:?}", i + 1);
@@ -126,11 +131,7 @@ async fn settling_gives_back_and_charges(b: &dyn Budgets) -> Outcome {
         tokens_per_day: Some(100),
         ..Limits::default()
     };
-    let scope = [Scope {
-        name: &key,
-        limits: &limits,
-        who: "key",
-    }];
+    let scope = key_scope(&key, &limits);
     check!(b.reserve(&scope, DAY, 100, 0).await.is_ok(), "reserve 100");
     check!(
         refused(b.reserve(&scope, DAY, 1, 0).await),
@@ -158,11 +159,7 @@ async fn cost_budgets_count_micro_units(b: &dyn Budgets) -> Outcome {
         cost_per_day: Some(1.0),
         ..Limits::default()
     };
-    let scope = [Scope {
-        name: &key,
-        limits: &limits,
-        who: "key",
-    }];
+    let scope = key_scope(&key, &limits);
     check!(
         b.reserve(&scope, DAY, 10, 999_999).await.is_ok(),
         "just under 1.0"
@@ -180,11 +177,7 @@ async fn days_and_months_renew(b: &dyn Budgets) -> Outcome {
         tokens_per_month: Some(250),
         ..Limits::default()
     };
-    let scope = [Scope {
-        name: &key,
-        limits: &limits,
-        who: "key",
-    }];
+    let scope = key_scope(&key, &limits);
     check!(b.reserve(&scope, DAY, 100, 0).await.is_ok(), "day 1");
     check!(
         refused(b.reserve(&scope, DAY, 1, 0).await),
@@ -216,11 +209,7 @@ async fn days_and_months_renew(b: &dyn Budgets) -> Outcome {
 async fn scopes_without_budgets_are_still_counted(b: &dyn Budgets) -> Outcome {
     let a = name("key:a");
     let none = Limits::default();
-    let scope = [Scope {
-        name: &a,
-        limits: &none,
-        who: "key",
-    }];
+    let scope = key_scope(&a, &none);
     for _ in 0..3 {
         check!(
             b.reserve(&scope, DAY, 1_000_000, 5).await.is_ok(),
@@ -232,11 +221,7 @@ async fn scopes_without_budgets_are_still_counted(b: &dyn Budgets) -> Outcome {
         "not counted"
     );
     let c = name("key:c");
-    let other = [Scope {
-        name: &c,
-        limits: &none,
-        who: "key",
-    }];
+    let other = key_scope(&c, &none);
     check!(b.reserve(&other, DAY, 7, 1).await.is_ok(), "key:c refused");
     check!(
         b.spent("key:c", DAY) == (7, 1, 7, 1) && b.spent("key:a", DAY).0 == 3_000_000,
