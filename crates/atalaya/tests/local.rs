@@ -209,42 +209,57 @@ async fn local_models_behind_the_gateway() {
     let r = post("/v1/chat/completions", body).await.unwrap();
     assert_eq!(r.status(), 400);
 
-    // Saturate the single slot and the one-place queue.
-    let running = post(
-        "/v1/chat/completions",
-        chat("tiny", "a long answer", 200, true),
-    )
-    .await
-    .unwrap();
-    let mut running = running.bytes_stream();
-    let first = running.next().await.unwrap().unwrap();
-    assert!(!first.is_empty());
-    let queued = {
-        let http = http.clone();
-        let base = base.clone();
-        tokio::spawn(async move {
-            http.post(format!("{base}/v1/chat/completions"))
-                .bearer_auth(KEY)
-                .json(&chat("tiny", "queued", 4, false))
-                .send()
+    // Saturate the single slot and the one-place queue. A tiny model can finish the long
+    // answer before the queued request arrives (a loaded machine reorders them): then the
+    // slot frees, nothing is refused, and the saturation starts again.
+    let mut saturated = None;
+    for _attempt in 0..5 {
+        let running = post(
+            "/v1/chat/completions",
+            chat("tiny", "a long answer", 200, true),
+        )
+        .await
+        .unwrap();
+        let mut running = running.bytes_stream();
+        let first = running.next().await.unwrap().unwrap();
+        assert!(!first.is_empty());
+        let queued = {
+            let http = http.clone();
+            let base = base.clone();
+            tokio::spawn(async move {
+                http.post(format!("{base}/v1/chat/completions"))
+                    .bearer_auth(KEY)
+                    .json(&chat("tiny", "queued", 4, false))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        };
+        // Give the queued request time to reach the engine's queue.
+        let mut refused = None;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let r = post("/v1/chat/completions", chat("tiny", "one more", 4, false))
                 .await
-                .unwrap()
-                .status()
-        })
-    };
-    // Give the queued request time to reach the engine's queue.
-    let mut refused = None;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let r = post("/v1/chat/completions", chat("tiny", "one more", 4, false))
-            .await
-            .unwrap();
-        if r.status() == 429 {
-            refused = Some(r);
-            break;
+                .unwrap();
+            if r.status() == 429 {
+                refused = Some(r);
+                break;
+            }
+        }
+        match refused {
+            Some(r) => {
+                saturated = Some((running, queued, r));
+                break;
+            }
+            None => {
+                drop(running);
+                let _ = queued.await;
+            }
         }
     }
-    let r = refused.expect("a full queue must answer 429");
+    let (running, queued, r) = saturated.expect("a full queue must answer 429");
     assert!(r.headers().get("retry-after").is_some());
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "rate_limit_exceeded");
