@@ -48,8 +48,6 @@ mkdir -p "$work" "$RESULTS_DIR"
 bench_traps
 
 # ---------------------------------------------------------------- helpers
-# kv LINE KEY: value of KEY=... in a "BENCH k=v ..." line printed by the wrk Lua scripts
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 ms() { awk -v u="$1" 'BEGIN { if (u == "") print "—"; else printf "%.2f", u / 1000 }'; }
 signed_ms() { awk -v u="$1" 'BEGIN { printf "%+.2f", u / 1000 }'; }
 errs() {

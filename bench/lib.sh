@@ -87,20 +87,25 @@ start_mock() {
   log "mock upstream up on 127.0.0.1:$MOCK_PORT (pid $MOCK_PID)"
 }
 
-# start_atalaya LOGDIR: sets ATALAYA_PID (the gateway process itself, for /proc/PID/status)
+# start_atalaya LOGDIR [BIN] [PORT]: sets ATALAYA_PID (the gateway process itself, for
+# /proc/PID/status). BIN and PORT default to ATALAYA_BIN and ATALAYA_PORT; ATALAYA__* variables
+# set by the caller (log level, data directory) reach the server.
 start_atalaya() {
-  local logdir=$1
-  [ -x "$ATALAYA_BIN" ] || die "$ATALAYA_BIN not found: run 'cargo build --release' first (or set ATALAYA_BIN / BIN_DIR)"
-  need_free_port "$ATALAYA_PORT" ATALAYA_PORT
+  local logdir=$1 bin=${2:-$ATALAYA_BIN} port=${3:-$ATALAYA_PORT}
+  [ -x "$bin" ] || die "$bin not found: run 'cargo build --release' first (or set ATALAYA_BIN / BIN_DIR)"
+  need_free_port "$port" ATALAYA_PORT
   ATALAYA_API_KEY=$ATALAYA_KEY ATALAYA__LOG__LEVEL=${ATALAYA__LOG__LEVEL:-warn} \
-    "$ATALAYA_BIN" serve --upstream "http://127.0.0.1:$MOCK_PORT/v1" --model "$MODEL" \
-    --listen "127.0.0.1:$ATALAYA_PORT" >"$logdir/atalaya.log" 2>&1 &
+    "$bin" serve --upstream "http://127.0.0.1:$MOCK_PORT/v1" --model "$MODEL" \
+    --listen "127.0.0.1:$port" >"$logdir/atalaya.log" 2>&1 &
   ATALAYA_PID=$!
   BENCH_PIDS+=("$ATALAYA_PID")
-  wait_http "http://127.0.0.1:$ATALAYA_PORT/healthz" 30 "$ATALAYA_PID" \
+  wait_http "http://127.0.0.1:$port/healthz" 30 "$ATALAYA_PID" \
     || die "atalaya did not come up; see $logdir/atalaya.log"
-  log "atalaya up on 127.0.0.1:$ATALAYA_PORT (pid $ATALAYA_PID)"
+  log "atalaya ($bin) up on 127.0.0.1:$port (pid $ATALAYA_PID)"
 }
+
+# kv LINE KEY: value of KEY=... in a "BENCH k=v ..." line printed by the wrk Lua scripts
+kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 git_rev() {
   local rev

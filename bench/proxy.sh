@@ -76,17 +76,10 @@ wait_http "http://127.0.0.1:$NGINX_PORT/v1/models" 20 "$NGINX_PID" \
 log "nginx up on 127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
 
 # start_gateway NAME BIN PORT: Atalaya with authentication and tenancy on, the access log at
-# LOG_LEVEL into a file (the default output, stderr, redirected).
+# LOG_LEVEL into a file (the default output, stderr, redirected), its own data directory.
 start_gateway() {
-  local name=$1 bin=$2 port=$3 pid
-  mkdir -p "$work/$name"
-  ATALAYA_API_KEY=$ATALAYA_KEY ATALAYA__LOG__LEVEL=$LOG_LEVEL ATALAYA__SERVER__DATA_DIR=$work/$name/data \
-    "$bin" serve --upstream "http://127.0.0.1:$MOCK_PORT/v1" --model "$MODEL" \
-    --listen "127.0.0.1:$port" >"$work/$name/atalaya.log" 2>&1 &
-  pid=$!
-  BENCH_PIDS+=("$pid")
-  wait_http "http://127.0.0.1:$port/healthz" 30 "$pid" || die "$name did not come up; see $work/$name/atalaya.log"
-  log "$name up on 127.0.0.1:$port (pid $pid)"
+  mkdir -p "$work/$1"
+  ATALAYA__LOG__LEVEL=$LOG_LEVEL ATALAYA__SERVER__DATA_DIR=$work/$1/data start_atalaya "$work/$1" "$2" "$3"
 }
 start_gateway atalaya "$ATALAYA_BIN" "$ATALAYA_PORT"
 targets=(nginx atalaya)
@@ -98,7 +91,6 @@ if [ -n "$BASE_BIN" ]; then
   URL[base]="http://127.0.0.1:$BASE_PORT/v1/chat/completions"
 fi
 
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 # run TARGET SECONDS OUT: one wrk run; prints its req/s (empty if it failed or had errors)
 run() {
   local t=$1 d=$2 out=$3 line

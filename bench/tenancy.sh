@@ -62,7 +62,6 @@ KEY=$("$ATALAYA_BIN" keys create --tenant bench --name wrk "${limits[@]}" --conf
 [ -n "$KEY" ] || die "could not create a key"
 
 URL=http://127.0.0.1:$ATALAYA_PORT/v1/chat/completions
-kv() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 # run MODE ROUND: start Atalaya in MODE, warm up, measure; prints "rps p99_us"
 run() {

@@ -131,12 +131,8 @@ pub async fn export_subject(
             .map_err(pipeline_error)?,
         None => Vec::new(),
     };
-    v["tickets"] = Value::Array(
-        tickets
-            .into_iter()
-            .filter_map(|t| serde_json::to_value(ticket_wire(t, true)).ok())
-            .collect(),
-    );
+    let tickets: Vec<_> = tickets.into_iter().map(|t| ticket_wire(t, true)).collect();
+    v["tickets"] = serde_json::to_value(tickets).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(v)
 }
 

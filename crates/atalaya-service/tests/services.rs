@@ -50,6 +50,16 @@ CREDIT_CARD = "block"
     Config::load(Some(&path), &[], &cli).unwrap()
 }
 
+/// The fake upstream, the data directory (kept for the test's length) and the services.
+async fn start() -> (FakeUpstream, tempfile::TempDir, std::sync::Arc<Services>) {
+    let fake = FakeUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Services::build(&config(dir.path(), &fake.base_url()), &|_| None)
+        .await
+        .unwrap();
+    (fake, dir, svc)
+}
+
 fn caller() -> RequestContext {
     RequestContext {
         request_id: "svc-test".into(),
@@ -70,11 +80,7 @@ fn request(body: Value) -> ChatCompletionRequest {
 
 #[tokio::test]
 async fn a_guarded_chat_is_served_without_http() {
-    let fake = FakeUpstream::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let svc = Services::build(&config(dir.path(), &fake.base_url()), &|_| None)
-        .await
-        .unwrap();
+    let (fake, _dir, svc) = start().await;
     let ctx = caller();
 
     // Plain: personal data leaves as placeholders and comes back restored.
@@ -147,11 +153,7 @@ async fn a_guarded_chat_is_served_without_http() {
 
 #[tokio::test]
 async fn tickets_and_a_subjects_erasure_go_through_the_services() {
-    let fake = FakeUpstream::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let svc = Services::build(&config(dir.path(), &fake.base_url()), &|_| None)
-        .await
-        .unwrap();
+    let (fake, _dir, svc) = start().await;
     let ctx = caller();
     let input = wire::ticket_input(
         serde_json::from_value(json!({

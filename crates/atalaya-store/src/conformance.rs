@@ -89,6 +89,27 @@ fn tenant(id: &str) -> Tenant {
     }
 }
 
+/// Creates tenant `id`, audited.
+async fn add_tenant(s: &impl Store, id: &str) -> Outcome {
+    ok(
+        "create tenant",
+        s.create_tenant(tenant(id), event("tenant.create", Some(id), 1))
+            .await,
+    )
+}
+
+/// Creates key `id` of `tenant` with `prefix`, audited.
+async fn add_key(s: &impl Store, id: &str, tenant: &str, prefix: &str) -> Outcome {
+    ok(
+        "create key",
+        s.create_key(
+            key(id, tenant, prefix),
+            event("key.create", Some(tenant), 2),
+        )
+        .await,
+    )
+}
+
 fn key(id: &str, tenant: &str, prefix: &str) -> KeyRecord {
     KeyRecord {
         id: id.into(),
@@ -226,36 +247,11 @@ async fn deleted_tenant_ids_are_never_reused(s: &impl Store) -> Outcome {
 
 async fn keys_by_id_prefix_and_tenant(s: &impl Store) -> Outcome {
     for t in ["acme", "beta"] {
-        ok(
-            "create tenant",
-            s.create_tenant(tenant(t), event("tenant.create", Some(t), 1))
-                .await,
-        )?;
+        add_tenant(s, t).await?;
     }
-    ok(
-        "create",
-        s.create_key(
-            key("k1", "acme", "atl_k1"),
-            event("key.create", Some("acme"), 2),
-        )
-        .await,
-    )?;
-    ok(
-        "create",
-        s.create_key(
-            key("k2", "acme", "atl_k2"),
-            event("key.create", Some("acme"), 3),
-        )
-        .await,
-    )?;
-    ok(
-        "create",
-        s.create_key(
-            key("k3", "beta", "atl_k3"),
-            event("key.create", Some("beta"), 4),
-        )
-        .await,
-    )?;
+    add_key(s, "k1", "acme", "atl_k1").await?;
+    add_key(s, "k2", "acme", "atl_k2").await?;
+    add_key(s, "k3", "beta", "atl_k3").await?;
     let dup = s
         .create_key(
             key("k1", "acme", "atl_k1"),
@@ -289,19 +285,8 @@ async fn keys_by_id_prefix_and_tenant(s: &impl Store) -> Outcome {
 }
 
 async fn key_updates_and_rotation(s: &impl Store) -> Outcome {
-    ok(
-        "create tenant",
-        s.create_tenant(tenant("acme"), event("tenant.create", Some("acme"), 1))
-            .await,
-    )?;
-    ok(
-        "create",
-        s.create_key(
-            key("k1", "acme", "atl_k1"),
-            event("key.create", Some("acme"), 2),
-        )
-        .await,
-    )?;
+    add_tenant(s, "acme").await?;
+    add_key(s, "k1", "acme", "atl_k1").await?;
     // The change counter is about other connections' commits (a cache's cue to reload):
     // a backend-neutral suite can only ask that it answers.
     ok("changes", s.change_counter().await)?;
@@ -690,19 +675,8 @@ async fn data_keys_are_kept_and_rewrapped(s: &impl Store) -> Outcome {
 
 async fn deleting_a_tenant_removes_its_records(s: &impl Store) -> Outcome {
     for t in ["acme", "beta"] {
-        ok(
-            "create tenant",
-            s.create_tenant(tenant(t), event("tenant.create", Some(t), 1))
-                .await,
-        )?;
-        ok(
-            "create key",
-            s.create_key(
-                key(&format!("k-{t}"), t, &format!("atl_{t}")),
-                event("key.create", Some(t), 2),
-            )
-            .await,
-        )?;
+        add_tenant(s, t).await?;
+        add_key(s, &format!("k-{t}"), t, &format!("atl_{t}")).await?;
     }
     let usage = |t: &str| UsageDelta {
         tenant_id: t.into(),
