@@ -1,20 +1,32 @@
 //! Declarative pipelines (issue 7): a pipeline is a named, versioned list of typed steps,
 //! read from TOML or YAML and validated when it is loaded, with errors that name the
-//! pipeline, the step and the key. This crate is pure: the specification ([`spec`]), the
-//! templates and conditions steps are written in ([`expr`], minijinja), language detection
-//! ([`lang`], whatlang), the confidence of an answer ([`confidence`]), the JSON Schema check of
-//! `extract` steps ([`schema`]) and the ticket store ([`tickets`]: the `TicketRecords` trait,
-//! its SQLite backend, and [`ticket_conformance`], the suite every backend passes). The
-//! service crate runs the steps against its services (`atalaya-service/src/pipeline.rs`).
+//! pipeline, the step and the key, and run step by step.
+//!
+//! - [`spec`]: the pipeline file and its cross-step checks;
+//! - [`steps`]: one module per step kind, each with its keys, its validation and its `run`
+//!   (Vector's components are the model);
+//! - [`run`]: the executor (conditions, jumps, `on_error`, the trace, outputs);
+//! - [`host`]: the [`host::Host`] trait through which a step calls a model, the knowledge
+//!   base, a classifier, the guard or an HTTP API; the service crate implements it
+//!   (`atalaya-service/src/pipeline.rs`), the step tests fake it;
+//! - [`expr`] (minijinja templates and conditions), [`lang`] (language detection),
+//!   [`confidence`], [`schema`] (the JSON Schema check of `extract` steps);
+//! - [`tickets`]: the `TicketRecords` trait, its SQLite backend, and [`ticket_conformance`],
+//!   the suite every backend passes.
 
 pub mod confidence;
 pub mod expr;
+pub mod host;
 pub mod lang;
+pub mod run;
 pub mod schema;
 pub mod spec;
+pub mod steps;
 pub mod ticket_conformance;
 pub mod tickets;
 
+pub use host::{Host, HostError};
+pub use run::{RunInput, RunOutcome, StreamSink};
 pub use spec::{Pipeline, Step, StepKind};
 
 /// The one error type of this crate.
@@ -32,12 +44,31 @@ pub enum PipelineError {
     /// No such ticket (for this tenant).
     #[error("ticket '{0}' not found")]
     NotFound(String),
-    /// A request the store refuses (bad status, bad feedback).
+    /// A request the store refuses (bad status, bad feedback), or a value a step cannot use
+    /// (a template that does not render, a threshold out of range).
     #[error("{message}")]
     Invalid {
         message: String,
         param: Option<&'static str>,
     },
+    /// A step cannot run here (no model, the knowledge base disabled, a secret unset).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A step met a bug or an impossible state.
+    #[error("{0}")]
+    Internal(String),
+    /// A model or API answered unusably (an answer off its schema, a non-2xx status).
+    #[error("{target}: {detail}")]
+    Upstream { target: String, detail: String },
+    /// An API did not answer in time.
+    #[error("{target}: {detail}")]
+    Timeout { target: String, detail: String },
+    /// A call the configuration does not allow (an `http` step's host).
+    #[error("{0}")]
+    Denied(String),
+    /// A `guard` step with `on_block = "fail"` blocked the text.
+    #[error("{0}")]
+    Guardrail(String),
 }
 
 impl PipelineError {

@@ -1176,19 +1176,8 @@ impl StreamState {
     }
 }
 
-/// What a pipeline's `guard` step learned about one text.
-pub struct TextCheck {
-    /// The text to use from here on: pseudonymized or masked (input), masked (output).
-    pub text: String,
-    /// Restores the input stage's placeholders in a model's answer.
-    pub vault: Option<Vault>,
-    /// Something fired (injection flagged, PII found, an output check).
-    pub flagged: bool,
-    /// Why the policy blocks the text, if it does.
-    pub blocked: Option<String>,
-    /// The decisions as JSON for the pipeline's context (types and counts, never values).
-    pub report: Value,
-}
+/// What a pipeline's `guard` step learned about one text (the pipeline crate's type).
+pub use atalaya_pipeline::host::TextCheck;
 
 impl GuardService {
     /// The input stage of `policy` on one text, for a pipeline step: injection detection and
