@@ -22,7 +22,9 @@ use atalaya_knowledge::service::{Hit, SearchParams};
 use futures::stream::BoxStream;
 use serde_json::Value;
 
-use crate::{spec::Stage, PipelineError};
+use serde::Deserialize;
+
+use crate::PipelineError;
 
 /// The host's error type, as the executor sees it.
 pub trait HostError: From<PipelineError> + Send + Sync + 'static {
@@ -35,6 +37,16 @@ pub trait HostError: From<PipelineError> + Send + Sync + 'static {
     fn code(&self) -> &'static str;
     /// Its message as a client may see it (the trace, an escalation reason).
     fn public_message(&self) -> String;
+}
+
+/// Which side of a model call a `guard` step checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Injection and PII on text that goes to a model.
+    Input,
+    /// PII not in the input, leakage and the deny-list on an answer.
+    Output,
 }
 
 /// One model call of a step.

@@ -21,9 +21,13 @@ pub mod lang;
 pub mod run;
 pub mod schema;
 pub mod spec;
+pub mod state;
 pub mod steps;
+#[cfg(test)]
+mod testing;
 pub mod ticket_conformance;
 pub mod tickets;
+pub mod values;
 
 pub use host::{Host, HostError};
 pub use run::{RunInput, RunOutcome, StreamSink};

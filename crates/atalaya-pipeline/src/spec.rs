@@ -27,7 +27,15 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{expr::Templates, steps::Check, PipelineError};
+use crate::{
+    expr::Templates,
+    host::Host,
+    state::{Outcome, State},
+    steps::Check,
+    PipelineError,
+};
+
+pub use crate::values::{map_strings, valid_id, valid_name};
 
 pub use crate::steps::{
     BranchStep, Case, ClassifyStep, ConfidenceStep, DetectLanguage, EscalateStep, ExtractStep,
@@ -112,6 +120,51 @@ impl StepKind {
     }
 }
 
+impl StepKind {
+    /// The step's own load-time checks.
+    pub(crate) fn check(&self, c: &Check<'_>) -> Result<(), String> {
+        match self {
+            StepKind::DetectLanguage(s) => s.check(c),
+            StepKind::Guard(s) => s.check(c),
+            StepKind::Classify(s) => s.check(c),
+            StepKind::Retrieve(s) => s.check(c),
+            StepKind::Prompt(s) => s.check(c),
+            StepKind::Generate(s) => s.check(c),
+            StepKind::Extract(s) => s.check(c),
+            StepKind::Http(s) => s.check(c),
+            StepKind::Branch(s) => s.check(c),
+            StepKind::Escalate(s) => s.check(c),
+            StepKind::Set(s) => s.check(c),
+            StepKind::Confidence(s) => s.check(c),
+            StepKind::Summarize(s) => s.check(c),
+        }
+    }
+
+    /// Runs the step (`id`: its step's).
+    pub(crate) async fn run<H: Host>(
+        &self,
+        host: &H,
+        id: &str,
+        run: &mut State<'_>,
+    ) -> Result<Outcome, H::Error> {
+        match self {
+            StepKind::DetectLanguage(s) => s.run(run),
+            StepKind::Guard(s) => s.run(host, run),
+            StepKind::Classify(s) => s.run(host, run).await,
+            StepKind::Retrieve(s) => s.run(host, id, run).await,
+            StepKind::Prompt(s) => s.run(run),
+            StepKind::Generate(s) => s.run(host, id, run).await,
+            StepKind::Extract(s) => s.run(host, run).await,
+            StepKind::Http(s) => s.run(host, run).await,
+            StepKind::Branch(s) => s.run(run),
+            StepKind::Escalate(s) => s.run(run),
+            StepKind::Set(s) => s.run(run),
+            StepKind::Confidence(s) => s.run(run),
+            StepKind::Summarize(s) => s.run(host, run).await,
+        }
+    }
+}
+
 const KINDS: &str = "detect_language, guard, classify, retrieve, prompt, generate, extract, http, branch, escalate, set, confidence, summarize";
 
 fn one_u32() -> u32 {
@@ -138,23 +191,6 @@ struct RawPipeline {
 pub const RESERVED: &[&str] = &[
     "input", "vars", "tenant", "status", "reason", "pipeline", "end", "steps", "output",
 ];
-
-/// Pipeline names and step ids: a letter, then letters, digits or `_` (they are template
-/// variables), at most 64.
-pub fn valid_id(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic())
-        && s.len() <= 64
-        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Pipeline names may also hold `-`.
-pub fn valid_name(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphanumeric())
-        && s.len() <= 64
-        && c.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
 
 impl Pipeline {
     /// Reads a pipeline from TOML or YAML (`yaml` chooses).
@@ -222,12 +258,16 @@ impl Pipeline {
     fn validate(&self) -> Result<(), String> {
         let t = Templates::new();
         let mut seen = HashSet::new();
+        let all: Vec<(&str, &'static str)> = self
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.kind.name()))
+            .collect();
         for (i, s) in self.steps.iter().enumerate() {
             let c = Check {
                 templates: &t,
-                pipeline: self,
+                steps: &all,
                 index: i,
-                step: s,
             };
             if !seen.insert(s.id.as_str()) {
                 return Err(c.err("id", "another step has this id"));
@@ -266,48 +306,6 @@ impl Pipeline {
         }
         out
     }
-}
-
-pub(crate) fn check_sampling(
-    temperature: Option<f64>,
-    top_p: Option<f64>,
-    max_tokens: Option<u32>,
-) -> Result<(), (&'static str, String)> {
-    if let Some(t) = temperature {
-        if !(0.0..=2.0).contains(&t) {
-            return Err(("temperature", "must be 0 to 2".into()));
-        }
-    }
-    if let Some(p) = top_p {
-        if !(p > 0.0 && p <= 1.0) {
-            return Err(("top_p", "must be in (0, 1]".into()));
-        }
-    }
-    if max_tokens == Some(0) {
-        return Err(("max_tokens", "must be at least 1".into()));
-    }
-    Ok(())
-}
-
-/// `v` with every string replaced by `f(string)`.
-pub fn map_strings(
-    v: &Value,
-    f: &mut impl FnMut(&str) -> Result<String, String>,
-) -> Result<Value, String> {
-    Ok(match v {
-        Value::String(s) => Value::String(f(s)?),
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|x| map_strings(x, f))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| Ok((k.clone(), map_strings(x, f)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
-    })
 }
 
 fn parse_step(v: Value, i: usize) -> Result<Step, String> {

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::Check;
 use crate::{
-    run::{Jump, Outcome, State},
+    state::{Jump, Outcome, State},
     PipelineError,
 };
 
@@ -63,7 +63,7 @@ impl BranchStep {
 
 fn goto(run: &State<'_>, target: &str, decision: String) -> Outcome {
     let mut o = Outcome::new(json!({"taken": target}), Value::Null, decision);
-    o.jump = Some(match run.pipeline.position(target) {
+    o.jump = Some(match run.position(target) {
         Some(j) => Jump::To(j),
         None => Jump::End,
     });
@@ -74,7 +74,7 @@ fn goto(run: &State<'_>, target: &str, decision: String) -> Outcome {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{run_pipeline, FakeHost};
+    use crate::testing::{run_pipeline, FakeHost};
 
     const P: &str = r#"
 name = "t"

@@ -7,8 +7,8 @@ use super::{input_text, Check};
 use crate::{
     confidence,
     host::{Host, HostError},
-    run::{Outcome, State},
-    spec::valid_name,
+    state::{Outcome, State},
+    values::valid_name,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,7 +75,7 @@ impl ClassifyStep {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{prediction, run_step, FakeError, FakeHost};
+    use crate::testing::{prediction, run_step, FakeError, FakeHost};
 
     #[tokio::test]
     async fn records_the_prediction_and_what_was_asked() {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::Check;
 use crate::{
     confidence::{self, Signals, Weights},
-    run::{Outcome, State},
+    state::{Outcome, State},
     PipelineError,
 };
 
@@ -111,7 +111,7 @@ impl ConfidenceStep {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{hit, prediction, run_pipeline, FakeHost};
+    use crate::testing::{hit, prediction, run_pipeline, FakeHost};
 
     const P: &str = r#"
 name = "t"

@@ -4,7 +4,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{input_text, Check};
-use crate::{confidence, lang, lang::LanguageDetector, run::Outcome, run::State, PipelineError};
+use crate::{
+    confidence, lang, lang::LanguageDetector, state::Outcome, state::State, PipelineError,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +95,7 @@ impl DetectLanguage {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{run_step, FakeHost};
+    use crate::testing::{run_step, FakeHost};
 
     #[tokio::test]
     async fn a_declared_language_wins_over_detection() {

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::Check;
-use crate::{run::Outcome, run::State, PipelineError};
+use crate::{state::Outcome, state::State, PipelineError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +41,7 @@ impl EscalateStep {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{run_pipeline, FakeHost};
+    use crate::testing::{run_pipeline, FakeHost};
 
     #[tokio::test]
     async fn escalates_with_the_rendered_reason_and_stops_unless_told_not_to() {

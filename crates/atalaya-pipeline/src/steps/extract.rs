@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 use super::{chat, chat_body, input_text, Check};
 use crate::{
     host::Host,
-    run::{Outcome, State},
     schema::{json_in, Schema},
-    spec::{check_sampling, map_strings},
+    state::{Outcome, State},
+    values::{check_sampling, map_strings},
     PipelineError,
 };
 
@@ -118,7 +118,7 @@ impl ExtractStep {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{run_step, FakeError, FakeHost};
+    use crate::testing::{run_step, FakeError, FakeHost};
 
     const STEP: &str = r#"
 kind = "extract"

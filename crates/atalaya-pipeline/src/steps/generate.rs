@@ -15,8 +15,8 @@ use super::{chat, chat_body, input_text, model_of, Check};
 use crate::{
     confidence,
     host::{ChatCall, Host},
-    run::{Outcome, State, StreamSink},
-    spec::{check_sampling, Step},
+    state::{Outcome, State, StreamSink},
+    values::check_sampling,
     PipelineError,
 };
 
@@ -55,7 +55,7 @@ impl GenerateStep {
     pub(crate) async fn run<H: Host>(
         &self,
         host: &H,
-        step: &Step,
+        id: &str,
         run: &mut State<'_>,
     ) -> Result<Outcome, H::Error> {
         let model = model_of(host, self.model.as_deref(), run)?;
@@ -66,7 +66,7 @@ impl GenerateStep {
             .cloned()
             .unwrap_or_default();
         let Some(model) = model else {
-            return self.quote(host, step, run, hits).await;
+            return self.quote(host, id, run, hits).await;
         };
         let messages = run
             .prompt_messages(&self.prompt)
@@ -134,14 +134,14 @@ impl GenerateStep {
     async fn quote<H: Host>(
         &self,
         host: &H,
-        step: &Step,
+        id: &str,
         run: &mut State<'_>,
         hits: Arc<Vec<Hit>>,
     ) -> Result<Outcome, H::Error> {
         if self.sources.is_none() {
             return Err(PipelineError::Unavailable(format!(
                 "step '{}' has no model: set its 'model' or knowledge.answer_model, or give it 'sources' for an extractive answer",
-                step.id
+                id
             ))
             .into());
         }
@@ -241,7 +241,7 @@ async fn streamed<H: Host>(
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{hit, run_pipeline, run_pipeline_streaming, FakeError, FakeHost};
+    use crate::testing::{hit, run_pipeline, run_pipeline_streaming, FakeError, FakeHost};
 
     const P: &str = r#"
 name = "t"

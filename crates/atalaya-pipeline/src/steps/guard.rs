@@ -7,18 +7,11 @@ use serde_json::{json, Value};
 use super::{input_text, Check};
 use crate::{
     host::{GuardCheck, Host},
-    run::{Outcome, State},
+    state::{Outcome, State},
     PipelineError,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Injection and PII on text that goes to a model.
-    Input,
-    /// PII not in the input, leakage and the deny-list on an answer.
-    Output,
-}
+pub use crate::host::Stage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,7 +141,7 @@ impl GuardStep {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{run_pipeline, run_step, FakeError, FakeHost, GuardVerdict};
+    use crate::testing::{run_pipeline, run_step, FakeError, FakeHost, GuardVerdict};
 
     #[tokio::test]
     async fn a_blocked_input_escalates_and_ends_the_run_by_default() {

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use super::Check;
 use crate::{
     host::{Header, Host, HttpCall},
-    run::{Outcome, State},
-    spec::map_strings,
+    state::{Outcome, State},
+    values::map_strings,
     PipelineError,
 };
 
@@ -149,7 +149,7 @@ mod tests {
 
     use crate::{
         host::Header,
-        steps::fake::{run_pipeline, run_step, FakeError, FakeHost},
+        testing::{run_pipeline, run_step, FakeError, FakeHost},
     };
 
     const STEP: &str = r#"

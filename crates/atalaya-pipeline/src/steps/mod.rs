@@ -1,17 +1,13 @@
 //! The step kinds, one module each: its keys (a serde struct, unknown keys refused), its
 //! load-time validation (`check`, over a [`Check`] of the step's place in the pipeline) and
 //! its `run` (over the run's [`State`] and the [`Host`]). Adding a kind is a new module here
-//! and one line in each `match` of [`StepKind`] (see docs/adding-a-step-kind.md).
+//! and one line in each `match` of [`crate::spec::StepKind`] (see
+//! docs/adding-a-step-kind.md).
 
 use atalaya_api::Usage;
 use serde_json::{json, Value};
 
-use crate::{
-    expr::Templates,
-    host::Host,
-    run::{Outcome, State},
-    spec::{Pipeline, Step, StepKind},
-};
+use crate::{expr::Templates, host::Host, state::State};
 
 pub mod branch;
 pub mod classify;
@@ -26,9 +22,6 @@ pub mod prompt;
 pub mod retrieve;
 pub mod set;
 pub mod summarize;
-
-#[cfg(test)]
-pub(crate) mod fake;
 
 pub use branch::{BranchStep, Case};
 pub use classify::ClassifyStep;
@@ -52,21 +45,17 @@ pub(crate) fn input_text() -> String {
 /// A step's place in its pipeline, for its load-time checks: errors name the step and key.
 pub(crate) struct Check<'a> {
     pub(crate) templates: &'a Templates,
-    pub(crate) pipeline: &'a Pipeline,
-    /// The step's index.
+    /// Every step of the pipeline: its id and its kind's name.
+    pub(crate) steps: &'a [(&'a str, &'static str)],
+    /// The index of the step checked.
     pub(crate) index: usize,
-    pub(crate) step: &'a Step,
 }
 
 impl Check<'_> {
     /// An error about `key` of this step.
     pub(crate) fn err(&self, key: &str, m: impl std::fmt::Display) -> String {
-        format!(
-            "step {} '{}' ({}): '{key}': {m}",
-            self.index + 1,
-            self.step.id,
-            self.step.kind.name()
-        )
+        let (id, kind) = self.steps.get(self.index).copied().unwrap_or_default();
+        format!("step {} '{id}' ({kind}): '{key}': {m}", self.index + 1)
     }
 
     pub(crate) fn template(&self, key: &str, src: &str) -> Result<(), String> {
@@ -81,18 +70,12 @@ impl Check<'_> {
 
     /// `id` names an earlier step of one of `kinds` (steps only read what ran before them).
     pub(crate) fn earlier(&self, key: &str, id: &str, kinds: &[&str]) -> Result<(), String> {
-        match self.pipeline.steps[..self.index]
-            .iter()
-            .find(|e| e.id == id)
-        {
-            Some(e) if kinds.contains(&e.kind.name()) => Ok(()),
-            Some(e) => Err(self.err(
+        let before = self.steps.get(..self.index).unwrap_or_default();
+        match before.iter().find(|(e, _)| *e == id) {
+            Some((_, kind)) if kinds.contains(kind) => Ok(()),
+            Some((_, kind)) => Err(self.err(
                 key,
-                format!(
-                    "step '{id}' is a {} step, not {}",
-                    e.kind.name(),
-                    kinds.join(" or ")
-                ),
+                format!("step '{id}' is a {kind} step, not {}", kinds.join(" or ")),
             )),
             None => Err(self.err(
                 key,
@@ -108,58 +91,13 @@ impl Check<'_> {
         if target == "end" {
             return Ok(());
         }
-        match self.pipeline.position(target) {
+        match self.steps.iter().position(|(id, _)| *id == target) {
             Some(j) if j > self.index => Ok(()),
             Some(_) => Err(self.err(
                 key,
                 format!("'{target}' is not after this step (jumps go forward, so every run ends)"),
             )),
             None => Err(self.err(key, format!("no step '{target}' (or \"end\")"))),
-        }
-    }
-}
-
-impl StepKind {
-    /// The step's own load-time checks.
-    pub(crate) fn check(&self, c: &Check<'_>) -> Result<(), String> {
-        match self {
-            StepKind::DetectLanguage(s) => s.check(c),
-            StepKind::Guard(s) => s.check(c),
-            StepKind::Classify(s) => s.check(c),
-            StepKind::Retrieve(s) => s.check(c),
-            StepKind::Prompt(s) => s.check(c),
-            StepKind::Generate(s) => s.check(c),
-            StepKind::Extract(s) => s.check(c),
-            StepKind::Http(s) => s.check(c),
-            StepKind::Branch(s) => s.check(c),
-            StepKind::Escalate(s) => s.check(c),
-            StepKind::Set(s) => s.check(c),
-            StepKind::Confidence(s) => s.check(c),
-            StepKind::Summarize(s) => s.check(c),
-        }
-    }
-
-    /// Runs the step (`step` is the step this kind belongs to).
-    pub(crate) async fn run<H: Host>(
-        &self,
-        host: &H,
-        step: &Step,
-        run: &mut State<'_>,
-    ) -> Result<Outcome, H::Error> {
-        match self {
-            StepKind::DetectLanguage(s) => s.run(run),
-            StepKind::Guard(s) => s.run(host, run),
-            StepKind::Classify(s) => s.run(host, run).await,
-            StepKind::Retrieve(s) => s.run(host, step, run).await,
-            StepKind::Prompt(s) => s.run(run),
-            StepKind::Generate(s) => s.run(host, step, run).await,
-            StepKind::Extract(s) => s.run(host, run).await,
-            StepKind::Http(s) => s.run(host, run).await,
-            StepKind::Branch(s) => s.run(run),
-            StepKind::Escalate(s) => s.run(run),
-            StepKind::Set(s) => s.run(run),
-            StepKind::Confidence(s) => s.run(run),
-            StepKind::Summarize(s) => s.run(host, run).await,
         }
     }
 }

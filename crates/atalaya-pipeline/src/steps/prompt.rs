@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::Check;
-use crate::{run::Outcome, run::State, PipelineError};
+use crate::{state::Outcome, state::State, PipelineError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,7 +60,7 @@ impl PromptStep {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{hit, run_pipeline, FakeHost};
+    use crate::testing::{hit, run_pipeline, FakeHost};
 
     #[tokio::test]
     async fn numbers_the_passages_of_its_retrieve_step_in_the_system_message() {

@@ -14,8 +14,7 @@ use super::{input_text, Check};
 use crate::{
     confidence,
     host::{Host, HostError},
-    run::{Outcome, State},
-    spec::Step,
+    state::{Outcome, State},
     PipelineError,
 };
 
@@ -102,7 +101,7 @@ impl RetrieveStep {
     pub(crate) async fn run<H: Host>(
         &self,
         host: &H,
-        step: &Step,
+        id: &str,
         run: &mut State<'_>,
     ) -> Result<Outcome, H::Error> {
         let collection = run.render("collection", &self.collection)?;
@@ -170,7 +169,7 @@ impl RetrieveStep {
             hits.len(),
             top_similarity(&hits).map_or("n/a".into(), |s| format!("{s:.2}"))
         );
-        run.hits.insert(step.id.clone(), Arc::new(hits));
+        run.hits.insert(id.to_owned(), Arc::new(hits));
         Ok(Outcome::new(out, input, decision))
     }
 }
@@ -202,7 +201,7 @@ fn passages(collection: &str, hits: &[Hit]) -> serde_json::Value {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{hit, run_step, FakeHost};
+    use crate::testing::{hit, run_step, FakeHost};
 
     #[tokio::test]
     async fn renders_the_search_and_records_the_passages() {

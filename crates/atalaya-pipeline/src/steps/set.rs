@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Check;
-use crate::{run::Outcome, run::State, spec::valid_id, PipelineError};
+use crate::{state::Outcome, state::State, values::valid_id, PipelineError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,7 +46,7 @@ impl SetStep {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{run_step, FakeError, FakeHost};
+    use crate::testing::{run_step, FakeError, FakeHost};
 
     #[tokio::test]
     async fn evaluates_each_value_over_the_context() {

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{chat, chat_body, model_of, Check};
 use crate::{
     host::Host,
-    run::{Outcome, State},
+    state::{Outcome, State},
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,7 +107,7 @@ impl SummarizeStep {
 mod tests {
     use serde_json::json;
 
-    use crate::steps::fake::{run_step, FakeHost};
+    use crate::testing::{run_step, FakeHost};
 
     fn thread() -> String {
         (1..=8)

@@ -21,12 +21,13 @@ use serde_json::{json, Value};
 
 use crate::{
     expr::Templates,
+    host::Stage,
     host::{
         Answer, ChatCall, Delta, DeltaStream, Grounding, GuardCheck, Host, HostError, HttpAnswer,
         HttpCall, Quote, TextCheck,
     },
     run::{execute, RunInput, RunOutcome},
-    spec::{Pipeline, Stage},
+    spec::Pipeline,
     PipelineError,
 };
 
