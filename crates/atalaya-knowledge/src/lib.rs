@@ -18,12 +18,15 @@
 
 pub mod ann;
 pub mod chunk;
+pub mod conformance;
 pub mod doc;
 mod error;
 pub mod index;
+pub mod local;
 pub mod parse;
 pub mod query;
 pub mod rag;
+pub mod records;
 pub mod sentences;
 pub mod service;
 pub mod store;

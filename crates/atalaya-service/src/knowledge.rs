@@ -1,5 +1,7 @@
-//! The knowledge base's embedding model: the local embedding engine behind the knowledge
-//! crate's `Embedder` trait, chosen from the configuration.
+//! The knowledge service: the knowledge base's embedding model (the local embedding engine
+//! behind the knowledge crate's `Embedder` trait, chosen from the configuration), its storage
+//! backend (the `KnowledgeRecords` and `TaskQueue` traits; the embedded SQLite one, opened on
+//! first use, with its worker thread), uploads, retrieval with reranking, and answers.
 
 use std::{
     collections::HashMap,
@@ -20,6 +22,8 @@ use atalaya_core::{
 use atalaya_engine::embed::EmbedEngine;
 use atalaya_knowledge::{
     chunk::{estimate_tokens, ChunkConfig},
+    local::LocalKnowledge,
+    records::{KnowledgeRecords, NewCollection, TaskQueue},
     service::{Embedder, Hit, KnowledgeBase, Mode, SearchParams},
     store::{Collection, DocumentInfo},
     tasks::{NewItem, Task, TaskStatus},
@@ -316,20 +320,24 @@ pub async fn blocking<T: Send + 'static>(
 
 // ----- service functions (the handlers call these) -----
 
-/// A collection with its counts.
-pub struct CollectionStats {
-    pub collection: Collection,
-    pub documents: usize,
-    pub chunks: i64,
+pub use atalaya_knowledge::records::CollectionStats;
+
+/// The storage backend of a knowledge service: today always the embedded one, through the
+/// same traits a shared backend implements.
+#[derive(Clone)]
+struct Backend {
+    records: Arc<dyn KnowledgeRecords>,
+    tasks: Arc<dyn TaskQueue>,
 }
 
-fn stats(kb: &KnowledgeBase, c: Collection) -> Result<CollectionStats, KbError> {
-    let docs = kb.store().documents(c.id)?;
-    Ok(CollectionStats {
-        documents: docs.len(),
-        chunks: docs.iter().map(|d| d.chunks).sum(),
-        collection: c,
-    })
+impl Backend {
+    fn local(kb: Arc<KnowledgeBase>) -> Backend {
+        let local = Arc::new(LocalKnowledge::new(kb));
+        Backend {
+            records: local.clone(),
+            tasks: local,
+        }
+    }
 }
 
 fn not_found(name: &str) -> CoreError {
@@ -427,13 +435,25 @@ const EXTRACTIVE_SENTENCES: usize = 3;
 const EXTRACTIVE_MIN_COSINE: f32 = 0.3;
 
 impl KnowledgeService {
-    fn existing(&self) -> Result<Option<Arc<KnowledgeBase>>, CoreError> {
-        self.kb(false).map_err(knowledge_error)
+    /// The storage backend, opened (and created) on first use when `create`; without
+    /// `create`, `None` while the store does not exist: there is nothing to read.
+    async fn backend(self: &Arc<Self>, create: bool) -> Result<Option<Backend>, CoreError> {
+        let svc = self.clone();
+        let kb = match self.opened.lock().ok().and_then(|o| o.clone()) {
+            Some(kb) => Some(kb),
+            // Opening reads the store and its index files: off the async threads.
+            None => blocking(move || svc.kb(create).map_err(knowledge_error)).await?,
+        };
+        Ok(kb.map(Backend::local))
     }
 
-    fn created(&self) -> Result<Arc<KnowledgeBase>, CoreError> {
-        self.kb(true)
-            .map_err(knowledge_error)?
+    async fn existing(self: &Arc<Self>) -> Result<Option<Backend>, CoreError> {
+        self.backend(false).await
+    }
+
+    async fn created(self: &Arc<Self>) -> Result<Backend, CoreError> {
+        self.backend(true)
+            .await?
             .ok_or_else(|| CoreError::Internal("the knowledge base did not open".into()))
     }
 
@@ -444,43 +464,42 @@ impl KnowledgeService {
         language: Option<String>,
         chunking: ChunkConfig,
     ) -> Result<CollectionStats, CoreError> {
-        let (svc, tenant) = (self.clone(), tenant.to_owned());
-        blocking(move || {
-            let e = svc.embedder()?.clone();
-            let kb = svc.created()?;
-            let c = kb
-                .create_collection(&tenant, &name, e.as_ref(), language.as_deref(), chunking)
-                .map_err(knowledge_error)?;
-            stats(&kb, c).map_err(knowledge_error)
-        })
-        .await
+        let e: Arc<dyn Embedder> = self.embedder()?.clone();
+        let new = NewCollection {
+            name,
+            language,
+            chunking,
+        };
+        self.created()
+            .await?
+            .records
+            .create_collection(tenant, new, e)
+            .await
+            .map_err(knowledge_error)
     }
 
     pub async fn collections(
         self: &Arc<Self>,
         tenant: &str,
     ) -> Result<Vec<CollectionStats>, CoreError> {
-        let (svc, tenant) = (self.clone(), tenant.to_owned());
-        blocking(move || {
-            let Some(kb) = svc.existing()? else {
-                return Ok(Vec::new());
-            };
-            let all = kb.store().collections(&tenant).map_err(knowledge_error)?;
-            all.into_iter()
-                .map(|c| stats(&kb, c).map_err(knowledge_error))
-                .collect()
-        })
-        .await
+        let Some(b) = self.existing().await? else {
+            return Ok(Vec::new());
+        };
+        b.records.collections(tenant).await.map_err(knowledge_error)
     }
 
-    fn lookup(
-        &self,
+    async fn lookup(
+        self: &Arc<Self>,
         tenant: &str,
         name: &str,
-    ) -> Result<(Arc<KnowledgeBase>, Collection), CoreError> {
-        let kb = self.existing()?.ok_or_else(|| not_found(name))?;
-        let c = kb.collection(tenant, name).map_err(knowledge_error)?;
-        Ok((kb, c))
+    ) -> Result<(Backend, Collection), CoreError> {
+        let b = self.existing().await?.ok_or_else(|| not_found(name))?;
+        let c = b
+            .records
+            .collection(tenant, name)
+            .await
+            .map_err(knowledge_error)?;
+        Ok((b, c))
     }
 
     pub async fn collection(
@@ -488,12 +507,11 @@ impl KnowledgeService {
         tenant: &str,
         name: &str,
     ) -> Result<CollectionStats, CoreError> {
-        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
-        blocking(move || {
-            let (kb, c) = svc.lookup(&tenant, &name)?;
-            stats(&kb, c).map_err(knowledge_error)
-        })
-        .await
+        let b = self.existing().await?.ok_or_else(|| not_found(name))?;
+        b.records
+            .collection_stats(tenant, name)
+            .await
+            .map_err(knowledge_error)
     }
 
     pub async fn delete_collection(
@@ -501,13 +519,11 @@ impl KnowledgeService {
         tenant: &str,
         name: &str,
     ) -> Result<(), CoreError> {
-        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
-        blocking(move || {
-            let (kb, _) = svc.lookup(&tenant, &name)?;
-            kb.delete_collection(&tenant, &name)
-                .map_err(knowledge_error)
-        })
-        .await
+        let b = self.existing().await?.ok_or_else(|| not_found(name))?;
+        b.records
+            .delete_collection(tenant, name)
+            .await
+            .map_err(knowledge_error)
     }
 
     /// Enqueues documents; returns the task once it is durably stored.
@@ -517,13 +533,12 @@ impl KnowledgeService {
         name: &str,
         items: Vec<NewItem>,
     ) -> Result<Task, CoreError> {
-        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
-        blocking(move || {
-            svc.embedder()?;
-            let (kb, c) = svc.lookup(&tenant, &name)?;
-            kb.enqueue_ingest(&c, &items).map_err(knowledge_error)
-        })
-        .await
+        self.embedder()?;
+        let (b, c) = self.lookup(tenant, name).await?;
+        b.tasks
+            .enqueue_ingest(&c, items)
+            .await
+            .map_err(knowledge_error)
     }
 
     pub async fn documents(
@@ -531,12 +546,8 @@ impl KnowledgeService {
         tenant: &str,
         name: &str,
     ) -> Result<Vec<DocumentInfo>, CoreError> {
-        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
-        blocking(move || {
-            let (kb, c) = svc.lookup(&tenant, &name)?;
-            kb.store().documents(c.id).map_err(knowledge_error)
-        })
-        .await
+        let (b, c) = self.lookup(tenant, name).await?;
+        b.records.documents(&c).await.map_err(knowledge_error)
     }
 
     /// Enqueues the deletion of document `id` (after every ingestion enqueued before it).
@@ -546,28 +557,24 @@ impl KnowledgeService {
         name: &str,
         id: i64,
     ) -> Result<Task, CoreError> {
-        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
-        blocking(move || {
-            let (kb, c) = svc.lookup(&tenant, &name)?;
-            let docs = kb.store().documents(c.id).map_err(knowledge_error)?;
-            let doc = docs.into_iter().find(|d| d.id == id).ok_or_else(|| {
-                CoreError::NotFound(format!("document {id} in collection '{name}'"))
-            })?;
-            kb.enqueue_delete(&c, &[doc.source])
-                .map_err(knowledge_error)
-        })
-        .await
+        let (b, c) = self.lookup(tenant, name).await?;
+        let docs = b.records.documents(&c).await.map_err(knowledge_error)?;
+        let doc = docs
+            .into_iter()
+            .find(|d| d.id == id)
+            .ok_or_else(|| CoreError::NotFound(format!("document {id} in collection '{name}'")))?;
+        b.tasks
+            .enqueue_delete(&c, vec![doc.source])
+            .await
+            .map_err(knowledge_error)
     }
 
     pub async fn task(self: &Arc<Self>, tenant: &str, id: i64) -> Result<Task, CoreError> {
-        let (svc, tenant) = (self.clone(), tenant.to_owned());
-        blocking(move || {
-            let kb = svc
-                .existing()?
-                .ok_or_else(|| CoreError::NotFound(format!("task {id}")))?;
-            kb.task(&tenant, id).map_err(knowledge_error)
-        })
-        .await
+        let b = self
+            .existing()
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("task {id}")))?;
+        b.tasks.task(tenant, id).await.map_err(knowledge_error)
     }
 
     pub async fn tasks(
@@ -576,16 +583,13 @@ impl KnowledgeService {
         status: Option<TaskStatus>,
         limit: usize,
     ) -> Result<Vec<Task>, CoreError> {
-        let (svc, tenant) = (self.clone(), tenant.to_owned());
-        blocking(move || {
-            let Some(kb) = svc.existing()? else {
-                return Ok(Vec::new());
-            };
-            kb.store()
-                .tasks(&tenant, status, limit)
-                .map_err(knowledge_error)
-        })
-        .await
+        let Some(b) = self.existing().await? else {
+            return Ok(Vec::new());
+        };
+        b.tasks
+            .tasks(tenant, status, limit)
+            .await
+            .map_err(knowledge_error)
     }
 
     pub async fn search(
@@ -601,20 +605,19 @@ impl KnowledgeService {
                 Some("query"),
             ));
         }
-        let (svc, tenant, name) = (self.clone(), tenant.to_owned(), name.to_owned());
-        blocking(move || {
-            let (kb, c) = svc.lookup(&tenant, &name)?;
-            let e = svc.embedder.clone();
-            if params.mode != Mode::Bm25 && e.is_none() {
-                return Err(CoreError::Unavailable(format!(
-                    "{}; mode \"bm25\" works without one",
-                    svc.no_embedder
-                )));
-            }
-            let e: Option<&dyn Embedder> = e.as_deref().map(|e| e as &dyn Embedder);
-            kb.search(&c, e, &query, &params).map_err(knowledge_error)
-        })
-        .await
+        let (b, c) = self.lookup(tenant, name).await?;
+        let e = self.embedder.clone();
+        if params.mode != Mode::Bm25 && e.is_none() {
+            return Err(CoreError::Unavailable(format!(
+                "{}; mode \"bm25\" works without one",
+                self.no_embedder
+            )));
+        }
+        let e = e.map(|e| e as Arc<dyn Embedder>);
+        b.records
+            .search(&c, query, params, e)
+            .await
+            .map_err(knowledge_error)
     }
 
     /// [`KnowledgeService::search`], then, with `rerank`, the candidates re-ordered by the

@@ -8,14 +8,14 @@ use std::{
 };
 
 use atalaya_core::Error;
-use atalaya_knowledge::service::KnowledgeBase;
+use atalaya_knowledge::{local::LocalKnowledge, records::KnowledgeRecords, service::KnowledgeBase};
 use atalaya_pipeline::tickets::{SqliteTickets, TicketRecords};
 use atalaya_tenancy::{Principal, Tenancy};
 use serde_json::{json, Value};
 
 use crate::{
-    classify::delete_tenant_classifiers, error::knowledge_error, knowledge::blocking,
-    pipeline::pipeline_error, wire::ticket_wire, Services,
+    classify::delete_tenant_classifiers, error::knowledge_error, pipeline::pipeline_error,
+    wire::ticket_wire, Services,
 };
 
 /// Where the stores that hold tenant data outside the platform store are found. Each is
@@ -35,21 +35,20 @@ impl DataStores<'_> {
         DataStores::Directory(data_dir.to_owned())
     }
 
-    fn knowledge(&self) -> Result<Option<Arc<KnowledgeBase>>, Error> {
-        match self {
+    fn knowledge(&self) -> Result<Option<Arc<dyn KnowledgeRecords>>, Error> {
+        let kb = match self {
             DataStores::Process(svc) => match &svc.knowledge {
-                Some(k) => k.kb(false).map_err(knowledge_error),
-                None => Ok(None),
+                Some(k) => k.kb(false).map_err(knowledge_error)?,
+                None => None,
             },
             DataStores::Directory(dir) => {
                 if !dir.join("knowledge").join("knowledge.db").exists() {
                     return Ok(None);
                 }
-                Ok(Some(Arc::new(
-                    KnowledgeBase::open(dir).map_err(knowledge_error)?,
-                )))
+                Some(Arc::new(KnowledgeBase::open(dir).map_err(knowledge_error)?))
             }
-        }
+        };
+        Ok(kb.map(|kb| Arc::new(LocalKnowledge::new(kb)) as Arc<dyn KnowledgeRecords>))
     }
 
     fn tickets(&self) -> Result<Option<Arc<dyn TicketRecords>>, Error> {
@@ -86,10 +85,7 @@ pub async fn delete_tenant(
 ) -> Result<Value, Error> {
     tenancy.delete_tenant(who, id).await?;
     let collections = match stores.knowledge()? {
-        Some(kb) => {
-            let t = id.to_owned();
-            blocking(move || kb.delete_tenant(&t).map_err(knowledge_error)).await?
-        }
+        Some(kb) => kb.delete_tenant(id).await.map_err(knowledge_error)?,
         None => 0,
     };
     let tickets = match stores.tickets()? {
