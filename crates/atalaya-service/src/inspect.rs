@@ -59,9 +59,7 @@ pub async fn classify(
     name: String,
     texts: Vec<String>,
 ) -> Result<Vec<Prediction>, Error> {
-    let classify = svc.classify.clone();
-    let tenant = ctx.principal.tenant.clone();
-    tokio::task::spawn_blocking(move || classify.classify(&tenant, &name, &texts))
+    svc.classify
+        .classify(&ctx.principal.tenant, &name, texts)
         .await
-        .map_err(|e| Error::Internal(e.to_string()))?
 }

@@ -523,9 +523,11 @@ impl Host for RunHost<'_> {
     }
 
     async fn classify(&self, classifier: &str, text: String) -> Result<Prediction, StepFailure> {
-        let svc = self.svc.classify.clone();
-        let (tenant, name) = (self.tenant().to_owned(), classifier.to_owned());
-        let mut preds = knowledge::blocking(move || svc.classify(&tenant, &name, &[text])).await?;
+        let mut preds = self
+            .svc
+            .classify
+            .classify(self.tenant(), classifier, vec![text])
+            .await?;
         Ok(preds
             .pop()
             .ok_or_else(|| Error::Internal("no prediction".into()))?)

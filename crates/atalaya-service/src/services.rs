@@ -4,6 +4,8 @@
 
 use std::{path::PathBuf, sync::Arc};
 
+use atalaya_classify::FileClassifiers;
+
 use atalaya_core::{config::Config, gateway::Gateway, metrics::Metrics, Error};
 use atalaya_tenancy::Tenancy;
 
@@ -52,7 +54,7 @@ impl Services {
         let guard = Arc::new(GuardService::new(config, gateway.metrics().clone())?);
         let tenancy = open_tenancy(config, lookup).await?;
         let classify = Arc::new(ClassifyService::new(
-            &config.server.data_dir,
+            Arc::new(FileClassifiers::new(&config.server.data_dir)),
             local
                 .embedders
                 .iter()

@@ -7,6 +7,7 @@ use std::{
     sync::Arc,
 };
 
+use atalaya_classify::{ClassifierStore, FileClassifiers};
 use atalaya_core::Error;
 use atalaya_knowledge::{local::LocalKnowledge, records::KnowledgeRecords, service::KnowledgeBase};
 use atalaya_pipeline::tickets::{SqliteTickets, TicketRecords};
@@ -14,8 +15,8 @@ use atalaya_tenancy::{Principal, Tenancy};
 use serde_json::{json, Value};
 
 use crate::{
-    classify::delete_tenant_classifiers, error::knowledge_error, pipeline::pipeline_error,
-    wire::ticket_wire, Services,
+    classify::classify_error, error::knowledge_error, pipeline::pipeline_error, wire::ticket_wire,
+    Services,
 };
 
 /// Where the stores that hold tenant data outside the platform store are found. Each is
@@ -66,10 +67,13 @@ impl DataStores<'_> {
     }
 
     /// Deletes a tenant's classifiers (and, in a running process, their cache).
-    fn delete_classifiers(&self, tenant: &str) -> Result<bool, Error> {
+    async fn delete_classifiers(&self, tenant: &str) -> Result<bool, Error> {
         match self {
-            DataStores::Process(svc) => svc.classify.delete_tenant(tenant),
-            DataStores::Directory(dir) => delete_tenant_classifiers(dir, tenant),
+            DataStores::Process(svc) => svc.classify.delete_tenant(tenant).await,
+            DataStores::Directory(dir) => FileClassifiers::new(dir)
+                .delete_tenant(tenant)
+                .await
+                .map_err(classify_error),
         }
     }
 }
@@ -92,7 +96,7 @@ pub async fn delete_tenant(
         Some(store) => store.delete_tenant(id).await.map_err(pipeline_error)?,
         None => 0,
     };
-    let classifiers = stores.delete_classifiers(id)?;
+    let classifiers = stores.delete_classifiers(id).await?;
     Ok(json!({
         "collections": collections,
         "tickets": tickets,

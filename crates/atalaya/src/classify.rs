@@ -8,12 +8,12 @@ use atalaya_classify::{
     data,
     model::{EmbedFn, TrainOptions},
     train::TrainParams,
-    Classifier,
+    Classifier, FileClassifiers,
 };
 use atalaya_core::config::Config;
 use atalaya_knowledge::service::Embedder;
 use atalaya_service::{
-    classify::{classifier_path, ClassifyService, MAX_INPUTS},
+    classify::{ClassifyService, MAX_INPUTS},
     knowledge::EngineEmbedder,
 };
 use serde_json::json;
@@ -26,7 +26,8 @@ fn locate(source: &ClassifySource) -> anyhow::Result<(Config, PathBuf)> {
         source.scope.config.as_deref(),
         source.scope.data_dir.clone(),
     )?;
-    let path = classifier_path(&config.server.data_dir, &source.scope.tenant, &source.name)?;
+    let path =
+        FileClassifiers::new(&config.server.data_dir).path(&source.scope.tenant, &source.name)?;
     Ok((config, path))
 }
 
@@ -184,7 +185,14 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                 .map(|e| (e.model().to_owned(), std::sync::Arc::new(e)))
                 .into_iter()
                 .collect();
-            let svc = ClassifyService::new(&config.server.data_dir, embedders);
+            let svc = ClassifyService::new(
+                std::sync::Arc::new(FileClassifiers::new(&config.server.data_dir)),
+                embedders,
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
             let texts: Vec<String> = match text {
                 Some(t) => vec![t],
                 None => std::io::stdin()
@@ -195,7 +203,8 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                     .collect(),
             };
             for chunk in texts.chunks(MAX_INPUTS) {
-                let predictions = svc.classify(&source.scope.tenant, &source.name, chunk)?;
+                let predictions =
+                    rt.block_on(svc.classify(&source.scope.tenant, &source.name, chunk.to_vec()))?;
                 for (t, p) in chunk.iter().zip(predictions) {
                     writeln!(
                         out,
