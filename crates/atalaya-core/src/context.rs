@@ -1,13 +1,10 @@
-//! The per-request context every service function receives. The principal (tenant, role,
-//! key) comes from `atalaya-tenancy`, whose `Principal::authorize` is the one place where
-//! tenant isolation and roles are decided.
-
-pub use atalaya_tenancy::Principal;
+//! What the gateway knows of a call: its request id (for logs) and when it arrived
+//! (deadlines count from there). Who is calling is the service layer's business
+//! (`atalaya_service::context::RequestContext` adds the principal).
 
 #[derive(Debug, Clone)]
-pub struct RequestContext {
+pub struct CallContext {
     pub request_id: String,
-    pub principal: Principal,
     /// When the request arrived: deadlines count from here.
     pub received_at: tokio::time::Instant,
 }

@@ -250,38 +250,3 @@ impl Error {
         }
     }
 }
-
-impl From<atalaya_tenancy::Error> for Error {
-    fn from(e: atalaya_tenancy::Error) -> Self {
-        use atalaya_tenancy::Error as T;
-        match e {
-            T::MissingKey => Error::MissingApiKey,
-            T::InvalidKey => Error::InvalidApiKey,
-            T::KeyRevoked { .. } | T::KeyExpired { .. } => Error::KeyNotUsable(e.to_string()),
-            T::Forbidden(m) => Error::PermissionDenied(m),
-            T::NotFound(what) => Error::NotFound(what),
-            T::Invalid { message, param } => Error::InvalidRequest { message, param },
-            T::Conflict(m) => Error::Conflict(m),
-            T::ModelNotAllowed(m) => Error::ModelNotFound(m),
-            T::RateLimited {
-                message,
-                retry_after,
-                headers,
-            } => Error::RateLimited {
-                message,
-                retry_after,
-                headers,
-            },
-            T::BudgetExceeded {
-                message,
-                retry_after,
-            } => Error::BudgetExceeded {
-                message,
-                retry_after,
-            },
-            T::Unavailable(m) => Error::Unavailable(m),
-            T::Store(atalaya_tenancy::StoreError::Full(m)) => Error::StorageFull(m),
-            T::Crypto(_) | T::Store(_) => Error::Internal(e.to_string()),
-        }
-    }
-}

@@ -16,8 +16,8 @@ use futures::{Stream, StreamExt};
 use tokio::time::{Duration, Instant};
 
 use crate::{
-    config::Config,
-    context::RequestContext,
+    config::GatewaySections,
+    context::CallContext,
     domain::{
         ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings, RerankRequest, Reranked,
         StreamChunk,
@@ -70,7 +70,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(
-        config: &Config,
+        config: GatewaySections<'_>,
         providers: &HashMap<String, Arc<dyn Provider>>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, Error> {
@@ -110,7 +110,7 @@ impl Gateway {
 
     pub async fn chat(
         &self,
-        ctx: &RequestContext,
+        ctx: &CallContext,
         req: &ChatRequest,
     ) -> Result<Routed<ChatCompletion>, Error> {
         let route = self.router.route(&req.model)?;
@@ -123,7 +123,7 @@ impl Gateway {
     /// a failure ends the stream with an error item (never a silent truncation).
     pub async fn chat_stream(
         &self,
-        ctx: &RequestContext,
+        ctx: &CallContext,
         req: &ChatRequest,
     ) -> Result<Routed<GatewayStream>, Error> {
         let route = self.router.route(&req.model)?;
@@ -156,7 +156,7 @@ impl Gateway {
 
     pub async fn embed(
         &self,
-        ctx: &RequestContext,
+        ctx: &CallContext,
         req: &EmbeddingRequest,
     ) -> Result<Routed<Embeddings>, Error> {
         let route = self.router.route(&req.model)?;
@@ -169,7 +169,7 @@ impl Gateway {
     /// any request).
     pub async fn rerank(
         &self,
-        ctx: &RequestContext,
+        ctx: &CallContext,
         req: &RerankRequest,
     ) -> Result<Routed<Reranked>, Error> {
         let route = self.router.route(&req.model)?;

@@ -11,7 +11,7 @@ use std::{
 
 use async_trait::async_trait;
 use atalaya_core::{
-    config::{Config, LocalModelKind},
+    config::{GatewaySections, LocalModelKind},
     domain::{
         ChatCompletion, ChatRequest, Content, EmbeddingRequest, Embeddings, StreamChunk, Usage,
     },
@@ -79,7 +79,7 @@ fn unix_now() -> u64 {
 /// Builds the engines of every `[local_models]` entry. Loading happens here, at start-up: a
 /// missing or corrupt file is a configuration error naming the model's key, never a crash.
 pub fn build_local_providers(
-    config: &Config,
+    config: GatewaySections<'_>,
     metrics: Option<LocalMetrics>,
 ) -> Result<HashMap<String, Arc<dyn Provider>>, atalaya_core::Error> {
     build_local(config, metrics).map(|l| l.providers)
@@ -93,14 +93,14 @@ pub struct LocalModels {
 }
 
 pub fn build_local(
-    config: &Config,
+    config: GatewaySections<'_>,
     metrics: Option<LocalMetrics>,
 ) -> Result<LocalModels, atalaya_core::Error> {
     let mut out = LocalModels {
         providers: HashMap::new(),
         embedders: HashMap::new(),
     };
-    for (name, cfg) in &config.local_models {
+    for (name, cfg) in config.local_models {
         let built: Result<Arc<dyn Provider>, Error> = match cfg.kind {
             LocalModelKind::Chat => ChatEngine::load(name, cfg, metrics.clone())
                 .map(|e| Arc::new(LocalChat::new(Arc::new(e))) as Arc<dyn Provider>),

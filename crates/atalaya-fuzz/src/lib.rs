@@ -178,11 +178,7 @@ pub fn config(data: &[u8]) {
     let Some(p) = scratch("config.toml", data) else {
         return;
     };
-    let _ = atalaya_core::config::Config::load(
-        Some(&p),
-        &[],
-        &atalaya_core::config::CliOverrides::default(),
-    );
+    let _ = atalaya_config::Config::load(Some(&p), &[], &atalaya_config::CliOverrides::default());
 }
 
 /// GGUF model files (untrusted input too): the header reader.

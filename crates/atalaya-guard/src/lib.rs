@@ -16,6 +16,7 @@
 //! - [`policy`]: what to do with each finding (pseudonymize, mask, block, allow; thresholds).
 //! - [`Guard`]: everything above assembled from a [`policy::Policy`].
 
+pub mod config;
 pub mod error;
 pub mod injection;
 pub mod output;

@@ -18,6 +18,7 @@
 
 pub mod ann;
 pub mod chunk;
+pub mod config;
 pub mod conformance;
 pub mod doc;
 mod error;

@@ -15,6 +15,7 @@
 //!   the suite every backend passes.
 
 pub mod confidence;
+pub mod config;
 pub mod expr;
 pub mod host;
 pub mod lang;

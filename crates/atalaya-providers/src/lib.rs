@@ -11,16 +11,16 @@ pub mod sse;
 
 use std::{collections::HashMap, sync::Arc};
 
-use atalaya_core::{config::Config, provider::Provider, Error};
+use atalaya_core::{config::GatewaySections, provider::Provider, Error};
 
 /// One provider per configured upstream, keyed by the upstream's name.
 pub fn build_providers(
-    config: &Config,
+    config: GatewaySections<'_>,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<HashMap<String, Arc<dyn Provider>>, Error> {
     let mut out: HashMap<String, Arc<dyn Provider>> = HashMap::new();
     let mut issues = Vec::new();
-    for (name, cfg) in &config.upstreams {
+    for (name, cfg) in config.upstreams {
         match openai::OpenAiCompatible::new(name, cfg, lookup) {
             Ok(p) => {
                 out.insert(name.clone(), Arc::new(p));

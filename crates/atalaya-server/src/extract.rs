@@ -5,10 +5,8 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use atalaya_core::{
-    context::{Principal, RequestContext},
-    Error,
-};
+use atalaya_core::Error;
+use atalaya_service::context::{Principal, RequestContext};
 use atalaya_tenancy::{Action, Estimate};
 use axum::{
     extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request},
@@ -210,11 +208,11 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .get::<RequestId>()
             .map(|r| (r.id.clone(), r.received_at))
             .unwrap_or_else(|| (String::new(), tokio::time::Instant::now()));
-        Ok(Caller(RequestContext {
+        Ok(Caller(RequestContext::new(
             request_id,
             principal,
             received_at,
-        }))
+        )))
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use atalaya_core::{config::Config, gateway::Gateway, Error};
+use atalaya_config::Config;
+use atalaya_core::{gateway::Gateway, Error};
 use atalaya_service::{pipeline::PipelineService, Services};
 use atalaya_tenancy::Tenancy;
 use tokio::net::TcpListener;
@@ -38,7 +39,7 @@ impl Server {
             .server
             .metrics_key
             .as_deref()
-            .map(|k| atalaya_core::auth::key_digest(k, lookup))
+            .map(|k| atalaya_config::auth::key_digest(k, lookup))
             .transpose()
             .map_err(|problem| Error::config("server.metrics_key", problem))?;
         let state = AppState::new(config, svc.clone(), metrics_key, shutdown.clone());

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use atalaya_core::config::Config;
+use atalaya_config::Config;
 use atalaya_service::Services;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;

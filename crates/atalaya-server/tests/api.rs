@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use atalaya_core::{
-    auth::hash_key,
-    config::{CliOverrides, Config},
-};
+use atalaya_config::{auth::hash_key, CliOverrides, Config};
 use atalaya_server::{Server, Shutdown};
 use atalaya_testkit::{FakeUpstream, Reply};
 use serde_json::{json, Value};

@@ -3,10 +3,11 @@
 //! and the inference-log capture of a generated answer.
 
 use atalaya_api::knowledge as kwire;
-use atalaya_core::{context::RequestContext, Error};
+use atalaya_core::Error;
 use atalaya_knowledge::service::{Hit, Mode, SearchParams};
 use atalaya_tenancy::{Capture, Estimate};
 
+use crate::context::RequestContext;
 use crate::{
     call::{admit, estimate_tokens, Facts},
     knowledge::{Answer, AnswerInput},

@@ -3,13 +3,14 @@
 //! metrics and settled when the response ends. Admission and the inference-log capture write
 //! to it; nothing here knows HTTP.
 
+use crate::context::RequestContext;
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use atalaya_api::{ErrorCode, Usage};
-use atalaya_core::{context::RequestContext, gateway::GatewayStream, routing::Routed, Error};
+use atalaya_core::{gateway::GatewayStream, routing::Routed, Error};
 use atalaya_tenancy::{Capture, Estimate, Principal, Tenancy};
 use bytes::Bytes;
 use futures::StreamExt;

@@ -4,7 +4,6 @@
 
 use atalaya_api as api;
 use atalaya_core::{
-    context::RequestContext,
     domain::{ChatRequest, EmbeddingRequest, StreamChunk},
     Error,
 };
@@ -14,6 +13,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::context::RequestContext;
 use crate::{
     call::{
         admit, end_if_revoked, estimate_tokens, record_streamed_answer, ChatReply, Facts, Served,

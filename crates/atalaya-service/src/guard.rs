@@ -16,8 +16,8 @@ use std::{
 };
 
 use atalaya_api::guard as wire;
+use atalaya_config::Config;
 use atalaya_core::{
-    config::Config,
     domain::{ChatMessage, ChatRequest, Content, Role, StreamChunk},
     gateway::GatewayStream,
     metrics::Metrics,
@@ -130,7 +130,7 @@ pub(crate) fn chat_request(body: Value) -> Result<ChatRequest, Error> {
 /// share it, so none reaches a model around the guard.
 pub async fn complete(
     gateway: &atalaya_core::gateway::Gateway,
-    ctx: &atalaya_core::context::RequestContext,
+    ctx: &crate::context::RequestContext,
     body: Value,
     guard: Option<GuardedCall<'_>>,
 ) -> Result<Completion, Error> {

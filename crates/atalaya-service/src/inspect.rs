@@ -4,8 +4,9 @@
 
 use atalaya_api::guard as gwire;
 use atalaya_classify::Prediction;
-use atalaya_core::{context::RequestContext, Error};
+use atalaya_core::Error;
 
+use crate::context::RequestContext;
 use crate::Services;
 
 /// Scan results: one for a single text, a list for a batch.

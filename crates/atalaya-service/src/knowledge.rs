@@ -12,13 +12,8 @@ use std::{
     },
 };
 
-use atalaya_core::{
-    config::{Config, LocalModelConfig, LocalModelKind},
-    context::RequestContext,
-    domain::RerankRequest,
-    gateway::Gateway,
-    Error as CoreError,
-};
+use atalaya_config::{Config, LocalModelConfig, LocalModelKind};
+use atalaya_core::{domain::RerankRequest, gateway::Gateway, Error as CoreError};
 use atalaya_engine::embed::EmbedEngine;
 use atalaya_knowledge::{
     chunk::{estimate_tokens, ChunkConfig},
@@ -32,6 +27,7 @@ use atalaya_knowledge::{
 
 use atalaya_knowledge::rag::{self, Unsupported};
 
+use crate::context::RequestContext;
 use crate::error::knowledge_error;
 
 /// The language of a question, among those the knowledge base analyses (en, es, pt), when
@@ -180,7 +176,7 @@ pub struct KnowledgeService {
 
 /// The document parser `knowledge.parse_*` configure: a sandboxed child process unless
 /// `parse_sandbox = false` (or no worker program is registered: libraries and tests).
-pub fn parser(config: &atalaya_core::config::KnowledgeConfig) -> atalaya_knowledge::parse::Parser {
+pub fn parser(config: &atalaya_config::KnowledgeConfig) -> atalaya_knowledge::parse::Parser {
     atalaya_knowledge::parse::Parser::configured(
         config.parse_sandbox,
         atalaya_knowledge::parse::Limits {

@@ -4,6 +4,7 @@
 //! crate maps to responses in one place).
 //!
 //! - [`services`]: [`Services`], everything assembled from a configuration.
+//! - [`context`]: [`context::RequestContext`], the call and its principal.
 //! - [`call`]: one call's record ([`call::Facts`]): admission, usage, the inference-log
 //!   capture.
 //! - [`chat`]: chat completions (retrieval-augmented, guarded, streamed or not) and
@@ -25,6 +26,7 @@ pub mod answers;
 pub mod call;
 pub mod chat;
 pub mod classify;
+pub mod context;
 pub mod error;
 pub mod guard;
 pub mod inspect;

@@ -16,7 +16,8 @@ use std::{
 
 use async_trait::async_trait;
 use atalaya_classify::Prediction;
-use atalaya_core::{config::Config, context::RequestContext, gateway::Gateway, Error};
+use atalaya_config::Config;
+use atalaya_core::{gateway::Gateway, Error};
 use atalaya_knowledge::service::{Hit, SearchParams};
 use atalaya_pipeline::{
     expr::Templates,
@@ -33,6 +34,7 @@ use atalaya_tenancy::Tenancy;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
+use crate::context::RequestContext;
 use crate::{
     classify::ClassifyService,
     guard::{self, GuardService, GuardedCall, RoutePolicy},

@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use atalaya_core::{context::RequestContext, domain::StreamChunk, gateway::GatewayStream, Error};
+use atalaya_core::{domain::StreamChunk, gateway::GatewayStream, Error};
 use atalaya_pipeline::tickets::{self, Feedback, Ticket};
 use atalaya_tenancy::{Capture, Estimate};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::context::RequestContext;
 use crate::{
     call::{admit, estimate_tokens, record_streamed_answer, ChatReply, Facts},
     pipeline::{

@@ -6,7 +6,8 @@ use std::{path::PathBuf, sync::Arc};
 
 use atalaya_classify::FileClassifiers;
 
-use atalaya_core::{config::Config, gateway::Gateway, metrics::Metrics, Error};
+use atalaya_config::Config;
+use atalaya_core::{gateway::Gateway, metrics::Metrics, Error};
 use atalaya_tenancy::Tenancy;
 
 use crate::{
@@ -41,10 +42,11 @@ impl Services {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Arc<Self>, Error> {
         let metrics = Arc::new(Metrics::new());
-        let mut providers = atalaya_providers::build_providers(config, lookup)?;
-        let local = atalaya_engine::provider::build_local(config, Some(metrics.local.clone()))?;
+        let mut providers = atalaya_providers::build_providers(config.gateway(), lookup)?;
+        let local =
+            atalaya_engine::provider::build_local(config.gateway(), Some(metrics.local.clone()))?;
         providers.extend(local.providers);
-        let gateway = Arc::new(Gateway::new(config, &providers, metrics)?);
+        let gateway = Arc::new(Gateway::new(config.gateway(), &providers, metrics)?);
         let knowledge = if config.knowledge.enabled {
             Some(KnowledgeService::start(config, &local.embedders)?)
         } else {

@@ -5,11 +5,10 @@
 
 use std::path::Path;
 
+use atalaya_config::{CliOverrides, Config};
+
 use atalaya_api::ChatCompletionRequest;
-use atalaya_core::{
-    config::{CliOverrides, Config},
-    context::RequestContext,
-};
+use atalaya_service::context::RequestContext;
 use atalaya_service::{
     call::{ChatReply, Facts},
     chat::{self, ChatCall},
@@ -61,17 +60,17 @@ async fn start() -> (FakeUpstream, tempfile::TempDir, std::sync::Arc<Services>) 
 }
 
 fn caller() -> RequestContext {
-    RequestContext {
-        request_id: "svc-test".into(),
-        principal: Principal {
+    RequestContext::new(
+        "svc-test".into(),
+        Principal {
             key_id: "test".into(),
             display: "test".into(),
             tenant: DEFAULT_TENANT.into(),
             role: Role::Member,
             limits: Limits::default(),
         },
-        received_at: tokio::time::Instant::now(),
-    }
+        tokio::time::Instant::now(),
+    )
 }
 
 fn request(body: Value) -> ChatCompletionRequest {

@@ -128,3 +128,98 @@ impl std::fmt::Debug for Settings {
             .finish_non_exhaustive()
     }
 }
+
+/// A secret reference (`env:NAME`, `file:PATH`) resolved, or why it cannot be.
+pub type Resolve<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Problems with the `[audit]`, `[encryption]`, `[pricing]` and `[limits]` sections, as
+/// (key, problem). `resolve` reads secret references; `quote` writes a name as a TOML key.
+pub fn check(
+    audit: &AuditConfig,
+    encryption: &EncryptionConfig,
+    pricing: &BTreeMap<String, Price>,
+    limits: &LimitsConfig,
+    resolve: Resolve<'_>,
+    quote: fn(&str) -> String,
+) -> Vec<(String, String)> {
+    let mut issues = Vec::new();
+    let mut issue = |k: String, p: String| issues.push((k, p));
+    if let Some(r) = &audit.signing_key {
+        match resolve(r) {
+            Ok(k) if k.len() < 32 => issue(
+                "audit.signing_key".into(),
+                "must be at least 32 bytes; `openssl rand -base64 32` makes one".into(),
+            ),
+            Ok(_) => {}
+            Err(p) => issue("audit.signing_key".into(), p),
+        }
+    }
+    if audit.anchor_every == 0 {
+        issue("audit.anchor_every".into(), "must be at least 1".into());
+    }
+    if let Some(sink) = &audit.anchor_sink {
+        if AnchorSink::parse(sink).is_none() {
+            issue(
+                "audit.anchor_sink".into(),
+                format!("'{sink}' is not `stdout` or `file:PATH`"),
+            );
+        } else if audit.signing_key.is_none() {
+            issue(
+                "audit.anchor_sink".into(),
+                "anchors are written only with audit.signing_key set".into(),
+            );
+        }
+    }
+    if audit.anchor_interval_secs == 0 {
+        issue(
+            "audit.anchor_interval_secs".into(),
+            "must be at least 1".into(),
+        );
+    }
+    let mut master_keys = Vec::new();
+    if let Some(r) = &encryption.master_key {
+        match resolve(r).and_then(|k| crate::crypto::decode_key(&k)) {
+            Ok(k) => master_keys.push(k),
+            Err(p) => issue("encryption.master_key".into(), p),
+        }
+    }
+    for (i, r) in encryption.previous_master_keys.iter().enumerate() {
+        let key = format!("encryption.previous_master_keys[{i}]");
+        if encryption.master_key.is_none() {
+            issue(
+                key.clone(),
+                "needs encryption.master_key (the key they rotate to)".into(),
+            );
+        }
+        match resolve(r).and_then(|k| crate::crypto::decode_key(&k)) {
+            Ok(k) if master_keys.first() == Some(&k) => {
+                issue(key, "is the same key as encryption.master_key".into())
+            }
+            Ok(_) => {}
+            Err(p) => issue(key, p),
+        }
+    }
+    for (model, price) in pricing {
+        for (field, v) in [
+            ("input_per_million", price.input_per_million),
+            ("output_per_million", price.output_per_million),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                issue(
+                    format!("pricing.{}.{field}", quote(model)),
+                    "must be a non-negative number".into(),
+                );
+            }
+        }
+    }
+    if limits.currency.trim().is_empty() {
+        issue("limits.currency".into(), "must not be empty".into());
+    }
+    if limits.retention_sweep_hours == 0 {
+        issue(
+            "limits.retention_sweep_hours".into(),
+            "must be at least 1".into(),
+        );
+    }
+    issues
+}

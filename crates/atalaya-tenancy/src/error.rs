@@ -58,3 +58,40 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A tenancy error as the platform's API error (its status and stable code).
+impl From<Error> for atalaya_core::Error {
+    fn from(e: Error) -> Self {
+        use atalaya_core::Error as E;
+        use Error as T;
+        match e {
+            T::MissingKey => E::MissingApiKey,
+            T::InvalidKey => E::InvalidApiKey,
+            T::KeyRevoked { .. } | T::KeyExpired { .. } => E::KeyNotUsable(e.to_string()),
+            T::Forbidden(m) => E::PermissionDenied(m),
+            T::NotFound(what) => E::NotFound(what),
+            T::Invalid { message, param } => E::InvalidRequest { message, param },
+            T::Conflict(m) => E::Conflict(m),
+            T::ModelNotAllowed(m) => E::ModelNotFound(m),
+            T::RateLimited {
+                message,
+                retry_after,
+                headers,
+            } => E::RateLimited {
+                message,
+                retry_after,
+                headers,
+            },
+            T::BudgetExceeded {
+                message,
+                retry_after,
+            } => E::BudgetExceeded {
+                message,
+                retry_after,
+            },
+            T::Unavailable(m) => E::Unavailable(m),
+            T::Store(crate::StoreError::Full(m)) => E::StorageFull(m),
+            T::Crypto(_) | T::Store(_) => E::Internal(e.to_string()),
+        }
+    }
+}

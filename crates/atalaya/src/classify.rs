@@ -10,7 +10,7 @@ use atalaya_classify::{
     train::TrainParams,
     Classifier, FileClassifiers,
 };
-use atalaya_core::config::Config;
+use atalaya_config::Config;
 use atalaya_knowledge::service::Embedder;
 use atalaya_service::{
     classify::{ClassifyService, MAX_INPUTS},

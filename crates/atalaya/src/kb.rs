@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::Context;
-use atalaya_core::config::Config;
+use atalaya_config::Config;
 use atalaya_knowledge::{
     chunk::ChunkConfig,
     doc::Format,

@@ -14,12 +14,8 @@ use std::{
 };
 
 use anyhow::Context;
-use atalaya_core::{
-    auth::hash_key,
-    config::{CliOverrides, Config, LocalModelKind, LogFormat, QuickLocal},
-    gateway::Gateway,
-    Error,
-};
+use atalaya_config::{auth::hash_key, CliOverrides, Config, LocalModelKind, LogFormat, QuickLocal};
+use atalaya_core::{gateway::Gateway, Error};
 use atalaya_engine::{embed, gguf::human_count, inspect};
 use clap::Parser;
 use rand::RngCore;
@@ -71,11 +67,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Build the providers too: header values, URLs and secrets are checked as `serve`
             // would check them.
             let lookup = |k: &str| std::env::var(k).ok();
-            atalaya_providers::build_providers(&config, &lookup)?;
+            atalaya_providers::build_providers(config.gateway(), &lookup)?;
             // GGUF files are checked (header, truncation) without loading the weights; ONNX
             // models are loaded with their tokenizer and runtime, as serving would.
             for (name, m) in &config.local_models {
-                let base = format!("local_models.{}", atalaya_core::config::quote_key(name));
+                let base = format!("local_models.{}", atalaya_config::quote_key(name));
                 if embed::is_onnx(&m.path) {
                     // The message names the key at fault (tokenizer, context_length,
                     // onnxruntime.library) when it is not the file itself.

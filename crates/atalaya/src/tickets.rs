@@ -8,10 +8,8 @@ use std::{
 
 use anyhow::Context;
 use atalaya_api::pipeline::CreateTicket;
-use atalaya_core::{
-    config::{Config, LocalModelKind},
-    context::RequestContext,
-};
+use atalaya_config::{Config, LocalModelKind};
+use atalaya_service::context::RequestContext;
 use atalaya_service::{knowledge, wire::ticket_input, Services};
 use atalaya_tenancy::Principal;
 use futures::StreamExt;
@@ -84,11 +82,11 @@ pub fn run(cmd: TicketsCommand) -> anyhow::Result<bool> {
         let svc = services.pipelines.clone();
         let mut principal = Principal::operator("tickets");
         principal.tenant = source.tenant.clone();
-        let ctx = Arc::new(RequestContext {
-            request_id: "cli-triage".into(),
+        let ctx = Arc::new(RequestContext::new(
+            "cli-triage".into(),
             principal,
-            received_at: tokio::time::Instant::now(),
-        });
+            tokio::time::Instant::now(),
+        ));
         let mut ok = true;
         let mut out = std::io::stdout().lock();
         let results = futures::stream::iter(lines.into_iter().filter(|(_, l)| !l.trim().is_empty()))

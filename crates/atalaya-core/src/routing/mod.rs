@@ -16,7 +16,7 @@ use rand::Rng;
 use tokio::time::{Duration, Instant};
 
 use crate::{
-    config::{Config, RetryConfig},
+    config::{GatewaySections, RetryConfig},
     metrics::Metrics,
     provider::{Call, FailureClass, Provider, UpstreamFailure},
     Error,
@@ -79,12 +79,12 @@ pub struct Router {
 
 impl Router {
     pub fn build(
-        config: &Config,
+        config: GatewaySections<'_>,
         providers: &HashMap<String, Arc<dyn Provider>>,
         metrics: &Arc<Metrics>,
     ) -> Result<Router, Error> {
         let mut routes = HashMap::new();
-        for (name, m) in &config.models {
+        for (name, m) in config.models {
             let mut targets = Vec::with_capacity(m.targets.len());
             for (i, t) in m.targets.iter().enumerate() {
                 // Local models have no per-attempt timeout of their own: the route's deadline.

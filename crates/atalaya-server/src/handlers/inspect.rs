@@ -45,7 +45,7 @@ pub async fn guard_redact(
 
 async fn scan(
     state: &AppState,
-    ctx: &atalaya_core::context::RequestContext,
+    ctx: &atalaya_service::context::RequestContext,
     q: GuardQuery,
     wire: api::guard::ScanRequest,
     redact: bool,

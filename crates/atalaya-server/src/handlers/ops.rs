@@ -27,7 +27,7 @@ fn metrics_access(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError>
         if auth.is_none() {
             return Err(ApiError(atalaya_core::Error::MissingApiKey));
         }
-        if !atalaya_core::auth::bearer_matches(auth, digest) {
+        if !atalaya_config::auth::bearer_matches(auth, digest) {
             return Err(ApiError(atalaya_core::Error::InvalidApiKey));
         }
     }

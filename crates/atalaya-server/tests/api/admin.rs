@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use atalaya_core::config::{CliOverrides, Config};
+use atalaya_config::{CliOverrides, Config};
 use atalaya_server::Server;
 use atalaya_testkit::{FakeUpstream, Reply};
 use reqwest::Method;

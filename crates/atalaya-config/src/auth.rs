@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{secret, ConfigIssue, Error};
+use atalaya_core::{secret, ConfigIssue, Error};
 
 /// `sha256:<hex>` form of a key, as accepted in `auth.api_keys`.
 pub fn hash_key(key: &str) -> String {
@@ -64,7 +64,7 @@ pub fn static_key_digests(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AuthConfig;
+    use crate::AuthConfig;
 
     #[test]
     fn env_and_hash_entries() {
