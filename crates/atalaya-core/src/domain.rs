@@ -143,6 +143,40 @@ pub struct StreamChunk {
     pub usage: Option<Usage>,
     /// This chunk carries only usage (no choices).
     pub usage_only: bool,
+    /// The content text of each choice in `data` (choice index, text), as the client
+    /// receives it. Whoever makes or rewrites a chunk sets it (the provider that parsed the
+    /// upstream's event, the guard that rewrote it), so that the features reading the answer
+    /// (the inference log, pipeline steps) never parse `data` again.
+    pub content: Vec<(u64, String)>,
+}
+
+impl StreamChunk {
+    /// A chunk of `data` whose choices are `choices` (a JSON array of chunk choices): its
+    /// content read from their deltas.
+    pub fn with_choices(data: Bytes, choices: &Value) -> StreamChunk {
+        StreamChunk {
+            data,
+            usage: None,
+            usage_only: false,
+            content: contents(choices),
+        }
+    }
+}
+
+/// The `delta.content` text of each choice of a chunk's `choices` array.
+pub fn contents(choices: &Value) -> Vec<(u64, String)> {
+    choices
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| {
+                    let text = c.get("delta")?.get("content")?.as_str()?;
+                    let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    Some((index, text.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -400,6 +434,26 @@ impl EmbeddingRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_content_is_read_from_each_choice_delta() {
+        let choices = serde_json::json!([
+            {"index": 0, "delta": {"content": "Hola"}},
+            {"index": 1, "delta": {"role": "assistant"}},
+            {"index": 2, "delta": {"content": ""}, "finish_reason": "stop"},
+            {"delta": {"content": "sin índice"}},
+        ]);
+        let c = StreamChunk::with_choices(Bytes::from_static(b"{}"), &choices);
+        assert_eq!(
+            c.content,
+            vec![
+                (0, "Hola".to_owned()),
+                (2, String::new()),
+                (0, "sin índice".to_owned())
+            ]
+        );
+        assert!(contents(&serde_json::json!({"not": "an array"})).is_empty());
+    }
 
     fn wire(json: &str) -> api::ChatCompletionRequest {
         serde_json::from_str(json).unwrap()

@@ -441,10 +441,11 @@ impl Provider for LocalChat {
             held: tools.then(String::new),
             pending: Default::default(),
         };
-        let plain = |data: Bytes| StreamChunk {
+        let plain = |data: Bytes, content: Option<&str>| StreamChunk {
             data,
             usage: None,
             usage_only: false,
+            content: content.map(|c| vec![(0, c.to_owned())]).unwrap_or_default(),
         };
         // The state travels through `unfold`: nothing is cloned per chunk.
         let stream = futures::stream::unfold(st, move |mut st| async move {
@@ -460,14 +461,17 @@ impl Provider for LocalChat {
                     let first = st
                         .chunks
                         .chunk(json!({"role": "assistant", "content": ""}), None);
-                    return Some((Ok(plain(first)), st));
+                    return Some((Ok(plain(first, Some(""))), st));
                 }
                 match st.events.recv().await {
                     Some(Event::Text(t)) => match st.held.as_mut() {
                         Some(h) => h.push_str(&t),
                         None => {
                             return Some((
-                                Ok(plain(st.chunks.chunk(json!({"content": t}), None))),
+                                Ok(plain(
+                                    st.chunks.chunk(json!({"content": t}), None),
+                                    Some(&t),
+                                )),
                                 st,
                             ))
                         }
@@ -478,8 +482,8 @@ impl Provider for LocalChat {
                         if let Some(text) = st.held.take() {
                             let (content, calls) = parse_tool_calls(&text, &st.chunks.call_prefix);
                             if let Some(c) = content {
-                                st.pending
-                                    .push_back(plain(st.chunks.chunk(json!({"content": c}), None)));
+                                let data = st.chunks.chunk(json!({"content": c}), None);
+                                st.pending.push_back(plain(data, Some(&c)));
                             }
                             if !calls.is_empty() {
                                 reason = "tool_calls";
@@ -493,15 +497,17 @@ impl Provider for LocalChat {
                                     .collect();
                                 st.pending.push_back(plain(
                                     st.chunks.chunk(json!({"tool_calls": indexed}), None),
+                                    None,
                                 ));
                             }
                         }
                         st.pending
-                            .push_back(plain(st.chunks.chunk(json!({}), Some(reason))));
+                            .push_back(plain(st.chunks.chunk(json!({}), Some(reason)), None));
                         st.pending.push_back(StreamChunk {
                             data: st.chunks.usage_chunk(&f),
                             usage: Some(domain_usage(&f)),
                             usage_only: true,
+                            content: Vec::new(),
                         });
                     }
                     Some(Event::Failed(e)) => {

@@ -318,7 +318,17 @@ struct ChunkLite {
 #[derive(Deserialize)]
 struct ChoiceLite {
     #[serde(default)]
+    index: u64,
+    #[serde(default)]
     finish_reason: Option<String>,
+    #[serde(default)]
+    delta: Option<DeltaLite>,
+}
+
+#[derive(Deserialize)]
+struct DeltaLite {
+    #[serde(default)]
+    content: Option<String>,
 }
 
 /// Turns an SSE response into chunks. `[DONE]` ends the stream; an end of input without
@@ -392,11 +402,16 @@ fn sse_chunks(response: reqwest::Response) -> ChatStream {
                     st.saw_finish_reason = true;
                 }
                 let usage_only = choices.is_empty() && chunk.usage.is_some();
+                let content = choices
+                    .into_iter()
+                    .filter_map(|c| Some((c.index, c.delta?.content?)))
+                    .collect();
                 return Some((
                     Ok(StreamChunk {
                         data,
                         usage: chunk.usage,
                         usage_only,
+                        content,
                     }),
                     st,
                 ));

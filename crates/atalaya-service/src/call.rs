@@ -137,30 +137,21 @@ pub async fn admit(
     Ok(())
 }
 
-/// Collects the streamed answer's text (as the client receives it) for the inference log.
+/// Collects the streamed answer's text (as the client receives it) for the inference log,
+/// from each chunk's `content` (no chunk is parsed again here).
 pub fn record_streamed_answer(stream: GatewayStream, facts: Facts) -> GatewayStream {
     Box::pin(stream.inspect(move |item| {
         let Ok(chunk) = item else { return };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&chunk.data) else {
+        if chunk.content.is_empty() {
             return;
-        };
-        let Some(choices) = v.get("choices").and_then(|c| c.as_array()) else {
-            return;
-        };
-        for c in choices {
-            if let Some(text) = c
-                .get("delta")
-                .and_then(|d| d.get("content"))
-                .and_then(|t| t.as_str())
-            {
-                let index = c.get("index").and_then(|i| i.as_u64()).unwrap_or(0);
-                facts.update(|f| {
-                    if let Some(l) = f.lease.as_mut() {
-                        l.append_answer(index, text);
-                    }
-                });
-            }
         }
+        facts.update(|f| {
+            if let Some(l) = f.lease.as_mut() {
+                for (index, text) in &chunk.content {
+                    l.append_answer(*index, text);
+                }
+            }
+        });
     }))
 }
 

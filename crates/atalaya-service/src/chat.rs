@@ -114,6 +114,7 @@ pub async fn chat(
                 data: Bytes::from(first.to_string()),
                 usage: None,
                 usage_only: false,
+                content: Vec::new(),
             };
             routed.value =
                 Box::pin(futures::stream::once(async move { Ok(chunk) }).chain(routed.value));

@@ -1135,6 +1135,8 @@ impl StreamState {
         if empty {
             return Ok(None);
         }
+        // What the client receives is the rewritten text.
+        chunk.content = atalaya_core::domain::contents(&v["choices"]);
         chunk.data =
             Bytes::from(serde_json::to_vec(&v).map_err(|e| Error::Internal(e.to_string()))?);
         Ok(Some(chunk))
@@ -1168,11 +1170,10 @@ impl StreamState {
             "choices": choices,
             "atalaya": {"guard": self.guard.report()},
         });
-        Ok(StreamChunk {
-            data: Bytes::from(v.to_string()),
-            usage: None,
-            usage_only: false,
-        })
+        Ok(StreamChunk::with_choices(
+            Bytes::from(v.to_string()),
+            &v["choices"],
+        ))
     }
 }
 

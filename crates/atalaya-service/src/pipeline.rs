@@ -434,15 +434,21 @@ impl Host for RunHost<'_> {
         }
         Ok(stream
             .map(|chunk| {
-                let chunk = chunk?;
-                let v = serde_json::from_slice::<Value>(&chunk.data).unwrap_or(Value::Null);
+                let mut chunk = chunk?;
+                // The guard's report rides in its last chunk, under `atalaya`: only such a
+                // chunk is parsed; the text comes parsed with the chunk.
+                let guard = memchr::memmem::find(&chunk.data, b"\"atalaya\"")
+                    .and_then(|_| serde_json::from_slice::<Value>(&chunk.data).ok())
+                    .and_then(|v| v.pointer("/atalaya/guard").cloned());
+                let content = chunk
+                    .content
+                    .iter_mut()
+                    .find(|(i, _)| *i == 0)
+                    .map(|(_, t)| std::mem::take(t));
                 Ok(Delta {
-                    content: v
-                        .pointer("/choices/0/delta/content")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
+                    content,
                     usage: chunk.usage,
-                    guard: v.pointer("/atalaya/guard").cloned(),
+                    guard,
                 })
             })
             .boxed())

@@ -257,11 +257,7 @@ impl Chunks {
         if let Some(ext) = ext {
             v["atalaya"] = ext;
         }
-        StreamChunk {
-            data: Bytes::from(v.to_string()),
-            usage: None,
-            usage_only: false,
-        }
+        StreamChunk::with_choices(Bytes::from(v.to_string()), &v["choices"])
     }
 
     /// The finishing chunk (with the run in `atalaya`) and the usage chunk (sent only when
@@ -278,6 +274,7 @@ impl Chunks {
             data: Bytes::from(u.to_string()),
             usage: Some(usage),
             usage_only: true,
+            content: Vec::new(),
         };
         [last, usage_chunk]
     }
