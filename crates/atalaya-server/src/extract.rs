@@ -155,6 +155,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
     let principal = state
         .svc
         .tenancy
+        .authn()
         .authenticate_from(authorization, ip)
         .await?;
     if let Some(facts) = parts.extensions.get::<atalaya_service::call::Facts>() {
@@ -197,6 +198,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             let lease = state
                 .svc
                 .tenancy
+                .admission()
                 .admit(&principal, Estimate::default(), no_capture)
                 .await?;
             if let Some(facts) = parts.extensions.get::<atalaya_service::call::Facts>() {

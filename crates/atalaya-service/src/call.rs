@@ -132,7 +132,10 @@ pub async fn admit(
     estimate: Estimate,
     capture: impl FnOnce() -> Capture + Send,
 ) -> Result<(), Error> {
-    let lease = tenancy.admit(&ctx.principal, estimate, capture).await?;
+    let lease = tenancy
+        .admission()
+        .admit(&ctx.principal, estimate, capture)
+        .await?;
     facts.update(|f| f.lease = Some(lease));
     Ok(())
 }
@@ -177,7 +180,7 @@ pub fn end_if_revoked(
                 let item = inner.next().await?;
                 if checked.elapsed() >= KEY_CHECK_EVERY {
                     checked = tokio::time::Instant::now();
-                    if !tenancy.still_usable(&principal) {
+                    if !tenancy.authn().still_usable(&principal) {
                         let e = Error::KeyNotUsable(format!(
                             "the API key {} was revoked or expired during the stream",
                             principal.display

@@ -331,7 +331,10 @@ fn input_tokens(input: &Value) -> u64 {
 
 /// `/v1/models`: the models the caller's tenant may use.
 pub fn models(svc: &Services, ctx: &RequestContext) -> api::ModelList {
-    let allowed = svc.tenancy.allowed_models(&ctx.principal.tenant);
+    let allowed = svc
+        .tenancy
+        .admission()
+        .allowed_models(&ctx.principal.tenant);
     api::ModelList {
         object: "list".into(),
         data: svc

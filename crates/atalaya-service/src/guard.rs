@@ -422,11 +422,11 @@ impl GuardService {
     /// policy when it has one, else the route's (`None`: unguarded).
     pub fn policy_of(
         &self,
-        tenancy: &atalaya_tenancy::Tenancy,
+        tenancy: &Arc<atalaya_tenancy::Tenancy>,
         tenant: &str,
         model: &str,
     ) -> Option<Arc<RoutePolicy>> {
-        self.policy_for_tenant(tenancy.guard_policy(tenant).as_deref(), model)
+        self.policy_for_tenant(tenancy.admission().guard_policy(tenant).as_deref(), model)
     }
 
     /// Counts a decision in the metrics and keeps it for the request's report.

@@ -26,6 +26,7 @@ pub async fn scan(
 ) -> Result<Scanned, Error> {
     let tenant_policy = svc
         .tenancy
+        .admission()
         .guard_policy(&ctx.principal.tenant)
         .filter(|p| p != "off");
     let policy = svc

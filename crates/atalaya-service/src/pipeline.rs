@@ -347,7 +347,13 @@ impl RunHost<'_> {
         let guard = &self.svc.guard;
         match name {
             Some(n) => guard.named_policy(Some(n)).map(Some),
-            None => match self.svc.tenancy.guard_policy(self.tenant()).as_deref() {
+            None => match self
+                .svc
+                .tenancy
+                .admission()
+                .guard_policy(self.tenant())
+                .as_deref()
+            {
                 Some("off") => Ok(None),
                 Some(n) => guard
                     .named_policy(Some(n))
@@ -406,7 +412,7 @@ impl Host for RunHost<'_> {
     }
 
     fn check_model(&self, model: &str) -> Result<(), StepFailure> {
-        if let Some(allowed) = self.svc.tenancy.allowed_models(self.tenant()) {
+        if let Some(allowed) = self.svc.tenancy.admission().allowed_models(self.tenant()) {
             if !allowed.iter().any(|a| a == model) {
                 return Err(Error::ModelNotFound(model.to_owned()).into());
             }

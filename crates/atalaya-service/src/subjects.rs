@@ -87,7 +87,7 @@ pub async fn delete_tenant(
     who: &Principal,
     id: &str,
 ) -> Result<Value, Error> {
-    tenancy.delete_tenant(who, id).await?;
+    tenancy.admin().delete_tenant(who, id).await?;
     let collections = match stores.knowledge()? {
         Some(kb) => kb.delete_tenant(id).await.map_err(knowledge_error)?,
         None => 0,
@@ -123,7 +123,7 @@ pub async fn export_subject(
     subject: &str,
     tenant: Option<&str>,
 ) -> Result<Value, Error> {
-    let mut v = tenancy.export_subject(who, subject, tenant).await?;
+    let mut v = tenancy.admin().export_subject(who, subject, tenant).await?;
     let tickets = match stores.tickets()? {
         Some(store) => store
             .by_subject(subject_scope(who, tenant).as_deref(), subject)
@@ -145,7 +145,7 @@ pub async fn erase_subject(
     subject: &str,
     tenant: Option<&str>,
 ) -> Result<Value, Error> {
-    let n = tenancy.erase_subject(who, subject, tenant).await?;
+    let n = tenancy.admin().erase_subject(who, subject, tenant).await?;
     let (tickets, feedback) = match stores.tickets()? {
         Some(store) => store
             .erase_subject(subject_scope(who, tenant).as_deref(), subject)

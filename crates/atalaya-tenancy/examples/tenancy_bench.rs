@@ -43,13 +43,13 @@ fn no_capture() -> Capture {
 
 /// One request: authenticate, admit with a chat-sized estimate, settle with usage.
 async fn one(t: &Arc<Tenancy>, header: &str) {
-    let p = t.authenticate(Some(header), None).await.unwrap();
+    let p = t.authn().authenticate(Some(header), None).await.unwrap();
     let estimate = Estimate {
         model: Some("m".into()),
         prompt_tokens: 10,
         completion_tokens: 256,
     };
-    let lease = t.admit(&p, estimate, no_capture).await.unwrap();
+    let lease = t.admission().admit(&p, estimate, no_capture).await.unwrap();
     lease.finish(Outcome {
         status: 200,
         prompt_tokens: Some(9),
@@ -87,17 +87,19 @@ async fn main() {
         cost_per_month: Some(1e12),
         ..Limits::default()
     };
-    t.create_tenant(
-        &op,
-        NewTenant {
-            id: "bench".into(),
-            limits: big.clone(),
-            ..NewTenant::default()
-        },
-    )
-    .await
-    .unwrap();
+    t.admin()
+        .create_tenant(
+            &op,
+            NewTenant {
+                id: "bench".into(),
+                limits: big.clone(),
+                ..NewTenant::default()
+            },
+        )
+        .await
+        .unwrap();
     let key = t
+        .admin()
         .create_key(
             &op,
             "bench",
@@ -170,7 +172,7 @@ async fn main() {
     );
     t.anchor(true).await.unwrap();
     let start = Instant::now();
-    let report = t.audit_verify(&op, &[]).await.unwrap();
+    let report = t.admin().audit_verify(&op, &[]).await.unwrap();
     let s = start.elapsed().as_secs_f64();
     assert!(report.ok(), "{:?}", report.findings);
     println!(

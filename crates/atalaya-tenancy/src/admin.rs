@@ -14,7 +14,7 @@ use crate::{
     access::{Action, Principal, DEFAULT_TENANT, PLATFORM_TENANT},
     clock::now_millis,
     crypto::{self, fingerprint, hmac_verify, row_aad},
-    keys,
+    events, keys,
     service::Tenancy,
     Error, Result,
 };
@@ -117,7 +117,25 @@ fn check_limits(l: &Limits, param: &str) -> Result<()> {
     Ok(())
 }
 
+/// Administration, over the shared tenancy state.
+pub struct Admin<'a>(pub(crate) &'a Tenancy);
+
+impl std::ops::Deref for Admin<'_> {
+    type Target = Tenancy;
+
+    fn deref(&self) -> &Tenancy {
+        self.0
+    }
+}
+
 impl Tenancy {
+    /// Administration: tenants, keys, audit, the inference log, data subjects, encryption.
+    pub fn admin(&self) -> Admin<'_> {
+        Admin(self)
+    }
+}
+
+impl Admin<'_> {
     fn check_guard_policy(&self, name: Option<&str>) -> Result<()> {
         match name {
             None | Some("off") => Ok(()),
@@ -139,7 +157,7 @@ impl Tenancy {
         tenant: Option<&str>,
         target: Option<&str>,
     ) -> AuditEvent {
-        crate::service::event(&who.display, action, tenant, target)
+        events::event(&who.display, action, tenant, target)
     }
 
     // ----- tenants -----

@@ -18,11 +18,13 @@
 
 pub mod access;
 pub mod admin;
+pub mod authn;
 pub mod budget_conformance;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 mod error;
+mod events;
 pub mod keys;
 pub mod limiter;
 pub mod limiter_conformance;
@@ -31,10 +33,13 @@ pub mod service;
 pub mod usage;
 
 pub use access::{Action, Principal, DEFAULT_TENANT, PLATFORM_TENANT};
+pub use admin::Admin;
 pub use atalaya_store::{Error as StoreError, Limits, Role};
+pub use authn::Authn;
 pub use error::{Error, Result};
 pub use limiter::Limiter;
 pub use service::Tenancy;
+pub use usage::Admission;
 pub use usage::{Capture, Estimate, Lease, Outcome};
 
 /// The hash maps on the request path (keys, tenants, buckets, budgets): foldhash, seeded per

@@ -27,6 +27,7 @@ use crate::{
     access::{Principal, DEFAULT_TENANT, PLATFORM_TENANT},
     config::Settings,
     crypto::{Keyring, MasterKey},
+    events::system_event,
     keys,
     limiter::{system_clock, Limiter, LocalLimiter},
     meter::{Budgets, LocalBudgets},
@@ -138,7 +139,7 @@ const MAX_QUEUED_FAILURES: usize = 100;
 /// address is counted in one global summary (with how many addresses it covers).
 const MAX_SUMMARIES: usize = 20;
 /// Prefixes remembered as unknown (so a flood of invented keys does not reach the store).
-const MAX_MISSING_PREFIXES: usize = 100_000;
+pub(crate) const MAX_MISSING_PREFIXES: usize = 100_000;
 
 pub struct Tenancy {
     pub(crate) store: Arc<dyn Store>,
@@ -157,7 +158,7 @@ pub struct Tenancy {
     /// started after the one installed (an older read never undoes a newer change).
     reload_seq: std::sync::atomic::AtomicU64,
     /// Key prefixes looked up in the store and not found (cleared at every reload).
-    missing_prefixes: Mutex<std::collections::HashSet<String>>,
+    pub(crate) missing_prefixes: Mutex<std::collections::HashSet<String>>,
     /// [`ScopeNames`] of keys and of tenants, by id.
     key_names: RwLock<FastMap<String, Arc<ScopeNames>>>,
     tenant_names: RwLock<FastMap<String, Arc<ScopeNames>>>,
@@ -165,7 +166,7 @@ pub struct Tenancy {
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -184,29 +185,6 @@ fn names_in(
         t.clear();
     }
     t.entry(id.to_owned()).or_insert(names).clone()
-}
-
-pub(crate) fn system_event(action: &str, tenant: Option<&str>, target: Option<&str>) -> AuditEvent {
-    event("system", action, tenant, target)
-}
-
-/// A successful action of `actor`, with no details yet.
-pub(crate) fn event(
-    actor: &str,
-    action: &str,
-    tenant: Option<&str>,
-    target: Option<&str>,
-) -> AuditEvent {
-    AuditEvent {
-        ts: now_millis(),
-        actor: actor.into(),
-        action: action.into(),
-        tenant_id: tenant.map(str::to_owned),
-        target: target.map(str::to_owned),
-        outcome: "success".into(),
-        source_ip: None,
-        details: serde_json::json!({}),
-    }
 }
 
 impl Tenancy {
@@ -350,20 +328,6 @@ impl Tenancy {
             .cloned()
     }
 
-    /// The guard policy a tenant's requests use on every route (`Some("off")`: none);
-    /// `None` = each route's own.
-    pub fn guard_policy(&self, tenant: &str) -> Option<String> {
-        self.tenant_cached(tenant)
-            .and_then(|t| t.guard_policy.clone())
-    }
-
-    /// The models a tenant may call; `None` = all.
-    pub fn allowed_models(&self, tenant: &str) -> Option<Vec<String>> {
-        self.tenant_cached(tenant)
-            .filter(|t| !t.models.is_empty())
-            .map(|t| t.models.clone())
-    }
-
     pub(crate) fn keyring(&self) -> Option<Arc<Keyring>> {
         self.keyring
             .read()
@@ -371,104 +335,7 @@ impl Tenancy {
             .clone()
     }
 
-    /// Verifies the value of an `Authorization` header. Failures are audited (without the
-    /// key) and say why: missing, invalid, revoked or expired.
-    pub async fn authenticate(
-        &self,
-        authorization: Option<&str>,
-        source_ip: Option<&str>,
-    ) -> Result<Principal> {
-        self.authenticate_from(authorization, || source_ip.map(str::to_owned))
-            .await
-    }
-
-    /// [`Tenancy::authenticate`] with the client's address worked out only for a failure.
-    pub async fn authenticate_from(
-        &self,
-        authorization: Option<&str>,
-        source_ip: impl FnOnce() -> Option<String>,
-    ) -> Result<Principal> {
-        if !self.settings.auth_enabled {
-            return Ok(Principal::anonymous());
-        }
-        let result = self.check_key(authorization).await;
-        if let Err(e) = &result {
-            self.audit_failure(e, authorization, source_ip().as_deref());
-        }
-        result
-    }
-
-    async fn check_key(&self, authorization: Option<&str>) -> Result<Principal> {
-        let header = authorization.ok_or(Error::MissingKey)?;
-        let key = bearer_token(header).ok_or(Error::MissingKey)?;
-        let digest = keys::digest(key);
-        // Keys of `auth.api_keys` first (they may look like store keys): compared with every
-        // entry, without an early exit.
-        let mut hit = subtle::Choice::from(0u8);
-        for h in &self.settings.static_keys {
-            hit |= h.ct_eq(&digest);
-        }
-        if bool::from(hit) {
-            let id = format!("static:{}", hex::encode(&digest[..4]));
-            return Ok(Principal {
-                display: id.clone(),
-                key_id: id,
-                tenant: DEFAULT_TENANT.into(),
-                role: Role::Member,
-                limits: Limits::default(),
-            });
-        }
-        if let Some(prefix) = keys::prefix_of(key) {
-            let found = match self.lookup_cached(prefix, &digest) {
-                Some(k) => Some(k),
-                // Unknown prefix: perhaps created by another process since the last reload.
-                None if lock(&self.missing_prefixes).contains(prefix) => None,
-                None => {
-                    let stored = self.store.keys_by_prefix(prefix).await?;
-                    let hit = stored
-                        .into_iter()
-                        .find(|k| bool::from(k.hash.ct_eq(&digest)));
-                    if hit.is_some() {
-                        self.reload().await?;
-                    } else {
-                        let mut missing = lock(&self.missing_prefixes);
-                        if missing.len() >= MAX_MISSING_PREFIXES {
-                            missing.clear();
-                        }
-                        missing.insert(prefix.to_owned());
-                    }
-                    hit.map(|record| Arc::new(CachedKey { record }))
-                }
-            };
-            if let Some(k) = found {
-                return self.principal_of(&k.record);
-            }
-        }
-        Err(Error::InvalidKey)
-    }
-
-    /// Whether the key behind `principal` may still be used (not revoked, expired or
-    /// deleted, its tenant still there), from the cache that a revocation reaches within a
-    /// second, in this process or another: long streams check it as they go.
-    pub fn still_usable(&self, principal: &Principal) -> bool {
-        if !self.settings.auth_enabled || principal.key_id.starts_with("static:") {
-            return true;
-        }
-        let now = now_millis();
-        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
-        let Some(k) = cache
-            .by_prefix
-            .get(&principal.display)
-            .and_then(|ks| ks.iter().find(|k| k.record.id == principal.key_id))
-        else {
-            return false;
-        };
-        let r = &k.record;
-        !(r.revoked_at.is_some_and(|t| t <= now) || r.expires_at.is_some_and(|t| t <= now))
-            && cache.tenants.contains_key(&r.tenant_id)
-    }
-
-    fn lookup_cached(&self, prefix: &str, digest: &[u8; 32]) -> Option<Arc<CachedKey>> {
+    pub(crate) fn lookup_cached(&self, prefix: &str, digest: &[u8; 32]) -> Option<Arc<CachedKey>> {
         let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
         let candidates = cache.by_prefix.get(prefix)?;
         let mut found = None;
@@ -480,7 +347,7 @@ impl Tenancy {
         found
     }
 
-    fn principal_of(&self, k: &KeyRecord) -> Result<Principal> {
+    pub(crate) fn principal_of(&self, k: &KeyRecord) -> Result<Principal> {
         let now = now_millis();
         if k.revoked_at.is_some_and(|r| r <= now) {
             return Err(Error::KeyRevoked {
@@ -513,7 +380,12 @@ impl Tenancy {
         })
     }
 
-    fn audit_failure(&self, e: &Error, authorization: Option<&str>, source_ip: Option<&str>) {
+    pub(crate) fn audit_failure(
+        &self,
+        e: &Error,
+        authorization: Option<&str>,
+        source_ip: Option<&str>,
+    ) {
         let reason = match e {
             Error::MissingKey => "missing_key",
             Error::InvalidKey => "invalid_key",
@@ -703,7 +575,7 @@ impl Tenancy {
                     }
                 }
                 _ = sweep.tick() => {
-                    match self.enforce_retention(now_millis()).await {
+                    match self.admin().enforce_retention(now_millis()).await {
                         Ok(n) if n > 0 => tracing::info!(rows = n, "inference log: retention removed rows"),
                         Ok(_) => {}
                         Err(e) => tracing::error!(error = %e, "inference-log retention failed; will retry"),

@@ -95,11 +95,44 @@ fn reset_header(d: Duration) -> String {
     }
 }
 
+/// Admission, over the shared tenancy state.
+pub struct Admission<'a>(pub(crate) &'a Arc<Tenancy>);
+
+impl std::ops::Deref for Admission<'_> {
+    type Target = Arc<Tenancy>;
+
+    fn deref(&self) -> &Arc<Tenancy> {
+        self.0
+    }
+}
+
 impl Tenancy {
+    /// Admission: limits, budgets, the tenant's models and guard policy, usage and the
+    /// inference log of each call.
+    pub fn admission(self: &Arc<Self>) -> Admission<'_> {
+        Admission(self)
+    }
+}
+
+impl Admission<'_> {
+    /// The guard policy a tenant's requests use on every route (`Some("off")`: none);
+    /// `None` = each route's own.
+    pub fn guard_policy(&self, tenant: &str) -> Option<String> {
+        self.tenant_cached(tenant)
+            .and_then(|t| t.guard_policy.clone())
+    }
+
+    /// The models a tenant may call; `None` = all.
+    pub fn allowed_models(&self, tenant: &str) -> Option<Vec<String>> {
+        self.tenant_cached(tenant)
+            .filter(|t| !t.models.is_empty())
+            .map(|t| t.models.clone())
+    }
+
     /// Admits a request of `principal` (see the module's overview). `capture` is called only
     /// when the tenant logs inference (and encryption is configured).
     pub async fn admit(
-        self: &Arc<Self>,
+        &self,
         principal: &Principal,
         estimate: Estimate,
         capture: impl FnOnce() -> Capture + Send,
@@ -141,7 +174,7 @@ impl Tenancy {
                 .await?;
         }
         let mut lease = Lease {
-            tenancy: self.clone(),
+            tenancy: Arc::clone(self.0),
             key: key_names.clone(),
             tenant_scope: tenant_names.clone(),
             key_prefix: String::new(),
@@ -524,7 +557,9 @@ impl Tenancy {
             .push(record);
         Ok(())
     }
+}
 
+impl Admission<'_> {
     /// Spending of a scope (`key:ID` or `tenant:ID`) today and this month.
     pub fn spent(&self, scope: &str) -> (u64, u64, u64, u64) {
         self.budgets.spent(scope, day_of(now_millis()))

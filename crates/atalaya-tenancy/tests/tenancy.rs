@@ -85,8 +85,9 @@ async fn signed_in(
     tenant: &str,
     spec: NewKeySpec,
 ) -> (atalaya_tenancy::admin::CreatedKey, Principal) {
-    let k = t.create_key(who, tenant, spec).await.unwrap();
+    let k = t.admin().create_key(who, tenant, spec).await.unwrap();
     let p = t
+        .authn()
         .authenticate(Some(&bearer(&k.secret)), None)
         .await
         .unwrap();
@@ -112,7 +113,10 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 async fn revoked_and_expired_keys_are_refused_immediately() {
     let dir = tempfile::tempdir().unwrap();
     let t = open(dir.path(), settings()).await;
-    t.create_tenant(&op(), tenant("acme")).await.unwrap();
+    t.admin()
+        .create_tenant(&op(), tenant("acme"))
+        .await
+        .unwrap();
     let (k, p) = signed_in(&t, &op(), "acme", spec(Role::Member, Limits::default())).await;
     assert_eq!((p.tenant.as_str(), p.role), ("acme", Role::Member));
     assert_eq!(p.display, k.record.prefix);
@@ -120,29 +124,34 @@ async fn revoked_and_expired_keys_are_refused_immediately() {
     // The same prefix with another secret is not the key.
     let forged = format!("{}{}", k.record.prefix, "A".repeat(43));
     assert!(matches!(
-        t.authenticate(Some(&bearer(&forged)), Some("10.0.0.9"))
+        t.authn()
+            .authenticate(Some(&bearer(&forged)), Some("10.0.0.9"))
             .await,
         Err(Error::InvalidKey)
     ));
 
-    t.revoke_key(&op(), &k.record.id).await.unwrap();
+    t.admin().revoke_key(&op(), &k.record.id).await.unwrap();
     assert!(matches!(
-        t.authenticate(Some(&bearer(&k.secret)), None).await,
+        t.authn().authenticate(Some(&bearer(&k.secret)), None).await,
         Err(Error::KeyRevoked { .. })
     ));
 
     let mut short = spec(Role::Member, Limits::default());
     short.expires_at = Some(now_millis() + 150);
-    let e = t.create_key(&op(), "acme", short).await.unwrap();
-    assert!(t.authenticate(Some(&bearer(&e.secret)), None).await.is_ok());
+    let e = t.admin().create_key(&op(), "acme", short).await.unwrap();
+    assert!(t
+        .authn()
+        .authenticate(Some(&bearer(&e.secret)), None)
+        .await
+        .is_ok());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(matches!(
-        t.authenticate(Some(&bearer(&e.secret)), None).await,
+        t.authn().authenticate(Some(&bearer(&e.secret)), None).await,
         Err(Error::KeyExpired { .. })
     ));
 
     // Failures are audited with the reason and the client address, never the key.
-    let entries = t.audit_entries(&op(), None, 0, 1000).await.unwrap();
+    let entries = t.admin().audit_entries(&op(), None, 0, 1000).await.unwrap();
     let failures: Vec<_> = entries
         .iter()
         .filter(|r| r.event.action == "auth.failure")
@@ -162,19 +171,24 @@ async fn another_process_changes_are_seen() {
     let server = open(dir.path(), settings()).await;
     let cli = open(dir.path(), settings()).await;
     let k = cli
+        .admin()
         .create_key(&op(), "default", spec(Role::Member, Limits::default()))
         .await
         .unwrap();
     // A key the server has never seen authenticates at once (looked up by its prefix).
     assert!(server
+        .authn()
         .authenticate(Some(&bearer(&k.secret)), None)
         .await
         .is_ok());
-    cli.revoke_key(&op(), &k.record.id).await.unwrap();
+    cli.admin().revoke_key(&op(), &k.record.id).await.unwrap();
     // Revoked by another process: refused after the next upkeep tick (one second).
     server.tick().await.unwrap();
     assert!(matches!(
-        server.authenticate(Some(&bearer(&k.secret)), None).await,
+        server
+            .authn()
+            .authenticate(Some(&bearer(&k.secret)), None)
+            .await,
         Err(Error::KeyRevoked { .. })
     ));
 }
@@ -183,7 +197,10 @@ async fn another_process_changes_are_seen() {
 async fn rate_limits_concurrency_and_headers() {
     let dir = tempfile::tempdir().unwrap();
     let t = open(dir.path(), settings()).await;
-    t.create_tenant(&op(), tenant("acme")).await.unwrap();
+    t.admin()
+        .create_tenant(&op(), tenant("acme"))
+        .await
+        .unwrap();
     let limits = Limits {
         requests_per_minute: Some(2),
         max_concurrent: Some(5),
@@ -191,6 +208,7 @@ async fn rate_limits_concurrency_and_headers() {
     };
     let (_, p) = signed_in(&t, &op(), "acme", spec(Role::Member, limits)).await;
     let a = t
+        .admission()
         .admit(&p, chat("m", 10, 10), || unreachable!())
         .await
         .unwrap();
@@ -198,10 +216,15 @@ async fn rate_limits_concurrency_and_headers() {
     assert_eq!(h["x-ratelimit-limit-requests"], "2");
     assert_eq!(h["x-ratelimit-remaining-requests"], "1");
     let _b = t
+        .admission()
         .admit(&p, chat("m", 10, 10), || unreachable!())
         .await
         .unwrap();
-    match t.admit(&p, chat("m", 10, 10), || unreachable!()).await {
+    match t
+        .admission()
+        .admit(&p, chat("m", 10, 10), || unreachable!())
+        .await
+    {
         Err(Error::RateLimited {
             retry_after,
             headers,
@@ -216,31 +239,36 @@ async fn rate_limits_concurrency_and_headers() {
     }
 
     // The tenant's concurrency limit covers all its keys.
-    t.update_tenant(
-        &op(),
-        "acme",
-        TenantPatch {
-            limits: Some(Limits {
-                max_concurrent: Some(1),
-                ..Limits::default()
-            }),
-            ..TenantPatch::default()
-        },
-    )
-    .await
-    .unwrap();
+    t.admin()
+        .update_tenant(
+            &op(),
+            "acme",
+            TenantPatch {
+                limits: Some(Limits {
+                    max_concurrent: Some(1),
+                    ..Limits::default()
+                }),
+                ..TenantPatch::default()
+            },
+        )
+        .await
+        .unwrap();
     let (_, p2) = signed_in(&t, &op(), "acme", spec(Role::Member, Limits::default())).await;
     drop((a, _b));
     let held = t
+        .admission()
         .admit(&p2, chat("m", 1, 1), || unreachable!())
         .await
         .unwrap();
     assert!(matches!(
-        t.admit(&p2, chat("m", 1, 1), || unreachable!()).await,
+        t.admission()
+            .admit(&p2, chat("m", 1, 1), || unreachable!())
+            .await,
         Err(Error::RateLimited { .. })
     ));
     held.finish(ok(1, 1));
     assert!(t
+        .admission()
         .admit(&p2, chat("m", 1, 1), || unreachable!())
         .await
         .is_ok());
@@ -260,7 +288,7 @@ async fn token_budgets_are_exhausted_and_reconciled() {
     let t = open(dir.path(), s).await;
     let mut acme = tenant("acme");
     acme.limits.tokens_per_day = Some(100);
-    t.create_tenant(&op(), acme).await.unwrap();
+    t.admin().create_tenant(&op(), acme).await.unwrap();
     let (_, p) = signed_in(
         &t,
         &op(),
@@ -275,23 +303,30 @@ async fn token_budgets_are_exhausted_and_reconciled() {
     )
     .await;
     // Estimated 60, used 70: the budget counts what was used.
-    t.admit(&p, chat("m", 30, 30), || unreachable!())
+    t.admission()
+        .admit(&p, chat("m", 30, 30), || unreachable!())
         .await
         .unwrap()
         .finish(ok(50, 20));
-    assert_eq!(t.spent("tenant:acme").0, 70);
+    assert_eq!(t.admission().spent("tenant:acme").0, 70);
     // A refused or abandoned request costs nothing.
     drop(
-        t.admit(&p, chat("m", 500, 500), || unreachable!())
+        t.admission()
+            .admit(&p, chat("m", 500, 500), || unreachable!())
             .await
             .unwrap(),
     );
-    assert_eq!(t.spent("tenant:acme").0, 70);
-    t.admit(&p, chat("m", 10, 10), || unreachable!())
+    assert_eq!(t.admission().spent("tenant:acme").0, 70);
+    t.admission()
+        .admit(&p, chat("m", 10, 10), || unreachable!())
         .await
         .unwrap()
         .finish(ok(20, 20));
-    match t.admit(&p, chat("m", 1, 1), || unreachable!()).await {
+    match t
+        .admission()
+        .admit(&p, chat("m", 1, 1), || unreachable!())
+        .await
+    {
         Err(Error::BudgetExceeded {
             message,
             retry_after,
@@ -309,7 +344,7 @@ async fn token_budgets_are_exhausted_and_reconciled() {
     // 20·1000 + 10·2000 = 40,000 micro-units = 0.04; a second call crosses 0.05.
     let mut other = tenant("globex");
     other.limits = Limits::default();
-    t.create_tenant(&op(), other).await.unwrap();
+    t.admin().create_tenant(&op(), other).await.unwrap();
     let (_, p2) = signed_in(
         &t,
         &op(),
@@ -324,17 +359,20 @@ async fn token_budgets_are_exhausted_and_reconciled() {
     )
     .await;
     for _ in 0..2 {
-        t.admit(&p2, chat("priced", 20, 10), || unreachable!())
+        t.admission()
+            .admit(&p2, chat("priced", 20, 10), || unreachable!())
             .await
             .unwrap()
             .finish(ok(20, 10));
     }
     assert!(matches!(
-        t.admit(&p2, chat("priced", 1, 1), || unreachable!()).await,
+        t.admission()
+            .admit(&p2, chat("priced", 1, 1), || unreachable!())
+            .await,
         Err(Error::BudgetExceeded { .. })
     ));
     // Usage reports hold what was recorded.
-    let rows = t.usage(&op(), "globex", 0).await.unwrap();
+    let rows = t.admin().usage(&op(), "globex", 0).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(
         (rows[0].requests, rows[0].prompt_tokens, rows[0].cost_micros),
@@ -348,20 +386,25 @@ async fn models_outside_the_tenant_allow_list_are_refused() {
     let t = open(dir.path(), settings()).await;
     let mut acme = tenant("acme");
     acme.models = vec!["small".into()];
-    t.create_tenant(&op(), acme).await.unwrap();
+    t.admin().create_tenant(&op(), acme).await.unwrap();
     let (_, p) = signed_in(&t, &op(), "acme", spec(Role::Member, Limits::default())).await;
     assert!(t
+        .admission()
         .admit(&p, chat("small", 1, 1), || unreachable!())
         .await
         .is_ok());
     assert!(matches!(
-        t.admit(&p, chat("large", 1, 1), || unreachable!()).await,
+        t.admission()
+            .admit(&p, chat("large", 1, 1), || unreachable!())
+            .await,
         Err(Error::ModelNotAllowed(_))
     ));
     // A viewer may not call models at all.
     let (_, pv) = signed_in(&t, &op(), "acme", spec(Role::Viewer, Limits::default())).await;
     assert!(matches!(
-        t.admit(&pv, chat("small", 1, 1), || unreachable!()).await,
+        t.admission()
+            .admit(&pv, chat("small", 1, 1), || unreachable!())
+            .await,
         Err(Error::Forbidden(_))
     ));
 }
@@ -369,18 +412,21 @@ async fn models_outside_the_tenant_allow_list_are_refused() {
 async fn logging_tenant(t: &Arc<Tenancy>) -> Principal {
     let mut acme = tenant("acme");
     acme.log_inference = true;
-    t.create_tenant(&op(), acme).await.unwrap();
+    t.admin().create_tenant(&op(), acme).await.unwrap();
     let k = t
+        .admin()
         .create_key(&op(), "acme", spec(Role::Member, Limits::default()))
         .await
         .unwrap();
-    t.authenticate(Some(&bearer(&k.secret)), None)
+    t.authn()
+        .authenticate(Some(&bearer(&k.secret)), None)
         .await
         .unwrap()
 }
 
 async fn served(t: &Arc<Tenancy>, p: &Principal, subject: &str, prompt: &str, answer: &str) {
     let mut lease = t
+        .admission()
         .admit(p, chat("m", 5, 5), || capture(subject, prompt))
         .await
         .unwrap();
@@ -407,7 +453,11 @@ async fn the_inference_log_is_encrypted_and_erasure_leaves_nothing() {
     t.flush().await.unwrap();
 
     // Readable through the service, not in the file.
-    let rows = t.inference_log(&op(), "acme", 10, None).await.unwrap();
+    let rows = t
+        .admin()
+        .inference_log(&op(), "acme", 10, None)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 3);
     assert!(rows
         .iter()
@@ -426,6 +476,7 @@ async fn the_inference_log_is_encrypted_and_erasure_leaves_nothing() {
     }
 
     let export = t
+        .admin()
         .export_subject(&op(), "alice@example.com", None)
         .await
         .unwrap();
@@ -449,17 +500,20 @@ async fn the_inference_log_is_encrypted_and_erasure_leaves_nothing() {
     assert_eq!(alice_rows.len(), 2);
 
     let n = t
+        .admin()
         .erase_subject(&op(), "alice@example.com", None)
         .await
         .unwrap();
     assert_eq!(n, 2);
     let export = t
+        .admin()
         .export_subject(&op(), "alice@example.com", None)
         .await
         .unwrap();
     assert!(export["inference_log"].as_array().unwrap().is_empty());
     assert_eq!(
-        t.inference_log(&op(), "acme", 10, None)
+        t.admin()
+            .inference_log(&op(), "acme", 10, None)
             .await
             .unwrap()
             .len(),
@@ -487,7 +541,7 @@ async fn the_inference_log_is_encrypted_and_erasure_leaves_nothing() {
     );
     // The erasure is audited by a short keyed hash, not the subject id.
     let t = open(dir.path(), settings()).await;
-    let entries = t.audit_entries(&op(), None, 0, 1000).await.unwrap();
+    let entries = t.admin().audit_entries(&op(), None, 0, 1000).await.unwrap();
     let erase = entries
         .iter()
         .find(|e| e.event.action == "subject.erase")
@@ -504,9 +558,10 @@ async fn restart_keeps_all_state_and_master_keys_rotate() {
         let p = logging_tenant(&t).await;
         let mut u = tenant("globex");
         u.limits.tokens_per_day = Some(1000);
-        t.create_tenant(&op(), u).await.unwrap();
+        t.admin().create_tenant(&op(), u).await.unwrap();
         let (k, pg) = signed_in(&t, &op(), "globex", spec(Role::Admin, Limits::default())).await;
-        t.admit(&pg, chat("m", 100, 100), || unreachable!())
+        t.admission()
+            .admit(&pg, chat("m", 100, 100), || unreachable!())
             .await
             .unwrap()
             .finish(ok(300, 100));
@@ -518,13 +573,18 @@ async fn restart_keeps_all_state_and_master_keys_rotate() {
     let entries_before;
     {
         let t = open(dir.path(), settings()).await;
-        let p = t.authenticate(Some(&bearer(&secret)), None).await.unwrap();
+        let p = t
+            .authn()
+            .authenticate(Some(&bearer(&secret)), None)
+            .await
+            .unwrap();
         assert_eq!(
             (p.tenant.as_str(), p.role, p.display.as_str()),
             ("globex", Role::Admin, prefix.as_str())
         );
         assert_eq!(
-            t.tenant(&op(), "globex")
+            t.admin()
+                .tenant(&op(), "globex")
                 .await
                 .unwrap()
                 .limits
@@ -532,17 +592,21 @@ async fn restart_keeps_all_state_and_master_keys_rotate() {
             Some(1000)
         );
         // Budgets continue from what was spent.
-        assert_eq!(t.spent("tenant:globex").0, 400);
-        let rows = t.inference_log(&op(), "acme", 10, None).await.unwrap();
+        assert_eq!(t.admission().spent("tenant:globex").0, 400);
+        let rows = t
+            .admin()
+            .inference_log(&op(), "acme", 10, None)
+            .await
+            .unwrap();
         assert_eq!(
             rows[0].content["request"]["messages"][0]["content"],
             "PROMPT-OF-CAROL"
         );
-        let report = t.audit_verify(&op(), &[]).await.unwrap();
+        let report = t.admin().audit_verify(&op(), &[]).await.unwrap();
         assert!(report.ok(), "{:?}", report.findings);
         assert!(report.anchors >= 1);
         entries_before = report.entries;
-        let keys = t.keys(&op(), Some("globex")).await.unwrap();
+        let keys = t.admin().keys(&op(), Some("globex")).await.unwrap();
         assert!(keys[0].last_used_at.is_some());
     }
     // Rotate the master key: the new one current, the old one previous.
@@ -551,12 +615,16 @@ async fn restart_keeps_all_state_and_master_keys_rotate() {
     rotated.previous_master_keys = vec![[7; 32]];
     {
         let t = open(dir.path(), rotated.clone()).await;
-        let rows = t.inference_log(&op(), "acme", 10, None).await.unwrap();
+        let rows = t
+            .admin()
+            .inference_log(&op(), "acme", 10, None)
+            .await
+            .unwrap();
         assert_eq!(
             rows[0].content["request"]["messages"][0]["content"],
             "PROMPT-OF-CAROL"
         );
-        let report = t.audit_verify(&op(), &[]).await.unwrap();
+        let report = t.admin().audit_verify(&op(), &[]).await.unwrap();
         assert!(report.ok(), "{:?}", report.findings);
         assert!(report.entries > entries_before, "the re-wrap is audited");
     }
@@ -566,7 +634,8 @@ async fn restart_keeps_all_state_and_master_keys_rotate() {
     {
         let t = open(dir.path(), only_new).await;
         assert_eq!(
-            t.inference_log(&op(), "acme", 10, None)
+            t.admin()
+                .inference_log(&op(), "acme", 10, None)
                 .await
                 .unwrap()
                 .len(),
@@ -593,12 +662,13 @@ async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
     let dir = tempfile::tempdir().unwrap();
     let t = open(dir.path(), settings()).await;
     for i in 0..8 {
-        t.create_tenant(&op(), tenant(&format!("t{i}")))
+        t.admin()
+            .create_tenant(&op(), tenant(&format!("t{i}")))
             .await
             .unwrap();
     }
     t.anchor(true).await.unwrap();
-    let report = t.audit_verify(&op(), &[]).await.unwrap();
+    let report = t.admin().audit_verify(&op(), &[]).await.unwrap();
     assert!(report.ok(), "{:?}", report.findings);
     let n = report.last_seq;
     assert!(n >= 10);
@@ -608,20 +678,20 @@ async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
         dir.path(),
         "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 4",
     );
-    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
+    let f = t.admin().audit_verify(&op(), &[]).await.unwrap().findings;
     assert_eq!(f, vec![Finding::Modified { seq: 4 }]);
     tamper(
         dir.path(),
         "UPDATE audit_log SET actor = 'cli:test' WHERE seq = 4",
     );
-    assert!(t.audit_verify(&op(), &[]).await.unwrap().ok());
+    assert!(t.admin().audit_verify(&op(), &[]).await.unwrap().ok());
 
     // Reordered: two entries swap positions.
     tamper(
         dir.path(),
         "UPDATE audit_log SET seq = -1 WHERE seq = 6; UPDATE audit_log SET seq = 6 WHERE seq = 7; UPDATE audit_log SET seq = 7 WHERE seq = -1;",
     );
-    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
+    let f = t.admin().audit_verify(&op(), &[]).await.unwrap().findings;
     assert!(
         f.iter().any(|x| matches!(
             x,
@@ -636,11 +706,11 @@ async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
         dir.path(),
         "UPDATE audit_log SET seq = -1 WHERE seq = 6; UPDATE audit_log SET seq = 6 WHERE seq = 7; UPDATE audit_log SET seq = 7 WHERE seq = -1;",
     );
-    assert!(t.audit_verify(&op(), &[]).await.unwrap().ok());
+    assert!(t.admin().audit_verify(&op(), &[]).await.unwrap().ok());
 
     // Deleted: one entry from the middle, then the end of the log.
     tamper(dir.path(), "DELETE FROM audit_log WHERE seq = 5");
-    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
+    let f = t.admin().audit_verify(&op(), &[]).await.unwrap().findings;
     assert_eq!(
         f,
         vec![Finding::Deleted {
@@ -652,7 +722,7 @@ async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
         dir.path(),
         &format!("DELETE FROM audit_log WHERE seq >= {}", n - 1),
     );
-    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
+    let f = t.admin().audit_verify(&op(), &[]).await.unwrap().findings;
     assert!(
         f.contains(&Finding::Truncated {
             last_seq: n - 2,
@@ -666,7 +736,7 @@ async fn audit_verification_catches_modified_deleted_and_reordered_entries() {
         dir.path(),
         "UPDATE audit_anchors SET signature = zeroblob(32)",
     );
-    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
+    let f = t.admin().audit_verify(&op(), &[]).await.unwrap().findings;
     assert!(f.contains(&Finding::BadSignature { seq: n }), "{f:?}");
 }
 
@@ -675,31 +745,35 @@ async fn retention_removes_old_rows_only() {
     let dir = tempfile::tempdir().unwrap();
     let t = open(dir.path(), settings()).await;
     let p = logging_tenant(&t).await;
-    t.update_tenant(
-        &op(),
-        "acme",
-        TenantPatch {
-            retention_days: Some(Some(2)),
-            ..TenantPatch::default()
-        },
-    )
-    .await
-    .unwrap();
+    t.admin()
+        .update_tenant(
+            &op(),
+            "acme",
+            TenantPatch {
+                retention_days: Some(Some(2)),
+                ..TenantPatch::default()
+            },
+        )
+        .await
+        .unwrap();
     served(&t, &p, "dave", "x", "y").await;
     t.flush().await.unwrap();
     assert_eq!(
-        t.enforce_retention(now_millis() + 86_400_000)
+        t.admin()
+            .enforce_retention(now_millis() + 86_400_000)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        t.enforce_retention(now_millis() + 3 * 86_400_000)
+        t.admin()
+            .enforce_retention(now_millis() + 3 * 86_400_000)
             .await
             .unwrap(),
         1
     );
     assert!(t
+        .admin()
         .inference_log(&op(), "acme", 10, None)
         .await
         .unwrap()
@@ -713,21 +787,25 @@ async fn bootstrap_admin_key_only_on_first_start() {
     let mut s = settings();
     s.bootstrap_admin_key = Some(admin.clone());
     let t = open(dir.path(), s.clone()).await;
-    let p = t.authenticate(Some(&bearer(&admin)), None).await.unwrap();
+    let p = t
+        .authn()
+        .authenticate(Some(&bearer(&admin)), None)
+        .await
+        .unwrap();
     assert!(p.is_platform_admin());
     // Revoked, it stays revoked across restarts, and another bootstrap key is not added.
-    let keys = t.keys(&p, Some("platform")).await.unwrap();
-    t.revoke_key(&p, &keys[0].id).await.unwrap();
+    let keys = t.admin().keys(&p, Some("platform")).await.unwrap();
+    t.admin().revoke_key(&p, &keys[0].id).await.unwrap();
     drop(t);
     let other = atalaya_tenancy::keys::generate().secret;
     s.bootstrap_admin_key = Some(other.clone());
     let t = open(dir.path(), s).await;
     assert!(matches!(
-        t.authenticate(Some(&bearer(&admin)), None).await,
+        t.authn().authenticate(Some(&bearer(&admin)), None).await,
         Err(Error::KeyRevoked { .. })
     ));
     assert!(matches!(
-        t.authenticate(Some(&bearer(&other)), None).await,
+        t.authn().authenticate(Some(&bearer(&other)), None).await,
         Err(Error::InvalidKey)
     ));
 }
@@ -739,9 +817,9 @@ async fn a_deleted_tenant_id_is_never_reused() {
     let p = logging_tenant(&t).await;
     served(&t, &p, "erin", "PROMPT", "ANSWER").await;
     // The row is still queued when the tenant is deleted: it goes with the tenant.
-    t.delete_tenant(&op(), "acme").await.unwrap();
+    t.admin().delete_tenant(&op(), "acme").await.unwrap();
     assert!(matches!(
-        t.create_tenant(&op(), tenant("acme")).await,
+        t.admin().create_tenant(&op(), tenant("acme")).await,
         Err(Error::Store(atalaya_store::Error::Conflict(_)))
     ));
     t.flush().await.unwrap();
@@ -753,7 +831,7 @@ async fn a_deleted_tenant_id_is_never_reused() {
         .is_empty());
     // Built-in tenants cannot be deleted.
     assert!(matches!(
-        t.delete_tenant(&op(), "default").await,
+        t.admin().delete_tenant(&op(), "default").await,
         Err(Error::Conflict(_))
     ));
 }
@@ -764,10 +842,16 @@ async fn failed_authentications_are_audited_within_bounds() {
     let t = open(dir.path(), settings()).await;
     for i in 0..50 {
         let key = format!("atl_Zz{i:06}{}", "q".repeat(40));
-        let _ = t.authenticate(Some(&bearer(&key)), Some("10.9.9.9")).await;
+        let _ = t
+            .authn()
+            .authenticate(Some(&bearer(&key)), Some("10.9.9.9"))
+            .await;
     }
-    let _ = t.authenticate(Some("bearer nope"), Some("10.1.1.1")).await;
-    let entries = t.audit_entries(&op(), None, 0, 1000).await.unwrap();
+    let _ = t
+        .authn()
+        .authenticate(Some("bearer nope"), Some("10.1.1.1"))
+        .await;
+    let entries = t.admin().audit_entries(&op(), None, 0, 1000).await.unwrap();
     let from = |ip: &str, action: &str| {
         entries
             .iter()
@@ -800,7 +884,8 @@ async fn anchored_log(dir: &Path) -> (Arc<Tenancy>, std::path::PathBuf) {
     )
     .await;
     for i in 0..6 {
-        t.create_tenant(&op(), tenant(&format!("t{i}")))
+        t.admin()
+            .create_tenant(&op(), tenant(&format!("t{i}")))
             .await
             .unwrap();
         t.flush().await.unwrap();
@@ -826,7 +911,7 @@ async fn audit_verification_catches_attacks_on_the_anchors() {
     let (t, sink) = anchored_log(dir.path()).await;
     let copies = exported(&sink);
     assert!(copies.len() >= 6, "{copies:?}");
-    let r = t.audit_verify(&op(), &copies).await.unwrap();
+    let r = t.admin().audit_verify(&op(), &copies).await.unwrap();
     assert!(r.ok(), "{:?}", r.findings);
 
     // One anchor removed from the middle: the next one's link breaks.
@@ -836,7 +921,7 @@ async fn audit_verification_catches_attacks_on_the_anchors() {
         dir.path(),
         &format!("DELETE FROM audit_anchors WHERE seq = {middle}"),
     );
-    let f = t.audit_verify(&op(), &[]).await.unwrap().findings;
+    let f = t.admin().audit_verify(&op(), &[]).await.unwrap().findings;
     assert_eq!(f, vec![Finding::AnchorChainBroken { seq: after }]);
 
     // The end cut together with the anchors above the cut: consistent in the database, but
@@ -851,8 +936,13 @@ async fn audit_verification_catches_attacks_on_the_anchors() {
             "DELETE FROM audit_log WHERE seq > {cut}; DELETE FROM audit_anchors WHERE seq > {cut};"
         ),
     );
-    assert!(t.audit_verify(&op(), &[]).await.unwrap().ok());
-    let f = t.audit_verify(&op(), &copies).await.unwrap().findings;
+    assert!(t.admin().audit_verify(&op(), &[]).await.unwrap().ok());
+    let f = t
+        .admin()
+        .audit_verify(&op(), &copies)
+        .await
+        .unwrap()
+        .findings;
     assert!(
         f.contains(&Finding::ExportedAnchorMissing { seq: copies[3].seq }),
         "{f:?}"
@@ -900,7 +990,7 @@ async fn audit_verification_catches_attacks_on_the_anchors() {
         prev = hash;
     }
     conn.execute("DELETE FROM audit_anchors", []).unwrap();
-    let r = t.audit_verify(&op(), &[]).await.unwrap();
+    let r = t.admin().audit_verify(&op(), &[]).await.unwrap();
     assert!(
         matches!(
             r.findings.as_slice(),
@@ -920,15 +1010,19 @@ async fn failed_authentications_from_many_addresses_are_bounded_globally() {
     let t = open(dir.path(), settings()).await;
     for i in 0..3000u32 {
         let ip = format!("2001:db8:{:x}:{:x}::1", i / 7, i % 7 + 1);
-        let _ = t.authenticate(Some("Bearer nope"), Some(&ip)).await;
+        let _ = t.authn().authenticate(Some("Bearer nope"), Some(&ip)).await;
     }
     // One /64, many hosts: one client.
     for i in 0..50u32 {
         let ip = format!("2001:db8:ffff:1::{:x}", i + 1);
-        let _ = t.authenticate(Some("Bearer nope"), Some(&ip)).await;
+        let _ = t.authn().authenticate(Some("Bearer nope"), Some(&ip)).await;
     }
     t.flush().await.unwrap();
-    let entries = t.audit_entries(&op(), None, 0, 10_000).await.unwrap();
+    let entries = t
+        .admin()
+        .audit_entries(&op(), None, 0, 10_000)
+        .await
+        .unwrap();
     let itemised = entries
         .iter()
         .filter(|e| e.event.action == "auth.failure")

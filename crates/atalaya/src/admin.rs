@@ -106,13 +106,13 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
                     limits: limits(&l),
                     expires_at: expires_in_days.map(days_from_now),
                 };
-                let k = t.create_key(&who, &tenant, spec).await?;
+                let k = t.admin().create_key(&who, &tenant, spec).await?;
                 settle(&t).await?;
                 print(&key_to_wire(k.record, Some(k.secret)))
             }
             KeysCommand::List { tenant, store } => {
                 let t = open(&store).await?;
-                let keys = t.keys(&who, tenant.as_deref()).await?;
+                let keys = t.admin().keys(&who, tenant.as_deref()).await?;
                 print(
                     &keys
                         .into_iter()
@@ -122,7 +122,7 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             }
             KeysCommand::Revoke { id, store } => {
                 let t = open(&store).await?;
-                let k = t.revoke_key(&who, &id).await?;
+                let k = t.admin().revoke_key(&who, &id).await?;
                 settle(&t).await?;
                 print(&key_to_wire(k, None))
             }
@@ -132,7 +132,7 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
                 store,
             } => {
                 let t = open(&store).await?;
-                let k = t.rotate_key(&who, &id, grace_seconds).await?;
+                let k = t.admin().rotate_key(&who, &id, grace_seconds).await?;
                 settle(&t).await?;
                 print(&key_to_wire(k.record, Some(k.secret)))
             }
@@ -159,6 +159,7 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
             } => {
                 let t = open(&store).await?;
                 let created = t
+                    .admin()
                     .create_tenant(
                         &who,
                         NewTenant {
@@ -177,15 +178,15 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
             }
             TenantsCommand::List { store } => {
                 let t = open(&store).await?;
-                let all = t.tenants(&who).await?;
+                let all = t.admin().tenants(&who).await?;
                 print(&all.into_iter().map(tenant_to_wire).collect::<Vec<_>>())
             }
             TenantsCommand::Show { id, store } => {
                 let t = open(&store).await?;
-                let tenant = t.tenant(&who, &id).await?;
+                let tenant = t.admin().tenant(&who, &id).await?;
                 let mut v = serde_json::to_value(tenant_to_wire(tenant))?;
                 let (day_tokens, day_cost, month_tokens, month_cost) =
-                    t.spent(&format!("tenant:{id}"));
+                    t.admission().spent(&format!("tenant:{id}"));
                 v["spent"] = serde_json::json!({
                     "today": {"tokens": day_tokens, "cost": day_cost as f64 / 1e6},
                     "this_month": {"tokens": month_tokens, "cost": month_cost as f64 / 1e6},
@@ -212,7 +213,7 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
                     retention_days: retention_days.map(Some),
                     guard_policy: guard_policy.map(|g| (g != "route").then_some(g)),
                 };
-                let updated = t.update_tenant(&who, &id, patch).await?;
+                let updated = t.admin().update_tenant(&who, &id, patch).await?;
                 settle(&t).await?;
                 print(&tenant_to_wire(updated))
             }
@@ -262,7 +263,7 @@ pub fn audit(cmd: AuditCommand) -> anyhow::Result<bool> {
                     }
                     None => Vec::new(),
                 };
-                let report = t.audit_verify(&who, &exported).await?;
+                let report = t.admin().audit_verify(&who, &exported).await?;
                 let mut out = std::io::stdout().lock();
                 if json {
                     writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -296,7 +297,7 @@ pub fn audit(cmd: AuditCommand) -> anyhow::Result<bool> {
                     )),
                     None => Box::new(std::io::BufWriter::new(std::io::stdout())),
                 };
-                let n = t.audit_export(&who, sink).await?;
+                let n = t.admin().audit_export(&who, sink).await?;
                 if output.is_some() {
                     writeln!(std::io::stderr(), "{n} entries exported")?;
                 }
@@ -335,7 +336,7 @@ pub fn encryption(cmd: EncryptionCommand) -> anyhow::Result<()> {
         match cmd {
             EncryptionCommand::Rotate { store } => {
                 let t = open(&store).await?;
-                let (rewrapped, new_key) = t.rotate_encryption(&who).await?;
+                let (rewrapped, new_key) = t.admin().rotate_encryption(&who).await?;
                 settle(&t).await?;
                 print(
                     &serde_json::json!({"rewrapped_data_keys": rewrapped, "new_data_key": new_key}),

@@ -44,6 +44,7 @@ pub async fn create_tenant(
     let t = state
         .svc
         .tenancy
+        .admin()
         .create_tenant(
             &p,
             NewTenant {
@@ -64,7 +65,7 @@ pub async fn list_tenants(
     State(state): State<Arc<AppState>>,
     AdminCaller(p): AdminCaller,
 ) -> Result<Json<List<TenantObject>>, ApiError> {
-    let all = state.svc.tenancy.tenants(&p).await?;
+    let all = state.svc.tenancy.admin().tenants(&p).await?;
     Ok(Json(List::new(
         all.into_iter().map(tenant_to_wire).collect(),
     )))
@@ -75,7 +76,7 @@ pub async fn get_tenant(
     AdminCaller(p): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<TenantObject>, ApiError> {
-    let t = state.svc.tenancy.tenant(&p, &id).await?;
+    let t = state.svc.tenancy.admin().tenant(&p, &id).await?;
     Ok(Json(tenant_to_wire(t)))
 }
 
@@ -93,7 +94,12 @@ pub async fn update_tenant(
         retention_days: req.retention_days,
         guard_policy: req.guard_policy,
     };
-    let t = state.svc.tenancy.update_tenant(&p, &id, patch).await?;
+    let t = state
+        .svc
+        .tenancy
+        .admin()
+        .update_tenant(&p, &id, patch)
+        .await?;
     Ok(Json(tenant_to_wire(t)))
 }
 
@@ -121,7 +127,12 @@ pub async fn create_key(
         limits: limits_from_wire(req.limits),
         expires_at: req.expires_at.map(|s| s.saturating_mul(1000)),
     };
-    let k = state.svc.tenancy.create_key(&p, &tenant, spec).await?;
+    let k = state
+        .svc
+        .tenancy
+        .admin()
+        .create_key(&p, &tenant, spec)
+        .await?;
     Ok(created(key_to_wire(k.record, Some(k.secret))))
 }
 
@@ -130,7 +141,7 @@ pub async fn list_keys(
     AdminCaller(p): AdminCaller,
     Path(tenant): Path<String>,
 ) -> Result<Json<List<KeyObject>>, ApiError> {
-    let keys = state.svc.tenancy.keys(&p, Some(&tenant)).await?;
+    let keys = state.svc.tenancy.admin().keys(&p, Some(&tenant)).await?;
     Ok(Json(List::new(
         keys.into_iter().map(|k| key_to_wire(k, None)).collect(),
     )))
@@ -141,7 +152,7 @@ pub async fn get_key(
     AdminCaller(p): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<KeyObject>, ApiError> {
-    let k = state.svc.tenancy.key(&p, &id).await?;
+    let k = state.svc.tenancy.admin().key(&p, &id).await?;
     Ok(Json(key_to_wire(k, None)))
 }
 
@@ -157,7 +168,12 @@ pub async fn update_key(
         expires_at: req.expires_at.map(|e| e.map(|s| s.saturating_mul(1000))),
         revoked_at: None,
     };
-    let k = state.svc.tenancy.update_key(&p, &id, update).await?;
+    let k = state
+        .svc
+        .tenancy
+        .admin()
+        .update_key(&p, &id, update)
+        .await?;
     Ok(Json(key_to_wire(k, None)))
 }
 
@@ -166,7 +182,7 @@ pub async fn revoke_key(
     AdminCaller(p): AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<KeyObject>, ApiError> {
-    let k = state.svc.tenancy.revoke_key(&p, &id).await?;
+    let k = state.svc.tenancy.admin().revoke_key(&p, &id).await?;
     Ok(Json(key_to_wire(k, None)))
 }
 
@@ -183,7 +199,7 @@ pub async fn rotate_key(
         check_depth(&body, state.max_json_depth)?;
         parse_json::<RotateKeyRequest>(&body)?.grace_seconds
     };
-    let k = state.svc.tenancy.rotate_key(&p, &id, grace).await?;
+    let k = state.svc.tenancy.admin().rotate_key(&p, &id, grace).await?;
     Ok(created(key_to_wire(k.record, Some(k.secret))))
 }
 
@@ -231,7 +247,7 @@ pub async fn usage(
             Error::invalid(format!("'{s}' is not a date like 2026-12-01"), Some("from"))
         })?,
     };
-    let rows = state.svc.tenancy.usage(&p, &tenant, from).await?;
+    let rows = state.svc.tenancy.admin().usage(&p, &tenant, from).await?;
     let mut report = UsageReport {
         object: "usage_report",
         tenant,
@@ -282,6 +298,7 @@ pub async fn audit(
     let rows = state
         .svc
         .tenancy
+        .admin()
         .audit_entries(&p, tenant.as_deref(), q.after, q.limit.unwrap_or(100))
         .await?;
     Ok(Json(List::new(
@@ -293,7 +310,7 @@ pub async fn audit_verify(
     State(state): State<Arc<AppState>>,
     AdminCaller(p): AdminCaller,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let report = state.svc.tenancy.audit_verify(&p, &[]).await?;
+    let report = state.svc.tenancy.admin().audit_verify(&p, &[]).await?;
     let messages: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
     Ok(Json(serde_json::json!({
         "ok": report.ok(),
@@ -323,6 +340,7 @@ pub async fn inference_log(
     let rows = state
         .svc
         .tenancy
+        .admin()
         .inference_log(&p, &tenant, q.limit.unwrap_or(50), q.before)
         .await?;
     Ok(Json(List::new(rows)))
