@@ -20,3 +20,19 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A classifier error as the platform's API error: a bad name is the caller's, anything else
+/// the store's.
+impl From<Error> for atalaya_core::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Param(m) => {
+                let param = m
+                    .starts_with("invalid classifier name")
+                    .then_some("classifier");
+                atalaya_core::Error::invalid(m, param)
+            }
+            other => atalaya_core::Error::Internal(format!("classifier store: {other}")),
+        }
+    }
+}

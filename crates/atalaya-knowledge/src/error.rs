@@ -81,3 +81,24 @@ impl Error {
         }
     }
 }
+
+/// A knowledge-base error as the platform's API error (its status and stable code).
+impl From<Error> for atalaya_core::Error {
+    fn from(e: Error) -> Self {
+        use atalaya_core::Error as E;
+        match e {
+            Error::Unsupported(_) => E::UnsupportedMediaType(e.to_string()),
+            Error::Parse { .. } | Error::Limit { .. } | Error::Empty { .. } | Error::Invalid(_) => {
+                E::invalid(e.to_string(), None)
+            }
+            Error::NotFound(what) => E::NotFound(what),
+            Error::Conflict(m) => E::Conflict(m),
+            Error::Embedding(detail) => E::Upstream {
+                target: "embedding model".into(),
+                detail,
+            },
+            Error::Store(_) | Error::Index(_) => E::Internal(e.to_string()),
+            Error::Full(_) => E::StorageFull(e.to_string()),
+        }
+    }
+}

@@ -84,3 +84,27 @@ impl PipelineError {
         }
     }
 }
+
+/// A pipeline error as the platform's API error (its status and stable code).
+impl From<PipelineError> for atalaya_core::Error {
+    fn from(e: PipelineError) -> Self {
+        use atalaya_core::Error;
+        match e {
+            PipelineError::NotFound(id) => Error::NotFound(format!("ticket '{id}'")),
+            PipelineError::Invalid { message, param } => Error::invalid(message, param),
+            PipelineError::Spec(m) => Error::ConfigSource(m),
+            PipelineError::Store(m) => Error::Internal(format!("ticket store: {m}")),
+            PipelineError::Full(m) => Error::StorageFull(format!("ticket store: {m}")),
+            PipelineError::Unavailable(m) => Error::Unavailable(m),
+            PipelineError::Internal(m) => Error::Internal(m),
+            PipelineError::Upstream { target, detail } => Error::Upstream { target, detail },
+            PipelineError::Timeout { target, detail } => Error::UpstreamTimeout { target, detail },
+            PipelineError::Denied(m) => Error::PermissionDenied(m),
+            PipelineError::Guardrail(message) => Error::Guardrail {
+                detector: "pipeline_guard".into(),
+                message,
+                param: None,
+            },
+        }
+    }
+}

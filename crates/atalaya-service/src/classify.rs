@@ -28,19 +28,6 @@ pub struct ClassifyService {
     embedders: HashMap<String, Arc<EngineEmbedder>>,
 }
 
-/// A classifier store's error as the API's.
-pub fn classify_error(e: atalaya_classify::Error) -> Error {
-    match e {
-        atalaya_classify::Error::Param(m) => {
-            let param = m
-                .starts_with("invalid classifier name")
-                .then_some("classifier");
-            Error::invalid(m, param)
-        }
-        other => Error::Internal(format!("classifier store: {other}")),
-    }
-}
-
 impl ClassifyService {
     pub fn new(
         store: Arc<dyn ClassifierStore>,
@@ -63,7 +50,7 @@ impl ClassifyService {
         self.store
             .delete_tenant(tenant)
             .await
-            .map_err(classify_error)
+            .map_err(atalaya_core::Error::from)
     }
 
     /// The tenant's classifier, loaded again when its version changed.
@@ -72,8 +59,7 @@ impl ClassifyService {
         let version = self
             .store
             .version(tenant, name)
-            .await
-            .map_err(classify_error)?
+            .await?
             .ok_or_else(missing)?;
         let key = (tenant.to_owned(), name.to_owned());
         if let Some((at, c)) = self.cache().get(&key) {

@@ -28,7 +28,6 @@ use atalaya_knowledge::{
 use atalaya_knowledge::rag::{self, Unsupported};
 
 use crate::context::RequestContext;
-use crate::error::knowledge_error;
 
 /// The language of a question, among those the knowledge base analyses (en, es, pt), when
 /// the text tells it: `None` for a text too short or too mixed to say.
@@ -438,7 +437,7 @@ impl KnowledgeService {
         let kb = match self.opened.lock().ok().and_then(|o| o.clone()) {
             Some(kb) => Some(kb),
             // Opening reads the store and its index files: off the async threads.
-            None => blocking(move || svc.kb(create).map_err(knowledge_error)).await?,
+            None => blocking(move || svc.kb(create).map_err(atalaya_core::Error::from)).await?,
         };
         Ok(kb.map(Backend::local))
     }
@@ -471,7 +470,7 @@ impl KnowledgeService {
             .records
             .create_collection(tenant, new, e)
             .await
-            .map_err(knowledge_error)
+            .map_err(atalaya_core::Error::from)
     }
 
     pub async fn collections(
@@ -481,7 +480,10 @@ impl KnowledgeService {
         let Some(b) = self.existing().await? else {
             return Ok(Vec::new());
         };
-        b.records.collections(tenant).await.map_err(knowledge_error)
+        b.records
+            .collections(tenant)
+            .await
+            .map_err(atalaya_core::Error::from)
     }
 
     async fn lookup(
@@ -490,11 +492,7 @@ impl KnowledgeService {
         name: &str,
     ) -> Result<(Backend, Collection), CoreError> {
         let b = self.existing().await?.ok_or_else(|| not_found(name))?;
-        let c = b
-            .records
-            .collection(tenant, name)
-            .await
-            .map_err(knowledge_error)?;
+        let c = b.records.collection(tenant, name).await?;
         Ok((b, c))
     }
 
@@ -507,7 +505,7 @@ impl KnowledgeService {
         b.records
             .collection_stats(tenant, name)
             .await
-            .map_err(knowledge_error)
+            .map_err(atalaya_core::Error::from)
     }
 
     pub async fn delete_collection(
@@ -519,7 +517,7 @@ impl KnowledgeService {
         b.records
             .delete_collection(tenant, name)
             .await
-            .map_err(knowledge_error)
+            .map_err(atalaya_core::Error::from)
     }
 
     /// Enqueues documents; returns the task once it is durably stored.
@@ -534,7 +532,7 @@ impl KnowledgeService {
         b.tasks
             .enqueue_ingest(&c, items)
             .await
-            .map_err(knowledge_error)
+            .map_err(atalaya_core::Error::from)
     }
 
     pub async fn documents(
@@ -543,7 +541,10 @@ impl KnowledgeService {
         name: &str,
     ) -> Result<Vec<DocumentInfo>, CoreError> {
         let (b, c) = self.lookup(tenant, name).await?;
-        b.records.documents(&c).await.map_err(knowledge_error)
+        b.records
+            .documents(&c)
+            .await
+            .map_err(atalaya_core::Error::from)
     }
 
     /// Enqueues the deletion of document `id` (after every ingestion enqueued before it).
@@ -554,7 +555,7 @@ impl KnowledgeService {
         id: i64,
     ) -> Result<Task, CoreError> {
         let (b, c) = self.lookup(tenant, name).await?;
-        let docs = b.records.documents(&c).await.map_err(knowledge_error)?;
+        let docs = b.records.documents(&c).await?;
         let doc = docs
             .into_iter()
             .find(|d| d.id == id)
@@ -562,7 +563,7 @@ impl KnowledgeService {
         b.tasks
             .enqueue_delete(&c, vec![doc.source])
             .await
-            .map_err(knowledge_error)
+            .map_err(atalaya_core::Error::from)
     }
 
     pub async fn task(self: &Arc<Self>, tenant: &str, id: i64) -> Result<Task, CoreError> {
@@ -570,7 +571,10 @@ impl KnowledgeService {
             .existing()
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("task {id}")))?;
-        b.tasks.task(tenant, id).await.map_err(knowledge_error)
+        b.tasks
+            .task(tenant, id)
+            .await
+            .map_err(atalaya_core::Error::from)
     }
 
     pub async fn tasks(
@@ -585,7 +589,7 @@ impl KnowledgeService {
         b.tasks
             .tasks(tenant, status, limit)
             .await
-            .map_err(knowledge_error)
+            .map_err(atalaya_core::Error::from)
     }
 
     pub async fn search(
@@ -613,7 +617,7 @@ impl KnowledgeService {
         b.records
             .search(&c, query, params, e)
             .await
-            .map_err(knowledge_error)
+            .map_err(atalaya_core::Error::from)
     }
 
     /// [`KnowledgeService::search`], then, with `rerank`, the candidates re-ordered by the

@@ -20,14 +20,12 @@
 //! - [`classify`]: tenants' trained classifiers.
 //! - [`outbound`]: which hosts a pipeline's `http` step may reach.
 //! - [`wire`]: wire ↔ domain conversion, for both transports.
-//! - [`error`]: library errors in the service's error type.
 
 pub mod answers;
 pub mod call;
 pub mod chat;
 pub mod classify;
 pub mod context;
-pub mod error;
 pub mod guard;
 pub mod inspect;
 pub mod knowledge;

@@ -245,8 +245,7 @@ impl PipelineService {
         if let Some(s) = t.as_ref() {
             return Ok(s.clone());
         }
-        let s: Arc<dyn TicketRecords> =
-            Arc::new(SqliteTickets::open(&self.data_dir).map_err(pipeline_error)?);
+        let s: Arc<dyn TicketRecords> = Arc::new(SqliteTickets::open(&self.data_dir)?);
         *t = Some(s.clone());
         Ok(s)
     }
@@ -301,7 +300,7 @@ impl From<Error> for StepFailure {
 
 impl From<PipelineError> for StepFailure {
     fn from(e: PipelineError) -> Self {
-        StepFailure(pipeline_error(e))
+        StepFailure(e.into())
     }
 }
 
@@ -669,27 +668,6 @@ impl Host for RunHost<'_> {
     }
 }
 
-/// A pipeline-crate error as the API's.
-pub fn pipeline_error(e: PipelineError) -> Error {
-    match e {
-        PipelineError::NotFound(id) => Error::NotFound(format!("ticket '{id}'")),
-        PipelineError::Invalid { message, param } => Error::invalid(message, param),
-        PipelineError::Spec(m) => Error::ConfigSource(m),
-        PipelineError::Store(m) => Error::Internal(format!("ticket store: {m}")),
-        PipelineError::Full(m) => Error::StorageFull(format!("ticket store: {m}")),
-        PipelineError::Unavailable(m) => Error::Unavailable(m),
-        PipelineError::Internal(m) => Error::Internal(m),
-        PipelineError::Upstream { target, detail } => Error::Upstream { target, detail },
-        PipelineError::Timeout { target, detail } => Error::UpstreamTimeout { target, detail },
-        PipelineError::Denied(m) => Error::PermissionDenied(m),
-        PipelineError::Guardrail(message) => Error::Guardrail {
-            detector: "pipeline_guard".into(),
-            message,
-            param: None,
-        },
-    }
-}
-
 /// The input of a run from a chat conversation: the last user message is the text.
 pub fn input_from_messages(messages: &[Value]) -> RunInput {
     let text_of = |m: &Value| -> String {
@@ -801,10 +779,7 @@ impl PipelineService {
         // The store first: a ticket is never triaged (and paid for) without a place to go.
         let store = self.tickets()?;
         let (ticket, outcome) = self.triage(ctx, t).await?;
-        store
-            .insert(ticket.clone(), data_subject)
-            .await
-            .map_err(pipeline_error)?;
+        store.insert(ticket.clone(), data_subject).await?;
         Ok((ticket, outcome))
     }
 }

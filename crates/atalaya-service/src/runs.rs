@@ -14,9 +14,7 @@ use serde_json::{json, Value};
 use crate::context::RequestContext;
 use crate::{
     call::{admit, estimate_tokens, record_streamed_answer, ChatReply, Facts},
-    pipeline::{
-        input_from_messages, pipeline_error, RunInput, RunOutcome, TicketInput, MODEL_PREFIX,
-    },
+    pipeline::{input_from_messages, RunInput, RunOutcome, TicketInput, MODEL_PREFIX},
     Services,
 };
 
@@ -316,7 +314,10 @@ pub async fn create_ticket(
 pub async fn ticket(svc: &Services, ctx: &RequestContext, id: String) -> Result<Ticket, Error> {
     let store = svc.pipelines.tickets()?;
     let tenant = ctx.principal.tenant.clone();
-    store.get(&tenant, &id).await.map_err(pipeline_error)
+    store
+        .get(&tenant, &id)
+        .await
+        .map_err(atalaya_core::Error::from)
 }
 
 /// A page of the caller's tenant's tickets, newest first: the page, and whether more follow.
@@ -331,8 +332,7 @@ pub async fn tickets(
     let tenant = ctx.principal.tenant.clone();
     let mut list = store
         .list(&tenant, status.as_deref(), limit + 1, before.as_deref())
-        .await
-        .map_err(pipeline_error)?;
+        .await?;
     let has_more = list.len() > limit;
     list.truncate(limit);
     Ok((list, has_more))
@@ -351,5 +351,5 @@ pub async fn feedback(
     store
         .add_feedback(&tenant, &id, f)
         .await
-        .map_err(pipeline_error)
+        .map_err(atalaya_core::Error::from)
 }

@@ -14,10 +14,7 @@ use atalaya_pipeline::tickets::{SqliteTickets, TicketRecords};
 use atalaya_tenancy::{Principal, Tenancy};
 use serde_json::{json, Value};
 
-use crate::{
-    classify::classify_error, error::knowledge_error, pipeline::pipeline_error, wire::ticket_wire,
-    Services,
-};
+use crate::{wire::ticket_wire, Services};
 
 /// Where the stores that hold tenant data outside the platform store are found. Each is
 /// opened only when an operation needs it, after the tenancy service has authorized the
@@ -39,14 +36,14 @@ impl DataStores<'_> {
     fn knowledge(&self) -> Result<Option<Arc<dyn KnowledgeRecords>>, Error> {
         let kb = match self {
             DataStores::Process(svc) => match &svc.knowledge {
-                Some(k) => k.kb(false).map_err(knowledge_error)?,
+                Some(k) => k.kb(false)?,
                 None => None,
             },
             DataStores::Directory(dir) => {
                 if !dir.join("knowledge").join("knowledge.db").exists() {
                     return Ok(None);
                 }
-                Some(Arc::new(KnowledgeBase::open(dir).map_err(knowledge_error)?))
+                Some(Arc::new(KnowledgeBase::open(dir)?))
             }
         };
         Ok(kb.map(|kb| Arc::new(LocalKnowledge::new(kb)) as Arc<dyn KnowledgeRecords>))
@@ -59,8 +56,7 @@ impl DataStores<'_> {
                 if !dir.join("tickets.db").exists() {
                     return Ok(None);
                 }
-                let s: Arc<dyn TicketRecords> =
-                    Arc::new(SqliteTickets::open(dir).map_err(pipeline_error)?);
+                let s: Arc<dyn TicketRecords> = Arc::new(SqliteTickets::open(dir)?);
                 Ok(Some(s))
             }
         }
@@ -73,7 +69,7 @@ impl DataStores<'_> {
             DataStores::Directory(dir) => FileClassifiers::new(dir)
                 .delete_tenant(tenant)
                 .await
-                .map_err(classify_error),
+                .map_err(atalaya_core::Error::from),
         }
     }
 }
@@ -89,11 +85,11 @@ pub async fn delete_tenant(
 ) -> Result<Value, Error> {
     tenancy.admin().delete_tenant(who, id).await?;
     let collections = match stores.knowledge()? {
-        Some(kb) => kb.delete_tenant(id).await.map_err(knowledge_error)?,
+        Some(kb) => kb.delete_tenant(id).await?,
         None => 0,
     };
     let tickets = match stores.tickets()? {
-        Some(store) => store.delete_tenant(id).await.map_err(pipeline_error)?,
+        Some(store) => store.delete_tenant(id).await?,
         None => 0,
     };
     let classifiers = stores.delete_classifiers(id).await?;
@@ -125,10 +121,11 @@ pub async fn export_subject(
 ) -> Result<Value, Error> {
     let mut v = tenancy.admin().export_subject(who, subject, tenant).await?;
     let tickets = match stores.tickets()? {
-        Some(store) => store
-            .by_subject(subject_scope(who, tenant).as_deref(), subject)
-            .await
-            .map_err(pipeline_error)?,
+        Some(store) => {
+            store
+                .by_subject(subject_scope(who, tenant).as_deref(), subject)
+                .await?
+        }
         None => Vec::new(),
     };
     let tickets: Vec<_> = tickets.into_iter().map(|t| ticket_wire(t, true)).collect();
@@ -147,10 +144,11 @@ pub async fn erase_subject(
 ) -> Result<Value, Error> {
     let n = tenancy.admin().erase_subject(who, subject, tenant).await?;
     let (tickets, feedback) = match stores.tickets()? {
-        Some(store) => store
-            .erase_subject(subject_scope(who, tenant).as_deref(), subject)
-            .await
-            .map_err(pipeline_error)?,
+        Some(store) => {
+            store
+                .erase_subject(subject_scope(who, tenant).as_deref(), subject)
+                .await?
+        }
         None => (0, 0),
     };
     Ok(json!({
