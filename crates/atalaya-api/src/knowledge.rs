@@ -180,9 +180,43 @@ pub struct RetrievalParams {
     pub language: Option<String>,
 }
 
-macro_rules! retrieval {
-    ($($t:ty),*) => {$(
-        impl $t {
+/// Declares a request type: its own fields, then the retrieval fields that query, answer and
+/// the chat extension share, written here once (serde's `flatten` cannot be combined with
+/// `deny_unknown_fields`, which every request keeps), and its `retrieval()`.
+macro_rules! with_retrieval {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            #[serde(default)]
+            pub k: Option<usize>,
+            /// `hybrid` (default), `dense` or `bm25`.
+            #[serde(default)]
+            pub mode: Option<String>,
+            #[serde(default)]
+            pub dense_weight: Option<f32>,
+            #[serde(default)]
+            pub bm25_weight: Option<f32>,
+            #[serde(default)]
+            pub filter: Option<FilterParams>,
+            /// Re-orders the candidates with the `knowledge.rerank_model` route (a
+            /// cross-encoder).
+            #[serde(default)]
+            pub rerank: Option<bool>,
+            /// The asker's language (`en`, `es`, `pt`): passages in it come first, other
+            /// languages only when none in it is relevant. `"auto"` detects it from the query
+            /// (the default of answers and chat); `"any"` searches all languages alike (the
+            /// default of queries).
+            #[serde(default)]
+            pub language: Option<String>,
+        }
+
+        impl $name {
             pub fn retrieval(&self) -> RetrievalParams {
                 RetrievalParams {
                     k: self.k,
@@ -195,34 +229,16 @@ macro_rules! retrieval {
                 }
             }
         }
-    )*};
+    };
 }
-retrieval!(QueryRequest, AnswerRequest, KnowledgeExtension);
 
-/// `POST /v1/knowledge/{collection}/query`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct QueryRequest {
-    pub query: String,
-    #[serde(default)]
-    pub k: Option<usize>,
-    /// `hybrid` (default), `dense` or `bm25`.
-    #[serde(default)]
-    pub mode: Option<String>,
-    #[serde(default)]
-    pub dense_weight: Option<f32>,
-    #[serde(default)]
-    pub bm25_weight: Option<f32>,
-    #[serde(default)]
-    pub filter: Option<FilterParams>,
-    /// Re-orders the candidates with the `knowledge.rerank_model` route (a cross-encoder).
-    #[serde(default)]
-    pub rerank: Option<bool>,
-    /// The asker's language (`en`, `es`, `pt`): passages in it come first, other languages
-    /// only when none in it is relevant. `"auto"` detects it from the query (the default of
-    /// answers and chat); `"any"` searches all languages alike (the default of queries).
-    #[serde(default)]
-    pub language: Option<String>,
+with_retrieval! {
+    /// `POST /v1/knowledge/{collection}/query`.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct QueryRequest {
+        pub query: String,
+    }
 }
 
 /// A retrieved chunk with where it came from.
@@ -254,40 +270,23 @@ pub struct QueryResponse {
     pub data: Vec<ChunkResult>,
 }
 
-/// `POST /v1/knowledge/{collection}/answer`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AnswerRequest {
-    pub query: String,
-    /// The model route to generate with; default `knowledge.answer_model`. With neither (or
-    /// with `extractive: true`) the answer is extractive.
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub extractive: bool,
-    #[serde(default)]
-    pub max_tokens: Option<u32>,
-    #[serde(default)]
-    pub temperature: Option<f64>,
-    #[serde(default)]
-    pub k: Option<usize>,
-    /// `hybrid` (default), `dense` or `bm25`.
-    #[serde(default)]
-    pub mode: Option<String>,
-    #[serde(default)]
-    pub dense_weight: Option<f32>,
-    #[serde(default)]
-    pub bm25_weight: Option<f32>,
-    #[serde(default)]
-    pub filter: Option<FilterParams>,
-    /// Re-orders the candidates with the `knowledge.rerank_model` route (a cross-encoder).
-    #[serde(default)]
-    pub rerank: Option<bool>,
-    /// The asker's language (`en`, `es`, `pt`): passages in it come first, other languages
-    /// only when none in it is relevant. `"auto"` detects it from the query (the default of
-    /// answers and chat); `"any"` searches all languages alike (the default of queries).
-    #[serde(default)]
-    pub language: Option<String>,
+with_retrieval! {
+    /// `POST /v1/knowledge/{collection}/answer`.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct AnswerRequest {
+        pub query: String,
+        /// The model route to generate with; default `knowledge.answer_model`. With neither (or
+        /// with `extractive: true`) the answer is extractive.
+        #[serde(default)]
+        pub model: Option<String>,
+        #[serde(default)]
+        pub extractive: bool,
+        #[serde(default)]
+        pub max_tokens: Option<u32>,
+        #[serde(default)]
+        pub temperature: Option<f64>,
+    }
 }
 
 /// A sentence of the answer that its sources do not support.
@@ -342,29 +341,68 @@ pub struct ChatExtension {
     pub knowledge: Option<KnowledgeExtension>,
 }
 
-/// Retrieval-augmented chat: the last user message is the query, the sources are given to the
-/// model in a system message, and the response carries `atalaya.citations`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct KnowledgeExtension {
-    pub collection: String,
-    #[serde(default)]
-    pub k: Option<usize>,
-    /// `hybrid` (default), `dense` or `bm25`.
-    #[serde(default)]
-    pub mode: Option<String>,
-    #[serde(default)]
-    pub dense_weight: Option<f32>,
-    #[serde(default)]
-    pub bm25_weight: Option<f32>,
-    #[serde(default)]
-    pub filter: Option<FilterParams>,
-    /// Re-orders the candidates with the `knowledge.rerank_model` route (a cross-encoder).
-    #[serde(default)]
-    pub rerank: Option<bool>,
-    /// The asker's language (`en`, `es`, `pt`): passages in it come first, other languages
-    /// only when none in it is relevant. `"auto"` detects it from the query (the default of
-    /// answers and chat); `"any"` searches all languages alike (the default of queries).
-    #[serde(default)]
-    pub language: Option<String>,
+with_retrieval! {
+    /// Retrieval-augmented chat: the last user message is the query, the sources are given to the
+    /// model in a system message, and the response carries `atalaya.citations`.
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct KnowledgeExtension {
+        pub collection: String,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn each_request_takes_the_shared_retrieval_fields_and_refuses_unknown_ones() {
+        let shared = json!({
+            "k": 3, "mode": "bm25", "dense_weight": 0.5, "bm25_weight": 2.0,
+            "filter": {"tags": ["billing"]}, "rerank": true, "language": "es",
+        });
+        let with = |own: serde_json::Value| {
+            let mut v = shared.clone();
+            for (k, x) in own.as_object().into_iter().flatten() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        let want = RetrievalParams {
+            k: Some(3),
+            mode: Some("bm25".into()),
+            dense_weight: Some(0.5),
+            bm25_weight: Some(2.0),
+            filter: Some(FilterParams {
+                tags: vec!["billing".into()],
+                ..FilterParams::default()
+            }),
+            rerank: Some(true),
+            language: Some("es".into()),
+        };
+        let q: QueryRequest =
+            serde_json::from_value(with(json!({"query": "¿reembolso?"}))).unwrap();
+        assert_eq!(q.retrieval(), want);
+        let a: AnswerRequest =
+            serde_json::from_value(with(json!({"query": "x", "extractive": true}))).unwrap();
+        assert_eq!(a.retrieval(), want);
+        assert!(a.extractive);
+        let c: KnowledgeExtension =
+            serde_json::from_value(with(json!({"collection": "help"}))).unwrap();
+        assert_eq!(c.retrieval(), want);
+        // Unknown keys are still refused, by name, on every type.
+        for bad in [
+            serde_json::from_value::<QueryRequest>(with(json!({"query": "x", "top_k": 3}))).err(),
+            serde_json::from_value::<AnswerRequest>(with(json!({"query": "x", "top_k": 3}))).err(),
+            serde_json::from_value::<KnowledgeExtension>(with(
+                json!({"collection": "h", "top_k": 3}),
+            ))
+            .err(),
+        ] {
+            let e = bad.expect("an unknown key is refused").to_string();
+            assert!(e.contains("unknown field `top_k`"), "{e}");
+        }
+    }
 }
