@@ -214,22 +214,10 @@ pub mod conformance {
 
     use std::{future::Future, sync::Arc};
 
+    use atalaya_conformance::{check, ok, run_cases, Outcome};
+
     use super::ClassifierStore;
     use crate::{Classifier, Error, Example, TrainOptions};
-
-    pub type Outcome = Result<(), String>;
-
-    macro_rules! check {
-        ($cond:expr, $($msg:tt)+) => {
-            if !$cond {
-                return Err(format!($($msg)+));
-            }
-        };
-    }
-
-    fn ok<T>(what: &str, r: crate::Result<T>) -> Result<T, String> {
-        r.map_err(|e| format!("{what}: {e}"))
-    }
 
     /// Runs every case; returns the failures (empty: the backend conforms).
     pub async fn run_all<S, F, Fut>(make: F) -> Vec<String>
@@ -238,20 +226,13 @@ pub mod conformance {
         F: Fn() -> Fut,
         Fut: Future<Output = S>,
     {
-        let mut failures = Vec::new();
-        macro_rules! case {
-            ($name:ident) => {
-                if let Err(e) = $name(&make().await).await {
-                    failures.push(format!("{}: {e}", stringify!($name)));
-                }
-            };
-        }
-        case!(a_stored_classifier_comes_back_the_same_with_a_version);
-        case!(replacing_one_changes_its_version);
-        case!(classifiers_are_kept_to_their_tenant);
-        case!(names_that_are_paths_are_refused);
-        case!(deleting_one_or_a_tenant_removes_only_those);
-        failures
+        run_cases!(make().await =>
+            a_stored_classifier_comes_back_the_same_with_a_version,
+            replacing_one_changes_its_version,
+            classifiers_are_kept_to_their_tenant,
+            names_that_are_paths_are_refused,
+            deleting_one_or_a_tenant_removes_only_those,
+        )
     }
 
     /// A small n-gram classifier of two labels, trained in microseconds.

@@ -292,11 +292,7 @@ impl Config {
         cli: &CliOverrides,
     ) -> Result<Config, Error> {
         let config = Config::extract(file, env, cli)?;
-        config.validate(&|k| {
-            env.iter()
-                .find(|(name, _)| name == k)
-                .map(|(_, v)| v.clone())
-        })?;
+        config.validate(&|k| lookup_in(env, k))?;
         Ok(config)
     }
 
@@ -309,11 +305,7 @@ impl Config {
         cli: &CliOverrides,
     ) -> Result<Config, Error> {
         let config = Config::extract(file, env, cli)?;
-        let lookup = |k: &str| {
-            env.iter()
-                .find(|(name, _)| name == k)
-                .map(|(_, v)| v.clone())
-        };
+        let lookup = |k: &str| lookup_in(env, k);
         match config.validate(&lookup) {
             Err(Error::Config(issues)) => {
                 let rest: Vec<ConfigIssue> = issues
@@ -589,6 +581,12 @@ impl Config {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.server.shutdown_grace_ms)
     }
+}
+
+/// The value of environment variable `name` among `env` (the environment given, not the
+/// process's own, so that tests are hermetic).
+fn lookup_in(env: &[(String, String)], name: &str) -> Option<String> {
+    env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
 fn apply_cli(mut figment: Figment, cli: &CliOverrides) -> Figment {

@@ -4,6 +4,7 @@
 //! naming the case and what differed. Documents are embedded by [`Bow`], a deterministic
 //! bag-of-words embedder, so the suite needs no model.
 
+use atalaya_conformance::{check, ok, run_cases, Outcome};
 use std::{future::Future, sync::Arc};
 
 use crate::{
@@ -17,21 +18,6 @@ use crate::{
     Error,
 };
 
-/// The result of one case: `Err` says what the backend did wrong.
-pub type Outcome = Result<(), String>;
-
-macro_rules! check {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
-fn ok<T>(what: &str, r: Result<T, Error>) -> Result<T, String> {
-    r.map_err(|e| format!("{what}: {e}"))
-}
-
 /// Runs every case; returns the failures (empty: the backend conforms).
 pub async fn run_all<S, F, Fut>(make: F) -> Vec<String>
 where
@@ -39,39 +25,32 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
 {
-    let mut failures = Vec::new();
-    macro_rules! case {
-        ($name:ident) => {
-            if let Err(e) = $name(&make().await).await {
-                failures.push(format!("{}: {e}", stringify!($name)));
-            }
-        };
-    }
-    case!(collections_are_created_listed_and_kept_to_their_tenant);
-    case!(an_ingest_task_is_worked_into_documents_that_search_finds);
-    case!(each_item_outcome_is_recorded_once_and_failures_do_not_stop_the_rest);
-    case!(the_same_content_again_changes_nothing);
-    case!(a_delete_task_takes_a_document_out_of_search);
-    case!(search_filters_by_tag_and_prefers_the_language_asked);
-    case!(tasks_are_listed_newest_first_and_kept_to_their_tenant);
-    case!(deleting_a_tenant_removes_only_its_collections_and_tasks);
-    failures
+    run_cases!(make().await =>
+        collections_are_created_listed_and_kept_to_their_tenant,
+        an_ingest_task_is_worked_into_documents_that_search_finds,
+        each_item_outcome_is_recorded_once_and_failures_do_not_stop_the_rest,
+        the_same_content_again_changes_nothing,
+        a_delete_task_takes_a_document_out_of_search,
+        search_filters_by_tag_and_prefers_the_language_asked,
+        tasks_are_listed_newest_first_and_kept_to_their_tenant,
+        deleting_a_tenant_removes_only_its_collections_and_tasks,
+    )
 }
 
-/// Hashes lower-cased words (longer than two letters) into 256 buckets: texts sharing words
+/// Hashes lower-cased words (longer than two letters) into 512 buckets: texts sharing words
 /// are close.
 pub struct Bow;
 
 impl Embedder for Bow {
     fn model(&self) -> &str {
-        "bow-256"
+        "bow-512"
     }
 
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
         Ok(texts
             .iter()
             .map(|t| {
-                let mut v = vec![0f32; 256];
+                let mut v = vec![0f32; 512];
                 for w in t
                     .split(|c: char| !c.is_alphanumeric())
                     .filter(|w| w.chars().count() > 2)
@@ -82,7 +61,7 @@ impl Embedder for Bow {
                         .fold(1469598103934665603u64, |h, b| {
                             (h ^ u64::from(b)).wrapping_mul(1099511628211)
                         });
-                    if let Some(x) = v.get_mut((h % 256) as usize) {
+                    if let Some(x) = v.get_mut((h % 512) as usize) {
                         *x += 1.0;
                     }
                 }
@@ -141,6 +120,11 @@ pub fn doc(source: &str, text: &str, language: &str, tags: &[&str]) -> NewItem {
     }
 }
 
+/// Enqueues documents for ingestion.
+async fn enqueue<S: TaskQueue>(s: &S, c: &Collection, items: Vec<NewItem>) -> Result<Task, String> {
+    ok("enqueue_ingest", s.enqueue_ingest(c, items).await)
+}
+
 /// Works the queue until it is empty (at most 50 steps); the task `id` of `tenant` after.
 async fn drain<S: KnowledgeRecords + TaskQueue>(
     s: &S,
@@ -185,7 +169,7 @@ async fn collections_are_created_listed_and_kept_to_their_tenant<
     let c = collection(s, "t1", "help").await?;
     check!(c.tenant == "t1" && c.name == "help", "created {c:?}");
     check!(
-        c.embedding_model == "bow-256",
+        c.embedding_model == "bow-512",
         "the embedder's model is recorded: {c:?}"
     );
     let got = ok("collection", s.collection("t1", "help").await)?;
@@ -256,17 +240,15 @@ async fn an_ingest_task_is_worked_into_documents_that_search_finds<
     s: &S,
 ) -> Outcome {
     let c = collection(s, "t1", "help").await?;
-    let t = ok(
-        "enqueue_ingest",
-        s.enqueue_ingest(
-            &c,
-            vec![
-                doc("refunds.md", REFUNDS, "en", &[]),
-                doc("shipping.md", SHIPPING, "en", &[]),
-            ],
-        )
-        .await,
-    )?;
+    let t = enqueue(
+        s,
+        &c,
+        vec![
+            doc("refunds.md", REFUNDS, "en", &[]),
+            doc("shipping.md", SHIPPING, "en", &[]),
+        ],
+    )
+    .await?;
     check!(t.total == 2, "total {}", t.total);
     check!(
         matches!(
@@ -327,14 +309,12 @@ async fn each_item_outcome_is_recorded_once_and_failures_do_not_stop_the_rest<
         body: Some(Vec::new()),
         ..NewItem::default()
     };
-    let t = ok(
-        "enqueue_ingest",
-        s.enqueue_ingest(
-            &c,
-            vec![rejected, doc("refunds.md", REFUNDS, "en", &[]), empty],
-        )
-        .await,
-    )?;
+    let t = enqueue(
+        s,
+        &c,
+        vec![rejected, doc("refunds.md", REFUNDS, "en", &[]), empty],
+    )
+    .await?;
     let t = drain(s, "t1", t.id).await?;
     check!(t.is_finished(), "not finished: {t:?}");
     check!(t.items.len() == 3, "{} items", t.items.len());
@@ -370,17 +350,9 @@ async fn each_item_outcome_is_recorded_once_and_failures_do_not_stop_the_rest<
 
 async fn the_same_content_again_changes_nothing<S: KnowledgeRecords + TaskQueue>(s: &S) -> Outcome {
     let c = collection(s, "t1", "help").await?;
-    let t = ok(
-        "enqueue",
-        s.enqueue_ingest(&c, vec![doc("refunds.md", REFUNDS, "en", &[])])
-            .await,
-    )?;
+    let t = enqueue(s, &c, vec![doc("refunds.md", REFUNDS, "en", &[])]).await?;
     drain(s, "t1", t.id).await?;
-    let t = ok(
-        "enqueue",
-        s.enqueue_ingest(&c, vec![doc("refunds.md", REFUNDS, "en", &[])])
-            .await,
-    )?;
+    let t = enqueue(s, &c, vec![doc("refunds.md", REFUNDS, "en", &[])]).await?;
     let t = drain(s, "t1", t.id).await?;
     check!(
         t.items.first().map(|i| i.status) == Some(ItemStatus::Unchanged),
@@ -388,11 +360,7 @@ async fn the_same_content_again_changes_nothing<S: KnowledgeRecords + TaskQueue>
         t.items
     );
     let changed = format!("{REFUNDS}\n\nStore credit is immediate.");
-    let t = ok(
-        "enqueue",
-        s.enqueue_ingest(&c, vec![doc("refunds.md", &changed, "en", &[])])
-            .await,
-    )?;
+    let t = enqueue(s, &c, vec![doc("refunds.md", &changed, "en", &[])]).await?;
     drain(s, "t1", t.id).await?;
     let docs = ok("documents", s.documents(&c).await)?;
     check!(docs.len() == 1, "{} documents", docs.len());
@@ -412,17 +380,15 @@ async fn a_delete_task_takes_a_document_out_of_search<S: KnowledgeRecords + Task
     s: &S,
 ) -> Outcome {
     let c = collection(s, "t1", "help").await?;
-    let t = ok(
-        "enqueue",
-        s.enqueue_ingest(
-            &c,
-            vec![
-                doc("refunds.md", REFUNDS, "en", &[]),
-                doc("shipping.md", SHIPPING, "en", &[]),
-            ],
-        )
-        .await,
-    )?;
+    let t = enqueue(
+        s,
+        &c,
+        vec![
+            doc("refunds.md", REFUNDS, "en", &[]),
+            doc("shipping.md", SHIPPING, "en", &[]),
+        ],
+    )
+    .await?;
     drain(s, "t1", t.id).await?;
     let d = ok(
         "enqueue_delete",
@@ -453,23 +419,13 @@ async fn search_filters_by_tag_and_prefers_the_language_asked<S: KnowledgeRecord
     s: &S,
 ) -> Outcome {
     let c = collection(s, "t1", "help").await?;
-    let t = ok(
-        "enqueue",
-        s.enqueue_ingest(
-            &c,
-            vec![
-                doc("refunds-en.md", REFUNDS, "en", &["billing"]),
-                doc(
-                    "refunds-es.md",
-                    "# Reembolsos\n\nEl refund llega a tu tarjeta en cinco días hábiles después de que el paquete vuelve al warehouse.",
-                    "es",
-                    &["billing"],
-                ),
-                doc("shipping.md", SHIPPING, "en", &["logistics"]),
-            ],
-        )
-        .await,
-    )?;
+    const SPANISH: &str = "# Reembolsos\n\nEl refund llega a tu tarjeta en cinco días hábiles después de que el paquete vuelve al warehouse.";
+    let docs = vec![
+        doc("refunds-en.md", REFUNDS, "en", &["billing"]),
+        doc("refunds-es.md", SPANISH, "es", &["billing"]),
+        doc("shipping.md", SHIPPING, "en", &["logistics"]),
+    ];
+    let t = enqueue(s, &c, docs).await?;
     drain(s, "t1", t.id).await?;
     let tagged = SearchParams {
         filter: Filter {
@@ -510,21 +466,9 @@ async fn tasks_are_listed_newest_first_and_kept_to_their_tenant<S: KnowledgeReco
 ) -> Outcome {
     let c = collection(s, "t1", "help").await?;
     let other = collection(s, "t2", "help").await?;
-    let a = ok(
-        "enqueue",
-        s.enqueue_ingest(&c, vec![doc("a.md", REFUNDS, "en", &[])])
-            .await,
-    )?;
-    let b = ok(
-        "enqueue",
-        s.enqueue_ingest(&c, vec![doc("b.md", SHIPPING, "en", &[])])
-            .await,
-    )?;
-    let x = ok(
-        "enqueue",
-        s.enqueue_ingest(&other, vec![doc("x.md", SHIPPING, "en", &[])])
-            .await,
-    )?;
+    let a = enqueue(s, &c, vec![doc("a.md", REFUNDS, "en", &[])]).await?;
+    let b = enqueue(s, &c, vec![doc("b.md", SHIPPING, "en", &[])]).await?;
+    let x = enqueue(s, &other, vec![doc("x.md", SHIPPING, "en", &[])]).await?;
     let listed: Vec<i64> = ok("tasks", s.tasks("t1", None, 10).await)?
         .iter()
         .map(|t| t.id)
@@ -564,16 +508,8 @@ async fn deleting_a_tenant_removes_only_its_collections_and_tasks<
     let c = collection(s, "t1", "help").await?;
     collection(s, "t1", "billing").await?;
     let other = collection(s, "t2", "help").await?;
-    let t = ok(
-        "enqueue",
-        s.enqueue_ingest(&c, vec![doc("a.md", REFUNDS, "en", &[])])
-            .await,
-    )?;
-    let x = ok(
-        "enqueue",
-        s.enqueue_ingest(&other, vec![doc("x.md", REFUNDS, "en", &[])])
-            .await,
-    )?;
+    let t = enqueue(s, &c, vec![doc("a.md", REFUNDS, "en", &[])]).await?;
+    let x = enqueue(s, &other, vec![doc("x.md", REFUNDS, "en", &[])]).await?;
     drain(s, "t1", t.id).await?;
     let n = ok("delete_tenant", s.delete_tenant("t1").await)?;
     check!(n == 2, "{n} collections deleted");

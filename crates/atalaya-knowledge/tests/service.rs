@@ -6,52 +6,12 @@ use std::path::PathBuf;
 
 use atalaya_knowledge::{
     chunk::ChunkConfig,
+    conformance::Bow,
     doc::Format,
     index::{Filter, Lang},
     service::{DocumentMeta, Embedder, Ingested, KnowledgeBase, Mode, SearchParams},
     Error,
 };
-
-/// Hashes lower-cased words (longer than two letters) into 512 buckets: texts sharing words
-/// are close.
-struct Bow;
-
-impl Embedder for Bow {
-    fn model(&self) -> &str {
-        "bow-512"
-    }
-
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
-        Ok(texts
-            .iter()
-            .map(|t| {
-                let mut v = vec![0f32; 512];
-                for w in t
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| w.chars().count() > 2)
-                {
-                    let h = w
-                        .to_lowercase()
-                        .bytes()
-                        .fold(1469598103934665603u64, |h, b| {
-                            (h ^ u64::from(b)).wrapping_mul(1099511628211)
-                        });
-                    v[(h % 512) as usize] += 1.0;
-                }
-                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-                v.iter().map(|x| x / n).collect()
-            })
-            .collect())
-    }
-
-    fn count_tokens(&self, text: &str) -> usize {
-        text.split_whitespace().count()
-    }
-
-    fn max_tokens(&self) -> usize {
-        512
-    }
-}
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(

@@ -2,27 +2,13 @@
 //! passes it (`tickets.rs`' tests), and every other backend must. Each case gets a fresh,
 //! empty store from `make`; a failed check is an `Err` naming the case and what differed.
 
+use atalaya_conformance::{check, ok, run_cases, Outcome};
 use std::future::Future;
 
 use crate::{
     tickets::{new_id, Citation, Feedback, Ticket, TicketRecords},
     PipelineError,
 };
-
-/// The result of one case: `Err` says what the backend did wrong.
-pub type Outcome = Result<(), String>;
-
-macro_rules! check {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
-fn ok<T>(what: &str, r: Result<T, PipelineError>) -> Result<T, String> {
-    r.map_err(|e| format!("{what}: {e}"))
-}
 
 /// Runs every case; returns the failures (empty: the backend conforms).
 pub async fn run_all<S, F, Fut>(make: F) -> Vec<String>
@@ -31,20 +17,13 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
 {
-    let mut failures = Vec::new();
-    macro_rules! case {
-        ($name:ident) => {
-            if let Err(e) = $name(&make().await).await {
-                failures.push(format!("{}: {e}", stringify!($name)));
-            }
-        };
-    }
-    case!(tickets_round_trip_and_stay_with_their_tenant);
-    case!(lists_page_newest_first_by_status);
-    case!(feedback_moves_the_status_and_is_kept);
-    case!(a_subjects_tickets_are_exported_and_erased_with_their_feedback);
-    case!(deleting_a_tenant_removes_only_its_tickets);
-    failures
+    run_cases!(make().await =>
+        tickets_round_trip_and_stay_with_their_tenant,
+        lists_page_newest_first_by_status,
+        feedback_moves_the_status_and_is_kept,
+        a_subjects_tickets_are_exported_and_erased_with_their_feedback,
+        deleting_a_tenant_removes_only_its_tickets,
+    )
 }
 
 /// A ticket of `tenant` created at `at`.

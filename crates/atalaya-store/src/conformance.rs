@@ -3,6 +3,7 @@
 //! a Postgres one will). Each case gets a fresh, empty store from `make`. A failed check is an
 //! `Err` naming the case and what differed, so a backend's test reports every case.
 
+use atalaya_conformance::{check, ok, run_cases, Outcome};
 use std::future::Future;
 
 use crate::{
@@ -14,22 +15,6 @@ use crate::{
 /// Signs an anchor's link: (algorithm, key id, signature).
 type Signer = Box<dyn FnOnce([u8; 32]) -> (String, String, Vec<u8>) + Send>;
 
-/// The result of one case: `Err` says what the backend did wrong.
-pub type Outcome = std::result::Result<(), String>;
-
-macro_rules! check {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
-/// `Ok` of a store call, or the case's failure naming the call.
-fn ok<T>(what: &str, r: crate::Result<T>) -> std::result::Result<T, String> {
-    r.map_err(|e| format!("{what}: {e}"))
-}
-
 /// Runs every case; returns the failures (empty: the backend conforms).
 pub async fn run_all<S, F, Fut>(make: F) -> Vec<String>
 where
@@ -37,25 +22,18 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
 {
-    let mut failures = Vec::new();
-    macro_rules! case {
-        ($name:ident) => {
-            if let Err(e) = $name(&make().await).await {
-                failures.push(format!("{}: {e}", stringify!($name)));
-            }
-        };
-    }
-    case!(tenants_round_trip);
-    case!(deleted_tenant_ids_are_never_reused);
-    case!(keys_by_id_prefix_and_tenant);
-    case!(key_updates_and_rotation);
-    case!(usage_accumulates_per_day_key_and_model);
-    case!(audit_chain_is_continuous);
-    case!(anchors_chain_and_refuse_stale_seqs);
-    case!(inference_rows_page_and_erase_by_subject);
-    case!(data_keys_are_kept_and_rewrapped);
-    case!(deleting_a_tenant_removes_its_records);
-    failures
+    run_cases!(make().await =>
+        tenants_round_trip,
+        deleted_tenant_ids_are_never_reused,
+        keys_by_id_prefix_and_tenant,
+        key_updates_and_rotation,
+        usage_accumulates_per_day_key_and_model,
+        audit_chain_is_continuous,
+        anchors_chain_and_refuse_stale_seqs,
+        inference_rows_page_and_erase_by_subject,
+        data_keys_are_kept_and_rewrapped,
+        deleting_a_tenant_removes_its_records,
+    )
 }
 
 fn event(action: &str, tenant: Option<&str>, ts: i64) -> AuditEvent {

@@ -5,6 +5,7 @@
 //!
 //! [`LocalBudgets`]: crate::meter::LocalBudgets
 
+use atalaya_conformance::{check, run_cases, Outcome};
 use std::sync::Arc;
 
 use atalaya_store::Limits;
@@ -15,34 +16,16 @@ use crate::{
     Error,
 };
 
-/// The result of one case: `Err` says what the backend did wrong.
-pub type Outcome = Result<(), String>;
-
-macro_rules! check {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
 /// Runs every case; returns the failures (empty: the backend conforms).
 pub async fn run_all<B: Budgets>(make: impl Fn() -> B) -> Vec<String> {
-    let mut failures = Vec::new();
-    macro_rules! case {
-        ($name:ident) => {
-            if let Err(e) = $name(&make()).await {
-                failures.push(format!("{}: {e}", stringify!($name)));
-            }
-        };
-    }
-    case!(a_daily_budget_admits_until_spent);
-    case!(reservations_are_all_or_nothing);
-    case!(settling_gives_back_and_charges);
-    case!(cost_budgets_count_micro_units);
-    case!(days_and_months_renew);
-    case!(scopes_without_budgets_are_still_counted);
-    failures
+    run_cases!(make() =>
+        a_daily_budget_admits_until_spent,
+        reservations_are_all_or_nothing,
+        settling_gives_back_and_charges,
+        cost_budgets_count_micro_units,
+        days_and_months_renew,
+        scopes_without_budgets_are_still_counted,
+    )
 }
 
 /// A day number well inside a month (the 10th).

@@ -6,38 +6,21 @@
 //!
 //! [`LocalLimiter`]: crate::limiter::LocalLimiter
 
+use atalaya_conformance::{check, run_cases, Outcome};
 use std::sync::Arc;
 
 use crate::limiter::{Decision, Limiter, Quota, Take};
 
-/// The result of one case: `Err` says what the backend did wrong.
-pub type Outcome = Result<(), String>;
-
-macro_rules! check {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
 /// Runs every case; returns the failures (empty: the backend conforms).
 pub async fn run_all<L: Limiter>(make: impl Fn() -> L) -> Vec<String> {
-    let mut failures = Vec::new();
-    macro_rules! case {
-        ($name:ident) => {
-            if let Err(e) = $name(&make()).await {
-                failures.push(format!("{}: {e}", stringify!($name)));
-            }
-        };
-    }
-    case!(a_burst_is_admitted_exactly);
-    case!(takes_are_all_or_nothing_across_buckets);
-    case!(a_cost_over_the_burst_is_never_admitted);
-    case!(adjustments_give_back_and_charge);
-    case!(gates_count_requests_in_flight);
-    case!(buckets_and_gates_are_independent_by_name);
-    failures
+    run_cases!(make() =>
+        a_burst_is_admitted_exactly,
+        takes_are_all_or_nothing_across_buckets,
+        a_cost_over_the_burst_is_never_admitted,
+        adjustments_give_back_and_charge,
+        gates_count_requests_in_flight,
+        buckets_and_gates_are_independent_by_name,
+    )
 }
 
 /// `burst` units at once, then one a minute (the slowest quota): no unit refills during a
