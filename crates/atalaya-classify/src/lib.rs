@@ -8,8 +8,9 @@
 //! - [`metrics`]: accuracy, macro-F1, per-class F1, the most frequent confusions.
 //! - [`model`]: the [`Classifier`]: prediction with confidence and margin, the out-of-scope
 //!   threshold calibrated on validation data, saving and loading.
-//! - [`store`]: where a tenant's classifiers are kept: the [`ClassifierStore`] trait, its
-//!   file backend [`FileClassifiers`], and its conformance suite.
+//! - [`store`]: where a tenant's classifiers are kept: the [`ClassifierStore`] trait;
+//!   [`files`]: its file backend [`FileClassifiers`]; [`store_conformance`]: the suite every
+//!   backend passes.
 //!
 //! The crate does no I/O beyond reading data files and its model files; embeddings are
 //! computed by the caller (the CLI or the gateway) with the model named in the classifier.
@@ -17,12 +18,15 @@
 pub mod data;
 mod error;
 pub mod features;
+pub mod files;
 pub mod metrics;
 pub mod model;
 pub mod store;
+pub mod store_conformance;
 pub mod train;
 
 pub use data::Example;
 pub use error::{Error, Result};
+pub use files::FileClassifiers;
 pub use model::{Classifier, Prediction, TrainOptions, OUT_OF_SCOPE};
-pub use store::{ClassifierStore, FileClassifiers, Version};
+pub use store::{ClassifierStore, Version};

@@ -1,7 +1,7 @@
 //! The file backend against the classifier store conformance suite.
 #![allow(clippy::unwrap_used)]
 
-use atalaya_classify::{store::conformance, FileClassifiers};
+use atalaya_classify::{store_conformance as conformance, FileClassifiers};
 
 #[tokio::test]
 async fn the_file_backend_conforms() {

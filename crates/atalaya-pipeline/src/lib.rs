@@ -22,6 +22,7 @@ pub mod lang;
 pub mod run;
 pub mod schema;
 pub mod spec;
+pub mod sqlite_tickets;
 pub mod state;
 pub mod steps;
 #[cfg(test)]

@@ -27,7 +27,8 @@ use atalaya_pipeline::{
     },
     run::execute,
     spec::{Stage, StepKind},
-    tickets::{SqliteTickets, TicketRecords},
+    sqlite_tickets::SqliteTickets,
+    tickets::TicketRecords,
     Host, HostError, Pipeline, PipelineError,
 };
 use atalaya_tenancy::Tenancy;

@@ -10,7 +10,7 @@ use std::{
 use atalaya_classify::{ClassifierStore, FileClassifiers};
 use atalaya_core::Error;
 use atalaya_knowledge::{local::LocalKnowledge, records::KnowledgeRecords, service::KnowledgeBase};
-use atalaya_pipeline::tickets::{SqliteTickets, TicketRecords};
+use atalaya_pipeline::{sqlite_tickets::SqliteTickets, tickets::TicketRecords};
 use atalaya_tenancy::{Principal, Tenancy};
 use serde_json::{json, Value};
 

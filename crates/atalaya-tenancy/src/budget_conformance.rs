@@ -3,7 +3,7 @@
 //! needs no control of a clock. Each case gets fresh, empty budgets from `make`; a failed
 //! check is an `Err` naming the case.
 //!
-//! [`LocalBudgets`]: crate::meter::LocalBudgets
+//! [`LocalBudgets`]: crate::local_budgets::LocalBudgets
 
 use atalaya_conformance::{check, run_cases, Outcome};
 use std::sync::Arc;

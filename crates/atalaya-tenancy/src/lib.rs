@@ -3,18 +3,20 @@
 //! - [`access`]: [`Principal`] and [`Action`]: roles and tenant isolation, decided in one
 //!   function.
 //! - [`keys`]: API key format, generation and digests.
+//! - [`service`]: [`Tenancy`], the state the three roles share: the cache, batching, upkeep.
+//! - [`authn`]: authentication ([`Tenancy::authn`]).
+//! - [`usage`]: admission ([`Tenancy::admission`]): a request admitted and settled through
+//!   its [`Lease`]: budgets, token reconciliation, usage and the inference log.
+//! - [`admin`]: administration ([`Tenancy::admin`]): tenants, keys, usage reports, audit
+//!   verification and export, data-subject erasure and export, retention, encryption
+//!   rotation; the admin API and the CLI both call these.
 //! - [`limiter`]: GCRA rate limits and concurrency gates behind the [`Limiter`] trait;
-//!   [`limiter_conformance`]: the suite every `Limiter` backend passes.
-//! - [`meter`]: budgets behind the [`meter::Budgets`] trait ([`meter::LocalBudgets`] in
-//!   process); [`budget_conformance`]: the suite every `Budgets` backend passes.
-//! - [`usage`]: admission of a request ([`Tenancy::admit`]) and its settlement ([`Lease`]):
-//!   budgets, token reconciliation, usage and the inference log.
-//! - [`admin`]: tenants, keys, usage reports, audit verification and export, data-subject
-//!   erasure and export, retention, encryption rotation; the admin API and the CLI both call
-//!   these.
+//!   [`local_limiter`]: the in-process backend; [`limiter_conformance`]: the suite every
+//!   backend passes.
+//! - [`meter`]: budgets behind the [`meter::Budgets`] trait; [`local_budgets`]: the
+//!   in-process backend; [`budget_conformance`]: the suite every backend passes.
 //! - [`crypto`]: envelope encryption (AES-256-GCM) of the inference log, HMAC anchors.
-//! - [`service`]: [`Tenancy`] itself: the cache, authentication, batching, upkeep.
-//! - [`config`]: the configuration sections this crate owns.
+//! - [`config`]: the configuration sections this crate owns, and their check.
 
 pub mod access;
 pub mod admin;
@@ -28,6 +30,8 @@ mod events;
 pub mod keys;
 pub mod limiter;
 pub mod limiter_conformance;
+pub mod local_budgets;
+pub mod local_limiter;
 pub mod meter;
 pub mod service;
 pub mod usage;

@@ -4,7 +4,7 @@
 //! control of the backend's clock. Each case gets a fresh limiter from `make`; a failed check
 //! is an `Err` naming the case.
 //!
-//! [`LocalLimiter`]: crate::limiter::LocalLimiter
+//! [`LocalLimiter`]: crate::local_limiter::LocalLimiter
 
 use atalaya_conformance::{check, run_cases, Outcome};
 use std::sync::Arc;

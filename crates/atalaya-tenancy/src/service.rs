@@ -29,8 +29,10 @@ use crate::{
     crypto::{Keyring, MasterKey},
     events::system_event,
     keys,
-    limiter::{system_clock, Limiter, LocalLimiter},
-    meter::{Budgets, LocalBudgets},
+    limiter::{system_clock, Limiter},
+    local_budgets::LocalBudgets,
+    local_limiter::LocalLimiter,
+    meter::Budgets,
     Error, FastMap, Result,
 };
 
