@@ -125,6 +125,19 @@ async fn enqueue<S: TaskQueue>(s: &S, c: &Collection, items: Vec<NewItem>) -> Re
     ok("enqueue_ingest", s.enqueue_ingest(c, items).await)
 }
 
+/// Collection `help` of `t1` with the refunds and shipping articles enqueued.
+async fn two_articles<S: KnowledgeRecords + TaskQueue>(
+    s: &S,
+) -> Result<(Collection, Task), String> {
+    let c = collection(s, "t1", "help").await?;
+    let docs = vec![
+        doc("refunds.md", REFUNDS, "en", &[]),
+        doc("shipping.md", SHIPPING, "en", &[]),
+    ];
+    let t = enqueue(s, &c, docs).await?;
+    Ok((c, t))
+}
+
 /// Works the queue until it is empty (at most 50 steps); the task `id` of `tenant` after.
 async fn drain<S: KnowledgeRecords + TaskQueue>(
     s: &S,
@@ -239,16 +252,7 @@ async fn an_ingest_task_is_worked_into_documents_that_search_finds<
 >(
     s: &S,
 ) -> Outcome {
-    let c = collection(s, "t1", "help").await?;
-    let t = enqueue(
-        s,
-        &c,
-        vec![
-            doc("refunds.md", REFUNDS, "en", &[]),
-            doc("shipping.md", SHIPPING, "en", &[]),
-        ],
-    )
-    .await?;
+    let (c, t) = two_articles(s).await?;
     check!(t.total == 2, "total {}", t.total);
     check!(
         matches!(
@@ -379,16 +383,7 @@ async fn the_same_content_again_changes_nothing<S: KnowledgeRecords + TaskQueue>
 async fn a_delete_task_takes_a_document_out_of_search<S: KnowledgeRecords + TaskQueue>(
     s: &S,
 ) -> Outcome {
-    let c = collection(s, "t1", "help").await?;
-    let t = enqueue(
-        s,
-        &c,
-        vec![
-            doc("refunds.md", REFUNDS, "en", &[]),
-            doc("shipping.md", SHIPPING, "en", &[]),
-        ],
-    )
-    .await?;
+    let (c, t) = two_articles(s).await?;
     drain(s, "t1", t.id).await?;
     let d = ok(
         "enqueue_delete",
