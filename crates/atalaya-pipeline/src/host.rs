@@ -189,6 +189,9 @@ pub trait Host: Send + Sync {
     async fn chat(&self, call: ChatCall) -> Result<Answer, Self::Error>;
     /// The same, streamed.
     async fn chat_stream(&self, call: ChatCall) -> Result<DeltaStream<Self::Error>, Self::Error>;
+    /// The knowledge base is enabled (a `retrieve` step fails first when it is not, even
+    /// with nothing to search).
+    fn check_knowledge(&self) -> Result<(), Self::Error>;
     /// Passages of one of the caller's collections.
     async fn retrieve(
         &self,
@@ -209,9 +212,15 @@ pub trait Host: Send + Sync {
     ) -> Result<Option<Vec<usize>>, Self::Error>;
     /// One of the tenant's classifiers on one text.
     async fn classify(&self, classifier: &str, text: String) -> Result<Prediction, Self::Error>;
+    /// Whether the policy a `guard` step names (or the tenant's) is off: the step then
+    /// passes its text on without rendering anything else.
+    fn guard_off(&self, policy: Option<&str>) -> Result<bool, Self::Error>;
     /// A guard policy on one text: the policy's name and what it found; `None` when the
     /// tenant's policy is off.
     fn guard(&self, check: GuardCheck<'_>) -> Result<Option<(String, TextCheck)>, Self::Error>;
-    /// One call to an allowed HTTP API.
+    /// Whether an `http` step may call `url` (scheme, allowed host and port, no internal
+    /// address unless vouched for): checked before the step renders its headers and body.
+    async fn http_check(&self, url: &str, allowed_hosts: &[String]) -> Result<(), Self::Error>;
+    /// One call to an allowed HTTP API (checked again).
     async fn http(&self, call: HttpCall) -> Result<HttpAnswer, Self::Error>;
 }

@@ -95,6 +95,9 @@ pub(crate) struct FakeHost {
     /// What `central` answers (`None`: no embedding model).
     pub central: Option<Vec<usize>>,
     pub http_status: u16,
+    pub knowledge_disabled: bool,
+    /// Hosts `http_check` refuses.
+    pub denied_hosts: Vec<String>,
     pub log: Mutex<Vec<String>>,
     pub searches: Mutex<Vec<(String, String, SearchParams)>>,
     pub requests: Mutex<Vec<HttpCall>>,
@@ -111,6 +114,8 @@ impl Default for FakeHost {
             denied_models: Vec::new(),
             central: None,
             http_status: 200,
+            knowledge_disabled: false,
+            denied_hosts: Vec::new(),
             log: Mutex::default(),
             searches: Mutex::default(),
             requests: Mutex::default(),
@@ -205,6 +210,12 @@ impl Host for FakeHost {
         }));
         Ok(futures::stream::iter(deltas).boxed())
     }
+    fn check_knowledge(&self) -> Result<(), FakeError> {
+        match self.knowledge_disabled {
+            true => Err(FakeError::Step("the knowledge base is disabled".into())),
+            false => Ok(()),
+        }
+    }
     async fn retrieve(
         &self,
         collection: &str,
@@ -262,6 +273,9 @@ impl Host for FakeHost {
             .clone()
             .ok_or_else(|| FakeError::NotFound(classifier.to_owned()))
     }
+    fn guard_off(&self, _policy: Option<&str>) -> Result<bool, FakeError> {
+        Ok(matches!(self.guard, GuardVerdict::Off))
+    }
     fn guard(&self, check: GuardCheck<'_>) -> Result<Option<(String, TextCheck)>, FakeError> {
         let stage = match check.stage {
             Stage::Input => "input",
@@ -294,6 +308,13 @@ impl Host for FakeHost {
                 blocked,
             },
         )))
+    }
+    async fn http_check(&self, url: &str, _allowed: &[String]) -> Result<(), FakeError> {
+        lock(&self.log).push(format!("http_check {url}"));
+        match self.denied_hosts.iter().any(|h| url.contains(h.as_str())) {
+            true => Err(FakeError::Step(format!("host of {url} is not allowed"))),
+            false => Ok(()),
+        }
     }
     async fn http(&self, call: HttpCall) -> Result<HttpAnswer, FakeError> {
         let url = call.url.clone();

@@ -317,18 +317,30 @@ struct ChunkLite {
 
 #[derive(Deserialize)]
 struct ChoiceLite {
-    #[serde(default)]
-    index: u64,
+    #[serde(default, deserialize_with = "lenient")]
+    index: Option<u64>,
     #[serde(default)]
     finish_reason: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     delta: Option<DeltaLite>,
 }
 
 #[derive(Deserialize)]
 struct DeltaLite {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     content: Option<String>,
+}
+
+/// A field of the shape expected, else `None`: an upstream that sends something unusual
+/// (content as an array of parts, a null index) still streams; only the copy of the text
+/// kept with the chunk is missing.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
 }
 
 /// Turns an SSE response into chunks. `[DONE]` ends the stream; an end of input without
@@ -404,7 +416,7 @@ fn sse_chunks(response: reqwest::Response) -> ChatStream {
                 let usage_only = choices.is_empty() && chunk.usage.is_some();
                 let content = choices
                     .into_iter()
-                    .filter_map(|c| Some((c.index, c.delta?.content?)))
+                    .filter_map(|c| Some((c.index.unwrap_or(0), c.delta?.content?)))
                     .collect();
                 return Some((
                     Ok(StreamChunk {
@@ -560,6 +572,27 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unusual_chunk_choices_still_parse() {
+        let parse =
+            |t: &str| serde_json::from_str::<ChunkLite>(t).map(|c| c.choices.unwrap_or_default());
+        let ok = parse(r#"{"choices":[{"index":0,"delta":{"content":"Hola"}}]}"#).unwrap();
+        assert_eq!(ok[0].index, Some(0));
+        assert_eq!(
+            ok[0].delta.as_ref().and_then(|d| d.content.as_deref()),
+            Some("Hola")
+        );
+        // Content as parts, a null index, a delta that is not an object: still a chunk.
+        let odd = parse(
+            r#"{"choices":[{"index":null,"delta":{"content":[{"type":"text","text":"x"}]},"finish_reason":null},{"delta":"?"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(odd.len(), 2);
+        assert!(odd[0].index.is_none());
+        assert!(odd[0].delta.as_ref().is_some_and(|d| d.content.is_none()));
+        assert!(odd[1].delta.is_none());
+    }
 
     #[test]
     fn retry_after_forms() {

@@ -335,6 +335,15 @@ impl HostError for StepFailure {
     }
 }
 
+/// An `http` step's URL as checked.
+struct HttpTarget {
+    url: reqwest::Url,
+    host: String,
+    port: u16,
+    /// `pipelines.http_private_hosts` allows it to resolve to an internal address.
+    vouched: bool,
+}
+
 /// The platform as the steps of one run see it: the caller of `ctx` on the services of
 /// `svc`.
 pub struct RunHost<'a> {
@@ -391,11 +400,51 @@ impl RunHost<'_> {
         })
     }
 
-    fn host_allowed(&self, call: &HttpCall, host: &str, port: u16, default: u16) -> bool {
-        call.allowed_hosts
+    /// The URL of an `http` step parsed and checked: http or https, an allowed host and
+    /// port, and no internal IP literal unless `pipelines.http_private_hosts` vouches for it.
+    fn http_target(&self, raw: &str, allowed_hosts: &[String]) -> Result<HttpTarget, Error> {
+        let url = reqwest::Url::parse(raw.trim())
+            .map_err(|e| Error::invalid(format!("'url': '{raw}' is not a URL: {e}"), None))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::invalid(
+                format!("'url': scheme '{}' is not http or https", url.scheme()),
+                None,
+            ));
+        }
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let default_port = if url.scheme() == "https" { 443 } else { 80 };
+        let port = url.port().unwrap_or(default_port);
+        let allowed = allowed_hosts
             .iter()
             .chain(self.svc.http_allowed.iter())
-            .any(|a| crate::outbound::entry_allows(a, host, port, default))
+            .any(|a| crate::outbound::entry_allows(a, &host, port, default_port));
+        if !allowed {
+            return Err(Error::PermissionDenied(format!(
+                "host '{host}' on port {port} is not allowed for http steps (add it to the step's allowed_hosts or pipelines.http_allowed_hosts; an entry without a port allows the scheme's default port only)"
+            )));
+        }
+        let vouched = self
+            .svc
+            .http_private
+            .iter()
+            .any(|e| crate::outbound::entry_allows(e, &host, port, default_port));
+        if !vouched {
+            if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+                if !crate::outbound::is_public(ip) {
+                    return Err(Error::PermissionDenied(crate::outbound::refused(&host)));
+                }
+            }
+        }
+        Ok(HttpTarget {
+            url,
+            host,
+            port,
+            vouched,
+        })
     }
 }
 
@@ -458,6 +507,10 @@ impl Host for RunHost<'_> {
                 })
             })
             .boxed())
+    }
+
+    fn check_knowledge(&self) -> Result<(), StepFailure> {
+        self.kb().map(|_| ()).map_err(StepFailure)
     }
 
     async fn retrieve(
@@ -547,6 +600,10 @@ impl Host for RunHost<'_> {
             .ok_or_else(|| Error::Internal("no prediction".into()))?)
     }
 
+    fn guard_off(&self, policy: Option<&str>) -> Result<bool, StepFailure> {
+        Ok(self.guard_policy(policy)?.is_none())
+    }
+
     fn guard(&self, check: GuardCheck<'_>) -> Result<Option<(String, TextCheck)>, StepFailure> {
         let Some(rp) = self.guard_policy(check.policy)? else {
             return Ok(None);
@@ -559,50 +616,26 @@ impl Host for RunHost<'_> {
         Ok(Some((rp.name.clone(), found)))
     }
 
-    async fn http(&self, call: HttpCall) -> Result<HttpAnswer, StepFailure> {
-        let url = reqwest::Url::parse(call.url.trim()).map_err(|e| {
-            Error::invalid(format!("'url': '{}' is not a URL: {e}", call.url), None)
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::invalid(
-                format!("'url': scheme '{}' is not http or https", url.scheme()),
-                None,
-            )
-            .into());
-        }
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_owned();
-        let default_port = if url.scheme() == "https" { 443 } else { 80 };
-        let port = url.port().unwrap_or(default_port);
-        if !self.host_allowed(&call, &host, port, default_port) {
-            return Err(Error::PermissionDenied(format!(
-                "host '{host}' on port {port} is not allowed for http steps (add it to the step's allowed_hosts or pipelines.http_allowed_hosts; an entry without a port allows the scheme's default port only)"
-            ))
-            .into());
-        }
+    async fn http_check(&self, url: &str, allowed_hosts: &[String]) -> Result<(), StepFailure> {
+        let t = self.http_target(url, allowed_hosts)?;
         // Addresses are checked where the connection is made (the client's resolver); an IP
-        // literal is not resolved, so it is checked here, and a name is looked up once here
-        // too for a clear error.
-        let vouched = self
-            .svc
-            .http_private
-            .iter()
-            .any(|e| crate::outbound::entry_allows(e, &host, port, default_port));
-        if !vouched {
-            let internal = match host.parse::<std::net::IpAddr>() {
-                Ok(ip) => !crate::outbound::is_public(ip),
-                Err(_) => tokio::net::lookup_host((host.as_str(), port))
-                    .await
-                    .map(|mut addrs| addrs.all(|a| !crate::outbound::is_public(a.ip())))
-                    .unwrap_or(false),
-            };
+        // literal is checked in `http_target`, and a name is looked up once here too, for a
+        // clear error before anything is rendered or sent.
+        if !t.vouched && t.host.parse::<std::net::IpAddr>().is_err() {
+            let internal = tokio::net::lookup_host((t.host.as_str(), t.port))
+                .await
+                .map(|mut addrs| addrs.all(|a| !crate::outbound::is_public(a.ip())))
+                .unwrap_or(false);
             if internal {
-                return Err(Error::PermissionDenied(crate::outbound::refused(&host)).into());
+                return Err(Error::PermissionDenied(crate::outbound::refused(&t.host)).into());
             }
         }
+        Ok(())
+    }
+
+    async fn http(&self, call: HttpCall) -> Result<HttpAnswer, StepFailure> {
+        // Checked again (without the lookup): what is sent is what was allowed.
+        let HttpTarget { url, host, .. } = self.http_target(&call.url, &call.allowed_hosts)?;
         let method = reqwest::Method::from_bytes(call.method.as_bytes())
             .map_err(|e| Error::Internal(e.to_string()))?;
         let mut req = self

@@ -54,6 +54,15 @@ pub struct GuardStep {
     pub injection_block_at: Option<String>,
 }
 
+/// The outcome of a guard step whose policy is off: the text, unchanged.
+fn off(text: String) -> Outcome {
+    Outcome::new(
+        json!({"text": text, "flagged": false, "blocked": false, "policy": "off"}),
+        Value::Null,
+        "the tenant's guard policy is off",
+    )
+}
+
 fn user_source() -> TextSource {
     TextSource::User
 }
@@ -81,6 +90,9 @@ impl GuardStep {
 
     pub(crate) fn run<H: Host>(&self, host: &H, run: &mut State<'_>) -> Result<Outcome, H::Error> {
         let text = run.render("text", &self.text)?;
+        if host.guard_off(self.policy.as_deref())? {
+            return Ok(off(text));
+        }
         let block_at = match &self.injection_block_at {
             Some(t) => Some(run.render_score("injection_block_at", t)?),
             None => None,
@@ -98,11 +110,7 @@ impl GuardStep {
             original: &original,
         })?
         else {
-            return Ok(Outcome::new(
-                json!({"text": text, "flagged": false, "blocked": false, "policy": "off"}),
-                Value::Null,
-                "the tenant's guard policy is off",
-            ));
+            return Ok(off(text));
         };
         let mut out = check.report;
         out["text"] = json!(check.text);
@@ -274,5 +282,23 @@ prompt = "ask"
                 && !c.contains("Maria")),
             "{calls:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_policy_that_is_off_renders_nothing_else() {
+        // The threshold is not a number, but with the policy off it is never read.
+        let off = FakeHost {
+            guard: GuardVerdict::Off,
+            ..FakeHost::default()
+        };
+        let o = run_step(
+            &off,
+            "kind = \"guard\"\nstage = \"input\"\ninjection_block_at = \"{{ input.text }}\"",
+            json!({"text": "high"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(o["policy"], "off");
+        assert!(off.calls().is_empty(), "{:?}", off.calls());
     }
 }

@@ -98,6 +98,7 @@ impl HttpStep {
             .templates
             .render_url(&self.url, &run.ctx)
             .map_err(|e| PipelineError::invalid(format!("'url': {e}"), None))?;
+        host.http_check(&url, &self.allowed_hosts).await?;
         let mut headers = Vec::with_capacity(self.headers.len());
         for (k, v) in &self.headers {
             let h = match v.strip_prefix("env:") {
@@ -221,5 +222,26 @@ body = { note = "{{ input.text }}", n = 3 }
             matches!(e, FakeError::Step(ref m) if m.contains("GET crm.example.com/x answered 503")),
             "{e:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_host_is_checked_before_headers_and_body_are_rendered() {
+        let host = FakeHost {
+            denied_hosts: vec!["intranet.local".into()],
+            ..FakeHost::default()
+        };
+        // The body cannot render ('a' + 1), but the refused host is what the caller hears.
+        let e = run_step(
+            &host,
+            "kind = \"http\"\nurl = \"https://intranet.local/x\"\nmethod = \"POST\"\nbody = { x = \"{{ 'a' + 1 }}\" }",
+            json!({"text": "x"}),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, FakeError::Step(ref m) if m.contains("not allowed")),
+            "{e:?}"
+        );
+        assert!(host.http_calls().is_empty());
     }
 }

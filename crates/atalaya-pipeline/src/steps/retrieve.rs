@@ -86,7 +86,15 @@ impl RetrieveStep {
         if !(1..=50).contains(&self.k) {
             return Err(c.err("k", format!("must be 1 to 50, got {}", self.k)));
         }
-        Mode::parse(&self.mode).map_err(|e| c.err("mode", e))?;
+        if Mode::parse(&self.mode).is_err() {
+            return Err(c.err(
+                "mode",
+                format!(
+                    "must be \"hybrid\", \"dense\" or \"bm25\", got \"{}\"",
+                    self.mode
+                ),
+            ));
+        }
         for (k, w) in [
             ("dense_weight", self.dense_weight),
             ("bm25_weight", self.bm25_weight),
@@ -131,6 +139,7 @@ impl RetrieveStep {
         let asked = self.focus.then(|| query::questions(&text)).flatten();
         let input = json!({"collection": collection, "query": text, "k": self.k, "mode": self.mode,
             "prefer_language": prefer_language.map(Lang::code), "questions": asked});
+        host.check_knowledge()?;
         let params = SearchParams {
             k: self.k,
             // Checked when the pipeline was loaded.
@@ -201,7 +210,7 @@ fn passages(collection: &str, hits: &[Hit]) -> serde_json::Value {
 mod tests {
     use serde_json::json;
 
-    use crate::testing::{hit, run_step, FakeHost};
+    use crate::testing::{hit, run_step, FakeError, FakeHost};
 
     #[tokio::test]
     async fn renders_the_search_and_records_the_passages() {
@@ -292,5 +301,24 @@ prefer_language = "{{ input.language }}"
         let calls = host.retrieved();
         assert_eq!(calls.len(), 2, "{calls:?}");
         assert!(calls[1].1.contains("return it for free"), "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn a_disabled_knowledge_base_fails_the_step_even_with_nothing_to_search() {
+        let host = FakeHost {
+            knowledge_disabled: true,
+            ..FakeHost::default()
+        };
+        let e = run_step(
+            &host,
+            "kind = \"retrieve\"\ncollection = \"help\"\nquery = \"{{ input.subject }}\"",
+            json!({"text": "x"}),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, FakeError::Step(ref m) if m.contains("disabled")),
+            "{e:?}"
+        );
     }
 }
