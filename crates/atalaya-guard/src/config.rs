@@ -33,9 +33,4 @@ impl GuardConfig {
         }
         issues
     }
-
-    /// Whether `name` is a policy of this section (or `off`).
-    pub fn knows(&self, name: &str) -> bool {
-        name == "off" || self.policies.contains_key(name)
-    }
 }

@@ -25,12 +25,6 @@ impl LocalKnowledge {
         LocalKnowledge { kb }
     }
 
-    /// The knowledge base (its worker thread, persistence and checks are the embedded
-    /// backend's own).
-    pub fn base(&self) -> &Arc<KnowledgeBase> {
-        &self.kb
-    }
-
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&KnowledgeBase) -> Result<T, Error> + Send + 'static,

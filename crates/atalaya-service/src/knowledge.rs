@@ -166,7 +166,7 @@ pub struct KnowledgeService {
     /// Uploads read and parsed at once (each may hold its body a few times over in memory).
     pub uploads: Uploads,
     pub max_upload_bytes: u64,
-    opened: Mutex<Option<Arc<KnowledgeBase>>>,
+    opened: Mutex<Option<Opened>>,
     stop: Arc<AtomicBool>,
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// How uploaded documents are parsed (`knowledge.parse_*`).
@@ -252,12 +252,23 @@ impl KnowledgeService {
     /// The knowledge base; `create` opens (and creates) it when it is not open yet. Without
     /// `create`, a store that does not exist yet is `None`: there is nothing to read.
     pub fn kb(&self, create: bool) -> Result<Option<Arc<KnowledgeBase>>, KbError> {
+        Ok(self.open(create)?.map(|o| o.kb))
+    }
+
+    /// The knowledge base's records through their trait (for tenant deletion), without
+    /// creating a store that does not exist.
+    pub fn records(&self) -> Result<Option<Arc<dyn KnowledgeRecords>>, KbError> {
+        Ok(self.open(false)?.map(|o| o.backend.records))
+    }
+
+    /// The store and its backend, opened once (see [`KnowledgeService::kb`]).
+    fn open(&self, create: bool) -> Result<Option<Opened>, KbError> {
         let mut opened = self
             .opened
             .lock()
             .map_err(|_| KbError::Store("the knowledge base lock was poisoned".into()))?;
-        if let Some(kb) = opened.as_ref() {
-            return Ok(Some(kb.clone()));
+        if let Some(o) = opened.as_ref() {
+            return Ok(Some(o.clone()));
         }
         if !create && !self.db_path().exists() {
             return Ok(None);
@@ -275,8 +286,12 @@ impl KnowledgeService {
                 *w = Some(handle);
             }
         }
-        *opened = Some(kb.clone());
-        Ok(Some(kb))
+        let o = Opened {
+            backend: Backend::local(kb.clone()),
+            kb,
+        };
+        *opened = Some(o.clone());
+        Ok(Some(o))
     }
 
     pub fn embedder(&self) -> Result<&Arc<EngineEmbedder>, CoreError> {
@@ -288,15 +303,15 @@ impl KnowledgeService {
     /// Stops the worker after its current step; unfinished tasks resume at the next start.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
-        if let Ok(Some(kb)) = self.opened.lock().map(|o| o.clone()) {
-            kb.wake();
+        if let Ok(Some(o)) = self.opened.lock().map(|o| o.clone()) {
+            o.kb.wake();
         }
         let handle = self.worker.lock().ok().and_then(|mut w| w.take());
         if let Some(h) = handle {
             let _ = h.join();
         }
-        if let Ok(Some(kb)) = self.opened.lock().map(|o| o.clone()) {
-            if let Err(e) = kb.persist() {
+        if let Ok(Some(o)) = self.opened.lock().map(|o| o.clone()) {
+            if let Err(e) = o.kb.persist() {
                 tracing::warn!(error = %e, "saving the HNSW graphs at shutdown");
             }
         }
@@ -316,6 +331,13 @@ pub async fn blocking<T: Send + 'static>(
 // ----- service functions (the handlers call these) -----
 
 pub use atalaya_knowledge::records::CollectionStats;
+
+/// The opened store and the backend over it, made once.
+#[derive(Clone)]
+struct Opened {
+    kb: Arc<KnowledgeBase>,
+    backend: Backend,
+}
 
 /// The storage backend of a knowledge service: today always the embedded one, through the
 /// same traits a shared backend implements.
@@ -434,12 +456,12 @@ impl KnowledgeService {
     /// `create`, `None` while the store does not exist: there is nothing to read.
     async fn backend(self: &Arc<Self>, create: bool) -> Result<Option<Backend>, CoreError> {
         let svc = self.clone();
-        let kb = match self.opened.lock().ok().and_then(|o| o.clone()) {
-            Some(kb) => Some(kb),
+        let opened = match self.opened.lock().ok().and_then(|o| o.clone()) {
+            Some(o) => Some(o),
             // Opening reads the store and its index files: off the async threads.
-            None => blocking(move || svc.kb(create).map_err(atalaya_core::Error::from)).await?,
+            None => blocking(move || svc.open(create).map_err(atalaya_core::Error::from)).await?,
         };
-        Ok(kb.map(Backend::local))
+        Ok(opened.map(|o| o.backend))
     }
 
     async fn existing(self: &Arc<Self>) -> Result<Option<Backend>, CoreError> {

@@ -34,19 +34,19 @@ impl DataStores<'_> {
     }
 
     fn knowledge(&self) -> Result<Option<Arc<dyn KnowledgeRecords>>, Error> {
-        let kb = match self {
+        match self {
             DataStores::Process(svc) => match &svc.knowledge {
-                Some(k) => k.kb(false)?,
-                None => None,
+                Some(k) => Ok(k.records()?),
+                None => Ok(None),
             },
             DataStores::Directory(dir) => {
                 if !dir.join("knowledge").join("knowledge.db").exists() {
                     return Ok(None);
                 }
-                Some(Arc::new(KnowledgeBase::open(dir)?))
+                let kb = Arc::new(KnowledgeBase::open(dir)?);
+                Ok(Some(Arc::new(LocalKnowledge::new(kb))))
             }
-        };
-        Ok(kb.map(|kb| Arc::new(LocalKnowledge::new(kb)) as Arc<dyn KnowledgeRecords>))
+        }
     }
 
     fn tickets(&self) -> Result<Option<Arc<dyn TicketRecords>>, Error> {
