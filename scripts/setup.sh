@@ -4,6 +4,7 @@
 #     python3-venv for the model tools
 #   - the Rust toolchain's rustfmt and clippy
 #   - the model files (scripts/models.sh): the embedding model and the test fixtures
+#   - PostgreSQL 15 and pgvector (scripts/postgres.sh), for the Postgres backend's tests
 set -euo pipefail
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
@@ -26,3 +27,4 @@ for c in rustfmt clippy; do
   fi
 done
 "$(dirname "$0")/models.sh"
+"$(dirname "$0")/postgres.sh"

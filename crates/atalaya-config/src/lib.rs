@@ -26,6 +26,7 @@ use figment::{
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
+pub mod storage;
 
 pub use atalaya_core::config::{
     looks_sensitive, quote_key, visible_ascii, CircuitBreakerConfig, FlashAttention,
@@ -68,6 +69,8 @@ pub struct Config {
     pub limits: atalaya_tenancy::config::LimitsConfig,
     /// Declarative pipelines (`/v1/pipelines`, `pipeline:NAME` models, tickets).
     pub pipelines: PipelinesConfig,
+    /// Where the platform's records live: embedded SQLite (one node) or Postgres (replicas).
+    pub storage: storage::StorageConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -481,6 +484,7 @@ impl Config {
             .into_iter()
             .chain(self.knowledge.check())
             .chain(self.pipelines.check())
+            .chain(self.storage.check(lookup))
             .chain(atalaya_tenancy::config::check(
                 &self.audit,
                 &self.encryption,

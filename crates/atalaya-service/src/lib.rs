@@ -19,6 +19,7 @@
 //! - [`pipeline`]: the pipeline runner and the ticket workflow.
 //! - [`classify`]: tenants' trained classifiers.
 //! - [`outbound`]: which hosts a pipeline's `http` step may reach.
+//! - [`storage`]: the storage backend chosen from `[storage]`, and the Postgres schemas.
 //! - [`wire`]: wire ↔ domain conversion, for both transports.
 
 pub mod answers;
@@ -33,6 +34,7 @@ pub mod outbound;
 pub mod pipeline;
 pub mod runs;
 pub mod services;
+pub mod storage;
 pub mod subjects;
 pub mod wire;
 

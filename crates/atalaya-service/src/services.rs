@@ -91,27 +91,21 @@ impl Services {
     }
 }
 
-/// Opens the platform store (`<data_dir>/platform.db`) and the tenancy service. With
+/// Opens the platform store (`[storage]`) and the tenancy service. With
 /// authentication on, some key must be able to authenticate.
 pub async fn open_tenancy(
     config: &Config,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Arc<Tenancy>, Error> {
     let settings = config.tenancy_settings(lookup)?;
-    let dir = config.server.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|e| Error::config("server.data_dir", e.to_string()))?;
-    let tenancy = Tenancy::open(Arc::new(store), settings)
-        .await
-        .map_err(|e| match e {
-            atalaya_tenancy::Error::Invalid { message, param } => {
-                Error::config(param.unwrap_or_default(), message)
-            }
-            atalaya_tenancy::Error::Crypto(m) => Error::config("encryption.master_key", m),
-            other => Error::from(other),
-        })?;
+    let store = crate::storage::platform_store(config, lookup).await?;
+    let tenancy = Tenancy::open(store, settings).await.map_err(|e| match e {
+        atalaya_tenancy::Error::Invalid { message, param } => {
+            Error::config(param.unwrap_or_default(), message)
+        }
+        atalaya_tenancy::Error::Crypto(m) => Error::config("encryption.master_key", m),
+        other => Error::from(other),
+    })?;
     if config.auth.enabled && !tenancy.has_usable_key() {
         return Err(Error::config(
             "auth.api_keys",

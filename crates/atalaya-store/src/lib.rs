@@ -6,6 +6,8 @@
 //! - [`audit`]: the audit log's hash chain and its verifier (shared by every backend).
 //! - [`sqlite`]: [`SqliteStore`], the embedded implementation (bundled SQLite, WAL, migrations
 //!   in `PRAGMA user_version`, every call on a blocking thread).
+//! - [`postgres`]: [`PostgresStore`], the shared implementation for deployments of several
+//!   replicas (audit appends serialised by an advisory lock).
 //! - [`conformance`]: the suite every backend of these traits must pass.
 //!
 //! Every administrative change is written in the same transaction as its audit entry: a
@@ -13,11 +15,13 @@
 
 pub mod audit;
 pub mod conformance;
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
+pub use postgres::PostgresStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
 

@@ -12,3 +12,22 @@ async fn sqlite_store_conforms() {
     .await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The Postgres store against the same suite: a throwaway server, one fresh database per case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_conforms() {
+    let cluster = atalaya_postgres::testing::Cluster::start().expect("test Postgres");
+    let failures = atalaya_store::conformance::run_all(|| async {
+        let url = cluster.database().await.unwrap();
+        let pool = atalaya_postgres::connect(&atalaya_postgres::Settings {
+            url,
+            pool_size: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        atalaya_store::PostgresStore::open(pool).await.unwrap()
+    })
+    .await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -553,18 +553,29 @@ impl Tenancy {
     /// store, anchor the audit chain when due.
     pub async fn tick(&self) -> Result<()> {
         self.flush().await?;
-        let v = self.store.change_counter().await?;
-        if self.data_version.swap(v, Ordering::SeqCst) != v {
-            self.reload().await?;
-        }
+        self.reload_if_changed().await?;
         self.anchor(false).await?;
         Ok(())
     }
 
-    /// Runs upkeep every second and the retention sweep every `retention_sweep_hours`, until
-    /// `shutdown`; then flushes and anchors one last time.
+    /// Reloads the cache when another process (a CLI, another replica) changed tenants, keys
+    /// or data keys since the last look.
+    pub async fn reload_if_changed(&self) -> Result<()> {
+        let v = self.store.change_counter().await?;
+        if self.data_version.swap(v, Ordering::SeqCst) != v {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    /// Runs upkeep every second, a look for other processes' changes every
+    /// [`CHANGE_POLL`] (so that a key revoked anywhere is refused here well within a
+    /// second), and the retention sweep every `retention_sweep_hours`, until `shutdown`;
+    /// then flushes and anchors one last time.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut changes = tokio::time::interval(CHANGE_POLL);
+        changes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let sweep_every =
             Duration::from_secs(self.settings.limits.retention_sweep_hours.max(1) * 3600);
         let mut sweep = tokio::time::interval(sweep_every);
@@ -574,6 +585,11 @@ impl Tenancy {
                 _ = tick.tick() => {
                     if let Err(e) = self.tick().await {
                         tracing::error!(error = %e, "tenancy upkeep failed; will retry");
+                    }
+                }
+                _ = changes.tick() => {
+                    if let Err(e) = self.reload_if_changed().await {
+                        tracing::warn!(error = %e, "looking for changes to tenants and keys failed; will retry");
                     }
                 }
                 _ = sweep.tick() => {
@@ -593,6 +609,9 @@ impl Tenancy {
         }
     }
 }
+
+/// How often a running service looks for other processes' changes to tenants and keys.
+pub const CHANGE_POLL: Duration = Duration::from_millis(250);
 
 /// The key of an `Authorization: Bearer …` header value.
 pub fn bearer_token(header: &str) -> Option<&str> {

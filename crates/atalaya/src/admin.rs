@@ -16,8 +16,8 @@ use atalaya_tenancy::{
 };
 
 use crate::cli::{
-    AuditCommand, EncryptionCommand, KeysCommand, LimitArgs, StoreArgs, SubjectsCommand,
-    TenantsCommand,
+    AuditCommand, EncryptionCommand, KeysCommand, LimitArgs, MigrateCommand, StoreArgs,
+    SubjectsCommand, TenantsCommand,
 };
 
 fn limits(a: &LimitArgs) -> Limits {
@@ -51,11 +51,10 @@ async fn open(store: &StoreArgs) -> anyhow::Result<Arc<Tenancy>> {
     if settings.anchor_sink == atalaya_tenancy::config::AnchorSink::Stdout {
         settings.anchor_sink = atalaya_tenancy::config::AnchorSink::None;
     }
-    let dir = config.server.data_dir.clone();
-    let s = tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))
-        .await?
-        .with_context(|| "opening the platform store (server.data_dir / --data-dir)")?;
-    Ok(Tenancy::open(Arc::new(s), settings).await?)
+    let s = atalaya_service::storage::platform_store(&config, &lookup)
+        .await
+        .with_context(|| "opening the platform store ([storage], server.data_dir / --data-dir)")?;
+    Ok(Tenancy::open(s, settings).await?)
 }
 
 fn print(v: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -343,5 +342,60 @@ pub fn encryption(cmd: EncryptionCommand) -> anyhow::Result<()> {
                 )
             }
         }
+    })
+}
+
+/// `atalaya migrate status|up`.
+pub fn migrate(cmd: MigrateCommand) -> anyhow::Result<()> {
+    let (store, up, json) = match cmd {
+        MigrateCommand::Status { store, json } => (store, false, json),
+        MigrateCommand::Up { store } => (store, true, false),
+    };
+    let config = crate::tool_config(store.config.as_deref(), store.data_dir.clone())?;
+    let lookup = |k: &str| std::env::var(k).ok();
+    runtime()?.block_on(async {
+        let Some(pool) = atalaya_service::storage::postgres_pool(&config, &lookup).await? else {
+            anyhow::bail!(
+                "storage.backend is \"sqlite\": its schema is migrated when a store opens; `atalaya migrate` is for backend = \"postgres\""
+            );
+        };
+        let mut out = std::io::stdout().lock();
+        if up {
+            let applied = atalaya_service::storage::migrate_up(&pool).await?;
+            if applied.is_empty() {
+                writeln!(out, "nothing to migrate: every schema is up to date")?;
+            }
+            for s in applied {
+                writeln!(out, "{}: {} -> {}", s.component, s.applied, s.known)?;
+                for (v, name) in &s.pending {
+                    writeln!(out, "  applied {v} {name}")?;
+                }
+            }
+            return Ok(());
+        }
+        let status = atalaya_service::storage::migration_status(&pool).await?;
+        if json {
+            let v: Vec<serde_json::Value> = status
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "component": s.component,
+                        "applied": s.applied,
+                        "known": s.known,
+                        "pending": s.pending.iter().map(|(v, n)| serde_json::json!({"version": v, "name": n})).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        } else {
+            for s in &status {
+                let state = if s.pending.is_empty() { "up to date" } else { "pending" };
+                writeln!(out, "{:<12} applied {:>3}  known {:>3}  {state}", s.component, s.applied, s.known)?;
+                for (v, name) in &s.pending {
+                    writeln!(out, "  pending {v} {name}")?;
+                }
+            }
+        }
+        Ok(())
     })
 }

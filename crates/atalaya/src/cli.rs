@@ -55,10 +55,30 @@ pub enum Command {
     /// Declarative pipelines: list and check them.
     #[command(subcommand)]
     Pipelines(PipelinesCommand),
+    /// The Postgres schema (`[storage] backend = "postgres"`): show or apply migrations.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// Internal: parses one document from stdin under resource limits and writes it as JSON
     /// (the server and `kb ingest` run it as a child process for every document).
     #[command(hide = true)]
     ParseWorker(ParseWorkerArgs),
+}
+
+#[derive(Subcommand)]
+pub enum MigrateCommand {
+    /// Each component's schema version: applied, known to this build, pending.
+    Status {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Applies pending migrations, under an advisory lock (safe while replicas start).
+    Up {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Args)]

@@ -182,6 +182,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Pipelines(cmd) => tickets::pipelines(cmd),
+        Command::Migrate(cmd) => admin::migrate(cmd),
         Command::Kb(cmd) => {
             if kb::run(cmd)? {
                 Ok(())
