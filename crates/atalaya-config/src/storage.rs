@@ -42,6 +42,9 @@ pub struct StorageConfig {
     /// The server cancels any statement running longer (0 = no limit).
     pub statement_timeout_ms: u64,
     pub migrate: MigrateMode,
+    /// How long a replica's claim on a knowledge task lasts without renewal: a replica that
+    /// dies mid-task has its task resumed by another after this long.
+    pub task_lease_ms: u64,
 }
 
 impl Default for StorageConfig {
@@ -53,6 +56,7 @@ impl Default for StorageConfig {
             connect_timeout_ms: 5_000,
             statement_timeout_ms: 30_000,
             migrate: MigrateMode::Auto,
+            task_lease_ms: 30_000,
         }
     }
 }
@@ -71,6 +75,12 @@ impl StorageConfig {
             issues.push((
                 "storage.connect_timeout_ms".into(),
                 "must be between 100 and 600000".into(),
+            ));
+        }
+        if !(1_000..=3_600_000).contains(&self.task_lease_ms) {
+            issues.push((
+                "storage.task_lease_ms".into(),
+                "must be between 1000 and 3600000 (an hour)".into(),
             ));
         }
         if self.statement_timeout_ms > 86_400_000 {

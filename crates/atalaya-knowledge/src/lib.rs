@@ -12,6 +12,8 @@
 //! - [`tasks`]: the durable ingestion queue (tasks and their items, in the same database).
 //! - [`index`]: BM25 (tantivy) and dense (exact cosine, HNSW from [`index::ANN_THRESHOLD`]
 //!   chunks) indexes with filters, and RRF fusion.
+//! - [`postgres`]: the same records, search and task queue in Postgres (pgvector HNSW, full
+//!   text, leased tasks), shared by replicas.
 //! - [`ann`]: the HNSW graph (usearch), saved and reloaded without a rebuild.
 //! - [`rag`]: grounded answers over retrieved hits: the sources prompt, citations, the support
 //!   check, extractive answers.
@@ -25,6 +27,7 @@ mod error;
 pub mod index;
 pub mod local;
 pub mod parse;
+pub mod postgres;
 pub mod query;
 pub mod rag;
 pub mod records;

@@ -154,7 +154,7 @@ pub fn fuse(lists: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
 /// Which of two searches answers a query asked in one language: the one in that language
 /// (`own`) unless it found nothing, or nothing relevant while the search across languages
 /// (`all`, run only then) did. Hits without a similarity (BM25 only) count as relevant.
-fn prefer_own(own: &[Hit], floor: f32) -> bool {
+pub(crate) fn prefer_own(own: &[Hit], floor: f32) -> bool {
     let mut sims = own.iter().filter_map(|h| h.similarity).peekable();
     !own.is_empty() && (sims.peek().is_none() || sims.any(|s| s >= floor))
 }
@@ -211,26 +211,27 @@ pub struct KnowledgeBase {
 
 /// Attempts after which an item that never finished (its processing took the process down,
 /// or the process was stopped each time) fails instead of being taken again.
-const MAX_ATTEMPTS: u32 = 3;
+pub(crate) const MAX_ATTEMPTS: u32 = 3;
 
 /// Room left in the model's input for the title and heading path added to each chunk.
 const PREFIX_ROOM: usize = 24;
 
 const EMBED_BATCH: usize = 256;
 /// Items a worker step takes, and the chunks it gathers before embedding them together.
-const GROUP_ITEMS: usize = 64;
-const GROUP_CHUNKS: usize = 256;
+pub(crate) const GROUP_ITEMS: usize = 64;
+pub(crate) const GROUP_CHUNKS: usize = 256;
 
 /// A document parsed and chunked, waiting for its vectors.
-struct Ready {
-    source: String,
-    format: Format,
-    content_hash: String,
-    doc: ParsedDocument,
-    chunks: Vec<Chunk>,
-    texts: Vec<String>,
-    language: Option<Lang>,
-    meta: DocumentMeta,
+pub(crate) struct Ready {
+    pub(crate) source: String,
+    pub(crate) format: Format,
+    pub(crate) content_hash: String,
+    pub(crate) doc: ParsedDocument,
+    pub(crate) chunks: Vec<Chunk>,
+    /// What is embedded and keyword-indexed per chunk (title and headings lead).
+    pub(crate) texts: Vec<String>,
+    pub(crate) language: Option<Lang>,
+    pub(crate) meta: DocumentMeta,
 }
 
 enum Prepared {
@@ -238,8 +239,90 @@ enum Prepared {
     Ready(Box<Ready>),
 }
 
+/// What a new collection must satisfy, whatever stores it: a valid name, and chunks that fit
+/// the embedding model's input.
+pub(crate) fn check_collection(
+    name: &str,
+    embedder: &dyn Embedder,
+    chunking: &ChunkConfig,
+) -> Result<(), Error> {
+    validate_name(name)?;
+    let limit = embedder.max_tokens().saturating_sub(PREFIX_ROOM);
+    if chunking.max_tokens < 16 || chunking.max_tokens > limit {
+        return Err(Error::Invalid(format!(
+            "chunk size {} tokens: must be between 16 and {limit} for '{}' (its input limit minus room for headings)",
+            chunking.max_tokens,
+            embedder.model()
+        )));
+    }
+    if chunking.overlap_tokens * 2 > chunking.max_tokens {
+        return Err(Error::Invalid(format!(
+            "chunk overlap {} tokens: must be at most half the chunk size ({})",
+            chunking.overlap_tokens, chunking.max_tokens
+        )));
+    }
+    Ok(())
+}
+
+/// A collection is only ever embedded by the model it was created with.
+pub(crate) fn check_model(c: &Collection, embedder: &dyn Embedder) -> Result<(), Error> {
+    if embedder.model() != c.embedding_model {
+        return Err(Error::Invalid(format!(
+            "collection '{}' is embedded with '{}', not '{}'",
+            c.name,
+            c.embedding_model,
+            embedder.model()
+        )));
+    }
+    Ok(())
+}
+
+/// The hash that decides whether a document changed: its bytes and the metadata filters see.
+pub(crate) fn content_hash(bytes: &[u8], meta: &DocumentMeta) -> String {
+    let hash = hex::encode(Sha256::digest(bytes));
+    let meta_json =
+        serde_json::to_string(&(&meta.tags, &meta.labels, &meta.language)).unwrap_or_default();
+    hex::encode(Sha256::digest(format!("{hash}{meta_json}").as_bytes()))
+}
+
+/// Parses and chunks a document for collection `c` (no store involved).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prepare_parsed(
+    parser: &Parser,
+    c: &Collection,
+    embedder: &dyn Embedder,
+    source: &str,
+    format: Format,
+    bytes: &[u8],
+    meta: &DocumentMeta,
+    content_hash: String,
+) -> Result<Ready, Error> {
+    let doc = parser.parse(format, bytes)?;
+    let counter = |t: &str| embedder.count_tokens(t);
+    let chunks = chunk(&doc, &c.chunking, &counter);
+    let language = meta
+        .language
+        .as_deref()
+        .or(c.language.as_deref())
+        .map(Lang::from_code);
+    let texts: Vec<String> = chunks
+        .iter()
+        .map(|ch| index_text(doc.title.as_deref(), &ch.heading_path, &ch.text))
+        .collect();
+    Ok(Ready {
+        source: source.to_owned(),
+        format,
+        content_hash,
+        doc,
+        chunks,
+        texts,
+        language,
+        meta: meta.clone(),
+    })
+}
+
 /// Vectors for `texts`, in calls of at most [`EMBED_BATCH`] texts.
-fn embed_all(embedder: &dyn Embedder, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
+pub(crate) fn embed_all(embedder: &dyn Embedder, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
     let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(texts.len());
     for batch in texts.chunks(EMBED_BATCH) {
         let v = embedder.embed(batch).map_err(Error::Embedding)?;
@@ -315,21 +398,7 @@ impl KnowledgeBase {
         language: Option<&str>,
         chunking: ChunkConfig,
     ) -> Result<Collection, Error> {
-        validate_name(name)?;
-        let limit = embedder.max_tokens().saturating_sub(PREFIX_ROOM);
-        if chunking.max_tokens < 16 || chunking.max_tokens > limit {
-            return Err(Error::Invalid(format!(
-                "chunk size {} tokens: must be between 16 and {limit} for '{}' (its input limit minus room for headings)",
-                chunking.max_tokens,
-                embedder.model()
-            )));
-        }
-        if chunking.overlap_tokens * 2 > chunking.max_tokens {
-            return Err(Error::Invalid(format!(
-                "chunk overlap {} tokens: must be at most half the chunk size ({})",
-                chunking.overlap_tokens, chunking.max_tokens
-            )));
-        }
+        check_collection(name, embedder, &chunking)?;
         self.store
             .create_collection(tenant, name, embedder.model(), language, chunking)
     }
@@ -482,46 +551,25 @@ impl KnowledgeBase {
         bytes: &[u8],
         meta: &DocumentMeta,
     ) -> Result<Prepared, Error> {
-        if embedder.model() != c.embedding_model {
-            return Err(Error::Invalid(format!(
-                "collection '{}' is embedded with '{}', not '{}'",
-                c.name,
-                c.embedding_model,
-                embedder.model()
-            )));
-        }
-        let hash = hex::encode(Sha256::digest(bytes));
-        let meta_json =
-            serde_json::to_string(&(&meta.tags, &meta.labels, &meta.language)).unwrap_or_default();
-        let content_hash = hex::encode(Sha256::digest(format!("{hash}{meta_json}").as_bytes()));
+        check_model(c, embedder)?;
+        let content_hash = content_hash(bytes, meta);
         if let Some((id, stored)) = self.store.content_hash(c.id, source)? {
             if stored == content_hash {
                 // Cheap path: no parsing, no embedding.
                 return Ok(Prepared::Unchanged { document_id: id });
             }
         }
-        let doc = self.parser.parse(format, bytes)?;
-        let counter = |t: &str| embedder.count_tokens(t);
-        let chunks = chunk(&doc, &c.chunking, &counter);
-        let language = meta
-            .language
-            .as_deref()
-            .or(c.language.as_deref())
-            .map(Lang::from_code);
-        let texts: Vec<String> = chunks
-            .iter()
-            .map(|ch| index_text(doc.title.as_deref(), &ch.heading_path, &ch.text))
-            .collect();
-        Ok(Prepared::Ready(Box::new(Ready {
-            source: source.to_owned(),
+        prepare_parsed(
+            &self.parser,
+            c,
+            embedder,
+            source,
             format,
+            bytes,
+            meta,
             content_hash,
-            doc,
-            chunks,
-            texts,
-            language,
-            meta: meta.clone(),
-        })))
+        )
+        .map(|r| Prepared::Ready(Box::new(r)))
     }
 
     /// Stores a prepared document with its vectors (recording the task item `mark` in the same

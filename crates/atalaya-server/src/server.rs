@@ -90,7 +90,13 @@ impl Server {
         // Upkeep stops when serving has ended (after the last request settled), then flushes.
         let upkeep_stop = CancellationToken::new();
         let upkeep = self.svc.tenancy.clone().run(upkeep_stop.clone());
-        let (outcome, (), ()) = tokio::join!(
+        // The shared knowledge backend's task worker (nothing to run with the embedded one).
+        let worker = async {
+            if let Some(k) = self.svc.knowledge.clone() {
+                k.run_worker(upkeep_stop.clone()).await;
+            }
+        };
+        let (outcome, (), (), ()) = tokio::join!(
             async {
                 let r = serving.await;
                 // However serving ended, the health loops end with it.
@@ -99,7 +105,8 @@ impl Server {
                 r
             },
             health,
-            upkeep
+            upkeep,
+            worker
         );
         if let Some(k) = knowledge {
             // The worker finishes its current step; what is left resumes at the next start.

@@ -171,6 +171,9 @@ pub struct KnowledgeService {
     worker: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// How uploaded documents are parsed (`knowledge.parse_*`).
     parser: atalaya_knowledge::parse::Parser,
+    /// Wakes the shared backend's worker when this process enqueues work (other replicas'
+    /// work is found by polling).
+    wake: tokio::sync::Notify,
 }
 
 /// The document parser `knowledge.parse_*` configure: a sandboxed child process unless
@@ -198,6 +201,7 @@ impl KnowledgeService {
     pub fn start(
         config: &Config,
         engines: &HashMap<String, Arc<EmbedEngine>>,
+        storage: &crate::storage::Storage,
     ) -> Result<Arc<KnowledgeService>, CoreError> {
         let chosen = match &config.knowledge.embedding_model {
             Some(name) => engines
@@ -237,8 +241,23 @@ impl KnowledgeService {
             stop: Arc::new(AtomicBool::new(false)),
             worker: Mutex::new(None),
             parser: parser(&config.knowledge),
+            wake: tokio::sync::Notify::new(),
         });
-        if svc.db_path().exists() {
+        if let Some(shared) = storage.knowledge(svc.parser.clone()) {
+            // Shared by replicas: always open; its worker runs on the async runtime
+            // (`run_worker`).
+            let shared = Arc::new(shared);
+            let o = Opened {
+                backend: Backend {
+                    records: shared.clone(),
+                    tasks: shared,
+                },
+                local: None,
+            };
+            if let Ok(mut opened) = svc.opened.lock() {
+                *opened = Some(o);
+            }
+        } else if svc.db_path().exists() {
             svc.kb(true)
                 .map_err(|e| CoreError::ConfigSource(e.to_string()))?;
         }
@@ -252,7 +271,7 @@ impl KnowledgeService {
     /// The knowledge base; `create` opens (and creates) it when it is not open yet. Without
     /// `create`, a store that does not exist yet is `None`: there is nothing to read.
     pub fn kb(&self, create: bool) -> Result<Option<Arc<KnowledgeBase>>, KbError> {
-        Ok(self.open(create)?.map(|o| o.kb))
+        Ok(self.open(create)?.and_then(|o| o.local))
     }
 
     /// The knowledge base's records through their trait (for tenant deletion), without
@@ -288,7 +307,7 @@ impl KnowledgeService {
         }
         let o = Opened {
             backend: Backend::local(kb.clone()),
-            kb,
+            local: Some(kb),
         };
         *opened = Some(o.clone());
         Ok(Some(o))
@@ -303,20 +322,69 @@ impl KnowledgeService {
     /// Stops the worker after its current step; unfinished tasks resume at the next start.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
-        if let Ok(Some(o)) = self.opened.lock().map(|o| o.clone()) {
-            o.kb.wake();
+        self.wake.notify_waiters();
+        if let Some(kb) = self
+            .opened
+            .lock()
+            .ok()
+            .and_then(|o| o.clone())
+            .and_then(|o| o.local)
+        {
+            kb.wake();
         }
         let handle = self.worker.lock().ok().and_then(|mut w| w.take());
         if let Some(h) = handle {
             let _ = h.join();
         }
-        if let Ok(Some(o)) = self.opened.lock().map(|o| o.clone()) {
-            if let Err(e) = o.kb.persist() {
+        if let Some(kb) = self
+            .opened
+            .lock()
+            .ok()
+            .and_then(|o| o.clone())
+            .and_then(|o| o.local)
+        {
+            if let Err(e) = kb.persist() {
                 tracing::warn!(error = %e, "saving the HNSW graphs at shutdown");
             }
         }
     }
+
+    /// Works the shared backend's task queue until `stop` (returns at once with the
+    /// embedded backend, whose worker is a thread of its own). Each step finishes before a
+    /// stop is honoured; a task left unfinished is resumed by any replica once its lease
+    /// expires.
+    pub async fn run_worker(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let shared = self
+            .opened
+            .lock()
+            .ok()
+            .and_then(|o| o.clone())
+            .filter(|o| o.local.is_none())
+            .map(|o| o.backend.tasks);
+        let (Some(tasks), Some(embedder)) = (shared, self.embedder.clone()) else {
+            return;
+        };
+        let embedder: Arc<dyn Embedder> = embedder;
+        while !stop.is_cancelled() {
+            let idle = match tasks.work_once(embedder.clone()).await {
+                Ok(true) => continue,
+                Ok(false) => SHARED_POLL,
+                Err(e) => {
+                    tracing::error!(error = %e, "knowledge task worker");
+                    std::time::Duration::from_secs(2)
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(idle) => {}
+                () = self.wake.notified() => {}
+            }
+        }
+    }
 }
+
+/// How often the shared backend's worker looks for work enqueued by other replicas.
+const SHARED_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Runs blocking knowledge-base work (SQLite, parsing, the embedding model) off the async
 /// threads, mapping its errors.
@@ -332,15 +400,16 @@ pub async fn blocking<T: Send + 'static>(
 
 pub use atalaya_knowledge::records::CollectionStats;
 
-/// The opened store and the backend over it, made once.
+/// The opened backend, made once.
 #[derive(Clone)]
 struct Opened {
-    kb: Arc<KnowledgeBase>,
     backend: Backend,
+    /// The embedded store under it (`None` for the shared backend).
+    local: Option<Arc<KnowledgeBase>>,
 }
 
-/// The storage backend of a knowledge service: today always the embedded one, through the
-/// same traits a shared backend implements.
+/// The storage backend of a knowledge service: the embedded one or the shared one (Postgres),
+/// through the same traits.
 #[derive(Clone)]
 struct Backend {
     records: Arc<dyn KnowledgeRecords>,
@@ -551,10 +620,9 @@ impl KnowledgeService {
     ) -> Result<Task, CoreError> {
         self.embedder()?;
         let (b, c) = self.lookup(tenant, name).await?;
-        b.tasks
-            .enqueue_ingest(&c, items)
-            .await
-            .map_err(atalaya_core::Error::from)
+        let task = b.tasks.enqueue_ingest(&c, items).await?;
+        self.wake.notify_waiters();
+        Ok(task)
     }
 
     pub async fn documents(
@@ -582,10 +650,9 @@ impl KnowledgeService {
             .into_iter()
             .find(|d| d.id == id)
             .ok_or_else(|| CoreError::NotFound(format!("document {id} in collection '{name}'")))?;
-        b.tasks
-            .enqueue_delete(&c, vec![doc.source])
-            .await
-            .map_err(atalaya_core::Error::from)
+        let task = b.tasks.enqueue_delete(&c, vec![doc.source]).await?;
+        self.wake.notify_waiters();
+        Ok(task)
     }
 
     pub async fn task(self: &Arc<Self>, tenant: &str, id: i64) -> Result<Task, CoreError> {

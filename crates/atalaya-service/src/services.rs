@@ -47,14 +47,15 @@ impl Services {
             atalaya_engine::provider::build_local(config.gateway(), Some(metrics.local.clone()))?;
         providers.extend(local.providers);
         let gateway = Arc::new(Gateway::new(config.gateway(), &providers, metrics)?);
+        let storage = crate::storage::Storage::open(config, lookup).await?;
         let knowledge = if config.knowledge.enabled {
-            Some(KnowledgeService::start(config, &local.embedders)?)
+            Some(KnowledgeService::start(config, &local.embedders, &storage)?)
         } else {
             None
         };
         let pipelines = load_pipelines(config)?;
         let guard = Arc::new(GuardService::new(config, gateway.metrics().clone())?);
-        let tenancy = open_tenancy(config, lookup).await?;
+        let tenancy = open_tenancy(config, lookup, &storage).await?;
         let classify = Arc::new(ClassifyService::new(
             Arc::new(FileClassifiers::new(&config.server.data_dir)),
             local
@@ -96,9 +97,10 @@ impl Services {
 pub async fn open_tenancy(
     config: &Config,
     lookup: &dyn Fn(&str) -> Option<String>,
+    storage: &crate::storage::Storage,
 ) -> Result<Arc<Tenancy>, Error> {
     let settings = config.tenancy_settings(lookup)?;
-    let store = crate::storage::platform_store(config, lookup).await?;
+    let store = storage.platform().await?;
     let tenancy = Tenancy::open(store, settings).await.map_err(|e| match e {
         atalaya_tenancy::Error::Invalid { message, param } => {
             Error::config(param.unwrap_or_default(), message)

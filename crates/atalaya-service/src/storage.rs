@@ -1,5 +1,6 @@
-//! The one place the storage backend is chosen from `[storage]`, and the schemas a Postgres
-//! deployment migrates (`atalaya migrate`, start-up).
+//! The one place the storage backend is chosen from `[storage]`: [`Storage`] opens it once
+//! per process (for Postgres: one pool, every schema migrated or checked) and hands out each
+//! subsystem's backend.
 
 use std::sync::Arc;
 
@@ -12,7 +13,10 @@ use atalaya_store::Store;
 
 /// Every component's Postgres schema, in the order they are migrated.
 pub fn schemas() -> Vec<&'static atalaya_postgres::Schema> {
-    vec![&atalaya_store::postgres::SCHEMA]
+    vec![
+        &atalaya_store::postgres::SCHEMA,
+        &atalaya_knowledge::postgres::SCHEMA,
+    ]
 }
 
 fn postgres_error(e: atalaya_postgres::Error) -> Error {
@@ -58,29 +62,27 @@ pub async fn migrate_up(
         .map_err(postgres_error)
 }
 
-/// The platform store of the configured backend, its schema brought up to date (or checked,
-/// with `storage.migrate = "manual"`).
-pub async fn platform_store(
-    config: &Config,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Arc<dyn Store>, Error> {
-    match config.storage.backend {
-        Backend::Sqlite => {
-            let dir = config.server.data_dir.clone();
-            let store =
-                tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))?
-                    .map_err(|e| Error::config("server.data_dir", e.to_string()))?;
-            Ok(Arc::new(store))
-        }
-        Backend::Postgres => {
-            let pool = postgres_pool(config, lookup)
-                .await?
-                .ok_or_else(|| Error::config("storage.backend", "no Postgres settings"))?;
+/// The configured storage, opened.
+#[derive(Clone)]
+pub struct Storage {
+    backend: Backend,
+    data_dir: std::path::PathBuf,
+    pool: Option<atalaya_postgres::Pool>,
+    task_lease: std::time::Duration,
+}
+
+impl Storage {
+    /// Opens the configured backend: for Postgres, connects and brings every schema up to
+    /// date (or, with `storage.migrate = "manual"`, refuses pending migrations).
+    pub async fn open(
+        config: &Config,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Storage, Error> {
+        let pool = postgres_pool(config, lookup).await?;
+        if let Some(pool) = &pool {
             match config.storage.migrate {
                 MigrateMode::Auto => {
-                    for s in migrate_up(&pool).await? {
+                    for s in migrate_up(pool).await? {
                         tracing::info!(
                             component = %s.component,
                             from = s.applied,
@@ -90,7 +92,7 @@ pub async fn platform_store(
                     }
                 }
                 MigrateMode::Manual => {
-                    let pending: Vec<String> = migration_status(&pool)
+                    let pending: Vec<String> = migration_status(pool)
                         .await?
                         .into_iter()
                         .filter(|s| !s.pending.is_empty())
@@ -107,10 +109,58 @@ pub async fn platform_store(
                     }
                 }
             }
+        }
+        if pool.is_some() {
             tracing::warn!(
-                "storage.backend = \"postgres\" holds the platform records (tenants, keys, usage, audit log, inference log); knowledge, tickets and classifiers are still kept in server.data_dir on this node"
+                "storage.backend = \"postgres\" holds the platform records and the knowledge base; tickets and classifiers are still kept in server.data_dir on this node"
             );
-            Ok(Arc::new(atalaya_store::PostgresStore::new(pool)))
+        }
+        Ok(Storage {
+            backend: config.storage.backend,
+            data_dir: config.server.data_dir.clone(),
+            pool,
+            task_lease: std::time::Duration::from_millis(config.storage.task_lease_ms),
+        })
+    }
+
+    /// Whether records are shared with other replicas (Postgres).
+    pub fn is_shared(&self) -> bool {
+        self.pool.is_some()
+    }
+
+    /// The platform records.
+    pub async fn platform(&self) -> Result<Arc<dyn Store>, Error> {
+        match (&self.pool, self.backend) {
+            (Some(pool), _) => Ok(Arc::new(atalaya_store::PostgresStore::new(pool.clone()))),
+            (None, _) => {
+                let dir = self.data_dir.clone();
+                let store =
+                    tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))
+                        .await
+                        .map_err(|e| Error::Internal(e.to_string()))?
+                        .map_err(|e| Error::config("server.data_dir", e.to_string()))?;
+                Ok(Arc::new(store))
+            }
         }
     }
+
+    /// The shared knowledge backend (`None`: the embedded one, opened by the knowledge
+    /// service in `server.data_dir`).
+    pub fn knowledge(
+        &self,
+        parser: atalaya_knowledge::parse::Parser,
+    ) -> Option<atalaya_knowledge::postgres::PgKnowledge> {
+        self.pool.as_ref().map(|pool| {
+            atalaya_knowledge::postgres::PgKnowledge::new(pool.clone(), parser)
+                .with_lease(self.task_lease)
+        })
+    }
+}
+
+/// The platform store of the configured backend (for the CLI's one-off commands).
+pub async fn platform_store(
+    config: &Config,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn Store>, Error> {
+    Storage::open(config, lookup).await?.platform().await
 }

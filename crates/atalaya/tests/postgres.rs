@@ -10,6 +10,8 @@
     clippy::disallowed_methods
 )] // test code
 
+mod common;
+
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
@@ -48,7 +50,15 @@ impl Deployment {
             .env("ATALAYA__SERVER__DATA_DIR", self.root.path().join(node))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            // Each process's log in a file (a pipe nobody reads would block it when full).
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.root.path().join(format!("{node}.log")))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
             .kill_on_drop(true);
         c
     }
@@ -96,6 +106,10 @@ impl Deployment {
 }
 
 fn write_config(dir: &Path, upstream: &str, migrate: &str) -> PathBuf {
+    write_config_with(dir, upstream, migrate, "")
+}
+
+fn write_config_with(dir: &Path, upstream: &str, migrate: &str, extra: &str) -> PathBuf {
     let path = dir.join("atalaya.toml");
     std::fs::write(
         &path,
@@ -118,6 +132,7 @@ base_url = "{upstream}"
 
 [models.m]
 targets = [{{ upstream = "a" }}]
+{extra}
 "#
         ),
     )
@@ -303,4 +318,205 @@ impl Deployment {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.cli(&args).await
     }
+}
+
+fn generate_key() -> String {
+    let out = std::process::Command::new(BIN)
+        .args(["keys", "generate"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("key:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The pid part of the worker that holds task `id`'s lease (`PID-NONCE`), if any.
+async fn lease_holder(db_url: &str, id: i64) -> Option<u32> {
+    let (client, conn) =
+        atalaya_postgres::tokio_postgres::connect(db_url, atalaya_postgres::tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    let query = async move {
+        let row = client
+            .query_one("SELECT lease_owner FROM kb_tasks WHERE id = $1", &[&id])
+            .await
+            .unwrap();
+        let owner: Option<String> = row.get(0);
+        drop(client);
+        owner
+    };
+    let (owner, _) = tokio::join!(query, conn);
+    owner.and_then(|o| o.split('-').next().and_then(|p| p.parse().ok()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knowledge_is_shared_and_a_killed_replicas_upload_is_finished_by_the_other() {
+    let cluster = Cluster::start().expect("test Postgres (run scripts/postgres.sh)");
+    let db_url = cluster.database().await.unwrap();
+    let fake = FakeUpstream::start().await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let d = Deployment {
+        config: write_config_with(
+            root.path(),
+            &fake.base_url(),
+            "auto",
+            &common::minilm_config(),
+        ),
+        db_url: db_url.clone(),
+        admin_key: generate_key(),
+        root,
+    };
+    let _logs = Logs(d.root.path());
+    let start = |node: &'static str| {
+        let mut c = d.command(node);
+        // A short lease, so that the survivor resumes the dead replica's task quickly.
+        c.env("ATALAYA__STORAGE__TASK_LEASE_MS", "2000")
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&d.config);
+        c
+    };
+    let (mut a, base_a) = serve_cmd(start("a")).await;
+    let (mut b, base_b) = serve_cmd(start("b")).await;
+    let (pid_a, pid_b) = (a.id().unwrap(), b.id().unwrap());
+    let http = reqwest::Client::new();
+    let admin = |r: reqwest::RequestBuilder| send(r.bearer_auth(&d.admin_key));
+    let (s, _) = admin(
+        http.post(format!("{base_a}/admin/v1/tenants"))
+            .json(&json!({"id": "acme", "name": "Acme"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (_, k) = admin(
+        http.post(format!("{base_a}/admin/v1/tenants/acme/keys"))
+            .json(&json!({"name": "app"})),
+    )
+    .await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    let api = |base: &str| common::Api::with_key(base, &key);
+
+    let (s, c) = api(&base_a)
+        .post("/v1/knowledge", json!({"name": "help"}))
+        .await;
+    assert_eq!(s, 201, "{c}");
+    // The demo articles eight times over, under distinct names: enough work to kill a
+    // replica in the middle of it.
+    let mut docs = Vec::new();
+    for copy in 0..8 {
+        for mut doc in common::demo_documents() {
+            let source = format!("copy{copy}/{}", doc["source"].as_str().unwrap());
+            doc["source"] = json!(source);
+            docs.push(doc);
+        }
+    }
+    let total = docs.len() as i64;
+    let (s, t) = api(&base_a)
+        .post("/v1/knowledge/help/documents", json!({"documents": docs}))
+        .await;
+    assert_eq!(s, 202, "{t}");
+    let id = t["id"].as_i64().unwrap();
+
+    // Wait until some items are done, then kill -9 whichever replica holds the task.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (holder, done_at_kill) = loop {
+        assert!(Instant::now() < deadline, "the upload never started");
+        let (_, t) = api(&base_b).get(&format!("/v1/tasks/{id}")).await;
+        let done = t["progress"]["done"].as_i64().unwrap_or(0);
+        if let Some(pid) = lease_holder(&db_url, id).await.filter(|_| done > 0) {
+            break (pid, done);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        done_at_kill < total,
+        "the task finished before the kill ({done_at_kill}/{total})"
+    );
+    let survivor = if holder == pid_a {
+        a.start_kill().unwrap();
+        let _ = a.wait().await;
+        base_b.clone()
+    } else {
+        assert_eq!(holder, pid_b, "the lease names a worker of neither replica");
+        b.start_kill().unwrap();
+        let _ = b.wait().await;
+        base_a.clone()
+    };
+    eprintln!("killed the replica holding the task after {done_at_kill}/{total} items");
+
+    let t = api(&survivor).wait(id).await;
+    assert_eq!(t["status"], "succeeded", "{t}");
+    assert_eq!(t["progress"]["done"], total, "{t}");
+    assert_eq!(t["progress"]["failed"], 0, "{t}");
+    assert!(
+        t["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "indexed"),
+        "{t}"
+    );
+    let (_, list) = api(&survivor).get("/v1/knowledge/help/documents").await;
+    let list = list["data"].as_array().unwrap();
+    assert_eq!(list.len() as i64, total);
+    assert!(
+        list.iter().all(|d| d["version"] == 1),
+        "each document was stored once"
+    );
+
+    // Found through the survivor, whichever replica stored it.
+    let (s, q) = api(&survivor)
+        .post(
+            "/v1/knowledge/help/query",
+            json!({"query": "How do I reset my password?", "k": 3}),
+        )
+        .await;
+    assert_eq!(s, 200, "{q}");
+    assert!(
+        q["data"][0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("en/password-reset.md"),
+        "{q}"
+    );
+    drop((a, b));
+}
+
+/// Prints the replicas' logs when the test fails.
+struct Logs<'a>(&'a Path);
+
+impl Drop for Logs<'_> {
+    #[allow(clippy::print_stderr)] // a failing test's evidence
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for node in ["a", "b", "cli"] {
+                if let Ok(log) = std::fs::read_to_string(self.0.join(format!("{node}.log"))) {
+                    eprintln!("--- {node}.log\n{log}");
+                }
+            }
+        }
+    }
+}
+
+/// Starts a prepared `serve` command; returns it with its base URL.
+async fn serve_cmd(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("server exited before listening");
+            if let Some(url) = line.strip_prefix("Atalaya listening on ") {
+                return url.to_owned();
+            }
+        }
+    })
+    .await
+    .expect("server did not start");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
 }
