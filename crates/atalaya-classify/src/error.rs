@@ -11,6 +11,9 @@ pub enum Error {
     /// A saved classifier that cannot be read.
     #[error("classifier file {path}: {problem}")]
     Model { path: String, problem: String },
+    /// The shared store (Postgres) failed.
+    #[error("classifier store: {0}")]
+    Store(String),
     #[error("I/O on {path}: {source}")]
     Io {
         path: String,

@@ -443,44 +443,58 @@ impl Classifier {
         Ok(report_with_best(&triples, OUT_OF_SCOPE))
     }
 
+    /// The classifier as bytes: a magic, the JSON header's length and the header, then the
+    /// weights (little-endian f32). What [`Classifier::save`] writes and a database row holds.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let meta = serde_json::to_vec(&self.meta).map_err(|e| Error::Model {
+            path: "(in memory)".into(),
+            problem: e.to_string(),
+        })?;
+        let floats = self.weights.w.len() + self.weights.b.len();
+        let mut out = Vec::with_capacity(MAGIC.len() + 8 + meta.len() + floats * 4);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(meta.len() as u64).to_le_bytes());
+        out.extend_from_slice(&meta);
+        for v in self.weights.w.iter().chain(&self.weights.b) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Ok(out)
+    }
+
     /// Writes the classifier to `path` (through a temporary file and a rename).
     pub fn save(&self, path: &Path) -> Result<()> {
         let io = |source| Error::Io {
             path: path.display().to_string(),
             source,
         };
-        let meta = serde_json::to_vec(&self.meta).map_err(|e| Error::Model {
-            path: path.display().to_string(),
-            problem: e.to_string(),
-        })?;
+        let bytes = self.to_bytes()?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let tmp = path.with_extension("tmp");
         {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
-            f.write_all(MAGIC).map_err(io)?;
-            f.write_all(&(meta.len() as u64).to_le_bytes())
-                .map_err(io)?;
-            f.write_all(&meta).map_err(io)?;
-            for v in self.weights.w.iter().chain(&self.weights.b) {
-                f.write_all(&v.to_le_bytes()).map_err(io)?;
-            }
-            let f = f.into_inner().map_err(|e| io(e.into_error()))?;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(&bytes).map_err(io)?;
             f.sync_all().map_err(io)?;
         }
         std::fs::rename(&tmp, path).map_err(io)
     }
 
     pub fn load(path: &Path) -> Result<Classifier> {
-        let bad = |problem: &str| Error::Model {
-            path: path.display().to_string(),
-            problem: problem.to_owned(),
-        };
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,
         })?;
+        Classifier::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Reads [`Classifier::to_bytes`]'s form, checking every size and number; `origin` names
+    /// where the bytes came from in errors.
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Classifier> {
+        let bad = |problem: &str| Error::Model {
+            path: origin.to_owned(),
+            problem: problem.to_owned(),
+        };
         let rest = bytes
             .strip_prefix(MAGIC)
             .ok_or_else(|| bad("not an Atalaya classifier (wrong magic)"))?;

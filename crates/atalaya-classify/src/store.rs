@@ -1,7 +1,7 @@
 //! Where trained classifiers are kept: the [`ClassifierStore`] trait. Its embedded backend
 //! is [`crate::files::FileClassifiers`] (`<data_dir>/classifiers/TENANT/NAME.atc`), and
-//! [`crate::store_conformance`] is the suite every backend passes. A shared backend
-//! (Postgres, the model as a row) implements the same trait.
+//! [`crate::store_conformance`] is the suite every backend passes. The shared backend is
+//! [`crate::postgres::PgClassifiers`] (the model as a row).
 
 use std::sync::Arc;
 

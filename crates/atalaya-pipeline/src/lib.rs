@@ -11,14 +11,15 @@
 //!   (`atalaya-service/src/pipeline.rs`), the step tests fake it;
 //! - [`expr`] (minijinja templates and conditions), [`lang`] (language detection),
 //!   [`confidence`], [`schema`] (the JSON Schema check of `extract` steps);
-//! - [`tickets`]: the `TicketRecords` trait, its SQLite backend, and [`ticket_conformance`],
-//!   the suite every backend passes.
+//! - [`tickets`]: the `TicketRecords` trait, its SQLite backend ([`sqlite_tickets`]), its
+//!   Postgres backend ([`pg_tickets`]), and [`ticket_conformance`], the suite both pass.
 
 pub mod confidence;
 pub mod config;
 pub mod expr;
 pub mod host;
 pub mod lang;
+pub mod pg_tickets;
 pub mod run;
 pub mod schema;
 pub mod spec;

@@ -13,7 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use crate::{
-    tickets::{Feedback, Ticket, TicketRecords, STATUSES, VERDICTS},
+    tickets::{Feedback, Ticket, TicketRecords},
     PipelineError,
 };
 
@@ -278,14 +278,7 @@ impl TicketStore {
         limit: usize,
         before: Option<&str>,
     ) -> Result<Vec<Ticket>, PipelineError> {
-        if let Some(s) = status {
-            if !STATUSES.contains(&s) {
-                return Err(PipelineError::invalid(
-                    format!("unknown status '{s}' (one of: {})", STATUSES.join(", ")),
-                    Some("status"),
-                ));
-            }
-        }
+        crate::tickets::check_status(status)?;
         let conn = self.conn();
         // The cursor: the position of `before` in (created_at, id) order.
         let cursor: Option<(i64, String)> = match before {
@@ -400,30 +393,7 @@ impl TicketStore {
         id: &str,
         f: Feedback,
     ) -> Result<Ticket, PipelineError> {
-        if !VERDICTS.contains(&f.verdict.as_str()) {
-            return Err(PipelineError::invalid(
-                format!(
-                    "'verdict' must be one of {}, got '{}'",
-                    VERDICTS.join(", "),
-                    f.verdict
-                ),
-                Some("verdict"),
-            ));
-        }
-        if f.verdict == "edited" && f.final_text.as_deref().is_none_or(|t| t.trim().is_empty()) {
-            return Err(PipelineError::invalid(
-                "an edited draft needs 'final_text', the text the agent sent",
-                Some("final_text"),
-            ));
-        }
-        if let Some(s) = f.resolution_seconds {
-            if !(s.is_finite() && s >= 0.0) {
-                return Err(PipelineError::invalid(
-                    "'resolution_seconds' must be a non-negative number",
-                    Some("resolution_seconds"),
-                ));
-            }
-        }
+        crate::tickets::check_feedback(&f)?;
         {
             let mut conn = self.conn();
             let tx = conn.transaction().map_err(db)?;
@@ -438,17 +408,7 @@ impl TicketStore {
             let Some(draft) = draft else {
                 return Err(PipelineError::NotFound(id.to_owned()));
             };
-            // Accepted as drafted: the final text is the draft.
-            let final_text = match (&f.final_text, f.verdict.as_str()) {
-                (Some(t), _) => Some(t.clone()),
-                (None, "accepted") => draft,
-                (None, _) => None,
-            };
-            let status = if final_text.is_some() {
-                "answered"
-            } else {
-                "needs_human"
-            };
+            let (final_text, status) = crate::tickets::feedback_outcome(&f, draft);
             tx.execute(
                 "INSERT INTO feedback (ticket_id, verdict, final_text, resolution_seconds, agent, comment, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![id, f.verdict, final_text, f.resolution_seconds, f.agent, f.comment, f.created_at],

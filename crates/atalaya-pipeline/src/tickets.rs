@@ -67,6 +67,63 @@ pub struct Feedback {
 
 pub const VERDICTS: &[&str] = &["accepted", "edited", "rejected"];
 
+/// A status filter must name a status (every backend checks it the same way).
+pub fn check_status(status: Option<&str>) -> Result<(), PipelineError> {
+    match status {
+        Some(s) if !STATUSES.contains(&s) => Err(PipelineError::invalid(
+            format!("unknown status '{s}' (one of: {})", STATUSES.join(", ")),
+            Some("status"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What feedback must be: a known verdict, a final text for an edited draft, a sane time.
+pub fn check_feedback(f: &Feedback) -> Result<(), PipelineError> {
+    if !VERDICTS.contains(&f.verdict.as_str()) {
+        return Err(PipelineError::invalid(
+            format!(
+                "'verdict' must be one of {}, got '{}'",
+                VERDICTS.join(", "),
+                f.verdict
+            ),
+            Some("verdict"),
+        ));
+    }
+    if f.verdict == "edited" && f.final_text.as_deref().is_none_or(|t| t.trim().is_empty()) {
+        return Err(PipelineError::invalid(
+            "an edited draft needs 'final_text', the text the agent sent",
+            Some("final_text"),
+        ));
+    }
+    if let Some(s) = f.resolution_seconds {
+        if !(s.is_finite() && s >= 0.0) {
+            return Err(PipelineError::invalid(
+                "'resolution_seconds' must be a non-negative number",
+                Some("resolution_seconds"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The final text feedback leaves (accepted as drafted: the draft) and the ticket's new
+/// status: a final text makes it `answered`; a rejected draft without one leaves it to a
+/// human (`needs_human`).
+pub fn feedback_outcome(f: &Feedback, draft: Option<String>) -> (Option<String>, &'static str) {
+    let final_text = match (&f.final_text, f.verdict.as_str()) {
+        (Some(t), _) => Some(t.clone()),
+        (None, "accepted") => draft,
+        (None, _) => None,
+    };
+    let status = if final_text.is_some() {
+        "answered"
+    } else {
+        "needs_human"
+    };
+    (final_text, status)
+}
+
 /// A new ticket id: `tkt_` and 20 random base-32 characters (100 bits).
 pub fn new_id() -> String {
     use rand::Rng;

@@ -175,6 +175,7 @@ impl PipelineService {
         classify: Arc<ClassifyService>,
         guard: Arc<GuardService>,
         tenancy: Arc<Tenancy>,
+        shared_tickets: Option<Arc<dyn TicketRecords>>,
     ) -> Result<Self, Error> {
         let http_private = Arc::new(config.pipelines.http_private_hosts.clone());
         let http = reqwest::Client::builder()
@@ -197,7 +198,8 @@ impl PipelineService {
             http_private,
             answer_model: config.knowledge.answer_model.clone(),
             data_dir: config.server.data_dir.clone(),
-            tickets: Mutex::new(None),
+            // The shared store when there is one; else the embedded one, opened on first use.
+            tickets: Mutex::new(shared_tickets),
             tickets_pipeline: config.pipelines.tickets_pipeline.clone(),
         })
     }
@@ -240,7 +242,7 @@ impl PipelineService {
             .ok_or_else(|| Error::NotFound(format!("pipeline '{name}'")))
     }
 
-    /// The ticket store, opened on first use (`<data_dir>/tickets.db`).
+    /// The ticket store: the shared one, or `<data_dir>/tickets.db` opened on first use.
     pub fn tickets(&self) -> Result<Arc<dyn TicketRecords>, Error> {
         let mut t = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = t.as_ref() {

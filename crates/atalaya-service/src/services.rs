@@ -4,8 +4,6 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use atalaya_classify::FileClassifiers;
-
 use atalaya_config::Config;
 use atalaya_core::{gateway::Gateway, metrics::Metrics, Error};
 use atalaya_tenancy::Tenancy;
@@ -57,7 +55,7 @@ impl Services {
         let guard = Arc::new(GuardService::new(config, gateway.metrics().clone())?);
         let tenancy = open_tenancy(config, lookup, &storage).await?;
         let classify = Arc::new(ClassifyService::new(
-            Arc::new(FileClassifiers::new(&config.server.data_dir)),
+            storage.classifiers(),
             local
                 .embedders
                 .iter()
@@ -72,6 +70,7 @@ impl Services {
             classify.clone(),
             guard.clone(),
             tenancy.clone(),
+            storage.tickets(),
         )?);
         Ok(Arc::new(Services {
             gateway,

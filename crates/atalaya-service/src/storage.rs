@@ -16,6 +16,8 @@ pub fn schemas() -> Vec<&'static atalaya_postgres::Schema> {
     vec![
         &atalaya_store::postgres::SCHEMA,
         &atalaya_knowledge::postgres::SCHEMA,
+        &atalaya_pipeline::pg_tickets::SCHEMA,
+        &atalaya_classify::postgres::SCHEMA,
     ]
 }
 
@@ -110,17 +112,33 @@ impl Storage {
                 }
             }
         }
-        if pool.is_some() {
-            tracing::warn!(
-                "storage.backend = \"postgres\" holds the platform records and the knowledge base; tickets and classifiers are still kept in server.data_dir on this node"
-            );
-        }
         Ok(Storage {
             backend: config.storage.backend,
             data_dir: config.server.data_dir.clone(),
             pool,
             task_lease: std::time::Duration::from_millis(config.storage.task_lease_ms),
         })
+    }
+
+    /// The node's data directory (the embedded stores, the classifier files).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// The shared ticket store (`None`: the embedded one, `<data_dir>/tickets.db`).
+    pub fn tickets(&self) -> Option<Arc<dyn atalaya_pipeline::tickets::TicketRecords>> {
+        self.pool.as_ref().map(|pool| {
+            Arc::new(atalaya_pipeline::pg_tickets::PgTickets::new(pool.clone()))
+                as Arc<dyn atalaya_pipeline::tickets::TicketRecords>
+        })
+    }
+
+    /// The classifier store: shared, or the files under `<data_dir>/classifiers`.
+    pub fn classifiers(&self) -> Arc<dyn atalaya_classify::ClassifierStore> {
+        match &self.pool {
+            Some(pool) => Arc::new(atalaya_classify::PgClassifiers::new(pool.clone())),
+            None => Arc::new(atalaya_classify::FileClassifiers::new(&self.data_dir)),
+        }
     }
 
     /// Whether records are shared with other replicas (Postgres).

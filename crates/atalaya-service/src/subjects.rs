@@ -2,19 +2,17 @@
 //! [`Tenancy`]), the knowledge base, tickets and classifiers. Deleting a tenant, erasing or
 //! exporting a subject are orchestrated here once, for the admin API and the CLI.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::sync::Arc;
 
-use atalaya_classify::{ClassifierStore, FileClassifiers};
 use atalaya_core::Error;
-use atalaya_knowledge::{local::LocalKnowledge, records::KnowledgeRecords, service::KnowledgeBase};
+use atalaya_knowledge::{
+    local::LocalKnowledge, parse::Parser, records::KnowledgeRecords, service::KnowledgeBase,
+};
 use atalaya_pipeline::{sqlite_tickets::SqliteTickets, tickets::TicketRecords};
 use atalaya_tenancy::{Principal, Tenancy};
 use serde_json::{json, Value};
 
-use crate::{wire::ticket_wire, Services};
+use crate::{storage::Storage, wire::ticket_wire, Services};
 
 /// Where the stores that hold tenant data outside the platform store are found. Each is
 /// opened only when an operation needs it, after the tenancy service has authorized the
@@ -22,15 +20,16 @@ use crate::{wire::ticket_wire, Services};
 pub enum DataStores<'a> {
     /// The stores of a running process.
     Process(&'a Services),
-    /// The stores found in a data directory (the CLI, with the server perhaps stopped):
-    /// a store that does not exist holds nothing.
-    Directory(PathBuf),
+    /// The configured stores outside a running process (the CLI, with the servers perhaps
+    /// stopped): the shared ones, or those found in the data directory (a store that does
+    /// not exist holds nothing).
+    Offline(Storage),
 }
 
 impl DataStores<'_> {
-    /// The stores of a data directory.
-    pub fn open(data_dir: &Path) -> DataStores<'static> {
-        DataStores::Directory(data_dir.to_owned())
+    /// The configured stores.
+    pub fn open(storage: Storage) -> DataStores<'static> {
+        DataStores::Offline(storage)
     }
 
     fn knowledge(&self) -> Result<Option<Arc<dyn KnowledgeRecords>>, Error> {
@@ -39,7 +38,11 @@ impl DataStores<'_> {
                 Some(k) => Ok(k.records()?),
                 None => Ok(None),
             },
-            DataStores::Directory(dir) => {
+            DataStores::Offline(storage) => {
+                if let Some(shared) = storage.knowledge(Parser::InProcess) {
+                    return Ok(Some(Arc::new(shared)));
+                }
+                let dir = storage.data_dir();
                 if !dir.join("knowledge").join("knowledge.db").exists() {
                     return Ok(None);
                 }
@@ -52,7 +55,11 @@ impl DataStores<'_> {
     fn tickets(&self) -> Result<Option<Arc<dyn TicketRecords>>, Error> {
         match self {
             DataStores::Process(svc) => Ok(Some(svc.pipelines.tickets()?)),
-            DataStores::Directory(dir) => {
+            DataStores::Offline(storage) => {
+                if let Some(shared) = storage.tickets() {
+                    return Ok(Some(shared));
+                }
+                let dir = storage.data_dir();
                 if !dir.join("tickets.db").exists() {
                     return Ok(None);
                 }
@@ -66,7 +73,8 @@ impl DataStores<'_> {
     async fn delete_classifiers(&self, tenant: &str) -> Result<bool, Error> {
         match self {
             DataStores::Process(svc) => svc.classify.delete_tenant(tenant).await,
-            DataStores::Directory(dir) => FileClassifiers::new(dir)
+            DataStores::Offline(storage) => storage
+                .classifiers()
                 .delete_tenant(tenant)
                 .await
                 .map_err(atalaya_core::Error::from),

@@ -70,9 +70,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// The stores of the configured data directory outside the platform store.
-fn data_stores(store: &StoreArgs) -> anyhow::Result<DataStores<'static>> {
+async fn data_stores(store: &StoreArgs) -> anyhow::Result<DataStores<'static>> {
     let config = crate::tool_config(store.config.as_deref(), store.data_dir.clone())?;
-    Ok(DataStores::open(&config.server.data_dir))
+    let lookup = |k: &str| std::env::var(k).ok();
+    let storage = atalaya_service::storage::Storage::open(&config, &lookup).await?;
+    Ok(DataStores::open(storage))
 }
 
 /// Signs the audit chain's head if an anchor is due, after a change.
@@ -218,7 +220,8 @@ pub fn tenants(cmd: TenantsCommand) -> anyhow::Result<()> {
             }
             TenantsCommand::Delete { id, store } => {
                 let t = open(&store).await?;
-                let purged = subjects::delete_tenant(&t, &data_stores(&store)?, &who, &id).await;
+                let purged =
+                    subjects::delete_tenant(&t, &data_stores(&store).await?, &who, &id).await;
                 // The deletion's audit entry is anchored even when a purge fails.
                 settle(&t).await?;
                 let purged = purged?;
@@ -312,7 +315,7 @@ pub fn subjects(cmd: SubjectsCommand) -> anyhow::Result<()> {
         match cmd {
             SubjectsCommand::Erase { id, tenant, store } => {
                 let t = open(&store).await?;
-                let stores = data_stores(&store)?;
+                let stores = data_stores(&store).await?;
                 let deleted =
                     subjects::erase_subject(&t, &stores, &who, &id, tenant.as_deref()).await?;
                 settle(&t).await?;
@@ -320,7 +323,7 @@ pub fn subjects(cmd: SubjectsCommand) -> anyhow::Result<()> {
             }
             SubjectsCommand::Export { id, tenant, store } => {
                 let t = open(&store).await?;
-                let stores = data_stores(&store)?;
+                let stores = data_stores(&store).await?;
                 let v = subjects::export_subject(&t, &stores, &who, &id, tenant.as_deref()).await?;
                 settle(&t).await?;
                 print(&v)

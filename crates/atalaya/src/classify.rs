@@ -1,14 +1,16 @@
 //! `atalaya classify train|eval|predict|show`: trainable text classifiers over the local
-//! embedding model, kept per tenant in `<data_dir>/classifiers/TENANT/NAME.atc`.
+//! embedding model, kept per tenant in the configured store: `<data_dir>/classifiers/TENANT/
+//! NAME.atc`, or Postgres with `[storage] backend = "postgres"` (where every replica sees
+//! them).
 
-use std::{io::Write, path::PathBuf, time::Instant};
+use std::{io::Write, sync::Arc, time::Instant};
 
 use anyhow::Context;
 use atalaya_classify::{
     data,
     model::{EmbedFn, TrainOptions},
     train::TrainParams,
-    Classifier, FileClassifiers,
+    Classifier, ClassifierStore, FileClassifiers,
 };
 use atalaya_config::Config;
 use atalaya_knowledge::service::Embedder;
@@ -20,25 +22,50 @@ use serde_json::json;
 
 use crate::cli::{ClassifyCommand, ClassifySource};
 
-/// The configuration and the classifier's file.
-fn locate(source: &ClassifySource) -> anyhow::Result<(Config, PathBuf)> {
+/// The configuration, the configured classifier store and where in it the classifier is.
+struct Located {
+    config: Config,
+    store: Arc<dyn ClassifierStore>,
+    /// The file, or the database.
+    place: String,
+    rt: tokio::runtime::Runtime,
+}
+
+fn locate(source: &ClassifySource) -> anyhow::Result<Located> {
     let config = crate::tool_config(
         source.scope.config.as_deref(),
         source.scope.data_dir.clone(),
     )?;
-    let path =
-        FileClassifiers::new(&config.server.data_dir).path(&source.scope.tenant, &source.name)?;
-    Ok((config, path))
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let lookup = |k: &str| std::env::var(k).ok();
+    let storage = rt.block_on(atalaya_service::storage::Storage::open(&config, &lookup))?;
+    let place = if storage.is_shared() {
+        "postgres (storage.url)".to_owned()
+    } else {
+        FileClassifiers::new(&config.server.data_dir)
+            .path(&source.scope.tenant, &source.name)?
+            .display()
+            .to_string()
+    };
+    Ok(Located {
+        store: storage.classifiers(),
+        config,
+        place,
+        rt,
+    })
 }
 
-fn load(path: &std::path::Path, name: &str) -> anyhow::Result<Classifier> {
-    if !path.exists() {
-        anyhow::bail!(
-            "no classifier '{name}' ({} does not exist): train it with `atalaya classify train --name {name} --data FILE`",
-            path.display()
-        );
+fn load(l: &Located, tenant: &str, name: &str) -> anyhow::Result<Classifier> {
+    match l.rt.block_on(l.store.get(tenant, name))? {
+        Some((_, c)) => Ok(c),
+        None => anyhow::bail!(
+            "no classifier '{name}' in {}: train it with `atalaya classify train --name {name} --data FILE`",
+            l.place
+        ),
     }
-    Ok(Classifier::load(path)?)
 }
 
 /// The embedding model a classifier was trained with.
@@ -70,7 +97,8 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
             out_of_scope_share,
             seed,
         } => {
-            let (config, path) = locate(&source)?;
+            let located = locate(&source)?;
+            let config = &located.config;
             let (examples, sha) = data::load(&data_path)?;
             let mut hashes = vec![sha];
             let val = match &validation {
@@ -85,7 +113,7 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                 None
             } else {
                 Some(
-                    EngineEmbedder::load(&config, embedding_model.as_deref()).map_err(|e| {
+                    EngineEmbedder::load(config, embedding_model.as_deref()).map_err(|e| {
                         anyhow::anyhow!("embedding model: {e} (or train with --no-embeddings)")
                     })?,
                 )
@@ -126,15 +154,22 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
                     );
                 },
             )?;
-            c.save(&path)
-                .with_context(|| format!("saving {}", path.display()))?;
+            let c = Arc::new(c);
+            located
+                .rt
+                .block_on(
+                    located
+                        .store
+                        .put(&source.scope.tenant, &source.name, c.clone()),
+                )
+                .with_context(|| format!("saving the classifier to {}", located.place))?;
             let v = &c.meta.validation;
             writeln!(
                 out,
                 "{}",
                 serde_json::to_string_pretty(&json!({
                     "name": c.meta.name,
-                    "path": path.display().to_string(),
+                    "path": located.place,
                     "labels": c.meta.labels.len(),
                     "features": c.meta.featurizer.dims(),
                     "embedding_model": c.meta.embedding_model,
@@ -159,10 +194,10 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
             source,
             data: data_path,
         } => {
-            let (config, path) = locate(&source)?;
-            let c = load(&path, &source.name)?;
+            let located = locate(&source)?;
+            let c = load(&located, &source.scope.tenant, &source.name)?;
             let (examples, sha) = data::load(&data_path)?;
-            let embedder = embedder_for(&config, &c)?;
+            let embedder = embedder_for(&located.config, &c)?;
             let embed_texts = embedder.as_ref().map(|e| |t: &[String]| e.embed(t));
             let f = embed_texts.as_ref().map(|g| g as EmbedFn<'_>);
             let started = Instant::now();
@@ -178,21 +213,15 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
         ClassifyCommand::Predict { source, text } => {
-            let (config, path) = locate(&source)?;
-            let c = load(&path, &source.name)?;
+            let located = locate(&source)?;
+            let c = load(&located, &source.scope.tenant, &source.name)?;
             // The same service as `POST /v1/classify`, with the one embedding model needed.
-            let embedders = embedder_for(&config, &c)?
+            let embedders = embedder_for(&located.config, &c)?
                 .map(|e| (e.model().to_owned(), std::sync::Arc::new(e)))
                 .into_iter()
                 .collect();
-            let svc = ClassifyService::new(
-                std::sync::Arc::new(FileClassifiers::new(&config.server.data_dir)),
-                embedders,
-            );
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
+            let svc = ClassifyService::new(located.store.clone(), embedders);
+            let rt = &located.rt;
             let texts: Vec<String> = match text {
                 Some(t) => vec![t],
                 None => std::io::stdin()
@@ -215,8 +244,8 @@ pub fn run(cmd: ClassifyCommand) -> anyhow::Result<()> {
             }
         }
         ClassifyCommand::Show { source } => {
-            let (_, path) = locate(&source)?;
-            let c = load(&path, &source.name)?;
+            let located = locate(&source)?;
+            let c = load(&located, &source.scope.tenant, &source.name)?;
             let m = &c.meta;
             writeln!(
                 out,

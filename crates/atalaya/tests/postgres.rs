@@ -520,3 +520,134 @@ async fn serve_cmd(mut cmd: Command) -> (Child, String) {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, base)
 }
+
+/// Tickets, feedback, answers, limits and erasure on Postgres: what one replica writes the
+/// other reads, and a data subject's erasure through one leaves nothing for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_answers_limits_and_erasure_across_replicas() {
+    let cluster = Cluster::start().expect("test Postgres (run scripts/postgres.sh)");
+    let db_url = cluster.database().await.unwrap();
+    let fake = FakeUpstream::start().await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{}{}",
+        common::minilm_config(),
+        common::pipelines_section(root.path(), "triage", common::TRIAGE_PIPELINE, true)
+    );
+    let d = Deployment {
+        config: write_config_with(root.path(), &fake.base_url(), "auto", &extra),
+        db_url: db_url.clone(),
+        admin_key: generate_key(),
+        root,
+    };
+    let _logs = Logs(d.root.path());
+    let (_a, base_a) = d.serve("a").await;
+    let (_b, base_b) = d.serve("b").await;
+    let http = reqwest::Client::new();
+    let admin = |r: reqwest::RequestBuilder| send(r.bearer_auth(&d.admin_key));
+    let (s, t) = admin(
+        http.post(format!("{base_a}/admin/v1/tenants"))
+            .json(&json!({"id": "acme", "name": "Acme", "limits": {"requests_per_minute": 600}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{t}");
+    let (_, k) = admin(
+        http.post(format!("{base_a}/admin/v1/tenants/acme/keys"))
+            .json(&json!({"name": "app"})),
+    )
+    .await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    let (_, k) = admin(
+        http.post(format!("{base_a}/admin/v1/tenants/acme/keys"))
+            .json(&json!({"name": "limited", "limits": {"requests_per_minute": 2}})),
+    )
+    .await;
+    let limited = k["key"].as_str().unwrap().to_owned();
+    let a = common::Api::with_key(&base_a, &key);
+    let b = common::Api::with_key(&base_b, &key);
+
+    // A ticket for data subject "subj-9" through A, read and answered through B.
+    let (s, t) = a
+        .send(
+            a.http
+                .post(format!("{base_a}/v1/tickets"))
+                .header("x-atalaya-subject", "subj-9")
+                .json(&json!({"customer_id": "cust-1", "body": "Mi paquete no llegó, hola"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let id = t["id"].as_str().unwrap().to_owned();
+    let (s, got) = b.get(&format!("/v1/tickets/{id}")).await;
+    assert_eq!(s, 200, "{got}");
+    assert_eq!(got["body"], "Mi paquete no llegó, hola");
+    let (s, f) = b
+        .post(
+            &format!("/v1/tickets/{id}/feedback"),
+            json!({"verdict": "edited", "final_text": "Lo enviamos de nuevo hoy."}),
+        )
+        .await;
+    assert_eq!(s, 200, "{f}");
+    let (_, got) = a.get(&format!("/v1/tickets/{id}")).await;
+    assert_eq!(got["status"], "answered", "{got}");
+
+    // A key limited to 2 requests a minute: its third request is refused (limits are still
+    // counted per replica; the key's limit itself comes from the shared records).
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(chat(&http, &base_a, &limited).await);
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+
+    // An extractive answer through B from a collection filled through A.
+    let (s, c) = b.post("/v1/knowledge", json!({"name": "kb"})).await;
+    assert_eq!(s, 201, "{c}");
+    let (s, t) = a
+        .post(
+            "/v1/knowledge/kb/documents",
+            json!({"documents": [{"source": "roaming.md", "content": "# Roaming\n\nRoaming in Europe is included in every plan at no extra cost."}]}),
+        )
+        .await;
+    assert_eq!(s, 202, "{t}");
+    assert_eq!(
+        a.wait(t["id"].as_i64().unwrap()).await["status"],
+        "succeeded"
+    );
+    let (s, ans) = b
+        .post(
+            "/v1/knowledge/kb/answer",
+            json!({"query": "Is roaming in Europe included?", "extractive": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{ans}");
+    assert!(
+        ans["answer"]
+            .as_str()
+            .unwrap()
+            .contains("Roaming in Europe"),
+        "{ans}"
+    );
+
+    // The subject's erasure through B: the ticket is gone for A too.
+    let (s, e) = admin(http.delete(format!("{base_b}/admin/v1/subjects/subj-9?tenant=acme"))).await;
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(e["deleted"]["tickets"], 1, "{e}");
+    let (s, _) = a.get(&format!("/v1/tickets/{id}")).await;
+    assert_eq!(s, 404);
+    let (s, v) = admin(http.get(format!("{base_a}/admin/v1/audit/verify"))).await;
+    assert_eq!((s, &v["ok"]), (200, &json!(true)), "{v}");
+
+    // Deleting the tenant through the CLI (a third process) purges its knowledge too.
+    let (code, out, err) = d.cli(&["tenants", "delete", "acme"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["purged"]["collections"], 1, "{v}");
+    // Its keys stop working on every replica within a second.
+    let deleted = Instant::now();
+    while chat(&http, &base_b, &key).await != 401 {
+        assert!(
+            deleted.elapsed() < Duration::from_secs(1),
+            "B still accepts a deleted tenant's key after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
