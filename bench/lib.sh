@@ -28,10 +28,13 @@ die() { log "error: $*"; exit 1; }
 
 # --- process bookkeeping: every process started here is recorded and ended by pid on exit ---
 BENCH_PIDS=()
+# The command that stops the throwaway Postgres of start_postgres (empty: none started).
+PG_STOP=()
 BENCH_PEERS_STARTED=()
 bench_cleanup() {
   local pid p i
   set +e
+  [ "${#PG_STOP[@]}" = 0 ] || "${PG_STOP[@]}" >/dev/null 2>&1
   for p in "${BENCH_PEERS_STARTED[@]}"; do "$PEERS_DIR/$p.sh" stop >/dev/null 2>&1; done
   for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for ((i = 0; i < 50; i++)); do
@@ -102,6 +105,26 @@ start_atalaya() {
   wait_http "http://127.0.0.1:$port/healthz" 30 "$ATALAYA_PID" \
     || die "atalaya did not come up; see $logdir/atalaya.log"
   log "atalaya ($bin) up on 127.0.0.1:$port (pid $ATALAYA_PID)"
+}
+
+# start_postgres DIR: a throwaway PostgreSQL (scripts/postgres.sh installs it) with its files
+# under DIR/pg, on 127.0.0.1:PG_PORT (18432), run as the postgres user when the script runs
+# as root; sets PG_URL. bench_cleanup stops it.
+start_postgres() {
+  local dir=$1/pg pgbin=${PG_BIN:-/usr/lib/postgresql/15/bin} port=${PG_PORT:-18432} as=()
+  [ -x "$pgbin/initdb" ] || die "no PostgreSQL in $pgbin: run scripts/postgres.sh (or set PG_BIN)"
+  need_free_port "$port" PG_PORT
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres "$dir"
+    as=(runuser -u postgres --)
+  fi
+  "${as[@]}" "$pgbin/initdb" -D "$dir/data" -A trust -U atalaya -E UTF8 --locale=C.UTF-8 >/dev/null
+  "${as[@]}" "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
+  PG_STOP=("${as[@]}" "$pgbin/pg_ctl" -D "$dir/data" -m fast stop)
+  PG_URL="postgres://atalaya@127.0.0.1:$port/postgres"
+  log "postgres up on 127.0.0.1:$port ($dir)"
 }
 
 # kv LINE KEY: value of KEY=... in a "BENCH k=v ..." line printed by the wrk Lua scripts

@@ -12,6 +12,9 @@
 # Usage: bench/proxy.sh                  (after bench/setup.sh and cargo build --release)
 # Env:   ROUNDS=5 DURATION=10 WARMUP=3 CONNS=16 THREADS=2
 #        BASE_BIN=path/to/atalaya (the baseline; none = no A/B)   LOG_LEVEL=info
+#        BASE_STORAGE=postgres: the baseline is this build (or BASE_BIN) with
+#          [storage] backend = "postgres", on a throwaway PostgreSQL (bench/lib.sh
+#          start_postgres): the Postgres backend against the embedded one in the same run
 #        NGINX_PORT=18090 ATALAYA_PORT=18081 BASE_PORT=18082 MOCK_PORT=18080
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
@@ -27,6 +30,8 @@ LOG_LEVEL=${LOG_LEVEL:-info}
 NGINX_PORT=${NGINX_PORT:-18090}
 BASE_PORT=${BASE_PORT:-18082}
 BASE_BIN=${BASE_BIN:-}
+BASE_STORAGE=${BASE_STORAGE:-}
+[ "$BASE_STORAGE" != postgres ] || BASE_BIN=${BASE_BIN:-$ATALAYA_BIN}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 
 command -v wrk >/dev/null || die "wrk not installed: run bench/setup.sh"
@@ -79,7 +84,12 @@ log "nginx up on 127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
 # LOG_LEVEL into a file (the default output, stderr, redirected), its own data directory.
 start_gateway() {
   mkdir -p "$work/$1"
+  if [ "$1" = base ] && [ "$BASE_STORAGE" = postgres ]; then
+    start_postgres "$work"
+    export ATALAYA__STORAGE__BACKEND=postgres ATALAYA__STORAGE__URL=env:DATABASE_URL DATABASE_URL=$PG_URL
+  fi
   ATALAYA__LOG__LEVEL=$LOG_LEVEL ATALAYA__SERVER__DATA_DIR=$work/$1/data start_atalaya "$work/$1" "$2" "$3"
+  unset ATALAYA__STORAGE__BACKEND ATALAYA__STORAGE__URL DATABASE_URL
 }
 start_gateway atalaya "$ATALAYA_BIN" "$ATALAYA_PORT"
 targets=(nginx atalaya)
@@ -145,6 +155,7 @@ report=$RESULTS_DIR/proxy-$stamp.md
   done
   echo
   echo "- Atalaya / nginx, median of per-round ratios: **$(ratio_med atalaya nginx)**"
+  [ -z "$BASE_BIN" ] || echo "- baseline / Atalaya, median of per-round ratios: **$(ratio_med base atalaya)**$([ "$BASE_STORAGE" = postgres ] && echo " (the baseline on the Postgres backend)")"
   [ -z "$BASE_BIN" ] || echo "- Atalaya / baseline, median of per-round ratios: **$(ratio_med atalaya base)**"
 } | tee "$report"
 log "report: $report"

@@ -91,6 +91,8 @@ class Server:
         cfg = self.dir / "atalaya.toml"
         cfg.write_text(
             f'[server]\ndata_dir = "{self.dir}/data"\n[auth]\napi_keys = ["env:KEY"]\n[log]\nlevel = "warn"\n'
+            # A route is required; nothing here calls it.
+            f'[upstreams.none]\nbase_url = "http://127.0.0.1:9/v1"\n[models.chat]\ntargets = [{{ upstream = "none" }}]\n'
             f"{minilm()}\n[storage]\n{storage}\n", encoding="utf-8")
         self.port = free_port()
         env = {"PATH": os.environ.get("PATH", ""), "KEY": KEY}
@@ -102,7 +104,8 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         for _ in range(600):
             if self.proc.poll() is not None:
-                sys.exit(f"{name}: the server exited; see {self.dir}/server.log")
+                self.log.close()
+                sys.exit(f"{name}: the server exited:\n{(self.dir / 'server.log').read_text(errors='replace')[-3000:]}")
             try:
                 urllib.request.urlopen(self.base + "/healthz", timeout=1)
                 return

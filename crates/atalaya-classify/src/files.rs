@@ -89,6 +89,28 @@ impl FileClassifiers {
         Ok(names)
     }
 
+    /// The tenants with a classifier directory (valid names only), sorted.
+    pub fn tenants(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: self.root.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let mut tenants: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| valid_name(n))
+            .collect();
+        tenants.sort();
+        Ok(tenants)
+    }
+
     pub fn remove(&self, tenant: &str, name: &str) -> Result<bool> {
         let path = self.path(tenant, name)?;
         match std::fs::remove_file(&path) {

@@ -43,7 +43,9 @@ use crate::{
         check_collection, check_model, content_hash, embed_all, prefer_own, prepare_parsed,
         Embedder, Hit, Mode, Ready, SearchParams, GROUP_CHUNKS, GROUP_ITEMS, MAX_ATTEMPTS,
     },
-    store::{ChunkView, Collection, DocumentInfo, ItemRef, ItemStatus},
+    store::{
+        index_text, ChunkView, Collection, DocumentInfo, ExportedDocument, ItemRef, ItemStatus,
+    },
     tasks::{now_ms, NewItem, PendingItem, Task, TaskItem, TaskKind, TaskStatus},
     Error,
 };
@@ -253,6 +255,116 @@ impl PgKnowledge {
             s.insert(dims);
         }
         Ok(())
+    }
+}
+
+impl PgKnowledge {
+    /// Writes a collection exported from another backend (same tenant and name; created when
+    /// missing) with its documents as they are: no parsing, no embedding. A document already
+    /// stored with the same content hash is left alone, so a copy can be run again. Returns
+    /// the documents written.
+    pub async fn import_collection(
+        &self,
+        c: &Collection,
+        docs: &[ExportedDocument],
+    ) -> Result<usize, Error> {
+        let client = self.client().await?;
+        let max = i32::try_from(c.chunking.max_tokens).unwrap_or(i32::MAX);
+        let overlap = i32::try_from(c.chunking.overlap_tokens).unwrap_or(i32::MAX);
+        client
+            .execute(
+                "INSERT INTO kb_collections (tenant, name, embedding_model, language, chunk_max_tokens, chunk_overlap_tokens, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, name) DO NOTHING",
+                &[&c.tenant, &c.name, &c.embedding_model, &c.language, &max, &overlap, &c.created_at],
+            )
+            .await
+            .map_err(db)?;
+        drop(client);
+        let target = self.collection(&c.tenant, &c.name).await?;
+        if target.embedding_model != c.embedding_model {
+            return Err(Error::Conflict(format!(
+                "collection '{}' of tenant '{}' already exists embedded with '{}', not '{}'",
+                c.name, c.tenant, target.embedding_model, c.embedding_model
+            )));
+        }
+        let mut written = 0;
+        for d in docs {
+            let dims = d.chunks.first().map_or(0, |ch| ch.vector.len());
+            let dims = i32::try_from(dims).unwrap_or(0);
+            if dims > 0 {
+                self.ensure_index(dims).await?;
+            }
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db)?;
+            let same = tx
+                .query_opt(
+                    "SELECT 1 FROM kb_documents WHERE collection_id = $1 AND source = $2 AND content_hash = $3",
+                    &[&target.id, &d.source, &d.content_hash],
+                )
+                .await
+                .map_err(db)?;
+            if same.is_some() {
+                continue;
+            }
+            tx.execute(
+                "DELETE FROM kb_documents WHERE collection_id = $1 AND source = $2",
+                &[&target.id, &d.source],
+            )
+            .await
+            .map_err(db)?;
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO kb_documents (collection_id, source, title, format, language, tags, labels, content_hash, version, text, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                    &[&target.id, &d.source, &d.title, &d.format, &d.language, &d.tags, &d.labels,
+                      &d.content_hash, &d.version, &d.text, &d.created_at, &d.updated_at],
+                )
+                .await
+                .map_err(db)?
+                .try_get(0)
+                .map_err(db)?;
+            let lang = d.language.as_deref().map(Lang::from_code);
+            let insert = tx
+                .prepare(&format!(
+                    "INSERT INTO kb_chunks (document_id, collection_id, seq, start_char, end_char, page, heading_path, text, tokens,
+                        language, tags, labels, dims, embedding, lexemes)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                        to_tsvector('{}'::regconfig, unaccent($15)))",
+                    ts_config(lang)
+                ))
+                .await
+                .map_err(db)?;
+            for ch in &d.chunks {
+                let seq = i32::try_from(ch.seq).unwrap_or(i32::MAX);
+                let tokens = i32::try_from(ch.tokens).unwrap_or(i32::MAX);
+                let text = index_text(d.title.as_deref(), &ch.heading_path, &ch.text);
+                tx.execute(
+                    &insert,
+                    &[
+                        &id,
+                        &target.id,
+                        &seq,
+                        &ch.start,
+                        &ch.end,
+                        &ch.page,
+                        &ch.heading_path,
+                        &ch.text,
+                        &tokens,
+                        &d.language,
+                        &d.tags,
+                        &d.labels,
+                        &dims,
+                        &Vector::from(ch.vector.clone()),
+                        &text,
+                    ],
+                )
+                .await
+                .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            written += 1;
+        }
+        Ok(written)
     }
 }
 

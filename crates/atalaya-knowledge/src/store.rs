@@ -779,6 +779,116 @@ impl Store {
     }
 }
 
+/// A document as stored, with its chunks and their vectors: what moves a knowledge base from
+/// one backend to another (`atalaya migrate copy`) without parsing or embedding again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedDocument {
+    pub source: String,
+    pub title: Option<String>,
+    pub format: String,
+    pub language: Option<String>,
+    pub tags: Vec<String>,
+    pub labels: Vec<String>,
+    pub content_hash: String,
+    pub version: i64,
+    pub text: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub chunks: Vec<ExportedChunk>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedChunk {
+    pub seq: i64,
+    pub start: i64,
+    pub end: i64,
+    pub page: Option<i64>,
+    pub heading_path: Vec<String>,
+    pub text: String,
+    pub tokens: i64,
+    pub vector: Vec<f32>,
+}
+
+impl Store {
+    /// Every collection of every tenant.
+    pub fn all_collections(&self) -> Result<Vec<Collection>, Error> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare(
+                "SELECT id, tenant, name, embedding_model, language, chunk_max_tokens, chunk_overlap_tokens, created_at
+                 FROM collections ORDER BY tenant, name",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map([], Store::row_collection)
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows)
+    }
+
+    /// The collection's documents with their chunks and vectors, by source.
+    pub fn export_documents(&self, collection: i64) -> Result<Vec<ExportedDocument>, Error> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare(
+                "SELECT id, source, title, format, language, tags, labels, content_hash, version, text, created_at, updated_at
+                 FROM documents WHERE collection_id = ?1 ORDER BY source",
+            )
+            .map_err(db)?;
+        let docs = st
+            .query_map(params![collection], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    ExportedDocument {
+                        source: r.get(1)?,
+                        title: r.get(2)?,
+                        format: r.get(3)?,
+                        language: r.get(4)?,
+                        tags: from_json(&r.get::<_, String>(5)?),
+                        labels: from_json(&r.get::<_, String>(6)?),
+                        content_hash: r.get(7)?,
+                        version: r.get(8)?,
+                        text: r.get(9)?,
+                        created_at: r.get(10)?,
+                        updated_at: r.get(11)?,
+                        chunks: Vec::new(),
+                    },
+                ))
+            })
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        let mut chunks = conn
+            .prepare(
+                "SELECT seq, start_char, end_char, page, heading_path, text, tokens, vector
+                 FROM chunks WHERE document_id = ?1 ORDER BY seq",
+            )
+            .map_err(db)?;
+        let mut out = Vec::with_capacity(docs.len());
+        for (id, mut d) in docs {
+            d.chunks = chunks
+                .query_map(params![id], |r| {
+                    Ok(ExportedChunk {
+                        seq: r.get(0)?,
+                        start: r.get(1)?,
+                        end: r.get(2)?,
+                        page: r.get(3)?,
+                        heading_path: from_json(&r.get::<_, String>(4)?),
+                        text: r.get(5)?,
+                        tokens: r.get(6)?,
+                        vector: blob_vector(&r.get::<_, Vec<u8>>(7)?),
+                    })
+                })
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            out.push(d);
+        }
+        Ok(out)
+    }
+}
+
 /// The text the indexes see for a chunk: title and heading path, then the content.
 pub fn index_text(title: Option<&str>, heading_path: &[String], text: &str) -> String {
     let mut head: Vec<&str> = Vec::new();

@@ -109,6 +109,87 @@ impl PgTickets {
     }
 }
 
+impl PgTickets {
+    /// Writes tickets (with their feedback) and data-subject tags exported from another
+    /// backend, as they are; a ticket already stored is left alone, so a copy can be run
+    /// again. Returns the tickets written.
+    pub async fn import(
+        &self,
+        tickets: &[Ticket],
+        subjects: &[(String, String)],
+    ) -> Result<u64, PipelineError> {
+        let mut written = 0;
+        for t in tickets {
+            let citations = serde_json::to_value(&t.citations)
+                .map_err(|e| PipelineError::Store(e.to_string()))?;
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(db)?;
+            let n = tx
+                .execute(
+                    &format!("INSERT INTO tickets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING"),
+                    &[
+                        &t.id,
+                        &t.tenant,
+                        &t.created_at,
+                        &t.updated_at,
+                        &t.subject,
+                        &t.body,
+                        &t.customer_id,
+                        &t.channel,
+                        &t.status,
+                        &t.reason,
+                        &t.language,
+                        &t.intent,
+                        &t.priority,
+                        &t.confidence,
+                        &t.draft,
+                        &Json(citations),
+                        &t.pipeline,
+                        &i64::from(t.pipeline_version),
+                        &Json(&t.trace),
+                    ],
+                )
+                .await
+                .map_err(db)?;
+            if n == 1 {
+                for f in &t.feedback {
+                    tx.execute(
+                        "INSERT INTO ticket_feedback (ticket_id, verdict, final_text, resolution_seconds, agent, comment, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        &[&t.id, &f.verdict, &f.final_text, &f.resolution_seconds, &f.agent, &f.comment, &f.created_at],
+                    )
+                    .await
+                    .map_err(db)?;
+                }
+                written += 1;
+            }
+            tx.commit().await.map_err(db)?;
+        }
+        let c = self.client().await?;
+        for (ticket, subject) in subjects {
+            c.execute(
+                "INSERT INTO ticket_subjects (ticket_id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[ticket, subject],
+            )
+            .await
+            .map_err(db)?;
+        }
+        Ok(written)
+    }
+
+    /// How many tickets are stored (of every tenant).
+    pub async fn count(&self) -> Result<u64, PipelineError> {
+        let c = self.client().await?;
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM tickets", &[])
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
 fn row(r: &Row) -> Result<Ticket, PipelineError> {
     let citations: Json<Value> = r.try_get(15).map_err(db)?;
     let id: String = r.try_get(0).map_err(db)?;

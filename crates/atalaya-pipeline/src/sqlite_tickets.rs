@@ -17,6 +17,9 @@ use crate::{
     PipelineError,
 };
 
+/// Every ticket (with its feedback) and every (ticket id, data subject) tag.
+pub type TicketExport = (Vec<Ticket>, Vec<(String, String)>);
+
 /// The embedded backend: [`TicketStore`] on the blocking thread pool.
 #[derive(Clone)]
 pub struct SqliteTickets(Arc<TicketStore>);
@@ -25,6 +28,11 @@ impl SqliteTickets {
     /// Opens (creating) `<dir>/tickets.db`.
     pub fn open(dir: &Path) -> Result<Self, PipelineError> {
         Ok(SqliteTickets(Arc::new(TicketStore::open(dir)?)))
+    }
+
+    /// [`TicketStore::export_all`] on the blocking pool.
+    pub async fn export_all(&self) -> Result<TicketExport, PipelineError> {
+        self.call(|s| s.export_all()).await
     }
 
     async fn call<T: Send + 'static>(
@@ -383,6 +391,28 @@ impl TicketStore {
         self.conn()
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
             .map_err(db)
+    }
+
+    /// Every ticket with its feedback, oldest first, and every (ticket, data subject) tag:
+    /// what moves the store to another backend (`atalaya migrate copy`).
+    pub fn export_all(&self) -> Result<TicketExport, PipelineError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM tickets ORDER BY created_at, id"
+            ))
+            .map_err(db)?;
+        let rows = stmt.query_map([], row).map_err(db)?;
+        let tickets = with_feedback(&conn, rows)?;
+        let mut stmt = conn
+            .prepare("SELECT ticket_id, subject FROM ticket_subjects ORDER BY ticket_id, subject")
+            .map_err(db)?;
+        let subjects = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok((tickets, subjects))
     }
 
     /// Records an agent's feedback and moves the ticket on: a final text makes it

@@ -182,3 +182,171 @@ pub async fn platform_store(
 ) -> Result<Arc<dyn Store>, Error> {
     Storage::open(config, lookup).await?.platform().await
 }
+
+fn store_err(e: atalaya_store::Error) -> Error {
+    Error::from(atalaya_tenancy::Error::from(e))
+}
+
+/// What `atalaya migrate copy` moved, and what each side holds after it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CopyReport {
+    pub platform: PlatformCopy,
+    pub knowledge: Vec<CollectionCopy>,
+    pub tickets: CountCopy,
+    pub classifiers: CountCopy,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PlatformCopy {
+    pub source: atalaya_store::PlatformCounts,
+    pub target: atalaya_store::PlatformCounts,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CollectionCopy {
+    pub tenant: String,
+    pub collection: String,
+    /// Documents in the source; written by this run; in the target after it.
+    pub source: usize,
+    pub written: usize,
+    pub target: usize,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CountCopy {
+    pub source: u64,
+    pub written: u64,
+    pub target: u64,
+}
+
+impl CopyReport {
+    /// Whether the target holds at least every record of the source (it may hold more: a
+    /// server may already have written to it).
+    pub fn complete(&self) -> bool {
+        let (s, t) = (&self.platform.source, &self.platform.target);
+        t.tenants >= s.tenants
+            && t.deleted_tenants >= s.deleted_tenants
+            && t.keys >= s.keys
+            && t.usage >= s.usage
+            && t.audit >= s.audit
+            && t.anchors >= s.anchors
+            && t.data_keys >= s.data_keys
+            && t.inference >= s.inference
+            && self.knowledge.iter().all(|c| c.target >= c.source)
+            && self.tickets.target >= self.tickets.source
+            && self.classifiers.target >= self.classifiers.source
+    }
+}
+
+/// Copies a single-node installation (`from`, an sqlite data directory) into the shared
+/// backend of `storage`: the platform records (audit chain verbatim), knowledge collections
+/// with their documents, chunks and vectors (not parsed or embedded again), tickets with
+/// feedback and subject tags, and classifiers. Every part skips what the target already
+/// holds, so the copy can be run again after an interruption. Pending knowledge tasks are
+/// not copied (let them finish first).
+pub async fn copy_directory(
+    from: &std::path::Path,
+    storage: &Storage,
+) -> Result<CopyReport, Error> {
+    let Some(pool) = storage.pool.clone() else {
+        return Err(Error::config(
+            "storage.backend",
+            "the copy's target is the Postgres backend: set storage.backend = \"postgres\" and storage.url (or pass --to)",
+        ));
+    };
+    if !from.join("platform.db").is_file() {
+        return Err(Error::invalid(
+            format!(
+                "{} holds no platform.db: not an Atalaya data directory",
+                from.display()
+            ),
+            Some("from"),
+        ));
+    }
+    let mut report = CopyReport::default();
+
+    // Platform records.
+    let dir = from.to_owned();
+    let source = tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::invalid(format!("{}: {e}", from.display()), Some("from")))?;
+    let snapshot = source.snapshot().await.map_err(store_err)?;
+    let target = atalaya_store::PostgresStore::new(pool.clone());
+    target.import(&snapshot).await.map_err(store_err)?;
+    report.platform = PlatformCopy {
+        source: snapshot.counts(),
+        target: target.counts().await.map_err(store_err)?,
+    };
+
+    // Knowledge collections, documents and chunks.
+    use atalaya_knowledge::records::KnowledgeRecords;
+    if from.join("knowledge").join("knowledge.db").is_file() {
+        let dir = from.to_owned();
+        let kb = tokio::task::spawn_blocking(move || {
+            let kb = atalaya_knowledge::service::KnowledgeBase::open(&dir)?;
+            let mut out = Vec::new();
+            for c in kb.store().all_collections()? {
+                let docs = kb.store().export_documents(c.id)?;
+                out.push((c, docs));
+            }
+            Ok::<_, atalaya_knowledge::Error>(out)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+        let shared = atalaya_knowledge::postgres::PgKnowledge::new(
+            pool.clone(),
+            atalaya_knowledge::parse::Parser::InProcess,
+        );
+        for (c, docs) in kb {
+            let written = shared.import_collection(&c, &docs).await?;
+            let target = shared.collection(&c.tenant, &c.name).await?;
+            let target = shared.documents(&target).await?.len();
+            report.knowledge.push(CollectionCopy {
+                tenant: c.tenant,
+                collection: c.name,
+                source: docs.len(),
+                written,
+                target,
+            });
+        }
+    }
+
+    // Tickets.
+    if from.join("tickets.db").is_file() {
+        let source = atalaya_pipeline::sqlite_tickets::SqliteTickets::open(from)?;
+        let (tickets, subjects) = source.export_all().await?;
+        let shared = atalaya_pipeline::pg_tickets::PgTickets::new(pool.clone());
+        let written = shared.import(&tickets, &subjects).await?;
+        report.tickets = CountCopy {
+            source: u64::try_from(tickets.len()).unwrap_or(u64::MAX),
+            written,
+            target: shared.count().await?,
+        };
+    }
+
+    // Classifiers.
+    use atalaya_classify::ClassifierStore;
+    let files = atalaya_classify::FileClassifiers::new(from);
+    let shared = atalaya_classify::PgClassifiers::new(pool);
+    for tenant in files.tenants()? {
+        for name in files.list(&tenant).await? {
+            report.classifiers.source += 1;
+            let Some((_, c)) = files.get(&tenant, &name).await? else {
+                continue;
+            };
+            let same = match shared.get(&tenant, &name).await? {
+                Some((_, existing)) => existing.to_bytes()? == c.to_bytes()?,
+                None => false,
+            };
+            if !same {
+                shared.put(&tenant, &name, Arc::new(c)).await?;
+                report.classifiers.written += 1;
+            }
+            if shared.version(&tenant, &name).await?.is_some() {
+                report.classifiers.target += 1;
+            }
+        }
+    }
+    Ok(report)
+}

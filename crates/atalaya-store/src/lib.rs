@@ -157,6 +157,51 @@ pub trait InferenceStore: Send + Sync {
     async fn expire_inference(&self, tenant_id: &str, before: Millis) -> Result<u64>;
 }
 
+/// Every platform record as stored: what moves an installation from one backend to another
+/// (`atalaya migrate copy`). Audit entries and anchors keep their sequence numbers and hashes,
+/// so the copied chain verifies as the original did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlatformSnapshot {
+    pub tenants: Vec<Tenant>,
+    /// Ids of deleted tenants (never reused), with when they were deleted.
+    pub deleted_tenants: Vec<(String, Millis)>,
+    pub keys: Vec<KeyRecord>,
+    pub usage: Vec<UsageRow>,
+    pub audit: Vec<AuditRecord>,
+    pub anchors: Vec<AuditAnchor>,
+    pub data_keys: Vec<DataKey>,
+    pub inference: Vec<InferenceRecord>,
+}
+
+/// How many records of each kind a store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlatformCounts {
+    pub tenants: u64,
+    pub deleted_tenants: u64,
+    pub keys: u64,
+    pub usage: u64,
+    pub audit: u64,
+    pub anchors: u64,
+    pub data_keys: u64,
+    pub inference: u64,
+}
+
+impl PlatformSnapshot {
+    pub fn counts(&self) -> PlatformCounts {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        PlatformCounts {
+            tenants: n(self.tenants.len()),
+            deleted_tenants: n(self.deleted_tenants.len()),
+            keys: n(self.keys.len()),
+            usage: n(self.usage.len()),
+            audit: n(self.audit.len()),
+            anchors: n(self.anchors.len()),
+            data_keys: n(self.data_keys.len()),
+            inference: n(self.inference.len()),
+        }
+    }
+}
+
 /// Everything the platform stores.
 pub trait Store: TenantStore + KeyStore + UsageStore + AuditStore + InferenceStore {}
 

@@ -181,6 +181,179 @@ impl PostgresStore {
             .await
             .map_err(atalaya_postgres::Error::from)?)
     }
+
+    /// How many records of each kind are stored.
+    pub async fn counts(&self) -> Result<crate::PlatformCounts> {
+        let c = self.client().await?;
+        let r = c
+            .query_one(
+                "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM deleted_tenants),
+                        (SELECT count(*) FROM api_keys), (SELECT count(*) FROM usage),
+                        (SELECT count(*) FROM audit_log), (SELECT count(*) FROM audit_anchors),
+                        (SELECT count(*) FROM data_keys), (SELECT count(*) FROM inference_log)",
+                &[],
+            )
+            .await?;
+        let n = |i: usize| -> Result<u64> { Ok(to_u64(r.try_get::<_, i64>(i)?)) };
+        Ok(crate::PlatformCounts {
+            tenants: n(0)?,
+            deleted_tenants: n(1)?,
+            keys: n(2)?,
+            usage: n(3)?,
+            audit: n(4)?,
+            anchors: n(5)?,
+            data_keys: n(6)?,
+            inference: n(7)?,
+        })
+    }
+
+    /// Writes a snapshot's records as they are, in one transaction under the audit lock;
+    /// records already present (same key) are left alone, so a copy can be run again. Refused
+    /// when the database holds a different audit chain: a copy goes into an empty database
+    /// (or one an earlier run of the same copy filled).
+    pub async fn import(&self, snap: &crate::PlatformSnapshot) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .await?;
+        let existing = tx
+            .query("SELECT seq, hash FROM audit_log ORDER BY seq", &[])
+            .await?;
+        for (row, rec) in existing.iter().zip(&snap.audit) {
+            let (seq, hash): (i64, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
+            if seq != rec.seq || hash != rec.hash {
+                return Err(Error::Conflict(format!(
+                    "the database already holds another audit chain (its entry {seq} differs from the copy's): copy into an empty database"
+                )));
+            }
+        }
+        for t in &snap.tenants {
+            write_tenant(&tx, t, true).await?;
+        }
+        for (id, at) in &snap.deleted_tenants {
+            tx.execute(
+                "INSERT INTO deleted_tenants (id, deleted_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+                &[id, at],
+            )
+            .await?;
+        }
+        for k in &snap.keys {
+            tx.execute(
+                &format!("INSERT INTO api_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING"),
+                &[
+                    &k.id,
+                    &k.tenant_id,
+                    &k.name,
+                    &k.role.as_str(),
+                    &k.prefix,
+                    &k.hash.as_slice(),
+                    &Json(json_value(&k.limits)?),
+                    &k.created_at,
+                    &k.expires_at,
+                    &k.revoked_at,
+                    &k.last_used_at,
+                    &k.rotated_from,
+                ],
+            )
+            .await?;
+        }
+        for d in &snap.usage {
+            tx.execute(
+                "INSERT INTO usage (tenant_id, key_id, model, day, requests, prompt_tokens, completion_tokens, cost_micros)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                &[
+                    &d.tenant_id,
+                    &d.key_id,
+                    &d.model,
+                    &d.day,
+                    &to_i64(d.requests),
+                    &to_i64(d.prompt_tokens),
+                    &to_i64(d.completion_tokens),
+                    &to_i64(d.cost_micros),
+                ],
+            )
+            .await?;
+        }
+        for r in &snap.audit {
+            let e = &r.event;
+            tx.execute(
+                "INSERT INTO audit_log (seq, ts, actor, action, tenant_id, target, outcome, source_ip, details, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (seq) DO NOTHING",
+                &[
+                    &r.seq,
+                    &e.ts,
+                    &e.actor,
+                    &e.action,
+                    &e.tenant_id,
+                    &e.target,
+                    &e.outcome,
+                    &e.source_ip,
+                    &e.details.to_string(),
+                    &r.prev_hash.as_slice(),
+                    &r.hash.as_slice(),
+                ],
+            )
+            .await?;
+        }
+        for a in &snap.anchors {
+            tx.execute(
+                "INSERT INTO audit_anchors (seq, hash, ts, algorithm, key_id, signature, prev)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq) DO NOTHING",
+                &[
+                    &a.seq,
+                    &a.hash.as_slice(),
+                    &a.ts,
+                    &a.algorithm,
+                    &a.key_id,
+                    &a.signature,
+                    &a.prev.as_ref().map(|p| p.as_slice()),
+                ],
+            )
+            .await?;
+        }
+        for k in &snap.data_keys {
+            tx.execute(
+                "INSERT INTO data_keys (id, wrapped, master_key_id, created_at, active, purpose)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                &[
+                    &k.id,
+                    &k.wrapped,
+                    &k.master_key_id,
+                    &k.created_at,
+                    &k.active,
+                    &k.purpose,
+                ],
+            )
+            .await?;
+        }
+        for r in &snap.inference {
+            tx.execute(
+                &format!("INSERT INTO inference_log ({INFERENCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO NOTHING"),
+                &[
+                    &r.id,
+                    &r.ts,
+                    &r.tenant_id,
+                    &r.key_prefix,
+                    &r.subject_hash,
+                    &r.model,
+                    &r.target,
+                    &i32::from(r.status),
+                    &to_i64(r.latency_ms),
+                    &r.prompt_tokens.map(to_i64),
+                    &r.completion_tokens.map(to_i64),
+                    &r.cost_micros.map(to_i64),
+                    &r.guard,
+                    &r.data_key_id,
+                    &r.nonce,
+                    &r.payload,
+                ],
+            )
+            .await?;
+        }
+        bump(&tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 fn to_i64(v: u64) -> i64 {

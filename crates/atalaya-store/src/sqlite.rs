@@ -344,6 +344,46 @@ impl SqliteStore {
         .map_err(|e| Error::Task(e.to_string()))?
     }
 
+    /// Every record, as stored (see [`crate::PlatformSnapshot`]). Holds the whole inference
+    /// log in memory.
+    pub async fn snapshot(&self) -> Result<crate::PlatformSnapshot> {
+        let tenants = self.tenants().await?;
+        let keys = self.keys(None).await?;
+        let usage = self.usage_since(None, i64::MIN).await?;
+        let anchors = self.anchors().await?;
+        let data_keys = self.data_keys().await?;
+        let (audit, deleted_tenants, inference) = self
+            .with(|c| {
+                let mut s =
+                    c.prepare(&format!("SELECT {AUDIT_COLS} FROM audit_log ORDER BY seq"))?;
+                let audit = s
+                    .query_map([], audit_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut s = c.prepare("SELECT id, deleted_at FROM deleted_tenants ORDER BY id")?;
+                let deleted = s
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut s = c.prepare(&format!(
+                    "SELECT {INFERENCE_COLS} FROM inference_log ORDER BY ts, id"
+                ))?;
+                let inference = s
+                    .query_map([], inference_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((audit, deleted, inference))
+            })
+            .await?;
+        Ok(crate::PlatformSnapshot {
+            tenants,
+            deleted_tenants,
+            keys,
+            usage,
+            audit,
+            anchors,
+            data_keys,
+            inference,
+        })
+    }
+
     /// Moves the write-ahead log into the database file and empties it: after an erasure,
     /// no older copy of a deleted row's page stays in the log (`secure_delete` has zeroed it
     /// in the database file).

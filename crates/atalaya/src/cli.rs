@@ -79,6 +79,20 @@ pub enum MigrateCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Copies a single-node installation (an sqlite data directory) into Postgres: platform
+    /// records (the audit chain verbatim), knowledge, tickets and classifiers; then checks the
+    /// counts and verifies the copied audit chain. Safe to run again.
+    Copy {
+        /// The data directory to copy from (the server using it should be stopped).
+        #[arg(long)]
+        from: PathBuf,
+        /// The target database: `env:NAME`, `file:PATH` or a URL without a password
+        /// (default: storage.url of the configuration).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Args)]

@@ -651,3 +651,194 @@ async fn tickets_answers_limits_and_erasure_across_replicas() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// `atalaya migrate copy`: a single-node installation (tenants, keys, an anchored audit chain,
+/// a ticket, a knowledge collection, a classifier) copied into Postgres, twice (the second
+/// run writes nothing), then served from Postgres with everything in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_installation_is_copied_into_postgres() {
+    let cluster = Cluster::start().expect("test Postgres (run scripts/postgres.sh)");
+    let db_url = cluster.database().await.unwrap();
+    let fake = FakeUpstream::start().await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    // The single node's data directory: Deployment::command("single") points
+    // ATALAYA__SERVER__DATA_DIR there (the environment wins over the file).
+    let data = root.path().join("single");
+    let pipelines = common::pipelines_section(root.path(), "triage", common::TRIAGE_PIPELINE, true);
+    let single = root.path().join("single.toml");
+    std::fs::write(
+        &single,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n[auth]\nbootstrap_admin_key = \"env:ATALAYA_ADMIN_KEY\"\n[audit]\nsigning_key = \"env:SIGN\"\nanchor_every = 3\n[upstreams.a]\nbase_url = \"{}\"\n[models.m]\ntargets = [{{ upstream = \"a\" }}]\n{}{}",
+            data.display(),
+            fake.base_url(),
+            common::minilm_config(),
+            pipelines
+        ),
+    )
+    .unwrap();
+    let d = Deployment {
+        config: write_config_with(
+            root.path(),
+            &fake.base_url(),
+            "auto",
+            &format!("{}{pipelines}", common::minilm_config()),
+        ),
+        db_url: db_url.clone(),
+        admin_key: generate_key(),
+        root,
+    };
+    let _logs = Logs(d.root.path());
+
+    // The single node: a tenant and key, a ticket, a collection, a classifier.
+    let mut node = d.command("single");
+    node.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&single);
+    let (mut child, base) = serve_cmd(node).await;
+    let http = reqwest::Client::new();
+    let admin = |r: reqwest::RequestBuilder| send(r.bearer_auth(&d.admin_key));
+    let (s, _) = admin(
+        http.post(format!("{base}/admin/v1/tenants"))
+            .json(&json!({"id": "acme", "name": "Acme"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (_, k) = admin(
+        http.post(format!("{base}/admin/v1/tenants/acme/keys"))
+            .json(&json!({"name": "app"})),
+    )
+    .await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    let api = common::Api::with_key(&base, &key);
+    let (s, t) = api
+        .send(
+            api.http
+                .post(format!("{base}/v1/tickets"))
+                .header("x-atalaya-subject", "subj-3")
+                .json(&json!({"body": "Where is my parcel?"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let ticket = t["id"].as_str().unwrap().to_owned();
+    let (s, _) = api.post("/v1/knowledge", json!({"name": "help"})).await;
+    assert_eq!(s, 201);
+    let (s, t) = api
+        .post("/v1/knowledge/help/documents", json!({"documents": [
+            {"source": "refunds.md", "content": "# Refunds\n\nRefunds reach your card within five working days.", "language": "en"},
+            {"source": "envios.md", "content": "# Envíos\n\nLos paquetes salen del almacén en dos días.", "language": "es"},
+        ]}))
+        .await;
+    assert_eq!(s, 202, "{t}");
+    assert_eq!(
+        api.wait(t["id"].as_i64().unwrap()).await["status"],
+        "succeeded"
+    );
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let train = d.root.path().join("train.csv");
+    let mut rows = String::from("text,intent\n");
+    for i in 0..12 {
+        rows.push_str(&format!(
+            "\"where is my parcel {i}\",delivery\n\"I want my money back {i}\",refund\n"
+        ));
+    }
+    std::fs::write(&train, rows).unwrap();
+    let out = d
+        .command("cli")
+        .args([
+            "classify",
+            "train",
+            "--tenant",
+            "acme",
+            "--name",
+            "intents",
+            "--no-embeddings",
+            "--data",
+        ])
+        .arg(&train)
+        .arg("--config")
+        .arg(&single)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trained: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        trained["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(data.join("classifiers").to_str().unwrap()),
+        "{trained}"
+    );
+
+    // The copy, twice.
+    for run in 0..2 {
+        let out = d
+            .command("cli")
+            .args(["migrate", "copy", "--from"])
+            .arg(&data)
+            .args(["--to", "env:DATABASE_URL", "--config"])
+            .arg(&single)
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(r["complete"], true, "{r}");
+        assert_eq!(r["audit"]["findings"], json!([]), "{r}");
+        assert!(r["audit"]["anchors"].as_u64().unwrap() > 0, "{r}");
+        let c = &r["copied"];
+        assert_eq!(
+            c["platform"]["source"]["audit"], c["platform"]["target"]["audit"],
+            "{r}"
+        );
+        let written = (
+            c["knowledge"][0]["written"].as_u64().unwrap(),
+            c["tickets"]["written"].as_u64().unwrap(),
+            c["classifiers"]["written"].as_u64().unwrap(),
+        );
+        if run == 0 {
+            assert_eq!(written, (2, 1, 1), "{r}");
+        } else {
+            assert_eq!(written, (0, 0, 0), "a second run writes nothing: {r}");
+        }
+    }
+
+    // Served from Postgres: the key, the ticket (and its subject tag), search, the classifier.
+    let (_pg, base) = d.serve("pg").await;
+    let api = common::Api::with_key(&base, &key);
+    assert_eq!(chat(&http, &base, &key).await, 200);
+    let (s, t) = api.get(&format!("/v1/tickets/{ticket}")).await;
+    assert_eq!(s, 200, "{t}");
+    let (s, q) = api
+        .post(
+            "/v1/knowledge/help/query",
+            json!({"query": "¿cuándo salen los paquetes?", "k": 1}),
+        )
+        .await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(q["data"][0]["source"], "envios.md", "{q}");
+    let (s, c) = api
+        .post(
+            "/v1/classify",
+            json!({"classifier": "intents", "input": "where is my parcel?"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    let (s, e) = admin(http.delete(format!("{base}/admin/v1/subjects/subj-3?tenant=acme"))).await;
+    assert_eq!(s, 200, "{e}");
+    assert_eq!(e["deleted"]["tickets"], 1, "{e}");
+    let (s, v) = admin(http.get(format!("{base}/admin/v1/audit/verify"))).await;
+    assert_eq!((s, &v["ok"]), (200, &json!(true)), "{v}");
+}
