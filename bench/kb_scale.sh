@@ -6,6 +6,9 @@
 # (an HNSW collection: above knowledge's 20k-chunk threshold). Documents are generated from
 # the Banking77/CLINC150 texts (bench/kb_scale/make_docs.py). JSON lines in
 # bench/results/kb-scale-*.jsonl. Knobs: DOCS (1000), CHUNKS (100000), QUERIES (500).
+# STORAGE=postgres runs the same on the Postgres backend (a throwaway server, bench/lib.sh
+# start_postgres); LARGE_ONLY=1 skips the mixed documents and the CLI; ATALAYA_BIN=path uses
+# that binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh source-path=SCRIPTDIR
@@ -13,15 +16,20 @@ cd "$(dirname "$0")/.."
 bench_traps
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/atalaya/target}"
 ./scripts/models.sh >&2
-cargo build --release --locked --bin atalaya >&2
-bin="$CARGO_TARGET_DIR/release/atalaya"
+if [ -n "${ATALAYA_BIN_OVERRIDE:-}" ]; then
+  bin=$ATALAYA_BIN_OVERRIDE
+else
+  cargo build --release --locked --bin atalaya >&2
+  bin="$CARGO_TARGET_DIR/release/atalaya"
+fi
+storage=${STORAGE:-sqlite}
 data=${DATA_DIR:-../shared/data}
 work=$(mktemp -d)
 trap 'bench_cleanup; rm -rf "$work"' EXIT
 port=${PORT:-18095}
 need_free_port "$port" PORT
 mkdir -p bench/results
-out="bench/results/kb-scale-$(date +%Y%m%d-%H%M).jsonl"
+out="bench/results/kb-scale-${STORAGE:-sqlite}-$(date +%Y%m%d-%H%M).jsonl"
 key=bench-key
 repo=$(pwd)
 cat > "$work/atalaya.toml" <<TOML
@@ -40,6 +48,11 @@ library = "$repo/models/onnxruntime/libonnxruntime.so"
 [models.all-minilm-l6-v2]
 targets = [{ upstream = "all-minilm-l6-v2" }]
 TOML
+if [ "$storage" = postgres ]; then
+  start_postgres
+  printf '[storage]\nbackend = "postgres"\nurl = "env:DATABASE_URL"\n' >> "$work/atalaya.toml"
+  export DATABASE_URL=$PG_URL
+fi
 python3 bench/kb_scale/make_docs.py "$data" mixed "$work/mixed" --n "${DOCS:-1000}"
 python3 bench/kb_scale/make_docs.py "$data" faq "$work/faq" --chunks "${CHUNKS:-100000}"
 python3 bench/kb_scale/make_docs.py "$data" queries "$work/queries.jsonl" --n "${QUERIES:-500}"
@@ -52,6 +65,7 @@ base="http://127.0.0.1:$port"
 api() { curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/json' "$@"; }
 rss() { awk -v k="$1" '$1==k":" {print $2}' "/proc/$server/status"; }
 
+if [ -z "${LARGE_ONLY:-}" ]; then
 api -X POST "$base/v1/knowledge" -d '{"name":"mixed"}' >/dev/null
 idle=$(rss VmRSS)
 log "ingesting ${DOCS:-1000} mixed documents through the API"
@@ -71,14 +85,15 @@ python3 -c "
 import json; w=float('$wall'); c=int('${chunks:-0}'); n=${DOCS:-1000}
 print(json.dumps({'bench':'ingest','path':'cli (kb ingest)','documents':n,'chunks':c,'wall_s':w,
   'documents_per_s':round(n/w,2),'chunks_per_s':round(c/w,1),'rss_peak_mib':round($maxkb/1024,1)}))" | tee -a "$out"
+fi
 
 log "building a ${CHUNKS:-100000}-chunk collection"
 api -X POST "$base/v1/knowledge" -d '{"name":"large"}' >/dev/null
 python3 bench/kb_scale/client.py "$base" "$key" ingest large "$work/faq" --batch 10 \
-  | python3 -c "import json,sys; r=json.load(sys.stdin); r.update({'bench':'ingest','path':'api, FAQ rows'}); print(json.dumps(r))" | tee -a "$out"
+  | python3 -c "import json,sys; r=json.load(sys.stdin); r.update({'bench':'ingest','path':'api, FAQ rows','storage':'$storage'}); print(json.dumps(r))" | tee -a "$out"
 for mode in hybrid dense bm25; do
   python3 bench/kb_scale/client.py "$base" "$key" latency large "$work/queries.jsonl" --mode "$mode" \
-    | python3 -c "import json,sys; r=json.load(sys.stdin); r.update({'bench':'query latency','chunks':${CHUNKS:-100000}}); print(json.dumps(r))" | tee -a "$out"
+    | python3 -c "import json,sys; r=json.load(sys.stdin); r.update({'bench':'query latency','chunks':${CHUNKS:-100000},'storage':'$storage'}); print(json.dumps(r))" | tee -a "$out"
 done
 echo "{\"bench\":\"memory\",\"rss_after_all_mib\":$(( $(rss VmRSS) / 1024 )),\"rss_peak_mib\":$(( $(rss VmHWM) / 1024 ))}" | tee -a "$out"
 echo "results: $out" >&2

@@ -107,14 +107,15 @@ start_atalaya() {
   log "atalaya ($bin) up on 127.0.0.1:$port (pid $ATALAYA_PID)"
 }
 
-# start_postgres DIR: a throwaway PostgreSQL (scripts/postgres.sh installs it) with its files
-# under DIR/pg, on 127.0.0.1:PG_PORT (18432), run as the postgres user when the script runs
-# as root; sets PG_URL. bench_cleanup stops it.
+# start_postgres: a throwaway PostgreSQL (scripts/postgres.sh installs it) with its files in a
+# new directory under /tmp (the postgres user, which runs it when the script runs as root,
+# cannot enter root's home), on 127.0.0.1:PG_PORT (18432); sets PG_URL. bench_cleanup stops
+# it and removes the directory.
 start_postgres() {
-  local dir=$1/pg pgbin=${PG_BIN:-/usr/lib/postgresql/15/bin} port=${PG_PORT:-18432} as=()
+  local dir pgbin=${PG_BIN:-/usr/lib/postgresql/15/bin} port=${PG_PORT:-18432} as=()
   [ -x "$pgbin/initdb" ] || die "no PostgreSQL in $pgbin: run scripts/postgres.sh (or set PG_BIN)"
   need_free_port "$port" PG_PORT
-  mkdir -p "$dir"
+  dir=$(mktemp -d /tmp/atalaya-bench-pg.XXXXXX)
   if [ "$(id -u)" = 0 ]; then
     chown postgres "$dir"
     as=(runuser -u postgres --)
@@ -122,7 +123,7 @@ start_postgres() {
   "${as[@]}" "$pgbin/initdb" -D "$dir/data" -A trust -U atalaya -E UTF8 --locale=C.UTF-8 >/dev/null
   "${as[@]}" "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
-  PG_STOP=("${as[@]}" "$pgbin/pg_ctl" -D "$dir/data" -m fast stop)
+  PG_STOP=(sh -c "$(printf '%q ' "${as[@]}" "$pgbin/pg_ctl" -D "$dir/data" -m fast stop); rm -rf $(printf '%q' "$dir")")
   PG_URL="postgres://atalaya@127.0.0.1:$port/postgres"
   log "postgres up on 127.0.0.1:$port ($dir)"
 }

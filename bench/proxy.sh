@@ -85,7 +85,7 @@ log "nginx up on 127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
 start_gateway() {
   mkdir -p "$work/$1"
   if [ "$1" = base ] && [ "$BASE_STORAGE" = postgres ]; then
-    start_postgres "$work"
+    start_postgres
     export ATALAYA__STORAGE__BACKEND=postgres ATALAYA__STORAGE__URL=env:DATABASE_URL DATABASE_URL=$PG_URL
   fi
   ATALAYA__LOG__LEVEL=$LOG_LEVEL ATALAYA__SERVER__DATA_DIR=$work/$1/data start_atalaya "$work/$1" "$2" "$3"

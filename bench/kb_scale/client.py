@@ -40,8 +40,15 @@ def ingest(a):
     wall = time.perf_counter() - t0
     chunks = sum(r["progress"]["chunks"] for r in done.values())
     failed = sum(r["progress"]["failed"] for r in done.values())
+    # Why items failed: each distinct message once, with how many items gave it.
+    errors = {}
+    for r in done.values():
+        for it in r.get("items", []):
+            if it.get("error"):
+                errors[it["error"]] = errors.get(it["error"], 0) + 1
     print(json.dumps({"documents": len(files), "chunks": chunks, "failed": failed, "wall_s": round(wall, 2),
-                      "documents_per_s": round(len(files) / wall, 2), "chunks_per_s": round(chunks / wall, 1)}))
+                      "documents_per_s": round(len(files) / wall, 2), "chunks_per_s": round(chunks / wall, 1),
+                      "errors": errors}))
 
 
 def latency(a):

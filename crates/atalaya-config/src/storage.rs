@@ -45,6 +45,9 @@ pub struct StorageConfig {
     /// How long a replica's claim on a knowledge task lasts without renewal: a replica that
     /// dies mid-task has its task resumed by another after this long.
     pub task_lease_ms: u64,
+    /// With `sslmode=require` in the URL: the PEM file of the CA that signs the server's
+    /// certificate (default: the Mozilla roots). The certificate and host name are verified.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for StorageConfig {
@@ -57,6 +60,7 @@ impl Default for StorageConfig {
             statement_timeout_ms: 30_000,
             migrate: MigrateMode::Auto,
             task_lease_ms: 30_000,
+            tls_ca_file: None,
         }
     }
 }
@@ -82,6 +86,14 @@ impl StorageConfig {
                 "storage.task_lease_ms".into(),
                 "must be between 1000 and 3600000 (an hour)".into(),
             ));
+        }
+        if let Some(path) = &self.tls_ca_file {
+            if let Err(e) = std::fs::metadata(path) {
+                issues.push((
+                    "storage.tls_ca_file".into(),
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
         }
         if self.statement_timeout_ms > 86_400_000 {
             issues.push((
@@ -138,6 +150,7 @@ impl StorageConfig {
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             statement_timeout: Duration::from_millis(self.statement_timeout_ms),
             application_name: "atalaya".into(),
+            tls_ca_file: self.tls_ca_file.clone(),
         };
         let parsed = atalaya_postgres::driver_config(&settings).map_err(|e| e.to_string())?;
         if !secret::is_reference(reference) && parsed.get_password().is_some() {
@@ -178,8 +191,13 @@ mod tests {
         assert!(!p[0].1.contains("secret"), "{p:?}");
         let p = problems(pg("env:MISSING"));
         assert_eq!(p[0].0, "storage.url");
-        let p = problems(pg("postgres://a@db/x?sslmode=require"));
-        assert!(p[0].1.contains("sslmode=require"), "{p:?}");
+        // TLS is accepted; a CA file that cannot be read is named.
+        assert!(problems(pg("postgres://a@db/x?sslmode=require")).is_empty());
+        let p = problems(StorageConfig {
+            tls_ca_file: Some("/nonexistent/ca.pem".into()),
+            ..pg("postgres://a@db/x?sslmode=require")
+        });
+        assert_eq!(p[0].0, "storage.tls_ca_file", "{p:?}");
         let p = problems(StorageConfig {
             backend: Backend::Postgres,
             ..StorageConfig::default()

@@ -34,6 +34,7 @@ where
         search_filters_by_tag_and_prefers_the_language_asked,
         tasks_are_listed_newest_first_and_kept_to_their_tenant,
         deleting_a_tenant_removes_only_its_collections_and_tasks,
+        documents_waiting_behind_large_ones_are_not_failed,
     )
 }
 
@@ -527,5 +528,54 @@ async fn deleting_a_tenant_removes_only_its_collections_and_tasks<
     );
     let found = sources(s, &other, "refund", params(Mode::Bm25)).await?;
     check!(found == ["x.md"], "t2's search: {found:?}");
+    Ok(())
+}
+
+/// Documents of many chunks each fill a worker step on their own: the ones queued behind them
+/// wait several steps, and waiting must not count as an interrupted attempt (after three of
+/// those, a document is failed for good).
+async fn documents_waiting_behind_large_ones_are_not_failed<S: KnowledgeRecords + TaskQueue>(
+    s: &S,
+) -> Outcome {
+    let c = ok(
+        "create_collection",
+        s.create_collection(
+            "t1",
+            NewCollection {
+                name: "big".into(),
+                language: None,
+                chunking: ChunkConfig {
+                    max_tokens: 16,
+                    overlap_tokens: 0,
+                },
+            },
+            bow(),
+        )
+        .await,
+    )?
+    .collection;
+    // Six documents of about 300 chunks each: more than a step's chunk budget.
+    let docs = (0..6)
+        .map(|d| {
+            let text: String = (0..300)
+                .map(|p| {
+                    format!(
+                        "Paragraph {p} of manual {d} explains the warranty terms in detail.\n\n"
+                    )
+                })
+                .collect();
+            doc(&format!("manual{d}.md"), &text, "en", &[])
+        })
+        .collect();
+    let t = enqueue(s, &c, docs).await?;
+    let t = drain(s, "t1", t.id).await?;
+    check!(
+        t.status == TaskStatus::Succeeded && t.done == 6 && t.failed == 0,
+        "a queued document was failed: {:?}",
+        t.items
+            .iter()
+            .map(|i| (&i.source, i.status, &i.error))
+            .collect::<Vec<_>>()
+    );
     Ok(())
 }

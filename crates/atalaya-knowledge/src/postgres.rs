@@ -878,17 +878,28 @@ impl PgKnowledge {
         let (tags, langs, labels) = filter_values(filter);
         let limit = i64::try_from(n).unwrap_or(1000);
         let client = self.client().await?;
-        // The query's words under every configuration, OR-ed: a chunk matches in its own
-        // language's stems, whatever language the question is in.
+        // The query's words, each under every configuration (its english, spanish and
+        // portuguese stems and itself), OR-ed: a chunk matches in its own language's stems,
+        // whatever language the question is in. A word that is a stop word in any of the
+        // three languages ("the", "de", "my") is left out: kept, it would match nearly every
+        // chunk of an unanalysed language and make the ranking read them all.
         let rows = client
             .query(
                 &format!(
-                    "WITH q AS (
-                        SELECT to_tsquery('simple', coalesce(string_agg(DISTINCT quote_literal(lexeme), ' | '), '')) AS tsq
-                        FROM unnest(
-                            to_tsvector('english', unaccent($1)) || to_tsvector('spanish', unaccent($1))
-                            || to_tsvector('portuguese', unaccent($1)) || to_tsvector('simple', unaccent($1))
-                        )
+                    "WITH words AS (
+                        SELECT lexeme AS w FROM unnest(to_tsvector('simple', unaccent($1)))
+                     ), kept AS (
+                        SELECT w FROM words
+                        WHERE length(to_tsvector('english', w)) > 0
+                          AND length(to_tsvector('spanish', w)) > 0
+                          AND length(to_tsvector('portuguese', w)) > 0
+                     ), lexemes AS (
+                        SELECT DISTINCT l FROM kept, unnest(tsvector_to_array(
+                            to_tsvector('english', w) || to_tsvector('spanish', w)
+                            || to_tsvector('portuguese', w) || to_tsvector('simple', w))) AS l
+                     ), q AS (
+                        SELECT to_tsquery('simple', coalesce(string_agg(quote_literal(l), ' | '), '')) AS tsq
+                        FROM lexemes
                      )
                      SELECT id, ts_rank_cd(lexemes, q.tsq, 1) AS score FROM kb_chunks, q
                      WHERE collection_id = $2 AND lexemes @@ q.tsq AND {}
@@ -1218,6 +1229,23 @@ impl PgKnowledge {
         Ok(items)
     }
 
+    /// Gives back the attempt counted for items taken but not started.
+    async fn unclaim(&self, items: &[ItemRef]) -> Result<(), Error> {
+        let Some(task) = items.first().map(|i| i.task) else {
+            return Ok(());
+        };
+        let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE kb_task_items SET attempts = GREATEST(attempts - 1, 0)
+             WHERE task_id = $1 AND seq = ANY($2) AND status = 'pending'",
+            &[&task, &seqs],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     /// Records one item's outcome on its own (if this worker still holds the task).
     async fn mark(
         &self,
@@ -1294,8 +1322,13 @@ impl PgKnowledge {
         let mut ready: Vec<(ItemRef, Ready)> = Vec::new();
         let mut texts = 0;
         let mut sources: HashSet<String> = HashSet::new();
-        for it in items {
+        let mut items = items.into_iter();
+        while let Some(it) = items.next() {
+            // The rest wait for the next group; their attempt is given back (none was made).
             if texts >= GROUP_CHUNKS || !sources.insert(it.source.clone()) {
+                let left: Vec<ItemRef> =
+                    std::iter::once(it.at).chain(items.map(|i| i.at)).collect();
+                self.unclaim(&left).await?;
                 break;
             }
             if it.attempts > MAX_ATTEMPTS {

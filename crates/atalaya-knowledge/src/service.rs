@@ -823,11 +823,16 @@ impl KnowledgeBase {
         let mut ready: Vec<(ItemRef, Ready)> = Vec::new();
         let mut texts = 0;
         let mut sources: HashSet<String> = HashSet::new();
-        for it in items {
+        let mut items = items.into_iter();
+        while let Some(it) = items.next() {
             // The rest stay pending for the next group: when enough chunks wait, and when a
             // source repeats (its later version must be compared with the earlier one once
-            // that is stored, not with what was stored before the group).
+            // that is stored, not with what was stored before the group). Their attempt was
+            // counted when the group was taken: it is given back, since none was made.
             if texts >= GROUP_CHUNKS || !sources.insert(it.source.clone()) {
+                let left: Vec<ItemRef> =
+                    std::iter::once(it.at).chain(items.map(|i| i.at)).collect();
+                self.store.unclaim(&left)?;
                 break;
             }
             let format = it

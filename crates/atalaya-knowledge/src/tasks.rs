@@ -341,6 +341,28 @@ impl Store {
         Ok(rows)
     }
 
+    /// Gives back the attempt counted for items taken but not started (a group that filled
+    /// up before reaching them): waiting in a queue is not an interrupted attempt.
+    pub fn unclaim(&self, items: &[ItemRef]) -> Result<(), Error> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(db)?;
+        {
+            let mut st = tx
+                .prepare(
+                    "UPDATE task_items SET attempts = MAX(attempts - 1, 0)
+                     WHERE task_id = ?1 AND seq = ?2 AND status = 'pending'",
+                )
+                .map_err(db)?;
+            for at in items {
+                st.execute(params![at.task, at.seq]).map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
     /// Records an item's outcome on its own.
     pub fn mark_item(
         &self,

@@ -79,6 +79,9 @@ pub struct Settings {
     pub statement_timeout: Duration,
     /// Shown in `pg_stat_activity`.
     pub application_name: String,
+    /// With `sslmode=require` in the URL: the PEM file of the CA(s) that sign the server's
+    /// certificate (a private CA, or the cloud provider's bundle); `None` = the Mozilla roots.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -89,6 +92,7 @@ impl Default for Settings {
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
             application_name: "atalaya".into(),
+            tls_ca_file: None,
         }
     }
 }
@@ -102,13 +106,6 @@ pub fn driver_config(settings: &Settings) -> Result<tokio_postgres::Config> {
         .map_err(|e| Error::Config(format!("not a valid Postgres URL: {e}")))?;
     if config.get_hosts().is_empty() {
         return Err(Error::Config("the Postgres URL names no host".into()));
-    }
-    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        return Err(Error::Config(
-            "sslmode=require is not supported by this build: connect over a private network or a \
-             TLS-terminating proxy (pgbouncer, a cloud SQL proxy), with sslmode=disable or prefer"
-                .into(),
-        ));
     }
     config.connect_timeout(settings.connect_timeout);
     config.application_name(&settings.application_name);
@@ -124,17 +121,57 @@ pub fn driver_config(settings: &Settings) -> Result<tokio_postgres::Config> {
     Ok(config)
 }
 
-/// Opens a pool and checks that the database answers.
+/// The TLS client of `sslmode=require`: the server's certificate must chain to `ca_file`'s
+/// certificates (or, without one, to the Mozilla roots) and name the host connected to.
+/// Stricter than libpq's `require`, which checks nothing: the same as its `verify-full`.
+pub fn tls_connector(
+    ca_file: Option<&std::path::Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect())
+                .map_err(|e| Error::Config(format!("the CA file {}: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(Error::Config(format!(
+                    "the CA file {} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| Error::Config(format!("the CA file {}: {e}", path.display())))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// Opens a pool and checks that the database answers. With `sslmode=require` in the URL the
+/// connection is TLS, the server's certificate verified ([`tls_connector`]); otherwise it is
+/// plain (`prefer` does not try TLS: reach the database over a private network).
 pub async fn connect(settings: &Settings) -> Result<Pool> {
     let config = driver_config(settings)?;
     let where_ = target(&config);
-    let manager = deadpool_postgres::Manager::from_config(
-        config,
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig {
-            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-        },
-    );
+    let manager_config = deadpool_postgres::ManagerConfig {
+        recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+    };
+    let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        let tls = tls_connector(settings.tls_ca_file.as_deref())?;
+        deadpool_postgres::Manager::from_config(config, tls, manager_config)
+    } else {
+        deadpool_postgres::Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+    };
     let pool = Pool::builder(manager)
         .max_size(settings.pool_size.max(1))
         .runtime(deadpool_postgres::Runtime::Tokio1)

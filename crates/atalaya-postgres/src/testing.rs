@@ -42,6 +42,81 @@ fn bin_dir() -> Result<PathBuf, String> {
     }
 }
 
+/// A CA and a server certificate (localhost, 127.0.0.1) under `dir`, the key readable by its
+/// owner only (Postgres refuses a key others can read).
+fn make_certificates(dir: &Path) -> Result<(), String> {
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=atalaya-test-ca",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ])?;
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .map_err(|e| e.to_string())?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ])?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .map_err(|e| e.to_string())
+}
+
 fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
@@ -50,6 +125,21 @@ fn free_port() -> Result<u16, String> {
 impl Cluster {
     /// Creates and starts a cluster; the error says what is missing.
     pub fn start() -> Result<Cluster, String> {
+        Self::start_with(false)
+    }
+
+    /// A cluster that speaks TLS with a certificate for `localhost` and `127.0.0.1`, signed
+    /// by a throwaway CA ([`Cluster::ca_file`]), made with the `openssl` command.
+    pub fn start_tls() -> Result<Cluster, String> {
+        Self::start_with(true)
+    }
+
+    /// The PEM file of the CA that signed a TLS cluster's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn start_with(tls: bool) -> Result<Cluster, String> {
         let bin = bin_dir()?;
         let dir = tempfile::Builder::new()
             .prefix("atalaya-pg-")
@@ -62,6 +152,10 @@ impl Cluster {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default();
         let as_postgres = uid == "0";
+        // Before the chown: the key must end up owned by the server's user.
+        if tls {
+            make_certificates(dir.path())?;
+        }
         if as_postgres {
             let status = Command::new("chown")
                 .args(["-R", "postgres"])
@@ -72,6 +166,12 @@ impl Cluster {
                 return Err("chown of the cluster directory to postgres failed".into());
             }
         }
+        let tls_options = if tls {
+            let d = dir.path().display();
+            format!(" -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key")
+        } else {
+            String::new()
+        };
         let mut cluster = Cluster {
             dir,
             bin,
@@ -100,7 +200,7 @@ impl Cluster {
         for _ in 0..5 {
             cluster.port = free_port()?;
             let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200{tls_options}",
                 cluster.port,
                 cluster.dir.path().display()
             );

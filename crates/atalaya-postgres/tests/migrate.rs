@@ -105,3 +105,42 @@ async fn bad_urls_and_unreachable_servers_are_clear_errors() {
     assert!(err.contains("cannot reach Postgres"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+#[tokio::test]
+async fn sslmode_require_verifies_the_servers_certificate() {
+    let cluster = Cluster::start_tls().expect("test Postgres with TLS");
+    let url = format!("{}?sslmode=require", cluster.url("postgres"));
+    // The CA that signed it: a TLS connection that answers, and the server says it is TLS.
+    let pool = connect(&Settings {
+        tls_ca_file: Some(cluster.ca_file()),
+        ..settings(url.clone())
+    })
+    .await
+    .expect("TLS with the right CA");
+    let ssl: bool = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the session is not encrypted");
+    // Without it (the public roots), the self-made certificate is refused.
+    let err = connect(&settings(url)).await.unwrap_err().to_string();
+    assert!(err.contains("cannot reach Postgres"), "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    // A server without TLS is refused when TLS is required.
+    let plain = Cluster::start().expect("test Postgres");
+    let err = connect(&Settings {
+        tls_ca_file: Some(cluster.ca_file()),
+        ..settings(format!("{}?sslmode=require", plain.url("postgres")))
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("cannot reach Postgres"), "{err}");
+}
