@@ -34,7 +34,6 @@ BENCH_PEERS_STARTED=()
 bench_cleanup() {
   local pid p i
   set +e
-  [ "${#PG_STOP[@]}" = 0 ] || "${PG_STOP[@]}" >/dev/null 2>&1
   for p in "${BENCH_PEERS_STARTED[@]}"; do "$PEERS_DIR/$p.sh" stop >/dev/null 2>&1; done
   for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for ((i = 0; i < 50; i++)); do
@@ -45,6 +44,8 @@ bench_cleanup() {
   done
   for pid in "${BENCH_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
   wait 2>/dev/null
+  # The database last, once nothing is connected to it.
+  [ "${#PG_STOP[@]}" = 0 ] || "${PG_STOP[@]}" >/dev/null 2>&1
 }
 bench_traps() {
   trap bench_cleanup EXIT

@@ -21,15 +21,9 @@ async fn the_file_backend_conforms() {
 async fn the_postgres_backend_conforms() {
     let cluster = atalaya_postgres::testing::Cluster::start().expect("test Postgres");
     let failures = conformance::run_all(|| async {
-        let url = cluster.database().await.unwrap();
-        let pool = atalaya_postgres::connect(&atalaya_postgres::Settings {
-            url,
-            pool_size: 4,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        atalaya_classify::PgClassifiers::open(pool).await.unwrap()
+        atalaya_classify::PgClassifiers::open(cluster.pool().await.unwrap())
+            .await
+            .unwrap()
     })
     .await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));

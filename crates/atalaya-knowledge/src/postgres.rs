@@ -836,10 +836,11 @@ impl PgKnowledge {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         // A filtered HNSW scan goes on until it has `limit` rows (or the scan budget ends);
-        // candidates in relaxed order are sorted below.
+        // candidates in relaxed order are sorted below. The candidate list is at least 100
+        // (pgvector's default 40 misses near-duplicates' best match now and then).
         tx.batch_execute(&format!(
             "SET LOCAL hnsw.ef_search = {}; SET LOCAL hnsw.iterative_scan = relaxed_order;",
-            n.clamp(40, 1000)
+            n.clamp(100, 1000)
         ))
         .await
         .map_err(db)?;

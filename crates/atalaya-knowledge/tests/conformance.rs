@@ -24,16 +24,8 @@ async fn the_embedded_backend_conforms() {
 async fn the_postgres_backend_conforms() {
     let cluster = atalaya_postgres::testing::Cluster::start().expect("test Postgres");
     let failures = atalaya_knowledge::conformance::run_all(|| async {
-        let url = cluster.database().await.unwrap();
-        let pool = atalaya_postgres::connect(&atalaya_postgres::Settings {
-            url,
-            pool_size: 4,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
         atalaya_knowledge::postgres::PgKnowledge::open(
-            pool,
+            cluster.pool().await.unwrap(),
             atalaya_knowledge::parse::Parser::InProcess,
         )
         .await

@@ -120,37 +120,9 @@ impl PgTickets {
     ) -> Result<u64, PipelineError> {
         let mut written = 0;
         for t in tickets {
-            let citations = serde_json::to_value(&t.citations)
-                .map_err(|e| PipelineError::Store(e.to_string()))?;
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(db)?;
-            let n = tx
-                .execute(
-                    &format!("INSERT INTO tickets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING"),
-                    &[
-                        &t.id,
-                        &t.tenant,
-                        &t.created_at,
-                        &t.updated_at,
-                        &t.subject,
-                        &t.body,
-                        &t.customer_id,
-                        &t.channel,
-                        &t.status,
-                        &t.reason,
-                        &t.language,
-                        &t.intent,
-                        &t.priority,
-                        &t.confidence,
-                        &t.draft,
-                        &Json(citations),
-                        &t.pipeline,
-                        &i64::from(t.pipeline_version),
-                        &Json(&t.trace),
-                    ],
-                )
-                .await
-                .map_err(db)?;
+            let n = insert_row(&tx, t).await?;
             if n == 1 {
                 for f in &t.feedback {
                     tx.execute(
@@ -188,6 +160,41 @@ impl PgTickets {
             .map_err(db)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+}
+
+/// Inserts a ticket unless one with its id exists; returns the rows written (0 or 1).
+async fn insert_row(
+    tx: &tokio_postgres::Transaction<'_>,
+    t: &Ticket,
+) -> Result<u64, PipelineError> {
+    let citations =
+        serde_json::to_value(&t.citations).map_err(|e| PipelineError::Store(e.to_string()))?;
+    tx.execute(
+        &format!("INSERT INTO tickets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING"),
+        &[
+            &t.id,
+            &t.tenant,
+            &t.created_at,
+            &t.updated_at,
+            &t.subject,
+            &t.body,
+            &t.customer_id,
+            &t.channel,
+            &t.status,
+            &t.reason,
+            &t.language,
+            &t.intent,
+            &t.priority,
+            &t.confidence,
+            &t.draft,
+            &Json(citations),
+            &t.pipeline,
+            &i64::from(t.pipeline_version),
+            &Json(&t.trace),
+        ],
+    )
+    .await
+    .map_err(db)
 }
 
 fn row(r: &Row) -> Result<Ticket, PipelineError> {
@@ -258,36 +265,14 @@ async fn with_feedback(c: &Client, rows: Vec<Row>) -> Result<Vec<Ticket>, Pipeli
 #[async_trait]
 impl TicketRecords for PgTickets {
     async fn insert(&self, t: Ticket, data_subject: Option<String>) -> Result<(), PipelineError> {
-        let citations =
-            serde_json::to_value(&t.citations).map_err(|e| PipelineError::Store(e.to_string()))?;
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        tx.execute(
-            &format!("INSERT INTO tickets ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"),
-            &[
-                &t.id,
-                &t.tenant,
-                &t.created_at,
-                &t.updated_at,
-                &t.subject,
-                &t.body,
-                &t.customer_id,
-                &t.channel,
-                &t.status,
-                &t.reason,
-                &t.language,
-                &t.intent,
-                &t.priority,
-                &t.confidence,
-                &t.draft,
-                &Json(citations),
-                &t.pipeline,
-                &i64::from(t.pipeline_version),
-                &Json(&t.trace),
-            ],
-        )
-        .await
-        .map_err(db)?;
+        if insert_row(&tx, &t).await? == 0 {
+            return Err(PipelineError::Store(format!(
+                "ticket '{}' already exists",
+                t.id
+            )));
+        }
         if let Some(subject) = data_subject.filter(|s| t.customer_id.as_deref() != Some(s)) {
             tx.execute(
                 "INSERT INTO ticket_subjects (ticket_id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -453,15 +438,9 @@ mod tests {
     async fn postgres_tickets_conform() {
         let cluster = atalaya_postgres::testing::Cluster::start().expect("test Postgres");
         let failures = crate::ticket_conformance::run_all(|| async {
-            let url = cluster.database().await.unwrap();
-            let pool = atalaya_postgres::connect(&atalaya_postgres::Settings {
-                url,
-                pool_size: 4,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-            PgTickets::open(pool).await.unwrap()
+            PgTickets::open(cluster.pool().await.unwrap())
+                .await
+                .unwrap()
         })
         .await;
         assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -117,6 +117,17 @@ fn make_certificates(dir: &Path) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
+/// A pool of 4 connections on `url` (each call a separate pool: a separate "replica").
+pub async fn pool(url: &str) -> Result<crate::Pool, String> {
+    crate::connect(&crate::Settings {
+        url: url.to_owned(),
+        pool_size: 4,
+        ..crate::Settings::default()
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
 fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
@@ -290,6 +301,12 @@ impl Cluster {
         let (created, _) = tokio::join!(create, conn);
         created.map_err(|e| crate::describe(&e))?;
         Ok(self.url(&format!("t{n}")))
+    }
+
+    /// A pool on a new, empty database (4 connections): what each conformance case starts
+    /// from.
+    pub async fn pool(&self) -> Result<crate::Pool, String> {
+        pool(&self.database().await?).await
     }
 
     /// Stops the server now (what `kill -9` of the machine would leave: no clean shutdown).

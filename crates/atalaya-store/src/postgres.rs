@@ -238,24 +238,7 @@ impl PostgresStore {
             .await?;
         }
         for k in &snap.keys {
-            tx.execute(
-                &format!("INSERT INTO api_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING"),
-                &[
-                    &k.id,
-                    &k.tenant_id,
-                    &k.name,
-                    &k.role.as_str(),
-                    &k.prefix,
-                    &k.hash.as_slice(),
-                    &Json(json_value(&k.limits)?),
-                    &k.created_at,
-                    &k.expires_at,
-                    &k.revoked_at,
-                    &k.last_used_at,
-                    &k.rotated_from,
-                ],
-            )
-            .await?;
+            insert_key_row(&tx, k).await?;
         }
         for d in &snap.usage {
             tx.execute(
@@ -326,30 +309,7 @@ impl PostgresStore {
             )
             .await?;
         }
-        for r in &snap.inference {
-            tx.execute(
-                &format!("INSERT INTO inference_log ({INFERENCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO NOTHING"),
-                &[
-                    &r.id,
-                    &r.ts,
-                    &r.tenant_id,
-                    &r.key_prefix,
-                    &r.subject_hash,
-                    &r.model,
-                    &r.target,
-                    &i32::from(r.status),
-                    &to_i64(r.latency_ms),
-                    &r.prompt_tokens.map(to_i64),
-                    &r.completion_tokens.map(to_i64),
-                    &r.cost_micros.map(to_i64),
-                    &r.guard,
-                    &r.data_key_id,
-                    &r.nonce,
-                    &r.payload,
-                ],
-            )
-            .await?;
-        }
+        insert_inference_rows(&tx, &snap.inference).await?;
         bump(&tx).await?;
         tx.commit().await?;
         Ok(())
@@ -543,10 +503,11 @@ async fn bump(tx: &Tx<'_>) -> Result<()> {
     Ok(())
 }
 
-async fn insert_key(tx: &Tx<'_>, k: &KeyRecord) -> Result<()> {
-    let n = tx
+/// Inserts a key unless one with its id exists; returns the rows written (0 or 1).
+async fn insert_key_row(tx: &Tx<'_>, k: &KeyRecord) -> Result<u64> {
+    Ok(tx
         .execute(
-            &format!("INSERT INTO {} ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING", "api_keys"),
+            &format!("INSERT INTO api_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING"),
             &[
                 &k.id,
                 &k.tenant_id,
@@ -562,9 +523,46 @@ async fn insert_key(tx: &Tx<'_>, k: &KeyRecord) -> Result<()> {
                 &k.rotated_from,
             ],
         )
-        .await?;
-    if n == 0 {
+        .await?)
+}
+
+async fn insert_key(tx: &Tx<'_>, k: &KeyRecord) -> Result<()> {
+    if insert_key_row(tx, k).await? == 0 {
         return Err(Error::Conflict(format!("key '{}' already exists", k.id)));
+    }
+    Ok(())
+}
+
+/// Inserts inference rows (a row whose id exists is left alone).
+async fn insert_inference_rows(tx: &Tx<'_>, records: &[InferenceRecord]) -> Result<()> {
+    let stmt = tx
+        .prepare(&format!(
+            "INSERT INTO inference_log ({INFERENCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO NOTHING"
+        ))
+        .await?;
+    for r in records {
+        tx.execute(
+            &stmt,
+            &[
+                &r.id,
+                &r.ts,
+                &r.tenant_id,
+                &r.key_prefix,
+                &r.subject_hash,
+                &r.model,
+                &r.target,
+                &i32::from(r.status),
+                &to_i64(r.latency_ms),
+                &r.prompt_tokens.map(to_i64),
+                &r.completion_tokens.map(to_i64),
+                &r.cost_micros.map(to_i64),
+                &r.guard,
+                &r.data_key_id,
+                &r.nonce,
+                &r.payload,
+            ],
+        )
+        .await?;
     }
     Ok(())
 }
@@ -1063,35 +1061,7 @@ impl InferenceStore for PostgresStore {
         }
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        let stmt = tx
-            .prepare(&format!(
-                "INSERT INTO inference_log ({INFERENCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-            ))
-            .await?;
-        for r in records {
-            tx.execute(
-                &stmt,
-                &[
-                    &r.id,
-                    &r.ts,
-                    &r.tenant_id,
-                    &r.key_prefix,
-                    &r.subject_hash,
-                    &r.model,
-                    &r.target,
-                    &i32::from(r.status),
-                    &to_i64(r.latency_ms),
-                    &r.prompt_tokens.map(to_i64),
-                    &r.completion_tokens.map(to_i64),
-                    &r.cost_micros.map(to_i64),
-                    &r.guard,
-                    &r.data_key_id,
-                    &r.nonce,
-                    &r.payload,
-                ],
-            )
-            .await?;
-        }
+        insert_inference_rows(&tx, &records).await?;
         tx.commit().await?;
         Ok(())
     }

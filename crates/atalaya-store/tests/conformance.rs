@@ -18,15 +18,9 @@ async fn sqlite_store_conforms() {
 async fn postgres_store_conforms() {
     let cluster = atalaya_postgres::testing::Cluster::start().expect("test Postgres");
     let failures = atalaya_store::conformance::run_all(|| async {
-        let url = cluster.database().await.unwrap();
-        let pool = atalaya_postgres::connect(&atalaya_postgres::Settings {
-            url,
-            pool_size: 4,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        atalaya_store::PostgresStore::open(pool).await.unwrap()
+        atalaya_store::PostgresStore::open(cluster.pool().await.unwrap())
+            .await
+            .unwrap()
     })
     .await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));

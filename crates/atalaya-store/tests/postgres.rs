@@ -34,13 +34,7 @@ fn tenant(id: &str) -> Tenant {
 }
 
 async fn store(url: &str) -> PostgresStore {
-    let pool = atalaya_postgres::connect(&atalaya_postgres::Settings {
-        url: url.into(),
-        pool_size: 4,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let pool = atalaya_postgres::testing::pool(url).await.unwrap();
     PostgresStore::open(pool).await.unwrap()
 }
 

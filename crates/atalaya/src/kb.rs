@@ -23,6 +23,12 @@ use crate::cli::{DataSource, KbCommand, KbMode};
 
 fn open(source: &DataSource) -> anyhow::Result<(Config, KnowledgeBase)> {
     let config = crate::tool_config(source.config.as_deref(), source.data_dir.clone())?;
+    if config.storage.backend == atalaya_config::storage::Backend::Postgres {
+        // Writing to this node's files would go unseen by every replica.
+        anyhow::bail!(
+            "`atalaya kb` works on the embedded knowledge base (storage.backend = \"sqlite\"); with storage.backend = \"postgres\" use the HTTP API (/v1/knowledge), which every replica shares"
+        );
+    }
     let mut kb = KnowledgeBase::open(&config.server.data_dir).with_context(|| {
         format!(
             "cannot open the knowledge base in {}",

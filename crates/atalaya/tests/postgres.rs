@@ -79,29 +79,10 @@ impl Deployment {
     }
 
     async fn serve(&self, node: &str) -> (Child, String) {
-        let mut child = self
-            .command(node)
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&self.config)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = tokio::time::timeout(Duration::from_secs(30), async {
-            loop {
-                let line = lines
-                    .next_line()
-                    .await
-                    .unwrap()
-                    .expect("server exited before listening");
-                if let Some(url) = line.strip_prefix("Atalaya listening on ") {
-                    return url.to_owned();
-                }
-            }
-        })
-        .await
-        .expect("server did not start");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        (child, base)
+        let mut cmd = self.command(node);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&self.config);
+        serve_cmd(cmd).await
     }
 }
 
