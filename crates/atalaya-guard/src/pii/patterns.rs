@@ -316,36 +316,45 @@ impl Patterns {
 
     fn ibans(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
         let text = c.text;
-        for m in c.find_iter(&self.iban, |w| w.iban_start && w.end - w.start >= 15) {
-            let s = m.start();
-            if !boundary_before(text, s) {
-                continue;
-            }
-            let raw = m.as_str();
-            let country = raw[..2].to_ascii_uppercase();
-            let Some(len) = checksum::iban_length(&country) else {
-                continue;
-            };
-            // Take exactly the country's length of alphanumerics (the regex may run into the
-            // next word when groups are separated by spaces).
-            let mut compact = Vec::with_capacity(len);
-            let mut end = s;
-            for (i, b) in raw.bytes().enumerate() {
-                if b.is_ascii_alphanumeric() {
-                    compact.push(b.to_ascii_uppercase());
-                    if compact.len() == len {
-                        end = s + i + 1;
-                        break;
+        // A rejected candidate can hide a real IBAN that starts inside it ("ES00version tel
+        // ES91 2100 …": the pattern runs from the first "ES00" over the real one): after a
+        // rejection the search resumes one character further, not after the candidate.
+        c.find_retrying(
+            &self.iban,
+            |w| w.iban_start && w.end - w.start >= 15,
+            |m| {
+                let s = m.start();
+                if !boundary_before(text, s) {
+                    return false;
+                }
+                let raw = m.as_str();
+                let country = raw[..2].to_ascii_uppercase();
+                let Some(len) = checksum::iban_length(&country) else {
+                    return false;
+                };
+                // Take exactly the country's length of alphanumerics (the regex may run into
+                // the next word when groups are separated by spaces).
+                let mut compact = Vec::with_capacity(len);
+                let mut end = s;
+                for (i, b) in raw.bytes().enumerate() {
+                    if b.is_ascii_alphanumeric() {
+                        compact.push(b.to_ascii_uppercase());
+                        if compact.len() == len {
+                            end = s + i + 1;
+                            break;
+                        }
                     }
                 }
-            }
-            if compact.len() != len || !boundary_after(text, end) {
-                continue;
-            }
-            if checksum::iban_valid(&compact) {
-                out.push(Finding::new(EntityType::Iban, s, end, 0.99, "iban_mod97"));
-            }
-        }
+                if compact.len() != len || !boundary_after(text, end) {
+                    return false;
+                }
+                if checksum::iban_valid(&compact) {
+                    out.push(Finding::new(EntityType::Iban, s, end, 0.99, "iban_mod97"));
+                    return true;
+                }
+                false
+            },
+        );
     }
 
     fn spanish(&self, c: Candidates<'_>, out: &mut Vec<Finding>) {
@@ -814,6 +823,41 @@ struct Candidates<'t> {
 }
 
 impl<'t> Candidates<'t> {
+    /// Like [`Candidates::find_iter`], but `take` says whether it took a match: after one it
+    /// did not take, the search resumes at the next character instead of after the match, so
+    /// a shorter match starting inside a rejected one is still found.
+    fn find_retrying(
+        self,
+        re: &Dfa,
+        keep: impl Fn(&Window) -> bool,
+        mut take: impl FnMut(Found<'t>) -> bool,
+    ) {
+        let text = self.text;
+        for w in self.windows.iter().filter(|w| keep(w)) {
+            let mut at = w.start;
+            while at < w.end {
+                let Some(m) = re.find(Input::new(text).span(at..w.end)) else {
+                    break;
+                };
+                let found = Found {
+                    text,
+                    start: m.start(),
+                    end: m.end(),
+                };
+                at = if take(found) {
+                    m.end().max(at + 1)
+                } else {
+                    // The next character boundary after the rejected match's start.
+                    let mut next = m.start() + 1;
+                    while next < text.len() && !text.is_char_boundary(next) {
+                        next += 1;
+                    }
+                    next
+                };
+            }
+        }
+    }
+
     /// The matches of `re` inside the windows that `keep` lets through (a necessary
     /// condition of a match), with offsets into the whole text.
     fn find_iter<'r>(
@@ -909,6 +953,24 @@ mod tests {
             Just("078-05-1120".to_string()),
             Just("192.168.1.20".to_string()),
         ]
+    }
+
+    /// Found by the property below: a rejected IBAN candidate ("ES00version…", which the
+    /// pattern runs on from) hid the real IBAN after it from the whole-text search.
+    #[test]
+    fn a_rejected_candidate_does_not_hide_an_iban_inside_it() {
+        let p = Patterns::new().unwrap_or_else(|e| unreachable!("{e}"));
+        let text = "ES00version tel ES91 2100 0418 4502 0005 1332 ";
+        for whole in [false, true] {
+            let mut found = Vec::new();
+            p.scan_in(text, &mut found, whole);
+            let ibans: Vec<(usize, usize)> = found
+                .iter()
+                .filter(|f| f.kind == EntityType::Iban)
+                .map(|f| (f.start, f.end))
+                .collect();
+            assert_eq!(ibans, [(16, 45)], "whole = {whole}: {found:?}");
+        }
     }
 
     proptest! {
