@@ -180,10 +180,14 @@ pub async fn connect(settings: &Settings) -> Result<Pool> {
         .recycle_timeout(Some(settings.connect_timeout))
         .build()
         .map_err(|e| Error::Config(format!("connection pool: {e}")))?;
-    let client = pool
-        .get()
-        .await
-        .map_err(|e| Error::Unavailable(format!("{where_}: {}", Error::from(e))))?;
+    let client = pool.get().await.map_err(|e| {
+        // The pool's reason itself, without this error's own "cannot reach" prefix.
+        let reason = match e {
+            deadpool_postgres::PoolError::Backend(e) => describe(&e),
+            other => other.to_string(),
+        };
+        Error::Unavailable(format!("{where_}: {reason}"))
+    })?;
     client
         .simple_query("SELECT 1")
         .await

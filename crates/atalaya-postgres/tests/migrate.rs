@@ -103,6 +103,7 @@ async fn bad_urls_and_unreachable_servers_are_clear_errors() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("cannot reach Postgres"), "{err}");
+    assert_eq!(err.matches("cannot reach").count(), 1, "said once: {err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
 
