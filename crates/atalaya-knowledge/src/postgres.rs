@@ -40,11 +40,13 @@ use crate::{
     parse::Parser,
     records::{CollectionStats, KnowledgeRecords, NewCollection, TaskQueue},
     service::{
-        check_collection, check_model, content_hash, embed_all, prefer_own, prepare_parsed,
-        Embedder, Hit, Mode, Ready, SearchParams, GROUP_CHUNKS, GROUP_ITEMS, MAX_ATTEMPTS,
+        check_collection, check_model, content_hash, embed_all, own_language_filter, pick_language,
+        prefer_own, prepare_parsed, Embedder, Hit, Mode, Ready, SearchParams, GROUP_CHUNKS,
+        GROUP_ITEMS, MAX_ATTEMPTS,
     },
     store::{
-        index_text, ChunkView, Collection, DocumentInfo, ExportedDocument, ItemRef, ItemStatus,
+        self, index_text, ChunkView, Collection, DocumentInfo, ExportedDocument, ItemRef,
+        ItemStatus,
     },
     tasks::{now_ms, NewItem, PendingItem, Task, TaskItem, TaskKind, TaskStatus},
     Error,
@@ -398,17 +400,8 @@ fn row_task(r: &Row) -> Result<Task, Error> {
         tenant: r.try_get(1).map_err(db)?,
         collection_id: r.try_get(2).map_err(db)?,
         collection: r.try_get(3).map_err(db)?,
-        kind: if kind == "delete" {
-            TaskKind::Delete
-        } else {
-            TaskKind::Ingest
-        },
-        status: match status.as_str() {
-            "enqueued" => TaskStatus::Enqueued,
-            "processing" => TaskStatus::Processing,
-            "succeeded" => TaskStatus::Succeeded,
-            _ => TaskStatus::Failed,
-        },
+        kind: TaskKind::parse(&kind).unwrap_or(TaskKind::Ingest),
+        status: TaskStatus::parse(&status).unwrap_or(TaskStatus::Failed),
         total: r.try_get(6).map_err(db)?,
         done: r.try_get(7).map_err(db)?,
         failed: r.try_get(8).map_err(db)?,
@@ -419,20 +412,6 @@ fn row_task(r: &Row) -> Result<Task, Error> {
         finished_at: r.try_get(13).map_err(db)?,
         items: Vec::new(),
     })
-}
-
-fn item_status(s: &str) -> ItemStatus {
-    match s {
-        "pending" => ItemStatus::Pending,
-        "indexed" => ItemStatus::Indexed,
-        "unchanged" => ItemStatus::Unchanged,
-        "deleted" => ItemStatus::Deleted,
-        _ => ItemStatus::Failed,
-    }
-}
-
-fn now_s() -> i64 {
-    now_ms() / 1000
 }
 
 /// Records an item's outcome (once: an item already done is left as it is) and counts it on
@@ -535,7 +514,7 @@ impl KnowledgeRecords for PgKnowledge {
                     "INSERT INTO kb_collections (tenant, name, embedding_model, language, chunk_max_tokens, chunk_overlap_tokens, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, name) DO NOTHING RETURNING {COLLECTION_COLS}"
                 ),
-                &[&tenant, &new.name, &embedder.model(), &new.language, &max, &overlap, &now_s()],
+                &[&tenant, &new.name, &embedder.model(), &new.language, &max, &overlap, &store::now()],
             )
             .await
             .map_err(db)?;
@@ -664,53 +643,23 @@ impl KnowledgeRecords for PgKnowledge {
         embedder: Option<Arc<dyn Embedder>>,
     ) -> Result<Vec<Hit>, Error> {
         let mut vector = None;
-        let Some(lang) = params
-            .prefer_language
-            .filter(|_| params.filter.languages.is_empty())
-        else {
+        let e = embedder;
+        let Some(own_filter) = own_language_filter(&params) else {
+            let all = &params.filter;
             return self
-                .search_with(
-                    c,
-                    embedder.clone(),
-                    &query,
-                    &params,
-                    &params.filter,
-                    &mut vector,
-                )
+                .search_with(c, e, &query, &params, all, &mut vector)
                 .await;
         };
-        let own_filter = Filter {
-            languages: vec![lang],
-            ..params.filter.clone()
-        };
         let own = self
-            .search_with(
-                c,
-                embedder.clone(),
-                &query,
-                &params,
-                &own_filter,
-                &mut vector,
-            )
+            .search_with(c, e.clone(), &query, &params, &own_filter, &mut vector)
             .await?;
         if prefer_own(&own, params.relevance_floor) {
             return Ok(own);
         }
         let all = self
-            .search_with(
-                c,
-                embedder.clone(),
-                &query,
-                &params,
-                &params.filter,
-                &mut vector,
-            )
+            .search_with(c, e, &query, &params, &params.filter, &mut vector)
             .await?;
-        if own.is_empty() || prefer_own(&all, params.relevance_floor) {
-            Ok(all)
-        } else {
-            Ok(own)
-        }
+        Ok(pick_language(own, all, params.relevance_floor))
     }
 
     async fn delete_tenant(&self, tenant: &str) -> Result<usize, Error> {
@@ -1005,7 +954,7 @@ impl TaskQueue for PgKnowledge {
                 Ok(TaskItem {
                     seq: r.try_get(0).map_err(db)?,
                     source: r.try_get(1).map_err(db)?,
-                    status: item_status(&status),
+                    status: ItemStatus::parse(&status).unwrap_or(ItemStatus::Failed),
                     document_id: r.try_get(3).map_err(db)?,
                     chunks: r.try_get(4).map_err(db)?,
                     error: r.try_get(5).map_err(db)?,
@@ -1480,7 +1429,7 @@ impl PgKnowledge {
             return Ok(());
         }
         let lang = p.language.map(Lang::code);
-        let now = now_s();
+        let now = store::now();
         let existing = tx
             .query_opt(
                 "SELECT id, version FROM kb_documents WHERE collection_id = $1 AND source = $2 FOR UPDATE",

@@ -159,6 +159,28 @@ pub(crate) fn prefer_own(own: &[Hit], floor: f32) -> bool {
     !own.is_empty() && (sims.peek().is_none() || sims.any(|s| s >= floor))
 }
 
+/// The filter of the asker's language, when the search prefers it (and its filter names no
+/// language): that search goes first ([`KnowledgeBase::search`]; every backend follows it).
+pub(crate) fn own_language_filter(params: &SearchParams) -> Option<Filter> {
+    let lang = params
+        .prefer_language
+        .filter(|_| params.filter.languages.is_empty())?;
+    Some(Filter {
+        languages: vec![lang],
+        ..params.filter.clone()
+    })
+}
+
+/// Between the asker's language's hits (not enough on their own: [`prefer_own`] said no) and
+/// the hits across languages: the latter when the former are empty or the latter relevant.
+pub(crate) fn pick_language(own: Vec<Hit>, all: Vec<Hit>, floor: f32) -> Vec<Hit> {
+    if own.is_empty() || prefer_own(&all, floor) {
+        all
+    } else {
+        own
+    }
+}
+
 /// A ranked chunk with where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
@@ -980,26 +1002,15 @@ impl KnowledgeBase {
         params: &SearchParams,
     ) -> Result<Vec<Hit>, Error> {
         let mut vector = None;
-        let Some(lang) = params
-            .prefer_language
-            .filter(|_| params.filter.languages.is_empty())
-        else {
+        let Some(own_filter) = own_language_filter(params) else {
             return self.search_with(c, embedder, query, params, &params.filter, &mut vector);
-        };
-        let own_filter = Filter {
-            languages: vec![lang],
-            ..params.filter.clone()
         };
         let own = self.search_with(c, embedder, query, params, &own_filter, &mut vector)?;
         if prefer_own(&own, params.relevance_floor) {
             return Ok(own);
         }
         let all = self.search_with(c, embedder, query, params, &params.filter, &mut vector)?;
-        if own.is_empty() || prefer_own(&all, params.relevance_floor) {
-            Ok(all)
-        } else {
-            Ok(own)
-        }
+        Ok(pick_language(own, all, params.relevance_floor))
     }
 
     /// One search under `filter`; the query's vector is computed once into `vector`.

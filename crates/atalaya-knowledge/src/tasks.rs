@@ -38,7 +38,7 @@ macro_rules! str_enum {
             pub fn as_str(self) -> &'static str {
                 match self { $(<$t>::$v => $s),* }
             }
-            fn parse(s: &str) -> Option<$t> {
+            pub(crate) fn parse(s: &str) -> Option<$t> {
                 match s { $($s => Some(<$t>::$v),)* _ => None }
             }
         }

@@ -4,10 +4,7 @@
 
 use std::sync::Arc;
 
-use atalaya_config::{
-    storage::{Backend, MigrateMode},
-    Config,
-};
+use atalaya_config::{storage::MigrateMode, Config};
 use atalaya_core::Error;
 use atalaya_store::Store;
 
@@ -67,7 +64,6 @@ pub async fn migrate_up(
 /// The configured storage, opened.
 #[derive(Clone)]
 pub struct Storage {
-    backend: Backend,
     data_dir: std::path::PathBuf,
     pool: Option<atalaya_postgres::Pool>,
     task_lease: std::time::Duration,
@@ -113,7 +109,6 @@ impl Storage {
             }
         }
         Ok(Storage {
-            backend: config.storage.backend,
             data_dir: config.server.data_dir.clone(),
             pool,
             task_lease: std::time::Duration::from_millis(config.storage.task_lease_ms),
@@ -148,9 +143,9 @@ impl Storage {
 
     /// The platform records.
     pub async fn platform(&self) -> Result<Arc<dyn Store>, Error> {
-        match (&self.pool, self.backend) {
-            (Some(pool), _) => Ok(Arc::new(atalaya_store::PostgresStore::new(pool.clone()))),
-            (None, _) => {
+        match &self.pool {
+            Some(pool) => Ok(Arc::new(atalaya_store::PostgresStore::new(pool.clone()))),
+            None => {
                 let dir = self.data_dir.clone();
                 let store =
                     tokio::task::spawn_blocking(move || atalaya_store::SqliteStore::open_dir(&dir))

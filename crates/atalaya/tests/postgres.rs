@@ -21,10 +21,7 @@ use std::{
 use atalaya_postgres::testing::Cluster;
 use atalaya_testkit::FakeUpstream;
 use serde_json::{json, Value};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_atalaya");
 const SIGN: &str = "0123456789abcdef0123456789abcdef-signing";
@@ -482,24 +479,7 @@ impl Drop for Logs<'_> {
 
 /// Starts a prepared `serve` command; returns it with its base URL.
 async fn serve_cmd(mut cmd: Command) -> (Child, String) {
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("server exited before listening");
-            if let Some(url) = line.strip_prefix("Atalaya listening on ") {
-                return url.to_owned();
-            }
-        }
-    })
-    .await
-    .expect("server did not start");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
+    common::start(&mut cmd).await
 }
 
 /// Tickets, feedback, answers, limits and erasure on Postgres: what one replica writes the

@@ -58,25 +58,30 @@ library = "{}"
 /// Starts `atalaya serve --config PATH` on a free port with a clean environment (plus
 /// `KEY=key`) and returns the child and its base URL once it listens.
 pub async fn serve_file(path: &std::path::Path, key: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--config",
-            path.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KEY", key)
-        // A relative data directory (the default ./data) lands beside the config.
-        .current_dir(path.parent().unwrap())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--config",
+        path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap_or_default())
+    .env("KEY", key)
+    // A relative data directory (the default ./data) lands beside the config.
+    .current_dir(path.parent().unwrap())
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .kill_on_drop(true);
+    start(&mut cmd).await
+}
+
+/// Spawns a prepared `atalaya serve` command (stdout piped) and returns it with its base URL
+/// once it listens; the rest of its output keeps being read.
+pub async fn start(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let base = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
