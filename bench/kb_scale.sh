@@ -7,8 +7,10 @@
 # the Banking77/CLINC150 texts (bench/kb_scale/make_docs.py). JSON lines in
 # bench/results/kb-scale-*.jsonl. Knobs: DOCS (1000), CHUNKS (100000), QUERIES (500).
 # STORAGE=postgres runs the same on the Postgres backend (a throwaway server, bench/lib.sh
-# start_postgres); LARGE_ONLY=1 skips the mixed documents and the CLI; ATALAYA_BIN=path uses
-# that binary instead of building one.
+# start_postgres); LARGE_ONLY=1 skips the mixed documents and the CLI; ATALAYA_BIN_OVERRIDE=path uses
+# that binary instead of building one. Then recall@10 of dense and hybrid search against exact
+# search over the stored vectors (bench/kb_scale/recall.py; RECALL_QUERIES=200, NO_RECALL=1
+# skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh source-path=SCRIPTDIR
@@ -95,5 +97,18 @@ for mode in hybrid dense bm25; do
   python3 bench/kb_scale/client.py "$base" "$key" latency large "$work/queries.jsonl" --mode "$mode" \
     | python3 -c "import json,sys; r=json.load(sys.stdin); r.update({'bench':'query latency','chunks':${CHUNKS:-100000},'storage':'$storage'}); print(json.dumps(r))" | tee -a "$out"
 done
+if [ -z "${NO_RECALL:-}" ]; then
+  # Recall@10 against exact (brute-force) search over the stored vectors; needs numpy, kept
+  # in a virtual environment outside the clone.
+  venv="$HOME/.cache/atalaya/bench-venv"
+  if ! "$venv/bin/python" -c 'import numpy' 2>/dev/null; then
+    python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q 'numpy==2.4.6' >&2
+  fi
+  if [ "$storage" = postgres ]; then src=(--postgres "$PG_URL"); else src=(--sqlite "$work/data/knowledge/knowledge.db"); fi
+  "$venv/bin/python" bench/kb_scale/recall.py "$base" "$key" large "$work/queries.jsonl" "${src[@]}" \
+    --n "${RECALL_QUERIES:-200}" \
+    | python3 -c "import json,sys
+for l in sys.stdin: r=json.loads(l); r.update({'bench':'recall vs exact','storage':'$storage'}); print(json.dumps(r))" | tee -a "$out"
+fi
 echo "{\"bench\":\"memory\",\"rss_after_all_mib\":$(( $(rss VmRSS) / 1024 )),\"rss_peak_mib\":$(( $(rss VmHWM) / 1024 ))}" | tee -a "$out"
 echo "results: $out" >&2

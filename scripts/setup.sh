@@ -5,6 +5,8 @@
 #   - the Rust toolchain's rustfmt and clippy
 #   - the model files (scripts/models.sh): the embedding model and the test fixtures
 #   - PostgreSQL 15 and pgvector (scripts/postgres.sh), for the Postgres backend's tests
+#   - Redis 7 (redis-server from Debian), for the shared limits' tests; the tests start their
+#     own throwaway servers on loopback ports, never the system service
 set -euo pipefail
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
@@ -14,6 +16,7 @@ missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 compgen -G '/usr/lib/llvm-*/lib/libclang.so*' >/dev/null || missing+=(libclang-dev)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=()

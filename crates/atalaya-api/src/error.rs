@@ -41,6 +41,9 @@ pub enum ErrorCode {
     /// Every target of the model is ejected by its circuit breaker, or the gateway is
     /// shedding load or shutting down (503).
     ServiceUnavailable,
+    /// The limits shared by replicas (Redis) cannot be reached and the deployment is
+    /// configured to refuse meanwhile (503); retry shortly.
+    CoordinationUnavailable,
     /// The upstream did not answer within the deadline (504).
     UpstreamTimeout,
     /// A bug in Atalaya; the message never carries internals (500).
@@ -51,7 +54,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ContextLengthExceeded,
         ErrorCode::MissingApiKey,
@@ -69,6 +72,7 @@ impl ErrorCode {
         ErrorCode::BudgetExceeded,
         ErrorCode::UpstreamError,
         ErrorCode::ServiceUnavailable,
+        ErrorCode::CoordinationUnavailable,
         ErrorCode::UpstreamTimeout,
         ErrorCode::InternalError,
         ErrorCode::InsufficientStorage,
@@ -93,6 +97,7 @@ impl ErrorCode {
             ErrorCode::BudgetExceeded => "budget_exceeded",
             ErrorCode::UpstreamError => "upstream_error",
             ErrorCode::ServiceUnavailable => "service_unavailable",
+            ErrorCode::CoordinationUnavailable => "coordination_unavailable",
             ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::InternalError => "internal_error",
             ErrorCode::InsufficientStorage => "insufficient_storage",
@@ -116,7 +121,7 @@ impl ErrorCode {
             ErrorCode::RateLimitExceeded | ErrorCode::BudgetExceeded => 429,
             ErrorCode::InternalError => 500,
             ErrorCode::UpstreamError => 502,
-            ErrorCode::ServiceUnavailable => 503,
+            ErrorCode::ServiceUnavailable | ErrorCode::CoordinationUnavailable => 503,
             ErrorCode::UpstreamTimeout => 504,
             ErrorCode::InsufficientStorage => 507,
         }
@@ -142,7 +147,9 @@ impl ErrorCode {
             ErrorCode::UpstreamError
             | ErrorCode::ServiceUnavailable
             | ErrorCode::UpstreamTimeout => "upstream_error",
-            ErrorCode::InternalError | ErrorCode::InsufficientStorage => "api_error",
+            ErrorCode::InternalError
+            | ErrorCode::InsufficientStorage
+            | ErrorCode::CoordinationUnavailable => "api_error",
         }
     }
 }

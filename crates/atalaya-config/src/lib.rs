@@ -26,6 +26,7 @@ use figment::{
 use serde::{Deserialize, Serialize};
 
 pub mod auth;
+pub mod coordination;
 pub mod storage;
 
 pub use atalaya_core::config::{
@@ -71,6 +72,8 @@ pub struct Config {
     pub pipelines: PipelinesConfig,
     /// Where the platform's records live: embedded SQLite (one node) or Postgres (replicas).
     pub storage: storage::StorageConfig,
+    /// Limits and budgets shared by replicas (Redis).
+    pub coordination: coordination::CoordinationConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -485,6 +488,7 @@ impl Config {
             .chain(self.knowledge.check())
             .chain(self.pipelines.check())
             .chain(self.storage.check(lookup))
+            .chain(self.coordination.check(lookup))
             .chain(atalaya_tenancy::config::check(
                 &self.audit,
                 &self.encryption,

@@ -99,6 +99,11 @@ pub enum Error {
     #[error("{0}")]
     Unavailable(String),
 
+    /// The limits shared by replicas (Redis) cannot be reached, and the configuration says
+    /// to refuse meanwhile (`coordination.on_unavailable = "fail_closed"`).
+    #[error("{0}")]
+    CoordinationUnavailable(String),
+
     #[error("method {method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
 
@@ -192,6 +197,7 @@ impl Error {
             | Error::Overloaded
             | Error::ShuttingDown
             | Error::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Error::CoordinationUnavailable(_) => ErrorCode::CoordinationUnavailable,
             Error::Config(_) | Error::ConfigSource(_) | Error::Internal(_) => {
                 ErrorCode::InternalError
             }
@@ -241,7 +247,7 @@ impl Error {
         match self {
             Error::UpstreamRateLimited { retry_after, .. } => *retry_after,
             Error::NoHealthyTarget { retry_after, .. } => Some(*retry_after),
-            Error::Overloaded => Some(Duration::from_secs(1)),
+            Error::Overloaded | Error::CoordinationUnavailable(_) => Some(Duration::from_secs(1)),
             Error::StorageFull(_) => Some(Duration::from_secs(30)),
             Error::RateLimited { retry_after, .. } | Error::BudgetExceeded { retry_after, .. } => {
                 Some(*retry_after)

@@ -100,6 +100,9 @@ pub struct Metrics {
     upstream_up: Family<UpstreamLabels, Gauge>,
     guard_decisions: Family<GuardLabels, Counter>,
     in_flight: Gauge,
+    coordination_up: Gauge,
+    coordination_fallbacks: Counter,
+    coordination_refusals: Counter,
     pub local: LocalMetrics,
 }
 
@@ -249,6 +252,9 @@ impl Metrics {
             upstream_up: Family::default(),
             guard_decisions: Family::default(),
             in_flight: Gauge::default(),
+            coordination_up: Gauge::default(),
+            coordination_fallbacks: Counter::default(),
+            coordination_refusals: Counter::default(),
             local: LocalMetrics::new(),
             registry: Registry::default(),
         };
@@ -332,6 +338,21 @@ impl Metrics {
             "atalaya_requests_in_flight",
             "Requests being served",
             m.in_flight.clone(),
+        );
+        registry.register(
+            "atalaya_coordination_up",
+            "Whether Redis, which holds the limits shared by replicas, answered the last call (1 up, 0 down); absent without [coordination]",
+            m.coordination_up.clone(),
+        );
+        registry.register(
+            "atalaya_coordination_fallbacks",
+            "Limit and budget decisions taken in this process while Redis was unreachable (on_unavailable = fail_open)",
+            m.coordination_fallbacks.clone(),
+        );
+        registry.register(
+            "atalaya_coordination_refusals",
+            "Requests refused while Redis was unreachable (on_unavailable = fail_closed)",
+            m.coordination_refusals.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -455,6 +476,14 @@ impl Metrics {
                 upstream: upstream.to_owned(),
             })
             .set(i64::from(up));
+    }
+
+    /// The shared limits' health (`[coordination]`): Redis reachable, and decisions taken
+    /// without it since the last call (fail_open: counted here; fail_closed: refused).
+    pub fn coordination(&self, up: bool, new_fallbacks: u64, new_refusals: u64) {
+        self.coordination_up.set(i64::from(up));
+        self.coordination_fallbacks.inc_by(new_fallbacks);
+        self.coordination_refusals.inc_by(new_refusals);
     }
 
     pub fn in_flight(&self) -> &Gauge {

@@ -242,8 +242,18 @@ impl PipelineService {
             .ok_or_else(|| Error::NotFound(format!("pipeline '{name}'")))
     }
 
-    /// The ticket store: the shared one, or `<data_dir>/tickets.db` opened on first use.
+    /// The ticket store, data subjects' tickets sealed under their keys
+    /// ([`crate::sealed_tickets`]).
     pub fn tickets(&self) -> Result<Arc<dyn TicketRecords>, Error> {
+        Ok(Arc::new(crate::sealed_tickets::SealedTickets::new(
+            self.ticket_records()?,
+            self.tenancy.clone(),
+        )))
+    }
+
+    /// The ticket store as stored (sealed fields sealed): the shared one, or
+    /// `<data_dir>/tickets.db` opened on first use.
+    pub fn ticket_records(&self) -> Result<Arc<dyn TicketRecords>, Error> {
         let mut t = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = t.as_ref() {
             return Ok(s.clone());

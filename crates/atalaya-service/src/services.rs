@@ -53,7 +53,8 @@ impl Services {
         };
         let pipelines = load_pipelines(config)?;
         let guard = Arc::new(GuardService::new(config, gateway.metrics().clone())?);
-        let tenancy = open_tenancy(config, lookup, &storage).await?;
+        let tenancy =
+            open_tenancy(config, lookup, &storage, Some(gateway.metrics().clone())).await?;
         let classify = Arc::new(ClassifyService::new(
             storage.classifiers(),
             local
@@ -91,16 +92,27 @@ impl Services {
     }
 }
 
-/// Opens the platform store (`[storage]`) and the tenancy service. With
+/// Opens the platform store (`[storage]`) and the tenancy service, its limits and budgets
+/// shared through Redis when `[coordination]` names one (reported in `metrics`). With
 /// authentication on, some key must be able to authenticate.
 pub async fn open_tenancy(
     config: &Config,
     lookup: &dyn Fn(&str) -> Option<String>,
     storage: &crate::storage::Storage,
+    metrics: Option<Arc<Metrics>>,
 ) -> Result<Arc<Tenancy>, Error> {
     let settings = config.tenancy_settings(lookup)?;
     let store = storage.platform().await?;
-    let tenancy = Tenancy::open(store, settings).await.map_err(|e| match e {
+    let opened = match crate::coordination::open(config, lookup, store.clone()).await? {
+        None => Tenancy::open(store, settings).await,
+        Some(shared) => {
+            if let Some(m) = metrics {
+                crate::coordination::report(&shared.redis, m);
+            }
+            Tenancy::open_with(store, settings, shared.limiter, Some(shared.budgets)).await
+        }
+    };
+    let tenancy = opened.map_err(|e| match e {
         atalaya_tenancy::Error::Invalid { message, param } => {
             Error::config(param.unwrap_or_default(), message)
         }

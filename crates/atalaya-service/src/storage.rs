@@ -226,6 +226,7 @@ impl CopyReport {
             && t.audit >= s.audit
             && t.anchors >= s.anchors
             && t.data_keys >= s.data_keys
+            && t.subject_keys >= s.subject_keys
             && t.inference >= s.inference
             && self.knowledge.iter().all(|c| c.target >= c.source)
             && self.tickets.target >= self.tickets.source

@@ -12,7 +12,7 @@ use atalaya_pipeline::{sqlite_tickets::SqliteTickets, tickets::TicketRecords};
 use atalaya_tenancy::{Principal, Tenancy};
 use serde_json::{json, Value};
 
-use crate::{storage::Storage, wire::ticket_wire, Services};
+use crate::{sealed_tickets, storage::Storage, wire::ticket_wire, Services};
 
 /// Where the stores that hold tenant data outside the platform store are found. Each is
 /// opened only when an operation needs it, after the tenancy service has authorized the
@@ -54,7 +54,7 @@ impl DataStores<'_> {
 
     fn tickets(&self) -> Result<Option<Arc<dyn TicketRecords>>, Error> {
         match self {
-            DataStores::Process(svc) => Ok(Some(svc.pipelines.tickets()?)),
+            DataStores::Process(svc) => Ok(Some(svc.pipelines.ticket_records()?)),
             DataStores::Offline(storage) => {
                 if let Some(shared) = storage.tickets() {
                     return Ok(Some(shared));
@@ -130,9 +130,13 @@ pub async fn export_subject(
     let mut v = tenancy.admin().export_subject(who, subject, tenant).await?;
     let tickets = match stores.tickets()? {
         Some(store) => {
-            store
-                .by_subject(subject_scope(who, tenant).as_deref(), subject)
-                .await?
+            sealed_tickets::by_subject(
+                tenancy,
+                store.as_ref(),
+                subject_scope(who, tenant).as_deref(),
+                subject,
+            )
+            .await?
         }
         None => Vec::new(),
     };
@@ -141,8 +145,9 @@ pub async fn export_subject(
     Ok(v)
 }
 
-/// Erases a data subject: its inference-log rows, its tickets and their feedback. Returns
-/// what was deleted, by kind.
+/// Erases a data subject: destroys its keys (what was sealed under them, in any copy, can
+/// no longer be read) and deletes its inference-log rows, its tickets and their feedback.
+/// Returns what was deleted, by kind.
 pub async fn erase_subject(
     tenancy: &Tenancy,
     stores: &DataStores<'_>,
@@ -153,9 +158,13 @@ pub async fn erase_subject(
     let n = tenancy.admin().erase_subject(who, subject, tenant).await?;
     let (tickets, feedback) = match stores.tickets()? {
         Some(store) => {
-            store
-                .erase_subject(subject_scope(who, tenant).as_deref(), subject)
-                .await?
+            sealed_tickets::erase_subject(
+                tenancy,
+                store.as_ref(),
+                subject_scope(who, tenant).as_deref(),
+                subject,
+            )
+            .await?
         }
         None => (0, 0),
     };

@@ -23,6 +23,10 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 fn config(dir: &Path, upstream: &str) -> Config {
+    config_with(dir, upstream, "")
+}
+
+fn config_with(dir: &Path, upstream: &str, extra: &str) -> Config {
     let text = format!(
         r#"
 [auth]
@@ -38,7 +42,7 @@ guard = "strict"
 
 [guard.policies.strict.pii.entities]
 CREDIT_CARD = "block"
-"#
+{extra}"#
     );
     let path = dir.join("atalaya.toml");
     std::fs::write(&path, text).unwrap();
@@ -187,5 +191,118 @@ async fn tickets_and_a_subjects_erasure_go_through_the_services() {
     assert_eq!(erased["tickets"], 1);
     let (list, _) = runs::tickets(&svc, &ctx, None, 10, None).await.unwrap();
     assert!(list.is_empty(), "the subject's ticket survived its erasure");
+    fake.stop().await;
+}
+
+#[tokio::test]
+async fn a_subjects_tickets_are_sealed_and_unreadable_once_erased() {
+    let fake = FakeUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("master.key");
+    std::fs::write(&key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    let extra = format!("\n[encryption]\nmaster_key = \"file:{}\"\n", key.display());
+    let cfg = config_with(dir.path(), &fake.base_url(), &extra);
+    let svc = Services::build(&cfg, &|_| None).await.unwrap();
+    let ctx = caller();
+    let create = |body: &str, customer: Option<&str>| {
+        wire::ticket_input(
+            serde_json::from_value(json!({
+                "subject": "Devolución SUBJECT-LINE",
+                "body": body,
+                "customer_id": customer,
+            }))
+            .unwrap(),
+        )
+    };
+    let t = runs::create_ticket(
+        &svc,
+        &ctx,
+        &Facts::default(),
+        create(
+            "Hola, soy Ana, BODY-SECRET-4411, gracias",
+            Some("ana@example.com"),
+        ),
+        None,
+    )
+    .await
+    .unwrap();
+    // Someone without a subject, who types what looks like a sealed text.
+    let lookalike = "atalaya-sealed:v1:0123:AAAA hola";
+    let plain = runs::create_ticket(&svc, &ctx, &Facts::default(), create(lookalike, None), None)
+        .await
+        .unwrap();
+    let f: atalaya_pipeline::tickets::Feedback = serde_json::from_value(json!({
+        "verdict": "edited", "final_text": "FINAL-REPLY-SECRET", "comment": "COMMENT-SECRET",
+        "created_at": 0,
+    }))
+    .unwrap();
+    let after = runs::feedback(&svc, &ctx, t.id.clone(), f).await.unwrap();
+    assert_eq!(
+        after.feedback[0].final_text.as_deref(),
+        Some("FINAL-REPLY-SECRET")
+    );
+
+    // Through the services: in clear.
+    let read = runs::ticket(&svc, &ctx, t.id.clone()).await.unwrap();
+    assert_eq!(read.body, "Hola, soy Ana, BODY-SECRET-4411, gracias");
+    assert_eq!(read.subject.as_deref(), Some("Devolución SUBJECT-LINE"));
+    assert_eq!(read.customer_id.as_deref(), Some("ana@example.com"));
+    assert_eq!(read.feedback[0].comment.as_deref(), Some("COMMENT-SECRET"));
+    assert_eq!(read.trace, t.trace);
+    assert_eq!(
+        runs::ticket(&svc, &ctx, plain.id.clone())
+            .await
+            .unwrap()
+            .body,
+        lookalike
+    );
+    let (list, _) = runs::tickets(&svc, &ctx, None, 10, None).await.unwrap();
+    assert!(list.iter().any(|x| x.body.contains("BODY-SECRET")));
+
+    // As stored: sealed, and the customer filed under a pseudonym.
+    let raw_store = svc.pipelines.ticket_records().unwrap();
+    let raw = raw_store.get(DEFAULT_TENANT, &t.id).await.unwrap();
+    let stored = serde_json::to_string(&raw).unwrap();
+    for secret in [
+        "BODY-SECRET",
+        "SUBJECT-LINE",
+        "ana@example.com",
+        "FINAL-REPLY-SECRET",
+        "COMMENT-SECRET",
+    ] {
+        assert!(
+            !stored.contains(secret),
+            "{secret} is stored in clear: {stored}"
+        );
+    }
+    assert!(raw.body.starts_with("atalaya-sealed:v1:"));
+    assert!(raw.customer_id.as_deref().unwrap().starts_with("sh:"));
+    assert_eq!(
+        raw_store.get(DEFAULT_TENANT, &plain.id).await.unwrap().body,
+        lookalike,
+        "a ticket without a data subject is stored as it came"
+    );
+
+    let operator = Principal::operator("test");
+    let stores = DataStores::Process(&svc);
+    let export =
+        subjects::export_subject(&svc.tenancy, &stores, &operator, "ana@example.com", None)
+            .await
+            .unwrap();
+    assert_eq!(export["tickets"].as_array().unwrap().len(), 1);
+    assert!(export.to_string().contains("BODY-SECRET-4411"));
+    let erased = subjects::erase_subject(&svc.tenancy, &stores, &operator, "ana@example.com", None)
+        .await
+        .unwrap();
+    assert_eq!(erased["tickets"], 1);
+    assert_eq!(erased["ticket_feedback"], 1);
+
+    // A backup from before the erasure is restored: the ticket is back, unreadable.
+    raw_store.insert(raw.clone(), None).await.unwrap();
+    let restored = runs::ticket(&svc, &ctx, t.id.clone()).await.unwrap();
+    assert_eq!(restored.body, raw.body, "the restored ticket opened");
+    assert!(!serde_json::to_string(&restored)
+        .unwrap()
+        .contains("BODY-SECRET"));
     fake.stop().await;
 }

@@ -8,8 +8,8 @@ use std::future::Future;
 
 use crate::{
     audit::{Verifier, GENESIS},
-    AuditEvent, DataKey, Error, InferenceRecord, KeyRecord, KeyUpdate, Limits, Role, Store, Tenant,
-    UsageDelta,
+    AuditEvent, DataKey, Error, InferenceRecord, KeyRecord, KeyUpdate, Limits, Role, Store,
+    SubjectKey, Tenant, UsageDelta,
 };
 
 /// Signs an anchor's link: (algorithm, key id, signature).
@@ -32,6 +32,7 @@ where
         anchors_chain_and_refuse_stale_seqs,
         inference_rows_page_and_erase_by_subject,
         data_keys_are_kept_and_rewrapped,
+        subject_keys_are_one_per_subject_and_destroyed_by_erasure,
         deleting_a_tenant_removes_its_records,
     )
 }
@@ -121,8 +122,20 @@ fn row(id: &str, tenant: &str, ts: i64, subject: Option<&[u8]>) -> InferenceReco
         cost_micros: Some(30),
         guard: None,
         data_key_id: "dk1".into(),
+        subject_key_id: subject.map(|_| format!("sk-{tenant}")),
         nonce: vec![1; 12],
         payload: vec![9; 40],
+    }
+}
+
+fn subject_key(id: &str, tenant: &str, subject: &[u8]) -> SubjectKey {
+    SubjectKey {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        subject_hash: subject.to_vec(),
+        data_key_id: "dk1".into(),
+        wrapped: id.as_bytes().repeat(4),
+        created_at: 7,
     }
 }
 
@@ -651,6 +664,90 @@ async fn data_keys_are_kept_and_rewrapped(s: &impl Store) -> Outcome {
     Ok(())
 }
 
+async fn subject_keys_are_one_per_subject_and_destroyed_by_erasure(s: &impl Store) -> Outcome {
+    add_row_key(s).await?;
+    let (alice, bob) = (&[1u8; 32][..], &[2u8; 32][..]);
+    check!(
+        ok("lookup", s.subject_key("acme", alice).await)?.is_none(),
+        "a key before any was added"
+    );
+    let first = ok(
+        "add",
+        s.add_subject_key(subject_key("sk1", "acme", alice)).await,
+    )?;
+    check!(
+        first == subject_key("sk1", "acme", alice),
+        "read back {first:?}"
+    );
+    // A second process creating the subject's key gets the first one back.
+    let again = ok(
+        "add again",
+        s.add_subject_key(subject_key("sk2", "acme", alice)).await,
+    )?;
+    check!(again.id == "sk1", "a subject got two keys: {again:?}");
+    for (id, t, h) in [("sk3", "beta", alice), ("sk4", "acme", bob)] {
+        ok("add", s.add_subject_key(subject_key(id, t, h)).await)?;
+    }
+    let found = ok("lookup", s.subject_key("acme", alice).await)?;
+    check!(
+        found.map(|k| k.id).as_deref() == Some("sk1"),
+        "lookup by tenant and subject"
+    );
+    let mut by_id: Vec<String> = ok(
+        "by id",
+        s.subject_keys(vec!["sk1".into(), "sk2".into(), "sk4".into()])
+            .await,
+    )?
+    .into_iter()
+    .map(|k| k.id)
+    .collect();
+    by_id.sort();
+    check!(by_id == ["sk1", "sk4"], "keys by id: {by_id:?}");
+    ok(
+        "erase",
+        s.erase_subject(Some("acme"), alice, event("subject.erase", Some("acme"), 5))
+            .await,
+    )?;
+    check!(
+        ok("lookup", s.subject_key("acme", alice).await)?.is_none(),
+        "the erased subject's key survived"
+    );
+    check!(
+        ok("lookup", s.subject_key("beta", alice).await)?.is_some(),
+        "erasure in acme destroyed the subject's key in beta"
+    );
+    check!(
+        ok("lookup", s.subject_key("acme", bob).await)?.is_some(),
+        "erasure destroyed another subject's key"
+    );
+    let audit = ok("audit", s.audit_entries(0, 10, None).await)?;
+    let details = audit
+        .iter()
+        .rev()
+        .find(|r| r.event.action == "subject.erase")
+        .map(|r| r.event.details.clone());
+    check!(
+        details.as_ref().and_then(|d| d.get("subject_keys")) == Some(&serde_json::json!(1)),
+        "the erasure's audit entry does not count the destroyed key: {details:?}"
+    );
+    ok(
+        "erase everywhere",
+        s.erase_subject(None, alice, event("subject.erase", None, 6))
+            .await,
+    )?;
+    check!(
+        ok("lookup", s.subject_key("beta", alice).await)?.is_none(),
+        "erasure across tenants left a key"
+    );
+    // A subject erased can come back: it gets a new key.
+    let fresh = ok(
+        "add after erasure",
+        s.add_subject_key(subject_key("sk5", "acme", alice)).await,
+    )?;
+    check!(fresh.id == "sk5", "after erasure: {fresh:?}");
+    Ok(())
+}
+
 async fn deleting_a_tenant_removes_its_records(s: &impl Store) -> Outcome {
     for t in ["acme", "beta"] {
         add_tenant(s, t).await?;
@@ -674,11 +771,26 @@ async fn deleting_a_tenant_removes_its_records(s: &impl Store) -> Outcome {
         s.insert_inference(vec![row("r1", "acme", 1, None), row("r2", "beta", 1, None)])
             .await,
     )?;
+    for t in ["acme", "beta"] {
+        ok(
+            "subject key",
+            s.add_subject_key(subject_key(&format!("sk-{t}"), t, &[5; 32]))
+                .await,
+        )?;
+    }
     ok(
         "delete",
         s.delete_tenant("acme", event("tenant.delete", Some("acme"), 3))
             .await,
     )?;
+    check!(
+        ok("subject key", s.subject_key("acme", &[5; 32]).await)?.is_none(),
+        "acme's subject keys remain"
+    );
+    check!(
+        ok("subject key", s.subject_key("beta", &[5; 32]).await)?.is_some(),
+        "beta's subject key went too"
+    );
     check!(
         ok("keys", s.keys(Some("acme")).await)?.is_empty(),
         "acme's keys remain"

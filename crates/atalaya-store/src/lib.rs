@@ -145,8 +145,17 @@ pub trait InferenceStore: Send + Sync {
         tenant_id: Option<&str>,
         subject_hash: &[u8],
     ) -> Result<Vec<InferenceRecord>>;
-    /// Deletes every row of the subject; returns how many, with the audit entry in the same
-    /// transaction.
+    /// The key of a data subject in a tenant, if it has one.
+    async fn subject_key(&self, tenant_id: &str, subject_hash: &[u8])
+        -> Result<Option<SubjectKey>>;
+    /// Stores `key` unless the subject already has one in that tenant (another process
+    /// may have created it first); returns the key that is stored.
+    async fn add_subject_key(&self, key: SubjectKey) -> Result<SubjectKey>;
+    /// Those of these subject keys that still exist.
+    async fn subject_keys(&self, ids: Vec<String>) -> Result<Vec<SubjectKey>>;
+    /// Destroys the subject's keys and deletes its rows, with the audit entry in the same
+    /// transaction (its details gain `inference_rows` and `subject_keys`); returns the rows
+    /// deleted.
     async fn erase_subject(
         &self,
         tenant_id: Option<&str>,
@@ -170,6 +179,7 @@ pub struct PlatformSnapshot {
     pub audit: Vec<AuditRecord>,
     pub anchors: Vec<AuditAnchor>,
     pub data_keys: Vec<DataKey>,
+    pub subject_keys: Vec<SubjectKey>,
     pub inference: Vec<InferenceRecord>,
 }
 
@@ -183,6 +193,7 @@ pub struct PlatformCounts {
     pub audit: u64,
     pub anchors: u64,
     pub data_keys: u64,
+    pub subject_keys: u64,
     pub inference: u64,
 }
 
@@ -197,6 +208,7 @@ impl PlatformSnapshot {
             audit: n(self.audit.len()),
             anchors: n(self.anchors.len()),
             data_keys: n(self.data_keys.len()),
+            subject_keys: n(self.subject_keys.len()),
             inference: n(self.inference.len()),
         }
     }

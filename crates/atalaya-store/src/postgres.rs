@@ -25,10 +25,11 @@ use crate::{
 /// The platform schema.
 pub static SCHEMA: Schema = Schema {
     component: "platform",
-    migrations: &[Migration {
-        version: 1,
-        name: "platform records",
-        sql: r#"
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "platform records",
+            sql: r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -128,7 +129,25 @@ CREATE TABLE platform_changes (
 );
 INSERT INTO platform_changes (id, counter) VALUES (1, 0);
 "#,
-    }],
+        },
+        Migration {
+            version: 2,
+            name: "subject keys (crypto-shredding)",
+            sql: r#"
+CREATE TABLE subject_keys (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    subject_hash BYTEA NOT NULL,
+    data_key_id TEXT NOT NULL REFERENCES data_keys(id),
+    wrapped BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, subject_hash)
+);
+CREATE INDEX subject_keys_hash ON subject_keys(subject_hash);
+ALTER TABLE inference_log ADD COLUMN subject_key_id TEXT;
+"#,
+        },
+    ],
 };
 
 /// Serialises audit appends (and anchors) across processes.
@@ -190,7 +209,8 @@ impl PostgresStore {
                 "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM deleted_tenants),
                         (SELECT count(*) FROM api_keys), (SELECT count(*) FROM usage),
                         (SELECT count(*) FROM audit_log), (SELECT count(*) FROM audit_anchors),
-                        (SELECT count(*) FROM data_keys), (SELECT count(*) FROM inference_log)",
+                        (SELECT count(*) FROM data_keys), (SELECT count(*) FROM inference_log),
+                        (SELECT count(*) FROM subject_keys)",
                 &[],
             )
             .await?;
@@ -203,6 +223,7 @@ impl PostgresStore {
             audit: n(4)?,
             anchors: n(5)?,
             data_keys: n(6)?,
+            subject_keys: n(8)?,
             inference: n(7)?,
         })
     }
@@ -309,6 +330,9 @@ impl PostgresStore {
             )
             .await?;
         }
+        for k in &snap.subject_keys {
+            insert_subject_key(&tx, k).await?;
+        }
         insert_inference_rows(&tx, &snap.inference).await?;
         bump(&tx).await?;
         tx.commit().await?;
@@ -404,7 +428,7 @@ fn audit_row(r: &Row) -> Result<AuditRecord> {
     })
 }
 
-const INFERENCE_COLS: &str = "id, ts, tenant_id, key_prefix, subject_hash, model, target, status, latency_ms, prompt_tokens, completion_tokens, cost_micros, guard, data_key_id, nonce, payload";
+const INFERENCE_COLS: &str = "id, ts, tenant_id, key_prefix, subject_hash, model, target, status, latency_ms, prompt_tokens, completion_tokens, cost_micros, guard, data_key_id, nonce, payload, subject_key_id";
 
 fn inference_row(r: &Row) -> Result<InferenceRecord> {
     Ok(InferenceRecord {
@@ -424,7 +448,31 @@ fn inference_row(r: &Row) -> Result<InferenceRecord> {
         data_key_id: r.try_get(13)?,
         nonce: r.try_get(14)?,
         payload: r.try_get(15)?,
+        subject_key_id: r.try_get(16)?,
     })
+}
+
+const SUBJECT_KEY_COLS: &str = "id, tenant_id, subject_hash, data_key_id, wrapped, created_at";
+
+fn subject_key_row(r: &Row) -> Result<SubjectKey> {
+    Ok(SubjectKey {
+        id: r.try_get(0)?,
+        tenant_id: r.try_get(1)?,
+        subject_hash: r.try_get(2)?,
+        data_key_id: r.try_get(3)?,
+        wrapped: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+    })
+}
+
+/// Inserts a subject key unless the subject has one in its tenant (or the id exists).
+async fn insert_subject_key(tx: &Tx<'_>, k: &SubjectKey) -> Result<()> {
+    tx.execute(
+        &format!("INSERT INTO subject_keys ({SUBJECT_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"),
+        &[&k.id, &k.tenant_id, &k.subject_hash, &k.data_key_id, &k.wrapped, &k.created_at],
+    )
+    .await?;
+    Ok(())
 }
 
 fn data_key_row(r: &Row) -> Result<DataKey> {
@@ -537,7 +585,7 @@ async fn insert_key(tx: &Tx<'_>, k: &KeyRecord) -> Result<()> {
 async fn insert_inference_rows(tx: &Tx<'_>, records: &[InferenceRecord]) -> Result<()> {
     let stmt = tx
         .prepare(&format!(
-            "INSERT INTO inference_log ({INFERENCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO NOTHING"
+            "INSERT INTO inference_log ({INFERENCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id) DO NOTHING"
         ))
         .await?;
     for r in records {
@@ -560,6 +608,7 @@ async fn insert_inference_rows(tx: &Tx<'_>, records: &[InferenceRecord]) -> Resu
                 &r.data_key_id,
                 &r.nonce,
                 &r.payload,
+                &r.subject_key_id,
             ],
         )
         .await?;
@@ -680,6 +729,8 @@ impl TenantStore for PostgresStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         tx.execute("DELETE FROM inference_log WHERE tenant_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM subject_keys WHERE tenant_id = $1", &[&id])
             .await?;
         tx.execute("DELETE FROM usage WHERE tenant_id = $1", &[&id])
             .await?;
@@ -1108,6 +1159,12 @@ impl InferenceStore for PostgresStore {
     ) -> Result<u64> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
+        let keys = tx
+            .execute(
+                "DELETE FROM subject_keys WHERE subject_hash = $1 AND ($2::TEXT IS NULL OR tenant_id = $2)",
+                &[&subject_hash, &tenant_id],
+            )
+            .await?;
         let n = tx
             .execute(
                 "DELETE FROM inference_log WHERE subject_hash = $1 AND ($2::TEXT IS NULL OR tenant_id = $2)",
@@ -1117,10 +1174,77 @@ impl InferenceStore for PostgresStore {
         let mut audit = audit;
         if let Some(obj) = audit.details.as_object_mut() {
             obj.insert("inference_rows".into(), serde_json::Value::from(n));
+            obj.insert("subject_keys".into(), serde_json::Value::from(keys));
         }
         append_in(&tx, vec![audit]).await?;
         tx.commit().await?;
+        // The destroyed key's row is dead but still in its heap page until vacuumed; the
+        // table is small, so reclaim it now. Best effort: a long transaction elsewhere may
+        // keep the row visible to it, and autovacuum reclaims it later.
+        if keys > 0 {
+            if let Err(e) = c.batch_execute("VACUUM subject_keys").await {
+                tracing::warn!(error = %e, "could not vacuum subject_keys after an erasure; autovacuum will reclaim the destroyed key's row");
+            }
+        }
         Ok(n)
+    }
+
+    async fn subject_key(
+        &self,
+        tenant_id: &str,
+        subject_hash: &[u8],
+    ) -> Result<Option<SubjectKey>> {
+        let c = self.client().await?;
+        c.query_opt(
+            &format!("SELECT {SUBJECT_KEY_COLS} FROM subject_keys WHERE tenant_id = $1 AND subject_hash = $2"),
+            &[&tenant_id, &subject_hash],
+        )
+        .await?
+        .as_ref()
+        .map(subject_key_row)
+        .transpose()
+    }
+
+    async fn add_subject_key(&self, k: SubjectKey) -> Result<SubjectKey> {
+        let c = self.client().await?;
+        // A key another process is inserting at the same moment is not visible to this
+        // statement's snapshot once ours yields to it: the next statement sees it.
+        for _ in 0..3 {
+            let row = c
+            .query_opt(
+                &format!(
+                    "WITH ins AS (INSERT INTO subject_keys ({SUBJECT_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6)
+                       ON CONFLICT (tenant_id, subject_hash) DO NOTHING RETURNING {SUBJECT_KEY_COLS})
+                     SELECT {SUBJECT_KEY_COLS} FROM ins
+                     UNION ALL
+                     SELECT {SUBJECT_KEY_COLS} FROM subject_keys WHERE tenant_id = $2 AND subject_hash = $3
+                     LIMIT 1"
+                ),
+                &[&k.id, &k.tenant_id, &k.subject_hash, &k.data_key_id, &k.wrapped, &k.created_at],
+            )
+            .await?;
+            if let Some(row) = row {
+                return subject_key_row(&row);
+            }
+        }
+        Err(Error::Conflict(
+            "a subject key was created and destroyed concurrently; retry".into(),
+        ))
+    }
+
+    async fn subject_keys(&self, ids: Vec<String>) -> Result<Vec<SubjectKey>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c = self.client().await?;
+        rows(
+            c.query(
+                &format!("SELECT {SUBJECT_KEY_COLS} FROM subject_keys WHERE id = ANY($1)"),
+                &[&ids],
+            )
+            .await?,
+            subject_key_row,
+        )
     }
 
     async fn expire_inference(&self, tenant_id: &str, before: Millis) -> Result<u64> {

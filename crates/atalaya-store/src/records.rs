@@ -179,8 +179,25 @@ pub struct DataKey {
     pub created_at: Millis,
     /// New rows are encrypted under the active key of their purpose.
     pub active: bool,
-    /// `inference` (row payloads) or `subject-index` (the key of subject hashes).
+    /// `inference` (row payloads), `subject-index` (the key of subject hashes) or
+    /// `subject-keys` (the key that wraps every data subject's own key).
     pub purpose: String,
+}
+
+/// A data subject's own key in one tenant (crypto-shredding): the subject's stored text
+/// (inference-log payloads, tickets) is sealed under it, and erasing the subject destroys
+/// it, so every copy of that text (replicas, WAL, backups) becomes unreadable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectKey {
+    pub id: String,
+    pub tenant_id: String,
+    /// The subject's keyed hash (as in [`InferenceRecord::subject_hash`]).
+    pub subject_hash: Vec<u8>,
+    /// The `subject-keys` data key that wraps it.
+    pub data_key_id: String,
+    /// `nonce || ciphertext` under that data key.
+    pub wrapped: Vec<u8>,
+    pub created_at: Millis,
 }
 
 /// One inference-log row: metadata in clear, prompt and answer encrypted.
@@ -201,7 +218,13 @@ pub struct InferenceRecord {
     pub cost_micros: Option<u64>,
     /// The guard's summary (counts and scores, never text).
     pub guard: Option<String>,
+    /// The data key at the root of the payload's encryption: the `inference` key it is
+    /// sealed under or, for a row of a data subject, the `subject-keys` key that wraps
+    /// `subject_key_id`.
     pub data_key_id: String,
+    /// The subject key the payload is sealed under (rows of a data subject written since
+    /// crypto-shredding; `None` for others).
+    pub subject_key_id: Option<String>,
     pub nonce: Vec<u8>,
     /// AES-256-GCM ciphertext of the JSON payload (subject, messages, answer).
     pub payload: Vec<u8>,

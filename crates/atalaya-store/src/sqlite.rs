@@ -120,6 +120,20 @@ CREATE TABLE deleted_tenants (
     "ALTER TABLE tenants ADD COLUMN guard_policy TEXT;",
     // Anchors link to the anchor before them (NULL: written before anchors were chained).
     "ALTER TABLE audit_anchors ADD COLUMN prev BLOB;",
+    // Crypto-shredding: each data subject's own key, and the rows sealed under one.
+    r#"
+CREATE TABLE subject_keys (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    subject_hash BLOB NOT NULL,
+    data_key_id TEXT NOT NULL REFERENCES data_keys(id),
+    wrapped BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, subject_hash)
+);
+CREATE INDEX subject_keys_hash ON subject_keys(subject_hash);
+ALTER TABLE inference_log ADD COLUMN subject_key_id TEXT;
+"#,
 ];
 
 #[derive(Clone)]
@@ -223,7 +237,7 @@ fn audit_row(r: &Row) -> rusqlite::Result<AuditRecord> {
     })
 }
 
-const INFERENCE_COLS: &str = "id, ts, tenant_id, key_prefix, subject_hash, model, target, status, latency_ms, prompt_tokens, completion_tokens, cost_micros, guard, data_key_id, nonce, payload";
+const INFERENCE_COLS: &str = "id, ts, tenant_id, key_prefix, subject_hash, model, target, status, latency_ms, prompt_tokens, completion_tokens, cost_micros, guard, data_key_id, nonce, payload, subject_key_id";
 
 fn inference_row(r: &Row) -> rusqlite::Result<InferenceRecord> {
     Ok(InferenceRecord {
@@ -243,6 +257,20 @@ fn inference_row(r: &Row) -> rusqlite::Result<InferenceRecord> {
         data_key_id: r.get(13)?,
         nonce: r.get(14)?,
         payload: r.get(15)?,
+        subject_key_id: r.get(16)?,
+    })
+}
+
+const SUBJECT_KEY_COLS: &str = "id, tenant_id, subject_hash, data_key_id, wrapped, created_at";
+
+fn subject_key_row(r: &Row) -> rusqlite::Result<SubjectKey> {
+    Ok(SubjectKey {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        subject_hash: r.get(2)?,
+        data_key_id: r.get(3)?,
+        wrapped: r.get(4)?,
+        created_at: r.get(5)?,
     })
 }
 
@@ -352,7 +380,7 @@ impl SqliteStore {
         let usage = self.usage_since(None, i64::MIN).await?;
         let anchors = self.anchors().await?;
         let data_keys = self.data_keys().await?;
-        let (audit, deleted_tenants, inference) = self
+        let (audit, deleted_tenants, inference, subject_keys) = self
             .with(|c| {
                 let mut s =
                     c.prepare(&format!("SELECT {AUDIT_COLS} FROM audit_log ORDER BY seq"))?;
@@ -369,7 +397,13 @@ impl SqliteStore {
                 let inference = s
                     .query_map([], inference_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok((audit, deleted, inference))
+                let mut s = c.prepare(&format!(
+                    "SELECT {SUBJECT_KEY_COLS} FROM subject_keys ORDER BY created_at, id"
+                ))?;
+                let subject_keys = s
+                    .query_map([], subject_key_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((audit, deleted, inference, subject_keys))
             })
             .await?;
         Ok(crate::PlatformSnapshot {
@@ -380,6 +414,7 @@ impl SqliteStore {
             audit,
             anchors,
             data_keys,
+            subject_keys,
             inference,
         })
     }
@@ -559,6 +594,7 @@ impl TenantStore for SqliteStore {
         let id = id.to_owned();
         self.write(move |tx| {
             tx.execute("DELETE FROM inference_log WHERE tenant_id = ?1", [&id])?;
+            tx.execute("DELETE FROM subject_keys WHERE tenant_id = ?1", [&id])?;
             tx.execute("DELETE FROM usage WHERE tenant_id = ?1", [&id])?;
             tx.execute("DELETE FROM api_keys WHERE tenant_id = ?1", [&id])?;
             if tx.execute("DELETE FROM tenants WHERE id = ?1", [&id])? == 0 {
@@ -912,7 +948,7 @@ impl InferenceStore for SqliteStore {
         }
         self.write(move |tx| {
             let mut s = tx.prepare_cached(&format!(
-                "INSERT INTO inference_log ({INFERENCE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                "INSERT INTO inference_log ({INFERENCE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
             ))?;
             for r in records {
                 s.execute(params![
@@ -932,6 +968,7 @@ impl InferenceStore for SqliteStore {
                     r.data_key_id,
                     r.nonce,
                     r.payload,
+                    r.subject_key_id,
                 ])?;
             }
             Ok(())
@@ -975,6 +1012,56 @@ impl InferenceStore for SqliteStore {
         .await
     }
 
+    async fn subject_key(
+        &self,
+        tenant_id: &str,
+        subject_hash: &[u8],
+    ) -> Result<Option<SubjectKey>> {
+        let (tenant_id, h) = (tenant_id.to_owned(), subject_hash.to_vec());
+        self.with(move |c| {
+            let mut s = c.prepare_cached(&format!(
+                "SELECT {SUBJECT_KEY_COLS} FROM subject_keys WHERE tenant_id = ?1 AND subject_hash = ?2"
+            ))?;
+            Ok(s.query_row(params![tenant_id, h], subject_key_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn add_subject_key(&self, k: SubjectKey) -> Result<SubjectKey> {
+        self.write(move |tx| {
+            tx.execute(
+                &format!("INSERT INTO subject_keys ({SUBJECT_KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, subject_hash) DO NOTHING"),
+                params![k.id, k.tenant_id, k.subject_hash, k.data_key_id, k.wrapped, k.created_at],
+            )?;
+            Ok(tx.query_row(
+                &format!("SELECT {SUBJECT_KEY_COLS} FROM subject_keys WHERE tenant_id = ?1 AND subject_hash = ?2"),
+                params![k.tenant_id, k.subject_hash],
+                subject_key_row,
+            )?)
+        })
+        .await
+    }
+
+    async fn subject_keys(&self, ids: Vec<String>) -> Result<Vec<SubjectKey>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with(move |c| {
+            let mut s = c.prepare_cached(&format!(
+                "SELECT {SUBJECT_KEY_COLS} FROM subject_keys WHERE id = ?1"
+            ))?;
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(k) = s.query_row([id], subject_key_row).optional()? {
+                    out.push(k);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn erase_subject(
         &self,
         tenant_id: Option<&str>,
@@ -983,6 +1070,10 @@ impl InferenceStore for SqliteStore {
     ) -> Result<u64> {
         let (tenant_id, h) = (tenant_id.map(str::to_owned), subject_hash.to_vec());
         let n = self.write(move |tx| {
+            let keys = tx.execute(
+                "DELETE FROM subject_keys WHERE subject_hash = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
+                params![h, tenant_id],
+            )?;
             let n = tx.execute(
                 "DELETE FROM inference_log WHERE subject_hash = ?1 AND (?2 IS NULL OR tenant_id = ?2)",
                 params![h, tenant_id],
@@ -990,6 +1081,7 @@ impl InferenceStore for SqliteStore {
             let mut audit = audit;
             if let Some(obj) = audit.details.as_object_mut() {
                 obj.insert("inference_rows".into(), serde_json::Value::from(n));
+                obj.insert("subject_keys".into(), serde_json::Value::from(keys));
             }
             append_in(tx, vec![audit])?;
             Ok(n as u64)

@@ -559,17 +559,45 @@ impl Admin<'_> {
 
     // ----- inference log and data subjects -----
 
-    fn decrypt(&self, r: InferenceRecord) -> Result<InferenceEntry> {
+    /// Opens inference-log rows: those of data subjects under their subjects' keys. A row
+    /// whose subject key was destroyed (erased, and the row brought back from a backup)
+    /// reads as erased.
+    async fn decrypt_rows(&self, rows: Vec<InferenceRecord>) -> Result<Vec<InferenceEntry>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         let keyring = self.keyring().ok_or_else(|| {
             Error::Unavailable("the inference log needs encryption.master_key".into())
         })?;
-        let plain = keyring.decrypt(
-            &r.data_key_id,
-            &r.nonce,
-            &r.payload,
-            &row_aad(&r.id, &r.tenant_id),
-        )?;
-        let content = serde_json::from_slice(&plain).map_err(|e| Error::Crypto(e.to_string()))?;
+        let subject_keys = self
+            .subject_keys(
+                rows.iter()
+                    .filter_map(|r| r.subject_key_id.clone())
+                    .collect(),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let aad = row_aad(&r.id, &r.tenant_id);
+                let plain = match &r.subject_key_id {
+                    None => Some(keyring.decrypt(&r.data_key_id, &r.nonce, &r.payload, &aad)?),
+                    Some(id) => match subject_keys.get(id) {
+                        Some(k) => Some(k.open(&r.nonce, &r.payload, &aad)?),
+                        None => None,
+                    },
+                };
+                self.entry(r, plain)
+            })
+            .collect()
+    }
+
+    fn entry(&self, r: InferenceRecord, plain: Option<Vec<u8>>) -> Result<InferenceEntry> {
+        let content = match plain {
+            Some(p) => serde_json::from_slice(&p).map_err(|e| Error::Crypto(e.to_string()))?,
+            None => serde_json::json!({
+                "erased": "sealed under the key of a data subject who was erased; it cannot be read"
+            }),
+        };
         Ok(InferenceEntry {
             id: r.id,
             ts: r.ts,
@@ -600,10 +628,7 @@ impl Admin<'_> {
             .store
             .inference(tenant, limit.clamp(1, 1000), before)
             .await?;
-        let entries = rows
-            .into_iter()
-            .map(|r| self.decrypt(r))
-            .collect::<Result<Vec<_>>>()?;
+        let entries = self.decrypt_rows(rows).await?;
         // Reading decrypted prompts is itself audited.
         let mut e = self.event(who, "inference_log.read", Some(tenant), None);
         e.details = serde_json::json!({"rows": entries.len(), "before": before});
@@ -648,10 +673,7 @@ impl Admin<'_> {
                     .await?
             }
         };
-        let entries = rows
-            .into_iter()
-            .map(|r| self.decrypt(r))
-            .collect::<Result<Vec<_>>>()?;
+        let entries = self.decrypt_rows(rows).await?;
         e.details = serde_json::json!({"inference_rows": entries.len()});
         self.store.append_audit(vec![e]).await?;
         Ok(serde_json::json!({

@@ -8,6 +8,12 @@
 //! Subjects are found by a keyed hash (HMAC-SHA256 under a dedicated data key), so the
 //! store holds no subject id in clear and the hash cannot be reversed by guessing ids
 //! without the master key.
+//!
+//! Crypto-shredding: each data subject has its own random key per tenant ([`SubjectKey`]),
+//! wrapped by the `subject-keys` data key. The subject's text (inference-log payloads,
+//! tickets) is sealed under it, and erasing the subject destroys the key: every copy of the
+//! text, in replicas, the write-ahead log and backups, is then unreadable, even with the
+//! master key.
 
 use std::collections::HashMap;
 
@@ -15,7 +21,7 @@ use aes_gcm::{
     aead::{Aead, KeyInit, Payload},
     Aes256Gcm, Key, Nonce,
 };
-use atalaya_store::{DataKey, Millis};
+use atalaya_store::{DataKey, Millis, SubjectKey};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -25,6 +31,7 @@ use crate::Error;
 
 pub const PURPOSE_INFERENCE: &str = "inference";
 pub const PURPOSE_SUBJECTS: &str = "subject-index";
+pub const PURPOSE_SUBJECT_KEYS: &str = "subject-keys";
 
 /// A 256-bit key with a public fingerprint.
 #[derive(Clone)]
@@ -126,6 +133,40 @@ pub struct Keyring {
     active: String,
     ciphers: HashMap<String, Aes256Gcm>,
     subject_key: [u8; 32],
+    /// The active `subject-keys` data key (its id is also in `ciphers`).
+    subject_wrap: String,
+    /// To unwrap data keys another process created after this keyring was opened.
+    masters: Vec<MasterKey>,
+}
+
+/// A data subject's key, unwrapped.
+pub struct SubjectCipher {
+    pub id: String,
+    /// The data key that wraps it.
+    pub data_key_id: String,
+    cipher: Aes256Gcm,
+}
+
+impl SubjectCipher {
+    /// `(nonce, ciphertext)` of `plain`, bound to `aad`.
+    pub fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        seal(&self.cipher, plain, aad)
+    }
+
+    pub fn open(&self, nonce: &[u8], ct: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
+        open(&self.cipher, nonce, ct, aad)
+    }
+}
+
+/// Associated data binding a subject key to its id, tenant and subject.
+fn subject_key_aad(id: &str, tenant: &str, subject_hash: &[u8]) -> Vec<u8> {
+    let mut a = b"atalaya-subject-key-v1\0".to_vec();
+    a.extend_from_slice(id.as_bytes());
+    a.push(0);
+    a.extend_from_slice(tenant.as_bytes());
+    a.push(0);
+    a.extend_from_slice(subject_hash);
+    a
 }
 
 /// What opening the keyring changed in the store.
@@ -175,6 +216,7 @@ impl Keyring {
         let mut created = Vec::new();
         let mut active = None;
         let mut subject_key = None;
+        let mut subject_wrap = None;
         for dk in stored {
             let master = std::iter::once(current)
                 .chain(previous)
@@ -199,7 +241,9 @@ impl Keyring {
                     dk.id.clone(),
                     Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
                 );
-                if dk.active {
+                if dk.active && dk.purpose == PURPOSE_SUBJECT_KEYS {
+                    subject_wrap = Some(dk.id.clone());
+                } else if dk.active {
                     active = Some(dk.id.clone());
                 }
             }
@@ -225,11 +269,26 @@ impl Keyring {
                 key
             }
         };
+        let subject_wrap = match subject_wrap {
+            Some(k) => k,
+            None => {
+                let (dk, key) = new_data_key(current, PURPOSE_SUBJECT_KEYS, now)?;
+                ciphers.insert(
+                    dk.id.clone(),
+                    Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
+                );
+                let id = dk.id.clone();
+                created.push(dk);
+                id
+            }
+        };
         Ok(Opened {
             keyring: Keyring {
                 active,
                 ciphers,
                 subject_key,
+                subject_wrap,
+                masters: std::iter::once(current).chain(previous).cloned().collect(),
             },
             rewrapped,
             created,
@@ -261,6 +320,84 @@ impl Keyring {
             Error::Crypto(format!("data key {data_key_id} is not in the keyring"))
         })?;
         open(cipher, nonce, ct, aad)
+    }
+
+    /// Whether data key `id` is loaded.
+    pub fn has_data_key(&self, id: &str) -> bool {
+        self.ciphers.contains_key(id)
+    }
+
+    /// A data key created by another process after this keyring was opened, unwrapped.
+    pub fn unwrap_data_key(&self, dk: &DataKey) -> Result<Aes256Gcm, Error> {
+        let master = self
+            .masters
+            .iter()
+            .find(|m| m.id == dk.master_key_id)
+            .ok_or_else(|| {
+                Error::Crypto(format!(
+                    "data key {} is wrapped by master key {}, which is not configured",
+                    dk.id, dk.master_key_id
+                ))
+            })?;
+        let key = master.unwrap_key(&dk.wrapped, &dk.id)?;
+        Ok(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)))
+    }
+
+    /// A new random key for a subject in a tenant, wrapped by the active `subject-keys`
+    /// data key.
+    pub fn new_subject_key(
+        &self,
+        tenant: &str,
+        subject_hash: &[u8],
+        now: Millis,
+    ) -> Result<SubjectKey, Error> {
+        let wrap = self
+            .ciphers
+            .get(&self.subject_wrap)
+            .ok_or_else(|| Error::Crypto("the subject-keys data key is not loaded".into()))?;
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (mut wrapped, ct) = seal(wrap, &key, &subject_key_aad(&id, tenant, subject_hash))?;
+        wrapped.extend_from_slice(&ct);
+        Ok(SubjectKey {
+            id,
+            tenant_id: tenant.to_owned(),
+            subject_hash: subject_hash.to_vec(),
+            data_key_id: self.subject_wrap.clone(),
+            wrapped,
+            created_at: now,
+        })
+    }
+
+    /// Unwraps a subject key with its data key (`extra` when it is not in this keyring).
+    pub fn open_subject_key(
+        &self,
+        k: &SubjectKey,
+        extra: Option<&Aes256Gcm>,
+    ) -> Result<SubjectCipher, Error> {
+        let wrap = match self.ciphers.get(&k.data_key_id) {
+            Some(c) => c,
+            None => extra.ok_or_else(|| {
+                Error::Crypto(format!("data key {} is not in the keyring", k.data_key_id))
+            })?,
+        };
+        if k.wrapped.len() < 12 {
+            return Err(Error::Crypto(format!("subject key {} is truncated", k.id)));
+        }
+        let plain = open(
+            wrap,
+            &k.wrapped[..12],
+            &k.wrapped[12..],
+            &subject_key_aad(&k.id, &k.tenant_id, &k.subject_hash),
+        )?;
+        let key = <[u8; 32]>::try_from(plain.as_slice())
+            .map_err(|_| Error::Crypto(format!("subject key {} is not 32 bytes", k.id)))?;
+        Ok(SubjectCipher {
+            id: k.id.clone(),
+            data_key_id: k.data_key_id.clone(),
+            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key)),
+        })
     }
 
     /// The keyed hash a subject's rows are found by.
@@ -321,12 +458,72 @@ mod tests {
     }
 
     #[test]
+    fn subject_keys_are_bound_to_their_subject_and_survive_rotation() {
+        let m1 = MasterKey::new(&[1; 32]);
+        let opened = Keyring::open(&[], &m1, &[], 0).unwrap();
+        let ring = opened.keyring;
+        let k = ring.new_subject_key("acme", b"alice", 5).unwrap();
+        assert_eq!(k.tenant_id, "acme");
+        assert_eq!(k.subject_hash, b"alice");
+        let cipher = ring.open_subject_key(&k, None).unwrap();
+        let (nonce, ct) = cipher.seal(b"my phone is 646 227 694", b"row-1").unwrap();
+        assert_eq!(
+            cipher.open(&nonce, &ct, b"row-1").unwrap(),
+            b"my phone is 646 227 694"
+        );
+        assert!(
+            cipher.open(&nonce, &ct, b"row-2").is_err(),
+            "bound to its row"
+        );
+        // A wrapped key moved to another subject or tenant does not open.
+        let mut moved = k.clone();
+        moved.subject_hash = b"bob".to_vec();
+        assert!(ring.open_subject_key(&moved, None).is_err());
+        moved = k.clone();
+        moved.tenant_id = "beta".into();
+        assert!(ring.open_subject_key(&moved, None).is_err());
+        // Two keys of one subject are different keys.
+        let other = ring
+            .open_subject_key(&ring.new_subject_key("acme", b"alice", 6).unwrap(), None)
+            .unwrap();
+        assert!(other.open(&nonce, &ct, b"row-1").is_err());
+        // Rotating the master key re-wraps the subject-keys data key; subject keys open
+        // unchanged.
+        let m2 = MasterKey::new(&[2; 32]);
+        let stored: Vec<DataKey> = opened.created;
+        let rotated = Keyring::open(&stored, &m2, std::slice::from_ref(&m1), 9).unwrap();
+        assert_eq!(rotated.rewrapped.len(), 3);
+        assert!(rotated.created.is_empty());
+        let again = rotated.keyring.open_subject_key(&k, None).unwrap();
+        assert_eq!(
+            again.open(&nonce, &ct, b"row-1").unwrap(),
+            b"my phone is 646 227 694"
+        );
+        // A keyring opened before another process created its subject-keys data key opens
+        // that process's subject keys with the data key fetched from the store.
+        let late = Keyring::open(&[], &m1, &[], 0).unwrap();
+        let theirs = late.keyring.new_subject_key("acme", b"carol", 7).unwrap();
+        assert!(ring.open_subject_key(&theirs, None).is_err());
+        let dk = late
+            .created
+            .iter()
+            .find(|d| d.id == theirs.data_key_id)
+            .unwrap();
+        let extra = ring.unwrap_data_key(dk).unwrap();
+        assert!(ring.open_subject_key(&theirs, Some(&extra)).is_ok());
+    }
+
+    #[test]
     fn round_trip_rotation_and_binding() {
         let m1 = MasterKey::new(&[1; 32]);
         let m2 = MasterKey::new(&[2; 32]);
         let opened = Keyring::open(&[], &m1, &[], 0).unwrap();
         assert!(opened.rewrapped.is_empty());
-        assert_eq!(opened.created.len(), 2);
+        assert_eq!(
+            opened.created.len(),
+            3,
+            "inference, subject-index, subject-keys"
+        );
         let ring = opened.keyring;
         let (kid, nonce, ct) = ring.encrypt(b"hello", b"row-1").unwrap();
         assert!(!ct.windows(5).any(|w| w == b"hello"));
@@ -334,10 +531,10 @@ mod tests {
         // Bound to its row.
         assert!(ring.decrypt(&kid, &nonce, &ct, b"row-2").is_err());
 
-        // Rotate: m2 current, m1 previous: both data keys re-wrapped, rows still readable.
+        // Rotate: m2 current, m1 previous: every data key re-wrapped, rows still readable.
         let stored = opened.created;
         let rotated = Keyring::open(&stored, &m2, std::slice::from_ref(&m1), 0).unwrap();
-        assert_eq!(rotated.rewrapped.len(), 2);
+        assert_eq!(rotated.rewrapped.len(), 3);
         assert!(rotated.rewrapped.iter().all(|k| k.master_key_id == m2.id()));
         assert_eq!(
             rotated

@@ -42,6 +42,10 @@ pub enum Error {
     /// A feature that needs configuration the server was not given.
     #[error("{0}")]
     Unavailable(String),
+    /// The shared limits (Redis) cannot be reached and `coordination.on_unavailable` is
+    /// `fail_closed` (503).
+    #[error("shared limits are unavailable ({0}); retry shortly")]
+    CoordinationUnavailable(String),
     #[error("encryption error: {0}")]
     Crypto(String),
     #[error(transparent)]
@@ -90,6 +94,7 @@ impl From<Error> for atalaya_core::Error {
                 retry_after,
             },
             T::Unavailable(m) => E::Unavailable(m),
+            T::CoordinationUnavailable(_) => E::CoordinationUnavailable(e.to_string()),
             T::Store(crate::StoreError::Full(m)) => E::StorageFull(m),
             T::Crypto(_) | T::Store(_) => E::Internal(e.to_string()),
         }

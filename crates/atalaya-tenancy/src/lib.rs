@@ -34,6 +34,7 @@ pub mod local_budgets;
 pub mod local_limiter;
 pub mod meter;
 pub mod service;
+mod shred;
 pub mod usage;
 
 pub use access::{Action, Principal, DEFAULT_TENANT, PLATFORM_TENANT};

@@ -7,9 +7,9 @@
 //! tokens per minute): all of them or none. Concurrency limits count requests in flight.
 //!
 //! [`Limiter`] is the trait (its conformance suite: [`crate::limiter_conformance`]);
-//! [`crate::local_limiter::LocalLimiter`] keeps buckets in this process. A Redis
-//! implementation (a later release) makes the limits exact across replicas by running the
-//! same arithmetic in a script on the server.
+//! [`crate::local_limiter::LocalLimiter`] keeps buckets in this process; `atalaya-redis`
+//! makes the limits exact across replicas by running the same arithmetic in a script on the
+//! server.
 
 use std::{
     sync::Arc,
@@ -76,6 +76,19 @@ pub enum Decision {
         /// The cost can never fit (it exceeds the burst).
         never: bool,
     },
+    /// A shared backend cannot be reached and is configured to refuse meanwhile.
+    Unavailable(String),
+}
+
+/// The outcome of entering concurrency gates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// Every gate was entered.
+    Entered,
+    /// A gate is full; none was entered.
+    Full,
+    /// A shared backend cannot be reached and is configured to refuse meanwhile.
+    Unavailable(String),
 }
 
 /// Rate and concurrency limits. Taking and entering may ask a shared store (async);
@@ -89,8 +102,8 @@ pub trait Limiter: Send + Sync {
     /// Gives back (`delta < 0`) or charges more (`delta > 0`) units after the fact (token
     /// estimates reconciled with the upstream's usage). Never refused.
     fn adjust(&self, bucket: &str, quota: Quota, delta: i64);
-    /// Enters every gate (`name`, `max` in flight) or none; true when entered.
-    async fn enter(&self, gates: &[(Arc<str>, u32)]) -> bool;
+    /// Enters every gate (`name`, `max` in flight) or none.
+    async fn enter(&self, gates: &[(Arc<str>, u32)]) -> Entry;
     fn leave(&self, gates: &[Arc<str>]);
 }
 

@@ -2,17 +2,14 @@
 //! in the current day and month, in-flight reservations included, loaded from the usage
 //! store's month at start-up.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex};
 
 use atalaya_store::{Limits, Millis, Store};
 
 use crate::{
-    clock::{day_of, month_of, month_start, next_month_start, now_millis, DAY_MS},
-    meter::{Budgets, Scope},
-    Error, Result,
+    clock::{day_of, month_of, month_start},
+    meter::{exceeded, has_budget, spent_budget, Budgets, Scope},
+    Result,
 };
 
 /// Tokens and cost (micro-units) spent by one scope in the current day and month,
@@ -149,46 +146,18 @@ impl Meter {
     }
 
     fn check(&mut self, scope: &Arc<str>, limits: &Limits, day: i64, who: &str) -> Result<()> {
-        if limits.tokens_per_day.is_none()
-            && limits.tokens_per_month.is_none()
-            && limits.cost_per_day.is_none()
-            && limits.cost_per_month.is_none()
-        {
+        if !has_budget(limits) {
             return Ok(());
         }
         let s = self.scope(scope);
         s.roll(day);
-        let cost = |micros: u64| micros as f64 / 1e6;
-        // How long until the period renews is worked out only for a refusal.
-        let exceeded = |what: &str, monthly: bool| {
-            let renews = if monthly {
-                next_month_start(day)
-            } else {
-                day + 1
-            };
-            let retry_after =
-                Duration::from_millis(u64::try_from(renews * DAY_MS - now_millis()).unwrap_or(0));
-            Err(Error::BudgetExceeded {
-                message: format!("the {who}'s budget of {what} is spent; it renews at the start of the next UTC period"),
-                retry_after,
-            })
-        };
-        if limits.tokens_per_day.is_some_and(|b| s.day_tokens >= b) {
-            return exceeded("tokens per day", false);
+        match spent_budget(
+            limits,
+            (s.day_tokens, s.day_cost, s.month_tokens, s.month_cost),
+        ) {
+            Some((what, monthly)) => Err(exceeded(who, what, monthly, day)),
+            None => Ok(()),
         }
-        if limits.tokens_per_month.is_some_and(|b| s.month_tokens >= b) {
-            return exceeded("tokens per month", true);
-        }
-        if limits.cost_per_day.is_some_and(|b| cost(s.day_cost) >= b) {
-            return exceeded("cost per day", false);
-        }
-        if limits
-            .cost_per_month
-            .is_some_and(|b| cost(s.month_cost) >= b)
-        {
-            return exceeded("cost per month", true);
-        }
-        Ok(())
     }
 
     fn add(&mut self, scope: &Arc<str>, day: i64, tokens: i64, cost: i64) {

@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::limiter::{duration, gcra, state, Clock, Decision, Limiter, Quota, Take, TICKS_PER_NS};
+use crate::limiter::{
+    duration, gcra, state, Clock, Decision, Entry, Limiter, Quota, Take, TICKS_PER_NS,
+};
 
 #[derive(Default)]
 struct Buckets {
@@ -135,8 +137,12 @@ impl Limiter for LocalLimiter {
         LocalLimiter::adjust(self, bucket, quota, delta)
     }
 
-    async fn enter(&self, gates: &[(Arc<str>, u32)]) -> bool {
-        LocalLimiter::enter(self, gates)
+    async fn enter(&self, gates: &[(Arc<str>, u32)]) -> Entry {
+        if LocalLimiter::enter(self, gates) {
+            Entry::Entered
+        } else {
+            Entry::Full
+        }
     }
 
     fn leave(&self, gates: &[Arc<str>]) {

@@ -89,6 +89,9 @@ pub(crate) struct Pending {
     pub used: FastMap<String, Millis>,
     pub audit: Vec<AuditEvent>,
     pub inference: Vec<InferenceRecord>,
+    /// Rows of data subjects with their payloads in clear, sealed under the subjects' keys
+    /// when flushed (finding or creating a key is a store call).
+    pub to_seal: Vec<(InferenceRecord, Vec<u8>)>,
     /// Authentication failures itemised since the last flush, per client address.
     pub failures_by_source: HashMap<String, u32>,
     /// Failures not itemised since the last flush, per client address (one summary entry
@@ -127,6 +130,8 @@ impl Pending {
         }
         older.inference.append(&mut self.inference);
         self.inference = older.inference;
+        older.to_seal.append(&mut self.to_seal);
+        self.to_seal = older.to_seal;
     }
 }
 
@@ -194,13 +199,22 @@ impl Tenancy {
     /// key on first start, opens the encryption keyring (re-wrapping data keys after a
     /// master-key rotation), loads the cache and the current period's usage.
     pub async fn open(store: Arc<dyn Store>, settings: Settings) -> Result<Arc<Self>> {
-        Self::open_with(store, settings, Arc::new(LocalLimiter::new(system_clock()))).await
+        Self::open_with(
+            store,
+            settings,
+            Arc::new(LocalLimiter::new(system_clock())),
+            None,
+        )
+        .await
     }
 
+    /// [`Tenancy::open`] with the limits and budgets of a shared backend (`atalaya-redis`);
+    /// `budgets: None` keeps budgets in this process.
     pub async fn open_with(
         store: Arc<dyn Store>,
         settings: Settings,
         limiter: Arc<dyn Limiter>,
+        budgets: Option<Arc<dyn Budgets>>,
     ) -> Result<Arc<Self>> {
         let now = now_millis();
         for (id, name) in [
@@ -240,7 +254,10 @@ impl Tenancy {
         let data_version = store.change_counter().await?;
         let head = store.audit_head().await?.map_or(0, |h| h.0);
         let anchored = store.anchors().await?.last().map_or(0, |a| a.seq);
-        let budgets: Arc<dyn Budgets> = Arc::new(LocalBudgets::load(store.as_ref(), now).await?);
+        let budgets: Arc<dyn Budgets> = match budgets {
+            Some(b) => b,
+            None => Arc::new(LocalBudgets::load(store.as_ref(), now).await?),
+        };
         let t = Arc::new(Tenancy {
             store,
             settings,
@@ -471,6 +488,9 @@ impl Tenancy {
                 .touch_keys(taken.used.iter().map(|(k, v)| (k.clone(), *v)).collect())
                 .await?;
             taken.used.clear();
+            let sealed = self.seal_subject_rows(&taken.to_seal).await?;
+            taken.inference.extend(sealed);
+            taken.to_seal.clear();
             self.store.insert_inference(taken.inference.clone()).await?;
             taken.inference.clear();
             Ok::<(), Error>(())

@@ -17,7 +17,7 @@ use crate::meter::{cost_micros, Scope};
 use crate::{
     access::{Action, Principal},
     clock::now_millis,
-    limiter::{BucketState, Decision, Quota, Take},
+    limiter::{BucketState, Decision, Entry, Quota, Take},
     service::{ScopeNames, Tenancy},
     Error, Result,
 };
@@ -197,7 +197,11 @@ impl Admission<'_> {
             gates.push((tenant_names.inflight.clone(), max));
         }
         if !gates.is_empty() {
-            if !self.limiter.enter(&gates).await {
+            let entry = self.limiter.enter(&gates).await;
+            if let Entry::Unavailable(m) = entry {
+                return Err(Error::CoordinationUnavailable(m));
+            }
+            if entry == Entry::Full {
                 let who = if principal.limits.max_concurrent.is_some()
                     && gates.len() == 1
                     && gates[0].0 == key_names.inflight
@@ -260,6 +264,7 @@ impl Admission<'_> {
                         .map(|(t, _)| (t.bucket.clone(), t.quota))
                         .collect();
                 }
+                Decision::Unavailable(m) => return Err(Error::CoordinationUnavailable(m)),
                 Decision::Refused {
                     index,
                     retry_after,
@@ -530,8 +535,11 @@ impl Tenancy {
             "response": answer,
         });
         let plain = serde_json::to_vec(&payload).map_err(|e| Error::Crypto(e.to_string()))?;
-        let aad = crate::crypto::row_aad(&id, tenant);
-        let (data_key_id, nonce, ct) = keyring.encrypt(&plain, &aad)?;
+        // A data subject's row is sealed under the subject's own key when flushed.
+        let (data_key_id, nonce, ct) = match capture.subject {
+            Some(_) => (String::new(), Vec::new(), Vec::new()),
+            None => keyring.encrypt(&plain, &crate::crypto::row_aad(&id, tenant))?,
+        };
         let record = InferenceRecord {
             id,
             ts: now_millis(),
@@ -547,14 +555,16 @@ impl Tenancy {
             cost_micros: Some(cost),
             guard: outcome.guard.clone(),
             data_key_id,
+            subject_key_id: None,
             nonce,
             payload: ct,
         };
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .inference
-            .push(record);
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if record.subject_hash.is_some() {
+            pending.to_seal.push((record, plain));
+        } else {
+            pending.inference.push(record);
+        }
         Ok(())
     }
 }

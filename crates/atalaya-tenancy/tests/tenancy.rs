@@ -551,6 +551,113 @@ async fn the_inference_log_is_encrypted_and_erasure_leaves_nothing() {
 }
 
 #[tokio::test]
+async fn erasure_destroys_the_subject_key_so_restored_copies_stay_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path(), settings()).await;
+    let p = logging_tenant(&t).await;
+    served(&t, &p, "alice", "PROMPT-OF-ALICE", "ANSWER-FOR-ALICE").await;
+    served(&t, &p, "bob", "PROMPT-OF-BOB", "ANSWER-FOR-BOB").await;
+    let mut lease = t
+        .admission()
+        .admit(&p, chat("m", 5, 5), || Capture {
+            subject: None,
+            request: serde_json::json!({"messages": [{"role": "user", "content": "NO-SUBJECT"}]}),
+        })
+        .await
+        .unwrap();
+    lease.set_answer(serde_json::json!({"choices": []}));
+    lease.finish(ok(5, 5));
+    t.flush().await.unwrap();
+    let store = t.store().clone();
+    let rows = store.inference("acme", 10, None).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    // Each subject's rows are sealed under its own key; a row without one is not.
+    let sealed: Vec<_> = rows
+        .iter()
+        .filter_map(|r| r.subject_key_id.clone())
+        .collect();
+    assert_eq!(sealed.len(), 2, "{rows:?}");
+    assert_ne!(sealed[0], sealed[1], "two subjects share a key");
+    let export = t
+        .admin()
+        .export_subject(&op(), "alice", None)
+        .await
+        .unwrap();
+    let alice_id = export["inference_log"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        export["inference_log"][0]["content"]["request"]["messages"][0]["content"],
+        "PROMPT-OF-ALICE"
+    );
+    // A backup taken before the erasure: alice's row as stored.
+    let backup: Vec<_> = rows.iter().filter(|r| r.id == alice_id).cloned().collect();
+    let alice_key = backup[0].subject_key_id.clone().unwrap();
+    assert_eq!(
+        store
+            .subject_keys(vec![alice_key.clone()])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    assert_eq!(
+        t.admin().erase_subject(&op(), "alice", None).await.unwrap(),
+        1
+    );
+    assert!(
+        store
+            .subject_keys(vec![alice_key])
+            .await
+            .unwrap()
+            .is_empty(),
+        "alice's key survived her erasure"
+    );
+    // The backup is restored: the row is back, and cannot be read, even by the process
+    // that holds the master key.
+    store.insert_inference(backup).await.unwrap();
+    let back = t
+        .admin()
+        .inference_log(&op(), "acme", 10, None)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 3);
+    let restored = back.iter().find(|e| e.id == alice_id).unwrap();
+    assert!(
+        restored.content.get("erased").is_some(),
+        "{:?}",
+        restored.content
+    );
+    // Bob's row and the row without a subject read as before.
+    let text = serde_json::to_string(&back.iter().map(|e| &e.content).collect::<Vec<_>>()).unwrap();
+    assert!(!text.contains("PROMPT-OF-ALICE"));
+    assert!(text.contains("PROMPT-OF-BOB") && text.contains("NO-SUBJECT"));
+    let entries = t.admin().audit_entries(&op(), None, 0, 1000).await.unwrap();
+    let erase = entries
+        .iter()
+        .find(|e| e.event.action == "subject.erase")
+        .unwrap();
+    assert_eq!(erase.event.details["subject_keys"], 1);
+    // Alice comes back: she gets a new key, and her new rows read.
+    served(&t, &p, "alice", "ALICE-AGAIN", "OK").await;
+    t.flush().await.unwrap();
+    let again = t
+        .admin()
+        .export_subject(&op(), "alice", None)
+        .await
+        .unwrap();
+    let again = again["inference_log"].as_array().unwrap();
+    // Her new row reads; the restored one is still found by her pseudonym, and unreadable.
+    assert_eq!(again.len(), 2, "{again:?}");
+    assert!(again
+        .iter()
+        .any(|e| e["content"]["request"]["messages"][0]["content"] == "ALICE-AGAIN"));
+    assert!(again.iter().any(|e| e["content"].get("erased").is_some()));
+}
+
+#[tokio::test]
 async fn restart_keeps_all_state_and_master_keys_rotate() {
     let dir = tempfile::tempdir().unwrap();
     let (secret, prefix) = {

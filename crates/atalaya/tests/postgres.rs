@@ -2,7 +2,8 @@
 //! Postgres server, the fake upstream. Two server processes (and the CLI as a third) share
 //! one database: migrations by hand, keys and tenants made through one replica and used
 //! through the other, revocation seen by every replica, one audit chain after concurrent
-//! admin actions, and a restart after kill -9.
+//! admin actions, and a restart after kill -9. With Redis (`[coordination]`), limits are
+//! exact across the replicas, and hold per replica while Redis is away.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -311,6 +312,24 @@ fn generate_key() -> String {
         .to_owned()
 }
 
+/// The text columns of the one row `sql` returns for parameter `$1`.
+async fn sql_texts(db_url: &str, sql: &str, arg: &str) -> Vec<String> {
+    let (client, conn) =
+        atalaya_postgres::tokio_postgres::connect(db_url, atalaya_postgres::tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    let query = async move {
+        let row = client.query_one(sql, &[&arg]).await.unwrap();
+        let texts = (0..row.len())
+            .map(|i| row.get::<_, Option<String>>(i).unwrap_or_default())
+            .collect();
+        drop(client);
+        texts
+    };
+    let (texts, _) = tokio::join!(query, conn);
+    texts
+}
+
 /// The pid part of the worker that holds task `id`'s lease (`PID-NONCE`), if any.
 async fn lease_holder(db_url: &str, id: i64) -> Option<u32> {
     let (client, conn) =
@@ -490,10 +509,13 @@ async fn tickets_answers_limits_and_erasure_across_replicas() {
     let db_url = cluster.database().await.unwrap();
     let fake = FakeUpstream::start().await.unwrap();
     let root = tempfile::tempdir().unwrap();
+    let master = root.path().join("master.key");
+    std::fs::write(&master, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
     let extra = format!(
-        "{}{}",
+        "{}{}\n[encryption]\nmaster_key = \"file:{}\"\n",
         common::minilm_config(),
-        common::pipelines_section(root.path(), "triage", common::TRIAGE_PIPELINE, true)
+        common::pipelines_section(root.path(), "triage", common::TRIAGE_PIPELINE, true),
+        master.display()
     );
     let d = Deployment {
         config: write_config_with(root.path(), &fake.base_url(), "auto", &extra),
@@ -550,6 +572,17 @@ async fn tickets_answers_limits_and_erasure_across_replicas() {
     assert_eq!(s, 200, "{f}");
     let (_, got) = a.get(&format!("/v1/tickets/{id}")).await;
     assert_eq!(got["status"], "answered", "{got}");
+    // As stored in Postgres: sealed under the subject's key, filed under a pseudonym.
+    let raw = sql_texts(
+        &db_url,
+        "SELECT body, coalesce(customer_id, ''), (SELECT final_text FROM ticket_feedback WHERE ticket_id = $1 LIMIT 1) FROM tickets WHERE id = $1",
+        &id,
+    )
+    .await;
+    assert!(raw[0].starts_with("atalaya-sealed:v1:"), "{raw:?}");
+    assert!(raw[1].starts_with("sh:"), "{raw:?}");
+    assert!(raw[2].starts_with("atalaya-sealed:v1:"), "{raw:?}");
+    assert!(!format!("{raw:?}").contains("paquete") && !format!("{raw:?}").contains("cust-1"));
 
     // A key limited to 2 requests a minute: its third request is refused (limits are still
     // counted per replica; the key's limit itself comes from the shared records).
@@ -594,6 +627,15 @@ async fn tickets_answers_limits_and_erasure_across_replicas() {
     assert_eq!(e["deleted"]["tickets"], 1, "{e}");
     let (s, _) = a.get(&format!("/v1/tickets/{id}")).await;
     assert_eq!(s, 404);
+    // The subject's key is destroyed: a copy of the ticket's row elsewhere stays sealed.
+    let key_id = raw[0].split(':').nth(2).unwrap().to_owned();
+    let left = sql_texts(
+        &db_url,
+        "SELECT count(*)::TEXT FROM subject_keys WHERE id = $1",
+        &key_id,
+    )
+    .await;
+    assert_eq!(left, ["0"], "the erased subject's key is still stored");
     let (s, v) = admin(http.get(format!("{base_a}/admin/v1/audit/verify"))).await;
     assert_eq!((s, &v["ok"]), (200, &json!(true)), "{v}");
 
@@ -802,4 +844,103 @@ async fn a_single_node_installation_is_copied_into_postgres() {
     assert_eq!(e["deleted"]["tickets"], 1, "{e}");
     let (s, v) = admin(http.get(format!("{base}/admin/v1/audit/verify"))).await;
     assert_eq!((s, &v["ok"]), (200, &json!(true)), "{v}");
+}
+
+/// Rate limits through Redis: a key limited to 10 requests a minute, hit by 40 concurrent
+/// requests spread over two replicas, gets exactly 10. Redis stopped: each replica counts
+/// its share (fail_open, 2 expected replicas: 5 each) and says so in its metrics; Redis back:
+/// shared counting resumes on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_are_exact_across_replicas_through_redis() {
+    let cluster = Cluster::start().expect("test Postgres (run scripts/postgres.sh)");
+    let db_url = cluster.database().await.unwrap();
+    let mut redis = atalaya_redis::testing::Server::start().expect("redis-server (run scripts/setup.sh)");
+    let fake = FakeUpstream::start().await.unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "\n[coordination]\nredis_url = \"{}\"\nexpected_replicas = 2\ntimeout_ms = 200\n",
+        redis.url()
+    );
+    let d = Deployment {
+        config: write_config_with(root.path(), &fake.base_url(), "auto", &extra),
+        db_url,
+        admin_key: generate_key(),
+        root,
+    };
+    let _logs = Logs(d.root.path());
+    let (_a, base_a) = d.serve("a").await;
+    let (_b, base_b) = d.serve("b").await;
+    let http = reqwest::Client::new();
+    let admin = |r: reqwest::RequestBuilder| send(r.bearer_auth(&d.admin_key));
+    let (s, t) = admin(
+        http.post(format!("{base_a}/admin/v1/tenants"))
+            .json(&json!({"id": "acme", "name": "Acme"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{t}");
+    let new_key = |name: &'static str| {
+        let (http, base) = (http.clone(), base_a.clone());
+        let admin_key = d.admin_key.clone();
+        async move {
+            let (s, k) = send(
+                http.post(format!("{base}/admin/v1/tenants/acme/keys"))
+                    .bearer_auth(admin_key)
+                    .json(&json!({"name": name, "limits": {"requests_per_minute": 10}})),
+            )
+            .await;
+            assert_eq!(s, 201, "{k}");
+            k["key"].as_str().unwrap().to_owned()
+        }
+    };
+    let key = new_key("ten").await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (http, key) = (http.clone(), key.clone());
+        let base = if i % 2 == 0 { base_a.clone() } else { base_b.clone() };
+        tasks.push(tokio::spawn(async move { chat(&http, &base, &key).await }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((ok, limited), (10, 30), "{statuses:?}");
+
+    // Redis goes away: each replica counts its share of a fresh key's 10 a minute.
+    redis.stop();
+    let other = new_key("other").await;
+    let mut ok_a = 0;
+    for _ in 0..8 {
+        if chat(&http, &base_a, &other).await == 200 {
+            ok_a += 1;
+        }
+    }
+    assert_eq!(ok_a, 5, "fail_open: replica A's share of 10/min over 2 replicas");
+    let metrics = || async {
+        reqwest::get(format!("{base_a}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let waited = Instant::now();
+    while !metrics().await.contains("atalaya_coordination_up 0") {
+        assert!(waited.elapsed() < Duration::from_secs(5), "{}", metrics().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Redis returns: shared counting resumes on its own.
+    redis.start_again().unwrap();
+    let third = new_key("third").await;
+    let waited = Instant::now();
+    loop {
+        let s = chat(&http, &base_b, &third).await;
+        assert!(s == 200 || s == 429, "{s}");
+        if metrics().await.contains("atalaya_coordination_up 1") {
+            break;
+        }
+        assert!(waited.elapsed() < Duration::from_secs(10), "no recovery");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
