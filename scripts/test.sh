@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo test --workspace --locked "$@"
 ./scripts/sdk-check.sh
+./scripts/deploy-check.sh
+./tests/cluster/run.sh

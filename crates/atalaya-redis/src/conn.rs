@@ -251,16 +251,40 @@ impl Redis {
             let mut failed_at = self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
             match *failed_at {
                 Some(at) if self.down.load(Ordering::Relaxed) && at.elapsed() < PROBE_EVERY => {
-                    return Err(Error::Unavailable("unreachable (probed again every second)".into()));
+                    return Err(Error::Unavailable(
+                        "unreachable (probed again every second)".into(),
+                    ));
                 }
                 // This call is the probe: others fail at once until it is answered.
                 Some(_) => *failed_at = Some(std::time::Instant::now()),
                 None => {}
             }
         }
+        let mut r = self.attempt(inv).await;
+        // A connection Redis dropped (a restart) fails its first call while the manager
+        // reconnects: one more try, unless Redis was already known to be down.
+        if matches!(r, Err(Error::Unavailable(_))) && !self.down.load(Ordering::Relaxed) {
+            r = self.attempt(inv).await;
+        }
+        match &r {
+            Ok(_) => {
+                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                self.succeeded();
+            }
+            Err(e) => {
+                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(std::time::Instant::now());
+                self.failed(e);
+            }
+        }
+        r
+    }
+}
+
+impl Redis {
+    async fn attempt<T: FromRedisValue>(&self, inv: &ScriptInvocation<'_>) -> Result<T, Error> {
         let mut conn = self.conn.clone();
-        let r = match tokio::time::timeout(self.settings.timeout, inv.invoke_async(&mut conn)).await
-        {
+        match tokio::time::timeout(self.settings.timeout, inv.invoke_async(&mut conn)).await {
             Err(_) => Err(Error::Unavailable(
                 "no answer within coordination.timeout_ms".into(),
             )),
@@ -274,19 +298,7 @@ impl Redis {
             }
             Ok(Err(e)) => Err(Error::Protocol(e.to_string())),
             Ok(Ok(v)) => Ok(v),
-        };
-        match &r {
-            Ok(_) => {
-                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                self.succeeded();
-            }
-            Err(e) => {
-                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(std::time::Instant::now());
-                self.failed(e);
-            }
         }
-        r
     }
 }
 

@@ -1,7 +1,12 @@
 //! The limiter's and the budgets' conformance suites on Redis (a throwaway server), each
 //! case on keys of its own; then what only a shared backend must do: two "replicas" share
 //! one limit, a crashed holder's slots come back, and the failure policies.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)] // test code
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)] // test code
 
 use std::{
     sync::{

@@ -576,11 +576,22 @@ impl Admin<'_> {
                     .collect(),
             )
             .await?;
+        let extra = self
+            .extra_data_keys(
+                &keyring,
+                rows.iter()
+                    .filter(|r| r.subject_key_id.is_none())
+                    .map(|r| r.data_key_id.as_str()),
+            )
+            .await?;
         rows.into_iter()
             .map(|r| {
                 let aad = row_aad(&r.id, &r.tenant_id);
                 let plain = match &r.subject_key_id {
-                    None => Some(keyring.decrypt(&r.data_key_id, &r.nonce, &r.payload, &aad)?),
+                    None => Some(match extra.get(&r.data_key_id) {
+                        Some(c) => crate::crypto::open(c, &r.nonce, &r.payload, &aad)?,
+                        None => keyring.decrypt(&r.data_key_id, &r.nonce, &r.payload, &aad)?,
+                    }),
                     Some(id) => match subject_keys.get(id) {
                         Some(k) => Some(k.open(&r.nonce, &r.payload, &aad)?),
                         None => None,

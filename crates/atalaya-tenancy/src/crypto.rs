@@ -82,7 +82,8 @@ fn seal(cipher: &Aes256Gcm, plain: &[u8], aad: &[u8]) -> Result<(Vec<u8>, Vec<u8
     Ok((nonce.to_vec(), ct))
 }
 
-fn open(cipher: &Aes256Gcm, nonce: &[u8], ct: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
+/// Opens `ct` under `cipher` (a data key [`Keyring::unwrap_data_key`] gave).
+pub fn open(cipher: &Aes256Gcm, nonce: &[u8], ct: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
     if nonce.len() != 12 {
         return Err(Error::Crypto("a nonce is not 12 bytes".into()));
     }

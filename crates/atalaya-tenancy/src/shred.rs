@@ -76,6 +76,26 @@ impl Tenancy {
         Ok(out)
     }
 
+    /// Data keys another process created after this one opened its keyring (two replicas
+    /// starting on an empty database each create one), unwrapped from the store.
+    pub(crate) async fn extra_data_keys(
+        &self,
+        keyring: &Keyring,
+        ids: impl Iterator<Item = &str>,
+    ) -> Result<HashMap<String, aes_gcm::Aes256Gcm>> {
+        let missing: Vec<&str> = ids.filter(|id| !keyring.has_data_key(id)).collect();
+        let mut out = HashMap::new();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        for dk in self.store.data_keys().await? {
+            if missing.contains(&dk.id.as_str()) {
+                out.insert(dk.id.clone(), keyring.unwrap_data_key(&dk)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Opens a subject key, fetching its wrapping data key from the store when another
     /// process created it after this one opened its keyring.
     async fn open_stored(

@@ -854,7 +854,8 @@ async fn a_single_node_installation_is_copied_into_postgres() {
 async fn limits_are_exact_across_replicas_through_redis() {
     let cluster = Cluster::start().expect("test Postgres (run scripts/postgres.sh)");
     let db_url = cluster.database().await.unwrap();
-    let mut redis = atalaya_redis::testing::Server::start().expect("redis-server (run scripts/setup.sh)");
+    let mut redis =
+        atalaya_redis::testing::Server::start().expect("redis-server (run scripts/setup.sh)");
     let fake = FakeUpstream::start().await.unwrap();
     let root = tempfile::tempdir().unwrap();
     let extra = format!(
@@ -896,7 +897,11 @@ async fn limits_are_exact_across_replicas_through_redis() {
     let mut tasks = Vec::new();
     for i in 0..40 {
         let (http, key) = (http.clone(), key.clone());
-        let base = if i % 2 == 0 { base_a.clone() } else { base_b.clone() };
+        let base = if i % 2 == 0 {
+            base_a.clone()
+        } else {
+            base_b.clone()
+        };
         tasks.push(tokio::spawn(async move { chat(&http, &base, &key).await }));
     }
     let mut statuses = Vec::new();
@@ -916,7 +921,10 @@ async fn limits_are_exact_across_replicas_through_redis() {
             ok_a += 1;
         }
     }
-    assert_eq!(ok_a, 5, "fail_open: replica A's share of 10/min over 2 replicas");
+    assert_eq!(
+        ok_a, 5,
+        "fail_open: replica A's share of 10/min over 2 replicas"
+    );
     let metrics = || async {
         reqwest::get(format!("{base_a}/metrics"))
             .await
@@ -927,7 +935,11 @@ async fn limits_are_exact_across_replicas_through_redis() {
     };
     let waited = Instant::now();
     while !metrics().await.contains("atalaya_coordination_up 0") {
-        assert!(waited.elapsed() < Duration::from_secs(5), "{}", metrics().await);
+        assert!(
+            waited.elapsed() < Duration::from_secs(5),
+            "{}",
+            metrics().await
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Redis returns: shared counting resumes on its own.
