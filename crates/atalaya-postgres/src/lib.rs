@@ -10,8 +10,10 @@
 //! Each backend crate owns its schema (a [`Schema`]) and its queries; this crate knows no
 //! table but its own `atalaya_migrations`.
 
+mod listen;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub use listen::listen;
 
 use std::time::Duration;
 

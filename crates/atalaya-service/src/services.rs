@@ -119,6 +119,18 @@ pub async fn open_tenancy(
         atalaya_tenancy::Error::Crypto(m) => Error::config("encryption.master_key", m),
         other => Error::from(other),
     })?;
+    // Replicas on Postgres hear each other's changes at once (LISTEN/NOTIFY); the change
+    // counter, polled every 250 ms, stays as the backstop.
+    if let Some(pg) = config.storage.postgres(lookup)? {
+        let signal = Arc::new(tokio::sync::Notify::new());
+        atalaya_postgres::listen(
+            &pg,
+            atalaya_store::postgres::CHANGES_CHANNEL,
+            signal.clone(),
+        )
+        .map_err(|e| Error::config("storage.url", e.to_string()))?;
+        tenancy.watch_changes(signal);
+    }
     if config.auth.enabled && !tenancy.has_usable_key() {
         return Err(Error::config(
             "auth.api_keys",

@@ -542,12 +542,18 @@ async fn append_in(tx: &Tx<'_>, events: Vec<AuditEvent>) -> Result<Vec<AuditReco
 }
 
 /// Tells every replica's cache that tenants, keys or data keys changed.
+/// The channel every platform change is announced on (at commit), so replicas reload at once
+/// instead of at their next look at the change counter.
+pub const CHANGES_CHANNEL: &str = "atalaya_platform_changes";
+
 async fn bump(tx: &Tx<'_>) -> Result<()> {
     tx.execute(
         "UPDATE platform_changes SET counter = counter + 1 WHERE id = 1",
         &[],
     )
     .await?;
+    tx.execute("SELECT pg_notify($1, '')", &[&CHANGES_CHANNEL])
+        .await?;
     Ok(())
 }
 

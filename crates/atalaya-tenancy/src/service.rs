@@ -149,6 +149,9 @@ const MAX_SUMMARIES: usize = 20;
 pub(crate) const MAX_MISSING_PREFIXES: usize = 100_000;
 
 pub struct Tenancy {
+    /// Woken when another process announces a change (Postgres NOTIFY); the periodic look
+    /// at the change counter stays as the backstop.
+    change_signal: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) settings: Settings,
     pub(crate) cache: RwLock<Cache>,
@@ -272,6 +275,7 @@ impl Tenancy {
             reload_seq: std::sync::atomic::AtomicU64::new(0),
             missing_prefixes: Mutex::new(std::collections::HashSet::new()),
             key_names: RwLock::new(FastMap::default()),
+            change_signal: std::sync::OnceLock::new(),
             tenant_names: RwLock::new(FastMap::default()),
             flush_lock: tokio::sync::Mutex::new(()),
         });
@@ -588,6 +592,12 @@ impl Tenancy {
         Ok(())
     }
 
+    /// Looks for other processes' changes whenever `signal` is woken, besides every
+    /// [`CHANGE_POLL`]. Set once, before [`Tenancy::run`].
+    pub fn watch_changes(&self, signal: Arc<tokio::sync::Notify>) {
+        let _ = self.change_signal.set(signal);
+    }
+
     /// Runs upkeep every second, a look for other processes' changes every
     /// [`CHANGE_POLL`] (so that a key revoked anywhere is refused here well within a
     /// second), and the retention sweep every `retention_sweep_hours`, until `shutdown`;
@@ -599,9 +609,21 @@ impl Tenancy {
         let sweep_every =
             Duration::from_secs(self.settings.limits.retention_sweep_hours.max(1) * 3600);
         let mut sweep = tokio::time::interval(sweep_every);
+        let signal = self.change_signal.get().cloned();
+        let signalled = || async {
+            match &signal {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                () = signalled() => {
+                    if let Err(e) = self.reload_if_changed().await {
+                        tracing::warn!(error = %e, "looking for changes to tenants and keys failed; will retry");
+                    }
+                }
                 _ = tick.tick() => {
                     if let Err(e) = self.tick().await {
                         tracing::error!(error = %e, "tenancy upkeep failed; will retry");
