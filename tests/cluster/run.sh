@@ -8,5 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/atalaya/target}"
-cargo build -q --locked --bin atalaya --bin atalaya-fake-upstream
-exec python3 tests/cluster/cluster.py --bin "$CARGO_TARGET_DIR/debug" --models "$(pwd)/models" "$@"
+# PROFILE=release for measurements (bench/cluster.sh); the checks use the debug build.
+profile=${PROFILE:-debug}
+if [ "$profile" = release ]; then
+  cargo build -q --release --locked --bin atalaya --bin atalaya-fake-upstream
+else
+  cargo build -q --locked --bin atalaya --bin atalaya-fake-upstream
+fi
+exec python3 tests/cluster/cluster.py --bin "$CARGO_TARGET_DIR/$profile" --models "$(pwd)/models" "$@"

@@ -17,7 +17,7 @@ use atalaya_tenancy::{
 };
 
 use crate::{
-    conn::{OnUnavailable, Op},
+    conn::{Decision, OnUnavailable, Op},
     scripts, Error, Redis,
 };
 
@@ -190,18 +190,29 @@ impl RedisBudgets {
 #[async_trait::async_trait]
 impl Budgets for RedisBudgets {
     async fn reserve(&self, scopes: &[Scope<'_>], day: i64, tokens: i64, cost: i64) -> Result<()> {
-        let mut inv = scripts::RESERVE.prepare_invoke();
-        inv.arg(tokens).arg(cost).arg(DAY_TTL_S).arg(MONTH_TTL_S);
+        let mut keys = Vec::with_capacity(scopes.len() * 2);
+        let mut args = vec![
+            tokens.to_string(),
+            cost.to_string(),
+            DAY_TTL_S.to_string(),
+            MONTH_TTL_S.to_string(),
+        ];
         for s in scopes {
             let (d, m) = self.counters(s.name, day);
-            inv.key(d).key(m);
+            keys.push(d);
+            keys.push(m);
             let l = s.limits;
-            inv.arg(budget(l.tokens_per_day))
-                .arg(budget(l.tokens_per_month))
-                .arg(micros(l.cost_per_day))
-                .arg(micros(l.cost_per_month));
+            args.push(budget(l.tokens_per_day));
+            args.push(budget(l.tokens_per_month));
+            args.push(micros(l.cost_per_day));
+            args.push(micros(l.cost_per_month));
         }
-        let v = match self.redis.call::<Vec<i64>>(&inv).await {
+        let call = Decision {
+            kind: "reserve",
+            keys,
+            args,
+        };
+        let v = match self.redis.run::<Vec<i64>>(call).await {
             Ok(v) => v,
             Err(e) => return self.refuse_or_fall_back(&e, scopes, day, tokens, cost),
         };

@@ -53,6 +53,14 @@ pub struct Status {
     pub outages: u64,
 }
 
+/// A decision made in Redis: the kind of [`scripts::CALL`], its keys and arguments.
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    pub kind: &'static str,
+    pub keys: Vec<String>,
+    pub args: Vec<String>,
+}
+
 /// An operation queued until the next call (or the next flush, at most 100 ms away).
 #[derive(Debug, Clone)]
 pub(crate) struct Op {
@@ -66,6 +74,8 @@ pub(crate) struct Op {
 const MAX_QUEUED: usize = 100_000;
 /// While Redis is down, how often a call tries it again.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Decisions sent in one script call at most.
+const MAX_DECISIONS: usize = 256;
 /// Operations sent in one script call.
 const BATCH: usize = 500;
 
@@ -83,6 +93,14 @@ pub struct Redis {
     failed_at: Mutex<Option<std::time::Instant>>,
     /// One flush at a time, so queued operations reach Redis in order.
     flushing: tokio::sync::Mutex<()>,
+    /// Decisions waiting for the batcher, which sends those of concurrent requests together.
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+}
+
+/// A decision and where its reply goes.
+struct Job {
+    decision: Decision,
+    reply: tokio::sync::oneshot::Sender<Result<redis::Value, Error>>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -115,6 +133,7 @@ impl Redis {
         .await
         .map_err(|_| Error::Unavailable("cannot reach Redis: timed out".into()))?
         .map_err(|e| Error::Unavailable(format!("cannot reach Redis: {}", describe(&e))))?;
+        let (jobs, rx) = tokio::sync::mpsc::unbounded_channel();
         let redis = Arc::new(Redis {
             conn,
             settings,
@@ -125,8 +144,13 @@ impl Redis {
             ops: Mutex::new(VecDeque::new()),
             failed_at: Mutex::new(None),
             flushing: tokio::sync::Mutex::new(()),
+            jobs,
         });
         let weak = Arc::downgrade(&redis);
+        // Detached: it ends when the connection (the jobs' only sender) is dropped; a job it
+        // cannot answer (its caller left) is undone.
+        #[allow(clippy::disallowed_methods)]
+        tokio::spawn(batcher(weak.clone(), rx));
         // Detached: it holds a weak reference and ends with the connection. Operations still
         // queued at shutdown are lost (releases expire with their lease; give-backs and
         // settlements are then overcounted, never undercounted).
@@ -190,36 +214,143 @@ impl Redis {
         }
     }
 
-    /// Sends the queued operations, in order; on failure they stay queued.
+    /// Sends the queued operations (all of them, in batches); on failure they stay queued.
     pub(crate) async fn flush(&self) -> Result<(), Error> {
         let _one = self.flushing.lock().await;
-        loop {
-            let batch: Vec<Op> = {
-                let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-                let n = ops.len().min(BATCH);
-                ops.drain(..n).collect()
-            };
-            if batch.is_empty() {
-                return Ok(());
+        while !self
+            .ops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            self.send(&[]).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes `decision` in Redis, in the same round trip as the decisions of concurrent
+    /// requests and this process's queued operations (so its own releases and give-backs
+    /// count first). If the caller leaves before the reply, the decision is undone.
+    pub(crate) async fn run<T: FromRedisValue>(&self, decision: Decision) -> Result<T, Error> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Job { decision, reply })
+            .map_err(|_| Error::Unavailable("the connection is closed".into()))?;
+        let v = match tokio::time::timeout(self.settings.timeout * 2, rx).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(_)) => return Err(Error::Unavailable("the connection is closed".into())),
+            Err(_) => {
+                return Err(Error::Unavailable(
+                    "no answer within coordination.timeout_ms".into(),
+                ))
             }
-            let mut inv = scripts::APPLY.prepare_invoke();
-            inv.arg(batch.len());
-            for op in &batch {
-                inv.arg(op.kind).arg(op.keys.len()).arg(op.args.len());
-                for a in &op.args {
-                    inv.arg(a);
-                }
-                for k in &op.keys {
-                    inv.key(k);
-                }
+        };
+        T::from_redis_value(v).map_err(|e| Error::Protocol(e.to_string()))
+    }
+
+    /// One round trip: up to [`BATCH`] queued operations, then `decisions`; their replies in
+    /// order. On failure the operations are queued again, first.
+    async fn send(&self, decisions: &[&Decision]) -> Result<Vec<redis::Value>, Error> {
+        let batch: Vec<Op> = {
+            let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+            let n = ops.len().min(BATCH);
+            ops.drain(..n).collect()
+        };
+        let mut inv = scripts::CALL.prepare_invoke();
+        inv.arg(batch.len());
+        for op in &batch {
+            inv.arg(op.kind).arg(op.keys.len()).arg(op.args.len());
+            for a in &op.args {
+                inv.arg(a);
             }
-            if let Err(e) = self.invoke::<i64>(&inv).await {
+            for k in &op.keys {
+                inv.key(k);
+            }
+        }
+        inv.arg(decisions.len());
+        for d in decisions {
+            inv.arg(d.kind).arg(d.keys.len()).arg(d.args.len());
+            for a in &d.args {
+                inv.arg(a);
+            }
+            for k in &d.keys {
+                inv.key(k);
+            }
+        }
+        let r = self.invoke::<Vec<redis::Value>>(&inv).await;
+        match &r {
+            Ok(v) if v.len() != decisions.len() => {
+                return Err(Error::Protocol(format!(
+                    "{} replies to {} decisions",
+                    v.len(),
+                    decisions.len()
+                )))
+            }
+            Err(_) if !batch.is_empty() => {
                 let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
                 for op in batch.into_iter().rev() {
                     ops.push_front(op);
                 }
-                return Err(e);
             }
+            _ => {}
+        }
+        r
+    }
+
+    /// Queues what takes back a decision whose caller left before its reply: units given
+    /// back, leases released, reservations returned.
+    fn undo(&self, d: &Decision, reply: &redis::Value) {
+        let ok = match reply {
+            redis::Value::Int(n) => *n == 1,
+            redis::Value::Array(v) => matches!(v.first(), Some(redis::Value::Int(1))),
+            _ => false,
+        };
+        if !ok {
+            return;
+        }
+        match d.kind {
+            "take" => {
+                for (i, k) in d.keys.iter().enumerate() {
+                    let (Some(interval), Some(cost)) = (d.args.get(3 * i), d.args.get(3 * i + 2))
+                    else {
+                        continue;
+                    };
+                    self.queue(Op {
+                        kind: "adjust",
+                        keys: vec![k.clone()],
+                        args: vec![interval.clone(), format!("-{cost}")],
+                    });
+                }
+            }
+            "enter" => {
+                if let Some(lease) = d.args.first() {
+                    for k in &d.keys {
+                        self.queue(Op {
+                            kind: "leave",
+                            keys: vec![k.clone()],
+                            args: vec![lease.clone()],
+                        });
+                    }
+                }
+            }
+            "reserve" if d.args.len() >= 4 => {
+                let neg = |v: &str| {
+                    v.parse::<i64>()
+                        .map(|x| (-x).to_string())
+                        .unwrap_or_default()
+                };
+                self.queue(Op {
+                    kind: "settle",
+                    keys: d.keys.clone(),
+                    args: vec![
+                        neg(&d.args[0]),
+                        neg(&d.args[1]),
+                        d.args[2].clone(),
+                        d.args[3].clone(),
+                    ],
+                });
+            }
+            _ => {}
         }
     }
 
@@ -236,8 +367,7 @@ impl Redis {
         }
     }
 
-    /// Runs a script once the queued operations are sent (so this process's own releases
-    /// and give-backs count before it decides).
+    /// Runs another script (seeding), after the queued operations.
     pub(crate) async fn call<T: FromRedisValue>(
         &self,
         inv: &ScriptInvocation<'_>,
@@ -311,6 +441,35 @@ fn describe(e: &redis::RedisError) -> String {
         format!("timed out ({kind})")
     } else {
         kind
+    }
+}
+
+/// Sends the decisions waiting, together: while one call is in flight, the next batch forms.
+async fn batcher(redis: Weak<Redis>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_DECISIONS {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let Some(r) = redis.upgrade() else { return };
+        let decisions: Vec<&Decision> = jobs.iter().map(|j| &j.decision).collect();
+        match r.send(&decisions).await {
+            Ok(replies) => {
+                for (job, reply) in jobs.into_iter().zip(replies) {
+                    if let Err(Ok(reply)) = job.reply.send(Ok(reply)) {
+                        r.undo(&job.decision, &reply);
+                    }
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+            }
+        }
     }
 }
 

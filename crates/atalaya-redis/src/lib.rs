@@ -36,7 +36,7 @@ pub use budgets::RedisBudgets;
 pub use conn::{OnUnavailable, Redis, Settings, Status};
 pub use limiter::RedisLimiter;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// A setting that cannot be used; the message names the key.
     #[error("{0}")]

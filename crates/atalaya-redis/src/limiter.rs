@@ -9,14 +9,14 @@ use std::{
 };
 
 use atalaya_tenancy::{
-    limiter::{system_clock, BucketState, Decision, Entry, Quota, Take},
+    limiter::{system_clock, BucketState, Decision as Verdict, Entry, Quota, Take},
     local_limiter::LocalLimiter,
     Limiter,
 };
 
 use crate::{
-    conn::{OnUnavailable, Op},
-    scripts, Error, Redis,
+    conn::{Decision, OnUnavailable, Op},
+    Error, Redis,
 };
 
 /// Rate limits and gates shared through Redis (see the crate docs). While Redis is
@@ -105,11 +105,11 @@ fn rand_u64() -> u64 {
     h.finish()
 }
 
-fn parse_take(v: &[i64], takes: &[Take]) -> Result<Decision, Error> {
+fn parse_take(v: &[i64], takes: &[Take]) -> Result<Verdict, Error> {
     let bad = || Error::Protocol(format!("take returned {v:?}"));
     let us = |x: i64| std::time::Duration::from_micros(u64::try_from(x).unwrap_or(0));
     match v.first() {
-        Some(1) if v.len() == 1 + 2 * takes.len() => Ok(Decision::Admitted(
+        Some(1) if v.len() == 1 + 2 * takes.len() => Ok(Verdict::Admitted(
             takes
                 .iter()
                 .enumerate()
@@ -120,7 +120,7 @@ fn parse_take(v: &[i64], takes: &[Take]) -> Result<Decision, Error> {
                 })
                 .collect(),
         )),
-        Some(0) if v.len() == 4 => Ok(Decision::Refused {
+        Some(0) if v.len() == 4 => Ok(Verdict::Refused {
             index: usize::try_from(v[1]).map_err(|_| bad())?,
             retry_after: us(v[2]),
             never: v[3] == 1,
@@ -131,23 +131,28 @@ fn parse_take(v: &[i64], takes: &[Take]) -> Result<Decision, Error> {
 
 #[async_trait::async_trait]
 impl Limiter for RedisLimiter {
-    async fn take(&self, takes: &[Take]) -> Decision {
-        let mut inv = scripts::TAKE.prepare_invoke();
+    async fn take(&self, takes: &[Take]) -> Verdict {
+        let mut keys = Vec::with_capacity(takes.len());
+        let mut args = Vec::with_capacity(takes.len() * 3);
         for t in takes {
-            inv.key(self.bucket(&t.bucket));
-            inv.arg(interval_us(t.quota))
-                .arg(t.quota.burst.max(1))
-                .arg(t.cost);
+            keys.push(self.bucket(&t.bucket));
+            args.push(interval_us(t.quota));
+            args.push(t.quota.burst.max(1).to_string());
+            args.push(t.cost.to_string());
         }
         let r = self
             .redis
-            .call::<Vec<i64>>(&inv)
+            .run::<Vec<i64>>(Decision {
+                kind: "take",
+                keys,
+                args,
+            })
             .await
             .and_then(|v| parse_take(&v, takes));
         match r {
             Ok(d) => d,
             Err(e) => match self.unavailable(&e) {
-                Some(m) => Decision::Unavailable(m),
+                Some(m) => Verdict::Unavailable(m),
                 None => {
                     let shares: Vec<Take> = takes
                         .iter()
@@ -179,14 +184,18 @@ impl Limiter for RedisLimiter {
             self.next_lease.fetch_add(1, Ordering::Relaxed)
         );
         let lease_ms = self.redis.settings().lease.as_millis().max(1);
-        let mut inv = scripts::ENTER.prepare_invoke();
-        inv.arg(&lease)
-            .arg(u64::try_from(lease_ms).unwrap_or(u64::MAX));
-        for (g, max) in gates {
-            inv.key(self.gate(g));
-            inv.arg(*max);
-        }
-        match self.redis.call::<i64>(&inv).await {
+        let mut args = vec![lease.clone(), lease_ms.to_string()];
+        args.extend(gates.iter().map(|(_, max)| max.to_string()));
+        let keys = gates.iter().map(|(g, _)| self.gate(g)).collect();
+        match self
+            .redis
+            .run::<i64>(Decision {
+                kind: "enter",
+                keys,
+                args,
+            })
+            .await
+        {
             Ok(1) => {
                 let mut held = Self::lock(&self.held);
                 for (g, _) in gates {

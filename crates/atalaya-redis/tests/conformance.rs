@@ -286,3 +286,37 @@ async fn fail_open_counts_this_replicas_share_while_redis_is_down() {
     assert_eq!(b.spent("key:k", day).0, 61);
     assert!(r.status().outages >= 1);
 }
+
+/// Polls a future once (so its decision is on its way to Redis), then drops it, as a client
+/// that hangs up does.
+async fn start_and_abandon<F: std::future::Future>(f: F) {
+    let mut f = Box::pin(f);
+    std::future::poll_fn(|cx| {
+        let _ = f.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_whose_caller_left_is_undone() {
+    let server = Server::start().expect("redis-server (run scripts/setup.sh)");
+    let r = redis(&server.url(), OnUnavailable::FailClosed).await;
+    let l = RedisLimiter::new(r.clone());
+    let one = Quota {
+        per_minute: 1,
+        burst: 1,
+    };
+    let t = |b: &str| Take {
+        bucket: b.into(),
+        quota: one,
+        cost: 1,
+    };
+    start_and_abandon(l.take(&[t("key:left")])).await;
+    let gate: Arc<str> = "gate:left".into();
+    start_and_abandon(l.enter(&[(gate.clone(), 1)])).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The abandoned take's unit and the abandoned entry's slot came back.
+    assert!(matches!(l.take(&[t("key:left")]).await, Decision::Admitted(_)));
+    assert_eq!(l.enter(&[(gate, 1)]).await, Entry::Entered);
+}
