@@ -317,6 +317,9 @@ async fn a_decision_whose_caller_left_is_undone() {
     start_and_abandon(l.enter(&[(gate.clone(), 1)])).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     // The abandoned take's unit and the abandoned entry's slot came back.
-    assert!(matches!(l.take(&[t("key:left")]).await, Decision::Admitted(_)));
+    assert!(matches!(
+        l.take(&[t("key:left")]).await,
+        Decision::Admitted(_)
+    ));
     assert_eq!(l.enter(&[(gate, 1)]).await, Entry::Entered);
 }
