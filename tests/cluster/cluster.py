@@ -10,9 +10,10 @@ nginx round robin, on one throwaway Postgres and one throwaway Redis, then:
                    (p50 and max over several revocations)
   replica_killed   kill -9 of the replica working a knowledge upload: another replica
                    finishes the task and every document is there
-  rolling_restart  SIGTERM to each replica in turn (then started again) under steady load
-                   through nginx: no failed non-streaming request; every stream either
-                   completes or ends with an error event
+  rolling_restart  each replica in turn taken out of nginx (as a rollout removes the
+                   endpoint before its pre-stop delay), sent SIGTERM, started again and put
+                   back, under steady load through nginx: no failed non-streaming request;
+                   every stream either completes or ends with an error event
   audit            concurrent admin actions through all replicas; `atalaya audit verify` ok
   redis_stopped    Redis killed mid-run: the replicas keep serving on their share of the limits
                    (fail_open), report it in their metrics, and share the limits again once
@@ -451,14 +452,19 @@ def check_rolling_restart(c):
         w.start()
     time.sleep(1)
     restarts = []
-    for i in range(len(c.replicas)):
+    everyone = list(range(len(c.replicas)))
+    for i in everyone:
+        # As a Kubernetes rollout does (the endpoint removed, then the pre-stop delay, then
+        # SIGTERM): nginx stops sending new requests to the replica first, so none lands in
+        # its accept queue as it closes; what it already has drains.
+        set_nginx_replicas(c, 0, only=[j for j in everyone if j != i])
         p = c.replicas[i]["proc"]
         t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
         c.start_replica(i)
         restarts.append(round(time.monotonic() - t0, 1))
-        time.sleep(1)
+        set_nginx_replicas(c, 0, only=everyone)
     stop.set()
     for w in workers:
         w.join()
@@ -567,12 +573,13 @@ def parts(c, n):
     }
 
 
-def set_nginx_replicas(c, n):
+def set_nginx_replicas(c, n, only=None):
     conf = f"{c.root}/nginx/nginx.conf"
     text = open(conf).read()
     lines = [l for l in text.splitlines() if "max_fails=1" not in l]
     at = next(i for i, l in enumerate(lines) if l.strip() == "upstream atalaya {")
-    servers = [f"    server 127.0.0.1:{r['port']} max_fails=1 fail_timeout=2s;" for r in c.replicas[:n]]
+    chosen = [c.replicas[i] for i in only] if only is not None else c.replicas[:n]
+    servers = [f"    server 127.0.0.1:{r['port']} max_fails=1 fail_timeout=2s;" for r in chosen]
     lines[at + 1:at + 1] = servers
     with open(conf, "w") as f:
         f.write("\n".join(lines) + "\n")
