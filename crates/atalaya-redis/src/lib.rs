@@ -13,8 +13,10 @@
 //!
 //! Every key carries one hash tag (`{prefix}`), so a script's keys are in one slot and Redis
 //! Cluster runs them. Adjustments, releases and settlements (which the traits make
-//! infallible and synchronous) are queued and sent, in order, before this process's next
-//! call and at least every 100 ms.
+//! infallible and synchronous) are queued and sent inside this process's next call, and at
+//! least every 100 ms. The decisions of concurrent requests are batched: while one call is
+//! in flight, the next one gathers what arrives. A decision whose caller left before the
+//! reply (the client hung up) is undone, as the traits require.
 //!
 //! While Redis is unreachable ([`Redis::call`] fails or times out), `on_unavailable` decides:
 //! `fail_open` counts in this process (limits divided by the expected number of replicas,
