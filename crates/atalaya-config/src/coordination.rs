@@ -125,42 +125,24 @@ impl CoordinationConfig {
     pub fn redis(
         &self,
         lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Option<ResolvedCoordination>, Error> {
+    ) -> Result<Option<atalaya_redis::Settings>, Error> {
         if self.redis_url.is_none() {
             return Ok(None);
         }
         let url = self
             .url(lookup)
             .map_err(|p| Error::config("coordination.redis_url", p))?;
-        Ok(Some(ResolvedCoordination {
+        Ok(Some(atalaya_redis::Settings {
             url,
             timeout: Duration::from_millis(self.timeout_ms),
-            on_unavailable: self.on_unavailable,
+            on_unavailable: match self.on_unavailable {
+                OnUnavailable::FailOpen => atalaya_redis::OnUnavailable::FailOpen,
+                OnUnavailable::FailClosed => atalaya_redis::OnUnavailable::FailClosed,
+            },
             expected_replicas: self.expected_replicas,
-            key_prefix: self.key_prefix.clone(),
+            prefix: self.key_prefix.clone(),
             lease: Duration::from_millis(self.lease_ms),
         }))
-    }
-}
-
-/// `[coordination]` with its URL resolved.
-#[derive(Clone)]
-pub struct ResolvedCoordination {
-    pub url: String,
-    pub timeout: Duration,
-    pub on_unavailable: OnUnavailable,
-    pub expected_replicas: u32,
-    pub key_prefix: String,
-    pub lease: Duration,
-}
-
-impl std::fmt::Debug for ResolvedCoordination {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResolvedCoordination")
-            .field("url", &"<redacted>")
-            .field("timeout", &self.timeout)
-            .field("on_unavailable", &self.on_unavailable)
-            .finish()
     }
 }
 

@@ -114,6 +114,16 @@ impl RedisBudgets {
         }
     }
 
+    /// Drops the totals of days before yesterday and of months before this one (nothing
+    /// reads them), so the totals seen stay bounded by the scopes in use.
+    fn forget_past(&self, today: i64) {
+        let month = month_start(today);
+        self.lock().retain(|(_, kind, period), _| match kind {
+            'd' => *period >= today - 1,
+            _ => *period >= month,
+        });
+    }
+
     /// The current month's usage as counters, added to Redis if it does not hold them yet.
     async fn seed(&self, now: Millis) -> std::result::Result<bool, Error> {
         let today = day_of(now);
@@ -284,6 +294,7 @@ async fn watch(budgets: Weak<RedisBudgets>) {
     loop {
         tick.tick().await;
         let Some(b) = budgets.upgrade() else { return };
+        b.forget_past(day_of(now_millis()));
         if b.redis.exists(SEEDED).await.unwrap_or(true) {
             continue;
         }

@@ -24,7 +24,7 @@ pub enum OnUnavailable {
     FailClosed,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS).
     pub url: String,
@@ -38,6 +38,20 @@ pub struct Settings {
     pub prefix: String,
     /// How long a concurrency slot outlives a holder that stopped renewing it (a crash).
     pub lease: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("Settings")
+            .field("url", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .field("on_unavailable", &self.on_unavailable)
+            .field("expected_replicas", &self.expected_replicas)
+            .field("prefix", &self.prefix)
+            .field("lease", &self.lease)
+            .finish()
+    }
 }
 
 /// The coordination's health, for metrics and `/readyz`.

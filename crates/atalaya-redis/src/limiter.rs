@@ -45,7 +45,7 @@ impl RedisLimiter {
             fallback: LocalLimiter::new(system_clock()),
             held: Mutex::new(HashMap::new()),
             local: Mutex::new(HashMap::new()),
-            instance: format!("{}-{:x}", std::process::id(), rand_u64()),
+            instance: format!("{}-{:x}", std::process::id(), rand::random::<u64>()),
             next_lease: AtomicU64::new(0),
         });
         // Detached: it holds a weak reference and ends with the limiter; it only queues.
@@ -90,19 +90,6 @@ impl RedisLimiter {
     fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         m.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// A random 64-bit value (lease ids of this process), from the hasher's random state.
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }
 
 fn parse_take(v: &[i64], takes: &[Take]) -> Result<Verdict, Error> {

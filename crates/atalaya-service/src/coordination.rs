@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use atalaya_config::{coordination::OnUnavailable, Config};
+use atalaya_config::Config;
 use atalaya_core::{metrics::Metrics, Error};
 use atalaya_redis::{Redis, RedisBudgets, RedisLimiter};
 use atalaya_store::Store;
@@ -34,22 +34,10 @@ pub async fn open(
     lookup: &dyn Fn(&str) -> Option<String>,
     store: Arc<dyn Store>,
 ) -> Result<Option<Shared>, Error> {
-    let Some(c) = config.coordination.redis(lookup)? else {
+    let Some(settings) = config.coordination.redis(lookup)? else {
         return Ok(None);
     };
-    let redis = Redis::connect(atalaya_redis::Settings {
-        url: c.url,
-        timeout: c.timeout,
-        on_unavailable: match c.on_unavailable {
-            OnUnavailable::FailOpen => atalaya_redis::OnUnavailable::FailOpen,
-            OnUnavailable::FailClosed => atalaya_redis::OnUnavailable::FailClosed,
-        },
-        expected_replicas: c.expected_replicas,
-        prefix: c.key_prefix,
-        lease: c.lease,
-    })
-    .await
-    .map_err(redis_error)?;
+    let redis = Redis::connect(settings).await.map_err(redis_error)?;
     let budgets = RedisBudgets::open(redis.clone(), store)
         .await
         .map_err(redis_error)?;

@@ -121,14 +121,7 @@ pub async fn open_tenancy(
     })?;
     // Replicas on Postgres hear each other's changes at once (LISTEN/NOTIFY); the change
     // counter, polled every 250 ms, stays as the backstop.
-    if let Some(pg) = config.storage.postgres(lookup)? {
-        let signal = Arc::new(tokio::sync::Notify::new());
-        atalaya_postgres::listen(
-            &pg,
-            atalaya_store::postgres::CHANGES_CHANNEL,
-            signal.clone(),
-        )
-        .map_err(|e| Error::config("storage.url", e.to_string()))?;
+    if let Some(signal) = storage.listen_changes()? {
         tenancy.watch_changes(signal);
     }
     if config.auth.enabled && !tenancy.has_usable_key() {

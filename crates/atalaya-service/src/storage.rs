@@ -37,9 +37,12 @@ pub async fn postgres_pool(
     let Some(settings) = config.storage.postgres(lookup)? else {
         return Ok(None);
     };
-    atalaya_postgres::connect(&settings)
+    connect(&settings).await.map(Some)
+}
+
+async fn connect(settings: &atalaya_postgres::Settings) -> Result<atalaya_postgres::Pool, Error> {
+    atalaya_postgres::connect(settings)
         .await
-        .map(Some)
         .map_err(postgres_error)
 }
 
@@ -66,6 +69,8 @@ pub async fn migrate_up(
 pub struct Storage {
     data_dir: std::path::PathBuf,
     pool: Option<atalaya_postgres::Pool>,
+    /// The pool's settings (the URL resolved), for the change listener.
+    postgres: Option<atalaya_postgres::Settings>,
     task_lease: std::time::Duration,
 }
 
@@ -76,7 +81,11 @@ impl Storage {
         config: &Config,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Storage, Error> {
-        let pool = postgres_pool(config, lookup).await?;
+        let postgres = config.storage.postgres(lookup)?;
+        let pool = match &postgres {
+            Some(settings) => Some(connect(settings).await?),
+            None => None,
+        };
         if let Some(pool) = &pool {
             match config.storage.migrate {
                 MigrateMode::Auto => {
@@ -111,8 +120,25 @@ impl Storage {
         Ok(Storage {
             data_dir: config.server.data_dir.clone(),
             pool,
+            postgres,
             task_lease: std::time::Duration::from_millis(config.storage.task_lease_ms),
         })
+    }
+
+    /// On Postgres, a signal woken whenever another process changes platform records
+    /// (LISTEN/NOTIFY on a dedicated connection); `None` for the embedded backend.
+    pub fn listen_changes(&self) -> Result<Option<Arc<tokio::sync::Notify>>, Error> {
+        let Some(settings) = &self.postgres else {
+            return Ok(None);
+        };
+        let signal = Arc::new(tokio::sync::Notify::new());
+        atalaya_postgres::listen(
+            settings,
+            atalaya_store::postgres::CHANGES_CHANNEL,
+            signal.clone(),
+        )
+        .map_err(postgres_error)?;
+        Ok(Some(signal))
     }
 
     /// The node's data directory (the embedded stores, the classifier files).

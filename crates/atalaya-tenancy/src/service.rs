@@ -592,6 +592,12 @@ impl Tenancy {
         Ok(())
     }
 
+    async fn look_for_changes(&self) {
+        if let Err(e) = self.reload_if_changed().await {
+            tracing::warn!(error = %e, "looking for changes to tenants and keys failed; will retry");
+        }
+    }
+
     /// Looks for other processes' changes whenever `signal` is woken, besides every
     /// [`CHANGE_POLL`]. Set once, before [`Tenancy::run`].
     pub fn watch_changes(&self, signal: Arc<tokio::sync::Notify>) {
@@ -619,21 +625,13 @@ impl Tenancy {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = signalled() => {
-                    if let Err(e) = self.reload_if_changed().await {
-                        tracing::warn!(error = %e, "looking for changes to tenants and keys failed; will retry");
-                    }
-                }
+                () = signalled() => self.look_for_changes().await,
                 _ = tick.tick() => {
                     if let Err(e) = self.tick().await {
                         tracing::error!(error = %e, "tenancy upkeep failed; will retry");
                     }
                 }
-                _ = changes.tick() => {
-                    if let Err(e) = self.reload_if_changed().await {
-                        tracing::warn!(error = %e, "looking for changes to tenants and keys failed; will retry");
-                    }
-                }
+                _ = changes.tick() => self.look_for_changes().await,
                 _ = sweep.tick() => {
                     match self.admin().enforce_retention(now_millis()).await {
                         Ok(n) if n > 0 => tracing::info!(rows = n, "inference log: retention removed rows"),

@@ -54,8 +54,10 @@ impl Tenancy {
                 self.store.add_subject_key(k).await?
             }
         };
-        self.open_stored(keyring, &stored, &mut HashMap::new())
-            .await
+        let extra = self
+            .extra_data_keys(keyring, std::iter::once(stored.data_key_id.as_str()))
+            .await?;
+        keyring.open_subject_key(&stored, extra.get(&stored.data_key_id))
     }
 
     /// Those of these subject keys that still exist, opened: an erased subject's keys are
@@ -67,10 +69,13 @@ impl Tenancy {
         let mut ids = ids;
         ids.sort();
         ids.dedup();
-        let mut extra = HashMap::new();
+        let keys = self.store.subject_keys(ids).await?;
+        let extra = self
+            .extra_data_keys(&keyring, keys.iter().map(|k| k.data_key_id.as_str()))
+            .await?;
         let mut out = HashMap::new();
-        for k in self.store.subject_keys(ids).await? {
-            let c = self.open_stored(&keyring, &k, &mut extra).await?;
+        for k in keys {
+            let c = keyring.open_subject_key(&k, extra.get(&k.data_key_id))?;
             out.insert(k.id, c);
         }
         Ok(out)
@@ -94,35 +99,6 @@ impl Tenancy {
             }
         }
         Ok(out)
-    }
-
-    /// Opens a subject key, fetching its wrapping data key from the store when another
-    /// process created it after this one opened its keyring.
-    async fn open_stored(
-        &self,
-        keyring: &Keyring,
-        k: &atalaya_store::SubjectKey,
-        extra: &mut HashMap<String, aes_gcm::Aes256Gcm>,
-    ) -> Result<SubjectCipher> {
-        if keyring.has_data_key(&k.data_key_id) {
-            return keyring.open_subject_key(k, None);
-        }
-        if !extra.contains_key(&k.data_key_id) {
-            let dk = self
-                .store
-                .data_keys()
-                .await?
-                .into_iter()
-                .find(|d| d.id == k.data_key_id)
-                .ok_or_else(|| {
-                    Error::Crypto(format!(
-                        "subject key {} is wrapped by data key {}, which is not stored",
-                        k.id, k.data_key_id
-                    ))
-                })?;
-            extra.insert(dk.id.clone(), keyring.unwrap_data_key(&dk)?);
-        }
-        keyring.open_subject_key(k, extra.get(&k.data_key_id))
     }
 
     /// Seals inference-log rows of data subjects under their subjects' keys: each comes
