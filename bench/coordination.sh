@@ -38,7 +38,8 @@ bench_traps
 need_free_port "$REDIS_PORT" REDIS_PORT
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
   >"$work/redis.log" 2>&1 &
-BENCH_PIDS+=("$!")
+REDIS_PID=$!
+BENCH_PIDS+=("$REDIS_PID")
 for _ in $(seq 1 100); do port_busy "$REDIS_PORT" && break; sleep 0.05; done
 
 start_mock "$work"
@@ -54,7 +55,12 @@ KEY=$("$ATALAYA_BIN" keys create --tenant bench --name wrk "${limits[@]}" --conf
 [ -n "$KEY" ] || die "could not create a key"
 URL=http://127.0.0.1:$ATALAYA_PORT/v1/chat/completions
 
-# run MODE ROUND: Atalaya with MODE's limits, warmed up, measured; prints "rps p50_us p99_us"
+# CPU time (user + system, in clock ticks) a process has used so far.
+ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+TCK=$(getconf CLK_TCK)
+
+# run MODE ROUND: Atalaya with MODE's limits, warmed up, measured; prints "rps p50_us p99_us
+# cpu_atalaya cpu_redis cpu_upstream" (CPU in µs per request during the measured run)
 run() {
   local mode=$1 round=$2 pid line
   need_free_port "$ATALAYA_PORT" ATALAYA_PORT
@@ -67,29 +73,34 @@ run() {
   curl_local -sf -m 10 "${auth[@]}" -H 'Content-Type: application/json' -d "$BODY" "$URL" >/dev/null \
     || die "atalaya ($mode) does not answer"
   BENCH_BODY=$BODY wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$BENCH_DIR/lua/chat.lua" "$URL" "${auth[@]}" >/dev/null 2>&1 || true
+  local a0 r0 m0 a1 r1 m1
+  a0=$(ticks "$pid"); r0=$(ticks "$REDIS_PID"); m0=$(ticks "$MOCK_PID")
   BENCH_BODY=$BODY wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$BENCH_DIR/lua/chat.lua" "$URL" "${auth[@]}" \
     >"$work/wrk-$mode-$round.txt" 2>&1 || true
+  a1=$(ticks "$pid"); r1=$(ticks "$REDIS_PID"); m1=$(ticks "$MOCK_PID")
   line=$(grep '^BENCH ' "$work/wrk-$mode-$round.txt" | tail -1)
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   forget_pid "$pid"
   local errs=$(( $(kv "$line" err_status) + $(kv "$line" err_connect) + $(kv "$line" err_timeout) ))
   [ "$errs" = 0 ] || log "$mode round $round: $errs errors (see $work/wrk-$mode-$round.txt)"
-  echo "$(kv "$line" rps) $(kv "$line" p50_us) $(kv "$line" p99_us)"
+  local n; n=$(kv "$line" requests)
+  per() { awk -v t="$1" -v n="$n" -v hz="$TCK" 'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }'; }
+  echo "$(kv "$line" rps) $(kv "$line" p50_us) $(kv "$line" p99_us) $(per $((a1 - a0))) $(per $((r1 - r0))) $(per $((m1 - m0)))"
 }
 
-declare -a L_RPS R_RPS L_P99 R_P99 L_P50 R_P50 RATIOS
+declare -a L_RPS R_RPS L_P99 R_P99 L_P50 R_P50 RATIOS L_CPU R_CPU R_RCPU L_MCPU R_MCPU
 for r in $(seq 1 "$ROUNDS"); do
   # Alternate which mode runs first.
   if [ $((r % 2)) = 1 ]; then order=(local redis); else order=(redis local); fi
   for mode in "${order[@]}"; do
-    read -r rps p50 p99 < <(run "$mode" "$r")
+    read -r rps p50 p99 cpu rcpu mcpu < <(run "$mode" "$r")
     if [ "$mode" = local ]; then
-      L_RPS+=("$rps"); L_P50+=("$p50"); L_P99+=("$p99")
+      L_RPS+=("$rps"); L_P50+=("$p50"); L_P99+=("$p99"); L_CPU+=("$cpu"); L_MCPU+=("$mcpu")
     else
-      R_RPS+=("$rps"); R_P50+=("$p50"); R_P99+=("$p99")
+      R_RPS+=("$rps"); R_P50+=("$p50"); R_P99+=("$p99"); R_CPU+=("$cpu"); R_RCPU+=("$rcpu"); R_MCPU+=("$mcpu")
     fi
-    log "round $r $mode: $rps req/s, p50 $p50 us, p99 $p99 us"
+    log "round $r $mode: $rps req/s, p50 $p50 us, p99 $p99 us; CPU us/request: atalaya $cpu, redis $rcpu, upstream $mcpu"
   done
   RATIOS+=("$(awk -v a="${R_RPS[-1]}" -v b="${L_RPS[-1]}" 'BEGIN { printf "%.3f", a / b }')")
 done
@@ -111,5 +122,12 @@ report=$RESULTS_DIR/coordination-$stamp.md
   printf '| **median** | %.0f | %.0f | **%s** | %s | %s | %s | %s |\n' "$(median "${L_RPS[@]}")" "$(median "${R_RPS[@]}")" \
     "$(median "${RATIOS[@]}")" "$(ms "$(median "${L_P50[@]}")")" "$(ms "$(median "${R_P50[@]}")")" \
     "$(ms "$(median "${L_P99[@]}")")" "$(ms "$(median "${R_P99[@]}")")"
+  echo
+  echo "CPU time per request during the measured runs (µs, from /proc/PID/stat; medians of rounds):"
+  echo
+  echo "| | Atalaya | Redis | fake upstream |"
+  echo "|---|---:|---:|---:|"
+  echo "| in-process limits | $(median "${L_CPU[@]}") | – | $(median "${L_MCPU[@]}") |"
+  echo "| Redis limits | $(median "${R_CPU[@]}") | $(median "${R_RCPU[@]}") | $(median "${R_MCPU[@]}") |"
 } | tee "$report"
 log "report: $report"

@@ -17,7 +17,7 @@ use atalaya_tenancy::{
 };
 
 use crate::{
-    conn::{Decision, OnUnavailable, Op},
+    conn::{Arg, Item, OnUnavailable, Reply},
     scripts, Error, Redis,
 };
 
@@ -29,8 +29,11 @@ const MONTH_TTL_S: u64 = 62 * 86_400;
 const SEED_CHECK: Duration = Duration::from_secs(10);
 const SEEDED: &str = "bud:seeded";
 
-/// Totals seen: (scope, 'd' or 'm', day or month start) → (tokens, cost).
-type Seen = HashMap<(String, char, i64), (u64, u64)>;
+/// Totals seen: scope → ('d' or 'm', day or month start) → (tokens, cost).
+type Seen = HashMap<String, Periods>;
+type Periods = HashMap<(char, i64), (u64, u64)>;
+/// Counter keys made: (scope, day) → (day counter, month counter).
+type Names = HashMap<(Arc<str>, i64), (Arc<str>, Arc<str>)>;
 
 /// Budgets shared through Redis (see the crate docs). `spent` answers from the totals this
 /// process last saw (the traits' reads do not wait); while Redis is unreachable,
@@ -40,6 +43,7 @@ pub struct RedisBudgets {
     store: Arc<dyn Store>,
     /// (scope, 'd' or 'm', day or month start) → (tokens, cost).
     seen: Mutex<Seen>,
+    names: Mutex<Names>,
 }
 
 fn apply(v: u64, delta: i64) -> u64 {
@@ -50,12 +54,13 @@ fn apply(v: u64, delta: i64) -> u64 {
     }
 }
 
-fn micros(budget: Option<f64>) -> String {
-    budget.map_or_else(|| "-1".into(), |b| format!("{:.0}", (b * 1e6).max(0.0)))
+#[allow(clippy::cast_possible_truncation)] // budgets far below 2^63 micro-units
+fn micros(budget: Option<f64>) -> Arg {
+    Arg::Int(budget.map_or(-1, |b| (b * 1e6).max(0.0).round() as i64))
 }
 
-fn budget(b: Option<u64>) -> String {
-    b.map_or_else(|| "-1".into(), |v| v.to_string())
+fn budget(b: Option<u64>) -> Arg {
+    b.map_or(Arg::Int(-1), Arg::from)
 }
 
 impl RedisBudgets {
@@ -69,6 +74,7 @@ impl RedisBudgets {
             redis,
             store,
             seen: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
         });
         b.seed(now_millis()).await?;
         // Detached: it holds a weak reference and ends with the budgets; it writes nothing a
@@ -78,12 +84,20 @@ impl RedisBudgets {
         Ok(b)
     }
 
-    fn counters(&self, scope: &str, day: i64) -> (String, String) {
-        (
-            self.redis.key(&format!("bud:{scope}:d:{day}")),
-            self.redis
-                .key(&format!("bud:{scope}:m:{}", month_start(day))),
-        )
+    /// The day's and the month's counters of `scope` (made once per scope and day).
+    fn counters(&self, scope: &Arc<str>, day: i64) -> (Arc<str>, Arc<str>) {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        names
+            .entry((scope.clone(), day))
+            .or_insert_with(|| {
+                (
+                    self.redis.key(&format!("bud:{scope}:d:{day}")).into(),
+                    self.redis
+                        .key(&format!("bud:{scope}:m:{}", month_start(day)))
+                        .into(),
+                )
+            })
+            .clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
@@ -92,25 +106,32 @@ impl RedisBudgets {
 
     fn spent_seen(&self, scope: &str, day: i64) -> Spent {
         let seen = self.lock();
-        let d = seen
-            .get(&(scope.to_owned(), 'd', day))
-            .copied()
-            .unwrap_or_default();
-        let m = seen
-            .get(&(scope.to_owned(), 'm', month_start(day)))
+        let Some(periods) = seen.get(scope) else {
+            return Spent::default();
+        };
+        let d = periods.get(&('d', day)).copied().unwrap_or_default();
+        let m = periods
+            .get(&('m', month_start(day)))
             .copied()
             .unwrap_or_default();
         (d.0, d.1, m.0, m.1)
     }
 
+    /// The totals of `scope` (allocating its name only the first time).
+    fn periods<'a>(seen: &'a mut Seen, scope: &str) -> Option<&'a mut Periods> {
+        if !seen.contains_key(scope) {
+            seen.insert(scope.to_owned(), HashMap::new());
+        }
+        seen.get_mut(scope)
+    }
+
     fn add_seen(&self, scope: &str, day: i64, tokens: i64, cost: i64) {
         let mut seen = self.lock();
-        for k in [
-            (scope.to_owned(), 'd', day),
-            (scope.to_owned(), 'm', month_start(day)),
-        ] {
-            let e = seen.entry(k).or_default();
-            *e = (apply(e.0, tokens), apply(e.1, cost));
+        if let Some(periods) = Self::periods(&mut seen, scope) {
+            for k in [('d', day), ('m', month_start(day))] {
+                let e = periods.entry(k).or_default();
+                *e = (apply(e.0, tokens), apply(e.1, cost));
+            }
         }
     }
 
@@ -118,10 +139,19 @@ impl RedisBudgets {
     /// reads them), so the totals seen stay bounded by the scopes in use.
     fn forget_past(&self, today: i64) {
         let month = month_start(today);
-        self.lock().retain(|(_, kind, period), _| match kind {
-            'd' => *period >= today - 1,
-            _ => *period >= month,
-        });
+        let mut seen = self.lock();
+        for periods in seen.values_mut() {
+            periods.retain(|(kind, period), _| match kind {
+                'd' => *period >= today - 1,
+                _ => *period >= month,
+            });
+        }
+        seen.retain(|_, periods| !periods.is_empty());
+        drop(seen);
+        self.names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, day), _| *day >= today - 1);
     }
 
     /// The current month's usage as counters, added to Redis if it does not hold them yet.
@@ -164,7 +194,11 @@ impl RedisBudgets {
                 counters = totals.len(),
                 "coordination: budgets seeded in Redis from the usage store"
             );
-            *self.lock() = totals;
+            let mut seen = self.lock();
+            seen.clear();
+            for ((scope, kind, period), v) in totals {
+                seen.entry(scope).or_default().insert((kind, period), v);
+            }
         }
         Ok(seeded)
     }
@@ -202,10 +236,10 @@ impl Budgets for RedisBudgets {
     async fn reserve(&self, scopes: &[Scope<'_>], day: i64, tokens: i64, cost: i64) -> Result<()> {
         let mut keys = Vec::with_capacity(scopes.len() * 2);
         let mut args = vec![
-            tokens.to_string(),
-            cost.to_string(),
-            DAY_TTL_S.to_string(),
-            MONTH_TTL_S.to_string(),
+            Arg::Int(tokens),
+            Arg::Int(cost),
+            Arg::from(DAY_TTL_S),
+            Arg::from(MONTH_TTL_S),
         ];
         for s in scopes {
             let (d, m) = self.counters(s.name, day);
@@ -217,13 +251,17 @@ impl Budgets for RedisBudgets {
             args.push(micros(l.cost_per_day));
             args.push(micros(l.cost_per_month));
         }
-        let call = Decision {
+        let call = Item {
             kind: "reserve",
             keys,
             args,
         };
-        let v = match self.redis.run::<Vec<i64>>(call).await {
-            Ok(v) => v,
+        let v = match self.redis.run(call).await {
+            Ok(Reply::List(v)) => v,
+            Ok(r) => {
+                let e = Error::Protocol(format!("reserve returned {r:?}"));
+                return self.refuse_or_fall_back(&e, scopes, day, tokens, cost);
+            }
             Err(e) => return self.refuse_or_fall_back(&e, scopes, day, tokens, cost),
         };
         let u = |x: i64| u64::try_from(x).unwrap_or(0);
@@ -232,11 +270,10 @@ impl Budgets for RedisBudgets {
                 let mut seen = self.lock();
                 for (i, s) in scopes.iter().enumerate() {
                     let b = 1 + 4 * i;
-                    seen.insert((s.name.to_string(), 'd', day), (u(v[b]), u(v[b + 1])));
-                    seen.insert(
-                        (s.name.to_string(), 'm', month_start(day)),
-                        (u(v[b + 2]), u(v[b + 3])),
-                    );
+                    if let Some(periods) = Self::periods(&mut seen, s.name) {
+                        periods.insert(('d', day), (u(v[b]), u(v[b + 1])));
+                        periods.insert(('m', month_start(day)), (u(v[b + 2]), u(v[b + 3])));
+                    }
                 }
                 Ok(())
             }
@@ -269,14 +306,14 @@ impl Budgets for RedisBudgets {
             keys.push(m);
             self.add_seen(s, day, tokens, cost);
         }
-        self.redis.queue(Op {
+        self.redis.queue(Item {
             kind: "settle",
             keys,
             args: vec![
-                tokens.to_string(),
-                cost.to_string(),
-                DAY_TTL_S.to_string(),
-                MONTH_TTL_S.to_string(),
+                Arg::Int(tokens),
+                Arg::Int(cost),
+                Arg::from(DAY_TTL_S),
+                Arg::from(MONTH_TTL_S),
             ],
         });
     }

@@ -2,7 +2,7 @@
 //! for.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, Weak,
@@ -67,20 +67,79 @@ pub struct Status {
     pub outages: u64,
 }
 
-/// A decision made in Redis: the kind of [`scripts::CALL`], its keys and arguments.
-#[derive(Debug, Clone)]
-pub(crate) struct Decision {
-    pub kind: &'static str,
-    pub keys: Vec<String>,
-    pub args: Vec<String>,
+/// An argument of a decision or an operation, sent as a MessagePack number or string (the
+/// script reads numbers without parsing text).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    Int(i64),
+    Float(f64),
+    Str(String),
 }
 
-/// An operation queued until the next call (or the next flush, at most 100 ms away).
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<u64> for Arg {
+    fn from(v: u64) -> Self {
+        Arg::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<u32> for Arg {
+    fn from(v: u32) -> Self {
+        Arg::Int(i64::from(v))
+    }
+}
+
+impl From<f64> for Arg {
+    fn from(v: f64) -> Self {
+        Arg::Float(v)
+    }
+}
+
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Str(v)
+    }
+}
+
+impl Arg {
+    fn negated(&self) -> Arg {
+        match self {
+            Arg::Int(v) => Arg::Int(v.saturating_neg()),
+            Arg::Float(v) => Arg::Float(-v),
+            Arg::Str(s) => Arg::Str(s.clone()),
+        }
+    }
+}
+
+/// A decision made in Redis, or an operation queued for it: the kind of [`scripts::CALL`],
+/// its keys and arguments.
 #[derive(Debug, Clone)]
-pub(crate) struct Op {
+pub(crate) struct Item {
     pub kind: &'static str,
-    pub keys: Vec<String>,
-    pub args: Vec<String>,
+    pub keys: Vec<Arc<str>>,
+    pub args: Vec<Arg>,
+}
+
+/// A decision's reply: a number (`enter`) or a list of numbers (`take`, `reserve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reply {
+    Int(i64),
+    List(Vec<i64>),
+}
+
+impl Reply {
+    /// Whether the decision granted something (to undo when its caller left).
+    fn granted(&self) -> bool {
+        match self {
+            Reply::Int(n) => *n == 1,
+            Reply::List(v) => v.first() == Some(&1),
+        }
+    }
 }
 
 /// Operations kept while Redis is unreachable; beyond, the oldest are dropped (with a
@@ -92,6 +151,8 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 const MAX_DECISIONS: usize = 256;
 /// Operations sent in one script call.
 const BATCH: usize = 500;
+/// Key names kept made (about six per API key, two per scope and day).
+const MAX_NAMES: usize = 100_000;
 
 /// A connection to Redis (reconnecting on its own), shared by the limiter and the budgets.
 pub struct Redis {
@@ -101,7 +162,7 @@ pub struct Redis {
     fallbacks: AtomicU64,
     refusals: AtomicU64,
     outages: AtomicU64,
-    ops: Mutex<VecDeque<Op>>,
+    ops: Mutex<VecDeque<Item>>,
     /// When a call last failed: while Redis is down, calls within a second of it fail at
     /// once instead of each waiting for the timeout (one call a second probes).
     failed_at: Mutex<Option<std::time::Instant>>,
@@ -109,12 +170,16 @@ pub struct Redis {
     flushing: tokio::sync::Mutex<()>,
     /// Decisions waiting for the batcher, which sends those of concurrent requests together.
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    /// This process, for the gates (which count slots per replica).
+    instance: String,
+    /// Redis key names already made, per kind and name (requests reuse a few).
+    names: Mutex<HashMap<&'static str, HashMap<String, Arc<str>>>>,
 }
 
 /// A decision and where its reply goes.
 struct Job {
-    decision: Decision,
-    reply: tokio::sync::oneshot::Sender<Result<redis::Value, Error>>,
+    decision: Item,
+    reply: tokio::sync::oneshot::Sender<Result<Reply, Error>>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -159,6 +224,8 @@ impl Redis {
             failed_at: Mutex::new(None),
             flushing: tokio::sync::Mutex::new(()),
             jobs,
+            instance: format!("{}-{:x}", std::process::id(), rand::random::<u64>()),
+            names: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&redis);
         // Detached: it ends when the connection (the jobs' only sender) is dropped; a job it
@@ -191,6 +258,24 @@ impl Redis {
         format!("{{{}}}:{name}", self.settings.prefix)
     }
 
+    /// The key of `kind:name`, made once and shared (an `Arc` clone per request instead of
+    /// strings built per request). The cache is emptied past [`MAX_NAMES`].
+    pub(crate) fn named(&self, kind: &'static str, name: &str) -> Arc<str> {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = names.get(kind).and_then(|m| m.get(name)) {
+            return k.clone();
+        }
+        if names.values().map(HashMap::len).sum::<usize>() >= MAX_NAMES {
+            names.clear();
+        }
+        let k: Arc<str> = self.key(&format!("{kind}:{name}")).into();
+        names
+            .entry(kind)
+            .or_default()
+            .insert(name.to_owned(), k.clone());
+        k
+    }
+
     pub(crate) fn fell_back(&self) {
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
     }
@@ -200,7 +285,7 @@ impl Redis {
     }
 
     /// Queues an operation for the next flush.
-    pub(crate) fn queue(&self, op: Op) {
+    pub(crate) fn queue(&self, op: Item) {
         let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         if ops.len() >= MAX_QUEUED {
             ops.pop_front();
@@ -245,81 +330,52 @@ impl Redis {
     /// Makes `decision` in Redis, in the same round trip as the decisions of concurrent
     /// requests and this process's queued operations (so its own releases and give-backs
     /// count first). If the caller leaves before the reply, the decision is undone.
-    pub(crate) async fn run<T: FromRedisValue>(&self, decision: Decision) -> Result<T, Error> {
+    pub(crate) async fn run(&self, decision: Item) -> Result<Reply, Error> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Job { decision, reply })
             .map_err(|_| Error::Unavailable("the connection is closed".into()))?;
-        let v = match tokio::time::timeout(self.settings.timeout * 2, rx).await {
-            Ok(Ok(r)) => r?,
-            Ok(Err(_)) => return Err(Error::Unavailable("the connection is closed".into())),
-            Err(_) => {
-                return Err(Error::Unavailable(
-                    "no answer within coordination.timeout_ms".into(),
-                ))
-            }
-        };
-        T::from_redis_value(v).map_err(|e| Error::Protocol(e.to_string()))
+        match tokio::time::timeout(self.settings.timeout * 2, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(Error::Unavailable("the connection is closed".into())),
+            Err(_) => Err(Error::Unavailable(
+                "no answer within coordination.timeout_ms".into(),
+            )),
+        }
     }
 
     /// One round trip: up to [`BATCH`] queued operations, then `decisions`; their replies in
     /// order. On failure the operations are queued again, first.
-    async fn send(&self, decisions: &[&Decision]) -> Result<Vec<redis::Value>, Error> {
-        let batch: Vec<Op> = {
+    async fn send(&self, decisions: &[&Item]) -> Result<Vec<Reply>, Error> {
+        let batch: Vec<Item> = {
             let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
             let n = ops.len().min(BATCH);
             ops.drain(..n).collect()
         };
+        let ops = coalesce(&batch);
+        let (body, keys) = encode(&self.instance, &ops, decisions)?;
         let mut inv = scripts::CALL.prepare_invoke();
-        inv.arg(batch.len());
-        for op in &batch {
-            inv.arg(op.kind).arg(op.keys.len()).arg(op.args.len());
-            for a in &op.args {
-                inv.arg(a);
-            }
-            for k in &op.keys {
-                inv.key(k);
-            }
+        inv.arg(body);
+        for k in keys {
+            inv.key(k);
         }
-        inv.arg(decisions.len());
-        for d in decisions {
-            inv.arg(d.kind).arg(d.keys.len()).arg(d.args.len());
-            for a in &d.args {
-                inv.arg(a);
+        let r = self
+            .invoke::<Vec<u8>>(&inv)
+            .await
+            .and_then(|v| decode(&v, decisions));
+        if r.is_err() && !batch.is_empty() {
+            let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
+            for op in batch.into_iter().rev() {
+                ops.push_front(op);
             }
-            for k in &d.keys {
-                inv.key(k);
-            }
-        }
-        let r = self.invoke::<Vec<redis::Value>>(&inv).await;
-        match &r {
-            Ok(v) if v.len() != decisions.len() => {
-                return Err(Error::Protocol(format!(
-                    "{} replies to {} decisions",
-                    v.len(),
-                    decisions.len()
-                )))
-            }
-            Err(_) if !batch.is_empty() => {
-                let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-                for op in batch.into_iter().rev() {
-                    ops.push_front(op);
-                }
-            }
-            _ => {}
         }
         r
     }
 
     /// Queues what takes back a decision whose caller left before its reply: units given
     /// back, leases released, reservations returned.
-    fn undo(&self, d: &Decision, reply: &redis::Value) {
-        let ok = match reply {
-            redis::Value::Int(n) => *n == 1,
-            redis::Value::Array(v) => matches!(v.first(), Some(redis::Value::Int(1))),
-            _ => false,
-        };
-        if !ok {
+    fn undo(&self, d: &Item, reply: &Reply) {
+        if !reply.granted() {
             return;
         }
         match d.kind {
@@ -329,36 +385,31 @@ impl Redis {
                     else {
                         continue;
                     };
-                    self.queue(Op {
+                    self.queue(Item {
                         kind: "adjust",
                         keys: vec![k.clone()],
-                        args: vec![interval.clone(), format!("-{cost}")],
+                        args: vec![interval.clone(), cost.negated()],
                     });
                 }
             }
             "enter" => {
                 if let Some(lease) = d.args.first() {
                     for k in &d.keys {
-                        self.queue(Op {
+                        self.queue(Item {
                             kind: "leave",
                             keys: vec![k.clone()],
-                            args: vec![lease.clone()],
+                            args: vec![Arg::Int(1), lease.clone()],
                         });
                     }
                 }
             }
             "reserve" if d.args.len() >= 4 => {
-                let neg = |v: &str| {
-                    v.parse::<i64>()
-                        .map(|x| (-x).to_string())
-                        .unwrap_or_default()
-                };
-                self.queue(Op {
+                self.queue(Item {
                     kind: "settle",
                     keys: d.keys.clone(),
                     args: vec![
-                        neg(&d.args[0]),
-                        neg(&d.args[1]),
+                        d.args[0].negated(),
+                        d.args[1].negated(),
                         d.args[2].clone(),
                         d.args[3].clone(),
                     ],
@@ -446,6 +497,182 @@ impl Redis {
     }
 }
 
+/// The number [`scripts::CALL`] knows a kind by.
+fn kind_code(kind: &str) -> i64 {
+    match kind {
+        "take" => 1,
+        "enter" => 2,
+        "reserve" => 3,
+        "adjust" => 4,
+        "leave" => 5,
+        "renew" => 6,
+        "settle" => 7,
+        _ => 0,
+    }
+}
+
+/// The body of a [`scripts::CALL`]: one flat MessagePack array, `replica, n, operation…, m,
+/// decision…`, each item `kind, key count, key index…, argument count, argument…`, with
+/// every distinct key named once (in KEYS, so that Redis Cluster sees them; indices are
+/// 1-based).
+fn encode<'a>(
+    replica: &str,
+    ops: &'a [Item],
+    decisions: &[&'a Item],
+) -> Result<(Vec<u8>, Vec<&'a str>), Error> {
+    let bad = |e: rmp::encode::ValueWriteError| Error::Protocol(format!("encoding a call: {e}"));
+    let all = || ops.iter().chain(decisions.iter().copied());
+    let len: usize = 3 + all()
+        .map(|i| 3 + i.keys.len() + i.args.len())
+        .sum::<usize>();
+    let len = u32::try_from(len).map_err(|_| Error::Protocol("a call too large".into()))?;
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut keys: Vec<&str> = Vec::new();
+    let mut index: HashMap<&str, i64> = HashMap::new();
+    let mut buf = Vec::with_capacity(8 * len as usize + 16);
+    rmp::encode::write_array_len(&mut buf, len).map_err(bad)?;
+    rmp::encode::write_str(&mut buf, replica).map_err(bad)?;
+    rmp::encode::write_sint(&mut buf, count(ops.len())).map_err(bad)?;
+    for (n, item) in all().enumerate() {
+        if n == ops.len() {
+            rmp::encode::write_sint(&mut buf, count(decisions.len())).map_err(bad)?;
+        }
+        rmp::encode::write_sint(&mut buf, kind_code(item.kind)).map_err(bad)?;
+        rmp::encode::write_sint(&mut buf, count(item.keys.len())).map_err(bad)?;
+        for k in &item.keys {
+            let next = count(keys.len() + 1);
+            let i = *index.entry(k.as_ref()).or_insert_with(|| {
+                keys.push(k.as_ref());
+                next
+            });
+            rmp::encode::write_sint(&mut buf, i).map_err(bad)?;
+        }
+        rmp::encode::write_sint(&mut buf, count(item.args.len())).map_err(bad)?;
+        for a in &item.args {
+            match a {
+                Arg::Int(v) => {
+                    rmp::encode::write_sint(&mut buf, *v).map_err(bad)?;
+                }
+                Arg::Float(v) => rmp::encode::write_f64(&mut buf, *v).map_err(bad)?,
+                Arg::Str(v) => rmp::encode::write_str(&mut buf, v).map_err(bad)?,
+            }
+        }
+    }
+    if decisions.is_empty() {
+        rmp::encode::write_sint(&mut buf, 0).map_err(bad)?;
+    }
+    Ok((buf, keys))
+}
+
+/// Queued operations with runs of the same direction on the same key merged, so that a call
+/// carries one operation per key rather than one per finished request. Merging keeps each
+/// key's order: a give-back is never moved before a charge, or the reverse, since both clamp
+/// (a bucket is never fuller than full, a counter never below zero).
+fn coalesce(ops: &[Item]) -> Vec<Item> {
+    // (kind, keys) → the run being merged: its index in `out`, direction and fixed arguments.
+    type Run = (usize, i8, Vec<u64>);
+    let mut runs: HashMap<(&str, &[Arc<str>]), Run> = HashMap::new();
+    let mut out: Vec<Item> = Vec::with_capacity(ops.len());
+    for op in ops {
+        // Which arguments add up, and which must be equal to merge.
+        let (summed, fixed): (&[usize], Vec<u64>) = match (op.kind, op.args.as_slice()) {
+            ("adjust", [Arg::Float(interval), Arg::Int(_)]) => (&[1], vec![interval.to_bits()]),
+            ("settle", [Arg::Int(_), Arg::Int(_), Arg::Int(d), Arg::Int(m)]) => {
+                (&[0, 1], vec![d.unsigned_abs(), m.unsigned_abs()])
+            }
+            ("leave", [Arg::Int(_), Arg::Int(lease)]) => (&[0], vec![lease.unsigned_abs()]),
+            // A renewal carries an absolute count: the last one stands.
+            ("renew", [Arg::Int(lease), Arg::Int(_)]) => (&[], vec![lease.unsigned_abs()]),
+            _ => {
+                out.push(op.clone());
+                continue;
+            }
+        };
+        let value = |i: usize| match op.args.get(i) {
+            Some(Arg::Int(v)) => *v,
+            _ => 0,
+        };
+        let up = summed.iter().all(|i| value(*i) >= 0);
+        let down = summed.iter().all(|i| value(*i) <= 0);
+        let direction = match (up, down) {
+            (true, _) => 1,
+            (_, true) => -1,
+            _ => 0,
+        };
+        let run = (op.kind, op.keys.as_slice());
+        match runs.get(&run) {
+            Some((i, d, f)) if *d == direction && direction != 0 && *f == fixed => {
+                let merged = &mut out[*i];
+                if summed.is_empty() {
+                    merged.args.clone_from(&op.args);
+                }
+                for j in summed {
+                    if let Some(Arg::Int(v)) = merged.args.get_mut(*j) {
+                        *v = v.saturating_add(value(*j));
+                    }
+                }
+            }
+            _ => {
+                out.push(op.clone());
+                runs.insert(run, (out.len() - 1, direction, fixed));
+            }
+        }
+    }
+    out
+}
+
+/// The reply of a [`scripts::CALL`]: one flat MessagePack array with, per decision, its
+/// length and its numbers; `enter` replies a number, the others a list.
+fn decode(body: &[u8], decisions: &[&Item]) -> Result<Vec<Reply>, Error> {
+    let mut rd = body;
+    let total = rmp::decode::read_array_len(&mut rd).map_err(|e| bad_reply(&e))?;
+    let mut seen = 0u32;
+    let mut out = Vec::with_capacity(decisions.len());
+    for d in decisions {
+        let n = number(&mut rd)?;
+        let n = u32::try_from(n).map_err(|_| bad_reply(&format!("a length of {n}")))?;
+        seen = seen.saturating_add(n + 1);
+        if seen > total {
+            return Err(bad_reply(&"fewer replies than decisions"));
+        }
+        let mut v = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            v.push(number(&mut rd)?);
+        }
+        out.push(match (d.kind, v.as_slice()) {
+            ("enter", [x]) => Reply::Int(*x),
+            (_, [-1]) => Reply::Int(-1),
+            _ => Reply::List(v),
+        });
+    }
+    if seen != total {
+        return Err(bad_reply(&"more replies than decisions"));
+    }
+    Ok(out)
+}
+
+/// A MessagePack number. Lua numbers that are not integers come as doubles; they are
+/// truncated, as Redis truncates a Lua number a script returns.
+fn number(rd: &mut &[u8]) -> Result<i64, Error> {
+    match rd.first() {
+        #[allow(clippy::cast_possible_truncation)]
+        Some(0xcb) => rmp::decode::read_f64(rd)
+            .map(|v| v as i64)
+            .map_err(|e| bad_reply(&e)),
+        #[allow(clippy::cast_possible_truncation)]
+        Some(0xca) => rmp::decode::read_f32(rd)
+            .map(|v| v as i64)
+            .map_err(|e| bad_reply(&e)),
+        _ => rmp::decode::read_int::<i64, _>(rd).map_err(|e| bad_reply(&e)),
+    }
+}
+
+fn bad_reply(e: &dyn std::fmt::Display) -> Error {
+    Error::Protocol(format!(
+        "the call's reply is not what the script returns: {e}"
+    ))
+}
+
 /// What went wrong, without the error's detail (which may quote the URL, and a password).
 fn describe(e: &redis::RedisError) -> String {
     let kind = format!("{:?}", e.kind()).to_lowercase();
@@ -469,7 +696,7 @@ async fn batcher(redis: Weak<Redis>, mut rx: tokio::sync::mpsc::UnboundedReceive
             }
         }
         let Some(r) = redis.upgrade() else { return };
-        let decisions: Vec<&Decision> = jobs.iter().map(|j| &j.decision).collect();
+        let decisions: Vec<&Item> = jobs.iter().map(|j| &j.decision).collect();
         match r.send(&decisions).await {
             Ok(replies) => {
                 for (job, reply) in jobs.into_iter().zip(replies) {
@@ -496,5 +723,103 @@ async fn flusher(redis: Weak<Redis>) {
         let Some(r) = redis.upgrade() else { return };
         // A failure is logged once by `failed`; the operations wait for the next tick.
         let _ = r.flush().await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test code
+mod tests {
+    use super::*;
+
+    fn item(kind: &'static str, key: &str, args: Vec<Arg>) -> Item {
+        Item {
+            kind,
+            keys: vec![key.into()],
+            args,
+        }
+    }
+
+    #[test]
+    fn runs_of_one_direction_merge_and_each_keys_order_is_kept() {
+        let i = Arg::Float(60.0);
+        let ops = vec![
+            item("adjust", "a", vec![i.clone(), Arg::Int(-3)]),
+            item("adjust", "b", vec![i.clone(), Arg::Int(-1)]),
+            item("adjust", "a", vec![i.clone(), Arg::Int(-4)]),
+            // A charge after give-backs starts a run of its own, after them.
+            item("adjust", "a", vec![i.clone(), Arg::Int(5)]),
+            item("adjust", "a", vec![i.clone(), Arg::Int(-2)]),
+            // Another quota (interval) is another run.
+            item("adjust", "b", vec![Arg::Float(30.0), Arg::Int(-1)]),
+            item("leave", "g", vec![Arg::Int(1), Arg::Int(600)]),
+            item("leave", "g", vec![Arg::Int(1), Arg::Int(600)]),
+            item("renew", "g", vec![Arg::Int(600), Arg::Int(4)]),
+            item("renew", "g", vec![Arg::Int(600), Arg::Int(2)]),
+        ];
+        let out = coalesce(&ops);
+        let got: Vec<(&str, &str, Vec<Arg>)> = out
+            .iter()
+            .map(|o| (o.kind, o.keys[0].as_ref(), o.args.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("adjust", "a", vec![i.clone(), Arg::Int(-7)]),
+                ("adjust", "b", vec![i.clone(), Arg::Int(-1)]),
+                ("adjust", "a", vec![i.clone(), Arg::Int(5)]),
+                ("adjust", "a", vec![i.clone(), Arg::Int(-2)]),
+                ("adjust", "b", vec![Arg::Float(30.0), Arg::Int(-1)]),
+                ("leave", "g", vec![Arg::Int(2), Arg::Int(600)]),
+                ("renew", "g", vec![Arg::Int(600), Arg::Int(2)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn settlements_merge_only_when_tokens_and_cost_go_the_same_way() {
+        let settle = |t: i64, c: i64| Item {
+            kind: "settle",
+            keys: vec!["d".into(), "m".into()],
+            args: vec![Arg::Int(t), Arg::Int(c), Arg::Int(10), Arg::Int(20)],
+        };
+        let out = coalesce(&[settle(-5, -1), settle(-3, 0), settle(-2, 4), settle(-1, 1)]);
+        let sums: Vec<(i64, i64)> = out
+            .iter()
+            .map(|o| match (&o.args[0], &o.args[1]) {
+                (Arg::Int(t), Arg::Int(c)) => (*t, *c),
+                _ => (0, 0),
+            })
+            .collect();
+        // (-2, +4) goes both ways: never merged, and it ends the run before it.
+        assert_eq!(sums, vec![(-8, -1), (-2, 4), (-1, 1)]);
+    }
+
+    #[test]
+    fn replies_decode_from_what_the_script_packs() {
+        let d = |kind: &'static str| Item {
+            kind,
+            keys: Vec::new(),
+            args: Vec::new(),
+        };
+        let (take, enter, reserve) = (d("take"), d("enter"), d("reserve"));
+        // [1, 1 | 3, 1, 9, 6000000 | 1, 0 | 3, 0, 2, 2.5] as Lua's cmsgpack packs them.
+        let mut b = vec![0x9c, 0x01, 0x01, 0x03, 0x01, 0x09, 0xce];
+        b.extend_from_slice(&6_000_000u32.to_be_bytes());
+        b.extend_from_slice(&[0x01, 0x00, 0x03, 0x00, 0x02, 0xcb]);
+        b.extend_from_slice(&2.5f64.to_be_bytes());
+        assert_eq!(
+            decode(&b, &[&enter, &take, &enter, &reserve]).unwrap(),
+            vec![
+                Reply::Int(1),
+                Reply::List(vec![1, 9, 6_000_000]),
+                Reply::Int(0),
+                Reply::List(vec![0, 2, 2]),
+            ]
+        );
+        assert!(
+            decode(&b, &[&enter, &take, &enter]).is_err(),
+            "a reply per decision"
+        );
+        assert!(decode(&b[..8], &[&enter, &take]).is_err(), "truncated");
     }
 }

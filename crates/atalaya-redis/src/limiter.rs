@@ -2,10 +2,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex, Weak,
-    },
+    sync::{Arc, Mutex, Weak},
 };
 
 use atalaya_tenancy::{
@@ -15,7 +12,7 @@ use atalaya_tenancy::{
 };
 
 use crate::{
-    conn::{Decision, OnUnavailable, Op},
+    conn::{Arg, Item, OnUnavailable, Reply},
     Error, Redis,
 };
 
@@ -25,17 +22,16 @@ use crate::{
 pub struct RedisLimiter {
     redis: Arc<Redis>,
     fallback: LocalLimiter,
-    /// This process's leases, per gate (renewed while held).
-    held: Mutex<HashMap<Arc<str>, Vec<String>>>,
+    /// This process's slots, per gate (its lease on them renewed while it holds any).
+    held: Mutex<HashMap<Arc<str>, u32>>,
     /// Entries into the fallback's gates, per gate (released there).
     local: Mutex<HashMap<Arc<str>, u32>>,
-    instance: String,
-    next_lease: AtomicU64,
 }
 
 /// Microseconds per unit, as the scripts take it.
-fn interval_us(q: Quota) -> String {
-    format!("{:.6}", 60_000_000.0 / q.per_minute.max(1) as f64)
+fn interval_us(q: Quota) -> Arg {
+    #[allow(clippy::cast_precision_loss)] // quotas far below 2^52 per minute
+    Arg::Float(60_000_000.0 / q.per_minute.max(1) as f64)
 }
 
 impl RedisLimiter {
@@ -45,8 +41,6 @@ impl RedisLimiter {
             fallback: LocalLimiter::new(system_clock()),
             held: Mutex::new(HashMap::new()),
             local: Mutex::new(HashMap::new()),
-            instance: format!("{}-{:x}", std::process::id(), rand::random::<u64>()),
-            next_lease: AtomicU64::new(0),
         });
         // Detached: it holds a weak reference and ends with the limiter; it only queues.
         #[allow(clippy::disallowed_methods)]
@@ -54,12 +48,17 @@ impl RedisLimiter {
         l
     }
 
-    fn bucket(&self, name: &str) -> String {
-        self.redis.key(&format!("rl:{name}"))
+    fn bucket(&self, name: &str) -> Arc<str> {
+        self.redis.named("rl", name)
     }
 
-    fn gate(&self, name: &str) -> String {
-        self.redis.key(&format!("gate:{name}"))
+    fn gate(&self, name: &str) -> Arc<str> {
+        self.redis.named("gate", name)
+    }
+
+    fn lease_ms(&self) -> Arg {
+        let ms = self.redis.settings().lease.as_millis().max(1);
+        Arg::Int(i64::try_from(ms).unwrap_or(i64::MAX))
     }
 
     fn replicas(&self) -> u64 {
@@ -92,8 +91,11 @@ impl RedisLimiter {
     }
 }
 
-fn parse_take(v: &[i64], takes: &[Take]) -> Result<Verdict, Error> {
-    let bad = || Error::Protocol(format!("take returned {v:?}"));
+fn parse_take(reply: &Reply, takes: &[Take]) -> Result<Verdict, Error> {
+    let bad = || Error::Protocol(format!("take returned {reply:?}"));
+    let Reply::List(v) = reply else {
+        return Err(bad());
+    };
     let us = |x: i64| std::time::Duration::from_micros(u64::try_from(x).unwrap_or(0));
     match v.first() {
         Some(1) if v.len() == 1 + 2 * takes.len() => Ok(Verdict::Admitted(
@@ -124,12 +126,12 @@ impl Limiter for RedisLimiter {
         for t in takes {
             keys.push(self.bucket(&t.bucket));
             args.push(interval_us(t.quota));
-            args.push(t.quota.burst.max(1).to_string());
-            args.push(t.cost.to_string());
+            args.push(Arg::from(t.quota.burst.max(1)));
+            args.push(Arg::from(t.cost));
         }
         let r = self
             .redis
-            .run::<Vec<i64>>(Decision {
+            .run(Item {
                 kind: "take",
                 keys,
                 args,
@@ -156,41 +158,42 @@ impl Limiter for RedisLimiter {
     }
 
     fn adjust(&self, bucket: &str, quota: Quota, delta: i64) {
-        self.redis.queue(Op {
+        self.redis.queue(Item {
             kind: "adjust",
             keys: vec![self.bucket(bucket)],
-            args: vec![interval_us(quota), delta.to_string()],
+            args: vec![interval_us(quota), Arg::Int(delta)],
         });
         self.fallback.adjust(bucket, self.share(quota), delta);
     }
 
     async fn enter(&self, gates: &[(Arc<str>, u32)]) -> Entry {
-        let lease = format!(
-            "{}-{}",
-            self.instance,
-            self.next_lease.fetch_add(1, Ordering::Relaxed)
-        );
-        let lease_ms = self.redis.settings().lease.as_millis().max(1);
-        let mut args = vec![lease.clone(), lease_ms.to_string()];
-        args.extend(gates.iter().map(|(_, max)| max.to_string()));
+        let mut args = vec![self.lease_ms()];
+        args.extend(gates.iter().map(|(_, max)| Arg::from(*max)));
         let keys = gates.iter().map(|(g, _)| self.gate(g)).collect();
         match self
             .redis
-            .run::<i64>(Decision {
+            .run(Item {
                 kind: "enter",
                 keys,
                 args,
             })
             .await
         {
-            Ok(1) => {
+            Ok(Reply::Int(1)) => {
                 let mut held = Self::lock(&self.held);
                 for (g, _) in gates {
-                    held.entry(g.clone()).or_default().push(lease.clone());
+                    *held.entry(g.clone()).or_default() += 1;
                 }
                 Entry::Entered
             }
-            Ok(_) => Entry::Full,
+            Ok(Reply::Int(_)) => Entry::Full,
+            Ok(r @ Reply::List(_)) => {
+                let e = Error::Protocol(format!("enter returned {r:?}"));
+                match self.unavailable(&e) {
+                    Some(m) => Entry::Unavailable(m),
+                    None => Entry::Full,
+                }
+            }
             Err(e) => match self.unavailable(&e) {
                 Some(m) => Entry::Unavailable(m),
                 None => {
@@ -218,21 +221,26 @@ impl Limiter for RedisLimiter {
 
     fn leave(&self, gates: &[Arc<str>]) {
         for g in gates {
-            let lease = {
+            let in_redis = {
                 let mut held = Self::lock(&self.held);
-                let lease = held.get_mut(g).and_then(Vec::pop);
-                if held.get(g).is_some_and(Vec::is_empty) {
-                    held.remove(g);
+                match held.get_mut(g) {
+                    Some(n) => {
+                        *n -= 1;
+                        if *n == 0 {
+                            held.remove(g);
+                        }
+                        true
+                    }
+                    None => false,
                 }
-                lease
             };
-            match lease {
-                Some(id) => self.redis.queue(Op {
+            match in_redis {
+                true => self.redis.queue(Item {
                     kind: "leave",
                     keys: vec![self.gate(g)],
-                    args: vec![id],
+                    args: vec![Arg::Int(1), self.lease_ms()],
                 }),
-                None => {
+                false => {
                     let mut local = Self::lock(&self.local);
                     if let Some(n) = local.get_mut(g) {
                         *n -= 1;
@@ -247,8 +255,11 @@ impl Limiter for RedisLimiter {
     }
 }
 
-/// Renews this process's leases three times per lease period, so that only a holder that
-/// stopped (a crash) loses its slots.
+/// Renews this process's lease on its slots three times per lease period, so that only a
+/// holder that stopped (a crash) loses them. The renewal also tells Redis how many slots this
+/// process holds: Redis keeps the larger of that and its own count (its own is larger while
+/// entries or releases are in flight), which restores slots Redis dropped (an outage longer
+/// than the lease, or a restart).
 async fn renew(limiter: Weak<RedisLimiter>) {
     let period = match limiter.upgrade() {
         Some(l) => (l.redis.settings().lease / 3).max(std::time::Duration::from_millis(10)),
@@ -259,19 +270,17 @@ async fn renew(limiter: Weak<RedisLimiter>) {
     loop {
         tick.tick().await;
         let Some(l) = limiter.upgrade() else { return };
-        let lease_ms = l.redis.settings().lease.as_millis().to_string();
-        let held: Vec<(Arc<str>, Vec<String>)> = RedisLimiter::lock(&l.held)
+        let lease_ms = l.lease_ms();
+        let held: Vec<(Arc<str>, u32)> = RedisLimiter::lock(&l.held)
             .iter()
-            .map(|(g, ids)| (g.clone(), ids.clone()))
+            .map(|(g, n)| (g.clone(), *n))
             .collect();
-        for (g, ids) in held {
-            for id in ids {
-                l.redis.queue(Op {
-                    kind: "renew",
-                    keys: vec![l.gate(&g)],
-                    args: vec![id, lease_ms.clone()],
-                });
-            }
+        for (g, n) in held {
+            l.redis.queue(Item {
+                kind: "renew",
+                keys: vec![l.gate(&g)],
+                args: vec![lease_ms.clone(), Arg::from(n)],
+            });
         }
     }
 }

@@ -161,6 +161,115 @@ async fn replicas_share_one_limit_exactly() {
     );
 }
 
+/// Concurrent requests of one replica are decided in one script call that reads each key
+/// once: gates and budgets must still count every decision of the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_gates_and_budgets_stay_exact_across_replicas() {
+    let server = Server::start().expect("redis-server (run scripts/setup.sh)");
+    let s = settings(&server.url(), OnUnavailable::FailClosed);
+    let (_dir, store) = empty_store();
+    let mut limiters = Vec::new();
+    let mut budgets = Vec::new();
+    for _ in 0..3 {
+        let r = Redis::connect(s.clone()).await.unwrap();
+        limiters.push(RedisLimiter::new(r.clone()));
+        budgets.push(RedisBudgets::open(r, store.clone()).await.unwrap());
+    }
+    let gate: Arc<str> = "gate:key:g".into();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let l = limiters[i % 3].clone();
+        let g = gate.clone();
+        tasks.push(tokio::spawn(async move {
+            (i % 3, l.enter(&[(g, 7)]).await == Entry::Entered)
+        }));
+    }
+    let mut holders = Vec::new();
+    for t in tasks {
+        let (replica, entered) = t.await.unwrap();
+        if entered {
+            holders.push(replica);
+        }
+    }
+    assert_eq!(
+        holders.len(),
+        7,
+        "60 concurrent entries into a gate of 7 over 3 replicas"
+    );
+    // Two releases (queued, sent with their replica's next call) make room for exactly two.
+    for r in &holders[..2] {
+        limiters[*r].leave(std::slice::from_ref(&gate));
+    }
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let l = limiters[i % 3].clone();
+        let g = gate.clone();
+        tasks.push(tokio::spawn(async move {
+            l.enter(&[(g, 7)]).await == Entry::Entered
+        }));
+    }
+    let mut again = 0;
+    for t in tasks {
+        again += usize::from(t.await.unwrap());
+    }
+    // A release reaches Redis with its replica's next call (or its flush within 100 ms); the
+    // other replicas' entries may come first and find the gate full.
+    assert!(again <= 2, "{again} entered after two releases");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let l = limiters[i % 3].clone();
+        let g = gate.clone();
+        tasks.push(tokio::spawn(async move {
+            l.enter(&[(g, 7)]).await == Entry::Entered
+        }));
+    }
+    for t in tasks {
+        again += usize::from(t.await.unwrap());
+    }
+    assert_eq!(again, 2, "two releases make room for exactly two entries");
+
+    // A budget of 95 tokens a day, reserved 10 at a time by 40 concurrent requests: a
+    // reservation is refused once the total reaches the budget, so exactly 10 pass.
+    let key: Arc<str> = "key:b".into();
+    let limits = Limits {
+        tokens_per_day: Some(95),
+        ..Limits::default()
+    };
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let b = budgets[i % 3].clone();
+        let key = key.clone();
+        let limits = limits.clone();
+        tasks.push(tokio::spawn(async move {
+            let scope = [Scope {
+                name: &key,
+                limits: &limits,
+                who: "key",
+            }];
+            b.reserve(&scope, 20_000, 10, 0).await.is_ok()
+        }));
+    }
+    let mut reserved = 0;
+    for t in tasks {
+        reserved += usize::from(t.await.unwrap());
+    }
+    assert_eq!(reserved, 10, "40 concurrent reservations of 10 against 95");
+    // Settlements of all three replicas count: 100 reserved, 60 given back.
+    for b in &budgets {
+        b.settle(&[&key], 20_000, -20, 0);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let scope = [Scope {
+        name: &key,
+        limits: &limits,
+        who: "key",
+    }];
+    assert!(budgets[1].reserve(&scope, 20_000, 50, 0).await.is_ok());
+    let after = budgets[1].spent("key:b", 20_000);
+    assert_eq!(after.0, 90, "100 reserved - 60 settled + 50: {after:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_holders_slots_come_back_after_the_lease() {
     let server = Server::start().expect("redis-server (run scripts/setup.sh)");

@@ -1,9 +1,11 @@
 //! Admission and accounting of API requests.
 //!
-//! [`Tenancy::admit`] decides, before a request is served, in this order: the model is one
-//! the tenant may call; the key's and the tenant's budgets for the day and month are not
-//! spent; a concurrency slot is free for both; and their requests-per-minute and
-//! tokens-per-minute buckets have room (all buckets or none are charged). Tokens are an
+//! [`Tenancy::admit`] decides, before a request is served: the model is one the tenant may
+//! call; the key's and the tenant's budgets for the day and month are not spent; a
+//! concurrency slot is free for both; and their requests-per-minute and tokens-per-minute
+//! buckets have room (all buckets or none are charged). The last three are asked at once (a
+//! limiter shared through Redis answers them in one round trip); when one refuses, what the
+//! others granted is given back, and the refusal reported is the first in that order. Tokens are an
 //! estimate (prompt characters / 4 plus the completion allowance); the returned [`Lease`]
 //! reconciles them with the upstream's usage when the response ends, releases the slot,
 //! records usage and cost for budgets and reports, and writes the inference-log row.
@@ -65,6 +67,8 @@ pub struct Lease {
     /// The `x-ratelimit-*` headers for the response.
     headers: Vec<(&'static str, String)>,
     day: i64,
+    /// The budgets hold this request's estimate (returned if it is not served).
+    reserved: bool,
     capture: Option<Capture>,
     answer: Option<serde_json::Value>,
     finished: bool,
@@ -155,39 +159,6 @@ impl Admission<'_> {
             .as_deref()
             .and_then(|m| self.settings.pricing.get(m));
         let est_cost = cost_micros(price, estimate.prompt_tokens, estimate.completion_tokens);
-        // Budgets bound what model calls cost; other requests cost nothing.
-        if estimate.model.is_some() {
-            let scopes = [
-                Scope {
-                    name: &key_names.scope,
-                    limits: &principal.limits,
-                    who: "key",
-                },
-                Scope {
-                    name: &tenant_names.scope,
-                    limits: &tenant.limits,
-                    who: "tenant",
-                },
-            ];
-            self.budgets
-                .reserve(&scopes, day, to_i64(tokens), to_i64(est_cost))
-                .await?;
-        }
-        let mut lease = Lease {
-            tenancy: Arc::clone(self.0),
-            key: key_names.clone(),
-            tenant_scope: tenant_names.clone(),
-            key_prefix: String::new(),
-            tenant: tenant.clone(),
-            estimate,
-            gates: Vec::new(),
-            token_buckets: Vec::new(),
-            headers: Vec::new(),
-            day,
-            capture: None,
-            answer: None,
-            finished: false,
-        };
         // Concurrency: the key's and the tenant's slots, both or neither.
         let mut gates = Vec::new();
         if let Some(max) = principal.limits.max_concurrent {
@@ -195,30 +166,6 @@ impl Admission<'_> {
         }
         if let Some(max) = tenant.limits.max_concurrent {
             gates.push((tenant_names.inflight.clone(), max));
-        }
-        if !gates.is_empty() {
-            let entry = self.limiter.enter(&gates).await;
-            if let Entry::Unavailable(m) = entry {
-                return Err(Error::CoordinationUnavailable(m));
-            }
-            if entry == Entry::Full {
-                let who = if principal.limits.max_concurrent.is_some()
-                    && gates.len() == 1
-                    && gates[0].0 == key_names.inflight
-                {
-                    "key"
-                } else {
-                    "key or tenant"
-                };
-                return Err(Error::RateLimited {
-                    message: format!(
-                        "too many concurrent requests for this {who}; retry when one finishes"
-                    ),
-                    retry_after: Duration::from_secs(1),
-                    headers: Vec::new(),
-                });
-            }
-            lease.gates = gates.into_iter().map(|(g, _)| g).collect();
         }
         // Requests and tokens per minute.
         let mut takes = Vec::new();
@@ -241,7 +188,7 @@ impl Admission<'_> {
                 });
                 kinds.push(("requests", who));
             }
-            if lease.estimate.model.is_some() {
+            if estimate.model.is_some() {
                 if let Some(tpm) = limits.tokens_per_minute {
                     let q = Quota::per_minute(tpm);
                     takes.push(Take {
@@ -253,61 +200,159 @@ impl Admission<'_> {
                 }
             }
         }
-        if !takes.is_empty() {
-            match self.limiter.take(&takes).await {
-                Decision::Admitted(states) => {
-                    lease.headers = headers(&kinds, &states);
-                    lease.token_buckets = takes
-                        .iter()
-                        .zip(&kinds)
-                        .filter(|(_, k)| k.0 == "tokens")
-                        .map(|(t, _)| (t.bucket.clone(), t.quota))
-                        .collect();
+        // Budgets bound what model calls cost; other requests cost nothing.
+        let scopes = [
+            Scope {
+                name: &key_names.scope,
+                limits: &principal.limits,
+                who: "key",
+            },
+            Scope {
+                name: &tenant_names.scope,
+                limits: &tenant.limits,
+                who: "tenant",
+            },
+        ];
+        // The three checks are asked at once, so that a shared limiter answers them in one
+        // round trip; what one of them granted is given back below when another refuses.
+        // A refusal is reported in the order budget, concurrency, rate.
+        let (reserved, entry, verdict) = tokio::join!(
+            async {
+                match estimate.model {
+                    Some(_) => Some(
+                        self.budgets
+                            .reserve(&scopes, day, to_i64(tokens), to_i64(est_cost))
+                            .await,
+                    ),
+                    None => None,
                 }
-                Decision::Unavailable(m) => return Err(Error::CoordinationUnavailable(m)),
-                Decision::Refused {
-                    index,
-                    retry_after,
-                    never,
-                } => {
-                    let (what, who) = kinds[index];
-                    let limit = takes[index].quota.per_minute;
-                    let message = if never {
-                        format!("this request needs about {tokens} tokens, more than the {who}'s limit of {limit} tokens per minute allows at once; lower max_tokens or shorten the prompt")
+            },
+            async {
+                if gates.is_empty() {
+                    Entry::Entered
+                } else {
+                    self.limiter.enter(&gates).await
+                }
+            },
+            async {
+                if takes.is_empty() {
+                    None
+                } else {
+                    Some(self.limiter.take(&takes).await)
+                }
+            },
+        );
+        let mut lease = Lease {
+            tenancy: Arc::clone(self.0),
+            key: key_names.clone(),
+            tenant_scope: tenant_names.clone(),
+            key_prefix: String::new(),
+            tenant: tenant.clone(),
+            estimate,
+            gates: Vec::new(),
+            token_buckets: Vec::new(),
+            headers: Vec::new(),
+            day,
+            reserved: matches!(reserved, Some(Ok(()))),
+            capture: None,
+            answer: None,
+            finished: false,
+        };
+        if entry == Entry::Entered {
+            lease.gates = gates.iter().map(|(g, _)| g.clone()).collect();
+        }
+        // From here, a refusal drops the lease: slots released, reservation returned. Buckets
+        // charged by an admitted take are given back here.
+        let give_back = |verdict: &Option<Decision>| {
+            if let Some(Decision::Admitted(_)) = verdict {
+                for t in &takes {
+                    self.limiter.adjust(&t.bucket, t.quota, -to_i64(t.cost));
+                }
+            }
+        };
+        if let Some(Err(e)) = reserved {
+            give_back(&verdict);
+            return Err(e);
+        }
+        match entry {
+            Entry::Entered => {}
+            Entry::Unavailable(m) => {
+                give_back(&verdict);
+                return Err(Error::CoordinationUnavailable(m));
+            }
+            Entry::Full => {
+                give_back(&verdict);
+                let who = if principal.limits.max_concurrent.is_some()
+                    && gates.len() == 1
+                    && gates[0].0 == key_names.inflight
+                {
+                    "key"
+                } else {
+                    "key or tenant"
+                };
+                return Err(Error::RateLimited {
+                    message: format!(
+                        "too many concurrent requests for this {who}; retry when one finishes"
+                    ),
+                    retry_after: Duration::from_secs(1),
+                    headers: Vec::new(),
+                });
+            }
+        }
+        match verdict {
+            None => {}
+            Some(Decision::Admitted(states)) => {
+                lease.headers = headers(&kinds, &states);
+                lease.token_buckets = takes
+                    .iter()
+                    .zip(&kinds)
+                    .filter(|(_, k)| k.0 == "tokens")
+                    .map(|(t, _)| (t.bucket.clone(), t.quota))
+                    .collect();
+            }
+            Some(Decision::Unavailable(m)) => return Err(Error::CoordinationUnavailable(m)),
+            Some(Decision::Refused {
+                index,
+                retry_after,
+                never,
+            }) => {
+                let (what, who) = kinds[index];
+                let limit = takes[index].quota.per_minute;
+                let message = if never {
+                    format!("this request needs about {tokens} tokens, more than the {who}'s limit of {limit} tokens per minute allows at once; lower max_tokens or shorten the prompt")
+                } else {
+                    format!("rate limit of the {who} reached: {limit} {what} per minute; retry after {:.1} s", retry_after.as_secs_f64())
+                };
+                let mut h = vec![(
+                    if what == "tokens" {
+                        "x-ratelimit-limit-tokens"
                     } else {
-                        format!("rate limit of the {who} reached: {limit} {what} per minute; retry after {:.1} s", retry_after.as_secs_f64())
-                    };
-                    let mut h = vec![(
-                        if what == "tokens" {
-                            "x-ratelimit-limit-tokens"
-                        } else {
-                            "x-ratelimit-limit-requests"
-                        },
-                        limit.to_string(),
-                    )];
-                    h.push((
-                        if what == "tokens" {
-                            "x-ratelimit-remaining-tokens"
-                        } else {
-                            "x-ratelimit-remaining-requests"
-                        },
-                        "0".into(),
-                    ));
-                    h.push((
-                        if what == "tokens" {
-                            "x-ratelimit-reset-tokens"
-                        } else {
-                            "x-ratelimit-reset-requests"
-                        },
-                        reset_header(retry_after),
-                    ));
-                    // The lease drops here: slots released, budget reservation returned.
-                    return Err(Error::RateLimited {
-                        message,
-                        retry_after,
-                        headers: h,
-                    });
-                }
+                        "x-ratelimit-limit-requests"
+                    },
+                    limit.to_string(),
+                )];
+                h.push((
+                    if what == "tokens" {
+                        "x-ratelimit-remaining-tokens"
+                    } else {
+                        "x-ratelimit-remaining-requests"
+                    },
+                    "0".into(),
+                ));
+                h.push((
+                    if what == "tokens" {
+                        "x-ratelimit-reset-tokens"
+                    } else {
+                        "x-ratelimit-reset-requests"
+                    },
+                    reset_header(retry_after),
+                ));
+                // The lease drops here: slots released, budget reservation returned.
+                return Err(Error::RateLimited {
+                    message,
+                    retry_after,
+                    headers: h,
+                });
             }
         }
         if tenant.log_inference && self.keyring().is_some() {
@@ -505,7 +550,7 @@ impl Drop for Lease {
             // Refused or abandoned before it was served: release the slots and return the
             // budget reservation.
             self.tenancy.limiter.leave(&self.gates);
-            if self.estimate.model.is_some() {
+            if self.reserved {
                 let tokens = to_i64(self.estimate.prompt_tokens + self.estimate.completion_tokens);
                 self.charge(-tokens, -to_i64(self.estimated_cost()));
             }
