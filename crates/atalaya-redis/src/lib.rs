@@ -3,9 +3,9 @@
 //! that N replicas enforce one limit, not N.
 //!
 //! - [`RedisLimiter`]: a request's GCRA buckets (key and tenant, requests and tokens) are
-//!   taken in one Lua script, all or none, against Redis's own clock; concurrency gates are
-//!   sorted sets of leases with an expiry that the holder renews, so a crashed replica's
-//!   slots come back on their own.
+//!   taken in one Lua script, all or none, against Redis's own clock; a concurrency gate
+//!   counts each replica's slots under a lease with an expiry that the replica renews, so a
+//!   crashed replica's slots come back on their own.
 //! - [`RedisBudgets`]: per scope, day and month counters, reserved in one script (all or
 //!   none) and settled when the answer's usage is known. They are seeded from the durable
 //!   usage store, which stays the record of truth; Redis holds the live totals, in-flight
@@ -14,9 +14,10 @@
 //! Every key carries one hash tag (`{prefix}`), so a script's keys are in one slot and Redis
 //! Cluster runs them. Adjustments, releases and settlements (which the traits make
 //! infallible and synchronous) are queued and sent inside this process's next call, and at
-//! least every 100 ms. The decisions of concurrent requests are batched: while one call is
-//! in flight, the next one gathers what arrives. A decision whose caller left before the
-//! reply (the client hung up) is undone, as the traits require.
+//! least every 100 ms, merged per key and direction. The decisions of concurrent requests
+//! are batched: while one call is in flight, the next one gathers what arrives, and the
+//! script reads each key once and writes it once per call. A decision whose caller left
+//! before the reply (the client hung up) is undone, as the traits require.
 //!
 //! While Redis is unreachable ([`Redis::call`] fails or times out), `on_unavailable` decides:
 //! `fail_open` counts in this process (limits divided by the expected number of replicas,

@@ -20,8 +20,8 @@ use redis::Script;
 /// not one per item): `replica, n, item₁…itemₙ, m, decision₁…decisionₘ`, where each item is
 /// `kind, key count, key index…, argument count, argument…`. A key index points into KEYS,
 /// where each distinct key is named once (so Redis Cluster sees every key). `replica` names
-/// the calling process, whose concurrency slots the gates count. Kinds are numbers (see
-/// [`kind_code`](crate::conn)).
+/// the calling process, whose concurrency slots the gates count. Kinds are numbers: 1
+/// `take`, 2 `enter`, 3 `reserve`, 4 `adjust`, 5 `leave`, 6 `renew`, 7 `settle`.
 ///
 /// Operations:
 /// - `adjust` (1 key: a bucket; interval µs, units): charges (+) or gives back (−) units,
