@@ -52,8 +52,11 @@ impl RedisLimiter {
         self.redis.named("rl", name)
     }
 
+    /// A gate's key. `slots:` since gates count per replica (a hash); the sorted sets of
+    /// earlier versions lived under `gate:`, so that during a rolling upgrade the two formats
+    /// never meet on one key (each version then counts its own replicas' slots).
     fn gate(&self, name: &str) -> Arc<str> {
-        self.redis.named("gate", name)
+        self.redis.named("slots", name)
     }
 
     fn lease_ms(&self) -> Arg {
