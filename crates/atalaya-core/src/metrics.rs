@@ -351,7 +351,7 @@ impl Metrics {
         );
         registry.register(
             "atalaya_coordination_refusals",
-            "Requests refused while Redis was unreachable (on_unavailable = fail_closed)",
+            "Limit and budget decisions refused while Redis was unreachable (on_unavailable = fail_closed; a request asks up to three: its budget, its gates and its buckets)",
             m.coordination_refusals.clone(),
         );
         Metrics { registry, ..m }

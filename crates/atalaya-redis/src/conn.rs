@@ -61,7 +61,8 @@ pub struct Status {
     pub up: bool,
     /// Decisions taken in this process because Redis was unreachable (fail_open).
     pub fallbacks: u64,
-    /// Requests refused because Redis was unreachable (fail_closed).
+    /// Decisions refused because Redis was unreachable (fail_closed); a request asks up to
+    /// three (budget, gates, buckets).
     pub refusals: u64,
     /// Times Redis became unreachable.
     pub outages: u64,
