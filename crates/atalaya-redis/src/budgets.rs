@@ -17,7 +17,7 @@ use atalaya_tenancy::{
 };
 
 use crate::{
-    conn::{Arg, Item, OnUnavailable, Reply},
+    conn::{Arg, Item, Kind, OnUnavailable, Reply},
     scripts, Error, Redis,
 };
 
@@ -252,7 +252,7 @@ impl Budgets for RedisBudgets {
             args.push(micros(l.cost_per_month));
         }
         let call = Item {
-            kind: "reserve",
+            kind: Kind::Reserve,
             keys,
             args,
         };
@@ -307,7 +307,7 @@ impl Budgets for RedisBudgets {
             self.add_seen(s, day, tokens, cost);
         }
         self.redis.queue(Item {
-            kind: "settle",
+            kind: Kind::Settle,
             keys,
             args: vec![
                 Arg::Int(tokens),

@@ -68,19 +68,26 @@ pub struct Status {
     pub outages: u64,
 }
 
-/// An argument of a decision or an operation, sent as a MessagePack number or string (the
-/// script reads numbers without parsing text).
+/// What a decision or an operation does; the number is how [`scripts::CALL`] knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    /// Decisions.
+    Take = 1,
+    Enter = 2,
+    Reserve = 3,
+    /// Operations (queued, never refused).
+    Adjust = 4,
+    Leave = 5,
+    Renew = 6,
+    Settle = 7,
+}
+
+/// An argument of a decision or an operation, sent as a MessagePack number (the script reads
+/// numbers without parsing text).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Arg {
     Int(i64),
     Float(f64),
-    Str(String),
-}
-
-impl From<i64> for Arg {
-    fn from(v: i64) -> Self {
-        Arg::Int(v)
-    }
 }
 
 impl From<u64> for Arg {
@@ -95,33 +102,19 @@ impl From<u32> for Arg {
     }
 }
 
-impl From<f64> for Arg {
-    fn from(v: f64) -> Self {
-        Arg::Float(v)
-    }
-}
-
-impl From<String> for Arg {
-    fn from(v: String) -> Self {
-        Arg::Str(v)
-    }
-}
-
 impl Arg {
     fn negated(&self) -> Arg {
         match self {
             Arg::Int(v) => Arg::Int(v.saturating_neg()),
             Arg::Float(v) => Arg::Float(-v),
-            Arg::Str(s) => Arg::Str(s.clone()),
         }
     }
 }
 
-/// A decision made in Redis, or an operation queued for it: the kind of [`scripts::CALL`],
-/// its keys and arguments.
+/// A decision made in Redis, or an operation queued for it: its kind, keys and arguments.
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub keys: Vec<Arc<str>>,
     pub args: Vec<Arg>,
 }
@@ -167,8 +160,9 @@ pub struct Redis {
     /// When a call last failed: while Redis is down, calls within a second of it fail at
     /// once instead of each waiting for the timeout (one call a second probes).
     failed_at: Mutex<Option<std::time::Instant>>,
-    /// One flush at a time, so queued operations reach Redis in order.
-    flushing: tokio::sync::Mutex<()>,
+    /// One call at a time (the batcher's and the flusher's), so queued operations reach
+    /// Redis in the order they were queued, a failed call's put back first.
+    sending: tokio::sync::Mutex<()>,
     /// Decisions waiting for the batcher, which sends those of concurrent requests together.
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
     /// This process, for the gates (which count slots per replica).
@@ -223,7 +217,7 @@ impl Redis {
             outages: AtomicU64::new(0),
             ops: Mutex::new(VecDeque::new()),
             failed_at: Mutex::new(None),
-            flushing: tokio::sync::Mutex::new(()),
+            sending: tokio::sync::Mutex::new(()),
             jobs,
             instance: format!("{}-{:x}", std::process::id(), rand::random::<u64>()),
             names: Mutex::new(HashMap::new()),
@@ -316,7 +310,6 @@ impl Redis {
 
     /// Sends the queued operations (all of them, in batches); on failure they stay queued.
     pub(crate) async fn flush(&self) -> Result<(), Error> {
-        let _one = self.flushing.lock().await;
         while !self
             .ops
             .lock()
@@ -348,11 +341,16 @@ impl Redis {
     /// One round trip: up to [`BATCH`] queued operations, then `decisions`; their replies in
     /// order. On failure the operations are queued again, first.
     async fn send(&self, decisions: &[&Item]) -> Result<Vec<Reply>, Error> {
+        let _one = self.sending.lock().await;
         let batch: Vec<Item> = {
             let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
             let n = ops.len().min(BATCH);
             ops.drain(..n).collect()
         };
+        if batch.is_empty() && decisions.is_empty() {
+            // Another call sent what a flush came for.
+            return Ok(Vec::new());
+        }
         let ops = coalesce(&batch);
         let (body, keys) = encode(&self.instance, &ops, decisions)?;
         let mut inv = scripts::CALL.prepare_invoke();
@@ -380,33 +378,33 @@ impl Redis {
             return;
         }
         match d.kind {
-            "take" => {
+            Kind::Take => {
                 for (i, k) in d.keys.iter().enumerate() {
                     let (Some(interval), Some(cost)) = (d.args.get(3 * i), d.args.get(3 * i + 2))
                     else {
                         continue;
                     };
                     self.queue(Item {
-                        kind: "adjust",
+                        kind: Kind::Adjust,
                         keys: vec![k.clone()],
                         args: vec![interval.clone(), cost.negated()],
                     });
                 }
             }
-            "enter" => {
+            Kind::Enter => {
                 if let Some(lease) = d.args.first() {
                     for k in &d.keys {
                         self.queue(Item {
-                            kind: "leave",
+                            kind: Kind::Leave,
                             keys: vec![k.clone()],
                             args: vec![Arg::Int(1), lease.clone()],
                         });
                     }
                 }
             }
-            "reserve" if d.args.len() >= 4 => {
+            Kind::Reserve if d.args.len() >= 4 => {
                 self.queue(Item {
-                    kind: "settle",
+                    kind: Kind::Settle,
                     keys: d.keys.clone(),
                     args: vec![
                         d.args[0].negated(),
@@ -498,20 +496,6 @@ impl Redis {
     }
 }
 
-/// The number [`scripts::CALL`] knows a kind by.
-fn kind_code(kind: &str) -> i64 {
-    match kind {
-        "take" => 1,
-        "enter" => 2,
-        "reserve" => 3,
-        "adjust" => 4,
-        "leave" => 5,
-        "renew" => 6,
-        "settle" => 7,
-        _ => 0,
-    }
-}
-
 /// The body of a [`scripts::CALL`]: one flat MessagePack array, `replica, n, operation…, m,
 /// decision…`, each item `kind, key count, key index…, argument count, argument…`, with
 /// every distinct key named once (in KEYS, so that Redis Cluster sees them; indices are
@@ -538,7 +522,7 @@ fn encode<'a>(
         if n == ops.len() {
             rmp::encode::write_sint(&mut buf, count(decisions.len())).map_err(bad)?;
         }
-        rmp::encode::write_sint(&mut buf, kind_code(item.kind)).map_err(bad)?;
+        rmp::encode::write_sint(&mut buf, item.kind as i64).map_err(bad)?;
         rmp::encode::write_sint(&mut buf, count(item.keys.len())).map_err(bad)?;
         for k in &item.keys {
             let next = count(keys.len() + 1);
@@ -555,7 +539,6 @@ fn encode<'a>(
                     rmp::encode::write_sint(&mut buf, *v).map_err(bad)?;
                 }
                 Arg::Float(v) => rmp::encode::write_f64(&mut buf, *v).map_err(bad)?,
-                Arg::Str(v) => rmp::encode::write_str(&mut buf, v).map_err(bad)?,
             }
         }
     }
@@ -572,18 +555,18 @@ fn encode<'a>(
 fn coalesce(ops: &[Item]) -> Vec<Item> {
     // (kind, keys) → the run being merged: its index in `out`, direction and fixed arguments.
     type Run = (usize, i8, Vec<u64>);
-    let mut runs: HashMap<(&str, &[Arc<str>]), Run> = HashMap::new();
+    let mut runs: HashMap<(Kind, &[Arc<str>]), Run> = HashMap::new();
     let mut out: Vec<Item> = Vec::with_capacity(ops.len());
     for op in ops {
         // Which arguments add up, and which must be equal to merge.
         let (summed, fixed): (&[usize], Vec<u64>) = match (op.kind, op.args.as_slice()) {
-            ("adjust", [Arg::Float(interval), Arg::Int(_)]) => (&[1], vec![interval.to_bits()]),
-            ("settle", [Arg::Int(_), Arg::Int(_), Arg::Int(d), Arg::Int(m)]) => {
+            (Kind::Adjust, [Arg::Float(interval), Arg::Int(_)]) => (&[1], vec![interval.to_bits()]),
+            (Kind::Settle, [Arg::Int(_), Arg::Int(_), Arg::Int(d), Arg::Int(m)]) => {
                 (&[0, 1], vec![d.unsigned_abs(), m.unsigned_abs()])
             }
-            ("leave", [Arg::Int(_), Arg::Int(lease)]) => (&[0], vec![lease.unsigned_abs()]),
+            (Kind::Leave, [Arg::Int(_), Arg::Int(lease)]) => (&[0], vec![lease.unsigned_abs()]),
             // A renewal carries an absolute count: the last one stands.
-            ("renew", [Arg::Int(lease), Arg::Int(_)]) => (&[], vec![lease.unsigned_abs()]),
+            (Kind::Renew, [Arg::Int(lease), Arg::Int(_)]) => (&[], vec![lease.unsigned_abs()]),
             _ => {
                 out.push(op.clone());
                 continue;
@@ -641,7 +624,7 @@ fn decode(body: &[u8], decisions: &[&Item]) -> Result<Vec<Reply>, Error> {
             v.push(number(&mut rd)?);
         }
         out.push(match (d.kind, v.as_slice()) {
-            ("enter", [x]) => Reply::Int(*x),
+            (Kind::Enter, [x]) => Reply::Int(*x),
             (_, [-1]) => Reply::Int(-1),
             _ => Reply::List(v),
         });
@@ -732,7 +715,7 @@ async fn flusher(redis: Weak<Redis>) {
 mod tests {
     use super::*;
 
-    fn item(kind: &'static str, key: &str, args: Vec<Arg>) -> Item {
+    fn item(kind: Kind, key: &str, args: Vec<Arg>) -> Item {
         Item {
             kind,
             keys: vec![key.into()],
@@ -744,34 +727,34 @@ mod tests {
     fn runs_of_one_direction_merge_and_each_keys_order_is_kept() {
         let i = Arg::Float(60.0);
         let ops = vec![
-            item("adjust", "a", vec![i.clone(), Arg::Int(-3)]),
-            item("adjust", "b", vec![i.clone(), Arg::Int(-1)]),
-            item("adjust", "a", vec![i.clone(), Arg::Int(-4)]),
+            item(Kind::Adjust, "a", vec![i.clone(), Arg::Int(-3)]),
+            item(Kind::Adjust, "b", vec![i.clone(), Arg::Int(-1)]),
+            item(Kind::Adjust, "a", vec![i.clone(), Arg::Int(-4)]),
             // A charge after give-backs starts a run of its own, after them.
-            item("adjust", "a", vec![i.clone(), Arg::Int(5)]),
-            item("adjust", "a", vec![i.clone(), Arg::Int(-2)]),
+            item(Kind::Adjust, "a", vec![i.clone(), Arg::Int(5)]),
+            item(Kind::Adjust, "a", vec![i.clone(), Arg::Int(-2)]),
             // Another quota (interval) is another run.
-            item("adjust", "b", vec![Arg::Float(30.0), Arg::Int(-1)]),
-            item("leave", "g", vec![Arg::Int(1), Arg::Int(600)]),
-            item("leave", "g", vec![Arg::Int(1), Arg::Int(600)]),
-            item("renew", "g", vec![Arg::Int(600), Arg::Int(4)]),
-            item("renew", "g", vec![Arg::Int(600), Arg::Int(2)]),
+            item(Kind::Adjust, "b", vec![Arg::Float(30.0), Arg::Int(-1)]),
+            item(Kind::Leave, "g", vec![Arg::Int(1), Arg::Int(600)]),
+            item(Kind::Leave, "g", vec![Arg::Int(1), Arg::Int(600)]),
+            item(Kind::Renew, "g", vec![Arg::Int(600), Arg::Int(4)]),
+            item(Kind::Renew, "g", vec![Arg::Int(600), Arg::Int(2)]),
         ];
         let out = coalesce(&ops);
-        let got: Vec<(&str, &str, Vec<Arg>)> = out
+        let got: Vec<(Kind, &str, Vec<Arg>)> = out
             .iter()
             .map(|o| (o.kind, o.keys[0].as_ref(), o.args.clone()))
             .collect();
         assert_eq!(
             got,
             vec![
-                ("adjust", "a", vec![i.clone(), Arg::Int(-7)]),
-                ("adjust", "b", vec![i.clone(), Arg::Int(-1)]),
-                ("adjust", "a", vec![i.clone(), Arg::Int(5)]),
-                ("adjust", "a", vec![i.clone(), Arg::Int(-2)]),
-                ("adjust", "b", vec![Arg::Float(30.0), Arg::Int(-1)]),
-                ("leave", "g", vec![Arg::Int(2), Arg::Int(600)]),
-                ("renew", "g", vec![Arg::Int(600), Arg::Int(2)]),
+                (Kind::Adjust, "a", vec![i.clone(), Arg::Int(-7)]),
+                (Kind::Adjust, "b", vec![i.clone(), Arg::Int(-1)]),
+                (Kind::Adjust, "a", vec![i.clone(), Arg::Int(5)]),
+                (Kind::Adjust, "a", vec![i.clone(), Arg::Int(-2)]),
+                (Kind::Adjust, "b", vec![Arg::Float(30.0), Arg::Int(-1)]),
+                (Kind::Leave, "g", vec![Arg::Int(2), Arg::Int(600)]),
+                (Kind::Renew, "g", vec![Arg::Int(600), Arg::Int(2)]),
             ]
         );
     }
@@ -779,7 +762,7 @@ mod tests {
     #[test]
     fn settlements_merge_only_when_tokens_and_cost_go_the_same_way() {
         let settle = |t: i64, c: i64| Item {
-            kind: "settle",
+            kind: Kind::Settle,
             keys: vec!["d".into(), "m".into()],
             args: vec![Arg::Int(t), Arg::Int(c), Arg::Int(10), Arg::Int(20)],
         };
@@ -797,12 +780,12 @@ mod tests {
 
     #[test]
     fn replies_decode_from_what_the_script_packs() {
-        let d = |kind: &'static str| Item {
+        let d = |kind: Kind| Item {
             kind,
             keys: Vec::new(),
             args: Vec::new(),
         };
-        let (take, enter, reserve) = (d("take"), d("enter"), d("reserve"));
+        let (take, enter, reserve) = (d(Kind::Take), d(Kind::Enter), d(Kind::Reserve));
         // [1, 1 | 3, 1, 9, 6000000 | 1, 0 | 3, 0, 2, 2.5] as Lua's cmsgpack packs them.
         let mut b = vec![0x9c, 0x01, 0x01, 0x03, 0x01, 0x09, 0xce];
         b.extend_from_slice(&6_000_000u32.to_be_bytes());

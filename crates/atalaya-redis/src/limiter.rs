@@ -12,7 +12,7 @@ use atalaya_tenancy::{
 };
 
 use crate::{
-    conn::{Arg, Item, OnUnavailable, Reply},
+    conn::{Arg, Item, Kind, OnUnavailable, Reply},
     Error, Redis,
 };
 
@@ -135,7 +135,7 @@ impl Limiter for RedisLimiter {
         let r = self
             .redis
             .run(Item {
-                kind: "take",
+                kind: Kind::Take,
                 keys,
                 args,
             })
@@ -162,7 +162,7 @@ impl Limiter for RedisLimiter {
 
     fn adjust(&self, bucket: &str, quota: Quota, delta: i64) {
         self.redis.queue(Item {
-            kind: "adjust",
+            kind: Kind::Adjust,
             keys: vec![self.bucket(bucket)],
             args: vec![interval_us(quota), Arg::Int(delta)],
         });
@@ -176,7 +176,7 @@ impl Limiter for RedisLimiter {
         match self
             .redis
             .run(Item {
-                kind: "enter",
+                kind: Kind::Enter,
                 keys,
                 args,
             })
@@ -239,7 +239,7 @@ impl Limiter for RedisLimiter {
             };
             match in_redis {
                 true => self.redis.queue(Item {
-                    kind: "leave",
+                    kind: Kind::Leave,
                     keys: vec![self.gate(g)],
                     args: vec![Arg::Int(1), self.lease_ms()],
                 }),
@@ -280,7 +280,7 @@ async fn renew(limiter: Weak<RedisLimiter>) {
             .collect();
         for (g, n) in held {
             l.redis.queue(Item {
-                kind: "renew",
+                kind: Kind::Renew,
                 keys: vec![l.gate(&g)],
                 args: vec![lease_ms.clone(), Arg::from(n)],
             });

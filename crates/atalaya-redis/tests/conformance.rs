@@ -161,6 +161,33 @@ async fn replicas_share_one_limit_exactly() {
     );
 }
 
+/// `n` concurrent entries into `gate` (of `max`), spread over the replicas in turn; the
+/// replica of each entry that got in.
+async fn enter_concurrently(
+    limiters: &[Arc<RedisLimiter>],
+    gate: &Arc<str>,
+    max: u32,
+    n: usize,
+) -> Vec<usize> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let replica = i % limiters.len();
+        let l = limiters[replica].clone();
+        let g = gate.clone();
+        tasks.push(tokio::spawn(async move {
+            (replica, l.enter(&[(g, max)]).await == Entry::Entered)
+        }));
+    }
+    let mut holders = Vec::new();
+    for t in tasks {
+        let (replica, entered) = t.await.unwrap();
+        if entered {
+            holders.push(replica);
+        }
+    }
+    holders
+}
+
 /// Concurrent requests of one replica are decided in one script call that reads each key
 /// once: gates and budgets must still count every decision of the call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,21 +203,7 @@ async fn concurrent_gates_and_budgets_stay_exact_across_replicas() {
         budgets.push(RedisBudgets::open(r, store.clone()).await.unwrap());
     }
     let gate: Arc<str> = "gate:key:g".into();
-    let mut tasks = Vec::new();
-    for i in 0..60 {
-        let l = limiters[i % 3].clone();
-        let g = gate.clone();
-        tasks.push(tokio::spawn(async move {
-            (i % 3, l.enter(&[(g, 7)]).await == Entry::Entered)
-        }));
-    }
-    let mut holders = Vec::new();
-    for t in tasks {
-        let (replica, entered) = t.await.unwrap();
-        if entered {
-            holders.push(replica);
-        }
-    }
+    let holders = enter_concurrently(&limiters, &gate, 7, 60).await;
     assert_eq!(
         holders.len(),
         7,
@@ -200,33 +213,12 @@ async fn concurrent_gates_and_budgets_stay_exact_across_replicas() {
     for r in &holders[..2] {
         limiters[*r].leave(std::slice::from_ref(&gate));
     }
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let l = limiters[i % 3].clone();
-        let g = gate.clone();
-        tasks.push(tokio::spawn(async move {
-            l.enter(&[(g, 7)]).await == Entry::Entered
-        }));
-    }
-    let mut again = 0;
-    for t in tasks {
-        again += usize::from(t.await.unwrap());
-    }
+    let mut again = enter_concurrently(&limiters, &gate, 7, 20).await.len();
     // A release reaches Redis with its replica's next call (or its flush within 100 ms); the
     // other replicas' entries may come first and find the gate full.
     assert!(again <= 2, "{again} entered after two releases");
     tokio::time::sleep(Duration::from_millis(250)).await;
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let l = limiters[i % 3].clone();
-        let g = gate.clone();
-        tasks.push(tokio::spawn(async move {
-            l.enter(&[(g, 7)]).await == Entry::Entered
-        }));
-    }
-    for t in tasks {
-        again += usize::from(t.await.unwrap());
-    }
+    again += enter_concurrently(&limiters, &gate, 7, 20).await.len();
     assert_eq!(again, 2, "two releases make room for exactly two entries");
 
     // A budget of 95 tokens a day, reserved 10 at a time by 40 concurrent requests: a
